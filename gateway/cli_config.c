@@ -1,0 +1,1 @@
+/* gateway/cli_config.c: being written. */

@@ -1,0 +1,245 @@
+/*
+ * config.h: the gateway.toml model.
+ *
+ * routes/config.c turns a TOML tree into a gw_config. Every key is declared
+ * once, in the key tables of routes/config_keys.c, with its type, default,
+ * range and documentation; docs/configuration.md is generated from those
+ * tables (smtp-gateway config-doc). A gw_config is immutable once loaded:
+ * a reload builds a new one and swaps it whole.
+ *
+ * Sizes are bytes, durations milliseconds, everywhere in this struct.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct route_table;
+
+enum gw_listener_mode {
+	LISTEN_SMTP,	   /* port 25 style; STARTTLS offered when a certificate exists */
+	LISTEN_SMTPS,	   /* implicit TLS (RFC 8314) */
+	LISTEN_SUBMISSION, /* STARTTLS, then AUTH before MAIL */
+};
+
+enum gw_policy {
+	POLICY_OFF,	 /* no DNS work at all */
+	POLICY_ANNOTATE, /* check and report in the payload and Authentication-Results */
+	POLICY_ENFORCE,	 /* check, report, and refuse what fails */
+};
+
+enum gw_bare_newlines { BARE_NL_REJECT, BARE_NL_NORMALIZE };
+enum gw_long_lines { LONG_LINES_REJECT, LONG_LINES_ACCEPT };
+enum gw_format { FORMAT_JSON, FORMAT_RAW };
+enum gw_attachments { ATTACH_INLINE, ATTACH_METADATA, ATTACH_OMIT };
+enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
+enum gw_webhook_auth { WEBHOOK_AUTH_NONE, WEBHOOK_AUTH_BEARER, WEBHOOK_AUTH_BASIC };
+
+/* A network prefix, for trusted PROXY sources. */
+struct gw_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+};
+
+struct gw_listener {
+	char *address; /* as written: "127.0.0.1:2525", "[::]:25" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum gw_listener_mode mode;
+	bool proxy_protocol;
+	struct gw_cidr *proxy_trusted; /* empty: any source may send a header */
+	size_t n_proxy_trusted;
+	int line, col; /* of the [[listener]] table, for messages */
+};
+
+struct gw_tls_cert {
+	char *cert_file; /* PEM chain */
+	char *key_file;	 /* PEM key; refused when others can read it */
+};
+
+struct gw_user { /* SMTP AUTH users (submission listeners) */
+	char *name;
+	char *password_hash; /* crypt(3): yescrypt, bcrypt, sha512-crypt */
+};
+
+struct gw_header {
+	char *name, *value;
+};
+
+/*
+ * One row of a route's HTTP-to-SMTP table override. key is an HTTP status
+ * ("404"), a class ("4xx"), or one of "connect" (refused, DNS, TLS failure)
+ * and "timeout".
+ */
+struct gw_reply_override {
+	char *key;
+	int code;	/* 250, 451, 550 ... */
+	char status[16]; /* enhanced status "5.1.1" */
+	char *text;	 /* may be empty: the default text of the row is used */
+};
+
+/*
+ * Per-route request settings. [webhook] holds the defaults, each [[route]]
+ * may override any of them.
+ */
+struct gw_route_opts {
+	uint64_t timeout_ms;		/* whole request */
+	uint64_t connect_timeout_ms;
+	uint32_t max_in_flight;		/* requests at once to this route */
+	uint64_t retry_budget_ms;	/* per message, retries of transient failures */
+	uint32_t circuit_breaker_threshold; /* consecutive transient failures; 0 = off */
+	uint64_t circuit_breaker_probe_ms;  /* how often an open breaker lets one try */
+	enum gw_format format;
+	enum gw_attachments attachments;
+	bool include_raw;
+	bool tls_verify;
+	char *ca_file;	   /* NULL: the system store */
+	char *client_cert; /* NULL: none */
+	char *client_key;
+	enum gw_policy spf, dkim, dmarc; /* defaults from [auth] */
+};
+
+struct gw_route {
+	char *name;   /* "route-3" when the file gives none */
+	size_t index; /* 0-based position in the file */
+	int line, col;
+	char **match; /* patterns as written */
+	size_t n_match;
+	int *match_line, *match_col;
+	char *url;
+	struct gw_header *headers;
+	size_t n_headers;
+	char **secrets; /* whsec_... or whsk_...; several for rotation */
+	size_t n_secrets;
+	enum gw_webhook_auth auth;
+	char *bearer_token;
+	char *basic_user, *basic_password;
+	struct gw_reply_override *replies;
+	size_t n_replies;
+	struct gw_route_opts opts;
+	/*
+	 * Routes whose requests are indistinguishable (URL, headers, secrets,
+	 * auth, options) share one endpoint id; one SMTP transaction delivers
+	 * to one endpoint.
+	 */
+	uint32_t endpoint_id;
+};
+
+struct gw_limits {
+	uint32_t max_connections;
+	uint32_t max_connections_per_ip;
+	uint64_t max_message_size;
+	uint32_t max_recipients;
+	uint32_t max_errors;
+	uint32_t max_transactions;
+	uint32_t max_command_line;
+	uint32_t max_line_length; /* message lines, without CRLF (RFC 5322: 998) */
+	enum gw_long_lines long_lines;
+	enum gw_bare_newlines bare_newlines;
+	uint64_t memory_threshold; /* message bytes kept in memory before spilling to a file */
+	uint64_t greeting_delay_ms;
+	uint64_t command_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t data_timeout_ms;
+	uint64_t tls_handshake_timeout_ms;
+	uint64_t proxy_timeout_ms;
+	uint64_t drain_timeout_ms;
+	uint32_t max_auth_failures;
+	uint64_t auth_failure_delay_ms;
+	uint32_t max_header_count; /* MIME parsing */
+	uint32_t max_mime_depth;
+	uint32_t max_mime_parts;
+};
+
+struct gw_dns {
+	char **servers; /* "127.0.0.1:5353"; empty: /etc/resolv.conf */
+	size_t n_servers;
+	uint64_t timeout_ms;
+	uint32_t tries;
+	uint32_t cache_size; /* entries */
+	uint64_t cache_max_ttl_ms;
+	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
+};
+
+struct gw_auth {
+	enum gw_policy spf, dkim, dmarc, arc;
+	enum gw_dmarc_discovery dmarc_discovery;
+	bool trust_arc; /* let a passing ARC chain override a DMARC failure */
+};
+
+struct gw_routing {
+	char plus_separator[8]; /* "+" by default; "" disables plus-addressing */
+	bool local_part_case_sensitive;
+	char **domains; /* explicit extra accepted domains */
+	size_t n_domains;
+};
+
+struct gw_server {
+	char *hostname; /* greeting, Received:, authserv-id */
+	uint32_t workers; /* 0 = one per core ("auto") */
+	char *user;	  /* drop privileges to this user after binding */
+	char *log_level;  /* "error" "warn" "info" "debug" */
+};
+
+struct gw_config {
+	char *path; /* the file it was loaded from */
+	struct gw_server server;
+	struct gw_listener *listeners;
+	size_t n_listeners;
+	struct gw_tls_cert *certs;
+	size_t n_certs;
+	uint32_t tls_min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+	struct gw_limits limits;
+	struct gw_dns dns;
+	struct gw_auth auth;
+	struct gw_routing routing;
+	struct gw_route_opts webhook; /* defaults for every route */
+	struct gw_user *users;
+	size_t n_users;
+	struct gw_route *routes;
+	size_t n_routes;
+	struct route_table *table; /* built from routes and routing */
+};
+
+/*
+ * Collected configuration errors ("file:line:col: message"), so that check
+ * prints every one. Warnings ("can never match") go in the same list.
+ */
+struct gw_diag {
+	char **errors;
+	size_t n_errors;
+	char **warnings;
+	size_t n_warnings;
+};
+
+/*
+ * Loads and validates path. Returns the config, or NULL when any error was
+ * found; diag gets every error and warning either way.
+ */
+struct gw_config *config_load(const char *path, struct gw_diag *diag);
+
+/* Same, from a buffer (tests, fuzzing). name is used in messages. */
+struct gw_config *config_load_buffer(const char *buf, size_t len, const char *name,
+				     struct gw_diag *diag);
+
+void config_free(struct gw_config *cfg);
+
+void diag_add_error(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void diag_add_warning(struct gw_diag *d, const char *file, int line, int col, const char *fmt,
+		      ...) __attribute__((format(printf, 5, 6)));
+void diag_free(struct gw_diag *d);
+
+/* Writes docs/configuration.md's text (generated from the key tables) to f. */
+void config_write_doc(FILE *f);
+
+/* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_duration(const char *s, uint64_t *out_ms);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * delivery.h: the one door between the SMTP session and the webhook.
+ *
+ * At the end of a message the session calls delivery_submit() and gets back
+ * exactly one SMTP reply, later, through its callback: 250 only when the
+ * app answered 2xx for that very message. The SMTP layer knows nothing of
+ * HTTP; gateway/webhook/ implements this on libcurl's multi interface,
+ * driven by the worker's libevent loop (never a blocking call).
+ *
+ * delivery_submit() copies (or serialises) everything it needs before it
+ * returns: the session may go away while the request is in flight. The
+ * completion is found by cookie (the session id), never by pointer.
+ */
+#ifndef DELIVERY_H
+#define DELIVERY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+
+struct event_base;
+struct delivery;
+
+/* One SMTP reply: "code status text", text printable ASCII without CR/LF. */
+struct smtp_reply {
+	int code;	 /* 250, 451, 550 ... */
+	char status[16]; /* "2.0.0" */
+	char text[256];
+};
+
+typedef void (*delivery_done_fn)(void *owner, uint64_t cookie, const struct smtp_reply *reply);
+
+/* A per-worker delivery context on base. done is called on base's thread. */
+struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
+			      delivery_done_fn done, void *owner);
+void delivery_free(struct delivery *d); /* cancels what is in flight, no callbacks */
+
+/* After a reload: later submissions use cfg (routes are matched by name). */
+void delivery_set_config(struct delivery *d, const struct gw_config *cfg);
+
+/*
+ * Posts one message to route. auth is the auth object for the payload (may
+ * be NULL). Returns 0, or -1 when the request could not even be set up (the
+ * caller answers 451 4.3.0). cookie comes back in the callback.
+ */
+int delivery_submit(struct delivery *d, const struct gw_route *route,
+		    const struct envelope *env, const struct message_bytes *msg,
+		    const json_t *auth, uint64_t cookie);
+
+/* The session went away: forget cookie's request (it completes or is cancelled quietly). */
+void delivery_forget(struct delivery *d, uint64_t cookie);
+
+/*
+ * Circuit breaker, asked at RCPT: false when route's breaker is open, and
+ * the caller answers 451 4.3.0 without receiving the message.
+ */
+bool delivery_route_available(struct delivery *d, const struct gw_route *route);
+
+/* Requests in flight, for drain on SIGTERM. */
+unsigned delivery_in_flight(const struct delivery *d);
+
+#endif

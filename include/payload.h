@@ -1,0 +1,42 @@
+/*
+ * payload.h: MIME to JSON (gateway/mime/). Pure: bytes in, JSON out; no
+ * sockets, no event loop, no globals. The daemon, `smtp-gateway parse`, the
+ * tests, the fuzzer and the benchmark all call payload_build().
+ * The schema is docs/payload.md and docs/payload.schema.json (version 1).
+ */
+#ifndef PAYLOAD_H
+#define PAYLOAD_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+
+struct payload_options {
+	enum gw_attachments attachments; /* inline, metadata or omit */
+	bool include_raw;		 /* add message.raw (base64 of the whole message) */
+	uint32_t max_header_count;
+	uint32_t max_mime_depth;
+	uint32_t max_mime_parts;
+};
+
+/* Fills *o with the defaults a route gets when it says nothing. */
+void payload_options_default(struct payload_options *o);
+void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
+				const struct gw_limits *l);
+
+/*
+ * Builds the payload of one delivery. env may be NULL (`parse`: envelope
+ * empty); auth may be NULL (then the auth object is present with nulls);
+ * id is the delivery id (may be NULL). Never fails on malformed mail:
+ * what could not be decoded is reported in "warnings". Returns NULL only
+ * when out of memory.
+ */
+json_t *payload_build(const struct message_bytes *msg, const struct envelope *env,
+		      const json_t *auth, const char *id, const struct payload_options *opt);
+
+/* The CLI entry: smtp-gateway parse [--pretty] FILE|- . Returns exit status. */
+int payload_cli(int argc, char **argv);
+
+#endif

@@ -1,0 +1,1 @@
+/* routes/config.c: being written. */

@@ -1,0 +1,1 @@
+/* routes/config_keys.c: being written. */

@@ -1,0 +1,1 @@
+/* routes/idna.c: being written. */

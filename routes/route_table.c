@@ -1,0 +1,1 @@
+/* routes/route_table.c: being written. */

@@ -1,0 +1,1 @@
+/* routes/toml.c: being written. */

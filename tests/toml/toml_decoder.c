@@ -1,0 +1,2 @@
+/* tests/toml/toml_decoder.c: being written. */
+int main(void) { return 1; }
