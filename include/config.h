@@ -21,15 +21,15 @@
 struct route_table;
 
 enum gw_listener_mode {
-	LISTEN_SMTP,	   /* port 25 style; STARTTLS offered when a certificate exists */
-	LISTEN_SMTPS,	   /* implicit TLS (RFC 8314) */
+	LISTEN_SMTP,       /* port 25 style; STARTTLS offered when a certificate exists */
+	LISTEN_SMTPS,      /* implicit TLS (RFC 8314) */
 	LISTEN_SUBMISSION, /* STARTTLS, then AUTH before MAIL */
 };
 
 enum gw_policy {
-	POLICY_OFF,	 /* no DNS work at all */
+	POLICY_OFF,      /* no DNS work at all */
 	POLICY_ANNOTATE, /* check and report in the payload and Authentication-Results */
-	POLICY_ENFORCE,	 /* check, report, and refuse what fails */
+	POLICY_ENFORCE,  /* check, report, and refuse what fails */
 };
 
 enum gw_bare_newlines { BARE_NL_REJECT, BARE_NL_NORMALIZE };
@@ -38,6 +38,7 @@ enum gw_format { FORMAT_JSON, FORMAT_RAW };
 enum gw_attachments { ATTACH_INLINE, ATTACH_METADATA, ATTACH_OMIT };
 enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
 enum gw_webhook_auth { WEBHOOK_AUTH_NONE, WEBHOOK_AUTH_BEARER, WEBHOOK_AUTH_BASIC };
+enum gw_log_level { GW_LOG_ERROR, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
 
 /* A network prefix, for trusted PROXY sources. */
 struct gw_cidr {
@@ -59,7 +60,7 @@ struct gw_listener {
 
 struct gw_tls_cert {
 	char *cert_file; /* PEM chain */
-	char *key_file;	 /* PEM key; refused when others can read it */
+	char *key_file;  /* PEM key; refused when others can read it */
 };
 
 struct gw_user { /* SMTP AUTH users (submission listeners) */
@@ -78,9 +79,9 @@ struct gw_header {
  */
 struct gw_reply_override {
 	char *key;
-	int code;	/* 250, 451, 550 ... */
+	int code;        /* 250, 451, 550 ... */
 	char status[16]; /* enhanced status "5.1.1" */
-	char *text;	 /* may be empty: the default text of the row is used */
+	char *text;      /* may be empty: the default text of the row is used */
 };
 
 /*
@@ -88,17 +89,17 @@ struct gw_reply_override {
  * may override any of them.
  */
 struct gw_route_opts {
-	uint64_t timeout_ms;		/* whole request */
+	uint64_t timeout_ms; /* whole request */
 	uint64_t connect_timeout_ms;
-	uint32_t max_in_flight;		/* requests at once to this route */
-	uint64_t retry_budget_ms;	/* per message, retries of transient failures */
+	uint32_t max_in_flight;             /* requests at once to this route */
+	uint64_t retry_budget_ms;           /* per message, retries of transient failures */
 	uint32_t circuit_breaker_threshold; /* consecutive transient failures; 0 = off */
 	uint64_t circuit_breaker_probe_ms;  /* how often an open breaker lets one try */
 	enum gw_format format;
 	enum gw_attachments attachments;
 	bool include_raw;
 	bool tls_verify;
-	char *ca_file;	   /* NULL: the system store */
+	char *ca_file;     /* NULL: the system store */
 	char *client_cert; /* NULL: none */
 	char *client_key;
 	enum gw_policy spf, dkim, dmarc; /* defaults from [auth] */
@@ -180,10 +181,10 @@ struct gw_routing {
 };
 
 struct gw_server {
-	char *hostname; /* greeting, Received:, authserv-id */
+	char *hostname;   /* greeting, Received:, authserv-id */
 	uint32_t workers; /* 0 = one per core ("auto") */
-	char *user;	  /* drop privileges to this user after binding */
-	char *log_level;  /* "error" "warn" "info" "debug" */
+	char *user;       /* drop privileges to this user after binding */
+	enum gw_log_level log_level;
 };
 
 struct gw_config {
@@ -225,14 +226,14 @@ struct gw_config *config_load(const char *path, struct gw_diag *diag);
 
 /* Same, from a buffer (tests, fuzzing). name is used in messages. */
 struct gw_config *config_load_buffer(const char *buf, size_t len, const char *name,
-				     struct gw_diag *diag);
+                                     struct gw_diag *diag);
 
 void config_free(struct gw_config *cfg);
 
 void diag_add_error(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-void diag_add_warning(struct gw_diag *d, const char *file, int line, int col, const char *fmt,
-		      ...) __attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
+void diag_add_warning(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void diag_free(struct gw_diag *d);
 
 /* Writes docs/configuration.md's text (generated from the key tables) to f. */

@@ -1,0 +1,77 @@
+/*
+ * config_int.h: the configuration key tables, shared by the loader
+ * (config.c) and the tables themselves (config_keys.c). Not exported
+ * outside routes/.
+ */
+#ifndef CONFIG_INT_H
+#define CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum key_type {
+	KT_BOOL,
+	KT_U32,
+	KT_SIZE,        /* "25MB" or an integer of bytes */
+	KT_DURATION,    /* "30s", "5m", "500ms" */
+	KT_STRING,      /* stored as char * */
+	KT_PATH,        /* a file name, stored as char * */
+	KT_ENUM,        /* one of names[], stored as int */
+	KT_STRING_LIST, /* char ** at offset, size_t count at offset2 */
+	KT_WORKERS,     /* "auto" or an integer */
+	KT_TLS_VERSION, /* "1.2" or "1.3" */
+	KT_PLUS_SEP,    /* a short string, stored inline (char[8]) */
+	KT_HOSTNAME,    /* a domain name, stored as char * */
+	KT_LISTEN,      /* "host:port", parsed to a sockaddr */
+	KT_CIDR_LIST,   /* ["10.0.0.0/8", "::1"] */
+	KT_DNS_SERVERS, /* ["127.0.0.1:5353", "[::1]"] */
+	KT_MATCH,       /* route patterns: a string or a list of strings */
+	KT_URL,         /* http:// or https:// */
+	KT_HEADERS,     /* inline table of header name -> value */
+	KT_SECRETS,     /* a string or a list; also NAME_env and NAME_file */
+	KT_SECRET,      /* a string; also NAME_env and NAME_file */
+	KT_REPLIES,     /* inline table: "404" = "550 5.1.1 text" */
+};
+
+/* The flags of a key. */
+#define KEY_REQUIRED   0x01 /* no default; the table must give it */
+#define KEY_RELOADABLE 0x02 /* SIGHUP applies it to live workers */
+#define KEY_ROUTE_ONLY 0x04 /* a route key with no [webhook] default */
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	const char *def;          /* the default as a user would write it; NULL = none */
+	uint64_t min, max;        /* for KT_U32, KT_SIZE, KT_DURATION (ms); 0,0 = unbounded */
+	size_t offset;            /* into the section's struct */
+	size_t offset2;           /* KT_STRING_LIST, KT_CIDR_LIST ...: the count */
+	const char *const *names; /* KT_ENUM */
+	unsigned flags;
+	const char *doc;
+};
+
+enum section_kind {
+	SECTION_TABLE, /* [server] */
+	SECTION_ARRAY, /* [[route]] */
+};
+
+struct config_section {
+	const char *name; /* "server", "route", "tls.certificate" */
+	enum section_kind kind;
+	const struct config_key *keys;
+	size_t n_keys;
+	const char *doc;
+};
+
+extern const struct config_section config_sections[];
+extern const size_t config_n_sections;
+
+/* The per-route request options, used both by [webhook] and [[route]]. */
+extern const struct config_key config_route_opt_keys[];
+extern const size_t config_n_route_opt_keys;
+
+const struct config_section *config_section_find(const char *name);
+const char *config_key_type_name(enum key_type t);
+
+#endif

@@ -1,0 +1,154 @@
+"""gateway.toml loading, as a user meets it through `smtp-gateway check`.
+
+Each tests/routes/config/NAME.toml is a case; comments in it say what to
+expect:
+  # expect-ok                      check exits 0
+  # expect-error: L:C: text        stderr has "FILE:L:C: text" (or "FILE: text")
+  # expect-warning: L:C: text      stderr has that warning
+  # env: NAME=value                set for the run
+Adding a case is adding a file.
+"""
+import os
+import pathlib
+import re
+import stat
+import subprocess
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+CASES = sorted((HERE / "config").glob("*.toml"))
+
+
+def run(gateway_bin, *args, env=None, cwd=None):
+    return subprocess.run([str(gateway_bin), *args], capture_output=True, text=True,
+                          timeout=30, env=env, cwd=cwd)
+
+
+def expectations(path):
+    text = path.read_text()
+    ok = "# expect-ok" in text
+    errors = re.findall(r"^# expect-error: (.*)$", text, re.M)
+    warnings = re.findall(r"^# expect-warning: (.*)$", text, re.M)
+    env = dict(re.findall(r"^# env: (\w+)=(.*)$", text, re.M))
+    return ok, errors, warnings, env
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_config_case(gateway_bin, case):
+    ok, errors, warnings, extra_env = expectations(case)
+    assert ok or errors or warnings, f"{case.name} states no expectation"
+    env = dict(os.environ, **extra_env)
+    r = run(gateway_bin, "check", "-c", str(case), env=env)
+    if ok:
+        assert r.returncode == 0, r.stderr
+        assert f"{case}: OK" in r.stdout
+    for e in errors:
+        assert r.returncode == 1, r.stdout
+        want = f"{case}:{e}" if re.match(r"\d+:\d+:", e) else f"{case}: {e}"
+        assert want in r.stderr, f"missing {want!r} in:\n{r.stderr}"
+    for w in warnings:
+        assert f"{case}:{w}" in r.stderr, f"missing warning {w!r} in:\n{r.stderr}"
+    if errors:
+        n = len([l for l in r.stderr.splitlines() if not l.endswith("warning")
+                 and not re.search(r": \d+ errors?$", l)])
+        assert n == len(errors), f"expected exactly {len(errors)} errors:\n{r.stderr}"
+
+
+def test_bundled_gateway_toml_is_valid(gateway_bin):
+    root = HERE.parent.parent
+    r = run(gateway_bin, "check", cwd=root)  # -c defaults to ./gateway.toml
+    assert r.returncode == 0, r.stderr
+    assert "127.0.0.1:2525 smtp" in r.stdout
+    assert "example.test" in r.stdout
+
+
+def test_missing_file(gateway_bin, tmp_path):
+    r = run(gateway_bin, "check", "-c", str(tmp_path / "nope.toml"))
+    assert r.returncode == 1
+    assert "nope.toml" in r.stderr
+
+
+def write(tmp_path, text, name="g.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+ROUTE = '[[route]]\nmatch = "*@example.com"\nurl = "http://127.0.0.1:9/"\n'
+
+
+def test_secret_file_must_be_private(gateway_bin, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("whsec_c2VjcmV0\nwhsec_b3RoZXI=\n")
+    os.chmod(secret, 0o644)
+    cfg = write(tmp_path, ROUTE + f'secret_file = "{secret}"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert f"{cfg}:4:15: '{secret}' may be read by others (mode 644)" in r.stderr
+    os.chmod(secret, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+
+
+def test_secret_file_missing(gateway_bin, tmp_path):
+    cfg = write(tmp_path, ROUTE + f'secret_file = "{tmp_path}/none"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert "No such file or directory" in r.stderr
+
+
+def test_tls_key_must_be_private(gateway_bin, tmp_path):
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    os.chmod(key, 0o640)
+    cfg = write(tmp_path, f'[[tls.certificate]]\ncert = "{cert}"\nkey = "{key}"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert "may be read by others (mode 640)" in r.stderr
+
+
+@pytest.mark.parametrize("size,ok", [("512KB", True), ("25MB", True), ("1GiB", True),
+                                     ("2048", False), ("25XB", False), ("-1MB", False),
+                                     ("3GB", False)])
+def test_sizes(gateway_bin, tmp_path, size, ok):
+    cfg = write(tmp_path, f'[limits]\nmax_message_size = "{size}"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert (r.returncode == 0) == ok, r.stderr
+
+
+@pytest.mark.parametrize("d,ok", [("30s", True), ("5m", True), ("1h", True), ("1m30s", True),
+                                  ("500ms", False), ("30", False), ("s", False),
+                                  ("2h", False)])
+def test_durations(gateway_bin, tmp_path, d, ok):
+    # idle_timeout accepts 1s .. 1h
+    cfg = write(tmp_path, f'[limits]\nidle_timeout = "{d}"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert (r.returncode == 0) == ok, r.stderr
+
+
+def test_every_error_is_reported_not_just_the_first(gateway_bin, tmp_path):
+    cfg = write(tmp_path, "[limits]\nmax_errors = 0\nmax_recipients = 0\nmax_transactions = 0\n")
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert r.stderr.count("must be between") == 3
+    assert "3 errors" in r.stderr
+
+
+def test_config_doc_is_current(gateway_bin):
+    """docs/configuration.md is generated from the key table: it must not drift."""
+    root = HERE.parent.parent
+    r = run(gateway_bin, "config-doc")
+    assert r.returncode == 0
+    assert (root / "docs" / "configuration.md").read_text() == r.stdout, \
+        "docs/configuration.md is stale: build/gateway/smtp-gateway config-doc > docs/configuration.md"
+
+
+def test_help_and_version(gateway_bin):
+    r = run(gateway_bin, "--help")
+    assert r.returncode == 0 and "usage: smtp-gateway" in r.stdout and "check" in r.stdout
+    r = run(gateway_bin, "--version")
+    assert r.returncode == 0 and re.match(r"smtp-gateway \d+\.\d+\.\d+", r.stdout)
+    r = run(gateway_bin, "frobnicate")
+    assert r.returncode == 2 and "unknown command" in r.stderr
