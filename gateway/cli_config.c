@@ -40,7 +40,7 @@ static struct gw_config *load_or_report(const char *file)
 	for (size_t i = 0; i < diag.n_errors; i++)
 		fprintf(stderr, "%s\n", diag.errors[i]);
 	for (size_t i = 0; i < diag.n_warnings; i++)
-		fprintf(stderr, "%s: warning\n", diag.warnings[i]);
+		fprintf(stderr, "%s\n", diag.warnings[i]);
 	if (!cfg)
 		fprintf(stderr, "%s: %zu error%s\n", file, diag.n_errors,
 		        diag.n_errors == 1 ? "" : "s");

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cli.h"
+#include "payload.h"
+#include "smtp.h"
 
 struct command {
 	const char *name;
@@ -14,9 +17,12 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"check", cli_check, "check [-c FILE]           validate the configuration and summarise it"},
-	{"route", cli_route, "route [-c FILE] ADDRESS... show the route (or SMTP reply) of each address"},
-	{"config-doc", cli_config_doc, "config-doc                print docs/configuration.md"},
+    {"check", cli_check, "check [-c FILE]           validate the configuration and summarise it"},
+    {"route", cli_route,
+     "route [-c FILE] ADDRESS... show the route (or SMTP reply) of each address"},
+    {"config-doc", cli_config_doc, "config-doc                print docs/configuration.md"},
+    {"parse", payload_cli, "parse [--pretty] FILE|-   print the webhook payload of a message"},
+    {"auth", cli_auth, "auth --ip IP --helo NAME --from ADDR [-c FILE] FILE  SPF/DKIM/ARC/DMARC"},
 };
 
 static void usage(FILE *f)
@@ -25,7 +31,7 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "       smtp-gateway %s\n", commands[i].usage);
 	fprintf(f, "       smtp-gateway --help | --version\n"
-		   "-c FILE defaults to ./gateway.toml\n");
+	           "-c FILE defaults to ./gateway.toml\n");
 }
 
 int main(int argc, char **argv)
@@ -46,6 +52,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fprintf(stderr, "smtp-gateway: the daemon is not built yet\n");
-	return 2;
+	return smtp_serve_main(argc, argv);
 }

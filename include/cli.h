@@ -6,8 +6,8 @@
 #ifndef CLI_H
 #define CLI_H
 
-int cli_check(int argc, char **argv);	   /* gateway/cli_config.c */
-int cli_route(int argc, char **argv);	   /* gateway/cli_config.c */
+int cli_check(int argc, char **argv);      /* gateway/cli_config.c */
+int cli_route(int argc, char **argv);      /* gateway/cli_config.c */
 int cli_config_doc(int argc, char **argv); /* gateway/cli_config.c */
 
 #endif

@@ -171,6 +171,12 @@ struct gw_auth {
 	enum gw_policy spf, dkim, dmarc, arc;
 	enum gw_dmarc_discovery dmarc_discovery;
 	bool trust_arc; /* let a passing ARC chain override a DMARC failure */
+	char *dmarc_psl_file; /* Public Suffix List for dmarc_discovery = "psl"; NULL: built-in */
+	/* DKIM/ARC (gateway/dkim/); 0 means the built-in default */
+	uint32_t dkim_max_signatures; /* DKIM-Signature fields verified per message, 1..10 */
+	uint32_t dkim_min_rsa_bits;   /* shorter RSA keys give dkim=policy; default 1024 */
+	uint64_t dkim_clock_skew_ms;  /* tolerance on t= (future) and x= (expired); 300 s */
+	uint32_t dkim_key_cache_size; /* parsed public keys kept per worker; default 1024 */
 };
 
 struct gw_routing {

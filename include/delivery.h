@@ -26,7 +26,7 @@ struct delivery;
 
 /* One SMTP reply: "code status text", text printable ASCII without CR/LF. */
 struct smtp_reply {
-	int code;	 /* 250, 451, 550 ... */
+	int code;        /* 250, 451, 550 ... */
 	char status[16]; /* "2.0.0" */
 	char text[256];
 };
@@ -35,7 +35,7 @@ typedef void (*delivery_done_fn)(void *owner, uint64_t cookie, const struct smtp
 
 /* A per-worker delivery context on base. done is called on base's thread. */
 struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
-			      delivery_done_fn done, void *owner);
+                              delivery_done_fn done, void *owner);
 void delivery_free(struct delivery *d); /* cancels what is in flight, no callbacks */
 
 /* After a reload: later submissions use cfg (routes are matched by name). */
@@ -46,9 +46,8 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg);
  * be NULL). Returns 0, or -1 when the request could not even be set up (the
  * caller answers 451 4.3.0). cookie comes back in the callback.
  */
-int delivery_submit(struct delivery *d, const struct gw_route *route,
-		    const struct envelope *env, const struct message_bytes *msg,
-		    const json_t *auth, uint64_t cookie);
+int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie);
 
 /* The session went away: forget cookie's request (it completes or is cancelled quietly). */
 void delivery_forget(struct delivery *d, uint64_t cookie);

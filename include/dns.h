@@ -87,4 +87,39 @@ static inline void dns_cancel(const struct dns_resolver *r, struct dns_query *q)
 
 const char *dns_status_name(enum dns_status s);
 
+/*
+ * The c-ares binding (gateway/dns/dns.c). Added by the dns module; the
+ * declarations above are the lead's and stay unchanged.
+ */
+struct event_base;
+struct gw_dns;
+
+/* Counters of one resolver, for logs and tests. */
+struct dns_stats {
+	uint64_t queries;    /* dns_query() calls */
+	uint64_t cache_hits; /* answered from the cache */
+	uint64_t coalesced;  /* joined an identical query already in flight */
+	uint64_t sent;       /* handed to c-ares */
+	uint64_t tempfail;   /* answers that were DNS_TEMPFAIL */
+	uint64_t cache_evictions;
+	uint32_t cache_entries;
+};
+
+/*
+ * Creates a resolver on base: servers from cfg->servers ("127.0.0.1:5353",
+ * "[::1]:53"), or /etc/resolv.conf when there are none; timeout, tries and
+ * cache limits from cfg. NULL on error (logged to stderr). Never blocks.
+ * One resolver per event loop (per worker thread): it is not thread-safe.
+ */
+struct dns_resolver *dns_c_ares_new(struct event_base *base, const struct gw_dns *cfg);
+
+/*
+ * Frees the resolver. Queries still in flight are dropped: their callbacks
+ * never run. Must not be called from inside a dns callback.
+ */
+void dns_c_ares_free(struct dns_resolver *r);
+
+/* Copies r's counters into out (r must come from dns_c_ares_new). */
+void dns_c_ares_stats(const struct dns_resolver *r, struct dns_stats *out);
+
 #endif

@@ -16,7 +16,7 @@
 enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
 struct envelope_rcpt {
-	char *address;		/* the addr-spec as written in RCPT TO (no <>) */
+	char *address;            /* the addr-spec as written in RCPT TO (no <>) */
 	struct route_match match; /* what the routing table said */
 };
 
@@ -24,17 +24,17 @@ struct envelope {
 	char *mail_from; /* "" for the null reverse-path <> */
 	struct envelope_rcpt *rcpts;
 	size_t n_rcpts;
-	char *helo;		/* HELO/EHLO argument */
-	bool esmtp;		/* EHLO rather than HELO */
-	char client_ip[64];	/* text form; from PROXY when the listener uses it */
+	char *helo;         /* HELO/EHLO argument */
+	bool esmtp;         /* EHLO rather than HELO */
+	char client_ip[64]; /* text form; from PROXY when the listener uses it */
 	uint16_t client_port;
-	char *client_name;	/* verified reverse name, or NULL */
-	char *tls_protocol;	/* "TLSv1.3", or NULL */
-	char *tls_cipher;	/* or NULL */
-	char *auth_user;	/* SMTP AUTH identity, or NULL */
+	char *client_name;  /* verified reverse name, or NULL */
+	char *tls_protocol; /* "TLSv1.3", or NULL */
+	char *tls_cipher;   /* or NULL */
+	char *auth_user;    /* SMTP AUTH identity, or NULL */
 	enum body_type body;
 	bool smtputf8;
-	uint64_t size; /* message octets as received (after unstuffing) */
+	uint64_t size;          /* message octets as received (after unstuffing) */
 	int64_t received_at_us; /* end of data, microseconds since the epoch (UTC) */
 };
 

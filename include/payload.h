@@ -15,7 +15,7 @@
 
 struct payload_options {
 	enum gw_attachments attachments; /* inline, metadata or omit */
-	bool include_raw;		 /* add message.raw (base64 of the whole message) */
+	bool include_raw;                /* add message.raw (base64 of the whole message) */
 	uint32_t max_header_count;
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
@@ -24,7 +24,7 @@ struct payload_options {
 /* Fills *o with the defaults a route gets when it says nothing. */
 void payload_options_default(struct payload_options *o);
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
-				const struct gw_limits *l);
+                                const struct gw_limits *l);
 
 /*
  * Builds the payload of one delivery. env may be NULL (`parse`: envelope
@@ -34,7 +34,19 @@ void payload_options_from_route(struct payload_options *o, const struct gw_route
  * when out of memory.
  */
 json_t *payload_build(const struct message_bytes *msg, const struct envelope *env,
-		      const json_t *auth, const char *id, const struct payload_options *opt);
+                      const json_t *auth, const char *id, const struct payload_options *opt);
+
+/*
+ * The same payload as payload_build() with the same arguments, serialised
+ * by json_dump_callback(flags) into cb, but with attachment contents and
+ * message.raw base64-encoded straight from the message into cb instead of
+ * being held in the tree: peak memory is about the message plus what cb
+ * keeps. This is what the webhook should send. Returns 0, or -1 when out
+ * of memory or when cb returned non-zero.
+ */
+int payload_write(const struct message_bytes *msg, const struct envelope *env, const json_t *auth,
+                  const char *id, const struct payload_options *opt, size_t flags,
+                  json_dump_callback_t cb, void *data);
 
 /* The CLI entry: smtp-gateway parse [--pretty] FILE|- . Returns exit status. */
 int payload_cli(int argc, char **argv);

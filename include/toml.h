@@ -23,19 +23,19 @@ typedef enum toml_type {
 	TOML_INTEGER,
 	TOML_FLOAT,
 	TOML_BOOL,
-	TOML_DATETIME,	     /* offset date-time: 1979-05-27T07:32:00Z */
+	TOML_DATETIME,       /* offset date-time: 1979-05-27T07:32:00Z */
 	TOML_DATETIME_LOCAL, /* 1979-05-27T07:32:00 */
 	TOML_DATE_LOCAL,     /* 1979-05-27 */
 	TOML_TIME_LOCAL,     /* 07:32:00 */
 } toml_type;
 
 typedef struct toml_datetime {
-	int year, month, day;	    /* valid when the type has a date */
-	int hour, minute, second;   /* valid when the type has a time */
-	int nanosecond;		    /* fractional seconds, truncated to ns */
-	int frac_digits;	    /* digits written after the '.', 0 if none */
-	int offset_minutes;	    /* TOML_DATETIME only; 0 for 'Z' */
-	bool offset_z;		    /* the offset was written as Z/z */
+	int year, month, day;     /* valid when the type has a date */
+	int hour, minute, second; /* valid when the type has a time */
+	int nanosecond;           /* fractional seconds, truncated to ns */
+	int frac_digits;          /* digits written after the '.', 0 if none */
+	int offset_minutes;       /* TOML_DATETIME only; 0 for 'Z' */
+	bool offset_z;            /* the offset was written as Z/z */
 } toml_datetime;
 
 typedef struct toml_value toml_value;
@@ -62,7 +62,7 @@ void toml_free(toml_value *root);
 
 toml_type toml_type_of(const toml_value *v);
 const char *toml_type_name(toml_type t); /* "string", "integer", ... */
-int toml_line(const toml_value *v);	/* where the value starts */
+int toml_line(const toml_value *v);      /* where the value starts */
 int toml_col(const toml_value *v);
 
 /* Tables. Keys are UTF-8 and may contain NUL bytes (keylen tells). */

@@ -66,6 +66,15 @@ static void diag_vadd(char ***list, size_t *n, const char *file, int line, int c
 	(*list)[(*n)++] = s;
 }
 
+static void diag_warning_text(struct gw_diag *d, const char *file, int line, int col, ...)
+{
+	va_list ap;
+
+	va_start(ap, col);
+	diag_vadd(&d->warnings, &d->n_warnings, file, line, col, "warning: %s", ap);
+	va_end(ap);
+}
+
 void diag_add_error(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,15 +86,18 @@ void diag_add_error(struct gw_diag *d, const char *file, int line, int col, cons
 	va_end(ap);
 }
 
+/* Warnings carry their word in the text: "file:line:col: warning: ...". */
 void diag_add_warning(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
 {
+	char msg[640];
 	va_list ap;
 
 	if (!d)
 		return;
 	va_start(ap, fmt);
-	diag_vadd(&d->warnings, &d->n_warnings, file, line, col, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	diag_warning_text(d, file, line, col, msg);
 }
 
 void diag_free(struct gw_diag *d)
@@ -1171,6 +1183,13 @@ static void load_table(struct load *L, const toml_value *t, const char *section,
 		}
 		if (!k || (strcmp(section, "webhook") == 0 && (k->flags & KEY_ROUTE_ONLY))) {
 			unknown_key(L, t, i, section, keys, n);
+			continue;
+		}
+		if (seen && seen[k - keys] && (k->type == KT_SECRET || k->type == KT_SECRETS)) {
+			diag_add_error(L->diag, L->file, toml_table_key_line(t, i),
+			               toml_table_key_col(t, i),
+			               "'%s' is given twice (%s, %s_env and %s_file are one key)",
+			               k->name, k->name, k->name, k->name);
 			continue;
 		}
 		if (seen)

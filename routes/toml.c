@@ -1,1 +1,1093 @@
-/* routes/toml.c: being written. */
+/*
+ * routes/toml.c: the TOML 1.0 parser (https://toml.io/en/v1.0.0): the
+ * grammar of include/toml.h's toml_parse() and toml_parse_file().
+ *
+ * Owns: the document structure (comments, newlines: CRLF accepted, a lone
+ * CR refused), the four string kinds with every escape and the line-ending
+ * backslash, keys (bare, quoted, dotted), arrays, inline tables, [table]
+ * and [[array of tables]] headers, and every redefinition rule of the
+ * specification. Numbers, dates and UTF-8 are lexed by toml_scalar.c; the
+ * tree is built through toml_tree.c.
+ *
+ * Must never: print, exit, abort on bad input, recurse deeper than
+ * TOML_MAX_DEPTH, read outside [buf, buf + len), or do any I/O other than
+ * reading the file given to toml_parse_file(). The first error stops the
+ * parse: a document with a syntax error has no meaningful remainder.
+ */
+#include "toml_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*
+ * Largest document parsed: configuration, not data. It also keeps line and
+ * column numbers far inside an int.
+ */
+#define TOML_MAX_DOC_SIZE (64u << 20)
+
+/* A growable byte buffer for decoded strings and keys. */
+struct sbuf {
+	char *d;
+	size_t len, cap;
+};
+
+struct keypart {
+	char *s; /* owned, NUL-terminated */
+	size_t len;
+	int line, col;
+	const char *at; /* where it was written, for error messages */
+};
+
+struct keypath {
+	struct keypart part[TOML_MAX_DEPTH];
+	int n;
+};
+
+struct parser {
+	const char *buf, *p, *end;
+	int line;               /* line of p */
+	const char *line_start; /* first byte of that line */
+	toml_error *err;
+	bool failed;
+	toml_value *root, *cur; /* cur: the table key/value pairs go into */
+	char section[128];      /* cur's [header] name for messages, "" at the root */
+	struct sbuf sb;
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors and positions                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Positions of errors are recomputed from the start: it happens once. */
+static void locate(const struct parser *ps, const char *at, int *line, int *col)
+{
+	const char *ls = ps->buf;
+	int ln = 1;
+
+	if (at > ps->end)
+		at = ps->end;
+	for (const char *q = ps->buf; q < at; q++) {
+		if (*q == '\n') {
+			ln++;
+			ls = q + 1;
+		}
+	}
+	*line = ln;
+	*col = (int)(at - ls) + 1;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, const char *at,
+                                                      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ps->failed)
+		return -1;
+	ps->failed = true;
+	locate(ps, at, &ps->err->line, &ps->err->col);
+	va_start(ap, fmt);
+	vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int oom(struct parser *ps)
+{
+	return fail(ps, ps->p, "out of memory");
+}
+
+static int col_of(const struct parser *ps, const char *at)
+{
+	return (int)(at - ps->line_start) + 1;
+}
+
+static void newline_at(struct parser *ps, const char *after)
+{
+	ps->line++;
+	ps->line_start = after;
+}
+
+/* A printable rendering of the byte at q for messages. */
+static const char *show(const struct parser *ps, const char *q, char *out, size_t n)
+{
+	unsigned char c;
+
+	if (q >= ps->end)
+		return "end of file";
+	c = (unsigned char)*q;
+	if (c == '\n' || c == '\r')
+		return "end of line";
+	if (c < 0x20 || c == 0x7f || c >= 0x80)
+		snprintf(out, n, "byte 0x%02x", c);
+	else
+		snprintf(out, n, "'%c'", c);
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scratch buffer                                                       */
+/* ------------------------------------------------------------------ */
+
+static int sb_put(struct sbuf *sb, const char *s, size_t n)
+{
+	if (sb->len + n + 1 > sb->cap) {
+		size_t cap = sb->cap ? sb->cap : 64;
+		char *d;
+		while (cap < sb->len + n + 1)
+			cap *= 2;
+		d = realloc(sb->d, cap);
+		if (!d)
+			return -1;
+		sb->d = d;
+		sb->cap = cap;
+	}
+	memcpy(sb->d + sb->len, s, n);
+	sb->len += n;
+	sb->d[sb->len] = '\0';
+	return 0;
+}
+
+/* A copy of the buffer's content, NUL-terminated. */
+static char *sb_take(const struct sbuf *sb)
+{
+	char *s = malloc(sb->len + 1);
+
+	if (!s)
+		return NULL;
+	if (sb->len)
+		memcpy(s, sb->d, sb->len);
+	s[sb->len] = '\0';
+	return s;
+}
+
+static int sb_utf8(struct sbuf *sb, uint32_t cp)
+{
+	char b[4];
+
+	return sb_put(sb, b, toml_scalar_utf8_encode(cp, b));
+}
+
+/* ------------------------------------------------------------------ */
+/* UTF-8 (RFC 3629 section 4): no overlongs, no surrogates, <= U+10FFFF  */
+/* ------------------------------------------------------------------ */
+
+static int utf8_check(struct parser *ps)
+{
+	size_t bad = toml_scalar_utf8_check(ps->buf, (size_t)(ps->end - ps->buf));
+
+	if (bad == (size_t)(ps->end - ps->buf))
+		return 0;
+	return fail(ps, ps->buf + bad, "invalid UTF-8 byte 0x%02x", (unsigned char)ps->buf[bad]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Whitespace, comments, newlines                                       */
+/* ------------------------------------------------------------------ */
+
+static void skip_ws(struct parser *ps)
+{
+	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
+		ps->p++;
+}
+
+/* Control characters other than tab are not allowed in comments (1.0). */
+static bool is_ctl(unsigned char c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+static int skip_comment(struct parser *ps)
+{
+	if (ps->p >= ps->end || *ps->p != '#')
+		return 0;
+	for (ps->p++; ps->p < ps->end && *ps->p != '\n'; ps->p++) {
+		if (*ps->p == '\r' && ps->p + 1 < ps->end && ps->p[1] == '\n')
+			break;
+		if (is_ctl((unsigned char)*ps->p))
+			return fail(ps, ps->p, "control character 0x%02x in comment",
+			            (unsigned char)*ps->p);
+	}
+	return 0;
+}
+
+/* Consumes LF or CRLF. Returns 1 if one was eaten, 0 if none, -1 on lone CR. */
+static int eat_newline(struct parser *ps)
+{
+	if (ps->p < ps->end && *ps->p == '\n') {
+		ps->p++;
+		newline_at(ps, ps->p);
+		return 1;
+	}
+	if (ps->p < ps->end && *ps->p == '\r') {
+		if (ps->p + 1 < ps->end && ps->p[1] == '\n') {
+			ps->p += 2;
+			newline_at(ps, ps->p);
+			return 1;
+		}
+		return fail(ps, ps->p, "carriage return not followed by a newline");
+	}
+	return 0;
+}
+
+/* After an expression: optional comment, then newline or end of file. */
+static int end_of_line(struct parser *ps, const char *what)
+{
+	char tmp[16];
+	int r;
+
+	skip_ws(ps);
+	if (skip_comment(ps))
+		return -1;
+	if (ps->p >= ps->end)
+		return 0;
+	r = eat_newline(ps);
+	if (r)
+		return r < 0 ? -1 : 0;
+	return fail(ps, ps->p, "expected newline after %s, found %s", what,
+	            show(ps, ps->p, tmp, sizeof(tmp)));
+}
+
+/* Inside arrays: whitespace, newlines and comments in any number. */
+static int skip_ws_nl(struct parser *ps)
+{
+	for (;;) {
+		int r;
+		skip_ws(ps);
+		if (skip_comment(ps))
+			return -1;
+		r = eat_newline(ps);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Strings (toml.io 1.0 "String")                                       */
+/* ------------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int unicode_escape(struct parser *ps, const char *at, int ndig)
+{
+	uint32_t cp = 0;
+
+	for (int i = 0; i < ndig; i++) {
+		int h = ps->p + i < ps->end ? hexval(ps->p[i]) : -1;
+		if (h < 0)
+			return fail(ps, at, "escape '\\%c' needs %d hex digits", at[1], ndig);
+		cp = cp << 4 | (uint32_t)h;
+	}
+	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return fail(ps, at, "escape '\\%c' is not a Unicode scalar value (U+%04X)", at[1],
+		            (unsigned)cp);
+	ps->p += ndig;
+	return sb_utf8(&ps->sb, cp) ? oom(ps) : 0;
+}
+
+/* The one-character escapes of TOML 1.0; \e and \xHH are TOML 1.1 only. */
+static const char short_escapes[][2] = {
+    {'b', '\b'}, {'t', '\t'}, {'n', '\n'}, {'f', '\f'}, {'r', '\r'}, {'"', '"'}, {'\\', '\\'},
+};
+
+/* ps->p is on the backslash. */
+static int escape(struct parser *ps)
+{
+	const char *at = ps->p;
+	char c, tmp[16];
+
+	if (++ps->p >= ps->end)
+		return fail(ps, at, "unterminated escape");
+	c = *ps->p++;
+	if (c == 'u' || c == 'U')
+		return unicode_escape(ps, at, c == 'u' ? 4 : 8);
+	for (size_t i = 0; i < sizeof(short_escapes) / sizeof(short_escapes[0]); i++)
+		if (short_escapes[i][0] == c)
+			return sb_put(&ps->sb, &short_escapes[i][1], 1) ? oom(ps) : 0;
+	if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+		return fail(ps, at, "invalid escape '\\%c'", c);
+	return fail(ps, at, "invalid escape: backslash followed by %s",
+	            show(ps, at + 1, tmp, sizeof(tmp)));
+}
+
+static int string_ctl(struct parser *ps, const char *what)
+{
+	return fail(ps, ps->p, "control character 0x%02x in %s", (unsigned char)*ps->p, what);
+}
+
+/* Copies the run of plain bytes at p up to the next special byte. */
+static int copy_run(struct parser *ps, char quote, bool escapes)
+{
+	const char *s = ps->p;
+
+	while (ps->p < ps->end) {
+		unsigned char c = (unsigned char)*ps->p;
+		if (c == (unsigned char)quote || (escapes && c == '\\') || is_ctl(c))
+			break;
+		ps->p++;
+	}
+	return sb_put(&ps->sb, s, (size_t)(ps->p - s)) ? oom(ps) : 0;
+}
+
+/* "basic" or 'literal', one line. p is on the opening quote. */
+static int string_line(struct parser *ps)
+{
+	char q = *ps->p;
+	const char *open = ps->p;
+	bool basic = q == '"';
+
+	ps->p++;
+	for (;;) {
+		if (copy_run(ps, q, basic))
+			return -1;
+		if (ps->p >= ps->end)
+			return fail(ps, open, "unterminated string");
+		if (*ps->p == q) {
+			ps->p++;
+			return 0;
+		}
+		if (*ps->p == '\\') {
+			if (escape(ps))
+				return -1;
+			continue;
+		}
+		if (*ps->p == '\n' || *ps->p == '\r')
+			return fail(ps, ps->p,
+			            "newline in single-line string (missing closing %c?)", q);
+		return string_ctl(ps, "string");
+	}
+}
+
+/* A backslash at the end of a line eats all following whitespace. */
+static int line_ending_backslash(struct parser *ps)
+{
+	const char *q = ps->p + 1;
+	int r;
+
+	while (q < ps->end && (*q == ' ' || *q == '\t'))
+		q++;
+	if (q >= ps->end || (*q != '\n' && *q != '\r'))
+		return 1; /* not one: an ordinary (invalid) escape */
+	ps->p = q;
+	for (;;) {
+		skip_ws(ps);
+		r = eat_newline(ps);
+		if (r <= 0)
+			return r;
+	}
+}
+
+/* The closing delimiter: 3 quotes, up to 2 more belong to the content. */
+static int ml_close(struct parser *ps, char q, bool *done)
+{
+	size_t n = 0;
+
+	while (ps->p + n < ps->end && ps->p[n] == q)
+		n++;
+	*done = false;
+	if (n < 3) {
+		ps->p += n;
+		return sb_put(&ps->sb, ps->p - n, n) ? oom(ps) : 0;
+	}
+	if (n > 5)
+		return fail(ps, ps->p + 5, "too many quotes closing a multi-line string");
+	if (sb_put(&ps->sb, ps->p, n - 3))
+		return oom(ps);
+	ps->p += n;
+	*done = true;
+	return 0;
+}
+
+static int ml_newline(struct parser *ps)
+{
+	int r = eat_newline(ps);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return string_ctl(ps, "multi-line string");
+	return sb_put(&ps->sb, "\n", 1) ? oom(ps) : 0;
+}
+
+/* """basic""" or '''literal''', p on the first quote. */
+static int string_multi(struct parser *ps)
+{
+	char q = *ps->p;
+	const char *open = ps->p;
+	bool basic = q == '"', done = false;
+
+	ps->p += 3;
+	if (eat_newline(ps) < 0) /* a newline right after the opening is trimmed */
+		return -1;
+	while (!done) {
+		if (copy_run(ps, q, basic))
+			return -1;
+		if (ps->p >= ps->end)
+			return fail(ps, open, "unterminated multi-line string");
+		if (*ps->p == q) {
+			if (ml_close(ps, q, &done))
+				return -1;
+		} else if (*ps->p == '\\') {
+			int r = line_ending_backslash(ps);
+			if (r < 0 || (r > 0 && escape(ps)))
+				return -1;
+		} else if (ml_newline(ps)) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Any string; the decoded bytes are left in ps->sb. */
+static int string_any(struct parser *ps)
+{
+	char q = *ps->p;
+
+	ps->sb.len = 0;
+	if (ps->end - ps->p >= 3 && ps->p[1] == q && ps->p[2] == q)
+		return string_multi(ps);
+	return string_line(ps);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                 */
+/* ------------------------------------------------------------------ */
+
+static bool is_bare(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+static void keypath_free(struct keypath *kp)
+{
+	for (int i = 0; i < kp->n; i++)
+		free(kp->part[i].s);
+	kp->n = 0;
+}
+
+static int key_part(struct parser *ps, struct keypart *k)
+{
+	const char *s = ps->p;
+	char tmp[16];
+
+	k->line = ps->line;
+	k->col = col_of(ps, s);
+	k->at = s;
+	if (s < ps->end && (*s == '"' || *s == '\'')) {
+		if (ps->end - s >= 3 && s[1] == *s && s[2] == *s)
+			return fail(ps, s, "multi-line strings cannot be keys");
+		ps->sb.len = 0;
+		if (string_line(ps))
+			return -1;
+	} else {
+		while (ps->p < ps->end && is_bare(*ps->p))
+			ps->p++;
+		if (ps->p == s)
+			return fail(ps, s, "expected a key, found %s",
+			            show(ps, s, tmp, sizeof(tmp)));
+		ps->sb.len = 0;
+		if (sb_put(&ps->sb, s, (size_t)(ps->p - s)))
+			return oom(ps);
+	}
+	k->len = ps->sb.len;
+	k->s = sb_take(&ps->sb);
+	return k->s ? 0 : oom(ps);
+}
+
+/* key ( ws '.' ws key )*; leaves p after trailing whitespace. */
+static int keypath_parse(struct parser *ps, struct keypath *kp)
+{
+	kp->n = 0;
+	for (;;) {
+		if (kp->n == TOML_MAX_DEPTH)
+			return fail(ps, ps->p, "dotted key has more than %d parts", TOML_MAX_DEPTH);
+		if (key_part(ps, &kp->part[kp->n]))
+			return -1;
+		kp->n++;
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != '.')
+			return 0;
+		ps->p++;
+		skip_ws(ps);
+	}
+}
+
+/* "a.b.c" for messages, truncated to fit. */
+static const char *keypath_name(const struct keypath *kp, int n, char *out, size_t size)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n && o + 1 < size; i++) {
+		int w = snprintf(out + o, size - o, "%s%.*s", i ? "." : "", (int)kp->part[i].len,
+		                 kp->part[i].s);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	return out;
+}
+
+/* The name of a key for messages: the section's name, then the key's parts. */
+static const char *key_name(const struct parser *ps, const toml_value *table,
+                            const struct keypath *kp, int n, char *out, size_t size)
+{
+	char rel[128];
+
+	keypath_name(kp, n, rel, sizeof(rel));
+	if (table != ps->cur || !ps->section[0])
+		snprintf(out, size, "%s", rel);
+	else
+		snprintf(out, size, "%s.%s", ps->section, rel);
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers and dates: tokens here, grammar in toml_scalar.c             */
+/* ------------------------------------------------------------------ */
+
+static bool is_token_char(char c)
+{
+	return is_bare(c) || c == '.' || c == '+' || c == ':';
+}
+
+/* A number or a date/time. Date and time may be joined by one space. */
+static int number_or_date(struct parser *ps, toml_value *v)
+{
+	const char *tok = ps->p;
+	struct toml_scalar_err e;
+	size_t n;
+
+	while (ps->p < ps->end && is_token_char(*ps->p))
+		ps->p++;
+	n = (size_t)(ps->p - tok);
+	if (n == 10 && toml_scalar_is_date(tok, n) && ps->end - ps->p >= 4 && ps->p[0] == ' ' &&
+	    ps->p[1] >= '0' && ps->p[1] <= '9' && ps->p[2] >= '0' && ps->p[2] <= '9' &&
+	    ps->p[3] == ':') {
+		ps->p++;
+		while (ps->p < ps->end && is_token_char(*ps->p))
+			ps->p++;
+		n = (size_t)(ps->p - tok);
+	}
+	if (toml_scalar_parse(tok, n, v, &e))
+		return fail(ps, e.at, "%s", e.msg);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Values, arrays, inline tables                                        */
+/* ------------------------------------------------------------------ */
+
+static int keyval(struct parser *ps, toml_value *table);
+static toml_value *value(struct parser *ps, int depth);
+
+static int too_deep(struct parser *ps)
+{
+	return fail(ps, ps->p, "nesting deeper than %d levels", TOML_MAX_DEPTH);
+}
+
+static int array_body(struct parser *ps, toml_value *a)
+{
+	char tmp[16];
+
+	ps->p++;
+	for (;;) {
+		toml_value *el;
+		if (skip_ws_nl(ps))
+			return -1;
+		if (ps->p < ps->end && *ps->p == ']')
+			break;
+		el = value(ps, a->depth + 1);
+		if (!el)
+			return -1;
+		if (toml_tree_push(a, el)) {
+			toml_free(el);
+			return oom(ps);
+		}
+		if (skip_ws_nl(ps))
+			return -1;
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == ']')
+			break;
+		return fail(ps, ps->p, "expected ',' or ']' in array, found %s",
+		            show(ps, ps->p, tmp, sizeof(tmp)));
+	}
+	ps->p++;
+	return 0;
+}
+
+/* Inline tables stay on one line and have no trailing comma (TOML 1.0). */
+static int inline_body(struct parser *ps, toml_value *t)
+{
+	char tmp[16];
+
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}') {
+		ps->p++;
+		return 0;
+	}
+	for (;;) {
+		if (keyval(ps, t))
+			return -1;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == '}') {
+			ps->p++;
+			return 0;
+		}
+		if (ps->p >= ps->end || *ps->p != ',')
+			return fail(ps, ps->p, "expected ',' or '}' in inline table, found %s",
+			            show(ps, ps->p, tmp, sizeof(tmp)));
+		ps->p++;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == '}')
+			return fail(ps, ps->p,
+			            "trailing comma in inline table (not allowed in TOML 1.0)");
+	}
+}
+
+static toml_value *container(struct parser *ps, toml_type type, int depth)
+{
+	toml_value *v;
+
+	if (depth > TOML_MAX_DEPTH) {
+		too_deep(ps);
+		return NULL;
+	}
+	v = toml_tree_new(type, ps->line, col_of(ps, ps->p), depth);
+	if (!v) {
+		oom(ps);
+		return NULL;
+	}
+	if (type == TOML_TABLE)
+		v->flags = TF_INLINE;
+	if ((type == TOML_ARRAY ? array_body(ps, v) : inline_body(ps, v))) {
+		toml_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static int scalar_string(struct parser *ps, toml_value *v)
+{
+	v->type = TOML_STRING;
+	if (string_any(ps))
+		return -1;
+	v->u.s.len = ps->sb.len;
+	v->u.s.ptr = sb_take(&ps->sb);
+	return v->u.s.ptr ? 0 : oom(ps);
+}
+
+static bool word_at(const struct parser *ps, const char *w, size_t n)
+{
+	return (size_t)(ps->end - ps->p) >= n && memcmp(ps->p, w, n) == 0;
+}
+
+static int scalar(struct parser *ps, toml_value *v)
+{
+	char c = *ps->p, tmp[16];
+
+	if (c == '"' || c == '\'')
+		return scalar_string(ps, v);
+	if (word_at(ps, "true", 4) || word_at(ps, "false", 5)) {
+		v->type = TOML_BOOL;
+		v->u.b = c == 't';
+		ps->p += v->u.b ? 4 : 5;
+		return 0;
+	}
+	if ((c >= '0' && c <= '9') || c == '+' || c == '-' || word_at(ps, "inf", 3) ||
+	    word_at(ps, "nan", 3))
+		return number_or_date(ps, v);
+	return fail(ps, ps->p, "expected a value, found %s", show(ps, ps->p, tmp, sizeof(tmp)));
+}
+
+/* One value at p; depth is the depth the value will have in the tree. */
+static toml_value *value(struct parser *ps, int depth)
+{
+	toml_value *v;
+	char tmp[16];
+
+	if (ps->p >= ps->end || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '#') {
+		fail(ps, ps->p, "expected a value, found %s", show(ps, ps->p, tmp, sizeof(tmp)));
+		return NULL;
+	}
+	if (*ps->p == '[')
+		return container(ps, TOML_ARRAY, depth);
+	if (*ps->p == '{')
+		return container(ps, TOML_TABLE, depth);
+	v = toml_tree_new(TOML_BOOL, ps->line, col_of(ps, ps->p), depth);
+	if (!v) {
+		oom(ps);
+		return NULL;
+	}
+	if (scalar(ps, v)) {
+		toml_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Key/value pairs and the table rules                                  */
+/* ------------------------------------------------------------------ */
+
+/* What an existing value is, for messages about redefining it. */
+static const char *describe(const toml_value *v)
+{
+	static const char *const scalars[] = {
+	    [TOML_STRING] = "a string",         [TOML_INTEGER] = "an integer",
+	    [TOML_FLOAT] = "a float",           [TOML_BOOL] = "a boolean",
+	    [TOML_DATETIME] = "a date-time",    [TOML_DATETIME_LOCAL] = "a local date-time",
+	    [TOML_DATE_LOCAL] = "a local date", [TOML_TIME_LOCAL] = "a local time",
+	};
+
+	if (v->type == TOML_ARRAY)
+		return v->flags & TF_AOT ? "an array of tables" : "a static array";
+	if (v->type != TOML_TABLE)
+		return scalars[v->type];
+	if (v->flags & TF_INLINE)
+		return "an inline table";
+	if (v->flags & TF_DOTTED)
+		return "a table defined by dotted keys";
+	return "a table created by a [header]";
+}
+
+/* A new, empty table under parent at key k. */
+static toml_value *table_child(struct parser *ps, toml_value *parent, const struct keypart *k,
+                               unsigned flags)
+{
+	toml_value *t;
+
+	if (parent->depth + 1 > TOML_MAX_DEPTH) {
+		too_deep(ps);
+		return NULL;
+	}
+	t = toml_tree_new(TOML_TABLE, k->line, k->col, parent->depth + 1);
+	if (!t || toml_tree_add(parent, k->s, k->len, k->line, k->col, t)) {
+		free(t);
+		oom(ps);
+		return NULL;
+	}
+	t->flags = flags;
+	return t;
+}
+
+/*
+ * Walks the dotted prefix of a key/value pair. Only tables that dotted
+ * keys created may be entered: anything else was closed by its header or
+ * its braces (toml.io 1.0 "Table", "Inline Table").
+ */
+static toml_value *dotted_walk(struct parser *ps, toml_value *table, const struct keypath *kp)
+{
+	toml_value *t = table;
+	char name[256];
+
+	for (int i = 0; i < kp->n - 1; i++) {
+		const struct keypart *k = &kp->part[i];
+		toml_value *next = toml_tree_find(t, k->s, k->len);
+		if (!next) {
+			next = table_child(ps, t, k, TF_DOTTED);
+			if (!next)
+				return NULL;
+		} else if (next->type != TOML_TABLE || !(next->flags & TF_DOTTED)) {
+			fail(ps, k->at, "cannot add keys to '%s' with a dotted key: it is %s",
+			     key_name(ps, table, kp, i + 1, name, sizeof(name)), describe(next));
+			return NULL;
+		}
+		t = next;
+	}
+	return t;
+}
+
+static int keyval(struct parser *ps, toml_value *table)
+{
+	struct keypath *kp = malloc(sizeof(*kp));
+	const struct keypart *last;
+	toml_value *t, *v = NULL;
+	char name[256], tmp[16];
+	int rc = -1;
+
+	if (!kp)
+		return oom(ps);
+	if (keypath_parse(ps, kp))
+		goto out;
+	if (ps->p >= ps->end || *ps->p != '=') {
+		fail(ps, ps->p, "expected '=' after key, found %s",
+		     show(ps, ps->p, tmp, sizeof(tmp)));
+		goto out;
+	}
+	ps->p++;
+	skip_ws(ps);
+	t = dotted_walk(ps, table, kp);
+	if (!t)
+		goto out;
+	last = &kp->part[kp->n - 1];
+	if (toml_tree_find(t, last->s, last->len)) {
+		fail(ps, last->at, "duplicate key '%s'",
+		     key_name(ps, table, kp, kp->n, name, sizeof(name)));
+		goto out;
+	}
+	v = value(ps, t->depth + 1);
+	if (!v)
+		goto out;
+	if (toml_tree_add(t, last->s, last->len, last->line, last->col, v)) {
+		toml_free(v);
+		oom(ps);
+		goto out;
+	}
+	rc = 0;
+out:
+	keypath_free(kp);
+	free(kp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* [table] and [[array of tables]] headers                              */
+/* ------------------------------------------------------------------ */
+
+/* Walks the header prefix: tables are entered, arrays of tables at their last element. */
+static toml_value *header_walk(struct parser *ps, const struct keypath *kp)
+{
+	toml_value *t = ps->root;
+	char name[128];
+
+	for (int i = 0; i < kp->n - 1; i++) {
+		const struct keypart *k = &kp->part[i];
+		toml_value *next = toml_tree_find(t, k->s, k->len);
+		if (!next) {
+			next = table_child(ps, t, k, TF_IMPLICIT);
+			if (!next)
+				return NULL;
+		} else if (next->type == TOML_ARRAY && (next->flags & TF_AOT)) {
+			next = next->u.a.v[next->u.a.len - 1];
+		} else if (next->type != TOML_TABLE || (next->flags & TF_INLINE)) {
+			fail(ps, k->at, "cannot extend '%s' with a [header]: it is %s",
+			     keypath_name(kp, i + 1, name, sizeof(name)), describe(next));
+			return NULL;
+		}
+		t = next;
+	}
+	return t;
+}
+
+static int header_table(struct parser *ps, const struct keypath *kp)
+{
+	const struct keypart *last = &kp->part[kp->n - 1];
+	toml_value *parent = header_walk(ps, kp), *t;
+	char name[128];
+
+	if (!parent)
+		return -1;
+	t = toml_tree_find(parent, last->s, last->len);
+	if (!t) {
+		t = table_child(ps, parent, last, TF_EXPLICIT);
+		if (!t)
+			return -1;
+	} else if (t->type == TOML_TABLE && t->flags == TF_IMPLICIT) {
+		t->flags = TF_EXPLICIT;
+	} else {
+		keypath_name(kp, kp->n, name, sizeof(name));
+		if (t->type == TOML_TABLE && (t->flags & TF_EXPLICIT))
+			return fail(ps, last->at, "table '%s' defined twice", name);
+		return fail(ps, last->at, "cannot define table '%s': it is already %s", name,
+		            describe(t));
+	}
+	ps->cur = t;
+	keypath_name(kp, kp->n, ps->section, sizeof(ps->section));
+	return 0;
+}
+
+static int header_array(struct parser *ps, const struct keypath *kp)
+{
+	const struct keypart *last = &kp->part[kp->n - 1];
+	toml_value *parent = header_walk(ps, kp), *a, *t;
+	char name[128];
+
+	if (!parent)
+		return -1;
+	a = toml_tree_find(parent, last->s, last->len);
+	if (!a) {
+		a = table_child(ps, parent, last, 0);
+		if (!a)
+			return -1;
+		a->type = TOML_ARRAY;
+		a->flags = TF_AOT;
+	} else if (a->type != TOML_ARRAY || !(a->flags & TF_AOT)) {
+		return fail(ps, last->at, "cannot append to '%s' with [[ ]]: it is already %s",
+		            keypath_name(kp, kp->n, name, sizeof(name)), describe(a));
+	}
+	if (a->depth + 1 > TOML_MAX_DEPTH)
+		return too_deep(ps);
+	t = toml_tree_new(TOML_TABLE, last->line, last->col, a->depth + 1);
+	if (!t || toml_tree_push(a, t)) {
+		free(t);
+		return oom(ps);
+	}
+	t->flags = TF_EXPLICIT;
+	ps->cur = t;
+	keypath_name(kp, kp->n, ps->section, sizeof(ps->section));
+	return 0;
+}
+
+static int header(struct parser *ps)
+{
+	bool aot = ps->end - ps->p >= 2 && ps->p[1] == '[';
+	struct keypath *kp = malloc(sizeof(*kp));
+	char tmp[16];
+	int rc = -1;
+
+	if (!kp)
+		return oom(ps);
+	kp->n = 0;
+	ps->p += aot ? 2 : 1;
+	skip_ws(ps);
+	if (keypath_parse(ps, kp))
+		goto out;
+	if (ps->p >= ps->end || *ps->p != ']' ||
+	    (aot && (ps->end - ps->p < 2 || ps->p[1] != ']'))) {
+		fail(ps, ps->p, "expected '%s' after table name, found %s", aot ? "]]" : "]",
+		     show(ps, ps->p, tmp, sizeof(tmp)));
+		goto out;
+	}
+	ps->p += aot ? 2 : 1;
+	rc = aot ? header_array(ps, kp) : header_table(ps, kp);
+out:
+	keypath_free(kp);
+	free(kp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Document                                                             */
+/* ------------------------------------------------------------------ */
+
+static int document(struct parser *ps)
+{
+	while (ps->p < ps->end) {
+		int r;
+		skip_ws(ps);
+		if (skip_comment(ps))
+			return -1;
+		if (ps->p >= ps->end)
+			break;
+		r = eat_newline(ps);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;
+		if (*ps->p == '[') {
+			if (header(ps) || end_of_line(ps, "table header"))
+				return -1;
+		} else if (keyval(ps, ps->cur) || end_of_line(ps, "value")) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+toml_value *toml_parse(const char *buf, size_t len, const char *filename, toml_error *err)
+{
+	struct parser ps = {0};
+	toml_error ignored;
+
+	if (!err)
+		err = &ignored; /* the caller only wants to know whether it parsed */
+	memset(err, 0, sizeof(*err));
+	err->file = filename;
+	ps.buf = buf ? buf : "";
+	ps.p = ps.buf;
+	ps.end = ps.buf + (buf ? len : 0);
+	ps.line = 1;
+	ps.line_start = ps.buf;
+	ps.err = err;
+	if (len > TOML_MAX_DOC_SIZE) {
+		snprintf(err->msg, sizeof(err->msg), "document larger than %u bytes",
+		         TOML_MAX_DOC_SIZE);
+		return NULL;
+	}
+	if (utf8_check(&ps))
+		return NULL;
+	if (ps.end - ps.p >= 3 && memcmp(ps.p, "\xef\xbb\xbf", 3) == 0)
+		ps.p += 3; /* a byte order mark at the very start only */
+	ps.root = toml_tree_new(TOML_TABLE, 1, 1, 0);
+	if (!ps.root) {
+		oom(&ps);
+		return NULL;
+	}
+	ps.root->flags = TF_EXPLICIT;
+	ps.cur = ps.root;
+	if (document(&ps)) {
+		toml_free(ps.root);
+		ps.root = NULL;
+	}
+	free(ps.sb.d);
+	return ps.root;
+}
+
+static void io_error(toml_error *err, const char *path, const char *what)
+{
+	err->line = 0;
+	err->col = 0;
+	snprintf(err->msg, sizeof(err->msg), "%s: %s", path, what);
+}
+
+toml_value *toml_parse_file(const char *path, toml_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	toml_value *root = NULL;
+	char *buf = NULL;
+	size_t got;
+	toml_error ignored;
+
+	if (!err)
+		err = &ignored;
+	memset(err, 0, sizeof(*err));
+	err->file = path;
+	if (!f) {
+		io_error(err, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) != 0) {
+		io_error(err, path, strerror(errno));
+		goto out;
+	}
+	if (st.st_size > (off_t)TOML_MAX_DOC_SIZE) {
+		io_error(err, path, "file too large");
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		io_error(err, path, "out of memory");
+		goto out;
+	}
+	got = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		io_error(err, path, "read error");
+		goto out;
+	}
+	root = toml_parse(buf, got, path, err);
+out:
+	free(buf);
+	fclose(f);
+	return root;
+}

@@ -1,0 +1,456 @@
+/*
+ * arc.c: ARC chain validation, RFC 8617 section 5.2: collect the ARC sets
+ * (ARC-Authentication-Results, ARC-Message-Signature, ARC-Seal, 4.1), check
+ * their structure (exactly one of each per instance, instances 1..N with
+ * no gap, cv=none at i=1 and cv=pass above, no set sealed with cv=fail),
+ * verify the newest AMS like a DKIM signature, every AMS below it for
+ * oldest-pass (5.2 step 5, 7.2), and every AS over the sets 1..i (5.1.1,
+ * relaxed header canonicalisation).
+ *
+ * Everything is hashed in arc_verify_start(); then one key query per AMS
+ * and per AS goes out (the resolver coalesces identical names) and the
+ * verdict is taken when the last answer is in. Must never sign, never
+ * judge DMARC, never keep the message after start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arc.h"
+#include "config.h"
+#include "dkim_int.h"
+
+enum { PART_AAR, PART_AMS, PART_AS, PART_MAX };
+
+struct arc_job {
+	struct arc_verify *v;
+	struct dkim_sig sig;
+	struct dns_query *q;
+	bool waiting;
+	struct dkim_verdict vd;
+};
+
+struct arc_set {
+	const struct dkim_field *part[PART_MAX];
+	struct arc_job ams, as;
+};
+
+struct arc_verify {
+	const struct dns_resolver *resolver;
+	struct dkim_check_opts co;
+	arc_cb cb;
+	void *arg;
+	int n;
+	const struct dkim_field *parts[ARC_MAX_INSTANCES][PART_MAX]; /* as collected */
+	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
+	struct arc_set_result *res;
+	size_t pending;
+	bool starting;
+};
+
+/* What start() found before any DNS, when it already knows the answer. */
+struct early {
+	enum arc_status cv;
+	char reason[128];
+};
+
+static const char *const names[ARC_STATUS_MAX] = {"none", "pass", "fail"};
+
+const char *arc_status_name(enum arc_status s)
+{
+	return (unsigned)s < ARC_STATUS_MAX ? names[s] : "fail";
+}
+
+void arc_options_default(struct arc_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->min_rsa_bits = 1024;
+	o->clock_skew = 300;
+}
+
+void arc_options_from_config(struct arc_options *o, const struct gw_auth *a)
+{
+	struct dkim_options d;
+
+	dkim_options_from_config(&d, a);
+	arc_options_default(o);
+	o->min_rsa_bits = d.min_rsa_bits;
+	o->clock_skew = d.clock_skew;
+}
+
+static void free_verify(struct arc_verify *v)
+{
+	if (!v)
+		return;
+	free(v->sets);
+	free(v->res);
+	free(v);
+}
+
+static void report(arc_cb cb, void *arg, enum arc_status cv, const char *reason, int err, int n)
+{
+	struct arc_result r = {.error = err, .cv = cv, .n = n};
+
+	snprintf(r.reason, sizeof(r.reason), "%s", reason);
+	cb(arg, &r);
+}
+
+/* ---- collecting the sets --------------------------------------------- */
+
+static int part_of(const struct dkim_field *f)
+{
+	if (dkim_field_is(f, "ARC-Authentication-Results", 26))
+		return PART_AAR;
+	if (dkim_field_is(f, "ARC-Message-Signature", 21))
+		return PART_AMS;
+	if (dkim_field_is(f, "ARC-Seal", 8))
+		return PART_AS;
+	return -1;
+}
+
+static size_t skip_cfws(const char *p, size_t len, size_t i)
+{
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return i;
+}
+
+/* "i=N;" at the start of an AAR (RFC 8617 4.1.1); the instance or -1. */
+static int aar_instance(const struct dkim_field *f, size_t *after)
+{
+	const char *p = f->p;
+	size_t len = f->len, i = skip_cfws(p, len, f->colon + 1);
+	int n = 0, digits = 0;
+
+	if (i >= len || p[i] != 'i')
+		return -1;
+	i = skip_cfws(p, len, i + 1);
+	if (i >= len || p[i] != '=')
+		return -1;
+	i = skip_cfws(p, len, i + 1);
+	while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 3) {
+		n = n * 10 + (p[i++] - '0');
+		digits++;
+	}
+	i = skip_cfws(p, len, i);
+	if (!digits || i >= len || p[i] != ';' || n < 1 || n > ARC_MAX_INSTANCES)
+		return -1;
+	*after = i + 1;
+	return n;
+}
+
+static void aar_authserv(const struct dkim_field *f, size_t at, char *out, size_t cap)
+{
+	size_t i = skip_cfws(f->p, f->len, at), k = 0;
+
+	while (i < f->len && f->p[i] != ';' && f->p[i] != ' ' && f->p[i] != '\t' &&
+	       f->p[i] != '\r' && k + 1 < cap)
+		out[k++] = f->p[i++];
+	out[k] = '\0';
+}
+
+static int field_instance(const struct dkim_field *f, int part, struct dkim_sig *tmp, char *err,
+                          size_t errlen)
+{
+	size_t after;
+
+	if (part == PART_AAR) {
+		int n = aar_instance(f, &after);
+		if (n < 0)
+			snprintf(err, errlen, "malformed ARC-Authentication-Results");
+		return n;
+	}
+	if (dkim_sig_parse(tmp, f, part == PART_AMS ? DKIM_KIND_AMS : DKIM_KIND_AS, err, errlen) <
+	    0)
+		return -1;
+	return tmp->instance;
+}
+
+/* Places every ARC field in its set; fills e and returns -1 on a structural failure. */
+static int collect(struct arc_verify *v, const struct dkim_msg *m, struct early *e)
+{
+	char err[96];
+
+	for (size_t k = 0; k < m->nf; k++) {
+		int part = part_of(&m->f[k]);
+		if (part < 0)
+			continue;
+		struct dkim_sig *tmp = malloc(sizeof(*tmp));
+		if (!tmp)
+			return -2;
+		int i = field_instance(&m->f[k], part, tmp, err, sizeof(err));
+		free(tmp);
+		if (i < 0) {
+			snprintf(e->reason, sizeof(e->reason), "%s", err);
+			return -1;
+		}
+		if (v->parts[i - 1][part]) {
+			snprintf(e->reason, sizeof(e->reason), "i=%d: duplicate ARC field", i);
+			return -1;
+		}
+		v->parts[i - 1][part] = &m->f[k];
+		if (i > v->n)
+			v->n = i;
+	}
+	return 0;
+}
+
+/* Each set complete (RFC 8617 5.2 step 3); then the sets get their memory. */
+static int check_structure(struct arc_verify *v, struct early *e)
+{
+	for (int i = 1; i <= v->n; i++) {
+		const struct dkim_field *const *p = v->parts[i - 1];
+		if (!p[PART_AAR] || !p[PART_AMS] || !p[PART_AS]) {
+			snprintf(e->reason, sizeof(e->reason), "i=%d: incomplete ARC set", i);
+			return -1;
+		}
+	}
+	size_t n = v->n > 0 && v->n <= ARC_MAX_INSTANCES ? (size_t)v->n : 1;
+	v->sets = calloc(n, sizeof(*v->sets));
+	v->res = calloc(n, sizeof(*v->res));
+	if (!v->sets || !v->res)
+		return -2;
+	for (int i = 1; i <= v->n; i++)
+		memcpy(v->sets[i - 1].part, v->parts[i - 1], sizeof(v->parts[i - 1]));
+	return 0;
+}
+
+/* ---- hashing ------------------------------------------------------------ */
+
+/* The seal of set i covers sets 1..i: AAR, AMS, AS each, its own b= emptied (5.1.1). */
+static int seal_hash(struct arc_verify *v, int i)
+{
+	struct dkim_sig *as = &v->sets[i - 1].as.sig;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (!md || EVP_DigestInit_ex(md, dkim_sig_md(as), NULL) != 1)
+		goto out;
+	for (int j = 1; j <= i; j++) {
+		const struct arc_set *s = &v->sets[j - 1];
+		for (int p = PART_AAR; p < PART_MAX; p++) {
+			if (j == i && p == PART_AS)
+				break;
+			const struct dkim_field *f = s->part[p];
+			if (dkim_canon_header(md, DKIM_CANON_RELAXED, f->p, f->len, true) < 0)
+				goto out;
+		}
+	}
+	if (dkim_sig_hash_self(md, as) < 0 || EVP_DigestFinal_ex(md, as->hhash, &as->hhlen) != 1)
+		goto out;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+static int prepare_set(struct arc_verify *v, int i, const struct dkim_msg *m,
+                       struct dkim_bh_cache *bc, struct early *e)
+{
+	struct arc_set *s = &v->sets[i - 1];
+	struct arc_set_result *r = &v->res[i - 1];
+	char err[96];
+	size_t after;
+
+	s->ams.v = s->as.v = v;
+	if (dkim_sig_parse(&s->ams.sig, s->part[PART_AMS], DKIM_KIND_AMS, err, sizeof(err)) < 0 ||
+	    dkim_sig_parse(&s->as.sig, s->part[PART_AS], DKIM_KIND_AS, err, sizeof(err)) < 0) {
+		snprintf(e->reason, sizeof(e->reason), "i=%d: %s", i, err);
+		return -1;
+	}
+	r->instance = i;
+	r->ams = r->as = DKIM_NEUTRAL;
+	snprintf(r->ams_domain, sizeof(r->ams_domain), "%s", s->ams.sig.d);
+	snprintf(r->ams_selector, sizeof(r->ams_selector), "%s", s->ams.sig.s);
+	snprintf(r->as_domain, sizeof(r->as_domain), "%s", s->as.sig.d);
+	snprintf(r->as_selector, sizeof(r->as_selector), "%s", s->as.sig.s);
+	aar_instance(s->part[PART_AAR], &after);
+	aar_authserv(s->part[PART_AAR], after, r->authserv_id, sizeof(r->authserv_id));
+	if (dkim_sig_body_hash(&s->ams.sig, m, bc) < 0 ||
+	    dkim_sig_header_hash(&s->ams.sig, m) < 0 || seal_hash(v, i) < 0)
+		return -2;
+	return 0;
+}
+
+/* RFC 8617 5.2 steps 2 and 3.3: the cv= values the sealers claimed. */
+static int check_cv(struct arc_verify *v, struct early *e)
+{
+	if (v->sets[v->n - 1].as.sig.cv == 2) {
+		snprintf(e->reason, sizeof(e->reason), "i=%d: sealed with cv=fail", v->n);
+		return -1;
+	}
+	for (int i = 1; i <= v->n; i++) {
+		int cv = v->sets[i - 1].as.sig.cv;
+		if ((i == 1 && cv != 0) || (i > 1 && cv != 1)) {
+			snprintf(e->reason, sizeof(e->reason), "i=%d: cv=%s not allowed here", i,
+			         cv == 0   ? "none"
+			         : cv == 1 ? "pass"
+			                   : "fail");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- the verdict ---------------------------------------------------------- */
+
+static bool job_fails(const struct arc_job *j, int i, const char *what, struct arc_result *r)
+{
+	if (j->vd.status == DKIM_PASS)
+		return false;
+	r->cv = ARC_FAIL;
+	r->temporary = j->vd.status == DKIM_TEMPERROR;
+	snprintf(r->reason, sizeof(r->reason), "i=%d %s: %s", i, what, j->vd.reason);
+	return true;
+}
+
+static void finish(struct arc_verify *v)
+{
+	struct arc_result r = {.cv = ARC_PASS, .n = v->n, .sets = v->res};
+	int i;
+
+	for (i = 1; i <= v->n; i++) {
+		v->res[i - 1].ams = v->sets[i - 1].ams.vd.status;
+		v->res[i - 1].as = v->sets[i - 1].as.vd.status;
+	}
+	for (i = v->n - 1; i >= 1; i--)
+		if (v->sets[i - 1].ams.vd.status != DKIM_PASS)
+			break;
+	r.oldest_pass = i >= 1 ? i + 1 : 0;
+	if (!job_fails(&v->sets[v->n - 1].ams, v->n, "AMS", &r))
+		for (i = v->n; i >= 1; i--)
+			if (job_fails(&v->sets[i - 1].as, i, "AS", &r))
+				break;
+	v->cb(v->arg, &r);
+	free_verify(v);
+}
+
+static void key_answer(void *arg, const struct dns_result *res)
+{
+	struct arc_job *j = arg;
+	struct arc_verify *v = j->v;
+
+	j->waiting = false;
+	j->q = NULL;
+	dkim_check(&j->sig, res, &v->co, &j->vd);
+	if (--v->pending == 0 && !v->starting)
+		finish(v);
+}
+
+static void ask_key(struct arc_verify *v, struct arc_job *j)
+{
+	char name[300];
+
+	if (dkim_sig_key_name(&j->sig, name, sizeof(name)) < 0) {
+		j->vd.status = DKIM_NEUTRAL;
+		snprintf(j->vd.reason, sizeof(j->vd.reason), "key name too long");
+		return;
+	}
+	j->waiting = true;
+	v->pending++;
+	struct dns_query *q = dns_query(v->resolver, name, DNS_T_TXT, key_answer, j);
+	if (j->waiting)
+		j->q = q;
+}
+
+static struct arc_verify *new_verify(const struct dns_resolver *resolver,
+                                     const struct arc_options *o)
+{
+	struct arc_verify *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->resolver = resolver;
+	v->co.min_rsa_bits = o->min_rsa_bits;
+	v->co.clock_skew = o->clock_skew;
+	v->co.now = o->now ? o->now : time(NULL);
+	v->co.cache = o->cache;
+	return v;
+}
+
+/* Everything before DNS: 1 when keys are needed, 0 when e holds the answer, -2 OOM. */
+static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early *e)
+{
+	struct dkim_bh_cache *bc;
+	int rc;
+
+	e->cv = ARC_FAIL;
+	if ((rc = collect(v, m, e)) < 0)
+		return rc == -2 ? -2 : 0;
+	if (v->n == 0) {
+		e->cv = ARC_NONE;
+		return 0;
+	}
+	if ((rc = check_structure(v, e)) < 0)
+		return rc == -2 ? -2 : 0;
+	bc = calloc(1, sizeof(*bc));
+	if (!bc)
+		return -2;
+	rc = 1;
+	for (int i = 1; i <= v->n && rc == 1; i++) {
+		int pr = prepare_set(v, i, m, bc, e);
+		rc = pr == 0 ? 1 : pr == -1 ? 0 : -2;
+	}
+	free(bc);
+	if (rc == 1 && check_cv(v, e) < 0)
+		rc = 0;
+	return rc;
+}
+
+struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const char *msg,
+                                    size_t len, const struct arc_options *opts, arc_cb cb,
+                                    void *arg)
+{
+	struct arc_options def;
+	struct dkim_msg m;
+	struct early e = {.cv = ARC_FAIL};
+	struct arc_verify *v;
+	int rc;
+
+	if (!opts) {
+		arc_options_default(&def);
+		opts = &def;
+	}
+	if (dkim_msg_parse(&m, msg, len, DKIM_MAX_HEADER_FIELDS) < 0) {
+		report(cb, arg, ARC_FAIL, "out of memory", -1, 0);
+		return NULL;
+	}
+	v = new_verify(resolver, opts);
+	rc = v ? prepare(v, &m, &e) : -2;
+	dkim_msg_free(&m);
+	if (rc <= 0) {
+		int n = v ? v->n : 0;
+		free_verify(v);
+		if (rc == -2)
+			report(cb, arg, ARC_FAIL, "out of memory", -1, 0);
+		else
+			report(cb, arg, e.cv, e.cv == ARC_NONE ? "" : e.reason, 0, n);
+		return NULL;
+	}
+	v->cb = cb;
+	v->arg = arg;
+	v->starting = true;
+	for (int i = v->n; i >= 1; i--) {
+		ask_key(v, &v->sets[i - 1].ams);
+		ask_key(v, &v->sets[i - 1].as);
+	}
+	v->starting = false;
+	if (v->pending == 0) {
+		finish(v);
+		return NULL;
+	}
+	return v;
+}
+
+void arc_verify_cancel(struct arc_verify *v)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < v->n; i++) {
+		if (v->sets[i].ams.waiting)
+			dns_cancel(v->resolver, v->sets[i].ams.q);
+		if (v->sets[i].as.waiting)
+			dns_cancel(v->resolver, v->sets[i].as.q);
+	}
+	free_verify(v);
+}

@@ -1,0 +1,401 @@
+/*
+ * auth.c: sender authentication of one SMTP transaction: SPF from MAIL
+ * (RFC 7208), DKIM (RFC 6376) and ARC (RFC 8617) at the end of data, then
+ * DMARC (RFC 9989 / RFC 7489) over their results; and the removal of
+ * Authentication-Results fields that claim our authserv-id (RFC 8601
+ * section 5).
+ *
+ * A transaction is a small state machine (enum tx_state): SPF runs from
+ * MAIL; at the end of data DKIM and ARC start side by side; when SPF,
+ * DKIM and ARC have all answered DMARC starts; when it answers the
+ * outcome is built and handed over once. Callbacks may come inside the
+ * *_start() calls (cache hits), so every entry point is counted (depth)
+ * and a transaction freed from inside a callback is only marked, and
+ * released when the outermost entry returns.
+ *
+ * Must never: block, run DNS work for a check whose policy is off (and
+ * that DMARC does not need), call a callback after auth_tx_free(), or keep
+ * a pointer into a callback's result.
+ */
+#include <arpa/inet.h>
+#include <libpsl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_int.h"
+
+enum tx_state {
+	TX_SPF,      /* after MAIL: SPF may be running */
+	TX_CHECKING, /* end of data: waiting for SPF, DKIM, ARC */
+	TX_DMARC,    /* waiting for DMARC */
+	TX_DONE,     /* the outcome was handed over */
+	TX_STATE_MAX
+};
+
+static const char *const tx_state_names[TX_STATE_MAX] = {"spf", "checking", "dmarc", "done"};
+
+struct auth_tx {
+	struct auth_ctx *ctx;
+	enum tx_state state;
+	struct auth_policy pol; /* the route's, from auth_tx_message() */
+	struct sockaddr_storage ip;
+	char mail_from[512];
+	struct spf_check *spf_q;
+	struct dkim_verify *dkim_q;
+	struct arc_verify *arc_q;
+	struct dmarc_eval *dmarc_q;
+	bool spf_running, dkim_running, arc_running, dmarc_running;
+	auth_spf_cb spf_cb;
+	void *spf_arg;
+	auth_done_cb done;
+	void *done_arg;
+	char authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
+	size_t n_authors;
+	struct auth_facts f;
+	int depth;     /* entry points on the stack */
+	bool dead;     /* auth_tx_free() came while depth > 0 */
+	bool starting; /* inside auth_tx_message(): do not conclude yet */
+};
+
+static void tx_set_state(struct auth_tx *tx, enum tx_state s)
+{
+	(void)tx_state_names; /* kept for traces */
+	tx->state = s;
+}
+
+void auth_policy_global(struct auth_policy *p, const struct gw_auth *a)
+{
+	p->spf = a->spf;
+	p->dkim = a->dkim;
+	p->dmarc = a->dmarc;
+	p->arc = a->arc;
+	p->trust_arc = a->trust_arc;
+	p->dmarc_discovery = a->dmarc_discovery;
+}
+
+void auth_policy_route(struct auth_policy *p, const struct gw_auth *a,
+                       const struct gw_route_opts *r)
+{
+	auth_policy_global(p, a);
+	p->spf = r->spf;
+	p->dkim = r->dkim;
+	p->dmarc = r->dmarc;
+}
+
+int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const struct gw_config *cfg)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->dns = dns;
+	ctx->hostname =
+	    cfg->server.hostname && cfg->server.hostname[0] ? cfg->server.hostname : "localhost";
+	auth_policy_global(&ctx->policy, &cfg->auth);
+	ctx->any_spf = cfg->auth.spf != POLICY_OFF || cfg->auth.dmarc != POLICY_OFF;
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		ctx->any_spf |= cfg->routes[i].opts.spf != POLICY_OFF ||
+		                cfg->routes[i].opts.dmarc != POLICY_OFF;
+	const char *file = cfg->auth.dmarc_psl_file;
+	if (file && file[0]) {
+		ctx->psl = psl_load_file(file);
+		if (!ctx->psl) {
+			fprintf(stderr, "smtp-gateway: cannot load the Public Suffix List %s\n",
+			        file);
+			return -1;
+		}
+		ctx->psl_owned = true;
+	}
+	ctx->keys = dkim_key_cache_new(256);
+	return 0;
+}
+
+void auth_ctx_fini(struct auth_ctx *ctx)
+{
+	if (ctx->psl_owned)
+		psl_free(ctx->psl);
+	dkim_key_cache_free(ctx->keys);
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void tx_destroy(struct auth_tx *tx)
+{
+	free(tx->f.dkim);
+	free(tx->f.dkim_aligned);
+	free(tx);
+}
+
+static void tx_enter(struct auth_tx *tx)
+{
+	tx->depth++;
+}
+
+/* Returns true when tx was released (the caller must not touch it). */
+static bool tx_leave(struct auth_tx *tx)
+{
+	if (--tx->depth == 0 && tx->dead) {
+		tx_destroy(tx);
+		return true;
+	}
+	return false;
+}
+
+static void maybe_continue(struct auth_tx *tx);
+
+static void on_spf(void *arg, const struct spf_outcome *o)
+{
+	struct auth_tx *tx = arg;
+	tx_enter(tx);
+	tx->spf_q = NULL;
+	tx->spf_running = false;
+	tx->f.spf_done = true;
+	tx->f.spf = o->result;
+	tx->f.spf_identity = o->identity;
+	copy_str(tx->f.spf_domain, sizeof(tx->f.spf_domain), o->domain);
+	copy_str(tx->f.spf_sender, sizeof(tx->f.spf_sender), o->sender);
+	copy_str(tx->f.spf_explanation, sizeof(tx->f.spf_explanation), o->explanation);
+	copy_str(tx->f.spf_reason, sizeof(tx->f.spf_reason), o->reason);
+	if (tx->spf_cb && !tx->dead) {
+		struct auth_spf_info info = {
+		    .result = o->result, .domain = tx->f.spf_domain, .explanation = o->explanation};
+		auth_spf_verdict(&tx->ctx->policy, o->result, &info.verdict);
+		tx->spf_cb(tx->spf_arg, &info);
+	}
+	if (!tx->dead && tx->state == TX_CHECKING)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+struct auth_tx *auth_tx_start(struct auth_ctx *ctx, const struct sockaddr *ip, const char *helo,
+                              const char *mail_from, auth_spf_cb on_spf_result, void *arg)
+{
+	struct auth_tx *tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return NULL;
+	tx->ctx = ctx;
+	tx->spf_cb = on_spf_result;
+	tx->spf_arg = arg;
+	tx->pol = ctx->policy;
+	tx_set_state(tx, TX_SPF);
+	copy_str(tx->f.helo, sizeof(tx->f.helo), helo);
+	copy_str(tx->mail_from, sizeof(tx->mail_from), mail_from);
+	if (ip)
+		memcpy(&tx->ip, ip,
+		       ip->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                 : sizeof(struct sockaddr_in));
+	if (!ctx->any_spf || !ip)
+		return tx;
+	tx_enter(tx);
+	tx->spf_running = true;
+	struct spf_check *q = spf_check_start(ctx->dns, (const struct sockaddr *)&tx->ip,
+	                                      tx->f.helo, tx->mail_from, ctx->hostname, on_spf, tx);
+	if (tx->spf_running)
+		tx->spf_q = q;
+	if (tx_leave(tx))
+		return NULL; /* freed from inside the SPF callback */
+	return tx;
+}
+
+static void on_dkim(void *arg, const struct dkim_result *res)
+{
+	struct auth_tx *tx = arg;
+	tx_enter(tx);
+	tx->dkim_q = NULL;
+	tx->dkim_running = false;
+	size_t n = res->error ? 0 : res->n;
+	if (n) {
+		tx->f.dkim = calloc(n, sizeof(*tx->f.dkim));
+		tx->f.dkim_aligned = calloc(n, sizeof(bool));
+		if (tx->f.dkim && tx->f.dkim_aligned) {
+			memcpy(tx->f.dkim, res->sigs, n * sizeof(*tx->f.dkim));
+			tx->f.n_dkim = n;
+		}
+	}
+	if (!tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+static void on_arc(void *arg, const struct arc_result *res)
+{
+	struct auth_tx *tx = arg;
+	tx_enter(tx);
+	tx->arc_q = NULL;
+	tx->arc_running = false;
+	tx->f.arc = res->error ? ARC_FAIL : res->cv;
+	tx->f.arc_temporary = res->error != 0 || res->temporary;
+	tx->f.arc_instance = res->n;
+	copy_str(tx->f.arc_reason, sizeof(tx->f.arc_reason),
+	         res->error ? "out of memory" : res->reason);
+	if (!tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+/* A DKIM result DMARC may use: a pass that is neither a test key nor SHA-1 (RFC 8301). */
+static bool dkim_usable(const struct dkim_sig_result *s)
+{
+	return s->status == DKIM_PASS && !s->testing && !s->weak;
+}
+
+static void finish(struct auth_tx *tx)
+{
+	char value[AUTH_AR_MAX], field[AUTH_AR_MAX + 256];
+	struct auth_outcome out = {.ar_value = value, .ar_field = field};
+	tx_set_state(tx, TX_DONE);
+	auth_results_value(&tx->f, tx->ctx->hostname, value, sizeof(value));
+	auth_results_field(value, field, sizeof(field));
+	auth_results_verdict(&tx->f, &tx->pol, &out.verdict);
+	out.auth = auth_results_json(&tx->f, value);
+	tx->done(tx->done_arg, &out);
+	json_decref(out.auth);
+}
+
+static void on_dmarc(void *arg, const struct dmarc_outcome *o)
+{
+	struct auth_tx *tx = arg;
+	tx_enter(tx);
+	tx->dmarc_q = NULL;
+	tx->dmarc_running = false;
+	tx->f.dmarc = *o;
+	if (o->result == DMARC_RESULT_FAIL && tx->pol.trust_arc && tx->f.arc_shown &&
+	    tx->f.arc == ARC_PASS)
+		tx->f.arc_override = true; /* RFC 8617 section 7.2: a local policy choice */
+	if (!tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+static void start_dmarc(struct auth_tx *tx)
+{
+	const char *authors[DMARC_MAX_AUTHORS], *dkim[DMARC_MAX_DKIM];
+	size_t nd = 0;
+	for (size_t i = 0; i < DMARC_MAX_AUTHORS; i++)
+		authors[i] = tx->authors[i];
+	for (size_t i = 0; i < tx->f.n_dkim && nd < DMARC_MAX_DKIM; i++)
+		if (dkim_usable(&tx->f.dkim[i]))
+			dkim[nd++] = tx->f.dkim[i].domain;
+	struct dmarc_input in = {
+	    .authors = authors,
+	    .n_authors = tx->n_authors,
+	    .spf_domain = tx->f.spf_domain,
+	    .spf_pass = tx->f.spf_done && tx->f.spf == SPF_PASS,
+	    .dkim_domains = dkim,
+	    .n_dkim = nd,
+	};
+	struct dmarc_options opt = {.discovery = tx->pol.dmarc_discovery, .psl = tx->ctx->psl};
+	tx_set_state(tx, TX_DMARC);
+	tx->dmarc_running = true;
+	struct dmarc_eval *ev = dmarc_start(tx->ctx->dns, &opt, &in, on_dmarc, tx);
+	if (tx->dead)
+		return;
+	if (tx->dmarc_running && !ev) { /* out of memory: say so rather than guess */
+		struct dmarc_outcome o = {.result = DMARC_RESULT_TEMPERROR,
+		                          .reason = "out of memory",
+		                          .dkim_aligned_index = -1};
+		on_dmarc(tx, &o);
+		return;
+	}
+	if (tx->dmarc_running)
+		tx->dmarc_q = ev;
+}
+
+/* Marks which DKIM signatures aligned, from DMARC's mask over the usable ones. */
+static void mark_aligned(struct auth_tx *tx)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < tx->f.n_dkim && k < DMARC_MAX_DKIM; i++) {
+		if (!dkim_usable(&tx->f.dkim[i]))
+			continue;
+		tx->f.dkim_aligned[i] = (tx->f.dmarc.dkim_aligned_mask >> k) & 1u;
+		k++;
+	}
+}
+
+static void maybe_continue(struct auth_tx *tx)
+{
+	if (tx->starting)
+		return; /* auth_tx_message() is still starting the checks */
+	if (tx->state == TX_CHECKING) {
+		if (tx->spf_running || tx->dkim_running || tx->arc_running)
+			return;
+		if (tx->f.dmarc_shown) {
+			start_dmarc(tx);
+			return;
+		}
+		finish(tx);
+		return;
+	}
+	if (tx->state == TX_DMARC && !tx->dmarc_running) {
+		mark_aligned(tx);
+		finish(tx);
+	}
+}
+
+void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const struct auth_policy *pol,
+                     auth_done_cb done, void *arg)
+{
+	tx_enter(tx);
+	tx->pol = *pol;
+	tx->done = done;
+	tx->done_arg = arg;
+	bool dmarc = pol->dmarc != POLICY_OFF;
+	tx->f.spf_shown = pol->spf != POLICY_OFF || dmarc;
+	tx->f.dkim_shown = pol->dkim != POLICY_OFF || dmarc;
+	tx->f.arc_shown = pol->arc != POLICY_OFF || (dmarc && pol->trust_arc);
+	tx->f.dmarc_shown = dmarc;
+	if (dmarc) {
+		int n = dmarc_from_domains(msg, len, tx->authors, DMARC_MAX_AUTHORS, NULL);
+		tx->n_authors = n > 0 ? (size_t)n : 0;
+	}
+	tx_set_state(tx, TX_CHECKING);
+	tx->starting = true;
+	/* Both hash the message now: msg is not needed once they return. */
+	if (tx->f.dkim_shown) {
+		struct dkim_options o;
+		dkim_options_default(&o);
+		o.cache = tx->ctx->keys;
+		tx->dkim_running = true;
+		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
+		if (tx->dkim_running)
+			tx->dkim_q = q;
+	}
+	if (tx->f.arc_shown && !tx->dead) {
+		struct arc_options o;
+		arc_options_default(&o);
+		o.cache = tx->ctx->keys;
+		tx->arc_running = true;
+		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);
+		if (tx->arc_running)
+			tx->arc_q = q;
+	}
+	tx->starting = false;
+	if (!tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+void auth_tx_free(struct auth_tx *tx)
+{
+	if (!tx)
+		return;
+	if (tx->spf_q)
+		spf_check_cancel(tx->spf_q);
+	if (tx->dkim_q)
+		dkim_verify_cancel(tx->dkim_q);
+	if (tx->arc_q)
+		arc_verify_cancel(tx->arc_q);
+	if (tx->dmarc_q)
+		dmarc_cancel(tx->dmarc_q);
+	tx->spf_q = NULL;
+	tx->dkim_q = NULL;
+	tx->arc_q = NULL;
+	tx->dmarc_q = NULL;
+	if (tx->depth > 0)
+		tx->dead = true;
+	else
+		tx_destroy(tx);
+}

@@ -1,0 +1,392 @@
+/*
+ * auth_results.c: turns the gathered SPF, DKIM, ARC and DMARC facts into
+ * the Authentication-Results field (RFC 8601 sections 2.2 to 2.7; the
+ * dmarc method of RFC 7489 section 11.2, arc of RFC 8617 section 10.1),
+ * the payload's auth object (docs/authentication.md) and the verdict
+ * under the configured policies, with the enhanced status codes of
+ * RFC 7372 (X.7.20 to X.7.24) and RFC 8617 (X.7.29).
+ *
+ * Must never: write past a buffer (every write is bounded and truncates),
+ * put a character from the message into a comment without cleaning it, or
+ * decide anything that the policy "annotate" or "off" does not allow.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth_int.h"
+
+/* A bounded appender. */
+struct sbuf {
+	char *p;
+	size_t cap, n;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (b->n + 1 >= b->cap)
+		return;
+	va_start(ap, fmt);
+	int w = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return;
+	b->n += (size_t)w < b->cap - b->n ? (size_t)w : b->cap - b->n - 1;
+}
+
+/* Copies s into a comment-safe form: printable ASCII, no parentheses or backslash. */
+static void comment_text(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; s && *s && o + 1 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		out[o++] =
+		    (c < 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '\\') ? ' ' : (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* RFC 2045 token characters (the "value" of RFC 8601 without quoting). */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || strchr("()<>,;:\\\"/[]?=", c))
+			return false;
+	}
+	return true;
+}
+
+/* Adds a property value: bare when it can be (a token, or local@domain), else quoted. */
+static void add_value(struct sbuf *b, const char *v)
+{
+	const char *at = strrchr(v, '@');
+	bool bare = is_token(v);
+	if (!bare && at) {
+		char local[512];
+		size_t ln = (size_t)(at - v);
+		if (ln < sizeof(local)) {
+			memcpy(local, v, ln);
+			local[ln] = '\0';
+			bare = (ln == 0 || is_token(local)) && is_token(at + 1);
+		}
+	}
+	if (bare) {
+		sb_add(b, "%s", v);
+		return;
+	}
+	sb_add(b, "\"");
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c < 0x20 || c == 0x7f)
+			continue;
+		sb_add(b, (c == '"' || c == '\\') ? "\\%c" : "%c", c);
+	}
+	sb_add(b, "\"");
+}
+
+static void ar_spf(struct sbuf *b, const struct auth_facts *f)
+{
+	char reason[256];
+	comment_text(f->spf_reason, reason, sizeof(reason));
+	sb_add(b, ";\n spf=%s", spf_result_name(f->spf));
+	if (reason[0])
+		sb_add(b, " (%s)", reason);
+	if (f->spf_identity == SPF_ID_HELO) {
+		sb_add(b, " smtp.helo=");
+		add_value(b, f->helo[0] ? f->helo : f->spf_domain);
+	} else {
+		sb_add(b, " smtp.mailfrom=");
+		add_value(b, f->spf_sender[0] ? f->spf_sender : f->spf_domain);
+	}
+}
+
+static void ar_dkim(struct sbuf *b, const struct auth_facts *f)
+{
+	if (f->n_dkim == 0) {
+		sb_add(b, ";\n dkim=none");
+		return;
+	}
+	for (size_t i = 0; i < f->n_dkim; i++) {
+		const struct dkim_sig_result *s = &f->dkim[i];
+		char reason[128];
+		comment_text(s->reason, reason, sizeof(reason));
+		sb_add(b, ";\n dkim=%s", dkim_status_name(s->status));
+		if (reason[0])
+			sb_add(b, " (%s)", reason);
+		else if (s->key_bits)
+			sb_add(b, " (%u-bit key)", s->key_bits);
+		if (s->domain[0] && is_token(s->domain))
+			sb_add(b, " header.d=%s", s->domain);
+		if (s->selector[0] && is_token(s->selector))
+			sb_add(b, " header.s=%s", s->selector);
+		if (s->header_b[0] && is_token(s->header_b))
+			sb_add(b, " header.b=%s", s->header_b);
+	}
+}
+
+static void ar_dmarc(struct sbuf *b, const struct auth_facts *f)
+{
+	const struct dmarc_outcome *d = &f->dmarc;
+	sb_add(b, ";\n dmarc=%s", dmarc_result_name(d->result));
+	if (d->policy != DMARC_POLICY_UNSET)
+		sb_add(b, " (p=%s dis=%s%s)", dmarc_policy_name(d->policy),
+		       dmarc_policy_name(d->disposition ? d->disposition : DMARC_POLICY_NONE),
+		       f->arc_override ? " arc-override" : "");
+	else if (d->reason) {
+		char reason[128];
+		comment_text(d->reason, reason, sizeof(reason));
+		sb_add(b, " (%s)", reason);
+	}
+	if (d->domain[0])
+		sb_add(b, " header.from=%s", d->domain);
+}
+
+static void ar_arc(struct sbuf *b, const struct auth_facts *f)
+{
+	sb_add(b, ";\n arc=%s",
+	       f->arc == ARC_FAIL && f->arc_temporary ? "temperror" : arc_status_name(f->arc));
+	if (f->arc_reason[0]) {
+		char reason[128];
+		comment_text(f->arc_reason, reason, sizeof(reason));
+		sb_add(b, " (%s)", reason);
+	} else if (f->arc_instance > 0) {
+		sb_add(b, " (i=%d)", f->arc_instance);
+	}
+}
+
+/*
+ * The value with "\n " between the resinfo (turned into CRLF folding by
+ * auth_results_field; the JSON keeps it on one line). RFC 8601 section 2.2:
+ * "none" when nothing was checked.
+ */
+static void value_raw(const struct auth_facts *f, const char *authserv_id, struct sbuf *b)
+{
+	sb_add(b, "%s", authserv_id);
+	size_t start = b->n;
+	if (f->spf_shown && f->spf_done)
+		ar_spf(b, f);
+	if (f->dkim_shown)
+		ar_dkim(b, f);
+	if (f->dmarc_shown)
+		ar_dmarc(b, f);
+	if (f->arc_shown)
+		ar_arc(b, f);
+	if (b->n == start)
+		sb_add(b, "; none");
+}
+
+void auth_results_value(const struct auth_facts *f, const char *authserv_id, char *buf, size_t cap)
+{
+	char raw[AUTH_AR_MAX];
+	struct sbuf b = {raw, sizeof(raw), 0};
+	raw[0] = '\0';
+	value_raw(f, authserv_id, &b);
+	/* One line for JSON and logs: the folding points become single spaces. */
+	size_t o = 0;
+	for (size_t i = 0; raw[i] && o + 1 < cap; i++)
+		if (raw[i] != '\n')
+			buf[o++] = raw[i];
+	buf[o] = '\0';
+}
+
+void auth_results_field(const char *value, char *buf, size_t cap)
+{
+	struct sbuf b = {buf, cap, 0};
+	buf[0] = '\0';
+	sb_add(&b, "Authentication-Results: ");
+	/* Fold after each ';' that ends a resinfo (RFC 5322 section 2.2.3 folding at CFWS). */
+	bool quoted = false;
+	int depth = 0;
+	for (const char *p = value; *p; p++) {
+		if (*p == '"' && depth == 0 && (p == value || p[-1] != '\\'))
+			quoted = !quoted;
+		else if (!quoted && *p == '(')
+			depth++;
+		else if (!quoted && *p == ')' && depth > 0)
+			depth--;
+		if (*p == ';' && !quoted && depth == 0 && p[1] == ' ') {
+			sb_add(&b, ";\r\n\t");
+			p++;
+			continue;
+		}
+		sb_add(&b, "%c", *p);
+	}
+	sb_add(&b, "\r\n");
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *spf_json(const struct auth_facts *f)
+{
+	if (!f->spf_shown || !f->spf_done)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:o, s:s, s:o}", "result", spf_result_name(f->spf),
+	                 "domain", str_or_null(f->spf_domain), "helo", str_or_null(f->helo),
+	                 "explanation", str_or_null(f->spf_explanation), "identity",
+	                 f->spf_identity == SPF_ID_HELO ? "helo" : "mailfrom", "reason",
+	                 str_or_null(f->spf_reason));
+}
+
+static json_t *dkim_json(const struct auth_facts *f)
+{
+	if (!f->dkim_shown)
+		return json_null();
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < f->n_dkim; i++) {
+		const struct dkim_sig_result *s = &f->dkim[i];
+		json_array_append_new(
+		    a, json_pack("{s:s, s:o, s:o, s:o, s:b, s:o}", "result",
+		                 dkim_status_name(s->status), "domain", str_or_null(s->domain),
+		                 "selector", str_or_null(s->selector), "algorithm",
+		                 str_or_null(s->algorithm), "aligned", f->dkim_aligned[i], "reason",
+		                 str_or_null(s->reason)));
+	}
+	return a;
+}
+
+static json_t *dmarc_json(const struct auth_facts *f)
+{
+	if (!f->dmarc_shown)
+		return json_null();
+	const struct dmarc_outcome *d = &f->dmarc;
+	const char *pol = dmarc_policy_name(d->policy);
+	const char *dis = d->result == DMARC_RESULT_FAIL || d->result == DMARC_RESULT_PASS
+	                      ? dmarc_policy_name(d->disposition)
+	                      : NULL;
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "result",
+	                 dmarc_result_name(d->result), "domain", str_or_null(d->domain), "policy",
+	                 str_or_null(pol), "disposition", str_or_null(dis), "policy_domain",
+	                 str_or_null(d->policy_domain), "reason", str_or_null(d->reason),
+	                 "arc_override", f->arc_override);
+}
+
+static json_t *arc_json(const struct auth_facts *f)
+{
+	if (!f->arc_shown)
+		return json_null();
+	const char *r =
+	    f->arc == ARC_FAIL && f->arc_temporary ? "temperror" : arc_status_name(f->arc);
+	return json_pack("{s:s, s:i, s:o}", "result", r, "instance", f->arc_instance, "reason",
+	                 str_or_null(f->arc_reason));
+}
+
+json_t *auth_results_json(const struct auth_facts *f, const char *ar_value)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:s}", "spf", spf_json(f), "dkim", dkim_json(f),
+	                 "dmarc", dmarc_json(f), "arc", arc_json(f), "authentication_results",
+	                 ar_value);
+}
+
+/* The reply catalogue of authentication refusals: one row per outcome. */
+enum verdict_id {
+	V_ACCEPT,
+	V_QUARANTINE,
+	V_SPF_FAIL,
+	V_SPF_TEMP,
+	V_DKIM_FAIL,
+	V_DKIM_TEMP,
+	V_ARC_FAIL,
+	V_ARC_TEMP,
+	V_DMARC_REJECT,
+	V_DMARC_TEMP,
+};
+
+static const struct {
+	enum auth_action action;
+	int code;
+	const char *status, *text, *check;
+} verdicts[] = {
+    [V_ACCEPT] = {AUTH_ACCEPT, 250, "2.0.0", "OK", NULL},
+    [V_QUARANTINE] = {AUTH_QUARANTINE, 250, "2.0.0", "OK (quarantine per DMARC policy)", "dmarc"},
+    [V_SPF_FAIL] = {AUTH_REJECT, 550, "5.7.23", "SPF validation failed", "spf"},
+    [V_SPF_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.24", "SPF validation error, try again later", "spf"},
+    [V_DKIM_FAIL] = {AUTH_REJECT, 550, "5.7.20", "No passing DKIM signature found", "dkim"},
+    [V_DKIM_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.20", "DKIM key lookup failed, try again later",
+                     "dkim"},
+    [V_ARC_FAIL] = {AUTH_REJECT, 550, "5.7.29", "ARC validation failure", "arc"},
+    [V_ARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.29", "ARC validation error, try again later", "arc"},
+    [V_DMARC_REJECT] = {AUTH_REJECT, 550, "5.7.1",
+                        "Message rejected per the DMARC policy of the author domain", "dmarc"},
+    [V_DMARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.1", "DMARC policy lookup failed, try again later",
+                      "dmarc"},
+};
+
+static void set_verdict(struct auth_verdict *v, enum verdict_id id)
+{
+	v->action = verdicts[id].action;
+	v->code = verdicts[id].code;
+	snprintf(v->status, sizeof(v->status), "%s", verdicts[id].status);
+	v->text = verdicts[id].text;
+	v->check = verdicts[id].check;
+}
+
+void auth_spf_verdict(const struct auth_policy *p, enum spf_result r, struct auth_verdict *v)
+{
+	set_verdict(v, V_ACCEPT);
+	if (p->spf != POLICY_ENFORCE)
+		return;
+	if (r == SPF_FAIL)
+		set_verdict(v, V_SPF_FAIL);
+	else if (r == SPF_TEMPERROR)
+		set_verdict(v, V_SPF_TEMP);
+}
+
+static enum verdict_id dkim_verdict(const struct auth_facts *f)
+{
+	bool temp = false;
+	if (f->n_dkim == 0)
+		return V_ACCEPT; /* unsigned mail is DMARC's business, not DKIM's */
+	for (size_t i = 0; i < f->n_dkim; i++) {
+		if (f->dkim[i].status == DKIM_PASS)
+			return V_ACCEPT;
+		temp |= f->dkim[i].status == DKIM_TEMPERROR;
+	}
+	return temp ? V_DKIM_TEMP : V_DKIM_FAIL;
+}
+
+static enum verdict_id dmarc_verdict(const struct auth_facts *f)
+{
+	const struct dmarc_outcome *d = &f->dmarc;
+	if (d->result == DMARC_RESULT_TEMPERROR)
+		return V_DMARC_TEMP;
+	if (d->result != DMARC_RESULT_FAIL || f->arc_override)
+		return V_ACCEPT;
+	if (d->disposition == DMARC_POLICY_REJECT)
+		return V_DMARC_REJECT;
+	return d->disposition == DMARC_POLICY_QUARANTINE ? V_QUARANTINE : V_ACCEPT;
+}
+
+/* Which of two outcomes speaks: a refusal before a delay before a quarantine. */
+static int weight(enum verdict_id id)
+{
+	static const int w[] = {
+	    [AUTH_ACCEPT] = 0, [AUTH_QUARANTINE] = 1, [AUTH_TEMPFAIL] = 2, [AUTH_REJECT] = 3};
+	return w[verdicts[id].action];
+}
+
+void auth_results_verdict(const struct auth_facts *f, const struct auth_policy *pol,
+                          struct auth_verdict *v)
+{
+	enum verdict_id best = V_ACCEPT, c[4] = {V_ACCEPT, V_ACCEPT, V_ACCEPT, V_ACCEPT};
+	if (pol->spf == POLICY_ENFORCE && f->spf_done)
+		c[0] = f->spf == SPF_FAIL        ? V_SPF_FAIL
+		       : f->spf == SPF_TEMPERROR ? V_SPF_TEMP
+		                                 : V_ACCEPT;
+	if (pol->dkim == POLICY_ENFORCE && f->dkim_shown)
+		c[1] = dkim_verdict(f);
+	if (pol->arc == POLICY_ENFORCE && f->arc_shown && f->arc == ARC_FAIL)
+		c[2] = f->arc_temporary ? V_ARC_TEMP : V_ARC_FAIL;
+	if (pol->dmarc == POLICY_ENFORCE && f->dmarc_shown)
+		c[3] = dmarc_verdict(f);
+	for (size_t i = 0; i < 4; i++)
+		if (weight(c[i]) > weight(best))
+			best = c[i];
+	set_verdict(v, best);
+}

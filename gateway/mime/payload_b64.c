@@ -1,0 +1,209 @@
+/*
+ * payload_b64.c: moving part contents without holding them twice.
+ *
+ * Owns: the base64 encoder of attachment content and message.raw
+ * (RFC 4648 section 4 alphabet, padded, no line breaks: JSON needs none),
+ * written chunk by chunk into a sink so a 50 MB attachment never exists
+ * both decoded and encoded; and the streaming decoder of a part's
+ * Content-Transfer-Encoding (RFC 2045 section 6) over GMime's substream of
+ * the caller's bytes.
+ *
+ * Must never: buffer a whole part, or read outside the part's bounds.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "payload_int.h"
+
+#define B64_CHUNK 4096 /* output characters per sink call; a multiple of 4 */
+#define DECODE_CHUNK 16384
+
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void pb64_init(struct pb64 *e, psink_fn sink, void *arg)
+{
+	e->n_carry = 0;
+	e->sink = sink;
+	e->arg = arg;
+}
+
+size_t pb64_len(size_t n)
+{
+	return (n + 2) / 3 * 4;
+}
+
+static size_t encode_triples(const unsigned char *in, size_t n_triples, char *out)
+{
+	char *o = out;
+	for (size_t i = 0; i < n_triples; i++, in += 3) {
+		uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+		o[0] = alphabet[v >> 18];
+		o[1] = alphabet[(v >> 12) & 63];
+		o[2] = alphabet[(v >> 6) & 63];
+		o[3] = alphabet[v & 63];
+		o += 4;
+	}
+	return (size_t)(o - out);
+}
+
+int pb64_add(struct pb64 *e, const unsigned char *p, size_t n)
+{
+	char out[B64_CHUNK];
+
+	while (e->n_carry && e->n_carry < 3 && n) {
+		e->carry[e->n_carry++] = *p++;
+		n--;
+	}
+	if (e->n_carry == 3) {
+		if (e->sink(e->arg, out, encode_triples(e->carry, 1, out)) < 0)
+			return -1;
+		e->n_carry = 0;
+	}
+	while (n >= 3) {
+		size_t triples = n / 3;
+		if (triples > B64_CHUNK / 4)
+			triples = B64_CHUNK / 4;
+		if (e->sink(e->arg, out, encode_triples(p, triples, out)) < 0)
+			return -1;
+		p += triples * 3;
+		n -= triples * 3;
+	}
+	memcpy(e->carry + e->n_carry, p, n);
+	e->n_carry += n;
+	return 0;
+}
+
+int pb64_end(struct pb64 *e)
+{
+	char out[4];
+
+	if (e->n_carry == 0)
+		return 0;
+	unsigned char a = e->carry[0], b = e->n_carry > 1 ? e->carry[1] : 0;
+	out[0] = alphabet[a >> 2];
+	out[1] = alphabet[((a & 3) << 4) | (b >> 4)];
+	out[2] = e->n_carry > 1 ? alphabet[(b & 15) << 2] : '=';
+	out[3] = '=';
+	e->n_carry = 0;
+	return e->sink(e->arg, out, 4);
+}
+
+/*
+ * Base64 decoding that forgives what mail gets wrong (RFC 2045 section
+ * 6.8: characters outside the alphabet are ignored): line breaks and junk
+ * are skipped, and a final quantum without its padding still yields its
+ * bytes (GMime's decoder drops them). '=' ends a quantum, so concatenated
+ * padded blocks decode too.
+ */
+struct b64dec {
+	uint32_t acc;
+	int n; /* sextets in acc */
+};
+
+static signed char b64val[256];
+static pthread_once_t b64val_once = PTHREAD_ONCE_INIT;
+
+static void b64val_init(void)
+{
+	memset(b64val, -1, sizeof(b64val));
+	for (int i = 0; i < 64; i++)
+		b64val[(unsigned char)alphabet[i]] = (signed char)i;
+}
+
+static size_t b64_flush(struct b64dec *d, unsigned char *out)
+{
+	size_t n = 0;
+	if (d->n == 2) {
+		out[n++] = (unsigned char)(d->acc >> 4);
+	} else if (d->n == 3) {
+		out[n++] = (unsigned char)(d->acc >> 10);
+		out[n++] = (unsigned char)(d->acc >> 2);
+	}
+	d->acc = 0;
+	d->n = 0;
+	return n;
+}
+
+static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, unsigned char *out)
+{
+	unsigned char *o = out;
+	for (size_t i = 0; i < len; i++) {
+		signed char v = b64val[in[i]];
+		if (v < 0) {
+			if (in[i] == '=')
+				o += b64_flush(d, o);
+			continue;
+		}
+		d->acc = d->acc << 6 | (uint32_t)v;
+		if (++d->n == 4) {
+			o[0] = (unsigned char)(d->acc >> 16);
+			o[1] = (unsigned char)(d->acc >> 8);
+			o[2] = (unsigned char)d->acc;
+			o += 3;
+			d->acc = 0;
+			d->n = 0;
+		}
+	}
+	return (size_t)(o - out);
+}
+
+static bool is_identity(GMimeContentEncoding enc)
+{
+	return enc == GMIME_CONTENT_ENCODING_DEFAULT || enc == GMIME_CONTENT_ENCODING_7BIT ||
+	       enc == GMIME_CONTENT_ENCODING_8BIT || enc == GMIME_CONTENT_ENCODING_BINARY;
+}
+
+int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
+{
+	GMimeStream *s = w ? g_mime_data_wrapper_get_stream(w) : NULL;
+	if (!s)
+		return 0;
+	GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
+	GMimeEncoding st;
+	/* on the stack: a malloc of this size per part costs more than small messages' parsing */
+	char in[DECODE_CHUNK], out[DECODE_CHUNK * 2];
+	bool identity = is_identity(enc);
+	int rc = 0;
+
+	bool base64 = enc == GMIME_CONTENT_ENCODING_BASE64;
+	struct b64dec d = {0};
+
+	pthread_once(&b64val_once, b64val_init);
+	g_mime_encoding_init_decode(&st, enc);
+	if (!identity && g_mime_encoding_outlen(&st, DECODE_CHUNK) > sizeof(out))
+		return -1; /* cannot happen for the decoders GMime has: output <= input + state */
+	g_mime_stream_reset(s);
+	for (;;) {
+		ssize_t n = g_mime_stream_read(s, in, DECODE_CHUNK);
+		if (n <= 0)
+			break;
+		if (identity) {
+			rc = sink(arg, in, (size_t)n);
+		} else if (base64) {
+			size_t m = b64_step(&d, (const unsigned char *)in, (size_t)n,
+					    (unsigned char *)out);
+			rc = m ? sink(arg, out, m) : 0;
+		} else {
+			size_t m = g_mime_encoding_step(&st, in, (size_t)n, out);
+			rc = m ? sink(arg, out, m) : 0;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (base64) {
+		size_t m = b64_flush(&d, (unsigned char *)out);
+		rc = m ? sink(arg, out, m) : 0;
+	} else if (!identity) {
+		size_t m = g_mime_encoding_flush(&st, in, 0, out);
+		rc = m ? sink(arg, out, m) : 0;
+	}
+	return rc;
+}
+
+/* Encoded length of a part's content, to size a buffer once; 0 when unknown. */
+size_t pmime_encoded_length(GMimeDataWrapper *w)
+{
+	GMimeStream *s = w ? g_mime_data_wrapper_get_stream(w) : NULL;
+	gint64 n = s ? g_mime_stream_length(s) : -1;
+	return n > 0 ? (size_t)n : 0;
+}

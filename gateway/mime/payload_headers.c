@@ -1,0 +1,222 @@
+/*
+ * payload_headers.c: the message's header fields in the payload.
+ *
+ * Owns: message.headers (every field in order, unfolded per RFC 5322
+ * section 2.2.3, RFC 2047 encoded-words decoded, with "raw" when decoding
+ * changed the text), the address fields (RFC 5322 section 3.4, groups
+ * flattened with a "group" name), message_id, in_reply_to and references
+ * (section 3.6.4), date (section 3.3, normalised to RFC 3339 UTC) and
+ * subject.
+ *
+ * Must never: emit more than max_header_count fields (the rest is a
+ * warning), or a string that is not UTF-8.
+ */
+#include <string.h>
+
+#include "payload_int.h"
+
+#define ADDRESS_MAX 10000 /* entries per address field; a bound against pathological lists */
+
+static int set(struct pctx *c, json_t *o, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(o, key, v) < 0) {
+		c->oom = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *name_json(struct pctx *c, const char *s)
+{
+	return s && *s ? ptext_json0(c, s, "address name") : json_null();
+}
+
+static int add_mailboxes(struct pctx *c, json_t *a, InternetAddressList *l, const char *group,
+			 int depth)
+{
+	int n = l ? internet_address_list_length(l) : 0;
+
+	for (int i = 0; i < n && json_array_size(a) < ADDRESS_MAX; i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			if (depth > 0) /* RFC 5322 groups do not nest; flatten what a parser allowed */
+				continue;
+			InternetAddressList *mem =
+				internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+			const char *gname = internet_address_get_name(ia);
+			if (add_mailboxes(c, a, mem, gname ? gname : "", depth + 1) < 0)
+				return -1;
+			continue;
+		}
+		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		json_t *o = json_object();
+		if (!o || json_array_append_new(a, o) < 0 ||
+		    set(c, o, "name", name_json(c, internet_address_get_name(ia))) < 0 ||
+		    set(c, o, "address", ptext_json0(c, addr ? addr : "", "address")) < 0 ||
+		    set(c, o, "group",
+			group ? ptext_json0(c, group, "address group") : json_null()) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static json_t *addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType type)
+{
+	json_t *a = json_array();
+	if (a && m && add_mailboxes(c, a, g_mime_message_get_addresses(m, type), NULL, 0) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+static json_t *first_or_null(json_t *list)
+{
+	json_t *first = json_array_get(list, 0);
+	json_t *r = first ? json_incref(first) : json_null();
+	json_decref(list);
+	return r;
+}
+
+static json_t *date_json(struct pctx *c, GMimeMessage *m)
+{
+	const char *orig = g_mime_object_get_header(GMIME_OBJECT(m), "Date");
+	if (!orig)
+		return json_null();
+	GDateTime *d = g_mime_message_get_date(m);
+	json_t *iso = json_null();
+	if (d) {
+		GDateTime *u = g_date_time_to_utc(d);
+		char s[32];
+		if (u && g_date_time_get_year(u) >= 0 && g_date_time_get_year(u) <= 9999) {
+			snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+				 g_date_time_get_year(u), g_date_time_get_month(u),
+				 g_date_time_get_day_of_month(u), g_date_time_get_hour(u),
+				 g_date_time_get_minute(u), g_date_time_get_second(u));
+			iso = json_string(s);
+		}
+		if (u)
+			g_date_time_unref(u);
+	} else {
+		pctx_warn(c, "invalid_date", "Date header could not be parsed: %.100s", orig);
+	}
+	return json_pack("{s:o, s:o}", "iso", iso, "original", ptext_json0(c, orig, "Date"));
+}
+
+static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
+{
+	json_t *a = json_array();
+	const char *v = m ? g_mime_object_get_header(GMIME_OBJECT(m), header) : NULL;
+	GMimeReferences *refs = v ? g_mime_references_parse(NULL, v) : NULL;
+	int n = refs ? g_mime_references_length(refs) : 0;
+
+	for (int i = 0; a && i < n && i < ADDRESS_MAX; i++)
+		json_array_append_new(a,
+				      ptext_json0(c, g_mime_references_get_message_id(refs, i), header));
+	if (refs)
+		g_mime_references_free(refs);
+	return a;
+}
+
+/* RFC 5322 unfolding: CRLF (or LF) before white space goes; leading and trailing space too. */
+static size_t unfold(const char *raw, char *out)
+{
+	size_t n = 0;
+	while (*raw == ' ' || *raw == '\t')
+		raw++;
+	for (; *raw; raw++)
+		if (*raw != '\r' && *raw != '\n')
+			out[n++] = *raw;
+	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = '\0';
+	return n;
+}
+
+static json_t *header_json(struct pctx *c, GMimeHeader *h)
+{
+	const char *name = g_mime_header_get_name(h);
+	const char *value = g_mime_header_get_value(h);
+	const char *raw = g_mime_header_get_raw_value(h);
+	const char *where = name ? name : "header";
+	json_t *o = json_object();
+	if (!o || set(c, o, "name", ptext_json0(c, name ? name : "", "header name")) < 0 ||
+	    set(c, o, "value", ptext_json0(c, value ? value : "", where)) < 0 || !raw)
+		return o;
+	char small[512];
+	size_t rl = strlen(raw);
+	char *u = rl < sizeof(small) ? small : g_malloc(rl + 1);
+	size_t n = unfold(raw, u);
+	struct pbuf b = {.max = 3 * n + 16};
+	/* 8-bit bytes that are not UTF-8: shown as GMime decoded them (Windows-1252) */
+	bool conv = ptext_utf8_valid(u, n) != n &&
+		    ptext_to_utf8(c, u, n, "windows-1252", &b, where) == 0;
+	const char *r = conv ? b.p : u;
+	size_t rn = conv ? b.len : n;
+	if (!value || strlen(value) != rn || memcmp(value, r, rn) != 0)
+		set(c, o, "raw", ptext_json(c, r, rn, where));
+	pbuf_free(&b);
+	if (u != small)
+		g_free(u);
+	return o;
+}
+
+static gint64 offset_of(GMimeHeaderList *l, int i, int n)
+{
+	if (i >= n)
+		return INT64_MAX;
+	gint64 off = g_mime_header_get_offset(g_mime_header_list_get_header_at(l, i));
+	return off < 0 ? INT64_MAX - 1 : off;
+}
+
+/*
+ * GMime files the Content-* fields under the body part and the rest under
+ * the message; the payload lists them all in the order they were sent,
+ * merging both lists by their byte offsets.
+ */
+static json_t *headers_json(struct pctx *c, GMimeMessage *m)
+{
+	json_t *a = json_array();
+	GMimeHeaderList *hm = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
+	GMimeObject *body = m ? g_mime_message_get_mime_part(m) : NULL;
+	GMimeHeaderList *hb = body ? g_mime_object_get_header_list(body) : NULL;
+	int nm = hm ? g_mime_header_list_get_count(hm) : 0;
+	int nb = hb ? g_mime_header_list_get_count(hb) : 0;
+	int im = 0, ib = 0;
+
+	if ((uint64_t)nm + (uint64_t)nb > c->opt->max_header_count)
+		pctx_warn(c, "header_count_limit",
+			  "%d header fields; only the first %u are listed in message.headers", nm + nb,
+			  c->opt->max_header_count);
+	while (a && (im < nm || ib < nb) && json_array_size(a) < c->opt->max_header_count) {
+		GMimeHeader *h;
+		if (offset_of(hm, im, nm) <= offset_of(hb, ib, nb))
+			h = g_mime_header_list_get_header_at(hm, im++);
+		else
+			h = g_mime_header_list_get_header_at(hb, ib++);
+		if (json_array_append_new(a, header_json(c, h)) < 0)
+			c->oom = 1;
+	}
+	return a;
+}
+
+int phead_message(struct pctx *c, GMimeMessage *m, json_t *out)
+{
+	const char *mid = m ? g_mime_message_get_message_id(m) : NULL;
+	const char *subject = m ? g_mime_message_get_subject(m) : NULL;
+	json_t *irt = msgids(c, m, "In-Reply-To");
+
+	set(c, out, "message_id", mid ? ptext_json0(c, mid, "Message-ID") : json_null());
+	set(c, out, "date", m ? date_json(c, m) : json_null());
+	set(c, out, "subject", subject ? ptext_json0(c, subject, "Subject") : json_null());
+	set(c, out, "from", addresses(c, m, GMIME_ADDRESS_TYPE_FROM));
+	set(c, out, "sender", first_or_null(addresses(c, m, GMIME_ADDRESS_TYPE_SENDER)));
+	set(c, out, "reply_to", addresses(c, m, GMIME_ADDRESS_TYPE_REPLY_TO));
+	set(c, out, "to", addresses(c, m, GMIME_ADDRESS_TYPE_TO));
+	set(c, out, "cc", addresses(c, m, GMIME_ADDRESS_TYPE_CC));
+	set(c, out, "bcc", addresses(c, m, GMIME_ADDRESS_TYPE_BCC));
+	set(c, out, "in_reply_to", irt ? first_or_null(irt) : NULL);
+	set(c, out, "references", msgids(c, m, "References"));
+	set(c, out, "headers", headers_json(c, m));
+	return c->oom ? -1 : 0;
+}

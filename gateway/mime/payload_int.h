@@ -1,0 +1,111 @@
+/*
+ * payload_int.h: what the files of gateway/mime/ share and nobody else
+ * sees. One struct pctx per payload_build()/payload_write() call carries the
+ * options, the warnings and the buffers; there is no global state besides
+ * GMime's one-time initialisation.
+ *
+ * Never include this outside gateway/mime/ (and the module's own tests):
+ * the public contract is include/payload.h.
+ */
+#ifndef PAYLOAD_INT_H
+#define PAYLOAD_INT_H
+
+#include <gmime/gmime.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "payload.h"
+
+#define PAYLOAD_MAX_WARNINGS 64 /* distinct warnings kept; then one "warnings_truncated" */
+
+/* A growable byte buffer with a hard ceiling fixed at creation. */
+struct pbuf {
+	char *p;
+	size_t len, cap;
+	size_t max; /* pbuf_add fails rather than grow past this */
+};
+
+int pbuf_add(struct pbuf *b, const void *p, size_t n);
+int pbuf_reserve(struct pbuf *b, size_t n);
+void pbuf_free(struct pbuf *b);
+
+/* Where decoded or encoded bytes go, chunk by chunk. Returns 0 or -1. */
+typedef int (*psink_fn)(void *arg, const char *p, size_t n);
+
+/*
+ * A part whose base64 content payload_write() streams at dump time instead
+ * of holding it in the tree: the placeholder string's buffer is recognised
+ * by address when jansson hands it to the dump callback.
+ */
+struct pdeferred {
+	json_t *placeholder; /* borrowed: owned by the tree */
+	GMimeObject *part;   /* a GMimePart (decoded) or NULL for a raw slice */
+	const char *raw;     /* raw slice of the input (message/rfc822, message.raw) */
+	size_t raw_len;
+	bool crlf; /* re-serialised parts use the input's line endings */
+	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
+	size_t text_len;
+};
+
+struct pctx {
+	const struct payload_options *opt;
+	const struct message_bytes *msg;
+	bool defer;	   /* payload_write(): content is streamed at dump time */
+	bool defer_text;   /* and bodies are escaped by us (flags jansson-compatible) */
+	json_t *warnings;  /* the "warnings" array, owned by the tree */
+	bool warn_full;	   /* PAYLOAD_MAX_WARNINGS reached */
+	uint32_t parts;	   /* MIME objects visited, against max_mime_parts */
+	bool parts_capped; /* max_mime_parts reached: the walk stops */
+	bool crlf;	   /* the input uses CRLF line endings */
+	struct pdeferred *deferred;
+	size_t n_deferred, cap_deferred;
+	int oom; /* sticky: an allocation failed somewhere */
+	GMimeMessage *m; /* NULL when GMime found no message at all */
+	GByteArray *arr; /* borrows msg->data for GMime's stream; freed after m */
+	size_t ins_at, ins_len; /* an empty line GMime sees that the input lacks */
+};
+
+/* payload.c */
+void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
+void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+json_t *payload_placeholder(void);
+int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
+	       size_t raw_len);
+int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
+
+/* payload_text.c: UTF-8 and text bodies. */
+json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where);
+json_t *ptext_json0(struct pctx *c, const char *s, const char *where);
+size_t ptext_utf8_valid(const char *s, size_t len);
+int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
+bool ptext_is_clean(const char *s, size_t len, const char *charset);
+int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset,
+		  struct pbuf *out, const char *where);
+void ptext_crlf_to_lf(struct pbuf *b);
+int ptext_unflow(struct pbuf *b, bool delsp);
+
+/* payload_b64.c: base64 (RFC 4648 section 4, no line breaks) and decoding. */
+struct pb64 {
+	unsigned char carry[3];
+	size_t n_carry;
+	psink_fn sink;
+	void *arg;
+};
+void pb64_init(struct pb64 *e, psink_fn sink, void *arg);
+int pb64_add(struct pb64 *e, const unsigned char *p, size_t n);
+int pb64_end(struct pb64 *e);
+size_t pb64_len(size_t n);
+int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg);
+size_t pmime_encoded_length(GMimeDataWrapper *w);
+
+/* payload_headers.c: the message's header fields. */
+int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);
+
+/* payload_body.c: the MIME tree to text, html and attachments. */
+int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out);
+int pbody_stream_content(struct pdeferred *d, psink_fn sink, void *arg);
+
+#endif

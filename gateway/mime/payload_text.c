@@ -1,0 +1,433 @@
+/*
+ * payload_text.c: every string of the payload is clean UTF-8.
+ *
+ * Owns: UTF-8 validation and repair (RFC 3629; invalid sequences become one
+ * U+FFFD per maximal subpart, as the WHATWG Encoding Standard does),
+ * charset conversion of text bodies to UTF-8 (RFC 2045 section 5.1 charset
+ * parameter, RFC 2046 section 4.1.2), the fallback when the charset is
+ * missing or wrong (try UTF-8, then Windows-1252), line-ending
+ * normalisation and format=flowed unwrapping (RFC 3676 sections 4.1-4.5,
+ * DelSp included).
+ *
+ * Must never: hand jansson a string it has not validated (json_string
+ * would fail and lose the value), drop a byte silently (replacements and
+ * fallbacks are reported as warnings), or grow a buffer past its ceiling.
+ */
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "payload_int.h"
+
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+int pbuf_reserve(struct pbuf *b, size_t n)
+{
+	if (n <= b->cap - b->len)
+		return 0;
+	if (n > b->max - b->len)
+		return -1;
+	size_t want = b->len + n;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < want)
+		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+	if (cap > b->max)
+		cap = b->max;
+	char *p = realloc(b->p, cap);
+	if (!p)
+		return -1;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int pbuf_add(struct pbuf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (pbuf_reserve(b, n) < 0)
+		return -1;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void pbuf_free(struct pbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid.
+ * *sub gets the maximal subpart's length for the replacement rule.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t len, size_t *sub)
+{
+	unsigned char c = s[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	*sub = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		need = 1;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		need = 2;
+		lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlongs */
+		hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 3;
+		lo = c == 0xF0 ? 0x90 : 0x80;
+		hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i <= need; i++) {
+		if (i >= len)
+			return 0;
+		unsigned char d = s[i];
+		if (d < lo || d > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xBF;
+		*sub = i + 1;
+	}
+	return need + 1;
+}
+
+/* Eight bytes at a time while they are ASCII: most mail text is. */
+static size_t ascii_prefix(const unsigned char *u, size_t len)
+{
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v;
+		memcpy(&v, u + i, 8);
+		if (v & 0x8080808080808080ull)
+			break;
+	}
+	while (i < len && u[i] < 0x80)
+		i++;
+	return i;
+}
+
+size_t ptext_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		if (u[i] < 0x80) {
+			i += ascii_prefix(u + i, len - i);
+			continue;
+		}
+		size_t sub, n = utf8_seq(u + i, len - i, &sub);
+		if (n == 0)
+			return i;
+		i += n;
+	}
+	return len;
+}
+
+int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+
+	*replaced = 0;
+	if (pbuf_reserve(out, len) < 0)
+		return -1;
+	while (i < len) {
+		size_t sub, n = u[i] < 0x80 ? 1 : utf8_seq(u + i, len - i, &sub);
+		if (n) {
+			i += n;
+			continue;
+		}
+		if (pbuf_add(out, s + run, i - run) < 0 || pbuf_add(out, replacement, 3) < 0)
+			return -1;
+		(*replaced)++;
+		i += sub;
+		run = i;
+	}
+	return pbuf_add(out, s + run, i - run);
+}
+
+json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where)
+{
+	if (!s)
+		return json_null();
+	if (ptext_utf8_valid(s, len) == len)
+		return json_stringn_nocheck(s, len);
+
+	struct pbuf b = {.max = len * 3 + 16};
+	size_t replaced;
+	json_t *j = NULL;
+	if (ptext_sanitize(s, len, &b, &replaced) == 0) {
+		j = json_stringn_nocheck(b.p ? b.p : "", b.len);
+		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
+			  where, replaced);
+	}
+	pbuf_free(&b);
+	return j;
+}
+
+json_t *ptext_json0(struct pctx *c, const char *s, const char *where)
+{
+	return s ? ptext_json(c, s, strlen(s), where) : json_null();
+}
+
+static bool is_ascii(const char *s, size_t len)
+{
+	return ascii_prefix((const unsigned char *)s, len) == len;
+}
+
+/*
+ * Labels we decode with a superset, as mail clients and the WHATWG
+ * Encoding Standard do: mail labelled Latin-1 or ASCII is very often
+ * Windows-1252 (the 0x80-0x9F range), GB2312 is GBK, Shift_JIS is
+ * Windows-31J, EUC-KR is UHC, Big5 is Big5-HKSCS.
+ */
+static const struct {
+	const char *label, *iconv;
+} supersets[] = {
+	{"iso-8859-1", "WINDOWS-1252"},	 {"iso8859-1", "WINDOWS-1252"},
+	{"iso_8859-1", "WINDOWS-1252"},	 {"latin1", "WINDOWS-1252"},
+	{"l1", "WINDOWS-1252"},		 {"us-ascii", "WINDOWS-1252"},
+	{"ascii", "WINDOWS-1252"},	 {"ansi_x3.4-1968", "WINDOWS-1252"},
+	{"cp1252", "WINDOWS-1252"},	 {"windows-1252", "WINDOWS-1252"},
+	{"gb2312", "GB18030"},		 {"gbk", "GB18030"},
+	{"x-gbk", "GB18030"},		 {"cp936", "GB18030"},
+	{"euc-cn", "GB18030"},		 {"gb18030", "GB18030"},
+	{"shift_jis", "CP932"},		 {"shift-jis", "CP932"},
+	{"sjis", "CP932"},		 {"x-sjis", "CP932"},
+	{"ms_kanji", "CP932"},		 {"windows-31j", "CP932"},
+	{"euc-kr", "CP949"},		 {"ks_c_5601-1987", "CP949"},
+	{"ks_c_5601", "CP949"},		 {"cp949", "CP949"},
+	{"big5", "BIG5-HKSCS"},		 {"x-x-big5", "BIG5-HKSCS"},
+	{"iso-8859-8-i", "ISO-8859-8"},	 {"utf8", "UTF-8"},
+	{"utf-8", "UTF-8"},		 {"unicode-1-1-utf-8", "UTF-8"},
+};
+
+static const char *iconv_name(const char *charset)
+{
+	for (size_t i = 0; i < sizeof(supersets) / sizeof(supersets[0]); i++)
+		if (strcasecmp(charset, supersets[i].label) == 0)
+			return supersets[i].iconv;
+	return g_mime_charset_iconv_name(charset);
+}
+
+static bool ascii_compatible(const char *name)
+{
+	return strcasecmp(name, "UTF-8") == 0 || strcasecmp(name, "WINDOWS-1252") == 0 ||
+	       strncasecmp(name, "ISO-8859-", 9) == 0 || strncasecmp(name, "iso8859-", 8) == 0 ||
+	       strncasecmp(name, "WINDOWS-125", 11) == 0 || strncasecmp(name, "cp125", 5) == 0 ||
+	       strncasecmp(name, "KOI8", 4) == 0 || strcasecmp(name, "GB18030") == 0 ||
+	       strcasecmp(name, "CP932") == 0 || strcasecmp(name, "CP949") == 0 ||
+	       strcasecmp(name, "BIG5-HKSCS") == 0 || strncasecmp(name, "EUC-", 4) == 0;
+}
+
+/*
+ * iconv with repair: an undecodable byte becomes U+FFFD and conversion
+ * goes on, so one bad byte never costs the rest of the text.
+ */
+static int convert(iconv_t cd, const char *s, size_t len, struct pbuf *out, size_t *replaced)
+{
+	char *in = (char *)s;
+	size_t inleft = len;
+
+	*replaced = 0;
+	for (;;) {
+		size_t want = inleft * 2 + 64, room = out->max - out->len;
+		if (pbuf_reserve(out, want < room ? want : room) < 0 || out->cap == out->len)
+			return -1;
+		char *o = out->p + out->len;
+		size_t oleft = out->cap - out->len;
+		size_t r = inleft ? iconv(cd, &in, &inleft, &o, &oleft)
+				  : iconv(cd, NULL, NULL, &o, &oleft);
+		out->len = out->cap - oleft;
+		if (r != (size_t)-1) {
+			if (inleft == 0 && in != NULL) {
+				in = NULL; /* flush the shift state (ISO-2022-JP) next */
+				continue;
+			}
+			return 0;
+		}
+		if (errno == E2BIG)
+			continue;
+		if (errno != EILSEQ && errno != EINVAL)
+			return -1;
+		if (pbuf_add(out, replacement, 3) < 0)
+			return -1;
+		(*replaced)++;
+		if (errno == EINVAL) /* truncated sequence at the end */
+			return 0;
+		in++;
+		inleft--;
+	}
+}
+
+static int convert_named(const char *name, const char *s, size_t len, struct pbuf *out,
+			 size_t *replaced)
+{
+	iconv_t cd = g_mime_iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1)
+		return -2;
+	int rc = convert(cd, s, len, out, replaced);
+	g_mime_iconv_close(cd);
+	return rc;
+}
+
+/* Has s at least one well-formed multi-byte UTF-8 sequence? */
+static bool has_utf8_multibyte(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len; i++) {
+		size_t sub;
+		if (u[i] >= 0xC2 && utf8_seq(u + i, len - i, &sub) > 1)
+			return true;
+	}
+	return false;
+}
+
+/* The fallback for a missing or wrong charset: UTF-8 when it is, else Windows-1252. */
+static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out,
+		    const char *where, const char *why)
+{
+	size_t replaced;
+
+	if (ptext_utf8_valid(s, len) == len) {
+		pctx_warn(c, "charset_fallback", "%s: %s; decoded as UTF-8", where, why);
+		return pbuf_add(out, s, len);
+	}
+	pctx_warn(c, "charset_fallback", "%s: %s; not UTF-8, decoded as Windows-1252", where, why);
+	int rc = convert_named("WINDOWS-1252", s, len, out, &replaced);
+	if (rc == 0 && replaced)
+		pctx_warn(c, "invalid_bytes",
+			  "%s: %zu byte(s) undefined in Windows-1252 replaced by U+FFFD", where,
+			  replaced);
+	return rc == 0 ? 0 : -1;
+}
+
+bool ptext_is_clean(const char *s, size_t len, const char *charset)
+{
+	const char *name = charset && *charset ? iconv_name(charset) : NULL;
+	if (name && !ascii_compatible(name))
+		return false;
+	if (is_ascii(s, len))
+		return true;
+	return name && strcasecmp(name, "UTF-8") == 0 && ptext_utf8_valid(s, len) == len;
+}
+
+int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset,
+		  struct pbuf *out, const char *where)
+{
+	const char *name = charset && *charset ? iconv_name(charset) : NULL;
+	size_t replaced;
+
+	if (is_ascii(s, len) && (!name || ascii_compatible(name)))
+		return pbuf_add(out, s, len);
+	if (!name)
+		return fallback(c, s, len, out, where, "8-bit text without a charset");
+	if (strcasecmp(name, "UTF-8") == 0) {
+		if (ptext_utf8_valid(s, len) == len)
+			return pbuf_add(out, s, len);
+		if (!has_utf8_multibyte(s, len))
+			return fallback(c, s, len, out, where, "declared UTF-8 but is not");
+		if (ptext_sanitize(s, len, out, &replaced) < 0)
+			return -1;
+		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
+			  where, replaced);
+		return 0;
+	}
+	if (strcasecmp(charset, "us-ascii") == 0 || strcasecmp(charset, "ascii") == 0)
+		if (ptext_utf8_valid(s, len) == len)
+			return fallback(c, s, len, out, where, "declared US-ASCII but has 8-bit bytes");
+	int rc = convert_named(name, s, len, out, &replaced);
+	if (rc == -2) {
+		char why[160];
+		snprintf(why, sizeof(why), "unknown charset \"%.100s\"", charset);
+		return fallback(c, s, len, out, where, why);
+	}
+	if (rc == 0 && replaced)
+		pctx_warn(c, "invalid_bytes", "%s: %zu byte(s) invalid in %s replaced by U+FFFD",
+			  where, replaced, charset);
+	return rc;
+}
+
+void ptext_crlf_to_lf(struct pbuf *b)
+{
+	char *r = b->p ? memchr(b->p, '\r', b->len) : NULL;
+	if (!r)
+		return;
+	char *w = r, *end = b->p + b->len;
+	while (r < end) {
+		char *cr = memchr(r, '\r', (size_t)(end - r));
+		size_t run = (size_t)((cr ? cr : end) - r);
+		memmove(w, r, run);
+		w += run;
+		r += run;
+		if (!cr)
+			break;
+		if (cr + 1 >= end || cr[1] != '\n')
+			*w++ = '\r'; /* a lone CR is kept */
+		r = cr + 1;
+	}
+	b->len = (size_t)(w - b->p);
+}
+
+/*
+ * RFC 3676: a line ending in a space is soft-broken and joins the next
+ * line of the same quote depth; "-- " (the signature separator) never
+ * flows; a leading space after the quote marks is stuffing (4.4). With
+ * DelSp=yes the trailing space is removed when joining (4.2). Works on
+ * LF-only text, in place (the output is never longer than the input).
+ */
+int ptext_unflow(struct pbuf *b, bool delsp)
+{
+	size_t r = 0, w = 0, len = b->len;
+	char *p = b->p;
+	bool joining = false;
+	size_t join_depth = 0;
+
+	while (r < len) {
+		char *nl = memchr(p + r, '\n', len - r);
+		size_t end = nl ? (size_t)(nl - p) : len;
+		size_t depth = 0, s = r;
+		while (s < end && p[s] == '>')
+			depth++, s++;
+		bool spaced = s < end && p[s] == ' ';
+		if (spaced)
+			s++; /* space-stuffing, or the space after quote marks */
+		bool sig = end - s == 3 && memcmp(p + s, "-- ", 3) == 0;
+		bool flowed = !sig && end > s && p[end - 1] == ' ';
+		if (joining && depth != join_depth) {
+			p[w++] = '\n'; /* a quote-depth change ends the paragraph (4.5) */
+			joining = false;
+		}
+		if (!joining && depth) {
+			/* w <= r: the marks (and the space) were read before being rewritten */
+			memmove(p + w, p + r, depth + (spaced ? 1 : 0));
+			w += depth + (spaced ? 1 : 0);
+		}
+		size_t n = end - s;
+		if (flowed && delsp)
+			n--;
+		memmove(p + w, p + s, n);
+		w += n;
+		if (flowed && nl) {
+			joining = true;
+			join_depth = depth;
+		} else {
+			joining = false;
+			if (nl)
+				p[w++] = '\n';
+		}
+		r = nl ? end + 1 : len;
+	}
+	b->len = w;
+	return 0;
+}

@@ -1,0 +1,676 @@
+/*
+ * smtp_cmd.c: the SMTP verbs. Owns the verb table ({verb, check, do,
+ * flags}), RFC 5321 4.1.1 command semantics and sequencing (4.1.4), the
+ * ESMTP extensions we advertise (RFC 1870 SIZE, RFC 6152 8BITMIME, RFC
+ * 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 2034
+ * ENHANCEDSTATUSCODES, RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN), the
+ * transaction (smtp_tx_reset() is its one reset) and the end of a message.
+ *
+ * Never: accept a recipient the routing table does not own (no relay),
+ * mix two webhook endpoints in one transaction, accept AUTH before TLS,
+ * answer a transaction error before its data is read to the end.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "routes.h"
+#include "smtp_int.h"
+
+enum {
+	CF_PRE_TLS = 1 << 0,  /* allowed on a submission listener before STARTTLS */
+	CF_PRE_AUTH = 1 << 1, /* allowed on a submission listener before AUTH */
+	CF_ENDS_GROUP = 1 << 2, /* RFC 2920 3.1: last command of a pipelined group */
+};
+
+struct verb {
+	const char *name;
+	enum smtp_reply_id (*check)(struct smtp_session *s, const char *arg);
+	void (*run)(struct smtp_session *s, char *arg);
+	unsigned flags;
+};
+
+void smtp_tx_reset(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	uint32_t seq = tx->seq;
+	free(tx->mail_from);
+	for (size_t i = 0; i < tx->n_rcpts; i++)
+		free(tx->rcpts[i].address);
+	free(tx->rcpts);
+	smtp_msg_free(&tx->msg);
+	memset(tx, 0, sizeof *tx);
+	tx->msg.fd = -1;
+	tx->seq = seq + 1;
+}
+
+/* ---- HELO / EHLO ---- */
+
+static enum smtp_reply_id check_helo(struct smtp_session *s, const char *arg)
+{
+	(void)s;
+	if (!arg || !*arg || strlen(arg) > 255)
+		return RPL_SYNTAX_ARGS;
+	for (const char *p = arg; *p; p++)
+		if (*p < 33 || *p > 126)
+			return RPL_SYNTAX_ARGS;
+	return RPL_NONE;
+}
+
+static void set_helo(struct smtp_session *s, const char *arg, bool esmtp)
+{
+	char *h = strdup(arg);
+	if (!h) {
+		smtp_reply(s, RPL_NO_MEMORY, NULL);
+		return;
+	}
+	smtp_tx_reset(s);
+	free(s->helo);
+	s->helo = h;
+	s->esmtp = esmtp;
+	smtp_log(LOG_DEBUG_, s->id, "%s %s", esmtp ? "ehlo" : "helo", h);
+}
+
+static void do_helo(struct smtp_session *s, char *arg)
+{
+	set_helo(s, arg, false);
+	smtp_reply(s, RPL_HELO, s->cfg->server.hostname);
+}
+
+static void do_ehlo(struct smtp_session *s, char *arg)
+{
+	char first[320], size[48];
+	const char *lines[12];
+	size_t n = 0;
+	set_helo(s, arg, true);
+	if (s->state == ST_CLOSING)
+		return;
+	snprintf(first, sizeof first, "%s greets %s", s->cfg->server.hostname, s->helo);
+	lines[n++] = first;
+	lines[n++] = "PIPELINING";
+	if (s->cfg->limits.max_message_size) {
+		snprintf(size, sizeof size, "SIZE %llu",
+			 (unsigned long long)s->cfg->limits.max_message_size);
+		lines[n++] = size;
+	} else {
+		lines[n++] = "SIZE";
+	}
+	lines[n++] = "8BITMIME";
+	lines[n++] = "SMTPUTF8";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	lines[n++] = "CHUNKING";
+	if (!s->tls && s->rt->tls && s->lst->mode != LISTEN_SMTPS)
+		lines[n++] = "STARTTLS";
+	if (s->lst->mode == LISTEN_SUBMISSION && s->tls && !s->auth_user)
+		lines[n++] = "AUTH PLAIN LOGIN";
+	smtp_reply_lines(s, 250, lines, n);
+}
+
+/* ---- MAIL ---- */
+
+static enum smtp_reply_id check_mail(struct smtp_session *s, const char *arg)
+{
+	(void)arg;
+	if (!s->helo)
+		return RPL_NO_HELO;
+	if (s->tx.active)
+		return RPL_NESTED_MAIL;
+	uint32_t max = s->cfg->limits.max_transactions;
+	if (max && s->n_tx >= max) {
+		smtp_worker_count(s->w, C_TOO_MANY_TX);
+		smtp_log(LOG_INFO_, s->id, "limit max_transactions=%u reached ip=%s", max, s->ip);
+		return RPL_TOO_MANY_TX;
+	}
+	return RPL_NONE;
+}
+
+static bool kw_is(const struct smtp_param *p, const char *kw)
+{
+	return p->kwlen == strlen(kw) && strncasecmp(p->kw, kw, p->kwlen) == 0;
+}
+
+static bool val_is(const struct smtp_param *p, const char *v)
+{
+	return p->val && p->vallen == strlen(v) && strncasecmp(p->val, v, p->vallen) == 0;
+}
+
+static enum smtp_reply_id mail_param(struct smtp_session *s, const struct smtp_param *p,
+				     unsigned *seen)
+{
+	struct smtp_tx *tx = &s->tx;
+	static const char *const known[] = {"SIZE", "BODY", "SMTPUTF8", "AUTH"};
+	for (unsigned i = 0; i < 4; i++) {
+		if (!kw_is(p, known[i]))
+			continue;
+		if (*seen & (1u << i))
+			return RPL_SYNTAX_ARGS; /* each parameter once */
+		*seen |= 1u << i;
+		switch (i) {
+		case 0:
+			if (!p->val || smtp_parse_u64(p->val, p->vallen, &tx->declared_size))
+				return RPL_SYNTAX_ARGS;
+			return RPL_NONE;
+		case 1:
+			if (val_is(p, "7BIT"))
+				tx->body = BODY_7BIT;
+			else if (val_is(p, "8BITMIME"))
+				tx->body = BODY_8BITMIME;
+			else
+				return p->val ? RPL_PARAM_UNKNOWN : RPL_SYNTAX_ARGS;
+			return RPL_NONE;
+		case 2:
+			if (p->val)
+				return RPL_SYNTAX_ARGS;
+			tx->smtputf8 = true;
+			return RPL_NONE;
+		default: /* AUTH=<mailbox> (RFC 4954 5): accepted, not trusted */
+			return p->val ? RPL_NONE : RPL_SYNTAX_ARGS;
+		}
+	}
+	return RPL_PARAM_UNKNOWN;
+}
+
+static enum smtp_reply_id mail_params(struct smtp_session *s, const char *rest)
+{
+	struct smtp_param pm[SMTP_MAX_PARAMS];
+	size_t n;
+	unsigned seen = 0;
+	if (*rest && *rest != ' ')
+		return RPL_SENDER_SYNTAX;
+	if (smtp_parse_params(rest, pm, SMTP_MAX_PARAMS, &n))
+		return RPL_SYNTAX_ARGS;
+	if (n && !s->esmtp)
+		return RPL_PARAM_UNKNOWN; /* HELO clients get no extensions */
+	for (size_t i = 0; i < n; i++) {
+		enum smtp_reply_id r = mail_param(s, &pm[i], &seen);
+		if (r)
+			return r;
+	}
+	return RPL_NONE;
+}
+
+static void do_mail(struct smtp_session *s, char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct smtp_path path;
+	const char *p = smtp_parse_prefix(arg, "FROM:");
+	if (!p) {
+		smtp_reply(s, RPL_SYNTAX_ARGS, NULL);
+		return;
+	}
+	if (smtp_parse_path(&p, true, &path)) {
+		smtp_reply(s, RPL_SENDER_SYNTAX, NULL);
+		return;
+	}
+	enum smtp_reply_id r = mail_params(s, p);
+	uint64_t max = s->cfg->limits.max_message_size;
+	if (!r && path.utf8 && !tx->smtputf8)
+		r = RPL_UTF8_REQUIRED;
+	if (!r && max && tx->declared_size > max)
+		r = RPL_SIZE_EXCEEDED;
+	if (!r && !(tx->mail_from = strdup(path.addr)))
+		r = RPL_NO_MEMORY;
+	if (r) {
+		smtp_tx_reset(s);
+		smtp_reply(s, r, NULL);
+		return;
+	}
+	tx->active = true;
+	smtp_log(LOG_INFO_, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
+		 (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
+	smtp_seam_mail(s);
+	smtp_reply(s, RPL_MAIL_OK, NULL);
+}
+
+/* ---- RCPT ---- */
+
+static enum smtp_reply_id check_rcpt(struct smtp_session *s, const char *arg)
+{
+	(void)arg;
+	return s->tx.active ? RPL_NONE : RPL_NEED_MAIL;
+}
+
+static enum smtp_reply_id route_rcpt(struct smtp_session *s, const char *addr,
+				     struct route_match *m)
+{
+	const struct smtp_tx *tx = &s->tx;
+	if (!s->cfg->table)
+		return RPL_RELAY_DENIED;
+	switch (route_lookup(s->cfg->table, addr, m)) {
+	case ROUTE_NOT_OURS:
+		return RPL_RELAY_DENIED;
+	case ROUTE_UNKNOWN_USER:
+		return RPL_UNKNOWN_USER;
+	case ROUTE_BAD_ADDRESS:
+		return RPL_BAD_ADDRESS;
+	case ROUTE_MATCH:
+		break;
+	}
+	/* RFC 5321 4.5.3.1.10: one endpoint per transaction; the rest try again. */
+	if (tx->n_rcpts && m->route->endpoint_id != tx->endpoint_id)
+		return RPL_OTHER_ENDPOINT;
+	if (!delivery_route_available(s->w->delivery, m->route))
+		return RPL_ROUTE_UNAVAILABLE;
+	return RPL_NONE;
+}
+
+static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
+				   const struct route_match *m)
+{
+	struct smtp_tx *tx = &s->tx;
+	if (tx->n_rcpts == tx->cap_rcpts) {
+		size_t cap = tx->cap_rcpts ? tx->cap_rcpts * 2 : 4;
+		struct envelope_rcpt *r = realloc(tx->rcpts, cap * sizeof *r);
+		if (!r)
+			return RPL_NO_MEMORY;
+		tx->rcpts = r;
+		tx->cap_rcpts = cap;
+	}
+	char *a = strdup(addr);
+	if (!a)
+		return RPL_NO_MEMORY;
+	tx->rcpts[tx->n_rcpts].address = a;
+	tx->rcpts[tx->n_rcpts].match = *m;
+	if (!tx->n_rcpts++) {
+		tx->route = m->route;
+		tx->endpoint_id = m->route->endpoint_id;
+	}
+	return RPL_NONE;
+}
+
+static void do_rcpt(struct smtp_session *s, char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct smtp_path path;
+	struct smtp_param pm[SMTP_MAX_PARAMS];
+	struct route_match m;
+	size_t n;
+	const char *p = smtp_parse_prefix(arg, "TO:");
+	enum smtp_reply_id r = RPL_NONE;
+	uint32_t max = s->cfg->limits.max_recipients;
+	char pm_addr[SMTP_PATH_MAX + 1];
+	if (p && strncasecmp(p, "<postmaster>", 12) == 0) {
+		/* RFC 5321 4.1.1.3: <Postmaster> without a domain is ours by definition. */
+		snprintf(pm_addr, sizeof pm_addr, "<postmaster@%s>%s", s->cfg->server.hostname,
+			 p + 12);
+		p = pm_addr;
+	}
+	if (!p)
+		r = RPL_SYNTAX_ARGS;
+	else if (smtp_parse_path(&p, false, &path) || (*p && *p != ' '))
+		r = RPL_RCPT_SYNTAX;
+	else if (smtp_parse_params(p, pm, SMTP_MAX_PARAMS, &n))
+		r = RPL_SYNTAX_ARGS;
+	else if (n)
+		r = RPL_PARAM_UNKNOWN; /* no RCPT extension is advertised */
+	else if (path.utf8 && !tx->smtputf8)
+		r = RPL_UTF8_REQUIRED;
+	else if (max && tx->n_rcpts >= max)
+		r = RPL_TOO_MANY_RCPTS;
+	if (!r) {
+		memset(&m, 0, sizeof m);
+		r = route_rcpt(s, path.addr, &m);
+	}
+	if (!r)
+		r = add_rcpt(s, path.addr, &m);
+	if (r == RPL_TOO_MANY_RCPTS)
+		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached", max);
+	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", p ? path.addr : "?", r ? "refused" : "ok");
+	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
+}
+
+/* ---- DATA / BDAT ---- */
+
+static void start_message(struct smtp_session *s, bool chunked)
+{
+	struct smtp_tx *tx = &s->tx;
+	const struct gw_limits *l = &s->cfg->limits;
+	char hdr[2048];
+	smtp_msg_init(&tx->msg, l->memory_threshold);
+	smtp_dec_init(&tx->dec, chunked, l->bare_newlines == BARE_NL_NORMALIZE,
+		      l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
+		      smtp_cmd_data_emit, s);
+	size_t n = smtp_received(s, hdr, sizeof hdr);
+	if (smtp_msg_append(&tx->msg, hdr, n))
+		tx->error = RPL_DELIVERY_FAILED;
+}
+
+static enum smtp_reply_id check_data(struct smtp_session *s, const char *arg)
+{
+	if (arg)
+		return RPL_SYNTAX_ARGS;
+	if (!s->tx.active)
+		return RPL_NEED_MAIL;
+	if (s->tx.bdat)
+		return RPL_BDAT_MIXED;
+	if (!s->tx.n_rcpts)
+		return RPL_NO_VALID_RCPTS;
+	return RPL_NONE;
+}
+
+static void do_data(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	start_message(s, false);
+	smtp_session_state(s, ST_DATA);
+	smtp_reply(s, RPL_DATA_GO, NULL);
+}
+
+static int parse_bdat(const char *arg, uint64_t *size, bool *last)
+{
+	if (!arg)
+		return -1;
+	const char *sp = strchr(arg, ' ');
+	size_t n = sp ? (size_t)(sp - arg) : strlen(arg);
+	if (smtp_parse_u64(arg, n, size))
+		return -1;
+	*last = false;
+	if (!sp)
+		return 0;
+	if (strcasecmp(sp + 1, "LAST") != 0)
+		return -1;
+	*last = true;
+	return 0;
+}
+
+static void do_bdat(struct smtp_session *s, char *arg)
+{
+	struct smtp_tx *tx = &s->tx;
+	uint64_t size;
+	bool last;
+	if (parse_bdat(arg, &size, &last)) {
+		smtp_reply(s, RPL_BDAT_SYNTAX, NULL); /* the chunk length is unknown: no resync */
+		return;
+	}
+	enum smtp_reply_id why = RPL_NONE;
+	if (!s->esmtp)
+		why = RPL_NO_HELO;
+	else if (!tx->active)
+		why = RPL_NEED_MAIL;
+	else if (!tx->n_rcpts)
+		why = RPL_NO_VALID_RCPTS;
+	if (why) {
+		/* Read the chunk anyway, so that its bytes are never taken for commands. */
+		s->discard_reply = why;
+		smtp_dec_init(&tx->dec, true, false, 0, smtp_cmd_data_emit, s);
+	} else if (!tx->bdat) {
+		tx->bdat = true;
+		start_message(s, true);
+	}
+	tx->n_chunks++;
+	tx->bdat_left = size;
+	tx->bdat_last = last;
+	smtp_session_state(s, ST_BDAT);
+}
+
+void smtp_cmd_data_emit(void *ctx, const char *p, size_t n)
+{
+	struct smtp_session *s = ctx;
+	struct smtp_tx *tx = &s->tx;
+	const struct gw_limits *l = &s->cfg->limits;
+	if (s->discard_reply)
+		return;
+	tx->received += n;
+	if (tx->error)
+		return;
+	unsigned reject = (l->bare_newlines == BARE_NL_REJECT ? DEC_BARE_LF | DEC_BARE_CR : 0) |
+			  (l->long_lines == LONG_LINES_REJECT ? DEC_LONG_LINE : 0);
+	unsigned f = tx->dec.flags & reject;
+	if (f) {
+		tx->error = f & (DEC_BARE_LF | DEC_BARE_CR) ? RPL_BARE_NEWLINE : RPL_LONG_LINE;
+		return;
+	}
+	if (l->max_message_size && tx->received > l->max_message_size) {
+		smtp_log(LOG_INFO_, s->id, "limit max_message_size=%llu exceeded",
+			 (unsigned long long)l->max_message_size);
+		tx->error = RPL_SIZE_EXCEEDED;
+		return;
+	}
+	if (smtp_msg_append(&tx->msg, p, n))
+		tx->error = RPL_DELIVERY_FAILED;
+}
+
+static void check_flags(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	const struct gw_limits *l = &s->cfg->limits;
+	if (tx->error)
+		return;
+	if (l->bare_newlines == BARE_NL_REJECT && (tx->dec.flags & (DEC_BARE_LF | DEC_BARE_CR)))
+		tx->error = RPL_BARE_NEWLINE;
+	else if (l->long_lines == LONG_LINES_REJECT && (tx->dec.flags & DEC_LONG_LINE))
+		tx->error = RPL_LONG_LINE;
+}
+
+static void fail_message(struct smtp_session *s)
+{
+	enum smtp_reply_id e = s->tx.error;
+	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
+	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu reason=%d",
+		 (unsigned long long)s->tx.received, (int)e);
+	s->n_tx++;
+	smtp_tx_reset(s);
+	smtp_reply(s, e, NULL);
+}
+
+static void submit(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct envelope env;
+	struct message_bytes mb;
+	struct timeval now;
+	memset(&env, 0, sizeof env);
+	gettimeofday(&now, NULL);
+	env.mail_from = tx->mail_from;
+	env.rcpts = tx->rcpts;
+	env.n_rcpts = tx->n_rcpts;
+	env.helo = s->helo;
+	env.esmtp = s->esmtp;
+	snprintf(env.client_ip, sizeof env.client_ip, "%s", s->ip);
+	env.client_port = s->port;
+	env.tls_protocol = s->tls_protocol;
+	env.tls_cipher = s->tls_cipher;
+	env.auth_user = s->auth_user;
+	env.body = tx->body;
+	env.smtputf8 = tx->smtputf8;
+	env.size = tx->received;
+	env.received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
+	s->n_tx++;
+	if (smtp_msg_view(&tx->msg, &mb) ||
+	    delivery_submit(s->w->delivery, tx->route, &env, &mb, smtp_seam_end_of_data(s),
+			    s->id)) {
+		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted");
+		smtp_tx_reset(s);
+		smtp_reply(s, RPL_DELIVERY_FAILED, NULL);
+		return;
+	}
+	smtp_log(LOG_INFO_, s->id, "message submitted octets=%llu rcpts=%zu route=%s",
+		 (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
+	smtp_session_state(s, ST_DELIVERY);
+	smtp_session_arm(s, 0);
+	bufferevent_disable(s->bev, EV_READ); /* backpressure while the POST is in flight */
+}
+
+void smtp_cmd_message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	char n[32];
+	bool chunk = s->state == ST_BDAT;
+	smtp_session_state(s, ST_COMMAND);
+	if (chunk && s->discard_reply) {
+		enum smtp_reply_id r = s->discard_reply;
+		s->discard_reply = RPL_NONE;
+		smtp_reply(s, r, NULL);
+		return;
+	}
+	if (chunk && tx->bdat_last)
+		smtp_dec_finish(&tx->dec);
+	check_flags(s);
+	if (chunk && !tx->bdat_last) {
+		if (tx->error) {
+			fail_message(s); /* RFC 3030 2: a failed chunk fails the transaction */
+			return;
+		}
+		snprintf(n, sizeof n, "%llu", (unsigned long long)tx->received);
+		smtp_reply(s, RPL_BDAT_OK, n);
+		return;
+	}
+	if (tx->error) {
+		fail_message(s);
+		return;
+	}
+	submit(s);
+}
+
+void smtp_session_delivered(struct smtp_session *s, const struct smtp_reply *r)
+{
+	smtp_worker_count(s->w, C_MESSAGES);
+	smtp_log(LOG_INFO_, s->id, "delivered reply=%d %s", r->code, r->status);
+	smtp_session_state(s, ST_COMMAND);
+	smtp_tx_reset(s);
+	smtp_reply_raw(s, r->code, r->status, r->text, false);
+	if (s->shutdown_pending) {
+		smtp_reply(s, RPL_SHUTDOWN, NULL);
+		return;
+	}
+	smtp_session_resume(s);
+}
+
+/* ---- the small verbs ---- */
+
+static enum smtp_reply_id check_no_arg(struct smtp_session *s, const char *arg)
+{
+	(void)s;
+	return arg ? RPL_SYNTAX_ARGS : RPL_NONE;
+}
+
+static void do_rset(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_tx_reset(s);
+	smtp_reply(s, RPL_OK, NULL);
+}
+
+static void do_noop(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, RPL_OK, NULL);
+}
+
+static void do_quit(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, RPL_QUIT, NULL);
+}
+
+static enum smtp_reply_id check_vrfy(struct smtp_session *s, const char *arg)
+{
+	(void)s;
+	return arg && *arg ? RPL_NONE : RPL_SYNTAX_ARGS;
+}
+
+static void do_vrfy(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, RPL_VRFY, NULL);
+}
+
+static void do_help(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, RPL_HELP, NULL);
+}
+
+static void do_not_impl(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, RPL_NOT_IMPL, NULL);
+}
+
+static enum smtp_reply_id check_starttls(struct smtp_session *s, const char *arg)
+{
+	if (arg)
+		return RPL_SYNTAX_ARGS;
+	if (s->tls)
+		return RPL_TLS_ALREADY;
+	if (!s->rt->tls || s->lst->mode == LISTEN_SMTPS)
+		return RPL_NOT_IMPL;
+	if (s->tx.active)
+		return RPL_TLS_IN_TX;
+	return RPL_NONE;
+}
+
+static void do_starttls(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_session_starttls(s);
+}
+
+void smtp_cmd_auth(struct smtp_session *s, char *arg);
+enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg);
+
+static const struct verb verbs[] = {
+	{"EHLO", check_helo, do_ehlo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"HELO", check_helo, do_helo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"MAIL", check_mail, do_mail, 0},
+	{"RCPT", check_rcpt, do_rcpt, 0},
+	{"DATA", check_data, do_data, CF_ENDS_GROUP},
+	{"BDAT", NULL, do_bdat, 0},
+	{"RSET", check_no_arg, do_rset, CF_PRE_TLS | CF_PRE_AUTH},
+	{"NOOP", NULL, do_noop, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"QUIT", NULL, do_quit, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"VRFY", check_vrfy, do_vrfy, CF_ENDS_GROUP},
+	{"HELP", NULL, do_help, CF_PRE_TLS | CF_PRE_AUTH},
+	{"STARTTLS", check_starttls, do_starttls, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"AUTH", smtp_cmd_auth_check, smtp_cmd_auth, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+	{"EXPN", NULL, do_not_impl, CF_ENDS_GROUP},
+	{"TURN", NULL, do_not_impl, CF_ENDS_GROUP},
+	{"ETRN", NULL, do_not_impl, 0},
+	{"SEND", NULL, do_not_impl, 0},
+	{"SOML", NULL, do_not_impl, 0},
+	{"SAML", NULL, do_not_impl, 0},
+};
+
+static const struct verb *find_verb(const char *line, size_t len)
+{
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		if (strlen(verbs[i].name) == len && strncasecmp(verbs[i].name, line, len) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
+{
+	size_t vlen;
+	const char *arg;
+	if (strlen(line) != len) {
+		smtp_reply(s, RPL_UNRECOGNIZED, NULL); /* NUL inside the line */
+		return;
+	}
+	smtp_parse_verb(line, &vlen, &arg);
+	const struct verb *v = find_verb(line, vlen);
+	if (!v) {
+		smtp_log(LOG_INFO_, s->id, "unknown command \"%.*s\"", (int)(vlen > 16 ? 16 : vlen),
+			 line);
+		smtp_reply(s, RPL_UNRECOGNIZED, NULL);
+		return;
+	}
+	bool sub = s->lst->mode == LISTEN_SUBMISSION;
+	enum smtp_reply_id r = RPL_NONE;
+	if (sub && !s->tls && !(v->flags & CF_PRE_TLS))
+		r = RPL_TLS_REQUIRED;
+	else if (sub && !s->auth_user && !(v->flags & CF_PRE_AUTH))
+		r = RPL_AUTH_REQUIRED;
+	else if (v->check)
+		r = v->check(s, arg);
+	if (r) {
+		smtp_reply(s, r, NULL);
+		return;
+	}
+	v->run(s, (char *)arg);
+}

@@ -1,0 +1,358 @@
+/*
+ * smtp_int.h: the internal model of the SMTP front end: server, worker,
+ * session, transaction, reply catalogue. Shared by the files of
+ * gateway/smtp/ only; the outside sees include/smtp.h.
+ */
+#ifndef SMTP_INT_H
+#define SMTP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "delivery.h"
+#include "envelope.h"
+#include "smtp.h"
+#include "smtp_parse.h"
+
+struct event_base;
+struct event;
+struct bufferevent;
+struct evconnlistener;
+struct smtp_session;
+
+/* ---- reply catalogue (smtp_reply.c) ---- */
+
+enum smtp_reply_id {
+	RPL_NONE = 0,
+	RPL_GREETING,
+	RPL_HELO,
+	RPL_OK,
+	RPL_MAIL_OK,
+	RPL_RCPT_OK,
+	RPL_DATA_GO,
+	RPL_BDAT_OK,
+	RPL_QUIT,
+	RPL_VRFY,
+	RPL_HELP,
+	RPL_STARTTLS_GO,
+	RPL_AUTH_OK,
+	RPL_AUTH_CONT,
+	RPL_AUTH_FAIL,
+	RPL_AUTH_CANCEL,
+	RPL_AUTH_BAD_B64,
+	RPL_AUTH_MECH,
+	RPL_AUTH_NEED_TLS,
+	RPL_AUTH_REQUIRED,
+	RPL_TLS_REQUIRED,
+	RPL_AUTH_TOO_MANY,
+	RPL_UNRECOGNIZED,
+	RPL_LINE_TOO_LONG,
+	RPL_NOT_IMPL,
+	RPL_BAD_SEQUENCE,
+	RPL_NO_HELO,
+	RPL_NESTED_MAIL,
+	RPL_NEED_MAIL,
+	RPL_NEED_RCPT,
+	RPL_SYNTAX_ARGS,
+	RPL_PARAM_UNKNOWN,
+	RPL_SENDER_SYNTAX,
+	RPL_RCPT_SYNTAX,
+	RPL_UTF8_REQUIRED,
+	RPL_SIZE_EXCEEDED,
+	RPL_RELAY_DENIED,
+	RPL_UNKNOWN_USER,
+	RPL_BAD_ADDRESS,
+	RPL_OTHER_ENDPOINT,
+	RPL_TOO_MANY_RCPTS,
+	RPL_ROUTE_UNAVAILABLE,
+	RPL_NO_VALID_RCPTS,
+	RPL_BARE_NEWLINE,
+	RPL_LONG_LINE,
+	RPL_DELIVERY_FAILED,
+	RPL_TOO_MANY_ERRORS,
+	RPL_TOO_MANY_TX,
+	RPL_TOO_MANY_CONN,
+	RPL_TOO_MANY_CONN_IP,
+	RPL_TIMEOUT,
+	RPL_SHUTDOWN,
+	RPL_EARLY_TALKER,
+	RPL_NO_MEMORY,
+	RPL_TLS_UNAVAILABLE,
+	RPL_TLS_ALREADY,
+	RPL_TLS_IN_TX,
+	RPL_BDAT_SYNTAX,
+	RPL_BDAT_MIXED,
+	RPL_MAX
+};
+
+enum {
+	RF_ERROR = 1 << 0, /* counts toward limits.max_errors */
+	RF_CLOSE = 1 << 1, /* the session closes once this reply is sent */
+};
+
+struct smtp_reply_row {
+	enum smtp_reply_id id;
+	int code;
+	const char *status; /* "" for replies that carry none (220 greeting, 354) */
+	const char *text;   /* "{}" is replaced by the detail argument */
+	unsigned flags;
+};
+
+const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id);
+
+/* ---- counters (smtp_server.c), summed over workers, logged at exit ---- */
+
+enum smtp_counter {
+	C_CONNECTIONS,
+	C_REFUSED_TOTAL,
+	C_REFUSED_PER_IP,
+	C_TIMEOUTS,
+	C_TOO_MANY_ERRORS,
+	C_TOO_MANY_TX,
+	C_LONG_COMMANDS,
+	C_EARLY_TALKERS,
+	C_AUTH_FAILURES,
+	C_MESSAGES,
+	C_REJECTED_MESSAGES,
+	C_PROXY_REFUSED,
+	C_TLS_FAILURES,
+	C_COUNTER_MAX
+};
+
+extern const char *const smtp_counter_names[C_COUNTER_MAX];
+
+/* ---- per-IP admission (smtp_admit.c) ---- */
+
+/* Takes one slot for ip; false when max (0 = unlimited) is reached. */
+bool smtp_admit_ip(const char *ip, uint32_t max);
+void smtp_release_ip(const char *ip);
+
+/* ---- the configuration a session runs under (refcounted, smtp_server.c) ---- */
+
+struct smtp_tls;
+
+struct smtp_runtime {
+	atomic_int refs;
+	struct gw_config *cfg;
+	struct smtp_tls *tls; /* NULL when no certificate is configured */
+};
+
+struct smtp_runtime *smtp_runtime_ref(struct smtp_runtime *rt);
+void smtp_runtime_unref(struct smtp_runtime *rt);
+
+/* ---- TLS (smtp_tls.c) ---- */
+
+/* Builds the contexts of cfg->certs (SNI by SAN/CN). NULL and a log line on failure. */
+struct smtp_tls *smtp_tls_new(const struct gw_config *cfg);
+void smtp_tls_free(struct smtp_tls *t);
+SSL *smtp_tls_ssl(struct smtp_tls *t);
+
+/* ---- server and workers (smtp_server.c, smtp_worker.c) ---- */
+
+struct smtp_server;
+
+struct smtp_worker {
+	int index;
+	pthread_t thread;
+	struct smtp_server *srv;
+	struct event_base *base;
+	struct smtp_runtime *rt; /* current configuration; sessions hold their own ref */
+	struct delivery *delivery;
+	struct evconnlistener **listeners; /* one per configured listener */
+	int *fds;			   /* bound sockets, one per listener */
+	void *accept_ctx;		   /* callback arguments of the listeners */
+	struct event *ctl;		   /* woken by the main thread: reload, stop */
+	struct smtp_runtime *pending_rt;   /* handed over under ctl_lock */
+	bool stop_requested;
+	pthread_mutex_t ctl_lock;
+	bool draining;
+	struct event *drain_timer;
+	struct event *reaper;
+	struct smtp_session **id_map; /* hash buckets by session id */
+	size_t id_buckets;
+	size_t n_sessions;
+	uint64_t next_id;
+	struct smtp_session *graveyard; /* torn down inside a callback; freed by reaper */
+	char *line;			/* scratch: one command line, max_command_line + 1 */
+	size_t line_cap;
+	atomic_ullong counters[C_COUNTER_MAX];
+};
+
+struct smtp_server {
+	struct smtp_options opt;
+	char *config_path;
+	struct smtp_worker *workers;
+	size_t n_workers;
+	size_t n_listeners; /* fixed at start: listeners are not reloadable */
+	atomic_uint connections;
+	struct smtp_runtime *rt;
+	int log_level;
+};
+
+extern struct smtp_server *smtp_srv; /* the one server of the process */
+
+void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c);
+struct smtp_session *smtp_worker_find(struct smtp_worker *w, uint64_t id);
+void smtp_worker_attach(struct smtp_worker *w, struct smtp_session *s);
+void smtp_worker_detach(struct smtp_worker *w, struct smtp_session *s);
+void smtp_worker_bury(struct smtp_worker *w, struct smtp_session *s);
+int smtp_worker_start(struct smtp_worker *w);
+void smtp_worker_post(struct smtp_worker *w, struct smtp_runtime *rt, bool stop);
+void smtp_worker_free(struct smtp_worker *w);
+
+/* ---- logging (smtp_server.c) ---- */
+
+enum { LOG_ERR_, LOG_WARN_, LOG_INFO_, LOG_DEBUG_ };
+void smtp_log(int level, uint64_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- message store (smtp_msg.c) ---- */
+
+struct smtp_msg {
+	char *mem;
+	size_t len, cap;
+	uint64_t threshold; /* bytes in memory before the spill */
+	int fd;		    /* spill file (unlinked), -1 while in memory */
+	uint64_t flen;
+	void *map;
+	size_t maplen;
+	bool failed; /* a write failed: the transaction answers 451 */
+};
+
+void smtp_msg_init(struct smtp_msg *m, uint64_t threshold);
+int smtp_msg_append(struct smtp_msg *m, const char *p, size_t n);
+/* Maps or points at the bytes; 0 or -1. */
+int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out);
+uint64_t smtp_msg_size(const struct smtp_msg *m);
+void smtp_msg_free(struct smtp_msg *m);
+
+/* ---- session (smtp_session.c) ---- */
+
+enum smtp_state {
+	ST_PROXY,	  /* waiting for the PROXY header */
+	ST_HANDSHAKE,	  /* TLS handshake (smtps, or after STARTTLS) */
+	ST_GREETING,	  /* greeting delay: any input is an early talker */
+	ST_COMMAND,	  /* reading command lines */
+	ST_AUTH,	  /* reading an AUTH continuation line */
+	ST_AUTH_DELAY,	  /* failed AUTH: answer after a delay */
+	ST_DATA,	  /* reading DATA content */
+	ST_BDAT,	  /* reading a BDAT chunk */
+	ST_DELIVERY,	  /* waiting for the delivery callback */
+	ST_STARTTLS,	  /* 220 sent; handshake starts once it is flushed */
+	ST_CLOSING,	  /* last reply being flushed */
+	ST_MAX
+};
+
+extern const char *const smtp_state_names[ST_MAX];
+
+enum auth_step { AUTH_NONE, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
+
+/* One mail transaction: MAIL to end of message or RSET. */
+struct smtp_tx {
+	bool active; /* MAIL accepted */
+	char *mail_from;
+	struct envelope_rcpt *rcpts;
+	size_t n_rcpts, cap_rcpts;
+	const struct gw_route *route; /* route of the first accepted recipient */
+	uint32_t endpoint_id;
+	bool smtputf8;
+	enum body_type body;
+	uint64_t declared_size;
+	bool bdat;   /* BDAT used: DATA refused */
+	uint32_t n_chunks;
+	enum smtp_reply_id error; /* sticky fault while receiving (STYLE 8) */
+	struct smtp_msg msg;
+	struct smtp_dec dec;
+	uint64_t bdat_left; /* octets of the current chunk still to read */
+	bool bdat_last;
+	uint64_t received;   /* message octets after unstuffing, Received: excluded */
+	uint32_t seq;	     /* transaction number in the session */
+};
+
+struct smtp_session {
+	uint64_t id;
+	struct smtp_session *hnext; /* worker id map */
+	struct smtp_session *gnext; /* graveyard */
+	struct smtp_worker *w;
+	struct smtp_runtime *rt; /* ref held for the life of the session */
+	const struct gw_config *cfg;
+	const struct gw_listener *lst;
+	int fd;
+	struct bufferevent *bev;
+	struct event *timer; /* one timer: timeouts, greeting and AUTH delays */
+	struct event *proxy_ev;
+	SSL *ssl;
+	enum smtp_state state;
+	char ip[64];
+	uint16_t port;
+	bool ip_counted;
+	bool counted; /* holds a slot of the total connection count */
+	char *helo;
+	bool esmtp;
+	bool tls;
+	char *tls_protocol, *tls_cipher;
+	char *auth_user;
+	enum auth_step auth_step;
+	char *auth_login_name;
+	uint32_t n_errors, n_tx, n_auth_failures;
+	bool skipping; /* discarding an over-long command line to its end */
+	bool partial;  /* part of a command line is buffered: command_timeout runs */
+	uint32_t close_ticks; /* polls of the output while closing */
+	bool dead;
+	bool shutdown_pending; /* drain: answer 421 when idle */
+	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
+	struct smtp_tx tx;
+};
+
+/* Takes over fd (accepted on listener li of w). */
+void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,
+		      socklen_t salen);
+void smtp_session_free(struct smtp_session *s);
+void smtp_session_state(struct smtp_session *s, enum smtp_state st);
+/* Drain on SIGTERM: idle sessions get 421 4.3.2 now, busy ones when idle. */
+void smtp_session_shutdown(struct smtp_session *s);
+void smtp_session_delivered(struct smtp_session *s, const struct smtp_reply *r);
+void smtp_session_close_now(struct smtp_session *s);
+
+/* Reply funnel (smtp_session.c): the only writer of replies. */
+void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail);
+void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
+		    bool is_error);
+void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n);
+
+void smtp_tx_reset(struct smtp_session *s);
+void smtp_session_resume(struct smtp_session *s);
+void smtp_session_arm(struct smtp_session *s, uint64_t ms);
+void smtp_session_starttls(struct smtp_session *s);
+
+/* ---- commands (smtp_cmd.c) ---- */
+
+/* Handles one complete command line (NUL-terminated, CR LF removed). */
+void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len);
+void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len);
+/* End of DATA / last BDAT chunk: checks, Received:, delivery. */
+void smtp_cmd_message_end(struct smtp_session *s);
+/* Feeds DATA / BDAT bytes to the decoder and the store. */
+void smtp_cmd_data_emit(void *ctx, const char *p, size_t n);
+
+/* ---- AUTH (smtp_auth.c) ---- */
+
+/* Checks user/password against cfg->users (crypt(3), constant time). */
+bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass);
+
+/* ---- sender authentication seam (smtp_seam.c) ---- */
+
+void smtp_seam_mail(struct smtp_session *s);
+const json_t *smtp_seam_end_of_data(struct smtp_session *s);
+
+/* ---- Received: (smtp_received.c) ---- */
+
+/* Writes the Received: header of the current transaction into out (NUL-terminated). */
+size_t smtp_received(const struct smtp_session *s, char *out, size_t outlen);
+
+#endif

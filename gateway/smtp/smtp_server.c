@@ -1,0 +1,360 @@
+/*
+ * smtp_server.c: the daemon's life. Owns start-up in the fixed order
+ * (parse, bind, load keys, drop privileges, start workers: STYLE 18), the
+ * signal loop of the main thread (SIGTERM/SIGINT drain, SIGHUP reload),
+ * the refcounted configuration snapshots sessions run under, logging and
+ * the counters printed at exit.
+ *
+ * Never: runs a worker before privileges are dropped, frees a
+ * configuration a session still references, keeps a failed reload.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "smtp_int.h"
+
+struct smtp_server *smtp_srv;
+
+const char *const smtp_counter_names[C_COUNTER_MAX] = {
+	[C_CONNECTIONS] = "connections",
+	[C_REFUSED_TOTAL] = "refused_max_connections",
+	[C_REFUSED_PER_IP] = "refused_max_connections_per_ip",
+	[C_TIMEOUTS] = "timeouts",
+	[C_TOO_MANY_ERRORS] = "closed_max_errors",
+	[C_TOO_MANY_TX] = "refused_max_transactions",
+	[C_LONG_COMMANDS] = "long_command_lines",
+	[C_EARLY_TALKERS] = "early_talkers",
+	[C_AUTH_FAILURES] = "auth_failures",
+	[C_MESSAGES] = "messages_delivered",
+	[C_REJECTED_MESSAGES] = "messages_refused",
+	[C_PROXY_REFUSED] = "proxy_refused",
+	[C_TLS_FAILURES] = "tls_failures",
+};
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void smtp_options_default(struct smtp_options *o)
+{
+	o->max_commands_per_wakeup = 64;
+	o->output_high_water = 64 * 1024;
+	o->listen_backlog = 1024;
+}
+
+void smtp_log(int level, uint64_t id, const char *fmt, ...)
+{
+	char buf[1024];
+	if (smtp_srv && level > smtp_srv->log_level)
+		return;
+	int n = snprintf(buf, sizeof buf, "smtp-gateway[%d]: %s session=%016llx ", (int)getpid(),
+			 level_names[level], (unsigned long long)id);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof buf - 2)
+		len = sizeof buf - 2;
+	buf[len++] = '\n';
+	/* One write per line, so that workers never interleave inside a line. */
+	ssize_t w = write(STDERR_FILENO, buf, len);
+	(void)w;
+}
+
+/* ---- configuration snapshots ---- */
+
+static struct smtp_runtime *runtime_new(struct gw_config *cfg)
+{
+	struct smtp_runtime *rt = calloc(1, sizeof *rt);
+	if (!rt)
+		return NULL;
+	atomic_init(&rt->refs, 1);
+	rt->cfg = cfg;
+	if (cfg->n_certs && !(rt->tls = smtp_tls_new(cfg))) {
+		free(rt);
+		return NULL;
+	}
+	return rt;
+}
+
+struct smtp_runtime *smtp_runtime_ref(struct smtp_runtime *rt)
+{
+	atomic_fetch_add(&rt->refs, 1);
+	return rt;
+}
+
+void smtp_runtime_unref(struct smtp_runtime *rt)
+{
+	if (!rt || atomic_fetch_sub(&rt->refs, 1) != 1)
+		return;
+	smtp_tls_free(rt->tls);
+	config_free(rt->cfg);
+	free(rt);
+}
+
+/* ---- start-up ---- */
+
+static int bind_one(const struct gw_listener *l, int backlog)
+{
+	int one = 1;
+	int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (l->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) || listen(fd, backlog)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
+{
+	for (size_t wi = 0; wi < srv->n_workers; wi++) {
+		struct smtp_worker *w = &srv->workers[wi];
+		w->srv = srv;
+		w->fds = calloc(cfg->n_listeners, sizeof *w->fds);
+		w->listeners = calloc(cfg->n_listeners, sizeof *w->listeners);
+		if (!w->fds || !w->listeners)
+			return -1;
+		for (size_t i = 0; i < cfg->n_listeners; i++)
+			w->fds[i] = -1;
+		for (size_t i = 0; i < cfg->n_listeners; i++) {
+			w->fds[i] = bind_one(&cfg->listeners[i], srv->opt.listen_backlog);
+			if (w->fds[i] < 0) {
+				smtp_log(LOG_ERR_, 0, "cannot listen on %s: %s",
+					 cfg->listeners[i].address, strerror(errno));
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+	if (!user || !*user)
+		return 0;
+	if (geteuid() != 0) {
+		smtp_log(LOG_INFO_, 0, "not running as root; server.user=%s not applied", user);
+		return 0;
+	}
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		smtp_log(LOG_ERR_, 0, "server.user %s does not exist", user);
+		return -1;
+	}
+	if (initgroups(user, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		smtp_log(LOG_ERR_, 0, "cannot become %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		smtp_log(LOG_ERR_, 0, "privileges could be regained; refusing to run");
+		return -1;
+	}
+	smtp_log(LOG_INFO_, 0, "running as %s (uid %d)", user, (int)pw->pw_uid);
+	return 0;
+}
+
+static size_t worker_count(const struct gw_config *cfg)
+{
+	long n = cfg->server.workers;
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n <= 0)
+		n = 1;
+	return n > 256 ? 256 : (size_t)n;
+}
+
+/* ---- signals ---- */
+
+static void print_diag(const struct gw_diag *d)
+{
+	for (size_t i = 0; i < d->n_errors; i++)
+		smtp_log(LOG_ERR_, 0, "config: %s", d->errors[i]);
+	for (size_t i = 0; i < d->n_warnings; i++)
+		smtp_log(LOG_WARN_, 0, "config: %s", d->warnings[i]);
+}
+
+static bool same_listeners(const struct gw_config *a, const struct gw_config *b)
+{
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (size_t i = 0; i < a->n_listeners; i++)
+		if (strcmp(a->listeners[i].address, b->listeners[i].address) != 0)
+			return false;
+	return true;
+}
+
+static void reload(struct smtp_server *srv)
+{
+	struct gw_diag diag = {0};
+	struct gw_config *cfg = config_load(srv->config_path, &diag);
+	print_diag(&diag);
+	diag_free(&diag);
+	if (!cfg) {
+		smtp_log(LOG_ERR_, 0, "reload failed; keeping the running configuration");
+		return;
+	}
+	if (!same_listeners(srv->rt->cfg, cfg)) {
+		smtp_log(LOG_ERR_, 0, "reload refused: listeners changed (restart needed)");
+		config_free(cfg);
+		return;
+	}
+	struct smtp_runtime *rt = runtime_new(cfg);
+	if (!rt) {
+		smtp_log(LOG_ERR_, 0, "reload failed (TLS); keeping the running configuration");
+		config_free(cfg);
+		return;
+	}
+	for (size_t i = 0; i < srv->n_workers; i++)
+		smtp_worker_post(&srv->workers[i], rt, false);
+	smtp_runtime_unref(srv->rt);
+	srv->rt = rt;
+	srv->log_level = (int)cfg->server.log_level;
+	smtp_log(LOG_INFO_, 0, "configuration reloaded from %s", srv->config_path);
+}
+
+static void signal_loop(struct smtp_server *srv, const sigset_t *set)
+{
+	for (;;) {
+		int sig;
+		if (sigwait(set, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			reload(srv);
+			continue;
+		}
+		smtp_log(LOG_INFO_, 0, "signal %d: draining", sig);
+		return;
+	}
+}
+
+static void log_counters(struct smtp_server *srv)
+{
+	char buf[900];
+	size_t o = 0;
+	for (int c = 0; c < C_COUNTER_MAX; c++) {
+		unsigned long long sum = 0;
+		for (size_t i = 0; i < srv->n_workers; i++)
+			sum += atomic_load(&srv->workers[i].counters[c]);
+		int n = snprintf(buf + o, sizeof buf - o, " %s=%llu", smtp_counter_names[c], sum);
+		if (n < 0 || (size_t)n >= sizeof buf - o)
+			break;
+		o += (size_t)n;
+	}
+	smtp_log(LOG_INFO_, 0, "counters%s", buf);
+}
+
+static int start_workers(struct smtp_server *srv)
+{
+	for (size_t i = 0; i < srv->n_workers; i++) {
+		struct smtp_worker *w = &srv->workers[i];
+		w->index = (int)i;
+		w->srv = srv;
+		w->rt = smtp_runtime_ref(srv->rt);
+		if (smtp_worker_start(w))
+			return -1;
+	}
+	return 0;
+}
+
+int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt)
+{
+	static struct smtp_server srv;
+	sigset_t set;
+	int rc = 1;
+	smtp_srv = &srv;
+	srv.opt = *opt;
+	srv.log_level = (int)cfg->server.log_level;
+	srv.config_path = strdup(path ? path : "gateway.toml");
+	srv.n_listeners = cfg->n_listeners;
+	srv.n_workers = worker_count(cfg);
+	srv.workers = calloc(srv.n_workers, sizeof *srv.workers);
+	if (!srv.workers || !srv.config_path || evthread_use_pthreads())
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit: only sigwait() sees them */
+	if (bind_all(&srv, cfg))
+		goto out_cfg;
+	srv.rt = runtime_new(cfg); /* loads the keys, still privileged */
+	if (!srv.rt) {
+		smtp_log(LOG_ERR_, 0, "cannot load the TLS certificates");
+		goto out_cfg;
+	}
+	cfg = NULL;
+	if (drop_privileges(srv.rt->cfg->server.user) || start_workers(&srv))
+		goto out;
+	smtp_log(LOG_INFO_, 0, "ready: %zu workers, %zu listeners", srv.n_workers, srv.n_listeners);
+	signal_loop(&srv, &set);
+	for (size_t i = 0; i < srv.n_workers; i++)
+		smtp_worker_post(&srv.workers[i], NULL, true);
+	for (size_t i = 0; i < srv.n_workers; i++)
+		if (srv.workers[i].thread)
+			pthread_join(srv.workers[i].thread, NULL);
+	log_counters(&srv);
+	rc = 0;
+out:
+	if (rc) {
+		/* A worker failed to start: stop the ones already running. */
+		for (size_t i = 0; i < srv.n_workers; i++)
+			if (srv.workers[i].thread) {
+				smtp_worker_post(&srv.workers[i], NULL, true);
+				pthread_join(srv.workers[i].thread, NULL);
+			}
+	}
+	for (size_t i = 0; i < srv.n_workers; i++)
+		smtp_worker_free(&srv.workers[i]);
+	smtp_runtime_unref(srv.rt);
+out_cfg:
+	if (cfg)
+		config_free(cfg);
+	free(srv.workers);
+	free(srv.config_path);
+	smtp_log(LOG_INFO_, 0, "exit %d", rc);
+	return rc;
+}
+
+int smtp_serve_main(int argc, char **argv)
+{
+	const char *path = "gateway.toml";
+	struct smtp_options opt;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "-f") == 0) {
+			continue; /* always in the foreground; kept for compatibility */
+		} else {
+			fprintf(stderr, "smtp-gateway: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	struct gw_diag diag = {0};
+	struct gw_config *cfg = config_load(path, &diag);
+	print_diag(&diag);
+	diag_free(&diag);
+	if (!cfg) {
+		fprintf(stderr, "smtp-gateway: %s: configuration refused\n", path);
+		return 1;
+	}
+	smtp_options_default(&opt);
+	return smtp_serve(cfg, path, &opt);
+}

@@ -1,0 +1,812 @@
+/*
+ * smtp_session.c: one SMTP connection on a worker's event loop. Owns the
+ * session state machine (smtp_session_state() is its only setter), the
+ * reply funnel, command-line framing with PIPELINING (RFC 2920: every
+ * buffered command is handled in order and the replies leave in one
+ * write), the DATA/BDAT read path, timeouts (RFC 5321 4.5.3.2), the
+ * greeting delay, the PROXY phase and the STARTTLS switch (RFC 3207 4.2:
+ * anything pipelined after STARTTLS is discarded, CVE-2011-0411).
+ *
+ * Never: blocks, reads while a delivery is in flight or the output is over
+ * its high-water mark, frees a session inside one of its own callbacks
+ * (sessions are buried and reaped by the worker), answers after 421.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+
+#include "smtp_int.h"
+
+#define SMTP_INPUT_HIGH_WATER (256 * 1024)
+
+const char *const smtp_state_names[ST_MAX] = {
+	[ST_PROXY] = "proxy",	   [ST_HANDSHAKE] = "handshake", [ST_GREETING] = "greeting",
+	[ST_COMMAND] = "command",  [ST_AUTH] = "auth",		 [ST_AUTH_DELAY] = "auth-delay",
+	[ST_DATA] = "data",	   [ST_BDAT] = "bdat",		 [ST_DELIVERY] = "delivery",
+	[ST_STARTTLS] = "starttls", [ST_CLOSING] = "closing",
+};
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void process_input(struct smtp_session *s);
+
+void smtp_session_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	smtp_log(LOG_DEBUG_, s->id, "state %s -> %s", smtp_state_names[s->state],
+		 smtp_state_names[st]);
+	s->state = st;
+}
+
+void smtp_session_arm(struct smtp_session *s, uint64_t ms)
+{
+	if (!ms) {
+		evtimer_del(s->timer);
+		return;
+	}
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	evtimer_add(s->timer, &tv);
+}
+
+/*
+ * The wait for the next command: idle_timeout while nothing of it has
+ * arrived, then command_timeout from its first octet to its end (a
+ * deadline: trickling bytes do not extend it).
+ */
+static void arm_command(struct smtp_session *s)
+{
+	const struct gw_limits *l = &s->cfg->limits;
+	if (!s->bev || !evbuffer_get_length(bufferevent_get_input(s->bev))) {
+		s->partial = false;
+		smtp_session_arm(s, l->idle_timeout_ms);
+		return;
+	}
+	if (s->partial)
+		return;
+	s->partial = true;
+	smtp_session_arm(s, l->command_timeout_ms);
+}
+
+/* ---- teardown ---- */
+
+void smtp_session_close_now(struct smtp_session *s)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	smtp_log(LOG_INFO_, s->id, "disconnect ip=%s state=%s errors=%u transactions=%u", s->ip,
+		 smtp_state_names[s->state], s->n_errors, s->n_tx);
+	if (s->state == ST_DELIVERY)
+		delivery_forget(s->w->delivery, s->id);
+	smtp_worker_bury(s->w, s);
+}
+
+void smtp_session_free(struct smtp_session *s)
+{
+	smtp_tx_reset(s);
+	if (s->timer)
+		event_free(s->timer);
+	if (s->proxy_ev)
+		event_free(s->proxy_ev);
+	if (s->bev)
+		bufferevent_free(s->bev); /* closes fd, frees SSL (BEV_OPT_CLOSE_ON_FREE) */
+	else if (s->fd >= 0)
+		close(s->fd);
+	if (s->ip_counted)
+		smtp_release_ip(s->ip);
+	if (s->counted)
+		atomic_fetch_sub(&smtp_srv->connections, 1);
+	free(s->helo);
+	free(s->tls_protocol);
+	free(s->tls_cipher);
+	free(s->auth_user);
+	free(s->auth_login_name);
+	free(s->tx.rcpts);
+	smtp_runtime_unref(s->rt);
+	free(s);
+}
+
+/* Output not yet on the wire: ours, and the plain layer's under a STARTTLS filter. */
+static size_t pending_output(struct smtp_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* Closing: poll until the last reply has left (write_cb alone cannot see the plain layer). */
+static void closing_check(struct smtp_session *s)
+{
+	if (!pending_output(s) || ++s->close_ticks > 500) {
+		smtp_session_close_now(s);
+		return;
+	}
+	smtp_session_arm(s, 20); /* at most 500 x 20 ms: a client that never reads cannot keep us */
+}
+
+static void begin_close(struct smtp_session *s)
+{
+	smtp_session_state(s, ST_CLOSING);
+	if (!s->bev) {
+		smtp_session_close_now(s);
+		return;
+	}
+	bufferevent_disable(s->bev, EV_READ);
+	if (!pending_output(s)) {
+		smtp_session_close_now(s);
+		return;
+	}
+	smtp_session_arm(s, 20);
+}
+
+/* ---- the reply funnel ---- */
+
+static void send_text(struct smtp_session *s, const char *buf, size_t n)
+{
+	if (s->bev) {
+		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0)
+			return;
+		smtp_session_close_now(s);
+		return;
+	}
+	/* Before any bufferevent exists (refused at admission): one best-effort write. */
+	ssize_t w = send(s->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)w;
+}
+
+static void emit(struct smtp_session *s, int code, const char *status, const char *text,
+		 unsigned flags)
+{
+	char buf[640];
+	if (s->dead || s->state == ST_CLOSING)
+		return;
+	int n = snprintf(buf, sizeof buf, "%d %s%s%s\r\n", code, status, *status ? " " : "", text);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
+			     *status ? " " : "");
+	smtp_log(code >= 400 ? LOG_INFO_ : LOG_DEBUG_, s->id, "reply %.*s", n - 2, buf);
+	send_text(s, buf, (size_t)n);
+	if (code == 421 || (flags & RF_CLOSE)) {
+		begin_close(s);
+		return;
+	}
+	if (!(flags & RF_ERROR))
+		return;
+	s->n_errors++;
+	uint32_t max = s->cfg->limits.max_errors;
+	if (max && s->n_errors >= max) {
+		smtp_worker_count(s->w, C_TOO_MANY_ERRORS);
+		smtp_log(LOG_WARN_, s->id, "limit max_errors=%u reached ip=%s", max, s->ip);
+		smtp_reply(s, RPL_TOO_MANY_ERRORS, NULL);
+	}
+}
+
+static void expand(const char *tmpl, const char *detail, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *p = tmpl; *p && o + 1 < outlen; p++) {
+		if (p[0] == '{' && p[1] == '}') {
+			for (const char *d = detail ? detail : ""; *d && o + 1 < outlen; d++)
+				out[o++] = *d;
+			p++;
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail)
+{
+	const struct smtp_reply_row *r = smtp_reply_row(id);
+	char text[512];
+	if (!r) {
+		smtp_log(LOG_ERR_, s->id, "no reply row %d", (int)id);
+		r = smtp_reply_row(RPL_DELIVERY_FAILED);
+	}
+	expand(r->text, detail, text, sizeof text);
+	emit(s, r->code, r->status, text, r->flags);
+}
+
+void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
+		    bool is_error)
+{
+	char clean[256];
+	size_t o = 0;
+	/* Text from outside (the webhook) must stay one printable line. */
+	for (const char *p = text; *p && o + 1 < sizeof clean; p++)
+		clean[o++] = (*p >= 32 && *p <= 126) ? *p : ' ';
+	clean[o] = '\0';
+	emit(s, code, status, clean, is_error ? RF_ERROR : 0);
+}
+
+void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n)
+{
+	char buf[320];
+	if (s->dead || s->state == ST_CLOSING)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(buf, sizeof buf, "%d%c%s\r\n", code, i + 1 < n ? '-' : ' ',
+				 lines[i]);
+		if (k < 0 || (size_t)k >= sizeof buf)
+			continue;
+		send_text(s, buf, (size_t)k);
+	}
+	smtp_log(LOG_DEBUG_, s->id, "reply %d (%zu lines)", code, n);
+}
+
+/* ---- input ---- */
+
+/*
+ * Takes one command line off the input. Returns 1 with the line in
+ * w->line, 0 when no complete line is buffered, -1 when a line was
+ * consumed and already answered (too long).
+ */
+static int read_line(struct smtp_session *s, size_t *len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct smtp_worker *w = s->w;
+	size_t max = s->cfg->limits.max_command_line;
+	size_t eol;
+	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+	if (p.pos < 0) {
+		size_t have = evbuffer_get_length(in);
+		if (have > max) {
+			evbuffer_drain(in, have);
+			s->skipping = true;
+		}
+		return 0;
+	}
+	size_t total = (size_t)p.pos + 1; /* the limit counts CR LF (RFC 5321 4.5.3.1.4) */
+	if (s->skipping || total > max) {
+		evbuffer_drain(in, total);
+		s->skipping = false;
+		smtp_worker_count(w, C_LONG_COMMANDS);
+		smtp_log(LOG_INFO_, s->id, "limit max_command_line=%zu exceeded", max);
+		smtp_reply(s, RPL_LINE_TOO_LONG, NULL);
+		return -1;
+	}
+	if (w->line_cap < total + 1) {
+		char *nl = realloc(w->line, total + 1);
+		if (!nl) {
+			smtp_reply(s, RPL_NO_MEMORY, NULL);
+			return -1;
+		}
+		w->line = nl;
+		w->line_cap = total + 1;
+	}
+	evbuffer_remove(in, w->line, total);
+	size_t n = total - 1;
+	if (n && w->line[n - 1] == '\r')
+		n--;
+	w->line[n] = '\0';
+	*len = n;
+	return 1;
+}
+
+/* DATA / BDAT bytes: through the decoder into the store. Returns true when the phase ended. */
+static bool feed_data(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct smtp_tx *tx = &s->tx;
+	size_t avail = evbuffer_get_length(in);
+	size_t want = avail;
+	if (s->state == ST_BDAT && (uint64_t)want > tx->bdat_left)
+		want = (size_t)tx->bdat_left;
+	size_t used = 0;
+	while (used < want && tx->dec.st != DEC_END) {
+		struct evbuffer_iovec v[8];
+		struct evbuffer_ptr ptr;
+		evbuffer_ptr_set(in, &ptr, used, EVBUFFER_PTR_SET);
+		int nv = evbuffer_peek(in, (ev_ssize_t)(want - used), &ptr, v, 8);
+		if (nv <= 0)
+			break;
+		for (int i = 0; i < nv && used < want && tx->dec.st != DEC_END; i++) {
+			size_t len = v[i].iov_len;
+			if (len > want - used)
+				len = want - used;
+			used += smtp_dec_feed(&tx->dec, v[i].iov_base, len);
+		}
+	}
+	evbuffer_drain(in, used);
+	if (s->state == ST_BDAT) {
+		tx->bdat_left -= used;
+		if (tx->bdat_left)
+			return false;
+	} else if (tx->dec.st != DEC_END) {
+		return false;
+	}
+	smtp_cmd_message_end(s);
+	return true;
+}
+
+static bool output_full(struct smtp_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) >
+	       smtp_srv->opt.output_high_water;
+}
+
+static void command_loop(struct smtp_session *s)
+{
+	uint32_t handled = 0;
+	while (!s->dead) {
+		if (s->state == ST_DATA || s->state == ST_BDAT) {
+			smtp_session_arm(s, s->cfg->limits.data_timeout_ms);
+			if (!feed_data(s))
+				return;
+			continue;
+		}
+		if (s->state != ST_COMMAND && s->state != ST_AUTH)
+			return;
+		if (output_full(s)) {
+			/* A client that sends without reading: stop reading, write_cb resumes. */
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (handled >= smtp_srv->opt.max_commands_per_wakeup) {
+			bufferevent_trigger(s->bev, EV_READ,
+					    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+			return;
+		}
+		size_t len;
+		int r = read_line(s, &len);
+		if (r == 0) {
+			arm_command(s);
+			return;
+		}
+		s->partial = false;
+		handled++;
+		if (r < 0)
+			continue;
+		if (s->state == ST_AUTH)
+			smtp_cmd_auth_line(s, s->w->line, len);
+		else
+			smtp_cmd_dispatch(s, s->w->line, len);
+		if (s->state == ST_COMMAND && s->shutdown_pending && !s->tx.active)
+			smtp_reply(s, RPL_SHUTDOWN, NULL);
+	}
+}
+
+static void process_input(struct smtp_session *s)
+{
+	if (s->dead)
+		return;
+	if (s->state == ST_GREETING) {
+		smtp_worker_count(s->w, C_EARLY_TALKERS);
+		smtp_log(LOG_INFO_, s->id, "limit greeting_delay: early talker ip=%s", s->ip);
+		smtp_reply(s, RPL_EARLY_TALKER, NULL);
+		return;
+	}
+	command_loop(s);
+}
+
+void smtp_session_resume(struct smtp_session *s)
+{
+	if (s->dead || !s->bev)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
+	if (s->state == ST_COMMAND)
+		arm_command(s);
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+		bufferevent_trigger(s->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)bev;
+	if (s->dead)
+		return;
+	if (s->state == ST_CLOSING) {
+		closing_check(s);
+		return;
+	}
+	if (s->state == ST_COMMAND || s->state == ST_AUTH)
+		smtp_session_resume(s); /* was paused at the high-water mark */
+}
+
+/* ---- greeting, TLS ---- */
+
+static void greet(struct smtp_session *s)
+{
+	smtp_session_state(s, ST_COMMAND);
+	smtp_reply(s, RPL_GREETING, s->cfg->server.hostname);
+	arm_command(s);
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+		process_input(s);
+}
+
+/* Bounds what one session may have buffered unread (libevent stops reading above it). */
+static void set_watermarks(struct smtp_session *s)
+{
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGH_WATER);
+}
+
+static void start_greeting(struct smtp_session *s)
+{
+	uint64_t delay = s->cfg->limits.greeting_delay_ms;
+	set_watermarks(s);
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (!delay) {
+		greet(s);
+		return;
+	}
+	smtp_session_state(s, ST_GREETING);
+	smtp_session_arm(s, delay);
+}
+
+static char *dup_or_null(const char *p)
+{
+	return p ? strdup(p) : NULL;
+}
+
+static void handshake_done(struct smtp_session *s)
+{
+	bool implicit = s->lst->mode == LISTEN_SMTPS && !s->tls;
+	s->tls = true;
+	free(s->tls_protocol);
+	free(s->tls_cipher);
+	s->tls_protocol = dup_or_null(SSL_get_version(s->ssl));
+	s->tls_cipher = dup_or_null(SSL_get_cipher_name(s->ssl));
+	smtp_log(LOG_INFO_, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
+		 s->tls_cipher ? s->tls_cipher : "?");
+	if (implicit) {
+		start_greeting(s);
+		return;
+	}
+	/* RFC 3207 4.2: forget everything learnt before the handshake. */
+	smtp_tx_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	smtp_session_state(s, ST_COMMAND);
+	arm_command(s);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)bev;
+	if (s->dead)
+		return;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->state == ST_HANDSHAKE)
+			handshake_done(s);
+		return;
+	}
+	if (s->state == ST_HANDSHAKE) {
+		smtp_worker_count(s->w, C_TLS_FAILURES);
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		char eb[256] = "";
+		if (e)
+			ERR_error_string_n(e, eb, sizeof eb);
+		smtp_log(LOG_INFO_, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
+	} else if (what & BEV_EVENT_ERROR) {
+		smtp_log(LOG_INFO_, s->id, "connection error: %s", strerror(errno));
+	}
+	smtp_session_close_now(s);
+}
+
+static SSL *new_ssl(struct smtp_session *s)
+{
+	if (!s->rt->tls)
+		return NULL;
+	return smtp_tls_ssl(s->rt->tls);
+}
+
+void smtp_session_starttls(struct smtp_session *s)
+{
+	/* CVE-2011-0411: nothing the client sent with STARTTLS survives it. */
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	SSL *ssl = new_ssl(s);
+	if (!ssl) {
+		smtp_reply(s, RPL_TLS_UNAVAILABLE, NULL);
+		return;
+	}
+	smtp_reply(s, RPL_STARTTLS_GO, NULL);
+	struct bufferevent *f = bufferevent_openssl_filter_new(
+		s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (!f) {
+		SSL_free(ssl);
+		smtp_reply(s, RPL_NO_MEMORY, NULL);
+		return;
+	}
+	s->bev = f;
+	s->ssl = ssl;
+	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	smtp_session_state(s, ST_HANDSHAKE);
+	set_watermarks(s);
+	bufferevent_setcb(f, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(f, EV_READ | EV_WRITE);
+	smtp_session_arm(s, s->cfg->limits.tls_handshake_timeout_ms);
+}
+
+/* After the client address is final (PROXY done or not used). */
+static void admitted(struct smtp_session *s)
+{
+	uint32_t per_ip = s->cfg->limits.max_connections_per_ip;
+	if (!smtp_admit_ip(s->ip, per_ip)) {
+		smtp_worker_count(s->w, C_REFUSED_PER_IP);
+		smtp_log(LOG_WARN_, s->id, "limit max_connections_per_ip=%u refused ip=%s", per_ip,
+			 s->ip);
+		if (s->lst->mode != LISTEN_SMTPS)
+			smtp_reply(s, RPL_TOO_MANY_CONN_IP, NULL);
+		smtp_session_close_now(s);
+		return;
+	}
+	s->ip_counted = true;
+	smtp_log(LOG_INFO_, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
+		 s->lst->address);
+	struct event_base *base = s->w->base;
+	if (s->lst->mode == LISTEN_SMTPS) {
+		SSL *ssl = new_ssl(s);
+		if (!ssl) {
+			smtp_log(LOG_ERR_, s->id, "smtps listener without a certificate");
+			smtp_session_close_now(s);
+			return;
+		}
+		s->ssl = ssl;
+		s->bev = bufferevent_openssl_socket_new(base, s->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+		else
+			SSL_free(ssl);
+	} else {
+		s->bev = bufferevent_socket_new(base, s->fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!s->bev) {
+		smtp_session_close_now(s);
+		return;
+	}
+	if (s->lst->mode == LISTEN_SMTPS) {
+		smtp_session_state(s, ST_HANDSHAKE);
+		bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		smtp_session_arm(s, s->cfg->limits.tls_handshake_timeout_ms);
+		return;
+	}
+	start_greeting(s);
+}
+
+static void set_addr(struct smtp_session *s, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], s->ip, sizeof s->ip);
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, s->ip, sizeof s->ip);
+		s->port = ntohs(a->sin6_port);
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, s->ip, sizeof s->ip);
+		s->port = ntohs(a->sin_port);
+	} else {
+		snprintf(s->ip, sizeof s->ip, "unknown");
+	}
+}
+
+static bool cidr_match(const struct gw_cidr *c, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	uint8_t mapped[4];
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (c->family == AF_INET && IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(mapped, &a6->s6_addr[12], 4);
+			a = mapped;
+		} else {
+			a = a6->s6_addr;
+			if (c->family != AF_INET6)
+				return false;
+		}
+	}
+	if (sa->sa_family == AF_INET && c->family != AF_INET)
+		return false;
+	int bits = c->prefix;
+	for (int i = 0; bits > 0; i++, bits -= 8) {
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+		if ((a[i] & mask) != (c->addr[i] & mask))
+			return false;
+	}
+	return true;
+}
+
+static bool proxy_trusted(const struct gw_listener *l, const struct sockaddr *sa)
+{
+	if (!l->n_proxy_trusted)
+		return true;
+	for (size_t i = 0; i < l->n_proxy_trusted; i++)
+		if (cidr_match(&l->proxy_trusted[i], sa))
+			return true;
+	return false;
+}
+
+static void proxy_refuse(struct smtp_session *s, const char *why)
+{
+	smtp_worker_count(s->w, C_PROXY_REFUSED);
+	smtp_log(LOG_WARN_, s->id, "proxy refused ip=%s: %s", s->ip, why);
+	smtp_session_close_now(s);
+}
+
+static void proxy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	unsigned char buf[PROXY_V2_MAX];
+	struct proxy_info pi;
+	(void)what;
+	if (s->dead)
+		return;
+	/* Peek, so that not one byte after the header is taken from the socket. */
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		proxy_refuse(s, "closed before the header");
+		return;
+	}
+	enum proxy_result r = proxy_parse(buf, (size_t)n, &pi);
+	if (r == PROXY_NEED_MORE && (size_t)n < sizeof buf)
+		return;
+	if (r != PROXY_OK) {
+		proxy_refuse(s, "malformed header");
+		return;
+	}
+	if (recv(fd, buf, pi.header_len, 0) != (ssize_t)pi.header_len) {
+		proxy_refuse(s, "short read");
+		return;
+	}
+	event_free(s->proxy_ev);
+	s->proxy_ev = NULL;
+	evtimer_del(s->timer);
+	if (!pi.local)
+		set_addr(s, (const struct sockaddr *)&pi.src);
+	smtp_log(LOG_DEBUG_, s->id, "proxy client %s:%u", s->ip, s->port);
+	admitted(s);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->dead)
+		return;
+	switch (s->state) {
+	case ST_GREETING:
+		greet(s);
+		return;
+	case ST_AUTH_DELAY:
+		smtp_session_state(s, ST_COMMAND);
+		if (s->n_auth_failures >= s->cfg->limits.max_auth_failures &&
+		    s->cfg->limits.max_auth_failures) {
+			smtp_log(LOG_WARN_, s->id, "limit max_auth_failures=%u reached ip=%s",
+				 s->cfg->limits.max_auth_failures, s->ip);
+			smtp_reply(s, RPL_AUTH_TOO_MANY, NULL);
+			return;
+		}
+		smtp_reply(s, RPL_AUTH_FAIL, NULL);
+		smtp_session_resume(s);
+		return;
+	case ST_PROXY:
+		proxy_refuse(s, "timeout");
+		return;
+	case ST_CLOSING:
+		closing_check(s);
+		return;
+	case ST_HANDSHAKE:
+		smtp_log(LOG_INFO_, s->id, "timeout in state %s", smtp_state_names[s->state]);
+		smtp_session_close_now(s);
+		return;
+	default:
+		smtp_worker_count(s->w, C_TIMEOUTS);
+		smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s",
+			 smtp_state_names[s->state], s->ip);
+		smtp_reply(s, RPL_TIMEOUT, NULL);
+		return;
+	}
+}
+
+void smtp_session_shutdown(struct smtp_session *s)
+{
+	if (s->dead)
+		return;
+	s->shutdown_pending = true;
+	switch (s->state) {
+	case ST_COMMAND:
+		if (!s->tx.active)
+			smtp_reply(s, RPL_SHUTDOWN, NULL);
+		return;
+	case ST_GREETING:
+	case ST_AUTH:
+	case ST_AUTH_DELAY:
+		smtp_reply(s, RPL_SHUTDOWN, NULL);
+		return;
+	case ST_PROXY:
+	case ST_HANDSHAKE:
+		smtp_session_close_now(s);
+		return;
+	default:
+		return; /* DATA, BDAT, delivery: finish, then 421 */
+	}
+}
+
+void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,
+		      socklen_t salen)
+{
+	struct smtp_session *s = calloc(1, sizeof *s);
+	(void)salen;
+	if (!s) {
+		close(fd);
+		return;
+	}
+	s->w = w;
+	s->fd = fd;
+	s->rt = smtp_runtime_ref(w->rt);
+	s->cfg = s->rt->cfg;
+	s->lst = &s->cfg->listeners[li < s->cfg->n_listeners ? li : 0];
+	s->id = ((uint64_t)(w->index + 1) << 40) | ++w->next_id;
+	s->tx.msg.fd = -1;
+	s->state = ST_PROXY;
+	set_addr(s, sa);
+	smtp_worker_attach(w, s);
+	smtp_worker_count(w, C_CONNECTIONS);
+	s->timer = evtimer_new(w->base, timer_cb, s);
+	if (!s->timer) {
+		smtp_session_close_now(s);
+		return;
+	}
+	uint32_t max = s->cfg->limits.max_connections;
+	unsigned now = atomic_fetch_add(&smtp_srv->connections, 1) + 1;
+	s->counted = true;
+	if (w->draining || (max && now > max)) {
+		smtp_worker_count(w, C_REFUSED_TOTAL);
+		smtp_log(LOG_WARN_, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
+		if (s->lst->mode != LISTEN_SMTPS)
+			smtp_reply(s, w->draining ? RPL_SHUTDOWN : RPL_TOO_MANY_CONN, NULL);
+		smtp_session_close_now(s);
+		return;
+	}
+	if (!s->lst->proxy_protocol) {
+		admitted(s);
+		return;
+	}
+	if (!proxy_trusted(s->lst, sa)) {
+		proxy_refuse(s, "untrusted source");
+		return;
+	}
+	s->proxy_ev = event_new(w->base, fd, EV_READ | EV_PERSIST | EV_ET, proxy_cb, s);
+	if (!s->proxy_ev || event_add(s->proxy_ev, NULL)) {
+		smtp_session_close_now(s);
+		return;
+	}
+	smtp_session_arm(s, s->cfg->limits.proxy_timeout_ms);
+}

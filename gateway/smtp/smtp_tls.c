@@ -1,0 +1,179 @@
+/*
+ * smtp_tls.c: the server TLS contexts (RFC 3207 STARTTLS, RFC 8314
+ * implicit TLS). One SSL_CTX per [[tls]] certificate, the first being the
+ * default; the SNI callback picks the certificate whose SAN dNSNames (or,
+ * without SANs, whose CN) match the requested name, wildcards covering one
+ * label (RFC 6125 6.4.3). TLS 1.2 and 1.3 only (tls_min_version),
+ * no renegotiation, no compression, buffers released when idle.
+ *
+ * Never: load a private key that others can read, offer SSLv3/TLS 1.0/1.1.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "smtp_int.h"
+
+struct tls_cert {
+	SSL_CTX *ctx;
+	char **names;
+	size_t n_names;
+};
+
+struct smtp_tls {
+	struct tls_cert *certs;
+	size_t n;
+};
+
+static void log_ssl(const char *what, const char *file)
+{
+	char buf[256];
+	unsigned long e = ERR_get_error();
+	ERR_error_string_n(e, buf, sizeof buf);
+	smtp_log(LOG_ERR_, 0, "tls: %s %s: %s", what, file, buf);
+	ERR_clear_error();
+}
+
+static int add_name(struct tls_cert *c, const char *name, size_t len)
+{
+	char **n = realloc(c->names, (c->n_names + 1) * sizeof *n);
+	if (!n)
+		return -1;
+	c->names = n;
+	c->names[c->n_names] = strndup(name, len);
+	if (!c->names[c->n_names])
+		return -1;
+	c->n_names++;
+	return 0;
+}
+
+static void collect_names(struct tls_cert *c)
+{
+	X509 *x = SSL_CTX_get0_certificate(c->ctx);
+	if (!x)
+		return;
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_DNS)
+			add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+				 (size_t)ASN1_STRING_length(g->d.dNSName));
+	}
+	GENERAL_NAMES_free(gens);
+	if (c->n_names)
+		return;
+	X509_NAME *subj = X509_get_subject_name(x);
+	int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (idx < 0)
+		return;
+	ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+	add_name(c, (const char *)ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn));
+}
+
+static bool name_matches(const char *pattern, const char *name)
+{
+	if (strcasecmp(pattern, name) == 0)
+		return true;
+	if (strncmp(pattern, "*.", 2) != 0)
+		return false;
+	const char *dot = strchr(name, '.');
+	return dot && dot != name && strcasecmp(pattern + 1, dot) == 0;
+}
+
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct smtp_tls *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	(void)alert;
+	if (!name)
+		return SSL_TLSEXT_ERR_OK;
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t k = 0; k < t->certs[i].n_names; k++)
+			if (name_matches(t->certs[i].names[k], name)) {
+				if (i)
+					SSL_set_SSL_CTX(ssl, t->certs[i].ctx);
+				return SSL_TLSEXT_ERR_OK;
+			}
+	return SSL_TLSEXT_ERR_OK; /* unknown name: the default certificate */
+}
+
+static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *tc)
+{
+	struct stat st;
+	if (stat(tc->key_file, &st) == 0 && (st.st_mode & S_IRWXO)) {
+		smtp_log(LOG_ERR_, 0, "tls: %s is readable by others; refused", tc->key_file);
+		return NULL;
+	}
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx)
+		return NULL;
+	int min = cfg->tls_min_version == TLS1_3_VERSION ? TLS1_3_VERSION : TLS1_2_VERSION;
+	SSL_CTX_set_min_proto_version(ctx, min);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smtpgw", 6);
+	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1) {
+		log_ssl("certificate", tc->cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, tc->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl("key", tc->key_file);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct smtp_tls *smtp_tls_new(const struct gw_config *cfg)
+{
+	if (!cfg->n_certs)
+		return NULL;
+	struct smtp_tls *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->certs = calloc(cfg->n_certs, sizeof *t->certs);
+	if (!t->certs)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_certs; i++) {
+		t->certs[i].ctx = new_ctx(cfg, &cfg->certs[i]);
+		if (!t->certs[i].ctx)
+			goto fail;
+		t->n++;
+		collect_names(&t->certs[i]);
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->certs[0].ctx, sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(t->certs[0].ctx, t);
+	return t;
+fail:
+	smtp_tls_free(t);
+	return NULL;
+}
+
+void smtp_tls_free(struct smtp_tls *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		SSL_CTX_free(t->certs[i].ctx);
+		for (size_t k = 0; k < t->certs[i].n_names; k++)
+			free(t->certs[i].names[k]);
+		free(t->certs[i].names);
+	}
+	free(t->certs);
+	free(t);
+}
+
+SSL *smtp_tls_ssl(struct smtp_tls *t)
+{
+	return SSL_new(t->certs[0].ctx);
+}

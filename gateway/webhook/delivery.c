@@ -1,0 +1,668 @@
+/*
+ * delivery.c: include/delivery.h on libcurl's multi interface.
+ *
+ * Owns: the jobs (one per submitted message) and their state machine
+ * (queued -> running -> backoff -> queued ... -> done), each route's
+ * admission (max_in_flight, a FIFO of waiting jobs), the retry schedule
+ * (jittered exponential backoff on an event timer, inside the message's
+ * retry budget) and each route's circuit breaker. Per worker: nothing here
+ * is shared between threads.
+ *
+ * RFC 5321 4.5.3.2.6 (a client waits 10 minutes for the reply to DATA)
+ * bounds what a retry budget may sensibly be; RFC 3463 codes come from
+ * http_reply.c.
+ *
+ * Must never: block or sleep; answer 250 unless the app answered 2xx for
+ * this very message; call the done callback from inside delivery_submit,
+ * delivery_forget or delivery_free; call it for a forgotten cookie; touch
+ * the session's envelope or message after delivery_submit returns.
+ */
+#include "delivery.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "http_reply.h"
+#include "webhook_multi.h"
+#include "webhook_request.h"
+
+/* Response bytes kept (for the app's JSON reply override); a larger body ends the read. */
+#define WEBHOOK_RESPONSE_MAX (64 * 1024)
+/* First retry after about this, doubling each time (half of it random jitter). */
+#define WEBHOOK_BACKOFF_BASE_MS 200
+#define WEBHOOK_BACKOFF_MAX_MS  10000
+/* A retry is not worth starting with less than this left before the deadline. */
+#define WEBHOOK_MIN_ATTEMPT_MS 250
+/* Retry-After larger than this is not waited for (the budget is smaller anyway). */
+#define WEBHOOK_RETRY_AFTER_MAX_S 86400
+
+enum job_state {
+	JOB_QUEUED,  /* waiting for a max_in_flight slot of its route */
+	JOB_RUNNING, /* an attempt is in libcurl */
+	JOB_BACKOFF, /* a transient failure; the timer starts the next attempt */
+	JOB_FAILED,  /* could not start; the timer delivers the reply on the next loop turn */
+	JOB_STATE_MAX
+};
+
+static const char *const job_state_names[JOB_STATE_MAX] = {"queued", "running", "backoff",
+                                                           "failed"};
+
+enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_STATE_MAX };
+
+struct job;
+TAILQ_HEAD(job_list, job);
+
+/* Admission and health of one route (by name and URL), per worker. */
+struct route_state {
+	char *key;
+	uint32_t max_in_flight; /* from the latest submission's route */
+	uint32_t threshold;     /* circuit_breaker_threshold; 0 = off */
+	uint64_t probe_ms;
+	uint32_t running;  /* attempts in libcurl */
+	uint32_t jobs;     /* jobs pointing here, whatever their state */
+	uint32_t failures; /* consecutive transient failures */
+	enum breaker_state breaker;
+	int64_t next_probe_us; /* when an open breaker lets the next message through */
+	struct job_list queue;
+	struct route_state *next;
+};
+
+struct job {
+	struct delivery *d;
+	uint64_t cookie;
+	enum job_state state;
+	bool forgotten; /* the session is gone: finish quietly */
+	bool in_queue;  /* linked in rs->queue */
+	struct route_state *rs;
+	struct webhook_request req;
+	int64_t started_us;
+	int64_t retry_until_us; /* started + retry_budget: no new attempt after this */
+	int64_t deadline_us;    /* started + max(retry_budget, timeout): nothing after this */
+	unsigned attempts;
+	struct event *timer; /* backoff, queue expiry, or the deferred failure */
+	CURL *easy;
+	struct curl_slist *headers; /* of the attempt in flight */
+	char *resp;                 /* response body, at most WEBHOOK_RESPONSE_MAX */
+	size_t resp_len, resp_cap;
+	bool resp_capped;
+	struct smtp_reply failed; /* JOB_FAILED's reply */
+	char errbuf[CURL_ERROR_SIZE];
+	TAILQ_ENTRY(job) qlink; /* in rs->queue while in_queue */
+	TAILQ_ENTRY(job) link;  /* in d->jobs always */
+};
+
+struct delivery {
+	struct event_base *base;
+	const struct gw_config *cfg;
+	delivery_done_fn done;
+	void *owner;
+	struct webhook_multi *multi;
+	struct route_state *routes;
+	struct job_list jobs;
+	unsigned n_jobs;
+	uint64_t rng; /* backoff jitter only: not a secret */
+};
+
+static void route_pump(struct delivery *d, struct route_state *rs);
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t rng_next(struct delivery *d)
+{
+	/* xorshift64: jitter needs spread, not secrecy */
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 7;
+	d->rng ^= d->rng << 17;
+	return d->rng;
+}
+
+static void job_set_state(struct job *j, enum job_state s)
+{
+	if (getenv("SMTPGW_WEBHOOK_TRACE"))
+		fprintf(stderr, "webhook: %s %s -> %s\n", j->req.id, job_state_names[j->state],
+		        job_state_names[s]);
+	j->state = s;
+}
+
+static void timer_after_us(struct event *ev, int64_t us)
+{
+	struct timeval tv;
+
+	if (us < 0)
+		us = 0;
+	tv.tv_sec = us / 1000000;
+	tv.tv_usec = us % 1000000;
+	evtimer_add(ev, &tv);
+}
+
+/* ---- route state ---- */
+
+static struct route_state *route_state_get(struct delivery *d, const struct gw_route *route)
+{
+	char key[4096];
+	struct route_state *rs;
+
+	snprintf(key, sizeof(key), "%s\n%s", route->name ? route->name : "",
+	         route->url ? route->url : "");
+	for (rs = d->routes; rs; rs = rs->next)
+		if (strcmp(rs->key, key) == 0)
+			break;
+	if (!rs) {
+		rs = calloc(1, sizeof(*rs));
+		if (!rs || !(rs->key = strdup(key))) {
+			free(rs);
+			return NULL;
+		}
+		TAILQ_INIT(&rs->queue);
+		rs->next = d->routes;
+		d->routes = rs;
+	}
+	rs->max_in_flight = route->opts.max_in_flight ? route->opts.max_in_flight : 1;
+	rs->threshold = route->opts.circuit_breaker_threshold;
+	rs->probe_ms = route->opts.circuit_breaker_probe_ms;
+	return rs;
+}
+
+static void breaker_record(struct route_state *rs, const char *name, bool transient)
+{
+	if (!transient) {
+		if (rs->breaker == BREAKER_OPEN)
+			fprintf(stderr, "webhook: route %s: circuit breaker closed\n", name);
+		rs->breaker = BREAKER_CLOSED;
+		rs->failures = 0;
+		return;
+	}
+	if (rs->failures < UINT32_MAX)
+		rs->failures++;
+	if (rs->threshold == 0)
+		return;
+	if (rs->breaker == BREAKER_CLOSED && rs->failures >= rs->threshold) {
+		rs->breaker = BREAKER_OPEN;
+		fprintf(stderr,
+		        "webhook: route %s: circuit breaker open after %u transient failures\n",
+		        name, rs->failures);
+	}
+	if (rs->breaker == BREAKER_OPEN) /* a failed probe waits a whole period again */
+		rs->next_probe_us = now_us() + (int64_t)rs->probe_ms * 1000;
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct job *j)
+{
+	if (j->rs)
+		j->rs->jobs--;
+	if (j->timer)
+		event_free(j->timer);
+	curl_slist_free_all(j->headers);
+	webhook_request_free(&j->req);
+	free(j->resp);
+	free(j);
+}
+
+static void job_unqueue(struct job *j)
+{
+	if (j->in_queue)
+		TAILQ_REMOVE(&j->rs->queue, j, qlink);
+	j->in_queue = false;
+}
+
+static void log_reply(const struct job *j, const struct http_answer *a, const struct smtp_reply *r)
+{
+	fprintf(stderr, "webhook: route=%s id=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s\n",
+	        j->req.route_name, j->req.id, j->attempts, a ? a->status : 0L,
+	        a ? (int)a->outcome : -1, j->forgotten ? " (forgotten)" : "", r->code, r->status,
+	        r->text);
+}
+
+/* The one way out: unlink, tell the session (unless it left), free. */
+static void job_finish(struct job *j, const struct smtp_reply *reply)
+{
+	struct delivery *d = j->d;
+
+	job_unqueue(j);
+	TAILQ_REMOVE(&d->jobs, j, link);
+	d->n_jobs--;
+	if (!j->forgotten)
+		d->done(d->owner, j->cookie, reply);
+	job_free(j);
+}
+
+static void job_finish_answer(struct job *j, const struct http_answer *a)
+{
+	struct smtp_reply r;
+
+	http_reply_map(a, j->req.replies, j->req.n_replies, &r);
+	log_reply(j, a, &r);
+	job_finish(j, &r);
+}
+
+/* A failure before libcurl ran: the reply goes out on the next loop turn, never inline. */
+static void job_fail_later(struct job *j, enum http_outcome outcome, const char *why)
+{
+	struct http_answer a = {.outcome = outcome, .retry_after_s = -1};
+
+	fprintf(stderr, "webhook: route=%s id=%s: %s\n", j->req.route_name, j->req.id, why);
+	http_reply_map(&a, j->req.replies, j->req.n_replies, &j->failed);
+	job_unqueue(j);
+	job_set_state(j, JOB_FAILED);
+	timer_after_us(j->timer, 0);
+}
+
+static void job_enqueue(struct job *j)
+{
+	TAILQ_INSERT_TAIL(&j->rs->queue, j, qlink);
+	j->in_queue = true;
+	job_set_state(j, JOB_QUEUED);
+	timer_after_us(j->timer, j->deadline_us - now_us()); /* the wait is inside the budget */
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct job *j = arg;
+	size_t len = size * n, room = WEBHOOK_RESPONSE_MAX - j->resp_len;
+
+	if (len > room) {
+		j->resp_capped = true;
+		len = room;
+	}
+	if (j->resp_len + len > j->resp_cap) {
+		size_t cap = j->resp_cap ? j->resp_cap : 1024;
+		char *nb;
+		while (cap < j->resp_len + len)
+			cap *= 2;
+		if (cap > WEBHOOK_RESPONSE_MAX)
+			cap = WEBHOOK_RESPONSE_MAX;
+		nb = realloc(j->resp, cap);
+		if (!nb)
+			return 0;
+		j->resp = nb;
+		j->resp_cap = cap;
+	}
+	memcpy(j->resp + j->resp_len, p, len);
+	j->resp_len += len;
+	return j->resp_capped ? 0 : size * n; /* 0 stops the read: the status is all we need */
+}
+
+static int64_t min_attempt_ms(const struct job *j)
+{
+	int64_t half = (int64_t)j->req.opts.timeout_ms / 2;
+	return half < WEBHOOK_MIN_ATTEMPT_MS ? half : WEBHOOK_MIN_ATTEMPT_MS;
+}
+
+static void job_start(struct job *j)
+{
+	struct delivery *d = j->d;
+	int64_t left_ms = (j->deadline_us - now_us()) / 1000;
+	uint64_t timeout = j->req.opts.timeout_ms;
+
+	job_unqueue(j);
+	if (left_ms < min_attempt_ms(j)) { /* waited its turn too long to make a useful try */
+		job_fail_later(j, HTTP_OUTCOME_TIMEOUT, "no time left for an attempt");
+		return;
+	}
+	if (timeout == 0 || timeout > (uint64_t)left_ms)
+		timeout = (uint64_t)left_ms;
+	j->resp_len = 0;
+	j->resp_capped = false;
+	j->errbuf[0] = '\0';
+	j->easy = webhook_multi_easy(d->multi);
+	j->headers = webhook_request_headers(&j->req, (int64_t)time(NULL));
+	if (!j->easy || !j->headers)
+		goto fail;
+	webhook_request_setup(&j->req, j->easy, j->headers, timeout);
+	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
+	if (webhook_multi_start(d->multi, j->easy) < 0)
+		goto fail;
+	evtimer_del(j->timer);
+	j->attempts++;
+	j->rs->running++;
+	job_set_state(j, JOB_RUNNING);
+	return;
+fail:
+	webhook_multi_release(d->multi, j->easy);
+	j->easy = NULL;
+	curl_slist_free_all(j->headers);
+	j->headers = NULL;
+	job_fail_later(j, HTTP_OUTCOME_CONFIG, "could not start the request (out of memory?)");
+}
+
+static void route_pump(struct delivery *d, struct route_state *rs)
+{
+	while (rs->running < rs->max_in_flight && !TAILQ_EMPTY(&rs->queue))
+		job_start(TAILQ_FIRST(&rs->queue));
+}
+
+static void on_job_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct route_state *rs = j->rs;
+	struct http_answer a = {.outcome = HTTP_OUTCOME_TIMEOUT, .retry_after_s = -1};
+
+	switch (j->state) {
+	case JOB_QUEUED: /* waited for a slot until the deadline */
+		job_finish_answer(j, &a);
+		break;
+	case JOB_BACKOFF:
+		job_enqueue(j);
+		route_pump(j->d, rs);
+		break;
+	case JOB_FAILED:
+		job_finish(j, &j->failed);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- completion of one attempt ---- */
+
+static enum http_outcome classify(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTP_OUTCOME_TIMEOUT;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CLIENTCERT:
+		return HTTP_OUTCOME_CONNECT;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_FILE_COULDNT_READ_FILE:
+		return HTTP_OUTCOME_CONFIG;
+	default: /* GOT_NOTHING, RECV_ERROR, SEND_ERROR, PARTIAL_FILE, HTTP2...: a broken exchange
+	          */
+		return HTTP_OUTCOME_RESET;
+	}
+}
+
+static long retry_after_seconds(CURL *easy)
+{
+	struct curl_header *h = NULL;
+	char *end;
+	long v;
+	time_t t;
+
+	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+		return -1;
+	v = strtol(h->value, &end, 10);
+	if (end != h->value && *end == '\0' && v >= 0) /* RFC 9110 10.2.3 delay-seconds */
+		return v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v;
+	t = curl_getdate(h->value, NULL); /* or an HTTP-date */
+	if (t < 0)
+		return -1;
+	v = (long)(t - time(NULL));
+	return v < 0 ? 0 : (v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v);
+}
+
+static void read_answer(struct job *j, CURLcode rc, struct http_answer *a)
+{
+	long status = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->retry_after_s = -1;
+	a->id = j->req.id;
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && j->resp_capped && status > 0)) {
+		a->outcome = HTTP_OUTCOME_STATUS;
+		a->status = status;
+		a->body = j->resp;
+		a->body_len = j->resp_len;
+		a->retry_after_s = retry_after_seconds(j->easy);
+		return;
+	}
+	a->outcome = classify(rc);
+	fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s%s%s\n", j->req.route_name,
+	        j->req.id, j->attempts, curl_easy_strerror(rc), j->errbuf[0] ? ": " : "",
+	        j->errbuf);
+}
+
+static void log_redirect(struct job *j, const struct http_answer *a)
+{
+	char *to = NULL;
+
+	curl_easy_getinfo(j->easy, CURLINFO_REDIRECT_URL, &to);
+	fprintf(stderr,
+	        "webhook: ERROR: route %s: %s answered %ld redirecting to %s; redirects are not "
+	        "followed: fix the route's url (messages get 451 4.3.0 meanwhile)\n",
+	        j->req.route_name, j->req.url, a->status, to ? to : "(no Location)");
+}
+
+/* Jittered exponential backoff, or -1 when no retry fits in the budget. */
+static int64_t retry_delay_us(struct job *j, const struct http_answer *a)
+{
+	uint64_t base = WEBHOOK_BACKOFF_BASE_MS;
+	int64_t delay, now = now_us();
+
+	for (unsigned i = 1; i < j->attempts && base < WEBHOOK_BACKOFF_MAX_MS; i++)
+		base *= 2;
+	if (base > WEBHOOK_BACKOFF_MAX_MS)
+		base = WEBHOOK_BACKOFF_MAX_MS;
+	delay = (int64_t)(base / 2 + rng_next(j->d) % (base / 2 + 1)) * 1000;
+	if (a->retry_after_s >= 0 && a->retry_after_s * 1000000 > delay)
+		delay = a->retry_after_s * 1000000;
+	if (now + delay > j->retry_until_us ||
+	    now + delay + min_attempt_ms(j) * 1000 > j->deadline_us)
+		return -1;
+	return delay;
+}
+
+static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
+{
+	struct delivery *d = arg;
+	struct job *j = NULL;
+	struct route_state *rs;
+	struct http_answer a;
+	bool transient;
+	int64_t delay = -1;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&j);
+	if (!j)
+		return;
+	rs = j->rs;
+	read_answer(j, rc, &a);
+	if (a.outcome == HTTP_OUTCOME_STATUS && a.status >= 300 && a.status <= 399)
+		log_redirect(j, &a);
+	rs->running--;
+	transient = http_reply_transient(&a);
+	breaker_record(rs, j->req.route_name, transient);
+	if (transient && !j->forgotten && rs->breaker == BREAKER_CLOSED)
+		delay = retry_delay_us(j, &a);
+	if (delay >= 0) {
+		job_set_state(j, JOB_BACKOFF);
+		timer_after_us(j->timer, delay);
+	} else {
+		job_finish_answer(j, &a); /* a is read before the handle goes back below */
+		j = NULL;
+	}
+	curl_slist_free_all(j ? j->headers : NULL);
+	if (j) {
+		j->headers = NULL;
+		j->easy = NULL;
+	}
+	webhook_multi_release(d->multi, easy);
+	route_pump(d, rs);
+}
+
+/* ---- the interface ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
+                              delivery_done_fn done, void *owner)
+{
+	struct delivery *d;
+	struct timespec ts;
+
+	pthread_once(&curl_once, curl_init_once);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->base = base;
+	d->cfg = cfg;
+	d->done = done;
+	d->owner = owner;
+	TAILQ_INIT(&d->jobs);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)d;
+	if (d->rng == 0)
+		d->rng = 0x9e3779b97f4a7c15ULL;
+	d->multi = webhook_multi_new(base, on_transfer_done, d);
+	if (!d->multi) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void delivery_free(struct delivery *d)
+{
+	struct job *j;
+
+	if (!d)
+		return;
+	while ((j = TAILQ_FIRST(&d->jobs)) != NULL) {
+		TAILQ_REMOVE(&d->jobs, j, link);
+		job_unqueue(j);
+		if (j->state == JOB_RUNNING && j->easy)
+			webhook_multi_cancel(d->multi, j->easy);
+		job_free(j);
+	}
+	webhook_multi_free(d->multi);
+	while (d->routes) {
+		struct route_state *rs = d->routes;
+		d->routes = rs->next;
+		free(rs->key);
+		free(rs);
+	}
+	free(d);
+}
+
+/* Routes gone from the config leave idle states behind: drop them, but keep open breakers. */
+static void route_states_prune(struct delivery *d)
+{
+	struct route_state **pp = &d->routes;
+
+	while (*pp) {
+		struct route_state *rs = *pp;
+		if (rs->jobs == 0 && rs->breaker == BREAKER_CLOSED) {
+			*pp = rs->next;
+			free(rs->key);
+			free(rs);
+		} else {
+			pp = &rs->next;
+		}
+	}
+}
+
+void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
+{
+	d->cfg = cfg;
+	route_states_prune(d);
+}
+
+int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	char err[256];
+	int64_t now = now_us();
+	uint64_t budget, whole;
+
+	if (!j)
+		return -1;
+	j->d = d;
+	j->cookie = cookie;
+	if (webhook_request_build(&j->req, route, env, msg, auth, d->cfg ? &d->cfg->limits : NULL,
+	                          err, sizeof(err)) < 0)
+		goto fail;
+	j->rs = route_state_get(d, route);
+	if (!j->rs)
+		goto fail;
+	j->rs->jobs++;
+	j->timer = evtimer_new(d->base, on_job_timer, j);
+	if (!j->timer)
+		goto fail;
+	budget = j->req.opts.retry_budget_ms;
+	whole = j->req.opts.timeout_ms > budget ? j->req.opts.timeout_ms : budget;
+	j->started_us = now;
+	j->retry_until_us = now + (int64_t)budget * 1000;
+	j->deadline_us = now + (int64_t)whole * 1000;
+	TAILQ_INSERT_TAIL(&d->jobs, j, link);
+	d->n_jobs++;
+	job_enqueue(j);
+	route_pump(d, j->rs);
+	return 0;
+fail:
+	fprintf(stderr, "webhook: route %s: %s\n", route && route->name ? route->name : "?", err);
+	job_free(j);
+	return -1;
+}
+
+void delivery_forget(struct delivery *d, uint64_t cookie)
+{
+	struct job *j, *next;
+
+	for (j = TAILQ_FIRST(&d->jobs); j; j = next) {
+		next = TAILQ_NEXT(j, link);
+		if (j->cookie != cookie)
+			continue;
+		j->forgotten = true;
+		if (j->state == JOB_RUNNING)
+			continue; /* completes quietly: no retry, no callback */
+		job_unqueue(j);
+		TAILQ_REMOVE(&d->jobs, j, link);
+		d->n_jobs--;
+		job_free(j);
+	}
+}
+
+bool delivery_route_available(struct delivery *d, const struct gw_route *route)
+{
+	struct route_state *rs = route_state_get(d, route);
+	int64_t now;
+
+	if (!rs || rs->threshold == 0 || rs->breaker == BREAKER_CLOSED)
+		return true;
+	now = now_us();
+	if (now < rs->next_probe_us)
+		return false;
+	rs->next_probe_us = now + (int64_t)rs->probe_ms * 1000; /* one probe per period */
+	return true;
+}
+
+unsigned delivery_in_flight(const struct delivery *d)
+{
+	return d->n_jobs;
+}

@@ -1,0 +1,62 @@
+/*
+ * webhook_request.h: one message's HTTP request, built once at submit time
+ * (gateway/webhook/webhook_request.c) and replayed, re-signed, per attempt.
+ */
+#ifndef WEBHOOK_REQUEST_H
+#define WEBHOOK_REQUEST_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "webhook_sign.h"
+
+/* Longest value we put in one request header (the X-Gateway-* envelope headers). */
+#define WEBHOOK_HEADER_VALUE_MAX 8192
+
+/*
+ * Everything a request needs, copied out of the route, the envelope and the
+ * message: the session and a reloaded config may go away meanwhile.
+ */
+struct webhook_request {
+	char id[WEBHOOK_ID_SIZE];
+	char *route_name;
+	char *url;
+	char *body; /* exactly the bytes signed and sent */
+	size_t body_len;
+	struct curl_slist *headers; /* all but the per-attempt signing headers */
+	struct webhook_key *keys;
+	size_t n_keys;
+	enum gw_webhook_auth auth;
+	char *basic_user, *basic_password;
+	struct gw_reply_override *replies; /* deep copy of the route's */
+	size_t n_replies;
+	struct gw_route_opts opts; /* ca_file, client_cert, client_key deep-copied */
+};
+
+/*
+ * Builds r (zeroed by the caller). limits may be NULL (payload defaults).
+ * Returns 0, or -1 with a reason in err (r must still be freed).
+ */
+int webhook_request_build(struct webhook_request *r, const struct gw_route *route,
+                          const struct envelope *env, const struct message_bytes *msg,
+                          const json_t *auth, const struct gw_limits *limits, char *err,
+                          size_t errsz);
+void webhook_request_free(struct webhook_request *r);
+
+/* The headers of one attempt: the fixed ones plus webhook-id/-timestamp/-signature. */
+struct curl_slist *webhook_request_headers(const struct webhook_request *r, int64_t ts);
+
+/* Sets every option of one attempt on easy (headers owned by the caller). */
+void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct curl_slist *headers,
+                           uint64_t timeout_ms);
+
+/*
+ * A header value made safe: control characters (CR, LF above all) become
+ * spaces, at most cap-1 bytes. Bytes >= 0x80 (UTF-8 addresses) are kept.
+ */
+void webhook_request_header_value(char *out, size_t cap, const char *in);
+
+#endif

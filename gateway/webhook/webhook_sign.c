@@ -1,0 +1,305 @@
+/*
+ * webhook_sign.c: the delivery id and the Standard Webhooks signatures
+ * (https://www.standardwebhooks.com/, spec 1.0.0, "Signature scheme" and
+ * "Webhook headers"): HMAC-SHA256 ("v1", whsec_ keys) and Ed25519 ("v1a",
+ * whsk_ keys, RFC 8032) over id "." timestamp "." body. Base64 is RFC 4648 4.
+ *
+ * Must never: log or copy a key outside struct webhook_key; accept a key
+ * that does not decode exactly; let the id depend on time, ports or anything
+ * a resubmission of the same message would change.
+ */
+#include "webhook_sign.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED25519_SEED_LEN 32
+#define ED25519_SIG_LEN  64
+#define HMAC_SHA256_LEN  32
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *webhook_sign_base64(const unsigned char *in, size_t len)
+{
+	size_t olen = 4 * ((len + 2) / 3);
+	char *out = malloc(olen + 1);
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64_alphabet, c) : NULL;
+	return p ? (int)(p - b64_alphabet) : -1;
+}
+
+/* Strict decoding: the standard alphabet, padding optional but only at the end. */
+static int base64_decode(const char *in, unsigned char *out, size_t cap, size_t *outlen)
+{
+	size_t len = strlen(in), n = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	while (len > 0 && in[len - 1] == '=')
+		len--;
+	if (strlen(in) - len > 2)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value(in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= cap)
+				return -1;
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if (bits >= 6) /* one lone character: not base64 */
+		return -1;
+	*outlen = n;
+	return 0;
+}
+
+static void hash_count(EVP_MD_CTX *md, uint64_t v)
+{
+	unsigned char n[8];
+	for (int i = 0; i < 8; i++)
+		n[i] = (unsigned char)(v >> (56 - 8 * i));
+	EVP_DigestUpdate(md, n, sizeof(n));
+}
+
+static void hash_field(EVP_MD_CTX *md, const void *p, size_t len)
+{
+	hash_count(md, len);
+	if (len && p)
+		EVP_DigestUpdate(md, p, len);
+}
+
+static void hash_str(EVP_MD_CTX *md, const char *s)
+{
+	hash_field(md, s ? s : "", s ? strlen(s) : 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Recipients in sorted order: the set matters, not the order the client sent it in. */
+static void hash_rcpts(EVP_MD_CTX *md, const struct envelope *env)
+{
+	const char **v;
+	size_t n = env ? env->n_rcpts : 0;
+
+	hash_count(md, n);
+	if (n == 0)
+		return;
+	v = calloc(n, sizeof(*v));
+	if (!v) { /* unsorted is still deterministic for an identical resubmission */
+		for (size_t i = 0; i < n; i++)
+			hash_str(md, env->rcpts[i].address);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = env->rcpts[i].address ? env->rcpts[i].address : "";
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		hash_str(md, v[i]);
+	free(v);
+}
+
+void webhook_sign_id(const char *route_name, const char *url, const struct envelope *env,
+                     const struct message_bytes *msg, char out[WEBHOOK_ID_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	memset(digest, 0, sizeof(digest));
+	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		hash_str(md, "smtp-gateway delivery id 1");
+		hash_str(md, route_name);
+		hash_str(md, url);
+		hash_str(md, env ? env->mail_from : NULL);
+		hash_rcpts(md, env);
+		hash_field(md, msg ? msg->data : NULL, msg ? msg->len : 0);
+		EVP_DigestFinal_ex(md, digest, &dlen);
+	}
+	EVP_MD_CTX_free(md);
+	memcpy(out, "msg_", 4);
+	for (int i = 0; i < 16; i++) {
+		out[4 + 2 * i] = hex[digest[i] >> 4];
+		out[5 + 2 * i] = hex[digest[i] & 15];
+	}
+	out[WEBHOOK_ID_SIZE - 1] = '\0';
+}
+
+static int key_ed25519(const unsigned char *raw, size_t len, struct webhook_key *k)
+{
+	EVP_PKEY *pkey;
+
+	if (len != ED25519_SEED_LEN && len != 2 * ED25519_SEED_LEN)
+		return -1;
+	pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw, ED25519_SEED_LEN);
+	if (!pkey)
+		return -1;
+	if (len == 2 * ED25519_SEED_LEN) { /* seed || public: the halves must belong together */
+		unsigned char pub[ED25519_SEED_LEN];
+		size_t plen = sizeof(pub);
+		if (!EVP_PKEY_get_raw_public_key(pkey, pub, &plen) ||
+		    CRYPTO_memcmp(pub, raw + ED25519_SEED_LEN, ED25519_SEED_LEN) != 0) {
+			EVP_PKEY_free(pkey);
+			return -1;
+		}
+	}
+	k->type = WEBHOOK_KEY_ED25519;
+	k->pkey = pkey;
+	k->secret = NULL;
+	k->secret_len = 0;
+	return 0;
+}
+
+int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
+{
+	unsigned char raw[WEBHOOK_SECRET_MAX];
+	size_t len = 0;
+	int rc = -1;
+
+	if (!secret || strlen(secret) >= WEBHOOK_SECRET_MAX)
+		return -1;
+	if (strncmp(secret, "whsk_", 5) == 0) {
+		if (base64_decode(secret + 5, raw, sizeof(raw), &len) == 0)
+			rc = key_ed25519(raw, len, k);
+	} else if (strncmp(secret, "whsec_", 6) == 0) {
+		if (base64_decode(secret + 6, raw, sizeof(raw), &len) == 0 && len > 0 &&
+		    (k->secret = malloc(len)) != NULL) {
+			memcpy(k->secret, raw, len);
+			k->secret_len = len;
+			k->type = WEBHOOK_KEY_HMAC;
+			k->pkey = NULL;
+			rc = 0;
+		}
+	}
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+void webhook_sign_key_free(struct webhook_key *k)
+{
+	if (k->secret) {
+		OPENSSL_cleanse(k->secret, k->secret_len);
+		free(k->secret);
+	}
+	EVP_PKEY_free(k->pkey);
+	memset(k, 0, sizeof(*k));
+}
+
+static int sign_hmac(const struct webhook_key *k, const char *prefix, size_t plen, const char *body,
+                     size_t body_len, unsigned char *mac, size_t *maclen)
+{
+	EVP_MAC *alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = alg ? EVP_MAC_CTX_new(alg) : NULL;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
+	int ok = ctx && EVP_MAC_init(ctx, k->secret, k->secret_len, params) &&
+	         EVP_MAC_update(ctx, (const unsigned char *)prefix, plen) &&
+	         (body_len == 0 || EVP_MAC_update(ctx, (const unsigned char *)body, body_len)) &&
+	         EVP_MAC_final(ctx, mac, maclen, HMAC_SHA256_LEN);
+
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(alg);
+	return ok ? 0 : -1;
+}
+
+/* Ed25519 is one-shot (RFC 8032 5.1.6 hashes the message twice): it needs the whole input. */
+static int sign_ed25519(const struct webhook_key *k, const char *prefix, size_t plen,
+                        const char *body, size_t body_len, unsigned char *sig, size_t *siglen)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(plen + body_len + 1);
+	int ok = 0;
+
+	if (md && buf) {
+		memcpy(buf, prefix, plen);
+		if (body_len)
+			memcpy(buf + plen, body, body_len);
+		*siglen = ED25519_SIG_LEN;
+		ok = EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) &&
+		     EVP_DigestSign(md, sig, siglen, buf, plen + body_len);
+	}
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+static int sign_one(const struct webhook_key *k, const char *prefix, size_t plen, const char *body,
+                    size_t body_len, char *out, size_t outsz)
+{
+	unsigned char sig[ED25519_SIG_LEN];
+	size_t siglen = 0;
+	char *b64;
+	int rc;
+
+	if (k->type == WEBHOOK_KEY_HMAC)
+		rc = sign_hmac(k, prefix, plen, body, body_len, sig, &siglen);
+	else
+		rc = sign_ed25519(k, prefix, plen, body, body_len, sig, &siglen);
+	if (rc < 0 || !(b64 = webhook_sign_base64(sig, siglen)))
+		return -1;
+	snprintf(out, outsz, "%s,%s", k->type == WEBHOOK_KEY_HMAC ? "v1" : "v1a", b64);
+	free(b64);
+	return 0;
+}
+
+char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
+                   const char *body, size_t body_len)
+{
+	/* "v1a," + base64 of 64 bytes (88) + a space: 96 per key is enough */
+	enum { PER_KEY = 96 };
+	char prefix[128];
+	int plen = snprintf(prefix, sizeof(prefix), "%s.%lld.", id, (long long)ts);
+	char *out;
+	size_t used = 0;
+
+	if (n_keys == 0 || plen < 0 || (size_t)plen >= sizeof(prefix))
+		return NULL;
+	out = calloc(n_keys, PER_KEY);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n_keys; i++) {
+		if (i > 0)
+			out[used++] = ' ';
+		if (sign_one(&keys[i], prefix, (size_t)plen, body, body_len, out + used,
+		             n_keys * PER_KEY - used) < 0) {
+			free(out);
+			return NULL;
+		}
+		used += strlen(out + used);
+	}
+	return out;
+}

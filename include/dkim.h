@@ -1,0 +1,137 @@
+/*
+ * dkim.h: DKIM signature verification (gateway/dkim/), RFC 6376 with the
+ * Ed25519 algorithm of RFC 8463. Pure logic over the asynchronous DNS
+ * interface of dns.h: no sockets, no event loop, no globals.
+ *
+ * dkim_verify_start() does all the hashing at once (the message bytes are
+ * not needed after it returns), then asks DNS for every key and reports
+ * one result per DKIM-Signature header field, top to bottom, in a single
+ * callback. It never judges alignment or policy (that is DMARC's job,
+ * gateway/dmarc/): it says which signature verified and why the others
+ * did not.
+ *
+ * Not thread-safe per object: a verification, a key cache and a resolver
+ * belong to one worker thread (one event loop).
+ */
+#ifndef DKIM_H
+#define DKIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dns.h"
+
+/* Hard bounds (the defaults of the options below may only go lower). */
+#define DKIM_MAX_SIGNATURES     10   /* DKIM-Signature fields verified per message */
+#define DKIM_MAX_HEADER_FIELDS  2000 /* header fields looked at per message */
+#define DKIM_MAX_SIGNED_HEADERS 128  /* names in one h= list */
+#define DKIM_HEADER_B_LEN       16   /* chars of b= kept for header.b (RFC 6008) */
+
+/* RFC 8601 section 2.7.1 result values, as used in Authentication-Results dkim=. */
+enum dkim_status {
+	DKIM_PASS,
+	DKIM_FAIL,      /* crypto said no: body hash or signature mismatch */
+	DKIM_NEUTRAL,   /* the signature field itself is malformed or unsupported */
+	DKIM_TEMPERROR, /* the key could not be fetched now; try later */
+	DKIM_PERMERROR, /* no usable key: absent, malformed, revoked, wrong type */
+	DKIM_POLICY,    /* valid form, refused by local policy: short key, expired, future */
+	DKIM_STATUS_MAX
+};
+
+enum dkim_alg {
+	DKIM_ALG_UNKNOWN,
+	DKIM_ALG_RSA_SHA1, /* verified, but reported weak (RFC 8301) */
+	DKIM_ALG_RSA_SHA256,
+	DKIM_ALG_ED25519_SHA256,
+};
+
+/* The result of one DKIM-Signature header field. Strings are NUL-terminated, possibly empty. */
+struct dkim_sig_result {
+	enum dkim_status status;
+	char reason[96];    /* "" on pass; "body hash mismatch", "key revoked", ... */
+	char domain[256];   /* d=, as written (compare case-insensitively) */
+	char selector[256]; /* s= */
+	char algorithm[24]; /* a= as written, e.g. "rsa-sha256" ("" when absent) */
+	char canon[24];     /* c=, normalised: "relaxed/simple" */
+	char identity[320]; /* i=, or "@" d= when absent (RFC 6376 3.5) */
+	char header_b[DKIM_HEADER_B_LEN + 1]; /* first chars of b= (header.b, RFC 6008) */
+	enum dkim_alg alg;
+	unsigned key_bits; /* 0 when the key was not loaded */
+	bool weak;         /* a=rsa-sha1: verified, but SHA-1 is no longer acceptable (RFC 8301) */
+	bool testing;      /* the key record says t=y: do not treat as a real result */
+	bool body_length;  /* l= present: only a prefix of the body is signed */
+	uint64_t body_signed;   /* l= value */
+	uint64_t body_unsigned; /* canonical body octets after the l= prefix (appended content) */
+	int64_t timestamp;      /* t=, -1 when absent */
+	int64_t expiration;     /* x=, -1 when absent */
+};
+
+struct dkim_result {
+	int error;                          /* 0, or -1: out of memory (then n == 0) */
+	size_t n;                           /* DKIM-Signature fields reported */
+	size_t n_ignored;                   /* fields beyond max_signatures, not verified */
+	const struct dkim_sig_result *sigs; /* n entries, top to bottom */
+};
+
+struct dkim_key_cache;
+
+struct dkim_options {
+	uint32_t max_signatures;      /* default and cap DKIM_MAX_SIGNATURES */
+	uint32_t min_rsa_bits;        /* keys below are refused (policy); default 1024 */
+	uint32_t clock_skew;          /* seconds of tolerance on t= and x=; default 300 */
+	time_t now;                   /* 0: time(NULL); tests pin it */
+	struct dkim_key_cache *cache; /* NULL: parse every key record */
+};
+
+/* Fills *o with the defaults. */
+void dkim_options_default(struct dkim_options *o);
+
+struct gw_auth;
+/*
+ * Fills *o from the [auth] dkim_* keys of the configuration (a zero field
+ * keeps the default); cache is left NULL for the caller to set.
+ */
+void dkim_options_from_config(struct dkim_options *o, const struct gw_auth *a);
+
+/* The key cache size the configuration asks for (default 1024). */
+size_t dkim_key_cache_size(const struct gw_auth *a);
+
+/*
+ * Called exactly once per started verification that was not cancelled.
+ * res and everything it points to is valid only during the call.
+ */
+typedef void (*dkim_cb)(void *arg, const struct dkim_result *res);
+
+struct dkim_verify;
+
+/*
+ * Verifies every DKIM-Signature of msg (the message as received: header,
+ * empty line, body; CRLF line endings), len bytes. msg need not outlive
+ * the call. opts may be NULL (defaults). The callback may run before this
+ * returns (no signature, every key cached by the resolver); then the
+ * return value is NULL. Otherwise it returns a handle for
+ * dkim_verify_cancel(). Out of memory is reported through the callback
+ * (res->error = -1).
+ */
+struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const char *msg,
+                                      size_t len, const struct dkim_options *opts, dkim_cb cb,
+                                      void *arg);
+
+/* Cancels a verification whose callback has not run; its callback never runs. NULL is a no-op. */
+void dkim_verify_cancel(struct dkim_verify *v);
+
+/*
+ * A cache of parsed public keys (EVP_PKEY), keyed by the exact key record
+ * text, so that a key seen again costs no base64 or DER decoding. Bounded
+ * to max_entries; owned by one thread. DNS answers are cached (with TTLs)
+ * by the resolver, not here.
+ */
+struct dkim_key_cache *dkim_key_cache_new(size_t max_entries);
+void dkim_key_cache_free(struct dkim_key_cache *c);
+
+const char *dkim_status_name(enum dkim_status s); /* "pass", "fail", ... */
+const char *dkim_alg_name(enum dkim_alg a);       /* "rsa-sha256", ... */
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * smtp.h: the public door of the SMTP front end (gateway/smtp/).
+ *
+ * The daemon: listeners from gateway.toml, one libevent loop per worker
+ * thread, each with its own SO_REUSEPORT socket per listener; RFC 5321
+ * sessions with PIPELINING, CHUNKING, STARTTLS, AUTH, PROXY protocol.
+ * At the end of a message the session calls delivery_submit() (delivery.h)
+ * and answers with the reply that comes back. docs/smtp.md describes it.
+ *
+ * Never: blocks a worker loop on the network, relays for a domain the
+ * routing table does not own.
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/*
+ * Tuning values that are not (yet) keys of gateway.toml. Defaults come from
+ * smtp_options_default(); a key of the same name would replace each.
+ */
+struct smtp_options {
+	uint32_t max_commands_per_wakeup; /* pipelined commands handled per read event */
+	size_t output_high_water;	  /* stop reading commands above this many queued bytes */
+	int listen_backlog;
+};
+
+void smtp_options_default(struct smtp_options *o);
+
+/*
+ * The daemon entry: parses [-c FILE] [-f] (FILE defaults to ./gateway.toml),
+ * loads the configuration, binds, loads TLS keys, drops privileges, starts
+ * the workers and runs until SIGTERM/SIGINT (drains, then returns 0).
+ * SIGHUP reloads the configuration. Returns the process exit status.
+ */
+int smtp_serve_main(int argc, char **argv);
+
+/*
+ * Runs the server on an already loaded configuration (takes ownership of
+ * cfg). Same lifecycle as smtp_serve_main(); path is used for reloads.
+ */
+int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt);
+
+#endif

@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""The benchmark suite: smtp-gateway under real load tools, checked as it is measured.
+
+Starts an HTTP sink (nginx from Debian, its own config and prefix under the
+build folder: one server answering 200 after reading the body, one 503, one
+after a fixed 50 ms), starts the gateway with a benchmark configuration per
+scenario, and drives it with Postfix's smtp-source and with our own
+loadgen (which times each message from the end of DATA to the reply).
+Postfix's smtp-sink runs in the same run as the yardstick.
+
+Every scenario checks correctness while it measures: the sink must have
+seen exactly as many POSTs as messages were accepted, and every reply must
+be the expected one. A fast wrong answer fails the run.
+
+Traffic goes to 127.0.0.1 only; every load is bounded in count and time.
+Usage: tests/bench/bench.py BUILD_DIR [--quick] [--only NAME ...]
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+HERE = pathlib.Path(__file__).resolve().parent
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def proc_stat(pid):
+    """(cpu seconds, current RSS KB, peak RSS KB) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return cpu, rss, hwm
+
+
+class Nginx:
+    """The HTTP sink. Three servers: 200, 503, 200 after 50 ms."""
+
+    def __init__(self, prefix):
+        self.prefix = pathlib.Path(prefix)
+        self.ports = {"ok": free_port(), "fail": free_port(), "slow": free_port()}
+
+    def __enter__(self):
+        p = self.prefix
+        shutil.rmtree(p, ignore_errors=True)
+        (p / "tmp").mkdir(parents=True)
+        echo = "/usr/share/nginx/modules/ngx_http_echo_module.so"
+        if not os.path.exists(echo):
+            echo = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+        conf = f"""
+load_module {echo};
+worker_processes 1;
+daemon off;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+  log_format bench '$server_port $request_method $status $request_length';
+  access_log {p}/access.log bench buffer=64k flush=100ms;
+  client_body_temp_path {p}/tmp;
+  proxy_temp_path {p}/tmp; fastcgi_temp_path {p}/tmp; uwsgi_temp_path {p}/tmp; scgi_temp_path {p}/tmp;
+  client_body_buffer_size 1m;
+  client_max_body_size 200m;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {{ listen 127.0.0.1:{self.ports['ok']} reuseport backlog=4096;
+    location / {{ echo_read_request_body; echo "ok"; }} }}
+  server {{ listen 127.0.0.1:{self.ports['fail']} reuseport backlog=4096;
+    location / {{ echo_read_request_body; return 503; }} }}
+  server {{ listen 127.0.0.1:{self.ports['slow']} reuseport backlog=4096;
+    location / {{ echo_read_request_body; echo_sleep 0.05; echo "ok"; }} }}
+}}
+"""
+        (p / "nginx.conf").write_text(conf)
+        self.proc = subprocess.Popen(["/usr/sbin/nginx", "-p", str(p), "-c", str(p / "nginx.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for port in self.ports.values():
+            wait_port(port)
+        return self
+
+    def posts(self, mode):
+        """POSTs the sink has answered in this mode, from the access log."""
+        time.sleep(0.3)  # the log is flushed every 100 ms
+        port = str(self.ports[mode])
+        try:
+            lines = (self.prefix / "access.log").read_text().splitlines()
+        except FileNotFoundError:
+            return 0
+        return sum(1 for l in lines if l.startswith(port + " POST "))
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Gateway:
+    """One smtp-gateway process with a benchmark configuration."""
+
+    def __init__(self, binary, workdir, sink_port, workers=2, extra="", route_extra=""):
+        self.binary = binary
+        self.port = free_port()
+        self.config = pathlib.Path(workdir) / f"bench-{self.port}.toml"
+        self.config.write_text(f"""
+[server]
+hostname = "mx.bench.test"
+workers = {workers}
+log_level = "error"
+
+[[listener]]
+address = "127.0.0.1:{self.port}"
+
+[limits]
+max_connections = 20000
+max_connections_per_ip = 20000
+max_message_size = "64MB"
+max_transactions = 1000000
+memory_threshold = "1MB"
+
+[auth]
+spf = "off"
+dkim = "off"
+dmarc = "off"
+arc = "off"
+{extra}
+
+[[route]]
+name = "bench"
+match = "*@example.test"
+url = "http://127.0.0.1:{sink_port}/inbound"
+secret = "{SECRET}"
+{route_extra}
+""")
+
+    def __enter__(self):
+        self.log = open(self.config.with_suffix(".log"), "w")
+        self.proc = subprocess.Popen([str(self.binary), "-c", str(self.config)],
+                                     stdout=self.log, stderr=self.log)
+        wait_port(self.port)
+        return self
+
+    def stat(self):
+        return proc_stat(self.proc.pid)
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def loadgen(build, port, *args, timeout=300):
+    r = subprocess.run([str(build / "tests" / "bench" / "loadgen"), *map(str, args),
+                        f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"loadgen failed: {r.stderr[:500]}")
+
+
+def smtp_source(port, sessions, messages, size, new_conn=False, timeout=300):
+    args = ["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
+            "-f", "bench@client.test", "-t", "bench@example.test", f"127.0.0.1:{port}"]
+    if not new_conn:
+        args.insert(1, "-d")
+    t0 = time.monotonic()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    secs = time.monotonic() - t0
+    return {"messages": messages, "seconds": secs, "rate": messages / secs,
+            "errors": r.returncode != 0 or "error" in r.stderr.lower() or
+            "fatal" in r.stderr.lower(), "stderr": r.stderr[-300:]}
+
+
+class SmtpSink:
+    def __init__(self):
+        self.port = free_port()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "nobody",
+                                      f"127.0.0.1:{self.port}", "2048"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def measure(gw, fn):
+    """Runs fn() against a gateway; adds CPU per 1,000 messages and peak RSS."""
+    cpu0, _, _ = gw.stat()
+    res = fn()
+    cpu1, rss, hwm = gw.stat()
+    res["cpu_s_per_1000"] = (cpu1 - cpu0) / max(res["messages"], 1) * 1000
+    res["peak_rss_mb"] = hwm / 1024
+    return res
+
+
+def check(res, nginx, mode, want_posts, want_code=250):
+    """Correctness while measuring: the POST count, and every reply."""
+    problems = []
+    posts = nginx.posts(mode) - res.pop("_posts_before", 0)
+    res["posts"] = posts
+    if posts != want_posts:
+        problems.append(f"sink saw {posts} POSTs, expected {want_posts}")
+    if "replies" in res:
+        bad = {k: v for k, v in res["replies"].items() if int(k) != want_code}
+        if bad or res.get("failed_sessions"):
+            problems.append(f"unexpected replies {bad}, failed sessions "
+                            f"{res.get('failed_sessions')}")
+    if res.get("errors"):
+        problems.append("smtp-source reported errors: " + res.get("stderr", ""))
+    res["ok"] = not problems
+    res["problems"] = problems
+    return res
+
+
+def scenarios(a):
+    q = a.quick
+    n5 = 4000 if q else 20000
+    return [
+        # name, gateway options, driver, sink mode, expected code
+        ("sink-20x5KB", None, ("source", 20, n5, 5120), None, 250),
+        ("sink-1x5KB-latency", None, ("loadgen", "-s", 1, "-m", 2000), None, 250),
+        ("1x5KB-latency", {}, ("loadgen", "-s", 1, "-m", 2000), "ok", 250),
+        ("20x5KB", {}, ("source", 20, n5, 5120), "ok", 250),
+        ("20x5KB-loadgen", {}, ("loadgen", "-s", 20, "-m", n5), "ok", 250),
+        ("20x5KB-1worker", {"workers": 1}, ("source", 20, n5, 5120), "ok", 250),
+        ("100x5KB", {}, ("source", 100, n5, 5120), "ok", 250),
+        ("20x100KB", {}, ("source", 20, 2000 if q else 10000, 102400), "ok", 250),
+        ("20x29KB-multipart", {}, ("loadgen", "-s", 20, "-m", 2000 if q else 10000, "-F",
+                                   HERE / "multipart.eml"), "ok", 250),
+        ("new-conn-per-msg", {}, ("source-newconn", 20, 2000 if q else 10000, 5120), "ok", 250),
+        ("503-sink", {"route_extra": 'retry_budget = "0s"\ncircuit_breaker_threshold = 0'},
+         ("loadgen", "-s", 20, "-m", 2000, "-e", 451), "fail", 451),
+        ("50ms-sink-200", {"route_extra": "max_in_flight = 1000"},
+         ("loadgen", "-s", 200, "-m", 4000 if q else 20000), "slow", 250),
+        ("10MB", {}, ("loadgen", "-s", 4, "-m", 20, "-l", 10 * 1024 * 1024), "ok", 250),
+    ]
+
+
+def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
+    build = a.build
+    kind = driver[0]
+    if gwopts is None:  # the smtp-sink yardstick
+        if kind == "source":
+            res = smtp_source(sink.port, *driver[1:])
+        else:
+            res = loadgen(build, sink.port, *driver[1:])
+        res["ok"] = not res.get("errors") and not res.get("unexpected")
+        return res
+    opts = dict(gwopts)
+    with Gateway(a.binary, a.workdir, nginx.ports[mode], workers=opts.pop("workers", 2),
+                 **opts) as gw:
+        before = nginx.posts(mode)
+        if kind == "source":
+            res = measure(gw, lambda: smtp_source(gw.port, *driver[1:]))
+        elif kind == "source-newconn":
+            res = measure(gw, lambda: smtp_source(gw.port, *driver[1:], new_conn=True))
+        else:
+            res = measure(gw, lambda: loadgen(build, gw.port, *driver[1:]))
+        res["_posts_before"] = before
+        want_posts = res["messages"]
+        return check(res, nginx, mode, want_posts, code)
+
+
+def idle_scenario(a, nginx, n):
+    """RSS per idle connection: hold n sessions open after their greeting."""
+    with Gateway(a.binary, a.workdir, nginx.ports["ok"]) as gw:
+        time.sleep(0.3)
+        _, rss0, _ = gw.stat()
+        p = subprocess.Popen([str(a.build / "tests" / "bench" / "loadgen"), "-i", str(n),
+                              f"127.0.0.1:{gw.port}"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        time.sleep(0.5)
+        _, rss1, hwm = gw.stat()
+        p.stdin.close()
+        p.wait(30)
+        ok = line.strip() == f'{{"idle": {n}}}'
+        per = (rss1 - rss0) * 1024 / n
+        return {"messages": 0, "idle": n, "rss_before_mb": rss0 / 1024,
+                "rss_after_mb": rss1 / 1024, "bytes_per_conn": per, "ok": ok,
+                "problems": [] if ok else [f"only got: {line!r}"]}
+
+
+def table(results, sink_rate):
+    print(f"\n{'scenario':24} {'msgs':>7} {'msg/s':>9} {'of sink':>8} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'max ms':>8} {'cpu s/1k':>9} {'peak MB':>8}  ok")
+    for name, r in results.items():
+        if "idle" in r:
+            print(f"{name:24} {r['idle']:>7} idle connections: "
+                  f"{r['bytes_per_conn'] / 1024:.1f} KB RSS each  {'ok' if r['ok'] else 'FAIL'}")
+            continue
+        frac = f"{r['rate'] / sink_rate:.2f}" if sink_rate and not name.startswith("sink") else ""
+        print(f"{name:24} {r['messages']:>7} {r['rate']:>9.0f} {frac:>8} "
+              f"{r.get('p50_ms', float('nan')):>8.2f} {r.get('p99_ms', float('nan')):>8.2f} "
+              f"{r.get('max_ms', float('nan')):>8.2f} {r.get('cpu_s_per_1000', float('nan')):>9.3f} "
+              f"{r.get('peak_rss_mb', float('nan')):>8.1f}  "
+              f"{'ok' if r['ok'] else 'FAIL: ' + '; '.join(r.get('problems', []))}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", type=pathlib.Path)
+    ap.add_argument("--quick", action="store_true", help="smaller counts")
+    ap.add_argument("--only", nargs="*", help="scenario names")
+    ap.add_argument("--idle", type=int, default=10000)
+    a = ap.parse_args()
+    a.build = a.build.resolve()
+    a.binary = a.build / "gateway" / "smtp-gateway"
+    a.workdir = pathlib.Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    deadline = time.monotonic() + 600
+    results = {}
+    with Nginx(a.build / "bench-nginx") as nginx, SmtpSink() as sink:
+        for name, gwopts, driver, mode, code in scenarios(a):
+            if a.only and name not in a.only:
+                continue
+            if time.monotonic() > deadline:
+                print(f"{name}: skipped, the suite's 10 minutes are up", file=sys.stderr)
+                continue
+            try:
+                results[name] = run_scenario(a, nginx, sink, name, gwopts, driver, mode, code)
+            except Exception as e:  # a scenario that breaks is a failed scenario
+                results[name] = {"messages": 0, "rate": 0, "ok": False, "problems": [str(e)]}
+            print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
+        if not a.only or "idle" in a.only:
+            results[f"idle-{a.idle}"] = idle_scenario(a, nginx, a.idle)
+    sink_rate = results.get("sink-20x5KB", {}).get("rate")
+    table(results, sink_rate)
+    out = a.build / "bench.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nresults: {out}")
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

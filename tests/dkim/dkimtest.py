@@ -1,0 +1,40 @@
+"""Helpers shared by the DKIM/ARC pytest files: run the dkim_check driver."""
+import json
+import subprocess
+
+from conftest import BUILD
+
+DKIM_CHECK = BUILD / "tests" / "dkim" / "dkim_check"
+
+
+def write_zone(path, records):
+    """records: {name: txt | [txt, ...]}; a zone file for dkim_check --zone."""
+    lines = []
+    for name, txt in records.items():
+        for t in (txt if isinstance(txt, list) else [txt]):
+            t = " ".join(str(t).split("\n")).strip()
+            lines.append(f"{name} {t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def check(msg_path, zone=None, dns=None, arc=False, lf=False, now=None, min_bits=None):
+    """Runs dkim_check and returns its JSON answer."""
+    assert DKIM_CHECK.exists(), f"{DKIM_CHECK} is not built"
+    cmd = [str(DKIM_CHECK)]
+    if arc:
+        cmd.append("--arc")
+    if lf:
+        cmd.append("--lf")
+    if now is not None:
+        cmd += ["--now", str(now)]
+    if min_bits is not None:
+        cmd += ["--min-rsa-bits", str(min_bits)]
+    if zone is not None:
+        cmd += ["--zone", str(zone)]
+    if dns is not None:
+        cmd += ["--dns", dns]
+    cmd.append(str(msg_path))
+    p = subprocess.run(cmd, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return json.loads(p.stdout)

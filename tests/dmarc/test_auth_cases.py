@@ -1,0 +1,56 @@
+"""The sender-authentication cases of auth_cases.yaml through auth.c
+(build/tests/dmarc/auth-case) over an in-memory DNS zone: SPF at MAIL, DKIM,
+ARC and DMARC at the end of data, the auth object, the Authentication-Results
+field, the removal of forged ones, and the verdict under each policy. Each
+case runs with DNS answered at once (a cache) and deferred (a resolver)."""
+import json
+import pathlib
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import BUILD
+
+HERE = pathlib.Path(__file__).resolve().parent
+DATA = yaml.safe_load((HERE / "auth_cases.yaml").read_text())
+MISSING = object()
+
+
+def runs():
+    for case in DATA["cases"]:
+        for deferred in (False, True):
+            if case.get("deferred_only") and not deferred:
+                continue
+            yield pytest.param(case, deferred, id=f"{case['id']}{'-async' if deferred else ''}")
+
+
+def lookup(obj, path):
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return MISSING
+        obj = obj[part]
+    return obj
+
+
+@pytest.mark.parametrize("case,deferred", list(runs()))
+def test_auth_case(case, deferred):
+    req = dict(DATA["defaults"])
+    req.update({k: v for k, v in case.items() if k not in ("expect", "contains", "absent")})
+    req["deferred"] = deferred
+    proc = subprocess.run([str(BUILD / "tests" / "dmarc" / "auth-case")], input=json.dumps(req),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    for path, want in case.get("expect", {}).items():
+        assert lookup(got, path) == want, (path, want, got)
+    for path, subs in case.get("contains", {}).items():
+        text = lookup(got, path)
+        assert isinstance(text, str), (path, got)
+        for s in subs:
+            assert s in text, (path, s, text)
+    for path, subs in case.get("absent", {}).items():
+        text = lookup(got, path)
+        assert isinstance(text, str), (path, got)
+        for s in subs:
+            assert s not in text, (path, s, text)

@@ -1,0 +1,196 @@
+/*
+ * bench_payload.c: speed and memory of MIME to JSON. Built, never run as a
+ * test (timings are not assertions). Usage:
+ *   bench_payload [seconds [text|attachment|peak]]
+ *        throughput of a 5 KB text message and of a message that is mostly
+ *        one 8 MB base64 attachment, then peak RSS for a 50 MB one (all
+ *        three unless one is named)
+ * Each case runs payload_write() into a reused in-memory buffer, as the
+ * webhook sends it. The peak-memory case runs in a forked child so its
+ * ru_maxrss is its own; it reports peak RSS growth over the message size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "payload.h"
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static int sink(const char *buf, size_t size, void *data)
+{
+	struct out *o = data;
+	if (size > o->cap - o->len) {
+		size_t cap = o->cap ? o->cap : 65536;
+		while (cap - o->len < size)
+			cap *= 2;
+		char *p = realloc(o->p, cap);
+		if (!p)
+			return -1;
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, buf, size);
+	o->len += size;
+	return 0;
+}
+
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU time, so that a shared, loaded machine still measures one core's rate */
+static double cpu(void)
+{
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static char *text_message(size_t *len)
+{
+	static const char head[] = "From: Alice Example <alice@example.com>\r\n"
+				   "To: Bob <bob@example.net>, carol@example.org\r\n"
+				   "Subject: =?UTF-8?Q?Quarterly_r=C3=A9sum=C3=A9?=\r\n"
+				   "Date: Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+				   "Message-ID: <bench-1@example.com>\r\n"
+				   "MIME-Version: 1.0\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Transfer-Encoding: 8bit\r\n\r\n";
+	static const char line[] = "The quick brown fox jumps over the lazy dog, d\xC3\xA9j\xC3\xA0 vu. 0123456789\r\n";
+	size_t n = sizeof(head) - 1;
+	char *m = malloc(6000);
+	memcpy(m, head, n);
+	while (n + sizeof(line) < 5 * 1024) {
+		memcpy(m + n, line, sizeof(line) - 1);
+		n += sizeof(line) - 1;
+	}
+	*len = n;
+	return m;
+}
+
+/* A message whose attachment is `size` random-looking bytes, base64 in 76-column lines. */
+static char *attachment_message(size_t size, size_t *len)
+{
+	static const char head[] = "From: a@example.com\r\nTo: b@example.net\r\nSubject: file\r\n"
+				   "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+				   "--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+				   "--B\r\nContent-Type: application/octet-stream; name=data.bin\r\n"
+				   "Content-Disposition: attachment; filename=data.bin\r\n"
+				   "Content-Transfer-Encoding: base64\r\n\r\n";
+	static const char tail[] = "\r\n--B--\r\n";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t enc = (size + 2) / 3 * 4;
+	size_t cap = sizeof(head) + enc + enc / 76 * 2 + sizeof(tail) + 16;
+	char *m = malloc(cap);
+	size_t n = sizeof(head) - 1;
+	uint32_t x = 2463534242u;
+
+	if (!m)
+		return NULL;
+	memcpy(m, head, n);
+	for (size_t i = 0; i < enc; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		m[n++] = b64[x & 63];
+		if (i % 76 == 75)
+			m[n++] = '\r', m[n++] = '\n';
+	}
+	memcpy(m + n, tail, sizeof(tail) - 1);
+	*len = n + sizeof(tail) - 1;
+	return m;
+}
+
+static void throughput(const char *name, const char *m, size_t len, double seconds)
+{
+	struct message_bytes msg = {m, len};
+	struct payload_options o;
+	struct out out = {0};
+	unsigned long n = 0;
+
+	payload_options_default(&o);
+	double t0 = now(), c0 = cpu(), t;
+	do {
+		out.len = 0;
+		if (payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out) < 0) {
+			fprintf(stderr, "payload_write failed\n");
+			exit(1);
+		}
+		n++;
+		t = now() - t0;
+	} while (t < seconds);
+	double c = cpu() - c0;
+	printf("%-24s %8zu bytes  per CPU second: %8.0f msg/s %7.1f MB/s  (wall: %8.0f msg/s)  "
+	       "json %zu bytes\n",
+	       name, len, (double)n / c, (double)n * (double)len / c / 1e6, (double)n / t, out.len);
+	free(out.p);
+}
+
+static long maxrss_kb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+static void peak(size_t size)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		long before = maxrss_kb();
+		size_t len;
+		char *m = attachment_message(size, &len);
+		struct message_bytes msg = {m, len};
+		struct payload_options o;
+		struct out out = {0};
+		payload_options_default(&o);
+		double t0 = now();
+		int rc = payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out);
+		double t = now() - t0;
+		long after = maxrss_kb();
+		printf("peak RSS, %zu-byte message: %s, json %zu bytes, %.2f s, RSS growth %.1f MB = "
+		       "%.2fx the message\n",
+		       len, rc == 0 ? "ok" : "FAILED", out.len, t, (double)(after - before) / 1024.0,
+		       (double)(after - before) * 1024.0 / (double)len);
+		fflush(stdout);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? strtod(argv[1], NULL) : 3.0;
+	size_t len;
+	char *m;
+
+	if (seconds <= 0 || seconds > 600)
+		seconds = 3.0;
+	const char *only = argc > 2 ? argv[2] : "";
+	if (!*only || strcmp(only, "text") == 0) {
+		m = text_message(&len);
+		throughput("5 KB text/plain", m, len, seconds);
+		free(m);
+	}
+	if (!*only || strcmp(only, "attachment") == 0) {
+		m = attachment_message(8u << 20, &len);
+		throughput("8 MB base64 attachment", m, len, seconds);
+		free(m);
+	}
+	if (!*only || strcmp(only, "peak") == 0)
+		peak(50u << 20);
+	return 0;
+}

@@ -1,0 +1,150 @@
+"""DATA and BDAT content: exact bytes delivered (dot-unstuffing, Received:),
+the SMTP smuggling end-of-data sequences, bare newline policies, the spill
+to a temporary file."""
+import pathlib
+import re
+
+import pytest
+import yaml
+
+from conftest import TESTDATA
+
+SMUGGLING = yaml.safe_load((TESTDATA / "smtp" / "smuggling-eod-sequences.yaml").read_text())
+
+
+def open_tx(c, rcpt="someone@example.com", ehlo=b"EHLO client.test\r\n"):
+    assert c.reply()[0] == 220
+    c.send(ehlo + b"MAIL FROM:<a@client.test>\r\nRCPT TO:<" + rcpt.encode() + b">\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+
+
+def test_exact_bytes_and_unstuffing(gateway, client_of):
+    c = client_of(gateway)
+    open_tx(c)
+    body = b"Subject: dots\r\n\r\n..leading dot\r\n...two\r\n.\r\n"
+    c.send(body)
+    assert c.reply()[0] == 250
+    (env, msg), = gateway.deliveries()
+    received, rest = msg.split(b"\r\n", 1)[0], msg
+    assert received.startswith(b"Received: from client.test ([127.0.0.1])")
+    # The Received: header is the only thing added; the rest is unstuffed.
+    m = re.match(rb"Received: .*?;\r\n\t[^\r\n]+\r\n", rest, re.S)
+    assert m, msg
+    assert rest[m.end():] == b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\n"
+    assert b"with ESMTP id " in msg and b"for <someone@example.com>" in msg
+    assert env["mail_from"] == "a@client.test"
+    assert env["rcpts"] == ["someone@example.com"]
+    assert env["helo"] == "client.test" and env["esmtp"] is True
+    assert env["size"] == len(b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\n")
+    assert env["client_ip"] == "127.0.0.1"
+
+
+def test_helo_protocol_and_no_for_with_two_rcpts(gateway, client_of):
+    c = client_of(gateway)
+    assert c.reply()[0] == 220
+    c.send(b"HELO old.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n"
+           b"RCPT TO:<b@example.com>\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(5)] == [250, 250, 250, 250, 354]
+    c.send(b"x\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (env, msg), = gateway.deliveries()
+    assert b"with SMTP id" in msg and b" for <" not in msg.split(b"\r\n\r\n")[0][:300]
+    assert env["esmtp"] is False and len(env["rcpts"]) == 2
+
+
+@pytest.mark.parametrize("seq", SMUGGLING["sequences"], ids=lambda s: s["id"])
+def test_smuggling_sequence_never_splits(seq, gateway, client_of):
+    """Inject the sequence, then a pipelined second transaction (as the tools do):
+    exactly one reply for the whole thing, never a 250 for the smuggled MAIL."""
+    raw = bytes.fromhex(seq["hex"])
+    assert raw == seq["bytes"].encode("latin-1")
+    c = client_of(gateway)
+    open_tx(c)
+    smuggled = (b"mail FROM:<smuggled@client.test>\r\nrcpt TO:<someone@example.com>\r\n"
+                b"data\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n")
+    c.send(b"Subject: first\r\n\r\nTESTING as fake end-of-data sequence!" + raw +
+           smuggled + b"\r\n.\r\n")
+    code, line, _ = c.reply()
+    # Bare CR/LF: refused; NUL variants: one message holding the smuggled text.
+    assert code in (250, 550), line
+    c.send(b"NOOP\r\n")
+    assert c.reply()[1].startswith("250 2.0.0 Ok"), "a smuggled command was answered"
+    deliveries = gateway.deliveries()
+    assert len(deliveries) == (1 if code == 250 else 0)
+    if code == 550:
+        assert line.startswith("550 5.5.2")
+    else:
+        assert b"mail FROM:<smuggled@client.test>" in deliveries[0][1]
+
+
+@pytest.mark.parametrize("seq", SMUGGLING["sequences"], ids=lambda s: s["id"])
+def test_smuggling_sequence_normalized_is_one_message(seq, start_gateway, client_of):
+    gw = start_gateway({"limits.bare_newlines": '"normalize"'})
+    c = client_of(gw)
+    open_tx(c)
+    raw = bytes.fromhex(seq["hex"])
+    c.send(b"Subject: first\r\n\r\nbefore" + raw + b"mail FROM:<smuggled@client.test>\r\n"
+           b"after\r\n.\r\n")
+    code, line, _ = c.reply()
+    assert code == 250, line
+    c.send(b"NOOP\r\n")
+    assert c.reply()[1].startswith("250 2.0.0 Ok")
+    (env, msg), = gw.deliveries()
+    body = msg.split(b"\r\n\r\n", 1)[1]
+    assert b"mail FROM:<smuggled@client.test>" in body
+    # Normalised: no bare CR or LF is left in what is delivered.
+    assert b"\n" not in body.replace(b"\r\n", b"") and b"\r" not in body.replace(b"\r\n", b"")
+
+
+def test_pipelined_second_transaction_is_legitimate(gateway, client_of):
+    """smtpsmug 'pipelining': with PIPELINING advertised, a second transaction sent
+    right after CRLF.CRLF is a separate message (two deliveries, two replies)."""
+    c = client_of(gateway)
+    open_tx(c)
+    c.send(b"Subject: one\r\n\r\none\r\n.\r\nMAIL FROM:<b@client.test>\r\n"
+           b"RCPT TO:<x@example.com>\r\nDATA\r\nSubject: two\r\n\r\ntwo\r\n.\r\n")
+    assert [c.reply()[0] for _ in range(5)] == [250, 250, 250, 354, 250]
+    msgs = [m for _, m in gateway.deliveries()]
+    assert len(msgs) == 2 and msgs[0].endswith(b"one\r\n") and msgs[1].endswith(b"two\r\n")
+
+
+def test_spill_to_file_keeps_bytes(start_gateway, client_of):
+    gw = start_gateway({"limits.memory_threshold": '"4KB"'})
+    c = client_of(gw)
+    open_tx(c)
+    lines = [(b"%06d " % i) + b"y" * 70 for i in range(3000)]
+    body = b"Subject: big\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    c.send(body + b".\r\n")
+    assert c.reply(timeout=20)[0] == 250
+    (env, msg), = gw.deliveries()
+    assert msg.endswith(body) and env["size"] == len(body)
+
+
+def test_bdat_exact_bytes(gateway, client_of):
+    c = client_of(gateway)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 250]
+    part1 = b"Subject: chunks\r\n\r\n.not unstuffed\r\n"
+    part2 = b"binary\x00ok\r\n"
+    c.send(b"BDAT %d\r\n" % len(part1) + part1 + b"BDAT %d LAST\r\n" % len(part2) + part2)
+    assert c.reply()[1].startswith("250 2.0.0")
+    assert c.reply()[0] == 250
+    (env, msg), = gateway.deliveries()
+    assert msg.endswith(part1 + part2)
+    assert env["size"] == len(part1 + part2)
+
+
+def test_bdat_bare_lf_rejected_across_chunks(gateway, client_of):
+    c = client_of(gateway)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 250]
+    # CR at the end of one chunk and LF at the start of the next is a CRLF.
+    c.send(b"BDAT 3\r\nab\rBDAT 4 LAST\r\n\nc\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert len(gateway.deliveries()) == 1
+    c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\nBDAT 4 LAST\r\na\nb\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 550]
+    assert len(gateway.deliveries()) == 1

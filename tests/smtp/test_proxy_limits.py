@@ -1,0 +1,154 @@
+"""PROXY protocol v1/v2, connection limits, IPv6 listeners."""
+import socket
+import struct
+import time
+
+import pytest
+
+from conftest import Client, free_port
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2_header(src, dst, sport, dport):
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    addrs = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + struct.pack("!HH", sport, dport)
+    return V2_SIG + bytes([0x21, 0x21 if fam == socket.AF_INET6 else 0x11]) + \
+        struct.pack("!H", len(addrs)) + addrs
+
+
+def send_one(c, helo=b"client.test"):
+    c.send(b"EHLO " + helo + b"\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<x@example.com>\r\n"
+           b"DATA\r\nSubject: p\r\n\r\nhi\r\n.\r\n")
+    assert [c.reply()[0] for _ in range(5)] == [250, 250, 250, 354, 250]
+
+
+PROXY = {"listener.proxy_protocol": "true"}
+
+
+@pytest.mark.parametrize("header,ip,port", [
+    (b"PROXY TCP4 192.0.2.7 198.51.100.1 4242 25\r\n", "192.0.2.7", 4242),
+    (v2_header("2001:db8::7", "2001:db8::1", 5353, 25), "2001:db8::7", 5353),
+    (v2_header("203.0.113.9", "198.51.100.1", 1, 25), "203.0.113.9", 1),
+])
+def test_proxy_address_used(header, ip, port, start_gateway, client_of):
+    gw = start_gateway(PROXY)
+    c = client_of(gw)
+    # The header and the first command in one segment: nothing after it may be lost.
+    c.send(header)
+    assert c.reply()[0] == 220
+    send_one(c)
+    (env, msg), = gw.deliveries()
+    assert env["client_ip"] == ip and env["client_port"] == port
+    assert f"([{ip}])".encode() in msg
+    assert gw.wait_log(f"connect ip={ip} port={port}")
+
+
+def test_proxy_v1_unknown_keeps_socket_address(start_gateway, client_of):
+    gw = start_gateway(PROXY)
+    c = client_of(gw)
+    c.send(b"PROXY UNKNOWN\r\n")
+    assert c.reply()[0] == 220
+    send_one(c)
+    assert gw.deliveries()[0][0]["client_ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("data", [
+    b"EHLO client.test\r\n",
+    b"PROXY TCP4 192.0.2.7 198.51.100.1 99999 25\r\n",
+    b"PROXY TCP4 not-an-ip 198.51.100.1 1 25\r\n",
+    V2_SIG + b"\x31\x11\x00\x0c" + b"\x00" * 12,
+    b"PROXY " + b"x" * 200,
+])
+def test_proxy_malformed_closes(data, start_gateway, client_of):
+    gw = start_gateway(PROXY)
+    c = client_of(gw)
+    c.send(data)
+    assert c.closed()
+    assert c.buf == b"", "no greeting before a valid header"
+    assert gw.wait_log("proxy refused")
+
+
+def test_proxy_untrusted_source_closes(start_gateway, client_of):
+    gw = start_gateway({**PROXY, "listener.proxy_trusted": '["10.0.0.0/8"]'})
+    c = client_of(gw)
+    assert c.closed() and c.buf == b""
+    assert gw.wait_log("untrusted source")
+
+
+def test_proxy_trusted_source_accepted(start_gateway, client_of):
+    gw = start_gateway({**PROXY, "listener.proxy_trusted": '["10.0.0.0/8", "127.0.0.0/8"]'})
+    c = client_of(gw)
+    c.send(b"PROXY TCP4 192.0.2.7 198.51.100.1 4242 25\r\n")
+    assert c.reply()[0] == 220
+
+
+def test_proxy_missing_header_times_out(start_gateway, client_of):
+    gw = start_gateway({**PROXY, "limits.proxy_timeout": '"1s"'})
+    c = client_of(gw)
+    assert c.closed(timeout=5) and c.buf == b""
+    assert gw.wait_log("proxy refused ip=127.0.0.1: timeout")
+
+
+def test_per_ip_limit_uses_proxy_address(start_gateway, client_of):
+    gw = start_gateway({**PROXY, "limits.max_connections_per_ip": "1"})
+    a, b, c = client_of(gw), client_of(gw), client_of(gw)
+    a.send(b"PROXY TCP4 192.0.2.1 198.51.100.1 1000 25\r\n")
+    b.send(b"PROXY TCP4 192.0.2.2 198.51.100.1 1000 25\r\n")
+    assert a.reply()[0] == 220 and b.reply()[0] == 220
+    c.send(b"PROXY TCP4 192.0.2.1 198.51.100.1 1001 25\r\n")
+    assert c.reply()[1].startswith("421 4.7.0")
+    assert c.closed()
+    assert gw.wait_log("limit max_connections_per_ip=1 refused ip=192.0.2.1")
+
+
+def test_max_connections(start_gateway, client_of):
+    gw = start_gateway({"limits.max_connections": "2"})
+    a, b = client_of(gw), client_of(gw)
+    assert a.reply()[0] == 220 and b.reply()[0] == 220
+    c = client_of(gw)
+    assert c.reply()[1].startswith("421 4.7.0 Too many connections")
+    assert c.closed()
+    assert gw.wait_log("limit max_connections=2 refused")
+    a.send(b"QUIT\r\n")
+    assert a.reply()[0] == 221 and a.closed()
+    # The slot is given back when a session ends.
+    for _ in range(50):
+        d = client_of(gw)
+        if d.reply()[0] == 220:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("slot not released")
+
+
+def test_max_connections_per_ip(start_gateway, client_of):
+    gw = start_gateway({"limits.max_connections_per_ip": "1"})
+    a = client_of(gw)
+    assert a.reply()[0] == 220
+    b = client_of(gw)
+    assert b.reply()[1].startswith("421 4.7.0")
+    assert b.closed()
+    assert gw.wait_log("limit max_connections_per_ip=1 refused ip=127.0.0.1")
+
+
+def test_ipv6_listener(start_gateway):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    port6 = free_port_v6()
+    gw = start_gateway(extra_listeners=[{"address": f'"[::1]:{port6}"'}])
+    with socket.create_connection(("::1", port6), timeout=5) as raw:
+        c = Client(raw)
+        assert c.reply()[0] == 220
+        send_one(c)
+    env = gw.deliveries()[0][0]
+    assert env["client_ip"] == "::1"
+
+
+def free_port_v6():
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,202 @@
+"""STARTTLS (RFC 3207), implicit TLS (RFC 8314), SNI, TLS versions, and
+AUTH PLAIN / LOGIN (RFC 4954) on submission listeners, with smtplib,
+raw sockets and openssl s_client."""
+import base64
+import smtplib
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from conftest import Client
+
+
+def client_ctx():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def users():
+    h = subprocess.run(["openssl", "passwd", "-6", "-salt", "saltsalt", "s3cret"],
+                       capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    return [("alice", h)]
+
+
+def test_starttls_smtplib_and_received(start_gateway, certs):
+    gw = start_gateway(certs=certs)
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as s:
+        code, caps = s.ehlo("client.test")
+        assert code == 250 and s.has_extn("starttls") and not s.has_extn("auth")
+        s.starttls(context=client_ctx())
+        s.ehlo("client.test")
+        assert not s.has_extn("starttls")
+        s.sendmail("a@client.test", ["x@example.com"], b"Subject: tls\r\n\r\nhi\r\n")
+    (env, msg), = gw.deliveries()
+    assert b"with ESMTPS id" in msg and b"(TLSv1.3 with cipher TLS_" in msg
+    assert env["tls_protocol"] == "TLSv1.3" and env["tls_cipher"]
+
+
+def test_starttls_discards_pipelined_commands(start_gateway, certs, client_of):
+    """CVE-2011-0411: a NOOP sent with STARTTLS must never be answered."""
+    gw = start_gateway(certs=certs)
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"STARTTLS\r\nNOOP\r\nMAIL FROM:<evil@client.test>\r\n")
+    code, line, _ = c.reply()
+    assert line.startswith("220 2.0.0")
+    assert c.buf == b""
+    tls = client_ctx().wrap_socket(c.sock, server_hostname="mx.test")
+    t = Client(tls)
+    t.send(b"MAIL FROM:<a@client.test>\r\n")
+    # State was reset by the handshake: no EHLO yet, and the NOOP left no reply behind.
+    assert t.reply()[1].startswith("503 5.5.1 Send HELO/EHLO first")
+    t.send(b"EHLO client.test\r\n")
+    code, line, lines = t.reply()
+    assert code == 250 and "greets" in lines[0]
+    t.send(b"STARTTLS\r\n")
+    assert t.reply()[1].startswith("503 5.5.1")
+
+
+def test_sni_selects_certificate(start_gateway, certs):
+    gw = start_gateway(certs=certs)
+    want = {name: ssl.PEM_cert_to_DER_cert(open(cert).read())
+            for name, (cert, _) in zip(("mx.test", "sni.test"), certs)}
+    for name in ("sni.test", "mx.test", "unknown.test"):
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+            c = Client(raw)
+            assert c.reply()[0] == 220
+            c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+            assert c.reply()[0] == 250 and c.reply()[0] == 220
+            with client_ctx().wrap_socket(raw, server_hostname=name) as tls:
+                der = tls.getpeercert(binary_form=True)
+                assert der == want.get(name, want["mx.test"]), name
+
+
+def test_openssl_s_client_starttls(start_gateway, certs):
+    gw = start_gateway(certs=certs)
+    p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                        f"127.0.0.1:{gw.port}", "-servername", "sni.test", "-brief", "-ign_eof"],
+                       input=b"quit\r\n", capture_output=True, timeout=30)
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    assert "Protocol version: TLSv1.3" in out and "CN = sni.test" in out, out
+    assert "221 2.0.0" in out
+
+
+def test_tls11_refused(start_gateway, certs):
+    gw = start_gateway(certs=certs)
+    ctx = client_ctx()
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+        c = Client(raw)
+        assert c.reply()[0] == 220
+        c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+        assert c.reply()[0] == 250 and c.reply()[0] == 220
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(raw, server_hostname="mx.test")
+    assert gw.wait_log("tls handshake failed")
+
+
+def test_min_version_13(start_gateway, certs):
+    gw = start_gateway({"tls.min_version": '"1.3"', "listener.mode": '"smtps"'}, certs=certs)
+    ctx = client_ctx()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(raw, server_hostname="mx.test")
+    ctx12 = client_ctx()
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_3
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+        with ctx12.wrap_socket(raw, server_hostname="mx.test") as tls:
+            assert tls.version() == "TLSv1.3"
+
+
+def test_smtps_implicit_tls(start_gateway, certs):
+    gw = start_gateway({"listener.mode": '"smtps"'}, certs=certs)
+    with smtplib.SMTP_SSL("127.0.0.1", gw.port, timeout=10, context=client_ctx()) as s:
+        s.ehlo("client.test")
+        assert not s.has_extn("starttls")
+        s.sendmail("a@client.test", ["x@example.com"], b"Subject: smtps\r\n\r\nhi\r\n")
+    (env, msg), = gw.deliveries()
+    assert b"with ESMTPS" in msg
+
+
+def submission(start_gateway, certs, users, **limits):
+    over = {"listener.mode": '"submission"'}
+    over.update({f"limits.{k}": v for k, v in limits.items()})
+    return start_gateway(over, certs=certs, users=users)
+
+
+def test_submission_requires_tls_then_auth(start_gateway, certs, users, client_of):
+    gw = submission(start_gateway, certs, users)
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\n")
+    _, _, lines = c.reply()
+    assert not any("AUTH" in ln for ln in lines)
+    c.send(b"MAIL FROM:<a@client.test>\r\n")
+    assert c.reply()[1].startswith("530 5.7.0")
+    c.send(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n")
+    assert c.reply()[1].startswith("538 5.7.11")
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.starttls(context=client_ctx())
+        s.ehlo("client.test")
+        assert "PLAIN" in s.esmtp_features["auth"] and "LOGIN" in s.esmtp_features["auth"]
+        code, msg = s.docmd("MAIL", "FROM:<a@client.test>")
+        assert code == 530 and msg.startswith(b"5.7.0")
+        s.login("alice", "s3cret")
+        s.sendmail("a@client.test", ["x@example.com"], b"Subject: sub\r\n\r\nhi\r\n")
+        code, _ = s.docmd("AUTH", "PLAIN AGFsaWNlAHMzY3JldA==")
+        assert code == 503
+    (env, msg), = gw.deliveries()
+    assert env["auth_user"] == "alice" and b"with ESMTPSA" in msg
+
+
+def tls_session(gw):
+    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    c = Client(raw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 220
+    t = Client(client_ctx().wrap_socket(raw, server_hostname="mx.test"))
+    t.send(b"EHLO c.test\r\n")
+    assert t.reply()[0] == 250
+    return t
+
+
+def test_auth_login_and_failures(start_gateway, certs, users):
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"200ms"',
+                    max_auth_failures="2")
+    t = tls_session(gw)
+    b64 = lambda s: base64.b64encode(s.encode()) + b"\r\n"  # noqa: E731
+    t.send(b"AUTH LOGIN\r\n")
+    assert t.reply()[1] == "334 VXNlcm5hbWU6"
+    t.send(b64("alice"))
+    assert t.reply()[1] == "334 UGFzc3dvcmQ6"
+    t.send(b64("wrong"))
+    assert t.reply()[1].startswith("535 5.7.8")
+    t.send(b"AUTH PLAIN\r\n")
+    assert t.reply()[1] == "334 "
+    t.send(b"*\r\n")
+    assert t.reply()[1].startswith("501 5.7.0")
+    t.send(b"AUTH PLAIN !!!\r\n")
+    assert t.reply()[1].startswith("501 5.5.2")
+    t.send(b"AUTH CRAM-MD5\r\n")
+    assert t.reply()[1].startswith("504 5.5.4")
+    t.send(b"AUTH PLAIN " + base64.b64encode(b"\0nobody\0s3cret") + b"\r\n")
+    assert t.reply()[1].startswith("421 4.7.0")
+    assert t.closed()
+    assert gw.wait_log("limit max_auth_failures=2 reached")
+    t2 = tls_session(gw)
+    t2.send(b"AUTH LOGIN " + base64.b64encode(b"alice") + b"\r\n")
+    assert t2.reply()[1] == "334 UGFzc3dvcmQ6"
+    t2.send(b64("s3cret"))
+    assert t2.reply()[1].startswith("235 2.7.0")

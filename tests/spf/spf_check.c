@@ -1,0 +1,202 @@
+/*
+ * spf_check.c: the SPF test driver. Runs check_host() (gateway/spf) over
+ * the real c-ares resolver (gateway/dns) against the given DNS server and
+ * prints each outcome as one JSON line.
+ *
+ *   spf_check --dns 127.0.0.1:5353 --ip 192.0.2.1 --helo h.example --from a@b.example
+ *   spf_check --dns 127.0.0.1:5353 < checks.jsonl     (one {"id","ip","helo","mailfrom"} a line)
+ *
+ * Options: --timeout-ms N, --tries N, --hostname NAME (%{r}), --default-exp TEXT,
+ * --cache-size N, --trace, --helo-check (the HELO identity alone). Each check is bounded by
+ * --deadline-ms (it is cancelled and reported as "driver-timeout"). A test program: it reads stdin
+ * blocking, which the gateway never does.
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dns.h"
+#include "spf.h"
+
+#define LINE_MAX_BYTES 65536
+#define MAX_SERVERS    4
+
+struct driver {
+	struct event_base *base;
+	struct dns_resolver *r;
+	struct spf_options opts;
+	const char *hostname;
+	int helo_check; /* --helo-check: spf_check_helo_start(), MAIL FROM ignored */
+	uint64_t deadline_ms;
+	json_t *out; /* the outcome of the check in progress */
+	int done;
+};
+
+static void on_outcome(void *arg, const struct spf_outcome *o)
+{
+	struct driver *d = arg;
+	d->out = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "result",
+	                   spf_result_name(o->result), "explanation", o->explanation, "domain",
+	                   o->domain, "mechanism", o->mechanism, "reason", o->reason, "identity",
+	                   o->identity == SPF_ID_HELO ? "helo" : "mailfrom", "lookups",
+	                   (int)o->dns_lookups, "voids", (int)o->void_lookups);
+	d->done = 1;
+	event_base_loopbreak(d->base);
+}
+
+static int parse_ip(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+/* Runs one check to completion; returns its JSON (caller owns). */
+static json_t *run_check(struct driver *d, const char *ip, const char *helo, const char *from)
+{
+	struct sockaddr_storage ss;
+	struct timeval tv = {(time_t)(d->deadline_ms / 1000),
+	                     (suseconds_t)(d->deadline_ms % 1000) * 1000};
+	struct event *deadline;
+	struct spf_check *c;
+
+	if (parse_ip(ip, &ss) < 0)
+		return json_pack("{s:s, s:s}", "result", "driver-error", "reason", "bad ip");
+	d->done = 0;
+	d->out = NULL;
+	if (d->helo_check)
+		c = spf_check_helo_start(d->r, (struct sockaddr *)&ss, helo, d->hostname, &d->opts,
+		                         on_outcome, d);
+	else
+		c = spf_check_start_opts(d->r, (struct sockaddr *)&ss, helo, from, d->hostname,
+		                         &d->opts, on_outcome, d);
+	if (d->done)
+		return d->out;
+	deadline = evtimer_new(d->base, on_deadline, d->base);
+	evtimer_add(deadline, &tv);
+	while (!d->done && event_base_dispatch(d->base) == 0) {
+		if (!evtimer_pending(deadline, NULL))
+			break;
+	}
+	event_free(deadline);
+	if (d->done)
+		return d->out;
+	spf_check_cancel(c);
+	return json_pack("{s:s}", "result", "driver-timeout");
+}
+
+static int run_batch(struct driver *d)
+{
+	static char line[LINE_MAX_BYTES];
+	while (fgets(line, sizeof(line), stdin)) {
+		json_error_t err;
+		json_t *in = json_loads(line, 0, &err), *out;
+		const char *id = "", *ip = "", *helo = "", *from = "";
+		if (!in || json_unpack(in, "{s?s, s:s, s?s, s?s}", "id", &id, "ip", &ip, "helo",
+		                       &helo, "mailfrom", &from) < 0) {
+			fprintf(stderr, "spf_check: bad input line: %s\n", line);
+			json_decref(in);
+			return 1;
+		}
+		out = run_check(d, ip, helo, from);
+		json_object_set_new(out, "id", json_string(id));
+		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("%s\n", s);
+		fflush(stdout);
+		free(s);
+		json_decref(out);
+		json_decref(in);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct driver d = {.hostname = "unknown", .deadline_ms = 60000};
+	char *servers[MAX_SERVERS];
+	struct gw_dns cfg = {.servers = servers,
+	                     .timeout_ms = 300,
+	                     .tries = 1,
+	                     .cache_size = 1000,
+	                     .cache_max_ttl_ms = 60000,
+	                     .negative_ttl_ms = 60000};
+	const char *ip = NULL, *helo = "", *from = "";
+	int rc;
+
+	spf_options_default(&d.opts);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--trace") == 0) {
+			d.opts.trace = 1;
+			continue;
+		}
+		if (strcmp(a, "--helo-check") == 0) {
+			d.helo_check = 1;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "spf_check: %s needs a value\n", a);
+			return 2;
+		}
+		i++;
+		if (strcmp(a, "--dns") == 0 && cfg.n_servers < MAX_SERVERS)
+			servers[cfg.n_servers++] = (char *)v;
+		else if (strcmp(a, "--ip") == 0)
+			ip = v;
+		else if (strcmp(a, "--helo") == 0)
+			helo = v;
+		else if (strcmp(a, "--from") == 0)
+			from = v;
+		else if (strcmp(a, "--hostname") == 0)
+			d.hostname = v;
+		else if (strcmp(a, "--default-exp") == 0)
+			d.opts.default_explanation = v;
+		else if (strcmp(a, "--timeout-ms") == 0)
+			cfg.timeout_ms = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--tries") == 0)
+			cfg.tries = (uint32_t)strtoul(v, NULL, 10);
+		else if (strcmp(a, "--cache-size") == 0)
+			cfg.cache_size = (uint32_t)strtoul(v, NULL, 10);
+		else if (strcmp(a, "--deadline-ms") == 0)
+			d.deadline_ms = strtoull(v, NULL, 10);
+		else {
+			fprintf(stderr, "spf_check: unknown option %s\n", a);
+			return 2;
+		}
+	}
+	d.base = event_base_new();
+	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
+	if (!d.r)
+		return 2;
+	if (ip) {
+		json_t *out = run_check(&d, ip, helo, from);
+		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("%s\n", s);
+		free(s);
+		json_decref(out);
+		rc = 0;
+	} else {
+		rc = run_batch(&d);
+	}
+	dns_c_ares_free(d.r);
+	event_base_free(d.base);
+	return rc;
+}

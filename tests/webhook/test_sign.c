@@ -1,0 +1,201 @@
+/*
+ * test_sign.c: Standard Webhooks signatures against published vectors
+ * (the spec's HMAC example; RFC 8032 7.1 TEST 1 keys for Ed25519, verified
+ * with OpenSSL's verifier), key parsing, and the delivery id contract.
+ */
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "webhook_sign.h"
+
+/* The reference vector of the Standard Webhooks libraries ("sign function works"). */
+#define SPEC_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SPEC_ID     "msg_p5jXN8AQM9LWM0D4loKWxJek"
+#define SPEC_TS     1614265330
+#define SPEC_BODY   "{\"test\": 2432232314}"
+#define SPEC_SIG    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+/* RFC 8032 7.1 TEST 1: secret seed and public key. */
+static const unsigned char rfc_seed[32] = {
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
+    0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
+static const unsigned char rfc_pub[32] = {
+    0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
+    0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
+
+static void test_hmac_vector(void)
+{
+	struct webhook_key k;
+	char *sig;
+
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &k), 0);
+	sig = webhook_sign(&k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+	CHECK_STR(sig, SPEC_SIG);
+	free(sig);
+	webhook_sign_key_free(&k);
+}
+
+static void test_rotation(void)
+{
+	struct webhook_key k[2];
+	char *sig;
+
+	CHECK_INT(webhook_sign_key_parse("whsec_c2Vjb25kLXNlY3JldC1rZXktYnl0ZXM=", &k[0]), 0);
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &k[1]), 0);
+	sig = webhook_sign(k, 2, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+	CHECK(sig && strncmp(sig, "v1,", 3) == 0);
+	CHECK(sig && strstr(sig, " " SPEC_SIG) != NULL);
+	free(sig);
+	webhook_sign_key_free(&k[0]);
+	webhook_sign_key_free(&k[1]);
+}
+
+static int verify_ed25519(const char *header, const char *signed_text)
+{
+	unsigned char sig[64];
+	EVP_PKEY *pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, rfc_pub, 32);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int n, ok;
+
+	if (strncmp(header, "v1a,", 4) != 0)
+		return 0;
+	n = EVP_DecodeBlock(sig, (const unsigned char *)header + 4, (int)strlen(header + 4));
+	ok = n >= 64 && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pub) == 1 &&
+	     EVP_DigestVerify(md, sig, 64, (const unsigned char *)signed_text,
+	                      strlen(signed_text)) == 1;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pub);
+	return ok;
+}
+
+static void test_ed25519(void)
+{
+	unsigned char both[64];
+	char *b64, secret[200], *sig;
+	struct webhook_key k;
+
+	b64 = webhook_sign_base64(rfc_seed, 32);
+	snprintf(secret, sizeof(secret), "whsk_%s", b64);
+	free(b64);
+	CHECK_INT(webhook_sign_key_parse(secret, &k), 0);
+	CHECK_INT(k.type, WEBHOOK_KEY_ED25519);
+	sig = webhook_sign(&k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+	CHECK(sig && verify_ed25519(sig, SPEC_ID "."
+	                                         "1614265330"
+	                                         "." SPEC_BODY));
+	CHECK(sig && !verify_ed25519(sig, SPEC_ID "."
+	                                          "1614265331"
+	                                          "." SPEC_BODY));
+	free(sig);
+	webhook_sign_key_free(&k);
+
+	/* the 64-byte form (seed || public key) */
+	memcpy(both, rfc_seed, 32);
+	memcpy(both + 32, rfc_pub, 32);
+	b64 = webhook_sign_base64(both, 64);
+	snprintf(secret, sizeof(secret), "whsk_%s", b64);
+	free(b64);
+	CHECK_INT(webhook_sign_key_parse(secret, &k), 0);
+	webhook_sign_key_free(&k);
+	/* ... whose halves must match */
+	both[40] ^= 1;
+	b64 = webhook_sign_base64(both, 64);
+	snprintf(secret, sizeof(secret), "whsk_%s", b64);
+	free(b64);
+	CHECK_INT(webhook_sign_key_parse(secret, &k), -1);
+}
+
+static void test_bad_keys(void)
+{
+	static const char *const bad[] = {
+	    "",          "whsec_",        "whsec_!!!!",  "whsec_QUJD=A", "MfKQ9r8GKYqrTwjUPD8I",
+	    "whsk_QUJD", "whpk_QUJDRA==", "whsec_QQ===", "whsec_Q",
+	};
+	struct webhook_key k;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = webhook_sign_key_parse(bad[i], &k);
+		CHECK_INT(rc, -1);
+		if (rc == 0)
+			webhook_sign_key_free(&k);
+	}
+	CHECK_INT(webhook_sign_key_parse("whsec_QUJD", &k), 0); /* unpadded base64 is accepted */
+	CHECK_INT(k.secret_len, 3);
+	CHECK(memcmp(k.secret, "ABC", 3) == 0);
+	webhook_sign_key_free(&k);
+}
+
+static void test_base64(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {{"", ""},
+	             {"f", "Zg=="},
+	             {"fo", "Zm8="},
+	             {"foo", "Zm9v"},
+	             {"foob", "Zm9vYg=="},
+	             {"fooba", "Zm9vYmE="},
+	             {"foobar", "Zm9vYmFy"}}; /* RFC 4648 10 */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got =
+		    webhook_sign_base64((const unsigned char *)cases[i].in, strlen(cases[i].in));
+		CHECK_STR(got, cases[i].want);
+		free(got);
+	}
+}
+
+static void test_id(void)
+{
+	struct envelope_rcpt r1[2] = {{.address = (char *)"a@example.test"},
+	                              {.address = (char *)"b@example.test"}};
+	struct envelope_rcpt r2[2] = {{.address = (char *)"b@example.test"},
+	                              {.address = (char *)"a@example.test"}};
+	struct envelope e1 = {.mail_from = (char *)"s@sender.test",
+	                      .rcpts = r1,
+	                      .n_rcpts = 2,
+	                      .client_port = 1111,
+	                      .received_at_us = 1};
+	struct envelope e2 = e1;
+	struct message_bytes m = {"Subject: x\r\n\r\nbody\r\n", 21};
+	struct message_bytes m2 = {"Subject: x\r\n\r\nbody!\r\n", 22};
+	char a[WEBHOOK_ID_SIZE], b[WEBHOOK_ID_SIZE];
+
+	webhook_sign_id("r", "http://h/", &e1, &m, a);
+	CHECK_INT(strlen(a), WEBHOOK_ID_SIZE - 1);
+	CHECK(strncmp(a, "msg_", 4) == 0);
+	CHECK(strspn(a + 4, "0123456789abcdef") == 32);
+	/* port, time, recipient order: no effect */
+	e2.client_port = 2222;
+	e2.received_at_us = 99;
+	e2.rcpts = r2;
+	webhook_sign_id("r", "http://h/", &e2, &m, b);
+	CHECK_STR(b, a);
+	/* message, sender, recipients, route: each changes it */
+	webhook_sign_id("r", "http://h/", &e1, &m2, b);
+	CHECK(strcmp(a, b) != 0);
+	e2 = e1;
+	e2.mail_from = (char *)"t@sender.test";
+	webhook_sign_id("r", "http://h/", &e2, &m, b);
+	CHECK(strcmp(a, b) != 0);
+	e2 = e1;
+	e2.n_rcpts = 1;
+	webhook_sign_id("r", "http://h/", &e2, &m, b);
+	CHECK(strcmp(a, b) != 0);
+	webhook_sign_id("r2", "http://h/", &e1, &m, b);
+	CHECK(strcmp(a, b) != 0);
+	webhook_sign_id("r", "http://h2/", &e1, &m, b);
+	CHECK(strcmp(a, b) != 0);
+}
+
+int main(void)
+{
+	test_hmac_vector();
+	test_rotation();
+	test_ed25519();
+	test_bad_keys();
+	test_base64();
+	test_id();
+	return UNIT_END("webhook_sign");
+}

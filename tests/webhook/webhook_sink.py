@@ -1,0 +1,161 @@
+"""A fault-injecting webhook sink for the webhook tests.
+
+A real HTTP/1.1 server (http.server.ThreadingHTTPServer) on 127.0.0.1, plain
+or TLS. Each request takes the next Action of the sink's plan (or the
+default one): answer any status with any body and headers, after a delay;
+hang without answering; close before answering; or close in the middle of
+the response. Every request (headers, body, connection number) is recorded,
+and TCP connections are counted so keep-alive can be checked.
+"""
+import http.server
+import json
+import pathlib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+
+class Action:
+    """What the sink does with one request."""
+
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, mode="answer"):
+        self.status = status
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.headers = headers or {}
+        self.delay = delay
+        self.mode = mode  # answer | hang | close | close_mid
+
+
+class Request:
+    def __init__(self, handler, body, conn_no):
+        self.path = handler.path
+        self.method = handler.command
+        self.headers = handler.headers
+        self.body = body
+        self.conn_no = conn_no
+        self.time = time.time()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10  # an idle keep-alive connection is closed after this
+
+    def setup(self):
+        super().setup()
+        with self.server.sink.lock:
+            self.server.sink.connections += 1
+            self.conn_no = self.server.sink.connections
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_POST(self):
+        sink = self.server.sink
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n) if n else b""
+        action = sink.next_action()
+        with sink.lock:
+            sink.requests.append(Request(self, body, self.conn_no))
+            sink.active += 1
+            sink.max_active = max(sink.max_active, sink.active)
+        try:
+            self._act(action)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading: what some tests want
+        finally:
+            with sink.lock:
+                sink.active -= 1
+
+    do_GET = do_POST
+
+    def _act(self, a):
+        sink = self.server.sink
+        if a.delay:
+            sink.stop.wait(a.delay)
+        if a.mode == "hang":
+            sink.stop.wait(30)
+            self.close_connection = True
+            return
+        if a.mode == "close":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(a.status)
+        for k, v in a.headers.items():
+            self.send_header(k, v)
+        if a.mode == "close_mid":
+            self.send_header("Content-Length", str(len(a.body) + 1000))
+            self.end_headers()
+            self.wfile.write(a.body[: len(a.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_header("Content-Length", str(len(a.body)))
+        self.end_headers()
+        self.wfile.write(a.body)
+
+
+class Sink:
+    def __init__(self, tls=None):
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.requests = []
+        self.connections = 0
+        self.active = 0
+        self.max_active = 0
+        self.plan = []
+        self.default = Action(200)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.sink = self
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.scheme = "https" if tls is not None else "http"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook", host="127.0.0.1"):
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def next_action(self):
+        with self.lock:
+            return self.plan.pop(0) if self.plan else self.default
+
+    def close(self):
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def make_pki(d: pathlib.Path):
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
+        "-subj", "/CN=smtp-gateway test CA")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
+            "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
+            "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
+            "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"))
+    return d
+
+
+def server_context(pki: pathlib.Path, require_client_cert=False):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(str(pki / "ca.pem"))
+    return ctx
