@@ -155,6 +155,10 @@ struct gw_limits {
 	uint32_t max_header_count; /* MIME parsing */
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
+	/* SMTP front end back-pressure (0 = the default of gateway/smtp/, docs/smtp.md) */
+	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
+	uint64_t output_high_water;	 /* queued reply bytes before reading pauses (64KB) */
+	uint64_t input_high_water;	 /* unread input bytes before reading pauses (256KB) */
 };
 
 struct gw_dns {

@@ -1,7 +1,8 @@
 /*
  * dkim.h: DKIM signature verification (gateway/dkim/), RFC 6376 with the
  * Ed25519 algorithm of RFC 8463. Pure logic over the asynchronous DNS
- * interface of dns.h: no sockets, no event loop, no globals.
+ * interface of dns.h: no sockets, no event loop, no state shared between
+ * verifications (only the SHA digests, fetched from OpenSSL once).
  *
  * dkim_verify_start() does all the hashing at once (the message bytes are
  * not needed after it returns), then asks DNS for every key and reports

@@ -19,12 +19,13 @@
 #include "config.h"
 
 /*
- * Tuning values that are not (yet) keys of gateway.toml. Defaults come from
- * smtp_options_default(); a key of the same name would replace each.
+ * Defaults of the back-pressure limits: used when the gw_limits field of
+ * the same meaning is 0 (not set). listen_backlog has no key.
  */
 struct smtp_options {
-	uint32_t max_commands_per_wakeup; /* pipelined commands handled per read event */
-	size_t output_high_water;	  /* stop reading commands above this many queued bytes */
+	uint32_t max_commands_per_wakeup; /* limits.max_pipelined_commands when 0 */
+	size_t output_high_water;         /* limits.output_high_water when 0 */
+	size_t input_high_water;          /* limits.input_high_water when 0 */
 	int listen_backlog;
 };
 

@@ -34,6 +34,8 @@
 /* Bounds on what one file may declare, so a hostile file cannot exhaust memory. */
 #define MAX_LIST_ITEMS  1000000 /* patterns, domains, headers ... per key */
 #define MAX_SECRET_FILE 65536   /* bytes */
+/* RFC 5322 atext that is not a letter or digit: what a tag separator may be. */
+#define PLUS_SEP_CHARS "!#$%&'+-/=?^_`{|}~."
 
 struct load {
 	const char *file;
@@ -43,8 +45,8 @@ struct load {
 
 /* ---------------------------------------------------------------- diag */
 
-static void diag_vadd(char ***list, size_t *n, const char *file, int line, int col, const char *fmt,
-                      va_list ap)
+__attribute__((format(printf, 6, 0))) static void
+diag_vadd(char ***list, size_t *n, const char *file, int line, int col, const char *fmt, va_list ap)
 {
 	char msg[768];
 	char *s = NULL;
@@ -975,12 +977,9 @@ static int set_simple(struct load *L, const struct config_key *k, const toml_val
 	case KT_PLUS_SEP:
 		if (!(s = string_of(L, v, k->name)))
 			return -1;
-		if (strlen(s) > 7 || strpbrk(s, "@*\" <>") ||
-		    (strlen(s) == 1 && isalnum((unsigned char)*s))) {
-			err_at(L, v,
-			       "'%s' must be up to 7 characters, not a letter or digit, "
-			       "without @ * < > \" or space",
-			       k->name);
+		if (strlen(s) > 7 || strspn(s, PLUS_SEP_CHARS) != strlen(s)) {
+			err_at(L, v, "'%s' must be up to 7 of the characters %s", k->name,
+			       PLUS_SEP_CHARS);
 			return -1;
 		}
 		memcpy(slot, s, strlen(s) + 1);
@@ -1439,6 +1438,35 @@ static void validate_certs(struct load *L)
 	}
 }
 
+static int route_name_cmp(const void *a, const void *b)
+{
+	const struct gw_route *x = *(const struct gw_route *const *)a;
+	const struct gw_route *y = *(const struct gw_route *const *)b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Route names are unique (delivery finds a route again by name after a reload). */
+static void check_route_names(struct load *L)
+{
+	struct gw_config *c = L->cfg;
+	const struct gw_route **sorted = calloc(c->n_routes ? c->n_routes : 1, sizeof(*sorted));
+	size_t n = 0;
+
+	if (!sorted)
+		return;
+	for (size_t i = 0; i < c->n_routes; i++)
+		if (c->routes[i].name)
+			sorted[n++] = &c->routes[i];
+	qsort(sorted, n, sizeof(*sorted), route_name_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(sorted[i]->name, sorted[i - 1]->name) == 0)
+			diag_add_error(L->diag, L->file, sorted[i]->line, sorted[i]->col,
+			               "route name '%s' is used twice", sorted[i]->name);
+	free(sorted);
+}
+
 static void validate_routes(struct load *L)
 {
 	struct gw_config *c = L->cfg;
@@ -1469,11 +1497,8 @@ static void validate_routes(struct load *L)
 				               "route '%s': a secret must start with whsec_ "
 				               "(HMAC-SHA256) or whsk_ (Ed25519)",
 				               r->name);
-		for (size_t j = 0; j < i; j++)
-			if (r->name && c->routes[j].name && strcmp(r->name, c->routes[j].name) == 0)
-				diag_add_error(L->diag, L->file, r->line, r->col,
-				               "route name '%s' is used twice", r->name);
 	}
+	check_route_names(L);
 }
 
 static void validate_users(struct load *L)
@@ -1710,6 +1735,7 @@ void config_free(struct gw_config *c)
 	free(c->users);
 	free(c->server.hostname);
 	free(c->server.user);
+	free(c->auth.dmarc_psl_file);
 	free_list(c->dns.servers, c->dns.n_servers);
 	free_list(c->routing.domains, c->routing.n_domains);
 	free(c->webhook.ca_file);

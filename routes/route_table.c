@@ -97,17 +97,29 @@ const char *route_match_kind_name(enum route_match_kind k)
 	return (unsigned)k <= MATCH_SUBDOMAIN ? kind_names[k] : "?";
 }
 
-/* Makes room for one more element of size bytes in *p. */
-static int grow(void *p, size_t *cap, size_t n, size_t size)
+/*
+ * Returns base with room for element n (reallocated when full), or NULL
+ * when out of memory, base still valid then. A macro assigns the result,
+ * so that no pointer is written through a void ** of the wrong type.
+ */
+static void *grow_array(void *base, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
-		return 0;
+		return base;
 	size_t ncap = *cap ? *cap * 2 : 16;
-	void *q = realloc(*(void **)p, ncap * size);
-	if (!q)
+	void *q = realloc(base, ncap * size);
+	if (q)
+		*cap = ncap;
+	return q;
+}
+
+#define GROW(a, n, cap) grow_into((void *)&(a), grow_array((a), &(cap), (n), sizeof *(a)))
+
+static int grow_into(void *slot, void *grown)
+{
+	if (!grown)
 		return -1;
-	*(void **)p = q;
-	*cap = ncap;
+	memcpy(slot, &grown, sizeof grown);
 	return 0;
 }
 
@@ -134,7 +146,7 @@ static size_t list_domain(struct builder *b, const char *prefix, const char *nam
 	struct route_table *t = b->t;
 	size_t plen = strlen(prefix), nlen = strlen(name);
 	char *s = route_arena_alloc(&t->arena, plen + nlen + 1);
-	if (!s || grow(&t->listed, &t->cap_listed, t->n_listed, sizeof *t->listed) < 0)
+	if (!s || GROW(t->listed, t->n_listed, t->cap_listed) < 0)
 		return 0;
 	memcpy(s, prefix, plen);
 	memcpy(s + plen, name, nlen + 1);
@@ -151,7 +163,7 @@ static size_t domain_get(struct builder *b, const char *domain)
 	if (d)
 		return d;
 	char *key = route_arena_strndup(&t->arena, domain, len);
-	if (!key || grow(&t->domains, &t->cap_domains, t->n_domains, sizeof *t->domains) < 0)
+	if (!key || GROW(t->domains, t->n_domains, t->cap_domains) < 0)
 		return 0;
 	if (!list_domain(b, "", key))
 		return 0;
@@ -170,7 +182,7 @@ static size_t sub_get(struct builder *b, const char *suffix)
 	if (s)
 		return s;
 	char *key = route_arena_strndup(&t->arena, suffix, len);
-	if (!key || grow(&t->subs, &t->cap_subs, t->n_subs, sizeof *t->subs) < 0)
+	if (!key || GROW(t->subs, t->n_subs, t->cap_subs) < 0)
 		return 0;
 	if (!list_domain(b, "*.", key))
 		return 0;
@@ -185,7 +197,7 @@ static size_t sub_get(struct builder *b, const char *suffix)
 static size_t entry_add(struct builder *b, const struct pattern *p)
 {
 	struct route_table *t = b->t;
-	if (grow(&t->entries, &t->cap_entries, t->n_entries, sizeof *t->entries) < 0)
+	if (GROW(t->entries, t->n_entries, t->cap_entries) < 0)
 		return 0;
 	t->entries[t->n_entries] = (struct route_entry){
 	    .route = p->route,
@@ -235,7 +247,7 @@ static void add_wildcard(struct builder *b, const struct pattern *p, const char 
 	char *copy = route_arena_strndup(&t->arena, glob, glen);
 	size_t d = key && copy ? domain_get(b, domain) : 0;
 	size_t e = d ? entry_add(b, p) : 0;
-	if (!e || grow(&t->wild, &t->cap_wild, t->n_wild, sizeof *t->wild) < 0)
+	if (!e || GROW(t->wild, t->n_wild, t->cap_wild) < 0)
 		return oom(b);
 	struct route_entry *en = &t->entries[e - 1];
 	en->glob = copy;
@@ -297,11 +309,11 @@ static void add_pattern(struct builder *b, const struct pattern *p)
 	if (e != ADDR_OK)
 		return pattern_error(b, p, route_addr_err_text(e));
 	bool wild = !quoted && strchr(a.local, '*');
+	if (wild)
+		collapse_stars(a.local);
 	if (sub && (!wild || strcmp(a.local, "*") != 0))
 		return pattern_error(b, p,
 		                     "a subdomain wildcard '@*.' needs '*' as the local part");
-	if (wild)
-		collapse_stars(a.local);
 	if (wild && strcmp(a.local, "*") == 0)
 		return add_catchall(b, p, a.domain_ascii, sub);
 	char local[ROUTE_LOCAL_MAX];
@@ -522,19 +534,26 @@ static const struct route_entry *find_sub(const struct route_table *t, const cha
 	return NULL;
 }
 
-static enum route_verdict lookup_in_domain(const struct route_table *t,
-                                           const struct route_domain *d, struct route_match *m)
+/*
+ * Exact and plus-base keys first: a hit there (the common case) needs no
+ * probe of the domain map. Their entries imply the domain is ours.
+ */
+static enum route_verdict lookup_local(const struct route_table *t, const char *key, size_t llen,
+                                       struct route_match *m)
 {
-	char key[ROUTE_LOCAL_MAX];
-	int llen = fold_local(t, m->addr.local, key, sizeof key);
-	if (llen < 0)
-		return ROUTE_BAD_ADDRESS;
-	const struct route_entry *e = find_exact(t, key, (size_t)llen, m->addr.domain_ascii);
+	const struct route_entry *e = find_exact(t, key, llen, m->addr.domain_ascii);
 	if (e)
 		return matched(m, e, MATCH_EXACT);
 	if ((e = find_plus(t, key, &m->addr)))
 		return matched(m, e, MATCH_PLUS);
-	if ((e = find_wildcard(t, d, key)))
+	return ROUTE_UNKNOWN_USER;
+}
+
+static enum route_verdict lookup_domain(const struct route_table *t, const struct route_domain *d,
+                                        const char *key, struct route_match *m)
+{
+	const struct route_entry *e = find_wildcard(t, d, key);
+	if (e)
 		return matched(m, e, MATCH_LOCAL_WILDCARD);
 	if (d->catchall)
 		return matched(m, &t->entries[d->catchall - 1], MATCH_DOMAIN);
@@ -557,13 +576,17 @@ enum route_verdict route_lookup(const struct route_table *t, const char *address
 		return ROUTE_BAD_ADDRESS;
 	if (!t)
 		return ROUTE_NOT_OURS;
+	char key[ROUTE_LOCAL_MAX];
+	int llen = fold_local(t, m->addr.local, key, sizeof key);
+	if (llen < 0)
+		return ROUTE_BAD_ADDRESS;
+	enum route_verdict v = lookup_local(t, key, (size_t)llen, m);
+	if (v == ROUTE_MATCH)
+		return v;
 	const char *domain = m->addr.domain_ascii;
 	size_t d = route_map_get(&t->domain_map, domain, strlen(domain));
-	if (d) {
-		enum route_verdict v = lookup_in_domain(t, &t->domains[d - 1], m);
-		if (v != ROUTE_UNKNOWN_USER)
-			return v;
-	}
+	if (d && (v = lookup_domain(t, &t->domains[d - 1], key, m)) == ROUTE_MATCH)
+		return v;
 	bool accepted;
 	const struct route_entry *e = find_sub(t, domain, &accepted);
 	if (e)

@@ -45,8 +45,13 @@ struct arc_verify {
 	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
 	struct arc_set_result *res;
 	size_t pending;
-	bool starting;
+	enum dkim_vstate state; /* changed only by set_state() */
 };
+
+static void set_state(struct arc_verify *v, enum dkim_vstate s)
+{
+	v->state = s;
+}
 
 /* What start() found before any DNS, when it already knows the answer. */
 struct early {
@@ -333,7 +338,7 @@ static void key_answer(void *arg, const struct dns_result *res)
 	j->waiting = false;
 	j->q = NULL;
 	dkim_check(&j->sig, res, &v->co, &j->vd);
-	if (--v->pending == 0 && !v->starting)
+	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
 		finish(v);
 }
 
@@ -429,12 +434,12 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
 	}
 	v->cb = cb;
 	v->arg = arg;
-	v->starting = true;
+	set_state(v, DKIM_VS_STARTING);
 	for (int i = v->n; i >= 1; i--) {
 		ask_key(v, &v->sets[i - 1].ams);
 		ask_key(v, &v->sets[i - 1].as);
 	}
-	v->starting = false;
+	set_state(v, DKIM_VS_WAITING);
 	if (v->pending == 0) {
 		finish(v);
 		return NULL;

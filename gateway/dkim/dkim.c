@@ -8,7 +8,7 @@
  * query per signature. Each answer is judged by dkim_check(); when the
  * last one is in, the callback gets every result at once and the
  * verification frees itself. Resolver callbacks may run synchronously,
- * inside dns_query(): the "starting" flag keeps the callback from firing
+ * inside dns_query(): the STARTING state keeps the callback from firing
  * (and freeing) before start has finished.
  *
  * Must never block, never keep the message after start, never verify
@@ -38,8 +38,15 @@ struct dkim_verify {
 	struct sig_job *jobs;
 	struct dkim_sig_result *res;
 	size_t pending;
-	bool starting;
+	enum dkim_vstate state; /* changed only by set_state() */
 };
+
+const char *const dkim_vstate_names[DKIM_VS_MAX] = {"starting", "waiting"};
+
+static void set_state(struct dkim_verify *v, enum dkim_vstate s)
+{
+	v->state = s;
+}
 
 static const char *const status_names[DKIM_STATUS_MAX] = {
     [DKIM_PASS] = "pass",           [DKIM_FAIL] = "fail",           [DKIM_NEUTRAL] = "neutral",
@@ -152,7 +159,7 @@ static void key_answer(void *arg, const struct dns_result *res)
 	set_result(r, vd.status, vd.reason);
 	r->key_bits = vd.key_bits;
 	r->testing = vd.testing;
-	if (--v->pending == 0 && !v->starting)
+	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
 		finish(v);
 }
 
@@ -279,11 +286,11 @@ struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const
 	v->n_ignored = total - v->n;
 	v->cb = cb;
 	v->arg = arg;
-	v->starting = true;
+	set_state(v, DKIM_VS_STARTING);
 	for (size_t k = 0; k < v->n; k++)
 		if (need[k])
 			ask_key(v, &v->jobs[k]);
-	v->starting = false;
+	set_state(v, DKIM_VS_WAITING);
 	if (v->pending == 0) {
 		finish(v);
 		return NULL;

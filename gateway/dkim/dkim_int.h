@@ -196,6 +196,19 @@ void dkim_key_release(struct dkim_key *k);
 int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned char *digest,
                     size_t dlen, const unsigned char *sig, size_t slen);
 
+/* ---- the life of one verification (DKIM or ARC) -------------------- */
+
+/*
+ * STARTING while *_verify_start() hashes and sends the key queries: an
+ * answer that arrives then (a synchronous resolver, a cache hit) must not
+ * finish and free the verification under start's feet. WAITING once start
+ * has sent everything: the last answer finishes it. (Finishing frees the
+ * object, so there is no DONE state to observe.)
+ */
+enum dkim_vstate { DKIM_VS_STARTING, DKIM_VS_WAITING, DKIM_VS_MAX };
+
+extern const char *const dkim_vstate_names[DKIM_VS_MAX];
+
 /* ---- the verdict on one signature once its key answer is in -------- */
 
 struct dkim_check_opts {

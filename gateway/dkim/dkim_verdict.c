@@ -109,6 +109,33 @@ static void check_crypto(const struct dkim_sig *s, const struct dkim_key *k, str
 		verdict(v, DKIM_FAIL, "signature verification failed");
 }
 
+/*
+ * The first record of the answer that parses as a key (RFC 6376 3.6.2.2
+ * lets a verifier cycle through several); when none does, the first
+ * record's error. At most KEY_RECORDS_TRIED records are looked at.
+ */
+#define KEY_RECORDS_TRIED 4
+
+static enum dkim_status pick_key(const struct dns_result *res, const struct dkim_check_opts *o,
+                                 struct dkim_key *k, struct dkim_verdict *v)
+{
+	enum dkim_status first = DKIM_PERMERROR;
+	char reason[sizeof(v->reason)];
+
+	for (size_t i = 0; i < res->n && i < KEY_RECORDS_TRIED; i++) {
+		const struct dns_rr *rr = &res->rr[i];
+		enum dkim_status st = dkim_key_get(o->cache, rr->u.txt.data, rr->u.txt.len, k,
+		                                   reason, sizeof(reason));
+		if (st == DKIM_PASS)
+			return DKIM_PASS;
+		if (i == 0) {
+			first = st;
+			snprintf(v->reason, sizeof(v->reason), "%s", reason);
+		}
+	}
+	return first;
+}
+
 void dkim_check(const struct dkim_sig *s, const struct dns_result *res,
                 const struct dkim_check_opts *o, struct dkim_verdict *v)
 {
@@ -118,13 +145,12 @@ void dkim_check(const struct dkim_sig *s, const struct dns_result *res,
 	memset(v, 0, sizeof(*v));
 	if (!dns_ok(res, v))
 		return;
-	const struct dns_rr *rr = &res->rr[0];
-	st =
-	    dkim_key_get(o->cache, rr->u.txt.data, rr->u.txt.len, &k, v->reason, sizeof(v->reason));
+	st = pick_key(res, o, &k, v);
 	if (st != DKIM_PASS) {
 		v->status = st;
 		return;
 	}
+	v->reason[0] = '\0';
 	v->key_bits = k.bits;
 	v->testing = k.testing;
 	if (compatible(s, &k, o, v))

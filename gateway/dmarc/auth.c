@@ -25,6 +25,9 @@
 
 #include "auth_int.h"
 
+/* Parsed DKIM/ARC public keys kept per worker (the DNS answers are cached by the resolver). */
+#define AUTH_DKIM_KEY_CACHE 256
+
 enum tx_state {
 	TX_SPF,      /* after MAIL: SPF may be running */
 	TX_CHECKING, /* end of data: waiting for SPF, DKIM, ARC */
@@ -104,7 +107,7 @@ int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const st
 		}
 		ctx->psl_owned = true;
 	}
-	ctx->keys = dkim_key_cache_new(256);
+	ctx->keys = dkim_key_cache_new(AUTH_DKIM_KEY_CACHE);
 	return 0;
 }
 

@@ -236,9 +236,9 @@ static json_t *spf_json(const struct auth_facts *f)
 
 static json_t *dkim_json(const struct auth_facts *f)
 {
+	json_t *a = json_array(); /* the payload schema wants an array even when off */
 	if (!f->dkim_shown)
-		return json_null();
-	json_t *a = json_array();
+		return a;
 	for (size_t i = 0; a && i < f->n_dkim; i++) {
 		const struct dkim_sig_result *s = &f->dkim[i];
 		json_array_append_new(

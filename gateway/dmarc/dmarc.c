@@ -1,6 +1,7 @@
 /*
- * dmarc.c: DMARC evaluation of one message (RFC 9989 sections 4.4 to 4.10,
- * or RFC 7489 sections 3.2 and 6.6 when the PSL mode is chosen).
+ * dmarc.c: DMARC evaluation of one message (RFC 9989: alignment, policy
+ * discovery and the DNS tree walk of section 4.10; or RFC 7489 sections
+ * 3.1, 3.2 and 6.6 when the PSL mode is chosen).
  *
  * The evaluation is a pure function of the DNS answers gathered so far:
  * step() recomputes policy discovery, Organizational Domains, alignment and
@@ -200,7 +201,7 @@ static enum step org_domain(struct dmarc_eval *ev, const char *domain, char *out
 }
 
 /*
- * RFC 9989 section 4.4.1 / RFC 7489 section 3.1: is id aligned with
+ * Identifier alignment (RFC 7489 section 3.1, kept by RFC 9989): is id aligned with
  * author? at gets where they met: the author domain when identical, else
  * their common Organizational Domain.
  */
@@ -429,7 +430,7 @@ static void apply_pct(struct dmarc_eval *ev, struct dmarc_outcome *o)
 }
 
 /*
- * RFC 7489 section 6.6.1 and RFC 9989 section 4.4: with several author
+ * RFC 7489 section 6.6.1 (kept by RFC 9989): with several author
  * domains each is checked and the strictest failing policy applies; a
  * result that is not a pass for one of them is never reported as a pass.
  */

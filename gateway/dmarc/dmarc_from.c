@@ -1,6 +1,6 @@
 /*
- * dmarc_from.c: the Author Domain (RFC 7489 section 6.6.1, RFC 9989
- * section 4.4): the domains of the RFC5322.From field, normalised; and the
+ * dmarc_from.c: the Author Domain (RFC 7489 section 6.6.1, kept by RFC
+ * 9989): the domains of the RFC5322.From field, normalised; and the
  * RFC 7489 Organizational Domain from the Public Suffix List.
  *
  * The From parser is deliberately small: it knows quoted strings,
@@ -12,7 +12,6 @@
  * is not a normalised DNS name.
  */
 #include <ctype.h>
-#include <idn2.h>
 #include <libpsl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +20,7 @@
 #include <strings.h>
 
 #include "dmarc.h"
+#include "routes.h"
 
 #define FROM_FIELD_MAX  8192 /* bytes of one unfolded From field we look at */
 #define FROM_MAX_FIELDS 8    /* From fields examined */
@@ -68,16 +68,12 @@ int dmarc_domain_normalize(const char *in, size_t inlen, char out[DMARC_DOMAIN_M
 	memcpy(buf, in, inlen);
 	buf[inlen] = '\0';
 	if (!is_ascii(buf, inlen)) {
-		char *ascii = NULL;
-		if (idn2_to_ascii_8z(buf, &ascii, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		char ascii[DMARC_DOMAIN_MAX];
+
+		/* The routing table's IDNA conversion: one notion of a domain everywhere. */
+		if (idna_to_ascii(buf, ascii, sizeof(ascii)) < 0)
 			return -1;
-		size_t n = strlen(ascii);
-		if (n >= DMARC_DOMAIN_MAX) {
-			idn2_free(ascii);
-			return -1;
-		}
-		memcpy(buf, ascii, n + 1);
-		idn2_free(ascii);
+		memcpy(buf, ascii, strlen(ascii) + 1);
 	} else if (inlen >= DMARC_DOMAIN_MAX) {
 		return -1;
 	}

@@ -21,9 +21,8 @@
 #include "payload_int.h"
 
 #define DEFAULT_MAX_HEADER_COUNT 1000
-#define DEFAULT_MAX_MIME_DEPTH 32
-#define DEFAULT_MAX_MIME_PARTS 1000
-#define PLACEHOLDER "gw-deferred-content"
+#define DEFAULT_MAX_MIME_DEPTH   32
+#define DEFAULT_MAX_MIME_PARTS   1000
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -47,7 +46,7 @@ void payload_options_default(struct payload_options *o)
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
-				const struct gw_limits *l)
+                                const struct gw_limits *l)
 {
 	payload_options_default(o);
 	if (r) {
@@ -88,7 +87,7 @@ void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
 		c->warn_full = true;
 		code = "warnings_truncated";
 		snprintf(msg, sizeof(msg), "more than %d distinct warnings; the rest were dropped",
-			 PAYLOAD_MAX_WARNINGS);
+		         PAYLOAD_MAX_WARNINGS);
 	}
 	/* msg may hold message bytes (a charset name, a header name): keep it UTF-8 */
 	struct pbuf b = {.max = sizeof(msg) * 3};
@@ -100,13 +99,13 @@ void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
 	}
 	if (!warning_known(c->warnings, code, b.p) &&
 	    json_array_append_new(c->warnings,
-				  json_pack("{s:s, s:s}", "code", code, "message", b.p)) < 0)
+	                          json_pack("{s:s, s:s}", "code", code, "message", b.p)) < 0)
 		c->oom = 1;
 	pbuf_free(&b);
 }
 
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
-	       size_t raw_len)
+               size_t raw_len)
 {
 	if (c->n_deferred == c->cap_deferred) {
 		size_t cap = c->cap_deferred ? c->cap_deferred * 2 : 8;
@@ -116,9 +115,8 @@ int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const cha
 		c->deferred = d;
 		c->cap_deferred = cap;
 	}
-	c->deferred[c->n_deferred++] =
-		(struct pdeferred){.placeholder = placeholder, .part = part, .raw = raw,
-				   .raw_len = raw_len};
+	c->deferred[c->n_deferred++] = (struct pdeferred){
+	    .placeholder = placeholder, .part = part, .raw = raw, .raw_len = raw_len};
 	return 0;
 }
 
@@ -134,88 +132,39 @@ int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len)
 	return 0;
 }
 
-/*
- * The body of a JSON string as jansson writes it without JSON_ENSURE_ASCII
- * or JSON_ESCAPE_SLASH (RFC 8259 section 7): text is valid UTF-8, so only
- * the quote, the backslash and the control characters need escaping.
- */
-static int write_escaped(const char *s, size_t len, json_dump_callback_t cb, void *data)
-{
-	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
-	size_t run = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		char esc[6] = {'\\', 0};
-		size_t n = 2;
-		switch (ch) {
-		case '"':
-		case '\\':
-			esc[1] = (char)ch;
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			n = 6;
-		}
-		if ((i > run && cb(s + run, i - run, data)) || cb(esc, n, data))
-			return -1;
-		run = i + 1;
-	}
-	return len > run ? cb(s + run, len - run, data) : 0;
-}
-
 static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
-			   gpointer user_data)
+                           gpointer user_data)
 {
 	static const struct {
 		GMimeParserWarning code;
 		const char *name, *text;
 	} table[] = {
-		{GMIME_WARN_DUPLICATED_HEADER, "duplicated_header", "header field repeated"},
-		{GMIME_WARN_DUPLICATED_PARAMETER, "duplicated_parameter", "parameter repeated"},
-		{GMIME_WARN_UNENCODED_8BIT_HEADER, "header_8bit",
-		 "8-bit bytes in a header (decoded as UTF-8, else Windows-1252)"},
-		{GMIME_WARN_INVALID_CONTENT_TYPE, "invalid_content_type",
-		 "unparsable Content-Type (text/plain assumed)"},
-		{GMIME_WARN_INVALID_RFC2047_HEADER_VALUE, "invalid_rfc2047",
-		 "malformed RFC 2047 encoded-word"},
-		{GMIME_WARN_MALFORMED_MULTIPART, "malformed_multipart",
-		 "multipart boundary missing or unterminated"},
-		{GMIME_WARN_TRUNCATED_MESSAGE, "truncated_message", "message ends inside a part"},
-		{GMIME_WARN_MALFORMED_MESSAGE, "malformed_message", "malformed message"},
-		{GMIME_CRIT_INVALID_HEADER_NAME, "invalid_header",
-		 "header line without a colon or with an invalid name"},
-		{GMIME_CRIT_CONFLICTING_HEADER, "conflicting_header",
-		 "header field repeated with a different value"},
-		{GMIME_CRIT_CONFLICTING_PARAMETER, "conflicting_parameter",
-		 "parameter repeated with a different value"},
-		{GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY, "multipart_without_boundary",
-		 "multipart without a boundary parameter (kept as one part)"},
-		{GMIME_WARN_INVALID_PARAMETER, "invalid_parameter", "malformed parameter"},
-		{GMIME_WARN_INVALID_ADDRESS_LIST, "invalid_address_list", "malformed address list"},
-		{GMIME_CRIT_NESTING_OVERFLOW, "mime_depth_limit", "MIME nesting too deep"},
-		{GMIME_WARN_PART_WITHOUT_CONTENT, "part_without_content", "part without content"},
-		{GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT, "empty_part",
-		 "part without headers or content"},
+	    {GMIME_WARN_DUPLICATED_HEADER, "duplicated_header", "header field repeated"},
+	    {GMIME_WARN_DUPLICATED_PARAMETER, "duplicated_parameter", "parameter repeated"},
+	    {GMIME_WARN_UNENCODED_8BIT_HEADER, "header_8bit",
+	     "8-bit bytes in a header (decoded as UTF-8, else Windows-1252)"},
+	    {GMIME_WARN_INVALID_CONTENT_TYPE, "invalid_content_type",
+	     "unparsable Content-Type (text/plain assumed)"},
+	    {GMIME_WARN_INVALID_RFC2047_HEADER_VALUE, "invalid_rfc2047",
+	     "malformed RFC 2047 encoded-word"},
+	    {GMIME_WARN_MALFORMED_MULTIPART, "malformed_multipart",
+	     "multipart boundary missing or unterminated"},
+	    {GMIME_WARN_TRUNCATED_MESSAGE, "truncated_message", "message ends inside a part"},
+	    {GMIME_WARN_MALFORMED_MESSAGE, "malformed_message", "malformed message"},
+	    {GMIME_CRIT_INVALID_HEADER_NAME, "invalid_header",
+	     "header line without a colon or with an invalid name"},
+	    {GMIME_CRIT_CONFLICTING_HEADER, "conflicting_header",
+	     "header field repeated with a different value"},
+	    {GMIME_CRIT_CONFLICTING_PARAMETER, "conflicting_parameter",
+	     "parameter repeated with a different value"},
+	    {GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY, "multipart_without_boundary",
+	     "multipart without a boundary parameter (kept as one part)"},
+	    {GMIME_WARN_INVALID_PARAMETER, "invalid_parameter", "malformed parameter"},
+	    {GMIME_WARN_INVALID_ADDRESS_LIST, "invalid_address_list", "malformed address list"},
+	    {GMIME_CRIT_NESTING_OVERFLOW, "mime_depth_limit", "MIME nesting too deep"},
+	    {GMIME_WARN_PART_WITHOUT_CONTENT, "part_without_content", "part without content"},
+	    {GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT, "empty_part",
+	     "part without headers or content"},
 	};
 	struct pctx *c = user_data;
 
@@ -226,7 +175,7 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
 			pctx_warn(c, table[i].name, "%s: %.120s", table[i].text, item);
 		else if (offset >= 0)
 			pctx_warn(c, table[i].name, "%s (at byte %lld)", table[i].text,
-				  (long long)offset);
+			          (long long)offset);
 		else
 			pctx_warn(c, table[i].name, "%s", table[i].text);
 		return;
@@ -262,11 +211,11 @@ static const char *body_type_name(enum body_type t)
 static const char *match_kind_name(enum route_match_kind k)
 {
 	static const char *const names[] = {
-		[MATCH_EXACT] = "exact",
-		[MATCH_PLUS] = "plus",
-		[MATCH_LOCAL_WILDCARD] = "local_wildcard",
-		[MATCH_DOMAIN] = "domain",
-		[MATCH_SUBDOMAIN] = "subdomain",
+	    [MATCH_EXACT] = "exact",
+	    [MATCH_PLUS] = "plus",
+	    [MATCH_LOCAL_WILDCARD] = "local_wildcard",
+	    [MATCH_DOMAIN] = "domain",
+	    [MATCH_SUBDOMAIN] = "subdomain",
 	};
 	return (size_t)k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
 }
@@ -275,43 +224,44 @@ static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 {
 	if (!e)
 		return json_pack("{s:n, s:[], s:n, s:{s:n, s:n, s:n}, s:n, s:n, s:n, s:b, s:n}",
-				 "mail_from", "rcpt_to", "helo", "client", "ip", "port",
-				 "reverse_name", "tls", "authenticated_user", "body_type",
-				 "smtputf8", 0, "size");
+		                 "mail_from", "rcpt_to", "helo", "client", "ip", "port",
+		                 "reverse_name", "tls", "authenticated_user", "body_type",
+		                 "smtputf8", 0, "size");
 	json_t *rcpt = json_array();
 	for (size_t i = 0; rcpt && i < e->n_rcpts; i++)
 		json_array_append_new(rcpt, ptext_json0(c, e->rcpts[i].address, "envelope"));
-	json_t *tls = e->tls_protocol ? json_pack("{s:o, s:o}", "protocol",
-						  ptext_json0(c, e->tls_protocol, "envelope"),
-						  "cipher", ptext_json0(c, e->tls_cipher, "envelope"))
-				      : json_null();
+	json_t *tls =
+	    e->tls_protocol
+	        ? json_pack("{s:o, s:o}", "protocol", ptext_json0(c, e->tls_protocol, "envelope"),
+	                    "cipher", ptext_json0(c, e->tls_cipher, "envelope"))
+	        : json_null();
 	const char *bt = body_type_name(e->body);
-	return json_pack("{s:o, s:o, s:o, s:{s:o, s:I, s:o}, s:o, s:o, s:o, s:b, s:I}",
-			 "mail_from", ptext_json0(c, e->mail_from, "envelope"), "rcpt_to", rcpt,
-			 "helo", ptext_json0(c, e->helo, "envelope"), "client", "ip",
-			 e->client_ip[0] ? ptext_json0(c, e->client_ip, "envelope") : json_null(),
-			 "port", (json_int_t)e->client_port, "reverse_name",
-			 ptext_json0(c, e->client_name, "envelope"), "tls", tls,
-			 "authenticated_user", ptext_json0(c, e->auth_user, "envelope"),
-			 "body_type", bt ? json_string(bt) : json_null(), "smtputf8", e->smtputf8,
-			 "size", (json_int_t)e->size);
+	return json_pack("{s:o, s:o, s:o, s:{s:o, s:I, s:o}, s:o, s:o, s:o, s:b, s:I}", "mail_from",
+	                 ptext_json0(c, e->mail_from, "envelope"), "rcpt_to", rcpt, "helo",
+	                 ptext_json0(c, e->helo, "envelope"), "client", "ip",
+	                 e->client_ip[0] ? ptext_json0(c, e->client_ip, "envelope") : json_null(),
+	                 "port", (json_int_t)e->client_port, "reverse_name",
+	                 ptext_json0(c, e->client_name, "envelope"), "tls", tls,
+	                 "authenticated_user", ptext_json0(c, e->auth_user, "envelope"),
+	                 "body_type", bt ? json_string(bt) : json_null(), "smtputf8", e->smtputf8,
+	                 "size", (json_int_t)e->size);
 }
 
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
 	const struct route_match *m = &r->match;
 	const char *kind = match_kind_name(m->kind);
-	json_t *route = m->route ? json_pack("{s:o, s:o, s:o}", "name",
-					     ptext_json0(c, m->route->name, "route"), "pattern",
-					     ptext_json0(c, m->pattern, "route"), "kind",
-					     kind ? json_string(kind) : json_null())
-				 : json_null();
+	json_t *route =
+	    m->route ? json_pack("{s:o, s:o, s:o}", "name", ptext_json0(c, m->route->name, "route"),
+	                         "pattern", ptext_json0(c, m->pattern, "route"), "kind",
+	                         kind ? json_string(kind) : json_null())
+	             : json_null();
 	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "address",
-			 ptext_json0(c, r->address, "recipient"), "local",
-			 ptext_json0(c, m->addr.local, "recipient"), "domain",
-			 ptext_json0(c, m->addr.domain, "recipient"), "tag",
-			 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
-			 "route", route);
+	                 ptext_json0(c, r->address, "recipient"), "local",
+	                 ptext_json0(c, m->addr.local, "recipient"), "domain",
+	                 ptext_json0(c, m->addr.domain, "recipient"), "tag",
+	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
+	                 "route", route);
 }
 
 static json_t *recipients_json(struct pctx *c, const struct envelope *e)
@@ -328,7 +278,7 @@ static json_t *auth_json(const json_t *auth)
 	if (auth)
 		return json_deep_copy(auth);
 	return json_pack("{s:n, s:[], s:n, s:n, s:n}", "spf", "dkim", "dmarc", "arc",
-			 "authentication_results");
+	                 "authentication_results");
 }
 
 /* The message's content, or a message-shaped null skeleton when GMime found none. */
@@ -353,7 +303,7 @@ static void add_raw(struct pctx *c, json_t *message)
 		if (raw && pctx_defer(c, raw, NULL, c->msg->data, c->msg->len) < 0)
 			c->oom = 1;
 	} else if (c->opt->include_raw) {
-			struct pdeferred d = {.raw = c->msg->data, .raw_len = c->msg->len};
+		struct pdeferred d = {.raw = c->msg->data, .raw_len = c->msg->len};
 		struct pbuf b = {.max = pb64_len(c->msg->len) + 1};
 		if (pbuf_reserve(&b, pb64_len(c->msg->len) + 1) < 0 ||
 		    pbody_stream_content(&d, (psink_fn)pbuf_add, &b) < 0)
@@ -416,7 +366,7 @@ static GMimeStream *with_separator(struct pctx *c, GMimeStream *mem, size_t at)
 	g_object_unref(nl);
 	g_object_unref(b);
 	pctx_warn(c, "header_separator_missing",
-		  "no empty line after the header section: the body starts at byte %zu", at);
+	          "no empty line after the header section: the body starts at byte %zu", at);
 	return cat;
 }
 
@@ -428,7 +378,13 @@ static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **
 	 * is not copied; with persist_stream (the default) parts are
 	 * substreams of it.
 	 */
-	*arr = g_byte_array_new_take((guint8 *)c->msg->data, c->msg->len);
+	size_t len = c->msg->len;
+	if (len > G_MAXUINT) { /* a GByteArray counts in 32 bits */
+		len = G_MAXUINT;
+		pctx_warn(c, "truncated_message",
+		          "input larger than 4 GiB: only the start is parsed");
+	}
+	*arr = g_byte_array_new_take((guint8 *)c->msg->data, len);
 	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*arr);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
 	size_t at = missing_separator(c->msg->data, c->msg->len);
@@ -466,8 +422,7 @@ static void release(struct pctx *c)
 	c->deferred = NULL;
 }
 
-static json_t *build(struct pctx *c, const struct envelope *env, const json_t *auth,
-		     const char *id)
+static json_t *build(struct pctx *c, const struct envelope *env, const json_t *auth, const char *id)
 {
 	static const char *fallback_charsets[] = {"UTF-8", "windows-1252", NULL};
 
@@ -485,12 +440,12 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	json_t *message = message_json(c, c->m);
 	if (message)
 		add_raw(c, message);
-	json_t *root = json_pack(
-		"{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:O}", "schema_version", 1, "id",
-		id ? ptext_json0(c, id, "id") : json_null(), "received_at",
-		env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null(),
-		"envelope", envelope_json(c, env), "auth", auth_json(auth), "recipients",
-		recipients_json(c, env), "message", message, "warnings", c->warnings);
+	json_t *root =
+	    json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:O}", "schema_version", 1, "id",
+	              id ? ptext_json0(c, id, "id") : json_null(), "received_at",
+	              env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null(),
+	              "envelope", envelope_json(c, env), "auth", auth_json(auth), "recipients",
+	              recipients_json(c, env), "message", message, "warnings", c->warnings);
 	g_mime_parser_options_free(po);
 	json_decref(c->warnings);
 	if (root && c->oom) {
@@ -501,7 +456,7 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 }
 
 json_t *payload_build(const struct message_bytes *msg, const struct envelope *env,
-		      const json_t *auth, const char *id, const struct payload_options *opt)
+                      const json_t *auth, const char *id, const struct payload_options *opt)
 {
 	struct payload_options def;
 	if (!opt) {
@@ -514,58 +469,23 @@ json_t *payload_build(const struct message_bytes *msg, const struct envelope *en
 	return root;
 }
 
-struct writer {
-	struct pctx *c;
-	json_dump_callback_t cb;
-	void *data;
-};
-
-static int write_sink(void *arg, const char *p, size_t n)
-{
-	struct writer *w = arg;
-	return w->cb(p, n, w->data);
-}
-
-/*
- * jansson hands a string's characters to the callback straight from the
- * string's own buffer when none needs escaping, so a placeholder is
- * recognised by its address (and, to be safe, its text): nothing else in
- * the tree can share that buffer.
- */
-static int write_cb(const char *buffer, size_t size, void *data)
-{
-	struct writer *w = data;
-
-	if (size == sizeof(PLACEHOLDER) - 1) {
-		for (size_t i = 0; i < w->c->n_deferred; i++) {
-			struct pdeferred *d = &w->c->deferred[i];
-			if (buffer != json_string_value(d->placeholder) ||
-			    memcmp(buffer, PLACEHOLDER, size) != 0)
-				continue;
-			if (d->text)
-				return write_escaped(d->text, d->text_len, w->cb, w->data);
-			return pbody_stream_content(d, write_sink, w);
-		}
-	}
-	return w->cb(buffer, size, w->data);
-}
-
-int payload_write(const struct message_bytes *msg, const struct envelope *env,
-		  const json_t *auth, const char *id, const struct payload_options *opt,
-		  size_t flags, json_dump_callback_t cb, void *data)
+int payload_write(const struct message_bytes *msg, const struct envelope *env, const json_t *auth,
+                  const char *id, const struct payload_options *opt, size_t flags,
+                  json_dump_callback_t cb, void *data)
 {
 	struct payload_options def;
 	if (!opt) {
 		payload_options_default(&def);
 		opt = &def;
 	}
-	struct pctx c = {.opt = opt, .msg = msg, .defer = true,
-			 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH))};
+	struct pctx c = {.opt = opt,
+	                 .msg = msg,
+	                 .defer = true,
+	                 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH))};
 	json_t *root = build(&c, env, auth, id);
 	int rc = -1;
 	if (root) {
-		struct writer w = {.c = &c, .cb = cb, .data = data};
-		rc = json_dump_callback(root, write_cb, &w, flags);
+		rc = pjson_write(&c, root, flags, cb, data);
 		json_decref(root);
 	}
 	release(&c);

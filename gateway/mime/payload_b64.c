@@ -15,7 +15,7 @@
 
 #include "payload_int.h"
 
-#define B64_CHUNK 4096 /* output characters per sink call; a multiple of 4 */
+#define B64_CHUNK    4096 /* output characters per sink call; a multiple of 4 */
 #define DECODE_CHUNK 16384
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -92,12 +92,13 @@ int pb64_end(struct pb64 *e)
  * Base64 decoding that forgives what mail gets wrong (RFC 2045 section
  * 6.8: characters outside the alphabet are ignored): line breaks and junk
  * are skipped, and a final quantum without its padding still yields its
- * bytes (GMime's decoder drops them). '=' ends a quantum, so concatenated
- * padded blocks decode too.
+ * bytes (GMime's decoder drops them). '=' is taken as the end of the data,
+ * as section 6.8 allows: what follows the padding is ignored.
  */
 struct b64dec {
 	uint32_t acc;
-	int n; /* sextets in acc */
+	int n;     /* sextets in acc */
+	bool done; /* padding seen */
 };
 
 static signed char b64val[256];
@@ -127,11 +128,13 @@ static size_t b64_flush(struct b64dec *d, unsigned char *out)
 static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, unsigned char *out)
 {
 	unsigned char *o = out;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len && !d->done; i++) {
 		signed char v = b64val[in[i]];
 		if (v < 0) {
-			if (in[i] == '=')
+			if (in[i] == '=' && d->n >= 2) {
 				o += b64_flush(d, o);
+				d->done = true;
+			}
 			continue;
 		}
 		d->acc = d->acc << 6 | (uint32_t)v;
@@ -147,10 +150,125 @@ static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, un
 	return (size_t)(o - out);
 }
 
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * Quoted-printable (RFC 2045 section 6.7), in place: "=XX" is a byte, "="
+ * before a line break is a soft break, trailing white space on a line is
+ * deleted (rule 3: transports add it), and a malformed "=" is kept as is
+ * (the RFC's advice for robust decoders). Returns the decoded length.
+ */
+size_t pqp_decode(char *buf, size_t len)
+{
+	size_t r = 0, w = 0, line_w = 0; /* line_w: w where trailing space may start */
+
+	while (r < len) {
+		unsigned char ch = (unsigned char)buf[r];
+		if (ch == '\n' || (ch == '\r' && r + 1 < len && buf[r + 1] == '\n')) {
+			w = line_w; /* drop trailing white space */
+			size_t nl = ch == '\r' ? 2 : 1;
+			memmove(buf + w, buf + r, nl);
+			w += nl;
+			r += nl;
+			line_w = w;
+			continue;
+		}
+		if (ch == '=') {
+			size_t e = r + 1;
+			while (e < len && (buf[e] == ' ' || buf[e] == '\t'))
+				e++;
+			if (e == len || buf[e] == '\n' ||
+			    (buf[e] == '\r' && e + 1 < len && buf[e + 1] == '\n')) {
+				r = e == len ? len
+				             : e + (buf[e] == '\r' ? 2 : 1); /* soft line break */
+				line_w = w;
+				continue;
+			}
+			int hi = r + 2 < len ? hexval((unsigned char)buf[r + 1]) : -1;
+			int lo = r + 2 < len ? hexval((unsigned char)buf[r + 2]) : -1;
+			if (hi >= 0 && lo >= 0) {
+				buf[w++] = (char)(hi << 4 | lo);
+				r += 3;
+				line_w = w;
+				continue;
+			}
+		}
+		buf[w++] = (char)ch;
+		r++;
+		if (ch != ' ' && ch != '\t')
+			line_w = w;
+	}
+	return line_w == w ? w : line_w; /* trailing space at the very end goes too */
+}
+
+static int pbuf_sink_raw(void *arg, const char *p, size_t n)
+{
+	return pbuf_add(arg, p, n);
+}
+
+/* QP needs whole lines for rule 3: the part is decoded in one piece. */
+static int qpdecode(GMimeDataWrapper *w, psink_fn sink, void *arg)
+{
+	GMimeStream *s = g_mime_data_wrapper_get_stream(w);
+	gint64 n = g_mime_stream_length(s);
+	struct pbuf b = {.max = SIZE_MAX / 2};
+	char chunk[DECODE_CHUNK];
+	int rc = 0;
+
+	if (n > 0 && pbuf_reserve(&b, (size_t)n) < 0)
+		return -1;
+	g_mime_stream_reset(s);
+	for (;;) {
+		ssize_t r = g_mime_stream_read(s, chunk, sizeof(chunk));
+		if (r <= 0)
+			break;
+		if (pbuf_sink_raw(&b, chunk, (size_t)r) < 0) {
+			pbuf_free(&b);
+			return -1;
+		}
+	}
+	size_t m = b.len ? pqp_decode(b.p, b.len) : 0;
+	if (m)
+		rc = sink(arg, b.p, m);
+	pbuf_free(&b);
+	return rc;
+}
+
+size_t pb64_decode(const char *in, size_t len, char *out)
+{
+	struct b64dec d = {0};
+	pthread_once(&b64val_once, b64val_init);
+	size_t n = b64_step(&d, (const unsigned char *)in, len, (unsigned char *)out);
+	return n + b64_flush(&d, (unsigned char *)out + n);
+}
+
 static bool is_identity(GMimeContentEncoding enc)
 {
 	return enc == GMIME_CONTENT_ENCODING_DEFAULT || enc == GMIME_CONTENT_ENCODING_7BIT ||
 	       enc == GMIME_CONTENT_ENCODING_8BIT || enc == GMIME_CONTENT_ENCODING_BINARY;
+}
+
+/*
+ * uuencode (rare, never standard) needs its "begin" line found first,
+ * which GMime's filter does and its step function does not: decode through
+ * the filter, into memory.
+ */
+static int uudecode(GMimeDataWrapper *w, psink_fn sink, void *arg)
+{
+	GMimeStream *mem = g_mime_stream_mem_new();
+	int rc = 0;
+	if (g_mime_data_wrapper_write_to_stream(w, mem) >= 0) {
+		GByteArray *a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+		rc = a && a->len ? sink(arg, (const char *)a->data, a->len) : 0;
+	}
+	g_object_unref(mem);
+	return rc;
 }
 
 int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
@@ -160,6 +278,10 @@ int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 		return 0;
 	GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
 	GMimeEncoding st;
+	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
+		return uudecode(w, sink, arg);
+	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE)
+		return qpdecode(w, sink, arg);
 	/* on the stack: a malloc of this size per part costs more than small messages' parsing */
 	char in[DECODE_CHUNK], out[DECODE_CHUNK * 2];
 	bool identity = is_identity(enc);
@@ -181,7 +303,7 @@ int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 			rc = sink(arg, in, (size_t)n);
 		} else if (base64) {
 			size_t m = b64_step(&d, (const unsigned char *)in, (size_t)n,
-					    (unsigned char *)out);
+			                    (unsigned char *)out);
 			rc = m ? sink(arg, out, m) : 0;
 		} else {
 			size_t m = g_mime_encoding_step(&st, in, (size_t)n, out);

@@ -44,7 +44,7 @@ static int serialise(GMimeObject *o, bool crlf, psink_fn sink, void *arg)
 	GMimeStream *s = g_mime_stream_mem_new();
 	GMimeFormatOptions *fo = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(fo, crlf ? GMIME_NEWLINE_FORMAT_DOS
-							  : GMIME_NEWLINE_FORMAT_UNIX);
+	                                                  : GMIME_NEWLINE_FORMAT_UNIX);
 	int rc = 0;
 	if (GMIME_IS_MESSAGE_PART(o)) {
 		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
@@ -136,8 +136,8 @@ static bool rfc822_slice(struct walk *w, GMimeObject *o, const char **p, size_t 
 	GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
 	GMimeHeaderList *hl = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
 	GMimeHeader *h = hl && g_mime_header_list_get_count(hl) > 0
-				 ? g_mime_header_list_get_header_at(hl, 0)
-				 : NULL;
+	                     ? g_mime_header_list_get_header_at(hl, 0)
+	                     : NULL;
 	gint64 start = h ? g_mime_header_get_offset(h) : -1;
 	const char *data = w->c->msg->data, *end = data + w->c->msg->len;
 	if (start >= 0 && (uint64_t)start >= w->c->ins_at + w->c->ins_len)
@@ -182,7 +182,8 @@ static json_t *params_json(struct pctx *c, GMimeContentType *ct)
 	for (int i = 0; o && i < n && i < 64; i++) {
 		GMimeParam *p = g_mime_param_list_get_parameter_at(pl, i);
 		const char *name = g_mime_param_get_name(p), *v = g_mime_param_get_value(p);
-		if (!name || !v || strcasecmp(name, "name") == 0 || strcasecmp(name, "boundary") == 0)
+		if (!name || !v || strcasecmp(name, "name") == 0 ||
+		    strcasecmp(name, "boundary") == 0)
 			continue;
 		char key[64];
 		size_t k = 0;
@@ -237,8 +238,8 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		content = json_stringn_nocheck(b.p ? b.p : "", b.len);
 	}
 	if (json_object_set_new(a, "size", json_integer((json_int_t)m.size)) < 0 ||
-	    json_object_set_new(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 ||
-	    !content || json_object_set_new(a, "content", content) < 0)
+	    json_object_set_new(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 || !content ||
+	    json_object_set_new(a, "content", content) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -266,15 +267,14 @@ static void add_attachment(struct walk *w, GMimeObject *o)
 			*p = (char)g_ascii_tolower(*p);
 	if (GMIME_IS_MESSAGE_PART(o) && rfc822_slice(w, o, &d.raw, &d.raw_len))
 		d.part = NULL;
-	json_t *a = json_pack("{s:o, s:o, s:o, s:s, s:o}", "filename",
-			      fn ? ptext_json0(c, fn, "filename") : json_null(), "content_type",
-			      ptext_json0(c, type ? type : "application/octet-stream", "type"),
-			      "content_type_params", params_json(c, ct), "disposition",
-			      disposition(o), "content_id",
-			      cid ? ptext_json0(c, cid, "Content-ID") : json_null());
+	json_t *a =
+	    json_pack("{s:o, s:o, s:o, s:s, s:o}", "filename",
+	              fn ? ptext_json0(c, fn, "filename") : json_null(), "content_type",
+	              ptext_json0(c, type ? type : "application/octet-stream", "type"),
+	              "content_type_params", params_json(c, ct), "disposition", disposition(o),
+	              "content_id", cid ? ptext_json0(c, cid, "Content-ID") : json_null());
 	g_free(type);
-	if (!a || attachment_content(w, a, &d) < 0 ||
-	    json_array_append_new(w->attachments, a) < 0)
+	if (!a || attachment_content(w, a, &d) < 0 || json_array_append_new(w->attachments, a) < 0)
 		c->oom = 1;
 }
 
@@ -286,10 +286,28 @@ static bool is_type(GMimeObject *o, const char *type, const char *subtype)
 	return ct && g_mime_content_type_is_type(ct, type, subtype);
 }
 
+/*
+ * RFC 2045 section 5.2: a syntactically invalid Content-Type is taken as
+ * text/plain. GMime substitutes application/octet-stream; undo that when
+ * the field did not say so.
+ */
+static bool invalid_content_type(GMimeObject *o)
+{
+	if (!is_type(o, "application", "octet-stream"))
+		return false;
+	const char *raw = g_mime_object_get_header(o, "Content-Type");
+	if (!raw)
+		return false;
+	while (*raw == ' ' || *raw == '\t')
+		raw++;
+	return g_ascii_strncasecmp(raw, "application/octet-stream", 24) != 0;
+}
+
 /* A text/plain or text/html part the sender meant as the message, not as a file. */
 static bool is_body(GMimeObject *o)
 {
-	if (!GMIME_IS_PART(o) || (!is_type(o, "text", "plain") && !is_type(o, "text", "html")))
+	if (!GMIME_IS_PART(o) || (!is_type(o, "text", "plain") && !is_type(o, "text", "html") &&
+	                          !invalid_content_type(o)))
 		return false;
 	const char *d = g_mime_object_get_disposition(o);
 	if (d && strcasecmp(d, "attachment") == 0)
@@ -374,8 +392,10 @@ static void walk_children(struct walk *w, GMimeMultipart *mp, uint32_t depth, in
 static void walk_alternative(struct walk *w, GMimeMultipart *mp, uint32_t depth)
 {
 	int n = g_mime_multipart_get_count(mp);
-	struct walk best = {.c = w->c, .attachments = w->attachments, .text.max = w->text.max,
-			    .html.max = w->html.max};
+	struct walk best = {.c = w->c,
+	                    .attachments = w->attachments,
+	                    .text.max = w->text.max,
+	                    .html.max = w->html.max};
 	struct pbuf empty = {.max = w->text.max};
 
 	memcpy(best.bounds, w->bounds, sizeof(w->bounds));
@@ -422,7 +442,8 @@ static void walk_related(struct walk *w, GMimeMultipart *mp, uint32_t depth)
 		if (sl >= 2 && start[0] == '<')
 			start++, sl -= 2;
 		for (int i = 0; i < n; i++) {
-			const char *cid = g_mime_object_get_content_id(g_mime_multipart_get_part(mp, i));
+			const char *cid =
+			    g_mime_object_get_content_id(g_mime_multipart_get_part(mp, i));
 			if (cid && strlen(cid) == sl && strncmp(cid, start, sl) == 0)
 				root = i;
 		}
@@ -445,12 +466,13 @@ static void lone_preamble(struct walk *w, GMimeMultipart *mp)
 	struct pctx *c = w->c;
 	struct pbuf t = {.max = c->msg->len * 3 + 64};
 
-	pctx_warn(c, "malformed_multipart", "multipart without any part: its body is shown as text");
+	pctx_warn(c, "malformed_multipart",
+	          "multipart without any part: its body is shown as text");
 	if (!pre || !*pre)
 		return;
 	if (ptext_to_utf8(c, pre, strlen(pre),
-			  g_mime_object_get_content_type_parameter(GMIME_OBJECT(mp), "charset"), &t,
-			  "multipart body") < 0)
+	                  g_mime_object_get_content_type_parameter(GMIME_OBJECT(mp), "charset"), &t,
+	                  "multipart body") < 0)
 		c->oom = 1;
 	ptext_crlf_to_lf(&t);
 	append_text(w, &w->text, &w->has_text, &t);
@@ -492,14 +514,14 @@ static void dispatch(struct walk *w, GMimeObject *o, uint32_t depth, bool resour
 	if (++c->parts > c->opt->max_mime_parts) {
 		c->parts_capped = true;
 		pctx_warn(c, "mime_part_limit", "more than %u MIME parts; the rest are not listed",
-			  c->opt->max_mime_parts);
+		          c->opt->max_mime_parts);
 		return;
 	}
 	if (GMIME_IS_MULTIPART(o)) {
 		if (depth >= c->opt->max_mime_depth) {
 			pctx_warn(c, "mime_depth_limit",
-				  "multipart nested deeper than %u levels kept as one attachment",
-				  c->opt->max_mime_depth);
+			          "multipart nested deeper than %u levels kept as one attachment",
+			          c->opt->max_mime_depth);
 			add_attachment(w, o);
 			return;
 		}

@@ -21,7 +21,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: smtp-gateway parse [--pretty] [--attachments=inline|metadata|omit] "
-			"[--raw] FILE.eml|-\n");
+	                "[--raw] FILE.eml|-\n");
 	return 2;
 }
 
@@ -110,7 +110,7 @@ int payload_cli(int argc, char **argv)
 		fclose(f);
 	struct message_bytes msg = {.data = data, .len = len};
 	int rc = payload_write(&msg, NULL, NULL, NULL, &opt, flags | JSON_PRESERVE_ORDER,
-			       write_stdout, stdout);
+	                       write_stdout, stdout);
 	free(data);
 	if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
 		fprintf(stderr, "smtp-gateway parse: could not write the payload\n");

@@ -11,6 +11,7 @@
  * Must never: emit more than max_header_count fields (the rest is a
  * warning), or a string that is not UTF-8.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "payload_int.h"
@@ -32,17 +33,18 @@ static json_t *name_json(struct pctx *c, const char *s)
 }
 
 static int add_mailboxes(struct pctx *c, json_t *a, InternetAddressList *l, const char *group,
-			 int depth)
+                         int depth)
 {
 	int n = l ? internet_address_list_length(l) : 0;
 
 	for (int i = 0; i < n && json_array_size(a) < ADDRESS_MAX; i++) {
 		InternetAddress *ia = internet_address_list_get_address(l, i);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			if (depth > 0) /* RFC 5322 groups do not nest; flatten what a parser allowed */
+			if (depth >
+			    0) /* RFC 5322 groups do not nest; flatten what a parser allowed */
 				continue;
 			InternetAddressList *mem =
-				internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
 			const char *gname = internet_address_get_name(ia);
 			if (add_mailboxes(c, a, mem, gname ? gname : "", depth + 1) < 0)
 				return -1;
@@ -54,7 +56,7 @@ static int add_mailboxes(struct pctx *c, json_t *a, InternetAddressList *l, cons
 		    set(c, o, "name", name_json(c, internet_address_get_name(ia))) < 0 ||
 		    set(c, o, "address", ptext_json0(c, addr ? addr : "", "address")) < 0 ||
 		    set(c, o, "group",
-			group ? ptext_json0(c, group, "address group") : json_null()) < 0)
+		        group ? ptext_json0(c, group, "address group") : json_null()) < 0)
 			return -1;
 	}
 	return 0;
@@ -90,9 +92,9 @@ static json_t *date_json(struct pctx *c, GMimeMessage *m)
 		char s[32];
 		if (u && g_date_time_get_year(u) >= 0 && g_date_time_get_year(u) <= 9999) {
 			snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02dZ",
-				 g_date_time_get_year(u), g_date_time_get_month(u),
-				 g_date_time_get_day_of_month(u), g_date_time_get_hour(u),
-				 g_date_time_get_minute(u), g_date_time_get_second(u));
+			         g_date_time_get_year(u), g_date_time_get_month(u),
+			         g_date_time_get_day_of_month(u), g_date_time_get_hour(u),
+			         g_date_time_get_minute(u), g_date_time_get_second(u));
 			iso = json_string(s);
 		}
 		if (u)
@@ -111,8 +113,8 @@ static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
 	int n = refs ? g_mime_references_length(refs) : 0;
 
 	for (int i = 0; a && i < n && i < ADDRESS_MAX; i++)
-		json_array_append_new(a,
-				      ptext_json0(c, g_mime_references_get_message_id(refs, i), header));
+		json_array_append_new(
+		    a, ptext_json0(c, g_mime_references_get_message_id(refs, i), header));
 	if (refs)
 		g_mime_references_free(refs);
 	return a;
@@ -133,24 +135,63 @@ static size_t unfold(const char *raw, char *out)
 	return n;
 }
 
+/*
+ * Fields whose value is free text (RFC 5322 section 3.6.5 and the like):
+ * decoded here rather than by GMime, see ptext_rfc2047().
+ */
+static bool unstructured(const char *name)
+{
+	return name && (g_ascii_strcasecmp(name, "Subject") == 0 ||
+	                g_ascii_strcasecmp(name, "Comments") == 0 ||
+	                g_ascii_strcasecmp(name, "Content-Description") == 0 ||
+	                g_ascii_strcasecmp(name, "Thread-Topic") == 0 ||
+	                g_ascii_strncasecmp(name, "X-", 2) == 0);
+}
+
+/* The decoded value of h, in *own when we decoded it (free with g_free). */
+static const char *decoded_value(struct pctx *c, GMimeHeader *h, char **own)
+{
+	const char *name = g_mime_header_get_name(h);
+	const char *raw = g_mime_header_get_raw_value(h);
+
+	*own = NULL;
+	if (!raw || !unstructured(name) || !strstr(raw, "=?"))
+		return g_mime_header_get_value(h);
+	size_t rl = strlen(raw);
+	char *u = g_malloc(rl + 1);
+	size_t n = unfold(raw, u);
+	struct pbuf b = {.max = 3 * n + 16};
+	if (ptext_rfc2047(c, u, n, &b, name) < 0 || pbuf_add(&b, "", 1) < 0) {
+		pbuf_free(&b);
+		g_free(u);
+		return g_mime_header_get_value(h);
+	}
+	g_free(u);
+	*own = b.p; /* malloc'd; the caller frees with free() */
+	return b.p;
+}
+
 static json_t *header_json(struct pctx *c, GMimeHeader *h)
 {
 	const char *name = g_mime_header_get_name(h);
-	const char *value = g_mime_header_get_value(h);
+	char *own;
+	const char *value = decoded_value(c, h, &own);
 	const char *raw = g_mime_header_get_raw_value(h);
 	const char *where = name ? name : "header";
 	json_t *o = json_object();
 	if (!o || set(c, o, "name", ptext_json0(c, name ? name : "", "header name")) < 0 ||
-	    set(c, o, "value", ptext_json0(c, value ? value : "", where)) < 0 || !raw)
+	    set(c, o, "value", ptext_json0(c, value ? value : "", where)) < 0 || !raw) {
+		free(own);
 		return o;
+	}
 	char small[512];
 	size_t rl = strlen(raw);
 	char *u = rl < sizeof(small) ? small : g_malloc(rl + 1);
 	size_t n = unfold(raw, u);
 	struct pbuf b = {.max = 3 * n + 16};
 	/* 8-bit bytes that are not UTF-8: shown as GMime decoded them (Windows-1252) */
-	bool conv = ptext_utf8_valid(u, n) != n &&
-		    ptext_to_utf8(c, u, n, "windows-1252", &b, where) == 0;
+	bool conv =
+	    ptext_utf8_valid(u, n) != n && ptext_to_utf8(c, u, n, "windows-1252", &b, where) == 0;
 	const char *r = conv ? b.p : u;
 	size_t rn = conv ? b.len : n;
 	if (!value || strlen(value) != rn || memcmp(value, r, rn) != 0)
@@ -158,6 +199,7 @@ static json_t *header_json(struct pctx *c, GMimeHeader *h)
 	pbuf_free(&b);
 	if (u != small)
 		g_free(u);
+	free(own);
 	return o;
 }
 
@@ -186,8 +228,8 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 
 	if ((uint64_t)nm + (uint64_t)nb > c->opt->max_header_count)
 		pctx_warn(c, "header_count_limit",
-			  "%d header fields; only the first %u are listed in message.headers", nm + nb,
-			  c->opt->max_header_count);
+		          "%d header fields; only the first %u are listed in message.headers",
+		          nm + nb, c->opt->max_header_count);
 	while (a && (im < nm || ib < nb) && json_array_size(a) < c->opt->max_header_count) {
 		GMimeHeader *h;
 		if (offset_of(hm, im, nm) <= offset_of(hb, ib, nb))
@@ -203,12 +245,16 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out)
 {
 	const char *mid = m ? g_mime_message_get_message_id(m) : NULL;
-	const char *subject = m ? g_mime_message_get_subject(m) : NULL;
+	GMimeHeaderList *hl = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
+	GMimeHeader *sh = hl ? g_mime_header_list_get_header(hl, "Subject") : NULL;
+	char *own = NULL;
+	const char *subject = sh ? decoded_value(c, sh, &own) : NULL;
 	json_t *irt = msgids(c, m, "In-Reply-To");
 
 	set(c, out, "message_id", mid ? ptext_json0(c, mid, "Message-ID") : json_null());
 	set(c, out, "date", m ? date_json(c, m) : json_null());
 	set(c, out, "subject", subject ? ptext_json0(c, subject, "Subject") : json_null());
+	free(own);
 	set(c, out, "from", addresses(c, m, GMIME_ADDRESS_TYPE_FROM));
 	set(c, out, "sender", first_or_null(addresses(c, m, GMIME_ADDRESS_TYPE_SENDER)));
 	set(c, out, "reply_to", addresses(c, m, GMIME_ADDRESS_TYPE_REPLY_TO));

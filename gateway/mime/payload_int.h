@@ -18,6 +18,7 @@
 
 #include "payload.h"
 
+#define PLACEHOLDER          "gw-deferred-content" /* a deferred value's stand-in in the tree */
 #define PAYLOAD_MAX_WARNINGS 64 /* distinct warnings kept; then one "warnings_truncated" */
 
 /* A growable byte buffer with a hard ceiling fixed at creation. */
@@ -44,7 +45,7 @@ struct pdeferred {
 	GMimeObject *part;   /* a GMimePart (decoded) or NULL for a raw slice */
 	const char *raw;     /* raw slice of the input (message/rfc822, message.raw) */
 	size_t raw_len;
-	bool crlf; /* re-serialised parts use the input's line endings */
+	bool crlf;  /* re-serialised parts use the input's line endings */
 	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
 };
@@ -52,28 +53,28 @@ struct pdeferred {
 struct pctx {
 	const struct payload_options *opt;
 	const struct message_bytes *msg;
-	bool defer;	   /* payload_write(): content is streamed at dump time */
+	bool defer;        /* payload_write(): content is streamed at dump time */
 	bool defer_text;   /* and bodies are escaped by us (flags jansson-compatible) */
 	json_t *warnings;  /* the "warnings" array, owned by the tree */
-	bool warn_full;	   /* PAYLOAD_MAX_WARNINGS reached */
-	uint32_t parts;	   /* MIME objects visited, against max_mime_parts */
+	bool warn_full;    /* PAYLOAD_MAX_WARNINGS reached */
+	uint32_t parts;    /* MIME objects visited, against max_mime_parts */
 	bool parts_capped; /* max_mime_parts reached: the walk stops */
-	bool crlf;	   /* the input uses CRLF line endings */
+	bool crlf;         /* the input uses CRLF line endings */
 	struct pdeferred *deferred;
 	size_t n_deferred, cap_deferred;
-	int oom; /* sticky: an allocation failed somewhere */
-	GMimeMessage *m; /* NULL when GMime found no message at all */
-	GByteArray *arr; /* borrows msg->data for GMime's stream; freed after m */
+	int oom;                /* sticky: an allocation failed somewhere */
+	GMimeMessage *m;        /* NULL when GMime found no message at all */
+	GByteArray *arr;        /* borrows msg->data for GMime's stream; freed after m */
 	size_t ins_at, ins_len; /* an empty line GMime sees that the input lacks */
 };
 
 /* payload.c */
 void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
 void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 json_t *payload_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
-	       size_t raw_len);
+               size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
 
 /* payload_text.c: UTF-8 and text bodies. */
@@ -82,9 +83,10 @@ json_t *ptext_json0(struct pctx *c, const char *s, const char *where);
 size_t ptext_utf8_valid(const char *s, size_t len);
 int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
 bool ptext_is_clean(const char *s, size_t len, const char *charset);
-int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset,
-		  struct pbuf *out, const char *where);
+int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset, struct pbuf *out,
+                  const char *where);
 void ptext_crlf_to_lf(struct pbuf *b);
+int ptext_rfc2047(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where);
 int ptext_unflow(struct pbuf *b, bool delsp);
 
 /* payload_b64.c: base64 (RFC 4648 section 4, no line breaks) and decoding. */
@@ -100,6 +102,11 @@ int pb64_end(struct pb64 *e);
 size_t pb64_len(size_t n);
 int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg);
 size_t pmime_encoded_length(GMimeDataWrapper *w);
+size_t pqp_decode(char *buf, size_t len);
+size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len bytes */
+
+/* payload_json.c: the JSON text with the deferred values streamed in. */
+int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);

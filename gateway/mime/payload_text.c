@@ -169,7 +169,7 @@ json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where)
 	if (ptext_sanitize(s, len, &b, &replaced) == 0) {
 		j = json_stringn_nocheck(b.p ? b.p : "", b.len);
 		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
-			  where, replaced);
+		          where, replaced);
 	}
 	pbuf_free(&b);
 	return j;
@@ -194,22 +194,38 @@ static bool is_ascii(const char *s, size_t len)
 static const struct {
 	const char *label, *iconv;
 } supersets[] = {
-	{"iso-8859-1", "WINDOWS-1252"},	 {"iso8859-1", "WINDOWS-1252"},
-	{"iso_8859-1", "WINDOWS-1252"},	 {"latin1", "WINDOWS-1252"},
-	{"l1", "WINDOWS-1252"},		 {"us-ascii", "WINDOWS-1252"},
-	{"ascii", "WINDOWS-1252"},	 {"ansi_x3.4-1968", "WINDOWS-1252"},
-	{"cp1252", "WINDOWS-1252"},	 {"windows-1252", "WINDOWS-1252"},
-	{"gb2312", "GB18030"},		 {"gbk", "GB18030"},
-	{"x-gbk", "GB18030"},		 {"cp936", "GB18030"},
-	{"euc-cn", "GB18030"},		 {"gb18030", "GB18030"},
-	{"shift_jis", "CP932"},		 {"shift-jis", "CP932"},
-	{"sjis", "CP932"},		 {"x-sjis", "CP932"},
-	{"ms_kanji", "CP932"},		 {"windows-31j", "CP932"},
-	{"euc-kr", "CP949"},		 {"ks_c_5601-1987", "CP949"},
-	{"ks_c_5601", "CP949"},		 {"cp949", "CP949"},
-	{"big5", "BIG5-HKSCS"},		 {"x-x-big5", "BIG5-HKSCS"},
-	{"iso-8859-8-i", "ISO-8859-8"},	 {"utf8", "UTF-8"},
-	{"utf-8", "UTF-8"},		 {"unicode-1-1-utf-8", "UTF-8"},
+    {"iso-8859-1", "WINDOWS-1252"},
+    {"iso8859-1", "WINDOWS-1252"},
+    {"iso_8859-1", "WINDOWS-1252"},
+    {"latin1", "WINDOWS-1252"},
+    {"l1", "WINDOWS-1252"},
+    {"us-ascii", "WINDOWS-1252"},
+    {"ascii", "WINDOWS-1252"},
+    {"ansi_x3.4-1968", "WINDOWS-1252"},
+    {"cp1252", "WINDOWS-1252"},
+    {"windows-1252", "WINDOWS-1252"},
+    {"gb2312", "GB18030"},
+    {"gbk", "GB18030"},
+    {"x-gbk", "GB18030"},
+    {"cp936", "GB18030"},
+    {"euc-cn", "GB18030"},
+    {"gb18030", "GB18030"},
+    {"shift_jis", "CP932"},
+    {"shift-jis", "CP932"},
+    {"sjis", "CP932"},
+    {"x-sjis", "CP932"},
+    {"ms_kanji", "CP932"},
+    {"windows-31j", "CP932"},
+    {"euc-kr", "CP949"},
+    {"ks_c_5601-1987", "CP949"},
+    {"ks_c_5601", "CP949"},
+    {"cp949", "CP949"},
+    {"big5", "BIG5-HKSCS"},
+    {"x-x-big5", "BIG5-HKSCS"},
+    {"iso-8859-8-i", "ISO-8859-8"},
+    {"utf8", "UTF-8"},
+    {"utf-8", "UTF-8"},
+    {"unicode-1-1-utf-8", "UTF-8"},
 };
 
 static const char *iconv_name(const char *charset)
@@ -247,7 +263,7 @@ static int convert(iconv_t cd, const char *s, size_t len, struct pbuf *out, size
 		char *o = out->p + out->len;
 		size_t oleft = out->cap - out->len;
 		size_t r = inleft ? iconv(cd, &in, &inleft, &o, &oleft)
-				  : iconv(cd, NULL, NULL, &o, &oleft);
+		                  : iconv(cd, NULL, NULL, &o, &oleft);
 		out->len = out->cap - oleft;
 		if (r != (size_t)-1) {
 			if (inleft == 0 && in != NULL) {
@@ -271,7 +287,7 @@ static int convert(iconv_t cd, const char *s, size_t len, struct pbuf *out, size
 }
 
 static int convert_named(const char *name, const char *s, size_t len, struct pbuf *out,
-			 size_t *replaced)
+                         size_t *replaced)
 {
 	iconv_t cd = g_mime_iconv_open("UTF-8", name);
 	if (cd == (iconv_t)-1)
@@ -294,8 +310,8 @@ static bool has_utf8_multibyte(const char *s, size_t len)
 }
 
 /* The fallback for a missing or wrong charset: UTF-8 when it is, else Windows-1252. */
-static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out,
-		    const char *where, const char *why)
+static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where,
+                    const char *why)
 {
 	size_t replaced;
 
@@ -307,8 +323,8 @@ static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out,
 	int rc = convert_named("WINDOWS-1252", s, len, out, &replaced);
 	if (rc == 0 && replaced)
 		pctx_warn(c, "invalid_bytes",
-			  "%s: %zu byte(s) undefined in Windows-1252 replaced by U+FFFD", where,
-			  replaced);
+		          "%s: %zu byte(s) undefined in Windows-1252 replaced by U+FFFD", where,
+		          replaced);
 	return rc == 0 ? 0 : -1;
 }
 
@@ -322,8 +338,8 @@ bool ptext_is_clean(const char *s, size_t len, const char *charset)
 	return name && strcasecmp(name, "UTF-8") == 0 && ptext_utf8_valid(s, len) == len;
 }
 
-int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset,
-		  struct pbuf *out, const char *where)
+int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset, struct pbuf *out,
+                  const char *where)
 {
 	const char *name = charset && *charset ? iconv_name(charset) : NULL;
 	size_t replaced;
@@ -340,12 +356,13 @@ int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset
 		if (ptext_sanitize(s, len, out, &replaced) < 0)
 			return -1;
 		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
-			  where, replaced);
+		          where, replaced);
 		return 0;
 	}
 	if (strcasecmp(charset, "us-ascii") == 0 || strcasecmp(charset, "ascii") == 0)
 		if (ptext_utf8_valid(s, len) == len)
-			return fallback(c, s, len, out, where, "declared US-ASCII but has 8-bit bytes");
+			return fallback(c, s, len, out, where,
+			                "declared US-ASCII but has 8-bit bytes");
 	int rc = convert_named(name, s, len, out, &replaced);
 	if (rc == -2) {
 		char why[160];
@@ -354,7 +371,7 @@ int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset
 	}
 	if (rc == 0 && replaced)
 		pctx_warn(c, "invalid_bytes", "%s: %zu byte(s) invalid in %s replaced by U+FFFD",
-			  where, replaced, charset);
+		          where, replaced, charset);
 	return rc;
 }
 
@@ -430,4 +447,155 @@ int ptext_unflow(struct pbuf *b, bool delsp)
 	}
 	b->len = w;
 	return 0;
+}
+
+/* ---- RFC 2047 encoded-words in unstructured fields ---- */
+
+struct eword {
+	const char *charset;
+	size_t charset_len; /* without an RFC 2231 "*language" suffix */
+	char enc;           /* 'B' or 'Q' */
+	const char *text;
+	size_t text_len;
+	size_t end; /* offset just after "?=" */
+};
+
+/* Parses "=?charset?B|Q?text?=" at s[i] (RFC 2047 section 2); false if not one. */
+static bool eword_at(const char *s, size_t len, size_t i, struct eword *w)
+{
+	if (i + 8 > len || s[i] != '=' || s[i + 1] != '?')
+		return false;
+	size_t p = i + 2, cs = p;
+	while (p < len && s[p] != '?' && s[p] > ' ' && p - cs < 64)
+		p++;
+	if (p + 3 >= len || s[p] != '?' || p == cs)
+		return false;
+	w->charset = s + cs;
+	const char *star = memchr(s + cs, '*', p - cs);
+	w->charset_len = star ? (size_t)(star - (s + cs)) : p - cs;
+	w->enc = (char)(s[p + 1] & ~0x20);
+	if ((w->enc != 'B' && w->enc != 'Q') || s[p + 2] != '?')
+		return false;
+	/* Q text with spaces is not RFC 2047, but common: accepted up to a bound */
+	size_t t = p + 3, e = t;
+	while (e + 1 < len && !(s[e] == '?' && s[e + 1] == '=') && e - t < 1024 &&
+	       (w->enc == 'Q' || (s[e] != ' ' && s[e] != '\t')))
+		e++;
+	if (e + 1 >= len || s[e] != '?' || s[e + 1] != '=')
+		return false;
+	w->text = s + t;
+	w->text_len = e - t;
+	w->end = e + 2;
+	return true;
+}
+
+static int hexval_(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* RFC 2047 section 4.2: "_" is a space, "=XX" a byte; anything else is itself. */
+static size_t qword_decode(const char *in, size_t len, char *out)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		int hi = i + 2 < len ? hexval_(in[i + 1]) : -1;
+		int lo = i + 2 < len ? hexval_(in[i + 2]) : -1;
+		if (in[i] == '_') {
+			out[w++] = ' ';
+		} else if (in[i] == '=' && hi >= 0 && lo >= 0) {
+			out[w++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[w++] = in[i];
+		}
+	}
+	return w;
+}
+
+struct pending {
+	char charset[65];
+	struct pbuf bytes;
+};
+
+static int flush_pending(struct pctx *c, struct pending *pd, struct pbuf *out, const char *where)
+{
+	int rc = 0;
+	if (pd->charset[0])
+		rc = ptext_to_utf8(c, pd->bytes.p ? pd->bytes.p : "", pd->bytes.len, pd->charset,
+		                   out, where);
+	pd->charset[0] = '\0';
+	pd->bytes.len = 0;
+	return rc;
+}
+
+static int literal(struct pctx *c, const char *s, size_t n, struct pbuf *out, const char *where)
+{
+	if (ptext_utf8_valid(s, n) == n)
+		return pbuf_add(out, s, n);
+	return ptext_to_utf8(c, s, n, "windows-1252", out, where); /* 8-bit header bytes */
+}
+
+static bool all_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return false;
+	return true;
+}
+
+/*
+ * Decodes an unstructured field (RFC 2047 sections 5(1) and 6.2): every
+ * encoded-word is decoded on its own (so one word's padding cannot swallow
+ * the next, as GMime 3.2's merging does), adjacent words of one charset
+ * are joined as bytes before conversion (a character may be split across
+ * them), and white space between adjacent encoded-words is dropped.
+ */
+int ptext_rfc2047(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where)
+{
+	struct pending pd = {.bytes.max = len + 16};
+	struct eword w;
+	bool after_word = false;
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < len && rc == 0) {
+		if (eword_at(s, len, i, &w)) {
+			if (pd.charset[0] &&
+			    (strlen(pd.charset) != w.charset_len ||
+			     strncasecmp(pd.charset, w.charset, w.charset_len) != 0))
+				rc = flush_pending(c, &pd, out, where);
+			if (!pd.charset[0])
+				snprintf(pd.charset, sizeof(pd.charset), "%.*s", (int)w.charset_len,
+				         w.charset);
+			if (rc == 0 && pbuf_reserve(&pd.bytes, w.text_len + 4) == 0) {
+				char *o = pd.bytes.p + pd.bytes.len;
+				pd.bytes.len += w.enc == 'B' ? pb64_decode(w.text, w.text_len, o)
+				                             : qword_decode(w.text, w.text_len, o);
+			} else {
+				rc = -1;
+			}
+			i = w.end;
+			after_word = true;
+			continue;
+		}
+		const char *next = i + 1 < len ? memmem(s + i + 1, len - i - 1, "=?", 2) : NULL;
+		size_t j = next ? (size_t)(next - s) : len;
+		if (after_word && next && all_space(s + i, j - i) && eword_at(s, len, j, &w)) {
+			i = j; /* white space between two encoded-words is not text */
+			continue;
+		}
+		rc = flush_pending(c, &pd, out, where);
+		if (rc == 0)
+			rc = literal(c, s + i, j - i, out, where);
+		after_word = false;
+		i = j;
+	}
+	if (rc == 0)
+		rc = flush_pending(c, &pd, out, where);
+	pbuf_free(&pd.bytes);
+	return rc;
 }

@@ -2,14 +2,16 @@
  * smtp_auth.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, on submission listeners and over TLS only. Passwords are
  * checked with crypt_rn() against the crypt(3) hashes of [[user]] and
- * compared in constant time; an unknown user costs the same hash as a
- * known one. Failures are answered after limits.auth_failure_delay_ms (an
+ * compared in constant time, on a thread per check so that a slow hash
+ * never stalls the worker's loop; an unknown user costs the same hash as
+ * a known one. Failures are answered after limits.auth_failure_delay_ms (an
  * event timer, smtp_session.c) and limits.max_auth_failures closes.
  *
  * Never: accept AUTH before TLS, log a password, keep a password after the
  * check, sleep.
  */
 #include <crypt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,10 +69,9 @@ enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg)
 	return RPL_NONE;
 }
 
-static void auth_done(struct smtp_session *s, const char *user, char *pass)
+/* The verdict, back on the session's loop. */
+static void auth_result(struct smtp_session *s, const char *user, bool ok)
 {
-	bool ok = smtp_auth_verify(s->cfg, user, pass);
-	OPENSSL_cleanse(pass, strlen(pass));
 	s->auth_step = AUTH_NONE;
 	free(s->auth_login_name);
 	s->auth_login_name = NULL;
@@ -83,6 +84,10 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 		}
 		smtp_log(LOG_INFO_, s->id, "auth ok user=%s", user);
 		smtp_reply(s, RPL_AUTH_OK, NULL);
+		if (s->shutdown_pending)
+			smtp_reply(s, RPL_SHUTDOWN, NULL);
+		else
+			smtp_session_resume(s);
 		return;
 	}
 	s->n_auth_failures++;
@@ -90,9 +95,107 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 	smtp_log(LOG_INFO_, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
 	/* The answer comes from the timer (smtp_session.c timer_cb, ST_AUTH_DELAY). */
 	smtp_session_state(s, ST_AUTH_DELAY);
-	bufferevent_disable(s->bev, EV_READ);
 	uint64_t delay = s->cfg->limits.auth_failure_delay_ms;
 	smtp_session_arm(s, delay ? delay : 1);
+}
+
+/*
+ * One password check on a thread of its own: crypt(3) (yescrypt, bcrypt)
+ * takes milliseconds to seconds and must not stall the loop. The job holds
+ * its own copy of the credentials and a reference to the configuration;
+ * the completion finds the session by id (it may have gone).
+ */
+struct auth_job {
+	struct auth_job *next;
+	struct smtp_worker *w;
+	uint64_t sid;
+	struct smtp_runtime *rt;
+	struct event *done;
+	pthread_t thread;
+	bool ok;
+	char user[AUTH_FIELD_MAX];
+	char pass[AUTH_FIELD_MAX];
+};
+
+static void *job_run(void *arg)
+{
+	struct auth_job *j = arg;
+	j->ok = smtp_auth_verify(j->rt->cfg, j->user, j->pass);
+	OPENSSL_cleanse(j->pass, sizeof j->pass);
+	event_active(j->done, EV_READ, 0);
+	return NULL;
+}
+
+static void job_free(struct smtp_worker *w, struct auth_job *j)
+{
+	struct auth_job **pp = &w->auth_jobs;
+	while (*pp && *pp != j)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = j->next;
+	pthread_join(j->thread, NULL);
+	event_free(j->done);
+	smtp_runtime_unref(j->rt);
+	OPENSSL_cleanse(j, sizeof *j);
+	free(j);
+}
+
+static void job_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtp_worker *w = j->w;
+	char user[AUTH_FIELD_MAX];
+	(void)fd;
+	(void)what;
+	bool ok = j->ok;
+	uint64_t sid = j->sid;
+	memcpy(user, j->user, sizeof user);
+	job_free(w, j);
+	struct smtp_session *s = smtp_worker_find(w, sid);
+	if (!s || s->dead || s->state != ST_AUTH_CHECK) {
+		smtp_log(LOG_INFO_, sid, "auth result for a session that is gone; dropped");
+		return;
+	}
+	auth_result(s, user, ok);
+}
+
+void smtp_auth_jobs_join(struct smtp_worker *w)
+{
+	while (w->auth_jobs)
+		job_free(w, w->auth_jobs);
+}
+
+static void auth_done(struct smtp_session *s, const char *user, char *pass)
+{
+	struct auth_job *j = calloc(1, sizeof *j);
+	size_t pl = strlen(pass);
+	if (!j || strlen(user) >= sizeof j->user || pl >= sizeof j->pass) {
+		free(j);
+		OPENSSL_cleanse(pass, pl);
+		auth_result(s, user, false);
+		return;
+	}
+	j->w = s->w;
+	j->sid = s->id;
+	memcpy(j->user, user, strlen(user) + 1);
+	memcpy(j->pass, pass, pl + 1);
+	OPENSSL_cleanse(pass, pl);
+	j->rt = smtp_runtime_ref(s->rt);
+	j->done = event_new(s->w->base, -1, 0, job_done, j);
+	if (!j->done || pthread_create(&j->thread, NULL, job_run, j)) {
+		if (j->done)
+			event_free(j->done);
+		smtp_runtime_unref(j->rt);
+		OPENSSL_cleanse(j, sizeof *j);
+		free(j);
+		smtp_reply(s, RPL_NO_MEMORY, NULL);
+		return;
+	}
+	j->next = s->w->auth_jobs;
+	s->w->auth_jobs = j;
+	smtp_session_state(s, ST_AUTH_CHECK);
+	smtp_session_arm(s, 0);
+	bufferevent_disable(s->bev, EV_READ);
 }
 
 static int decode(const char *b64, unsigned char *out, size_t max, size_t *len)

@@ -10,6 +10,7 @@
  * mix two webhook endpoints in one transaction, accept AUTH before TLS,
  * answer a transaction error before its data is read to the end.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,8 +24,8 @@
 #include "smtp_int.h"
 
 enum {
-	CF_PRE_TLS = 1 << 0,  /* allowed on a submission listener before STARTTLS */
-	CF_PRE_AUTH = 1 << 1, /* allowed on a submission listener before AUTH */
+	CF_PRE_TLS = 1 << 0,    /* allowed on a submission listener before STARTTLS */
+	CF_PRE_AUTH = 1 << 1,   /* allowed on a submission listener before AUTH */
 	CF_ENDS_GROUP = 1 << 2, /* RFC 2920 3.1: last command of a pipelined group */
 };
 
@@ -39,6 +40,7 @@ void smtp_tx_reset(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	uint32_t seq = tx->seq;
+	smtp_seam_tx_end(s);
 	free(tx->mail_from);
 	for (size_t i = 0; i < tx->n_rcpts; i++)
 		free(tx->rcpts[i].address);
@@ -95,7 +97,7 @@ static void do_ehlo(struct smtp_session *s, char *arg)
 	lines[n++] = "PIPELINING";
 	if (s->cfg->limits.max_message_size) {
 		snprintf(size, sizeof size, "SIZE %llu",
-			 (unsigned long long)s->cfg->limits.max_message_size);
+		         (unsigned long long)s->cfg->limits.max_message_size);
 		lines[n++] = size;
 	} else {
 		lines[n++] = "SIZE";
@@ -140,7 +142,7 @@ static bool val_is(const struct smtp_param *p, const char *v)
 }
 
 static enum smtp_reply_id mail_param(struct smtp_session *s, const struct smtp_param *p,
-				     unsigned *seen)
+                                     unsigned *seen)
 {
 	struct smtp_tx *tx = &s->tx;
 	static const char *const known[] = {"SIZE", "BODY", "SMTPUTF8", "AUTH"};
@@ -222,7 +224,7 @@ static void do_mail(struct smtp_session *s, char *arg)
 	}
 	tx->active = true;
 	smtp_log(LOG_INFO_, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
-		 (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
+	         (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
 	smtp_seam_mail(s);
 	smtp_reply(s, RPL_MAIL_OK, NULL);
 }
@@ -236,7 +238,7 @@ static enum smtp_reply_id check_rcpt(struct smtp_session *s, const char *arg)
 }
 
 static enum smtp_reply_id route_rcpt(struct smtp_session *s, const char *addr,
-				     struct route_match *m)
+                                     struct route_match *m)
 {
 	const struct smtp_tx *tx = &s->tx;
 	if (!s->cfg->table)
@@ -260,7 +262,7 @@ static enum smtp_reply_id route_rcpt(struct smtp_session *s, const char *addr,
 }
 
 static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
-				   const struct route_match *m)
+                                   const struct route_match *m)
 {
 	struct smtp_tx *tx = &s->tx;
 	if (tx->n_rcpts == tx->cap_rcpts) {
@@ -297,7 +299,7 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 	if (p && strncasecmp(p, "<postmaster>", 12) == 0) {
 		/* RFC 5321 4.1.1.3: <Postmaster> without a domain is ours by definition. */
 		snprintf(pm_addr, sizeof pm_addr, "<postmaster@%s>%s", s->cfg->server.hostname,
-			 p + 12);
+		         p + 12);
 		p = pm_addr;
 	}
 	if (!p)
@@ -330,14 +332,10 @@ static void start_message(struct smtp_session *s, bool chunked)
 {
 	struct smtp_tx *tx = &s->tx;
 	const struct gw_limits *l = &s->cfg->limits;
-	char hdr[2048];
 	smtp_msg_init(&tx->msg, l->memory_threshold);
 	smtp_dec_init(&tx->dec, chunked, l->bare_newlines == BARE_NL_NORMALIZE,
-		      l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
-		      smtp_cmd_data_emit, s);
-	size_t n = smtp_received(s, hdr, sizeof hdr);
-	if (smtp_msg_append(&tx->msg, hdr, n))
-		tx->error = RPL_DELIVERY_FAILED;
+	              l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
+	              smtp_cmd_data_emit, s);
 }
 
 static enum smtp_reply_id check_data(struct smtp_session *s, const char *arg)
@@ -419,7 +417,7 @@ void smtp_cmd_data_emit(void *ctx, const char *p, size_t n)
 	if (tx->error)
 		return;
 	unsigned reject = (l->bare_newlines == BARE_NL_REJECT ? DEC_BARE_LF | DEC_BARE_CR : 0) |
-			  (l->long_lines == LONG_LINES_REJECT ? DEC_LONG_LINE : 0);
+	                  (l->long_lines == LONG_LINES_REJECT ? DEC_LONG_LINE : 0);
 	unsigned f = tx->dec.flags & reject;
 	if (f) {
 		tx->error = f & (DEC_BARE_LF | DEC_BARE_CR) ? RPL_BARE_NEWLINE : RPL_LONG_LINE;
@@ -427,12 +425,19 @@ void smtp_cmd_data_emit(void *ctx, const char *p, size_t n)
 	}
 	if (l->max_message_size && tx->received > l->max_message_size) {
 		smtp_log(LOG_INFO_, s->id, "limit max_message_size=%llu exceeded",
-			 (unsigned long long)l->max_message_size);
+		         (unsigned long long)l->max_message_size);
 		tx->error = RPL_SIZE_EXCEEDED;
 		return;
 	}
-	if (smtp_msg_append(&tx->msg, p, n))
+	bool in_memory = tx->msg.fd < 0;
+	if (smtp_msg_append(&tx->msg, p, n)) {
+		smtp_log(LOG_ERR_, s->id, "message store failed: %s", strerror(errno));
 		tx->error = RPL_DELIVERY_FAILED;
+		return;
+	}
+	if (in_memory && tx->msg.fd >= 0)
+		smtp_log(LOG_INFO_, s->id, "limit memory_threshold=%llu: message spilled to a file",
+		         (unsigned long long)l->memory_threshold);
 }
 
 static void check_flags(struct smtp_session *s)
@@ -451,49 +456,87 @@ static void fail_message(struct smtp_session *s)
 {
 	enum smtp_reply_id e = s->tx.error;
 	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
-	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu reason=%d",
-		 (unsigned long long)s->tx.received, (int)e);
+	const struct smtp_reply_row *row = smtp_reply_row(e);
+	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu: %d %s %s",
+	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
+	         row ? row->text : "");
 	s->n_tx++;
 	smtp_tx_reset(s);
 	smtp_reply(s, e, NULL);
 }
 
-static void submit(struct smtp_session *s)
+static void fill_envelope(struct smtp_session *s, struct envelope *env)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct timeval now;
+	memset(env, 0, sizeof *env);
+	gettimeofday(&now, NULL);
+	env->mail_from = tx->mail_from;
+	env->rcpts = tx->rcpts;
+	env->n_rcpts = tx->n_rcpts;
+	env->helo = s->helo;
+	env->esmtp = s->esmtp;
+	snprintf(env->client_ip, sizeof env->client_ip, "%s", s->ip);
+	env->client_port = s->port;
+	env->tls_protocol = s->tls_protocol;
+	env->tls_cipher = s->tls_cipher;
+	env->auth_user = s->auth_user;
+	env->body = tx->body;
+	env->smtputf8 = tx->smtputf8;
+	env->size = tx->received;
+	env->received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
+}
+
+/* Back from the seam: refuse, or prepend the trace fields and deliver. */
+void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *o)
 {
 	struct smtp_tx *tx = &s->tx;
 	struct envelope env;
 	struct message_bytes mb;
-	struct timeval now;
-	memset(&env, 0, sizeof env);
-	gettimeofday(&now, NULL);
-	env.mail_from = tx->mail_from;
-	env.rcpts = tx->rcpts;
-	env.n_rcpts = tx->n_rcpts;
-	env.helo = s->helo;
-	env.esmtp = s->esmtp;
-	snprintf(env.client_ip, sizeof env.client_ip, "%s", s->ip);
-	env.client_port = s->port;
-	env.tls_protocol = s->tls_protocol;
-	env.tls_cipher = s->tls_cipher;
-	env.auth_user = s->auth_user;
-	env.body = tx->body;
-	env.smtputf8 = tx->smtputf8;
-	env.size = tx->received;
-	env.received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
-	s->n_tx++;
-	if (smtp_msg_view(&tx->msg, &mb) ||
-	    delivery_submit(s->w->delivery, tx->route, &env, &mb, smtp_seam_end_of_data(s),
-			    s->id)) {
+	char hdr[2048];
+	if (o->refuse) {
+		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
+		smtp_log(LOG_INFO_, s->id, "message refused by sender authentication: %d %s",
+		         o->refuse->code, o->refuse->status);
+		smtp_session_state(s, ST_COMMAND);
+		smtp_tx_reset(s);
+		smtp_reply_raw(s, o->refuse->code, o->refuse->status, o->refuse->text, false);
+		smtp_session_resume(s);
+		return;
+	}
+	size_t n = smtp_received(s, hdr, sizeof hdr);
+	int bad = smtp_msg_prepend(&tx->msg, hdr, n);
+	if (!bad && o->ar_field)
+		bad = smtp_msg_prepend(&tx->msg, o->ar_field, strlen(o->ar_field));
+	fill_envelope(s, &env);
+	if (bad || smtp_msg_view(&tx->msg, &mb) ||
+	    delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id)) {
 		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted");
+		smtp_session_state(s, ST_COMMAND);
 		smtp_tx_reset(s);
 		smtp_reply(s, RPL_DELIVERY_FAILED, NULL);
+		smtp_session_resume(s);
 		return;
 	}
 	smtp_log(LOG_INFO_, s->id, "message submitted octets=%llu rcpts=%zu route=%s",
-		 (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
+	         (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
+}
+
+/* The message is complete: stop reading until it has been answered. */
+static void submit(struct smtp_session *s)
+{
+	struct message_bytes body;
+	s->n_tx++;
 	smtp_session_state(s, ST_DELIVERY);
 	smtp_session_arm(s, 0);
-	bufferevent_disable(s->bev, EV_READ); /* backpressure while the POST is in flight */
+	bufferevent_disable(s->bev, EV_READ); /* backpressure while checks and POST run */
+	if (smtp_msg_body(&s->tx.msg, &body)) {
+		struct smtp_seam_outcome o = {NULL, NULL, NULL};
+		s->tx.msg.failed = true;
+		smtp_cmd_seam_done(s, &o); /* answers 451 */
+		return;
+	}
+	smtp_seam_end_of_data(s, &body);
 }
 
 void smtp_cmd_message_end(struct smtp_session *s)
@@ -615,25 +658,25 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg);
 enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg);
 
 static const struct verb verbs[] = {
-	{"EHLO", check_helo, do_ehlo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"HELO", check_helo, do_helo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"MAIL", check_mail, do_mail, 0},
-	{"RCPT", check_rcpt, do_rcpt, 0},
-	{"DATA", check_data, do_data, CF_ENDS_GROUP},
-	{"BDAT", NULL, do_bdat, 0},
-	{"RSET", check_no_arg, do_rset, CF_PRE_TLS | CF_PRE_AUTH},
-	{"NOOP", NULL, do_noop, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"QUIT", NULL, do_quit, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"VRFY", check_vrfy, do_vrfy, CF_ENDS_GROUP},
-	{"HELP", NULL, do_help, CF_PRE_TLS | CF_PRE_AUTH},
-	{"STARTTLS", check_starttls, do_starttls, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"AUTH", smtp_cmd_auth_check, smtp_cmd_auth, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-	{"EXPN", NULL, do_not_impl, CF_ENDS_GROUP},
-	{"TURN", NULL, do_not_impl, CF_ENDS_GROUP},
-	{"ETRN", NULL, do_not_impl, 0},
-	{"SEND", NULL, do_not_impl, 0},
-	{"SOML", NULL, do_not_impl, 0},
-	{"SAML", NULL, do_not_impl, 0},
+    {"EHLO", check_helo, do_ehlo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"HELO", check_helo, do_helo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"MAIL", check_mail, do_mail, 0},
+    {"RCPT", check_rcpt, do_rcpt, 0},
+    {"DATA", check_data, do_data, CF_ENDS_GROUP},
+    {"BDAT", NULL, do_bdat, 0},
+    {"RSET", check_no_arg, do_rset, CF_PRE_TLS | CF_PRE_AUTH},
+    {"NOOP", NULL, do_noop, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"QUIT", NULL, do_quit, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"VRFY", check_vrfy, do_vrfy, CF_ENDS_GROUP},
+    {"HELP", NULL, do_help, CF_PRE_TLS | CF_PRE_AUTH},
+    {"STARTTLS", check_starttls, do_starttls, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"AUTH", smtp_cmd_auth_check, smtp_cmd_auth, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"EXPN", NULL, do_not_impl, CF_ENDS_GROUP},
+    {"TURN", NULL, do_not_impl, CF_ENDS_GROUP},
+    {"ETRN", NULL, do_not_impl, 0},
+    {"SEND", NULL, do_not_impl, 0},
+    {"SOML", NULL, do_not_impl, 0},
+    {"SAML", NULL, do_not_impl, 0},
 };
 
 static const struct verb *find_verb(const char *line, size_t len)
@@ -656,7 +699,7 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	const struct verb *v = find_verb(line, vlen);
 	if (!v) {
 		smtp_log(LOG_INFO_, s->id, "unknown command \"%.*s\"", (int)(vlen > 16 ? 16 : vlen),
-			 line);
+		         line);
 		smtp_reply(s, RPL_UNRECOGNIZED, NULL);
 		return;
 	}
@@ -673,4 +716,8 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 		return;
 	}
 	v->run(s, (char *)arg);
+	/* RFC 2920 3.1: legal, but worth a trace when a client does it. */
+	if ((v->flags & CF_ENDS_GROUP) && s->bev && s->state == ST_COMMAND &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)))
+		smtp_log(LOG_DEBUG_, s->id, "commands pipelined after %s", v->name);
 }

@@ -156,6 +156,7 @@ SSL *smtp_tls_ssl(struct smtp_tls *t);
 /* ---- server and workers (smtp_server.c, smtp_worker.c) ---- */
 
 struct smtp_server;
+struct auth_job;
 
 struct smtp_worker {
 	int index;
@@ -165,9 +166,9 @@ struct smtp_worker {
 	struct smtp_runtime *rt; /* current configuration; sessions hold their own ref */
 	struct delivery *delivery;
 	struct evconnlistener **listeners; /* one per configured listener */
-	int *fds;			   /* bound sockets, one per listener */
-	void *accept_ctx;		   /* callback arguments of the listeners */
-	struct event *ctl;		   /* woken by the main thread: reload, stop */
+	int *fds;                          /* bound sockets, one per listener */
+	void *accept_ctx;                  /* callback arguments of the listeners */
+	struct event *ctl;                 /* woken by the main thread: reload, stop */
 	struct smtp_runtime *pending_rt;   /* handed over under ctl_lock */
 	bool stop_requested;
 	pthread_mutex_t ctl_lock;
@@ -179,7 +180,8 @@ struct smtp_worker {
 	size_t n_sessions;
 	uint64_t next_id;
 	struct smtp_session *graveyard; /* torn down inside a callback; freed by reaper */
-	char *line;			/* scratch: one command line, max_command_line + 1 */
+	struct auth_job *auth_jobs;     /* password checks running on their threads */
+	char *line;                     /* scratch: one command line, max_command_line + 1 */
 	size_t line_cap;
 	atomic_ullong counters[C_COUNTER_MAX];
 };
@@ -192,7 +194,7 @@ struct smtp_server {
 	size_t n_listeners; /* fixed at start: listeners are not reloadable */
 	atomic_uint connections;
 	struct smtp_runtime *rt;
-	int log_level;
+	atomic_int log_level; /* written by the main thread on reload, read by all */
 };
 
 extern struct smtp_server *smtp_srv; /* the one server of the process */
@@ -213,38 +215,46 @@ void smtp_log(int level, uint64_t id, const char *fmt, ...) __attribute__((forma
 
 /* ---- message store (smtp_msg.c) ---- */
 
+#define SMTP_MSG_HEAD_ROOM 8192 /* bytes reserved for the trace fields written at the end */
+
 struct smtp_msg {
 	char *mem;
-	size_t len, cap;
-	uint64_t threshold; /* bytes in memory before the spill */
-	int fd;		    /* spill file (unlinked), -1 while in memory */
-	uint64_t flen;
+	size_t len, cap;    /* len includes the head room */
+	uint64_t threshold; /* body bytes in memory before the spill */
+	int fd;             /* spill file (unlinked), -1 while in memory */
+	uint64_t flen;      /* file length, head room included */
 	void *map;
 	size_t maplen;
-	bool failed; /* a write failed: the transaction answers 451 */
+	size_t head;  /* bytes of the head room used (right-aligned) */
+	bool started; /* head room allocated */
+	bool failed;  /* a write failed: the transaction answers 451 */
 };
 
 void smtp_msg_init(struct smtp_msg *m, uint64_t threshold);
 int smtp_msg_append(struct smtp_msg *m, const char *p, size_t n);
-/* Maps or points at the bytes; 0 or -1. */
+/* Puts p in front of what is there (headers written at the end of data). */
+int smtp_msg_prepend(struct smtp_msg *m, const char *p, size_t n);
+/* The whole message (prepended fields and body), mapped or in memory; 0 or -1. */
 int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out);
-uint64_t smtp_msg_size(const struct smtp_msg *m);
+/* The body as received, without what was prepended. */
+int smtp_msg_body(struct smtp_msg *m, struct message_bytes *out);
+uint64_t smtp_msg_size(const struct smtp_msg *m); /* body bytes */
 void smtp_msg_free(struct smtp_msg *m);
 
 /* ---- session (smtp_session.c) ---- */
 
 enum smtp_state {
-	ST_PROXY,	  /* waiting for the PROXY header */
-	ST_HANDSHAKE,	  /* TLS handshake (smtps, or after STARTTLS) */
-	ST_GREETING,	  /* greeting delay: any input is an early talker */
-	ST_COMMAND,	  /* reading command lines */
-	ST_AUTH,	  /* reading an AUTH continuation line */
-	ST_AUTH_DELAY,	  /* failed AUTH: answer after a delay */
-	ST_DATA,	  /* reading DATA content */
-	ST_BDAT,	  /* reading a BDAT chunk */
-	ST_DELIVERY,	  /* waiting for the delivery callback */
-	ST_STARTTLS,	  /* 220 sent; handshake starts once it is flushed */
-	ST_CLOSING,	  /* last reply being flushed */
+	ST_PROXY,      /* waiting for the PROXY header */
+	ST_HANDSHAKE,  /* TLS handshake (smtps, or after STARTTLS) */
+	ST_GREETING,   /* greeting delay: any input is an early talker */
+	ST_COMMAND,    /* reading command lines */
+	ST_AUTH,       /* reading an AUTH continuation line */
+	ST_AUTH_CHECK, /* password being checked on a thread */
+	ST_AUTH_DELAY, /* failed AUTH: answer after a delay */
+	ST_DATA,       /* reading DATA content */
+	ST_BDAT,       /* reading a BDAT chunk */
+	ST_DELIVERY,   /* waiting for the delivery callback */
+	ST_CLOSING,    /* last reply being flushed */
 	ST_MAX
 };
 
@@ -263,15 +273,15 @@ struct smtp_tx {
 	bool smtputf8;
 	enum body_type body;
 	uint64_t declared_size;
-	bool bdat;   /* BDAT used: DATA refused */
+	bool bdat; /* BDAT used: DATA refused */
 	uint32_t n_chunks;
 	enum smtp_reply_id error; /* sticky fault while receiving (STYLE 8) */
 	struct smtp_msg msg;
 	struct smtp_dec dec;
 	uint64_t bdat_left; /* octets of the current chunk still to read */
 	bool bdat_last;
-	uint64_t received;   /* message octets after unstuffing, Received: excluded */
-	uint32_t seq;	     /* transaction number in the session */
+	uint64_t received; /* message octets after unstuffing, Received: excluded */
+	uint32_t seq;      /* transaction number in the session */
 };
 
 struct smtp_session {
@@ -300,18 +310,18 @@ struct smtp_session {
 	enum auth_step auth_step;
 	char *auth_login_name;
 	uint32_t n_errors, n_tx, n_auth_failures;
-	bool skipping; /* discarding an over-long command line to its end */
-	bool partial;  /* part of a command line is buffered: command_timeout runs */
+	bool skipping;        /* discarding an over-long command line to its end */
+	bool partial;         /* part of a command line is buffered: command_timeout runs */
 	uint32_t close_ticks; /* polls of the output while closing */
 	bool dead;
-	bool shutdown_pending; /* drain: answer 421 when idle */
+	bool shutdown_pending;            /* drain: answer 421 when idle */
 	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
 	struct smtp_tx tx;
 };
 
 /* Takes over fd (accepted on listener li of w). */
 void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,
-		      socklen_t salen);
+                      socklen_t salen);
 void smtp_session_free(struct smtp_session *s);
 void smtp_session_state(struct smtp_session *s, enum smtp_state st);
 /* Drain on SIGTERM: idle sessions get 421 4.3.2 now, busy ones when idle. */
@@ -322,7 +332,7 @@ void smtp_session_close_now(struct smtp_session *s);
 /* Reply funnel (smtp_session.c): the only writer of replies. */
 void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail);
 void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
-		    bool is_error);
+                    bool is_error);
 void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n);
 
 void smtp_tx_reset(struct smtp_session *s);
@@ -344,11 +354,35 @@ void smtp_cmd_data_emit(void *ctx, const char *p, size_t n);
 
 /* Checks user/password against cfg->users (crypt(3), constant time). */
 bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass);
+/* Waits for the password checks still running (worker teardown). */
+void smtp_auth_jobs_join(struct smtp_worker *w);
 
 /* ---- sender authentication seam (smtp_seam.c) ---- */
 
+/* At MAIL: sender checks may start (SPF runs while RCPTs arrive). */
 void smtp_seam_mail(struct smtp_session *s);
-const json_t *smtp_seam_end_of_data(struct smtp_session *s);
+
+/*
+ * What sender authentication decided at the end of data. auth: the
+ * payload's auth object (NULL: none); ar_field: a header field with its
+ * CRLF to prepend (NULL: none); refuse: a reply that refuses the message
+ * instead of delivering it (NULL: deliver). Valid during the call only.
+ */
+struct smtp_seam_outcome {
+	const json_t *auth;
+	const char *ar_field;
+	const struct smtp_reply *refuse;
+};
+
+/*
+ * At the end of data, with the body as received: runs the checks and calls
+ * smtp_cmd_seam_done(s, outcome) exactly once, now or later (the session
+ * stays in ST_DELIVERY, not reading, meanwhile). smtp_seam_tx_end() when
+ * the transaction ends cancels what still runs (no call after it).
+ */
+void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body);
+void smtp_seam_tx_end(struct smtp_session *s);
+void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *o);
 
 /* ---- Received: (smtp_received.c) ---- */
 

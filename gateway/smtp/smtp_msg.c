@@ -4,6 +4,12 @@
  * temporary file ($TMPDIR or /tmp) that is mmap()ed read-only for the
  * delivery, so a large message costs page cache, not heap.
  *
+ * The first SMTP_MSG_HEAD_ROOM bytes (memory or file) are kept free for
+ * the trace fields written at the end of data (Received:, and
+ * Authentication-Results: once sender authentication is wired in): they
+ * are written right-aligned in front of the body, so neither the heap nor
+ * the file is ever moved to prepend a header.
+ *
  * Never: grow the heap buffer past the threshold, leave a named file on
  * disk, read the spill file back into the heap.
  */
@@ -73,11 +79,12 @@ static int spill(struct smtp_msg *m)
 
 static int grow(struct smtp_msg *m, size_t need)
 {
-	size_t cap = m->cap ? m->cap : 4096;
+	size_t cap = m->cap ? m->cap : 4096 + SMTP_MSG_HEAD_ROOM;
+	size_t max = (size_t)m->threshold + SMTP_MSG_HEAD_ROOM;
 	while (cap < need)
 		cap *= 2;
-	if (cap > m->threshold)
-		cap = (size_t)m->threshold;
+	if (cap > max)
+		cap = max;
 	char *p = realloc(m->mem, cap);
 	if (!p)
 		return -1;
@@ -86,11 +93,23 @@ static int grow(struct smtp_msg *m, size_t need)
 	return 0;
 }
 
+/* The head room exists from the first byte on. */
+static int start(struct smtp_msg *m)
+{
+	if (m->started)
+		return 0;
+	m->started = true;
+	if (grow(m, SMTP_MSG_HEAD_ROOM))
+		return -1;
+	m->len = SMTP_MSG_HEAD_ROOM;
+	return 0;
+}
+
 int smtp_msg_append(struct smtp_msg *m, const char *p, size_t n)
 {
-	if (m->failed)
-		return -1;
-	if (m->fd < 0 && (uint64_t)m->len + n > m->threshold && spill(m))
+	if (m->failed || start(m))
+		goto fail;
+	if (m->fd < 0 && smtp_msg_size(m) + n > m->threshold && spill(m))
 		goto fail;
 	if (m->fd >= 0) {
 		if (write_all(m->fd, p, n))
@@ -108,18 +127,39 @@ fail:
 	return -1;
 }
 
+int smtp_msg_prepend(struct smtp_msg *m, const char *p, size_t n)
+{
+	if (m->failed || start(m) || n > SMTP_MSG_HEAD_ROOM - m->head)
+		goto fail;
+	size_t off = SMTP_MSG_HEAD_ROOM - m->head - n;
+	if (m->fd >= 0) {
+		if (pwrite(m->fd, p, n, (off_t)off) != (ssize_t)n)
+			goto fail;
+	} else {
+		memcpy(m->mem + off, p, n);
+	}
+	m->head += n;
+	return 0;
+fail:
+	m->failed = true;
+	return -1;
+}
+
 uint64_t smtp_msg_size(const struct smtp_msg *m)
 {
-	return m->fd >= 0 ? m->flen : m->len;
+	if (!m->started)
+		return 0;
+	return (m->fd >= 0 ? m->flen : m->len) - SMTP_MSG_HEAD_ROOM;
 }
 
 int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out)
 {
-	if (m->failed)
+	if (m->failed || start(m))
 		return -1;
+	size_t off = SMTP_MSG_HEAD_ROOM - m->head;
 	if (m->fd < 0) {
-		out->data = m->mem ? m->mem : "";
-		out->len = m->len;
+		out->data = m->mem + off;
+		out->len = m->len - off;
 		return 0;
 	}
 	if (!m->map) {
@@ -129,8 +169,17 @@ int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out)
 		m->map = p;
 		m->maplen = (size_t)m->flen;
 	}
-	out->data = m->map;
-	out->len = m->maplen;
+	out->data = (const char *)m->map + off;
+	out->len = m->maplen - off;
+	return 0;
+}
+
+int smtp_msg_body(struct smtp_msg *m, struct message_bytes *out)
+{
+	if (smtp_msg_view(m, out))
+		return -1;
+	out->data += m->head;
+	out->len -= m->head;
 	return 0;
 }
 

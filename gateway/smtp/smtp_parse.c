@@ -198,7 +198,8 @@ static enum smtp_perr parse_literal(struct cursor *c)
 		if (!colon || colon == buf || !colon[1])
 			return PERR_SYNTAX;
 		for (const char *q = buf; q < colon; q++)
-			if (!is_alpha((unsigned char)*q) && !is_digit((unsigned char)*q) && *q != '-')
+			if (!is_alpha((unsigned char)*q) && !is_digit((unsigned char)*q) &&
+			    *q != '-')
 				return PERR_SYNTAX;
 		for (const char *q = colon + 1; *q; q++)
 			if (*q < 33 || *q > 126 || *q == '[' || *q == '\\')
@@ -372,7 +373,7 @@ long smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t ou
 				return -1;
 		}
 		unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
-				  ((unsigned long)v[2] << 6) | (unsigned long)v[3];
+		                  ((unsigned long)v[2] << 6) | (unsigned long)v[3];
 		size_t take = 3 - (size_t)pad;
 		if (o + take > outmax)
 			return -1;
@@ -385,7 +386,7 @@ long smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t ou
 void smtp_b64_encode(const unsigned char *in, size_t n, char *out)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t o = 0;
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned long w = (unsigned long)in[i] << 16;
@@ -411,7 +412,7 @@ static int copy_field(const unsigned char *p, size_t n, char *dst, size_t max)
 }
 
 int smtp_sasl_plain(const unsigned char *msg, size_t len, char *user, size_t usermax, char *pass,
-		    size_t passmax)
+                    size_t passmax)
 {
 	const unsigned char *nul1 = memchr(msg, '\0', len);
 	if (!nul1)

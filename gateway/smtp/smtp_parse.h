@@ -13,23 +13,23 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SMTP_PATH_MAX 256  /* RFC 5321 4.5.3.1.3, with the angle brackets */
-#define SMTP_LOCAL_MAX 64  /* RFC 5321 4.5.3.1.1 */
+#define SMTP_PATH_MAX   256 /* RFC 5321 4.5.3.1.3, with the angle brackets */
+#define SMTP_LOCAL_MAX  64  /* RFC 5321 4.5.3.1.1 */
 #define SMTP_DOMAIN_MAX 255 /* RFC 5321 4.5.3.1.2 */
 #define SMTP_MAX_PARAMS 16
 
 enum smtp_perr {
 	PERR_OK = 0,
-	PERR_SYNTAX,	/* not the RFC 5321 grammar */
-	PERR_TOO_LONG,	/* a part over its RFC 5321 4.5.3.1 size */
-	PERR_BAD_UTF8,	/* non-ASCII bytes that are not well-formed UTF-8 */
-	PERR_TOO_MANY,	/* more parameters than SMTP_MAX_PARAMS */
+	PERR_SYNTAX,   /* not the RFC 5321 grammar */
+	PERR_TOO_LONG, /* a part over its RFC 5321 4.5.3.1 size */
+	PERR_BAD_UTF8, /* non-ASCII bytes that are not well-formed UTF-8 */
+	PERR_TOO_MANY, /* more parameters than SMTP_MAX_PARAMS */
 };
 
 struct smtp_path {
 	char addr[SMTP_PATH_MAX + 1]; /* local@domain, source route dropped; "" for <> */
-	bool null;		      /* the null reverse-path <> */
-	bool utf8;		      /* has non-ASCII octets (needs SMTPUTF8) */
+	bool null;                    /* the null reverse-path <> */
+	bool utf8;                    /* has non-ASCII octets (needs SMTPUTF8) */
 };
 
 struct smtp_param {
@@ -77,11 +77,11 @@ enum smtp_dec_flag {
 /* Decoder states; the only way out of DATA is DEC_END (CR LF . CR LF). */
 enum smtp_dec_state {
 	DEC_LINE_START, /* after CR LF (or at the start of DATA) */
-	DEC_DOT,	/* "." at line start */
-	DEC_DOT_CR,	/* "." CR at line start */
-	DEC_MID,	/* inside a line */
-	DEC_CR,		/* CR inside or at the end of a line */
-	DEC_END,	/* terminator seen (DATA only) */
+	DEC_DOT,        /* "." at line start */
+	DEC_DOT_CR,     /* "." CR at line start */
+	DEC_MID,        /* inside a line */
+	DEC_CR,         /* CR inside or at the end of a line */
+	DEC_END,        /* terminator seen (DATA only) */
 	DEC_STATE_MAX
 };
 
@@ -89,8 +89,8 @@ typedef void (*smtp_emit_fn)(void *ctx, const char *p, size_t n);
 
 struct smtp_dec {
 	enum smtp_dec_state st;
-	bool chunked;	  /* BDAT: no dot-stuffing, no terminator */
-	bool normalize;	  /* bare CR / LF become CR LF (else flagged only) */
+	bool chunked;      /* BDAT: no dot-stuffing, no terminator */
+	bool normalize;    /* bare CR / LF become CR LF (else flagged only) */
 	uint32_t max_line; /* without CR LF; 0 = unlimited */
 	uint32_t linelen;
 	unsigned flags; /* enum smtp_dec_flag, sticky */
@@ -99,7 +99,7 @@ struct smtp_dec {
 };
 
 void smtp_dec_init(struct smtp_dec *d, bool chunked, bool normalize, uint32_t max_line,
-		   smtp_emit_fn emit, void *ctx);
+                   smtp_emit_fn emit, void *ctx);
 
 /*
  * Feeds n bytes. Returns how many were consumed: all of them, or (DATA)
@@ -120,7 +120,7 @@ enum proxy_result { PROXY_NEED_MORE, PROXY_BAD, PROXY_OK };
 
 struct proxy_info {
 	size_t header_len; /* bytes to consume */
-	bool local;	   /* v2 LOCAL / v1 UNKNOWN: keep the connection's own address */
+	bool local;        /* v2 LOCAL / v1 UNKNOWN: keep the connection's own address */
 	struct sockaddr_storage src;
 	socklen_t srclen;
 };
@@ -141,6 +141,6 @@ void smtp_b64_encode(const unsigned char *in, size_t n, char *out);
  * user). Returns 0 or -1.
  */
 int smtp_sasl_plain(const unsigned char *msg, size_t len, char *user, size_t usermax, char *pass,
-		    size_t passmax);
+                    size_t passmax);
 
 #endif

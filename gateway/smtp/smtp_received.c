@@ -17,9 +17,9 @@
 static const char *protocol(const struct smtp_session *s)
 {
 	static const char *const names[2][2][2] = {
-		/* [utf8][tls][auth] */
-		{{"ESMTP", "ESMTPA"}, {"ESMTPS", "ESMTPSA"}},
-		{{"UTF8SMTP", "UTF8SMTPA"}, {"UTF8SMTPS", "UTF8SMTPSA"}},
+	    /* [utf8][tls][auth] */
+	    {{"ESMTP", "ESMTPA"}, {"ESMTPS", "ESMTPSA"}},
+	    {{"UTF8SMTP", "UTF8SMTPA"}, {"UTF8SMTPS", "UTF8SMTPSA"}},
 	};
 	if (!s->esmtp)
 		return "SMTP";
@@ -32,8 +32,8 @@ static void clean(const char *in, char *out, size_t outlen)
 	size_t o = 0;
 	for (; in && *in && o + 1 < outlen; in++) {
 		unsigned char c = (unsigned char)*in;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  (c && strchr(".-_:[]@+", c)) || c >= 0x80;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || (c && strchr(".-_:[]@+", c)) || c >= 0x80;
 		out[o++] = ok ? (char)c : '?';
 	}
 	out[o] = '\0';
@@ -49,16 +49,17 @@ size_t smtp_received(const struct smtp_session *s, char *out, size_t outlen)
 	clean(s->helo, helo, sizeof helo);
 	if (s->tls)
 		snprintf(tls, sizeof tls, "\r\n\t(%s with cipher %s)",
-			 s->tls_protocol ? s->tls_protocol : "TLS",
-			 s->tls_cipher ? s->tls_cipher : "unknown");
+		         s->tls_protocol ? s->tls_protocol : "TLS",
+		         s->tls_cipher ? s->tls_cipher : "unknown");
 	if (s->tx.n_rcpts == 1) {
 		clean(s->tx.rcpts[0].address, rcpt, sizeof rcpt);
 		snprintf(forc, sizeof forc, "\r\n\tfor <%s>", rcpt);
 	}
-	int n = snprintf(out, outlen,
-			 "Received: from %s ([%s])\r\n\tby %s with %s id %016llx.%u%s%s;\r\n\t%s\r\n",
-			 helo, s->ip, s->cfg->server.hostname ? s->cfg->server.hostname : "localhost",
-			 protocol(s), (unsigned long long)s->id, s->tx.seq, tls, forc, date);
+	int n =
+	    snprintf(out, outlen,
+	             "Received: from %s ([%s])\r\n\tby %s with %s id %016llx.%u%s%s;\r\n\t%s\r\n",
+	             helo, s->ip, s->cfg->server.hostname ? s->cfg->server.hostname : "localhost",
+	             protocol(s), (unsigned long long)s->id, s->tx.seq, tls, forc, date);
 	if (n < 0)
 		return 0;
 	return (size_t)n < outlen ? (size_t)n : outlen - 1;

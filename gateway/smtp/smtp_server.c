@@ -26,19 +26,19 @@
 struct smtp_server *smtp_srv;
 
 const char *const smtp_counter_names[C_COUNTER_MAX] = {
-	[C_CONNECTIONS] = "connections",
-	[C_REFUSED_TOTAL] = "refused_max_connections",
-	[C_REFUSED_PER_IP] = "refused_max_connections_per_ip",
-	[C_TIMEOUTS] = "timeouts",
-	[C_TOO_MANY_ERRORS] = "closed_max_errors",
-	[C_TOO_MANY_TX] = "refused_max_transactions",
-	[C_LONG_COMMANDS] = "long_command_lines",
-	[C_EARLY_TALKERS] = "early_talkers",
-	[C_AUTH_FAILURES] = "auth_failures",
-	[C_MESSAGES] = "messages_delivered",
-	[C_REJECTED_MESSAGES] = "messages_refused",
-	[C_PROXY_REFUSED] = "proxy_refused",
-	[C_TLS_FAILURES] = "tls_failures",
+    [C_CONNECTIONS] = "connections",
+    [C_REFUSED_TOTAL] = "refused_max_connections",
+    [C_REFUSED_PER_IP] = "refused_max_connections_per_ip",
+    [C_TIMEOUTS] = "timeouts",
+    [C_TOO_MANY_ERRORS] = "closed_max_errors",
+    [C_TOO_MANY_TX] = "refused_max_transactions",
+    [C_LONG_COMMANDS] = "long_command_lines",
+    [C_EARLY_TALKERS] = "early_talkers",
+    [C_AUTH_FAILURES] = "auth_failures",
+    [C_MESSAGES] = "messages_delivered",
+    [C_REJECTED_MESSAGES] = "messages_refused",
+    [C_PROXY_REFUSED] = "proxy_refused",
+    [C_TLS_FAILURES] = "tls_failures",
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -47,16 +47,17 @@ void smtp_options_default(struct smtp_options *o)
 {
 	o->max_commands_per_wakeup = 64;
 	o->output_high_water = 64 * 1024;
+	o->input_high_water = 256 * 1024;
 	o->listen_backlog = 1024;
 }
 
 void smtp_log(int level, uint64_t id, const char *fmt, ...)
 {
 	char buf[1024];
-	if (smtp_srv && level > smtp_srv->log_level)
+	if (smtp_srv && level > atomic_load_explicit(&smtp_srv->log_level, memory_order_relaxed))
 		return;
 	int n = snprintf(buf, sizeof buf, "smtp-gateway[%d]: %s session=%016llx ", (int)getpid(),
-			 level_names[level], (unsigned long long)id);
+	                 level_names[level], (unsigned long long)id);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
@@ -137,7 +138,7 @@ static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
 			w->fds[i] = bind_one(&cfg->listeners[i], srv->opt.listen_backlog);
 			if (w->fds[i] < 0) {
 				smtp_log(LOG_ERR_, 0, "cannot listen on %s: %s",
-					 cfg->listeners[i].address, strerror(errno));
+				         cfg->listeners[i].address, strerror(errno));
 				return -1;
 			}
 		}
@@ -225,7 +226,7 @@ static void reload(struct smtp_server *srv)
 		smtp_worker_post(&srv->workers[i], rt, false);
 	smtp_runtime_unref(srv->rt);
 	srv->rt = rt;
-	srv->log_level = (int)cfg->server.log_level;
+	atomic_store(&srv->log_level, (int)cfg->server.log_level);
 	smtp_log(LOG_INFO_, 0, "configuration reloaded from %s", srv->config_path);
 }
 
@@ -280,7 +281,7 @@ int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_option
 	int rc = 1;
 	smtp_srv = &srv;
 	srv.opt = *opt;
-	srv.log_level = (int)cfg->server.log_level;
+	atomic_store(&srv.log_level, (int)cfg->server.log_level);
 	srv.config_path = strdup(path ? path : "gateway.toml");
 	srv.n_listeners = cfg->n_listeners;
 	srv.n_workers = worker_count(cfg);

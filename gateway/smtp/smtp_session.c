@@ -18,6 +18,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,13 +30,30 @@
 
 #include "smtp_int.h"
 
-#define SMTP_INPUT_HIGH_WATER (256 * 1024)
+/* Back-pressure limits: the configuration's, or the built-in defaults. */
+static size_t output_high_water(const struct smtp_session *s)
+{
+	uint64_t v = s->cfg->limits.output_high_water;
+	return v ? (size_t)v : smtp_srv->opt.output_high_water;
+}
+
+static size_t input_high_water(const struct smtp_session *s)
+{
+	uint64_t v = s->cfg->limits.input_high_water;
+	return v ? (size_t)v : smtp_srv->opt.input_high_water;
+}
+
+static uint32_t max_pipelined(const struct smtp_session *s)
+{
+	uint32_t v = s->cfg->limits.max_pipelined_commands;
+	return v ? v : smtp_srv->opt.max_commands_per_wakeup;
+}
 
 const char *const smtp_state_names[ST_MAX] = {
-	[ST_PROXY] = "proxy",	   [ST_HANDSHAKE] = "handshake", [ST_GREETING] = "greeting",
-	[ST_COMMAND] = "command",  [ST_AUTH] = "auth",		 [ST_AUTH_DELAY] = "auth-delay",
-	[ST_DATA] = "data",	   [ST_BDAT] = "bdat",		 [ST_DELIVERY] = "delivery",
-	[ST_STARTTLS] = "starttls", [ST_CLOSING] = "closing",
+    [ST_PROXY] = "proxy",           [ST_HANDSHAKE] = "handshake", [ST_GREETING] = "greeting",
+    [ST_COMMAND] = "command",       [ST_AUTH] = "auth",           [ST_AUTH_CHECK] = "auth-check",
+    [ST_AUTH_DELAY] = "auth-delay", [ST_DATA] = "data",           [ST_BDAT] = "bdat",
+    [ST_DELIVERY] = "delivery",     [ST_CLOSING] = "closing",
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -48,7 +66,7 @@ void smtp_session_state(struct smtp_session *s, enum smtp_state st)
 	if (s->state == st)
 		return;
 	smtp_log(LOG_DEBUG_, s->id, "state %s -> %s", smtp_state_names[s->state],
-		 smtp_state_names[st]);
+	         smtp_state_names[st]);
 	s->state = st;
 }
 
@@ -89,7 +107,7 @@ void smtp_session_close_now(struct smtp_session *s)
 		return;
 	s->dead = true;
 	smtp_log(LOG_INFO_, s->id, "disconnect ip=%s state=%s errors=%u transactions=%u", s->ip,
-		 smtp_state_names[s->state], s->n_errors, s->n_tx);
+	         smtp_state_names[s->state], s->n_errors, s->n_tx);
 	if (s->state == ST_DELIVERY)
 		delivery_forget(s->w->delivery, s->id);
 	smtp_worker_bury(s->w, s);
@@ -171,7 +189,7 @@ static void send_text(struct smtp_session *s, const char *buf, size_t n)
 }
 
 static void emit(struct smtp_session *s, int code, const char *status, const char *text,
-		 unsigned flags)
+                 unsigned flags)
 {
 	char buf[640];
 	if (s->dead || s->state == ST_CLOSING)
@@ -179,7 +197,7 @@ static void emit(struct smtp_session *s, int code, const char *status, const cha
 	int n = snprintf(buf, sizeof buf, "%d %s%s%s\r\n", code, status, *status ? " " : "", text);
 	if (n < 0 || (size_t)n >= sizeof buf)
 		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
-			     *status ? " " : "");
+		             *status ? " " : "");
 	smtp_log(code >= 400 ? LOG_INFO_ : LOG_DEBUG_, s->id, "reply %.*s", n - 2, buf);
 	send_text(s, buf, (size_t)n);
 	if (code == 421 || (flags & RF_CLOSE)) {
@@ -225,7 +243,7 @@ void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detai
 }
 
 void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
-		    bool is_error)
+                    bool is_error)
 {
 	char clean[256];
 	size_t o = 0;
@@ -242,8 +260,8 @@ void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines
 	if (s->dead || s->state == ST_CLOSING)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		int k = snprintf(buf, sizeof buf, "%d%c%s\r\n", code, i + 1 < n ? '-' : ' ',
-				 lines[i]);
+		int k =
+		    snprintf(buf, sizeof buf, "%d%c%s\r\n", code, i + 1 < n ? '-' : ' ', lines[i]);
 		if (k < 0 || (size_t)k >= sizeof buf)
 			continue;
 		send_text(s, buf, (size_t)k);
@@ -338,8 +356,7 @@ static bool feed_data(struct smtp_session *s)
 
 static bool output_full(struct smtp_session *s)
 {
-	return evbuffer_get_length(bufferevent_get_output(s->bev)) >
-	       smtp_srv->opt.output_high_water;
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) > output_high_water(s);
 }
 
 static void command_loop(struct smtp_session *s)
@@ -359,9 +376,9 @@ static void command_loop(struct smtp_session *s)
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
-		if (handled >= smtp_srv->opt.max_commands_per_wakeup) {
+		if (handled >= max_pipelined(s)) {
 			bufferevent_trigger(s->bev, EV_READ,
-					    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+			                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 			return;
 		}
 		size_t len;
@@ -405,7 +422,7 @@ void smtp_session_resume(struct smtp_session *s)
 		arm_command(s);
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
 		bufferevent_trigger(s->bev, EV_READ,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -442,7 +459,7 @@ static void greet(struct smtp_session *s)
 /* Bounds what one session may have buffered unread (libevent stops reading above it). */
 static void set_watermarks(struct smtp_session *s)
 {
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGH_WATER);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, input_high_water(s));
 }
 
 static void start_greeting(struct smtp_session *s)
@@ -457,6 +474,8 @@ static void start_greeting(struct smtp_session *s)
 	}
 	smtp_session_state(s, ST_GREETING);
 	smtp_session_arm(s, delay);
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+		process_input(s); /* came with the TLS handshake: an early talker too */
 }
 
 static char *dup_or_null(const char *p)
@@ -473,7 +492,7 @@ static void handshake_done(struct smtp_session *s)
 	s->tls_protocol = dup_or_null(SSL_get_version(s->ssl));
 	s->tls_cipher = dup_or_null(SSL_get_cipher_name(s->ssl));
 	smtp_log(LOG_INFO_, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
-		 s->tls_cipher ? s->tls_cipher : "?");
+	         s->tls_cipher ? s->tls_cipher : "?");
 	if (implicit) {
 		start_greeting(s);
 		return;
@@ -485,6 +504,9 @@ static void handshake_done(struct smtp_session *s)
 	s->esmtp = false;
 	smtp_session_state(s, ST_COMMAND);
 	arm_command(s);
+	/* TLS 1.3 data may come with the client's Finished: it is already decrypted. */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
+		process_input(s);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -530,7 +552,7 @@ void smtp_session_starttls(struct smtp_session *s)
 	}
 	smtp_reply(s, RPL_STARTTLS_GO, NULL);
 	struct bufferevent *f = bufferevent_openssl_filter_new(
-		s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	    s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {
 		SSL_free(ssl);
 		smtp_reply(s, RPL_NO_MEMORY, NULL);
@@ -553,7 +575,7 @@ static void admitted(struct smtp_session *s)
 	if (!smtp_admit_ip(s->ip, per_ip)) {
 		smtp_worker_count(s->w, C_REFUSED_PER_IP);
 		smtp_log(LOG_WARN_, s->id, "limit max_connections_per_ip=%u refused ip=%s", per_ip,
-			 s->ip);
+		         s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, RPL_TOO_MANY_CONN_IP, NULL);
 		smtp_session_close_now(s);
@@ -561,7 +583,7 @@ static void admitted(struct smtp_session *s)
 	}
 	s->ip_counted = true;
 	smtp_log(LOG_INFO_, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
-		 s->lst->address);
+	         s->lst->address);
 	struct event_base *base = s->w->base;
 	if (s->lst->mode == LISTEN_SMTPS) {
 		SSL *ssl = new_ssl(s);
@@ -572,7 +594,7 @@ static void admitted(struct smtp_session *s)
 		}
 		s->ssl = ssl;
 		s->bev = bufferevent_openssl_socket_new(base, s->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
+		                                        BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev)
 			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		else
@@ -709,7 +731,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->n_auth_failures >= s->cfg->limits.max_auth_failures &&
 		    s->cfg->limits.max_auth_failures) {
 			smtp_log(LOG_WARN_, s->id, "limit max_auth_failures=%u reached ip=%s",
-				 s->cfg->limits.max_auth_failures, s->ip);
+			         s->cfg->limits.max_auth_failures, s->ip);
 			smtp_reply(s, RPL_AUTH_TOO_MANY, NULL);
 			return;
 		}
@@ -729,7 +751,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	default:
 		smtp_worker_count(s->w, C_TIMEOUTS);
 		smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s",
-			 smtp_state_names[s->state], s->ip);
+		         smtp_state_names[s->state], s->ip);
 		smtp_reply(s, RPL_TIMEOUT, NULL);
 		return;
 	}
@@ -760,7 +782,7 @@ void smtp_session_shutdown(struct smtp_session *s)
 }
 
 void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,
-		      socklen_t salen)
+                      socklen_t salen)
 {
 	struct smtp_session *s = calloc(1, sizeof *s);
 	(void)salen;
@@ -770,6 +792,10 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	}
 	s->w = w;
 	s->fd = fd;
+	/* Replies are batched by us (one write per wake-up); Nagle would only hold the
+	 * reply that follows a delivery behind the client's delayed ACK. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	s->rt = smtp_runtime_ref(w->rt);
 	s->cfg = s->rt->cfg;
 	s->lst = &s->cfg->listeners[li < s->cfg->n_listeners ? li : 0];

@@ -62,7 +62,7 @@ static void collect_names(struct tls_cert *c)
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 		if (g->type == GEN_DNS)
 			add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-				 (size_t)ASN1_STRING_length(g->d.dNSName));
+			         (size_t)ASN1_STRING_length(g->d.dNSName));
 	}
 	GENERAL_NAMES_free(gens);
 	if (c->n_names)
@@ -116,7 +116,7 @@ static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *t
 	SSL_CTX_set_min_proto_version(ctx, min);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smtpgw", 6);
 	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1) {

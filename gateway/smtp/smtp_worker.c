@@ -81,7 +81,7 @@ void smtp_worker_bury(struct smtp_worker *w, struct smtp_session *s)
 
 static void check_drained(struct smtp_worker *w)
 {
-	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard)
+	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->auth_jobs)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -99,7 +99,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
-		      void *arg)
+                      void *arg)
 {
 	struct accept_ctx *c = arg;
 	(void)l;
@@ -146,7 +146,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	smtp_log(LOG_WARN_, 0, "worker %d: drain_timeout reached, closing %zu sessions", w->index,
-		 w->n_sessions);
+	         w->n_sessions);
 	for (size_t b = 0; b < w->id_buckets; b++)
 		while (w->id_map[b])
 			smtp_session_close_now(w->id_map[b]);
@@ -216,7 +216,7 @@ static void delivery_done(void *owner, uint64_t cookie, const struct smtp_reply 
 	struct smtp_session *s = smtp_worker_find(w, cookie);
 	if (!s || s->dead || s->state != ST_DELIVERY) {
 		smtp_log(LOG_INFO_, cookie, "delivery reply %d for a session that is gone; dropped",
-			 reply ? reply->code : 0);
+		         reply ? reply->code : 0);
 		return;
 	}
 	smtp_session_delivered(s, reply);
@@ -240,8 +240,8 @@ static int open_listeners(struct smtp_worker *w)
 		c->w = w;
 		c->li = i;
 		w->listeners[i] = evconnlistener_new(w->base, accept_cb, c,
-						     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-						     -1, w->fds[i]);
+		                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+		                                     -1, w->fds[i]);
 		if (!w->listeners[i])
 			return -1;
 		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
@@ -271,6 +271,7 @@ int smtp_worker_start(struct smtp_worker *w)
 
 void smtp_worker_free(struct smtp_worker *w)
 {
+	smtp_auth_jobs_join(w);
 	reap_cb(-1, 0, w);
 	close_listeners(w);
 	if (w->delivery)

@@ -41,8 +41,12 @@
 #define WEBHOOK_MIN_ATTEMPT_MS 250
 /* Retry-After larger than this is not waited for (the budget is smaller anyway). */
 #define WEBHOOK_RETRY_AFTER_MAX_S 86400
+/* A route's identity for its state: name, newline, URL (longer ones are cut, still distinct
+ * enough). */
+#define ROUTE_KEY_MAX 4096
 
 enum job_state {
+	JOB_NEW,     /* being set up in delivery_submit */
 	JOB_QUEUED,  /* waiting for a max_in_flight slot of its route */
 	JOB_RUNNING, /* an attempt is in libcurl */
 	JOB_BACKOFF, /* a transient failure; the timer starts the next attempt */
@@ -50,7 +54,7 @@ enum job_state {
 	JOB_STATE_MAX
 };
 
-static const char *const job_state_names[JOB_STATE_MAX] = {"queued", "running", "backoff",
+static const char *const job_state_names[JOB_STATE_MAX] = {"new", "queued", "running", "backoff",
                                                            "failed"};
 
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_STATE_MAX };
@@ -107,6 +111,7 @@ struct delivery {
 	struct job_list jobs;
 	unsigned n_jobs;
 	uint64_t rng; /* backoff jitter only: not a secret */
+	bool trace;   /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
 };
 
 static void route_pump(struct delivery *d, struct route_state *rs);
@@ -129,7 +134,7 @@ static uint64_t rng_next(struct delivery *d)
 
 static void job_set_state(struct job *j, enum job_state s)
 {
-	if (getenv("SMTPGW_WEBHOOK_TRACE"))
+	if (j->d->trace)
 		fprintf(stderr, "webhook: %s %s -> %s\n", j->req.id, job_state_names[j->state],
 		        job_state_names[s]);
 	j->state = s;
@@ -148,13 +153,18 @@ static void timer_after_us(struct event *ev, int64_t us)
 
 /* ---- route state ---- */
 
+static void route_key(const struct gw_route *route, char *key, size_t keysz)
+{
+	snprintf(key, keysz, "%s\n%s", route->name ? route->name : "",
+	         route->url ? route->url : "");
+}
+
 static struct route_state *route_state_get(struct delivery *d, const struct gw_route *route)
 {
-	char key[4096];
+	char key[ROUTE_KEY_MAX];
 	struct route_state *rs;
 
-	snprintf(key, sizeof(key), "%s\n%s", route->name ? route->name : "",
-	         route->url ? route->url : "");
+	route_key(route, key, sizeof(key));
 	for (rs = d->routes; rs; rs = rs->next)
 		if (strcmp(rs->key, key) == 0)
 			break;
@@ -484,9 +494,12 @@ static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
 	int64_t delay = -1;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&j);
-	if (!j)
+	if (!j) { /* not ours: cannot happen, but the handle must not leak */
+		webhook_multi_release(d->multi, easy);
 		return;
+	}
 	rs = j->rs;
+	rs->jobs++; /* keeps rs alive through the done callback (set_config prunes idle states) */
 	read_answer(j, rc, &a);
 	if (a.outcome == HTTP_OUTCOME_STATUS && a.status >= 300 && a.status <= 399)
 		log_redirect(j, &a);
@@ -509,6 +522,7 @@ static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
 	}
 	webhook_multi_release(d->multi, easy);
 	route_pump(d, rs);
+	rs->jobs--;
 }
 
 /* ---- the interface ---- */
@@ -534,6 +548,7 @@ struct delivery *delivery_new(struct event_base *base, const struct gw_config *c
 	d->done = done;
 	d->owner = owner;
 	TAILQ_INIT(&d->jobs);
+	d->trace = getenv("SMTPGW_WEBHOOK_TRACE") != NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)d;
 	if (d->rng == 0)
@@ -569,6 +584,18 @@ void delivery_free(struct delivery *d)
 	free(d);
 }
 
+static bool route_in_config(const struct gw_config *cfg, const char *key)
+{
+	char k[ROUTE_KEY_MAX];
+
+	for (size_t i = 0; cfg && i < cfg->n_routes; i++) {
+		route_key(&cfg->routes[i], k, sizeof(k));
+		if (strcmp(k, key) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Routes gone from the config leave idle states behind: drop them, but keep open breakers. */
 static void route_states_prune(struct delivery *d)
 {
@@ -576,7 +603,8 @@ static void route_states_prune(struct delivery *d)
 
 	while (*pp) {
 		struct route_state *rs = *pp;
-		if (rs->jobs == 0 && rs->breaker == BREAKER_CLOSED) {
+		if (d->cfg && rs->jobs == 0 && rs->breaker == BREAKER_CLOSED &&
+		    !route_in_config(d->cfg, rs->key)) {
 			*pp = rs->next;
 			free(rs->key);
 			free(rs);

@@ -386,6 +386,8 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* wait for a connection being set up rather than open another: it may multiplex (h2) */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opts.connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r->opts.tls_verify ? 1L : 0L);

@@ -131,6 +131,22 @@ static void hash_rcpts(EVP_MD_CTX *md, const struct envelope *env)
 	free(v);
 }
 
+/*
+ * The message as the client sent it: the SMTP layer prepends its own trace
+ * fields (Received:, Authentication-Results:) that differ on every try, so
+ * only the last envelope.size bytes, the octets received, are hashed.
+ */
+static void hash_message(EVP_MD_CTX *md, const struct envelope *env,
+                         const struct message_bytes *msg)
+{
+	size_t len = msg ? msg->len : 0;
+
+	if (env && env->size > 0 && env->size < len)
+		hash_field(md, msg->data + (len - env->size), (size_t)env->size);
+	else
+		hash_field(md, msg ? msg->data : NULL, len);
+}
+
 void webhook_sign_id(const char *route_name, const char *url, const struct envelope *env,
                      const struct message_bytes *msg, char out[WEBHOOK_ID_SIZE])
 {
@@ -146,7 +162,7 @@ void webhook_sign_id(const char *route_name, const char *url, const struct envel
 		hash_str(md, url);
 		hash_str(md, env ? env->mail_from : NULL);
 		hash_rcpts(md, env);
-		hash_field(md, msg ? msg->data : NULL, msg ? msg->len : 0);
+		hash_message(md, env, msg);
 		EVP_DigestFinal_ex(md, digest, &dlen);
 	}
 	EVP_MD_CTX_free(md);

@@ -29,8 +29,10 @@ struct webhook_key {
 /*
  * The delivery id: "msg_" + hex of the first 16 bytes of SHA-256 over the
  * route (name, url), the envelope (mail_from, the recipients sorted) and the
- * message bytes, each length-prefixed. The same message resubmitted after a
- * lost connection gets the same id; nothing time- or port-dependent enters.
+ * message as received (its last env->size bytes: not the trace fields the
+ * gateway prepended), each length-prefixed. The same message resubmitted
+ * after a lost connection gets the same id; nothing time- or port-dependent
+ * enters.
  */
 void webhook_sign_id(const char *route_name, const char *url, const struct envelope *env,
                      const struct message_bytes *msg, char out[WEBHOOK_ID_SIZE]);

@@ -259,6 +259,17 @@ def test_key_type_mismatch(tmp_path, keys):
     assert (got[0]["result"], got[0]["reason"]) == ("permerror", "key type does not match a=")
 
 
+def test_several_txt_records(tmp_path, keys):
+    """The first record that is a key is used; junk beside it is ignored (RFC 6376 3.6.2.2)."""
+    rec = keys["rsa2048"].record()
+    got = verify(tmp_path, sign(MSG, keys["rsa2048"]),
+                 {"sel._domainkey.example.com": ["google-site-verification=abc", rec]})
+    assert got[0]["result"] == "pass"
+    got = verify(tmp_path, sign(MSG, keys["rsa2048"]),
+                 {"sel._domainkey.example.com": ["v=DKIM1; p=", "v=spf1 -all"]})
+    assert (got[0]["result"], got[0]["reason"]) == ("permerror", "key revoked")
+
+
 def test_wrong_key(tmp_path, keys):
     got = verify(tmp_path, sign(MSG, keys["rsa2048"]),
                  {"sel._domainkey.example.com": keys["rsa1024"].record()})

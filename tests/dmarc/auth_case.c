@@ -6,8 +6,10 @@
  * Input (stdin), JSON: {"dns": zone, "dns_error": "TIMEOUT"?, "deferred":
  * bool, "ip", "helo", "mail_from", "message" (LF or CRLF), "hostname",
  * "policy": {"spf","dkim","dmarc","arc": "off|annotate|enforce",
- * "trust_arc": bool, "discovery": "tree-walk|psl"}, "cancel": bool (free
- * the transaction before the DNS answers)}.
+ * "trust_arc": bool, "discovery": "tree-walk|psl"}, "psl_file": path
+ * ([auth] dmarc_psl_file, relative to tests/dmarc/), "cancel": bool (free
+ * the transaction before the DNS answers), "message_before_spf": bool (end
+ * of data comes before SPF answered)}.
  * Output: {"auth", "ar_field", "verdict": {...}, "spf_early": {...} or
  * null, "queries": [...], "stripped": the message without our AR fields}.
  */
@@ -102,9 +104,14 @@ int main(void)
 	cfg.auth.trust_arc = json_is_true(json_object_get(p, "trust_arc"));
 	cfg.auth.dmarc_discovery = disc && !strcmp(disc, "psl") ? DMARC_PSL : DMARC_TREE_WALK;
 
+	cfg.auth.dmarc_psl_file = (char *)json_string_value(json_object_get(c, "psl_file"));
 	struct auth_ctx ctx;
-	if (auth_ctx_init(&ctx, &d.resolver, &cfg) < 0)
-		return 1;
+	if (auth_ctx_init(&ctx, &d.resolver, &cfg) < 0) {
+		printf("{\"init_error\": true}\n");
+		memdns_free(&d);
+		json_decref(c);
+		return 0;
+	}
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	const char *ip = json_string_value(json_object_get(c, "ip"));
@@ -123,6 +130,10 @@ int main(void)
 		auth_tx_message(tx, msg, len, &ctx.policy, on_done, &g);
 		auth_tx_free(tx);
 		tx = NULL;
+		memdns_pump(&d, 1000);
+	} else if (json_is_true(json_object_get(c, "message_before_spf"))) {
+		/* End of data before SPF answered: DMARC must wait for it. */
+		auth_tx_message(tx, msg, len, &ctx.policy, on_done, &g);
 		memdns_pump(&d, 1000);
 	} else {
 		memdns_pump(&d, 1000); /* SPF runs while the RCPTs would arrive */

@@ -23,10 +23,13 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static const char full_record[] =
+    "v=DMARC1; p=quarantine; sp=reject; np=none; adkim=s; aspf=r; pct=50; psd=n; t=y; "
+    "rua=mailto:a@example.com,mailto:b@example.com!10m; ruf=mailto:f@example.com; fo=1";
+
 static const char *const records[] = {
     "v=DMARC1; p=reject",
-    "v=DMARC1; p=quarantine; sp=reject; np=none; adkim=s; aspf=r; pct=50; psd=n; t=y; "
-    "rua=mailto:a@example.com,mailto:b@example.com!10m; ruf=mailto:f@example.com; fo=1",
+    full_record,
     "v=DMARC1; rua=mailto:dmarc@example.com",
     "v=spf1 -all",
 };

@@ -7,14 +7,17 @@ import json
 import pathlib
 import subprocess
 
+import jsonschema
 import pytest
 import yaml
 
-from conftest import BUILD
+from conftest import BUILD, ROOT
 
 HERE = pathlib.Path(__file__).resolve().parent
 DATA = yaml.safe_load((HERE / "auth_cases.yaml").read_text())
 MISSING = object()
+SCHEMA = json.loads((ROOT / "docs" / "payload.schema.json").read_text())
+AUTH_SCHEMA = dict(SCHEMA["$defs"]["auth"], **{"$defs": SCHEMA["$defs"]})
 
 
 def runs():
@@ -38,10 +41,14 @@ def test_auth_case(case, deferred):
     req = dict(DATA["defaults"])
     req.update({k: v for k, v in case.items() if k not in ("expect", "contains", "absent")})
     req["deferred"] = deferred
+    if "psl_file" in req:
+        req["psl_file"] = str(HERE / req["psl_file"])
     proc = subprocess.run([str(BUILD / "tests" / "dmarc" / "auth-case")], input=json.dumps(req),
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
+    if got.get("result") is not None:  # the auth object is what the payload schema describes
+        jsonschema.validate(got["result"]["auth"], AUTH_SCHEMA)
     for path, want in case.get("expect", {}).items():
         assert lookup(got, path) == want, (path, want, got)
     for path, subs in case.get("contains", {}).items():

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import dkim
+import jsonschema
 import pytest
 import yaml
 
-from conftest import BUILD, TESTDATA
+from conftest import BUILD, ROOT, TESTDATA
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
@@ -73,6 +74,9 @@ def test_all_pass(tmp_path, dns_server, rsa_key):
     proc = run_auth(tmp_path, dns, sign(MESSAGE, priv), "192.0.2.10")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    schema = json.loads((ROOT / "docs" / "payload.schema.json").read_text())
+    auth = {k: v for k, v in out.items() if k != "verdict"}
+    jsonschema.validate(auth, dict(schema["$defs"]["auth"], **{"$defs": schema["$defs"]}))
     assert out["spf"]["result"] == "pass"
     assert out["spf"]["domain"] == "example.com"
     assert out["spf"]["helo"] == "mail.example.com"

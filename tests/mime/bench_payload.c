@@ -63,14 +63,15 @@ static double cpu(void)
 static char *text_message(size_t *len)
 {
 	static const char head[] = "From: Alice Example <alice@example.com>\r\n"
-				   "To: Bob <bob@example.net>, carol@example.org\r\n"
-				   "Subject: =?UTF-8?Q?Quarterly_r=C3=A9sum=C3=A9?=\r\n"
-				   "Date: Tue, 24 Nov 2026 10:00:00 +0100\r\n"
-				   "Message-ID: <bench-1@example.com>\r\n"
-				   "MIME-Version: 1.0\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\n"
-				   "Content-Transfer-Encoding: 8bit\r\n\r\n";
-	static const char line[] = "The quick brown fox jumps over the lazy dog, d\xC3\xA9j\xC3\xA0 vu. 0123456789\r\n";
+	                           "To: Bob <bob@example.net>, carol@example.org\r\n"
+	                           "Subject: =?UTF-8?Q?Quarterly_r=C3=A9sum=C3=A9?=\r\n"
+	                           "Date: Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+	                           "Message-ID: <bench-1@example.com>\r\n"
+	                           "MIME-Version: 1.0\r\n"
+	                           "Content-Type: text/plain; charset=utf-8\r\n"
+	                           "Content-Transfer-Encoding: 8bit\r\n\r\n";
+	static const char line[] =
+	    "The quick brown fox jumps over the lazy dog, d\xC3\xA9j\xC3\xA0 vu. 0123456789\r\n";
 	size_t n = sizeof(head) - 1;
 	char *m = malloc(6000);
 	memcpy(m, head, n);
@@ -85,14 +86,16 @@ static char *text_message(size_t *len)
 /* A message whose attachment is `size` random-looking bytes, base64 in 76-column lines. */
 static char *attachment_message(size_t size, size_t *len)
 {
-	static const char head[] = "From: a@example.com\r\nTo: b@example.net\r\nSubject: file\r\n"
-				   "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
-				   "--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
-				   "--B\r\nContent-Type: application/octet-stream; name=data.bin\r\n"
-				   "Content-Disposition: attachment; filename=data.bin\r\n"
-				   "Content-Transfer-Encoding: base64\r\n\r\n";
+	static const char head[] =
+	    "From: a@example.com\r\nTo: b@example.net\r\nSubject: file\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+	    "--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+	    "--B\r\nContent-Type: application/octet-stream; name=data.bin\r\n"
+	    "Content-Disposition: attachment; filename=data.bin\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n";
 	static const char tail[] = "\r\n--B--\r\n";
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t enc = (size + 2) / 3 * 4;
 	size_t cap = sizeof(head) + enc + enc / 76 * 2 + sizeof(tail) + 16;
 	char *m = malloc(cap);
@@ -147,6 +150,7 @@ static long maxrss_kb(void)
 
 static void peak(size_t size)
 {
+	fflush(stdout); /* or the child prints the parent's buffered lines again */
 	pid_t pid = fork();
 	if (pid == 0) {
 		long before = maxrss_kb();
@@ -160,10 +164,12 @@ static void peak(size_t size)
 		int rc = payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out);
 		double t = now() - t0;
 		long after = maxrss_kb();
-		printf("peak RSS, %zu-byte message: %s, json %zu bytes, %.2f s, RSS growth %.1f MB = "
-		       "%.2fx the message\n",
-		       len, rc == 0 ? "ok" : "FAILED", out.len, t, (double)(after - before) / 1024.0,
-		       (double)(after - before) * 1024.0 / (double)len);
+		printf(
+		    "peak RSS, %zu-byte message (%zu-byte attachment): %s, json %zu bytes, %.2f s, "
+		    "RSS growth %.1f MB = %.2fx the message\n",
+		    len, size, rc == 0 ? "ok" : "FAILED", out.len, t,
+		    (double)(after - before) / 1024.0,
+		    (double)(after - before) * 1024.0 / (double)len);
 		fflush(stdout);
 		_exit(rc == 0 ? 0 : 1);
 	}

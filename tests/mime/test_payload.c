@@ -19,15 +19,25 @@ static void check_utf8(void)
 		const char *want;
 		size_t replaced;
 	} t[] = {
-		{"plain", 5, "plain", 0},
-		{"caf\xC3\xA9", 5, "caf\xC3\xA9", 0},
-		{"a\xFF" "b", 3, "a\xEF\xBF\xBD" "b", 1},
-		{"\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD", 2},		   /* overlong */
-		{"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3}, /* surrogate */
-		{"\xE2\x82" "x", 3, "\xEF\xBF\xBD" "x", 1},		   /* truncated: one U+FFFD */
-		{"\xF4\x90\x80\x80", 4, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 4},
-		{"\xF0\x9F\x98\x80", 4, "\xF0\x9F\x98\x80", 0},
-		{"nul\0x", 5, "nul\0x", 0},
+	    {"plain", 5, "plain", 0},
+	    {"caf\xC3\xA9", 5, "caf\xC3\xA9", 0},
+	    {"a\xFF"
+	     "b",
+	     3,
+	     "a\xEF\xBF\xBD"
+	     "b",
+	     1},
+	    {"\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD", 2},                 /* overlong */
+	    {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3}, /* surrogate */
+	    {"\xE2\x82"
+	     "x",
+	     3,
+	     "\xEF\xBF\xBD"
+	     "x",
+	     1}, /* truncated: one U+FFFD */
+	    {"\xF4\x90\x80\x80", 4, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 4},
+	    {"\xF0\x9F\x98\x80", 4, "\xF0\x9F\x98\x80", 0},
+	    {"nul\0x", 5, "nul\0x", 0},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct pbuf b = {.max = 64};
@@ -46,23 +56,23 @@ static void check_charsets(void)
 	static const struct {
 		const char *in, *charset, *want, *warning;
 	} t[] = {
-		{"caf\xE9", "iso-8859-1", "caf\xC3\xA9", NULL},
-		{"\x80 5", "iso-8859-1", "\xE2\x82\xAC 5", NULL}, /* labelled Latin-1, is 1252 */
-		{"\xA4", "iso-8859-15", "\xE2\x82\xAC", NULL},
-		{"\xF0\xD2\xC9\xD7\xC5\xD4", "koi8-r", "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
-		 NULL},
-		{"\xCF\xF0\xE8\xE2\xE5\xF2", "windows-1251",
-		 "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82", NULL},
-		{"\x1B$B$3$s$K$A$O\x1B(B", "iso-2022-jp",
-		 "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF", NULL},
-		{"\x82\xB1\x82\xF1", "shift_jis", "\xE3\x81\x93\xE3\x82\x93", NULL},
-		{"\xC4\xE3\xBA\xC3", "gb2312", "\xE4\xBD\xA0\xE5\xA5\xBD", NULL},
-		{"caf\xC3\xA9", NULL, "caf\xC3\xA9", "charset_fallback"},   /* undeclared, is UTF-8 */
-		{"caf\xE9", NULL, "caf\xC3\xA9", "charset_fallback"},	     /* undeclared, is not */
-		{"caf\xE9", "utf-8", "caf\xC3\xA9", "charset_fallback"},    /* wrong label */
-		{"\xC3\xA9\xFF", "utf-8", "\xC3\xA9\xEF\xBF\xBD", "invalid_utf8"},
-		{"caf\xE9", "x-no-such-charset", "caf\xC3\xA9", "charset_fallback"},
-		{"plain", "x-no-such-charset", "plain", "charset_fallback"},
+	    {"caf\xE9", "iso-8859-1", "caf\xC3\xA9", NULL},
+	    {"\x80 5", "iso-8859-1", "\xE2\x82\xAC 5", NULL}, /* labelled Latin-1, is 1252 */
+	    {"\xA4", "iso-8859-15", "\xE2\x82\xAC", NULL},
+	    {"\xF0\xD2\xC9\xD7\xC5\xD4", "koi8-r",
+	     "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82", NULL},
+	    {"\xCF\xF0\xE8\xE2\xE5\xF2", "windows-1251",
+	     "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82", NULL},
+	    {"\x1B$B$3$s$K$A$O\x1B(B", "iso-2022-jp",
+	     "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF", NULL},
+	    {"\x82\xB1\x82\xF1", "shift_jis", "\xE3\x81\x93\xE3\x82\x93", NULL},
+	    {"\xC4\xE3\xBA\xC3", "gb2312", "\xE4\xBD\xA0\xE5\xA5\xBD", NULL},
+	    {"caf\xC3\xA9", NULL, "caf\xC3\xA9", "charset_fallback"}, /* undeclared, is UTF-8 */
+	    {"caf\xE9", NULL, "caf\xC3\xA9", "charset_fallback"},     /* undeclared, is not */
+	    {"caf\xE9", "utf-8", "caf\xC3\xA9", "charset_fallback"},  /* wrong label */
+	    {"\xC3\xA9\xFF", "utf-8", "\xC3\xA9\xEF\xBF\xBD", "invalid_utf8"},
+	    {"caf\xE9", "x-no-such-charset", "caf\xC3\xA9", "charset_fallback"},
+	    {"plain", "x-no-such-charset", "plain", "charset_fallback"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct payload_options o;
@@ -74,7 +84,7 @@ static void check_charsets(void)
 		CHECK_STR(b.p, t[i].want);
 		json_t *w = json_array_get(c.warnings, 0);
 		CHECK_STR(w ? json_string_value(json_object_get(w, "code")) : "none",
-			  t[i].warning ? t[i].warning : "none");
+		          t[i].warning ? t[i].warning : "none");
 		pbuf_free(&b);
 		json_decref(c.warnings);
 	}
@@ -87,15 +97,15 @@ static void check_flowed(void)
 		bool delsp;
 		const char *want;
 	} t[] = {
-		{"one \ntwo\n", false, "one two\n"},
-		{"one \ntwo\n", true, "onetwo\n"},
-		{"a \nb \nc\nd\n", false, "a b c\nd\n"},
-		{"> quoted \n> more\nplain\n", false, "> quoted more\nplain\n"},
-		{"> deep \n>> deeper\n", false, "> deep \n>> deeper\n"},
-		{" From stuffed\n", false, "From stuffed\n"},
-		{"sig\n-- \nme\n", false, "sig\n-- \nme\n"},
-		{"no newline at end ", false, "no newline at end "},
-		{">>x\n", false, ">>x\n"},
+	    {"one \ntwo\n", false, "one two\n"},
+	    {"one \ntwo\n", true, "onetwo\n"},
+	    {"a \nb \nc\nd\n", false, "a b c\nd\n"},
+	    {"> quoted \n> more\nplain\n", false, "> quoted more\nplain\n"},
+	    {"> deep \n>> deeper\n", false, "> deep \n>> deeper\n"},
+	    {" From stuffed\n", false, "From stuffed\n"},
+	    {"sig\n-- \nme\n", false, "sig\n-- \nme\n"},
+	    {"no newline at end ", false, "no newline at end "},
+	    {">>x\n", false, ">>x\n"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct pbuf b = {.max = 256};
@@ -117,8 +127,13 @@ static void check_base64(void)
 	static const struct {
 		const char *in, *want;
 	} t[] = {
-		{"", ""},	  {"f", "Zg=="},	 {"fo", "Zm8="},	 {"foo", "Zm9v"},
-		{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		/* fed one byte at a time, so the carry between chunks is exercised */
@@ -135,28 +150,80 @@ static void check_base64(void)
 	}
 }
 
+static void check_qp(void)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+	    {"caf=C3=A9", "caf\xC3\xA9"},
+	    {"soft=\r\nbreak", "softbreak"},
+	    {"soft=  \nbreak", "softbreak"},
+	    {"trailing   \r\nspace\t\n", "trailing\r\nspace\n"}, /* RFC 2045 6.7 rule 3 */
+	    {"keep = and =ZZ and =4", "keep = and =ZZ and =4"},  /* malformed: kept */
+	    {"end  ", "end"},
+	    {"=3D=3d", "=="},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char buf[64];
+		size_t n = strlen(t[i].in);
+		memcpy(buf, t[i].in, n);
+		n = pqp_decode(buf, n);
+		buf[n] = '\0';
+		CHECK_STR(buf, t[i].want);
+	}
+}
+
+static void check_rfc2047(void)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+	    {"=?UTF-8?B?SGVsbG8=?= =?UTF-8?B?IHdvcmxk?=", "Hello world"}, /* padded words */
+	    {"=?utf-8?q?a?=  \t =?utf-8?q?b?=", "ab"},                    /* space between words */
+	    {"x =?utf-8?q?a?= y", "x a y"},
+	    {"=?UTF-8?B?4pw=?= =?UTF-8?B?lA==?=", "\xE2\x9C\x94"}, /* a character split in two */
+	    {"=?ISO-8859-1*fr?Q?caf=E9?=", "caf\xC3\xA9"},         /* RFC 2231 language */
+	    {"=?utf-8?x?bad?= text", "=?utf-8?x?bad?= text"},      /* not an encoded-word */
+	    {"=?unterminated", "=?unterminated"},
+	    {"raw Caf\xE9", "raw Caf\xC3\xA9"}, /* 8-bit: Windows-1252 */
+	    {"=?iso-8859-1?q?Copy of R=E5fisklag=2Edoc?=", "Copy of R\xC3\xA5"
+	                                                   "fisklag.doc"},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct payload_options o;
+		payload_options_default(&o);
+		struct pctx c = {.opt = &o, .warnings = json_array()};
+		struct pbuf b = {.max = 256};
+		CHECK_INT(ptext_rfc2047(&c, t[i].in, strlen(t[i].in), &b, "t"), 0);
+		CHECK(pbuf_add(&b, "", 1) == 0);
+		CHECK_STR(b.p, t[i].want);
+		pbuf_free(&b);
+		json_decref(c.warnings);
+	}
+}
+
 static const char *mixed_msg =
-	"From: =?UTF-8?Q?J=C3=B6rg?= <jorg@example.com>\r\n"
-	"To: a@example.com\r\n"
-	"Subject: write vs build\r\n"
-	"Content-Type: multipart/mixed; boundary=XX\r\n"
-	"\r\n"
-	"--XX\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"body with \"quotes\", back\\slash, tab\t, bell\x07, unit separator\x1f, and more text\r\n"
-	"--XX\r\n"
-	"Content-Type: application/octet-stream; name=a.bin\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"AAECAwQFBgcICQ==\r\n"
-	"--XX\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"\r\n"
-	"Subject: inner\r\n"
-	"\r\n"
-	"inner body\r\n"
-	"--XX--\r\n";
+    "From: =?UTF-8?Q?J=C3=B6rg?= <jorg@example.com>\r\n"
+    "To: a@example.com\r\n"
+    "Subject: write vs build\r\n"
+    "Content-Type: multipart/mixed; boundary=XX\r\n"
+    "\r\n"
+    "--XX\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "body with \"quotes\", back\\slash, tab\t, bell\x07, unit separator\x1f, and more text\r\n"
+    "--XX\r\n"
+    "Content-Type: application/octet-stream; name=a.bin\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "AAECAwQFBgcICQ==\r\n"
+    "--XX\r\n"
+    "Content-Type: message/rfc822\r\n"
+    "\r\n"
+    "Subject: inner\r\n"
+    "\r\n"
+    "inner body\r\n"
+    "--XX--\r\n";
 
 static int dump_sink(const char *p, size_t n, void *arg)
 {
@@ -180,23 +247,47 @@ static void check_write_equals_build(void)
 		json_t *tree = payload_build(&m, NULL, NULL, "id-1", &o);
 		char *want = json_dumps(tree, JSON_COMPACT);
 		struct pbuf got = {.max = 1 << 20};
-		CHECK_INT(payload_write(&m, NULL, NULL, "id-1", &o, JSON_COMPACT, dump_sink, &got), 0);
+		CHECK_INT(payload_write(&m, NULL, NULL, "id-1", &o, JSON_COMPACT, dump_sink, &got),
+		          0);
 		CHECK(pbuf_add(&got, "", 1) == 0);
 		CHECK_STR(got.p, want);
 		CHECK(strstr(got.p, "gw-deferred-content") == NULL);
 		CHECK_INT(json_integer_value(json_object_get(msg_of(tree), "attachment_count")), 2);
-		CHECK_INT(json_array_size(json_object_get(msg_of(tree), "attachments")), i == 2 ? 0 : 2);
+		CHECK_INT(json_array_size(json_object_get(msg_of(tree), "attachments")),
+		          i == 2 ? 0 : 2);
 		free(want);
 		pbuf_free(&got);
 		json_decref(tree);
 	}
-	/* the embedded message is its original bytes, from its first header to the CRLF before the delimiter */
+	/* flags that change escaping: bodies stay in the tree, output still identical */
+	static const size_t flags[] = {0,
+	                               JSON_INDENT(2),
+	                               JSON_INDENT(3) | JSON_COMPACT,
+	                               JSON_ENSURE_ASCII,
+	                               JSON_ESCAPE_SLASH | JSON_INDENT(2),
+	                               JSON_INDENT(4) | JSON_SORT_KEYS};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		struct payload_options o;
+		payload_options_default(&o);
+		json_t *tree = payload_build(&m, NULL, NULL, NULL, &o);
+		char *want = json_dumps(tree, flags[i]);
+		struct pbuf got = {.max = 1 << 20};
+		CHECK_INT(payload_write(&m, NULL, NULL, NULL, &o, flags[i], dump_sink, &got), 0);
+		CHECK(pbuf_add(&got, "", 1) == 0);
+		CHECK_STR(got.p, want);
+		free(want);
+		pbuf_free(&got);
+		json_decref(tree);
+	}
+	/* the embedded message is its original bytes, from its first header to the CRLF before the
+	 * delimiter */
 	struct payload_options o;
 	payload_options_default(&o);
 	json_t *tree = payload_build(&m, NULL, NULL, NULL, &o);
 	json_t *att = json_array_get(json_object_get(msg_of(tree), "attachments"), 1);
-	CHECK_STR(json_string_value(json_object_get(att, "content")),
-		  "U3ViamVjdDogaW5uZXINCg0KaW5uZXIgYm9keQ=="); /* "Subject: inner\r\n\r\ninner body" */
+	CHECK_STR(
+	    json_string_value(json_object_get(att, "content")),
+	    "U3ViamVjdDogaW5uZXINCg0KaW5uZXIgYm9keQ=="); /* "Subject: inner\r\n\r\ninner body" */
 	CHECK_INT(json_integer_value(json_object_get(att, "size")), 28);
 	json_decref(tree);
 }
@@ -221,7 +312,7 @@ static void check_limits(void)
 	for (int i = 0; i < 20; i++)
 		n += (size_t)snprintf(big + n, sizeof(big) - n, "X-H%d: v\r\n", i);
 	n += (size_t)snprintf(big + n, sizeof(big) - n,
-			      "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+	                      "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
 	for (int i = 0; i < 10; i++)
 		n += (size_t)snprintf(big + n, sizeof(big) - n, "--B\r\n\r\npart %d\r\n", i);
 	n += (size_t)snprintf(big + n, sizeof(big) - n, "--B--\r\n");
@@ -237,13 +328,13 @@ static void check_limits(void)
 	CHECK_STR(first_warning_code(root, "mime_part_limit"), "mime_part_limit");
 	/* the multipart and 3 text parts fit under the cap of 4 */
 	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")),
-		  "part 0\npart 1\npart 2");
+	          "part 0\npart 1\npart 2");
 	json_decref(root);
 
 	const char *deep = "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n"
-			   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-			   "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\ndeep\r\n"
-			   "--c--\r\n--b--\r\n--a--\r\n";
+	                   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	                   "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\ndeep\r\n"
+	                   "--c--\r\n--b--\r\n--a--\r\n";
 	struct message_bytes d = {deep, strlen(deep)};
 	o.max_mime_parts = 100;
 	o.max_mime_depth = 2;
@@ -266,28 +357,34 @@ static void check_envelope(void)
 	snprintf(r.match.addr.domain, sizeof(r.match.addr.domain), "example.com");
 	snprintf(r.match.addr.tag, sizeof(r.match.addr.tag), "q3");
 	r.match.addr.has_tag = true;
-	struct envelope e = {.mail_from = "", .rcpts = &r, .n_rcpts = 1, .helo = "mx.example.net",
-			     .client_ip = "192.0.2.1", .client_port = 40000,
-			     .tls_protocol = "TLSv1.3", .tls_cipher = "TLS_AES_128_GCM_SHA256",
-			     .body = BODY_8BITMIME, .size = 42,
-			     .received_at_us = 1764000000123456};
+	struct envelope e = {.mail_from = "",
+	                     .rcpts = &r,
+	                     .n_rcpts = 1,
+	                     .helo = "mx.example.net",
+	                     .client_ip = "192.0.2.1",
+	                     .client_port = 40000,
+	                     .tls_protocol = "TLSv1.3",
+	                     .tls_cipher = "TLS_AES_128_GCM_SHA256",
+	                     .body = BODY_8BITMIME,
+	                     .size = 42,
+	                     .received_at_us = 1764000000123456};
 	struct message_bytes m = {"Subject: x\r\n\r\nhi\r\n", 18};
 	json_t *auth = json_pack("{s:s}", "spf", "pass");
 	json_t *root = payload_build(&m, &e, auth, "d-1", NULL);
 	json_t *env = json_object_get(root, "envelope");
 	CHECK_STR(json_string_value(json_object_get(root, "received_at")),
-		  "2025-11-24T16:00:00.123456Z");
+	          "2025-11-24T16:00:00.123456Z");
 	CHECK_STR(json_string_value(json_object_get(env, "mail_from")), "");
 	CHECK_STR(json_string_value(json_object_get(env, "body_type")), "8bitmime");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(env, "tls"), "protocol")),
-		  "TLSv1.3");
+	          "TLSv1.3");
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(env, "client"), "port")),
-		  40000);
+	          40000);
 	json_t *rc = json_array_get(json_object_get(root, "recipients"), 0);
 	CHECK_STR(json_string_value(json_object_get(rc, "tag")), "q3");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rc, "route"), "kind")), "plus");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rc, "route"), "name")),
-		  "billing");
+	          "billing");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(root, "auth"), "spf")), "pass");
 	json_decref(auth);
 	json_decref(root);
@@ -300,6 +397,8 @@ int main(void)
 	check_charsets();
 	check_flowed();
 	check_base64();
+	check_qp();
+	check_rfc2047();
 	check_write_equals_build();
 	check_limits();
 	check_envelope();

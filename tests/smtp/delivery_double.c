@@ -45,7 +45,7 @@ struct delivery {
 static atomic_uint record_seq;
 
 struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
-			      delivery_done_fn done, void *owner)
+                              delivery_done_fn done, void *owner)
 {
 	struct delivery *d = calloc(1, sizeof *d);
 	if (!d)
@@ -121,25 +121,25 @@ static void fire(evutil_socket_t fd, short what, void *arg)
 }
 
 static json_t *envelope_json(const struct gw_route *route, const struct envelope *env,
-			     const struct message_bytes *msg)
+                             const struct message_bytes *msg)
 {
 	json_t *rcpts = json_array();
 	for (size_t i = 0; i < env->n_rcpts; i++)
 		json_array_append_new(rcpts, json_string(env->rcpts[i].address));
 	static const char *const bodies[] = {"7BIT", "8BITMIME", "BINARYMIME"};
 	return json_pack("{s:s, s:s, s:o, s:s?, s:b, s:s, s:i, s:s?, s:s?, s:s?, s:s, s:b, s:I, "
-			 "s:I, s:I}",
-			 "route", route->name ? route->name : "", "mail_from", env->mail_from,
-			 "rcpts", rcpts, "helo", env->helo, "esmtp", env->esmtp, "client_ip",
-			 env->client_ip, "client_port", (int)env->client_port, "tls_protocol",
-			 env->tls_protocol, "tls_cipher", env->tls_cipher, "auth_user",
-			 env->auth_user, "body", bodies[env->body], "smtputf8", env->smtputf8,
-			 "size", (json_int_t)env->size, "bytes", (json_int_t)msg->len,
-			 "received_at_us", (json_int_t)env->received_at_us);
+	                 "s:I, s:I}",
+	                 "route", route->name ? route->name : "", "mail_from", env->mail_from,
+	                 "rcpts", rcpts, "helo", env->helo, "esmtp", env->esmtp, "client_ip",
+	                 env->client_ip, "client_port", (int)env->client_port, "tls_protocol",
+	                 env->tls_protocol, "tls_cipher", env->tls_cipher, "auth_user",
+	                 env->auth_user, "body", bodies[env->body], "smtputf8", env->smtputf8,
+	                 "size", (json_int_t)env->size, "bytes", (json_int_t)msg->len,
+	                 "received_at_us", (json_int_t)env->received_at_us);
 }
 
 static void record(const struct gw_route *route, const struct envelope *env,
-		   const struct message_bytes *msg)
+                   const struct message_bytes *msg)
 {
 	const char *dir = getenv("SMTPGW_DOUBLE_DIR");
 	char path[4096], tmp[4200];
@@ -171,9 +171,8 @@ static void make_reply(const char *url, struct smtp_reply *r)
 	snprintf(r->text, sizeof r->text, "double answered %d", code);
 }
 
-int delivery_submit(struct delivery *d, const struct gw_route *route,
-		    const struct envelope *env, const struct message_bytes *msg,
-		    const json_t *auth, uint64_t cookie)
+int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
 {
 	(void)auth;
 	const char *url = route->url ? route->url : "";

@@ -29,7 +29,7 @@ static void emit(void *ctx, const char *p, size_t n)
 }
 
 static size_t run(const char *in, size_t n, size_t split, unsigned mode, struct buf *out,
-		  unsigned *flags, int *end)
+                  unsigned *flags, int *end)
 {
 	struct smtp_dec d;
 	smtp_dec_init(&d, mode & 1, mode & 2, (mode & 4) ? 78 : 0, emit, out);

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from conftest import DOUBLE, free_port, toml_config  # noqa: E402
+from smtp_harness import DOUBLE, free_port, toml_config  # noqa: E402
 
 
 def rss_kb(pid):

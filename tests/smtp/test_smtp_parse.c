@@ -18,37 +18,43 @@ struct path_case {
 };
 
 static const struct path_case paths[] = {
-	{"<a@example.com>", false, PERR_OK, "a@example.com", ""},
-	{"<>", true, PERR_OK, "", ""},
-	{"<>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@example.com> SIZE=10", false, PERR_OK, "a@example.com", " SIZE=10"},
-	{"<@relay.example,@r2.example:a@example.com>", false, PERR_OK, "a@example.com", ""},
-	{"<\"wietse venema\"@porcupine.org>", false, PERR_OK, "\"wietse venema\"@porcupine.org", ""},
-	{"<\"a\\\"b\"@example.com>", false, PERR_OK, "\"a\\\"b\"@example.com", ""},
-	{"<a@[192.0.2.1]>", false, PERR_OK, "a@[192.0.2.1]", ""},
-	{"<a@[IPv6:2001:db8::1]>", false, PERR_OK, "a@[IPv6:2001:db8::1]", ""},
-	{"<a@[300.0.2.1]>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@[stuff>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@[\"stuff]>", false, PERR_SYNTAX, NULL, NULL},
-	{"<\"wietse venema>", false, PERR_SYNTAX, NULL, NULL},
-	{"a@example.com", false, PERR_SYNTAX, NULL, NULL},
-	{"<wietse @ porcupine.org>", false, PERR_SYNTAX, NULL, NULL},
-	{"<\"wietse venema\" <wietse@porcupine.org>>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a..b@example.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<.a@example.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@-example.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@example-.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@example..com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@>", false, PERR_SYNTAX, NULL, NULL},
-	{"<@example.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<a@example.com", false, PERR_SYNTAX, NULL, NULL},
-	{"<a\x01@example.com>", false, PERR_SYNTAX, NULL, NULL},
-	{"<\xc3\xa9l\xc3\xa8ve@\xc3\xa9" "cole.example>", false, PERR_OK,
-	 "\xc3\xa9l\xc3\xa8ve@\xc3\xa9" "cole.example", ""},
-	{"<\xc3" "A@example.com>", false, PERR_BAD_UTF8, NULL, NULL},
-	{"<\xed\xa0\x80@example.com>", false, PERR_BAD_UTF8, NULL, NULL},
-	{"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com>", false,
-	 PERR_TOO_LONG, NULL, NULL},
+    {"<a@example.com>", false, PERR_OK, "a@example.com", ""},
+    {"<>", true, PERR_OK, "", ""},
+    {"<>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@example.com> SIZE=10", false, PERR_OK, "a@example.com", " SIZE=10"},
+    {"<@relay.example,@r2.example:a@example.com>", false, PERR_OK, "a@example.com", ""},
+    {"<\"wietse venema\"@porcupine.org>", false, PERR_OK, "\"wietse venema\"@porcupine.org", ""},
+    {"<\"a\\\"b\"@example.com>", false, PERR_OK, "\"a\\\"b\"@example.com", ""},
+    {"<a@[192.0.2.1]>", false, PERR_OK, "a@[192.0.2.1]", ""},
+    {"<a@[IPv6:2001:db8::1]>", false, PERR_OK, "a@[IPv6:2001:db8::1]", ""},
+    {"<a@[300.0.2.1]>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@[stuff>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@[\"stuff]>", false, PERR_SYNTAX, NULL, NULL},
+    {"<\"wietse venema>", false, PERR_SYNTAX, NULL, NULL},
+    {"a@example.com", false, PERR_SYNTAX, NULL, NULL},
+    {"<wietse @ porcupine.org>", false, PERR_SYNTAX, NULL, NULL},
+    {"<\"wietse venema\" <wietse@porcupine.org>>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a..b@example.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<.a@example.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@-example.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@example-.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@example..com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@>", false, PERR_SYNTAX, NULL, NULL},
+    {"<@example.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<a@example.com", false, PERR_SYNTAX, NULL, NULL},
+    {"<a\x01@example.com>", false, PERR_SYNTAX, NULL, NULL},
+    {"<\xc3\xa9l\xc3\xa8ve@\xc3\xa9"
+     "cole.example>",
+     false, PERR_OK,
+     "\xc3\xa9l\xc3\xa8ve@\xc3\xa9"
+     "cole.example",
+     ""},
+    {"<\xc3"
+     "A@example.com>",
+     false, PERR_BAD_UTF8, NULL, NULL},
+    {"<\xed\xa0\x80@example.com>", false, PERR_BAD_UTF8, NULL, NULL},
+    {"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com>", false,
+     PERR_TOO_LONG, NULL, NULL},
 };
 
 static void test_paths(void)
@@ -75,14 +81,14 @@ struct param_case {
 };
 
 static const struct param_case params[] = {
-	{"", PERR_OK, 0},
-	{" SIZE=100 BODY=8BITMIME", PERR_OK, 2},
-	{" SMTPUTF8", PERR_OK, 1},
-	{" SIZE=", PERR_SYNTAX, 0},
-	{" =x", PERR_SYNTAX, 0},
-	{" A=b=c", PERR_SYNTAX, 0},
-	{" A B C D E F G H I J K L M N O P Q", PERR_TOO_MANY, 0},
-	{" -X", PERR_SYNTAX, 0},
+    {"", PERR_OK, 0},
+    {" SIZE=100 BODY=8BITMIME", PERR_OK, 2},
+    {" SMTPUTF8", PERR_OK, 1},
+    {" SIZE=", PERR_SYNTAX, 0},
+    {" =x", PERR_SYNTAX, 0},
+    {" A=b=c", PERR_SYNTAX, 0},
+    {" A B C D E F G H I J K L M N O P Q", PERR_TOO_MANY, 0},
+    {" -X", PERR_SYNTAX, 0},
 };
 
 static void test_params(void)
@@ -131,20 +137,20 @@ struct dec_case {
 
 #define S(x) x, sizeof(x) - 1
 static const struct dec_case decs[] = {
-	{S("a\r\n.\r\nMAIL"), false, false, 6, true, S("a\r\n"), 0},
-	{S(".\r\n"), false, false, 3, true, S(""), 0},
-	{S("..x\r\n.\r\n"), false, false, 8, true, S(".x\r\n"), 0},
-	{S(".x\r\n.\r\n"), false, false, 7, true, S("x\r\n"), 0},
-	{S("a\n.\nb"), false, false, (size_t)-1, false, S("a\n.\nb"), DEC_BARE_LF},
-	{S("a\n.\r\nb"), false, false, (size_t)-1, false, S("a\n.\r\nb"), DEC_BARE_LF},
-	{S("a\r.\r\nb"), false, false, (size_t)-1, false, S("a\r.\r\nb"), DEC_BARE_CR},
-	{S("a\r\n.\rb"), false, false, (size_t)-1, false, S("a\r\n\rb"), DEC_BARE_CR},
-	{S("a\r\n\0.\r\nb"), false, false, (size_t)-1, false, S("a\r\n\0.\r\nb"), 0},
-	{S("a\r\n.\0\r\nb"), false, false, (size_t)-1, false, S("a\r\n\0\r\nb"), 0},
-	{S("a\r\n.\r\r\nb"), false, false, (size_t)-1, false, S("a\r\n\r\r\nb"), DEC_BARE_CR},
-	{S("a\n.\nb"), false, true, (size_t)-1, false, S("a\r\n.\r\nb"), DEC_BARE_LF},
-	{S("a\r\n.\r\n"), true, false, (size_t)-1, false, S("a\r\n.\r\n"), 0},
-	{S("xxxxxxxxxx\r\n.\r\n"), false, false, 15, true, S("xxxxxxxxxx\r\n"), DEC_LONG_LINE},
+    {S("a\r\n.\r\nMAIL"), false, false, 6, true, S("a\r\n"), 0},
+    {S(".\r\n"), false, false, 3, true, S(""), 0},
+    {S("..x\r\n.\r\n"), false, false, 8, true, S(".x\r\n"), 0},
+    {S(".x\r\n.\r\n"), false, false, 7, true, S("x\r\n"), 0},
+    {S("a\n.\nb"), false, false, (size_t)-1, false, S("a\n.\nb"), DEC_BARE_LF},
+    {S("a\n.\r\nb"), false, false, (size_t)-1, false, S("a\n.\r\nb"), DEC_BARE_LF},
+    {S("a\r.\r\nb"), false, false, (size_t)-1, false, S("a\r.\r\nb"), DEC_BARE_CR},
+    {S("a\r\n.\rb"), false, false, (size_t)-1, false, S("a\r\n\rb"), DEC_BARE_CR},
+    {S("a\r\n\0.\r\nb"), false, false, (size_t)-1, false, S("a\r\n\0.\r\nb"), 0},
+    {S("a\r\n.\0\r\nb"), false, false, (size_t)-1, false, S("a\r\n\0\r\nb"), 0},
+    {S("a\r\n.\r\r\nb"), false, false, (size_t)-1, false, S("a\r\n\r\r\nb"), DEC_BARE_CR},
+    {S("a\n.\nb"), false, true, (size_t)-1, false, S("a\r\n.\r\nb"), DEC_BARE_LF},
+    {S("a\r\n.\r\n"), true, false, (size_t)-1, false, S("a\r\n.\r\n"), 0},
+    {S("xxxxxxxxxx\r\n.\r\n"), false, false, 15, true, S("xxxxxxxxxx\r\n"), DEC_LONG_LINE},
 };
 
 static void test_decoder(void)
@@ -179,22 +185,22 @@ struct proxy_case {
 	bool local;
 };
 
-static const unsigned char v2_ipv4[] = {
-	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00,
-	0x0c, 192,  0,	  2,	7,    198,  51,	  100,	1,    0x30, 0x39, 0x00, 0x19, 'E',  'H'};
+static const unsigned char v2_ipv4[] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                                        0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 192,  0,    2,    7,
+                                        198,  51,   100,  1,    0x30, 0x39, 0x00, 0x19, 'E',  'H'};
 
 static const struct proxy_case proxies[] = {
-	{S("PROXY TCP4 192.0.2.7 198.51.100.1 12345 25\r\nEHLO"), PROXY_OK, 44, false},
-	{S("PROXY TCP6 2001:db8::7 2001:db8::1 12345 25\r\n"), PROXY_OK, 45, false},
-	{S("PROXY UNKNOWN\r\n"), PROXY_OK, 15, true},
-	{S("PROXY TCP4 192.0.2.7 198.51.100.1 12345"), PROXY_NEED_MORE, 0, false},
-	{S("PROXY TCP4 192.0.2.7 198.51.100.1 99999 25\r\n"), PROXY_BAD, 0, false},
-	{S("PROXY TCP4 2001:db8::7 198.51.100.1 1 25\r\n"), PROXY_BAD, 0, false},
-	{S("PROXY TCP4 192.0.2.7\r\n"), PROXY_BAD, 0, false},
-	{S("EHLO x\r\n"), PROXY_BAD, 0, false},
-	{S("PROX"), PROXY_NEED_MORE, 0, false},
-	{(const char *)v2_ipv4, sizeof v2_ipv4, PROXY_OK, 28, false},
-	{(const char *)v2_ipv4, 20, PROXY_NEED_MORE, 0, false},
+    {S("PROXY TCP4 192.0.2.7 198.51.100.1 12345 25\r\nEHLO"), PROXY_OK, 44, false},
+    {S("PROXY TCP6 2001:db8::7 2001:db8::1 12345 25\r\n"), PROXY_OK, 45, false},
+    {S("PROXY UNKNOWN\r\n"), PROXY_OK, 15, true},
+    {S("PROXY TCP4 192.0.2.7 198.51.100.1 12345"), PROXY_NEED_MORE, 0, false},
+    {S("PROXY TCP4 192.0.2.7 198.51.100.1 99999 25\r\n"), PROXY_BAD, 0, false},
+    {S("PROXY TCP4 2001:db8::7 198.51.100.1 1 25\r\n"), PROXY_BAD, 0, false},
+    {S("PROXY TCP4 192.0.2.7\r\n"), PROXY_BAD, 0, false},
+    {S("EHLO x\r\n"), PROXY_BAD, 0, false},
+    {S("PROX"), PROXY_NEED_MORE, 0, false},
+    {(const char *)v2_ipv4, sizeof v2_ipv4, PROXY_OK, 28, false},
+    {(const char *)v2_ipv4, 20, PROXY_NEED_MORE, 0, false},
 };
 
 static void test_proxy(void)
@@ -202,7 +208,7 @@ static void test_proxy(void)
 	for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
 		struct proxy_info pi;
 		enum proxy_result r =
-			proxy_parse((const unsigned char *)proxies[i].in, proxies[i].len, &pi);
+		    proxy_parse((const unsigned char *)proxies[i].in, proxies[i].len, &pi);
 		CHECK_INT(r, proxies[i].want);
 		if (r == PROXY_OK) {
 			CHECK_INT(pi.header_len, proxies[i].hlen);
@@ -226,14 +232,14 @@ static void test_sasl(void)
 	CHECK_STR(b64, "AHVzZXIAcGFzcw==");
 	/* authzid different from the user: refused */
 	CHECK_INT(smtp_sasl_plain((const unsigned char *)"x\0user\0pass", 11, user, sizeof user,
-				  pass, sizeof pass),
-		  -1);
+	                          pass, sizeof pass),
+	          -1);
 	CHECK_INT(smtp_sasl_plain((const unsigned char *)"user\0user\0pass", 14, user, sizeof user,
-				  pass, sizeof pass),
-		  0);
+	                          pass, sizeof pass),
+	          0);
 	CHECK_INT(smtp_sasl_plain((const unsigned char *)"\0user", 5, user, sizeof user, pass,
-				  sizeof pass),
-		  -1);
+	                          sizeof pass),
+	          -1);
 	CHECK(smtp_utf8_valid((const unsigned char *)"\xe2\x82\xac", 3));
 	CHECK(!smtp_utf8_valid((const unsigned char *)"\xc0\xaf", 2));
 	CHECK(!smtp_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4));

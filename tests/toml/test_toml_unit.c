@@ -258,6 +258,18 @@ static void test_parse_file(void)
 	CHECK(v == NULL);
 	CHECK_INT(err.line, 0);
 	CHECK(strstr(err.msg, "No such file") != NULL);
+	CHECK(toml_parse_file("/nonexistent/dir/gateway.toml", NULL) == NULL);
+}
+
+/* err may be NULL when only success matters. */
+static void test_null_error(void)
+{
+	toml_value *v = toml_parse("x = 1\n", 6, "n.toml", NULL);
+
+	CHECK(v != NULL);
+	CHECK_INT(toml_integer(toml_table_get(v, "x")), 1);
+	toml_free(v);
+	CHECK(toml_parse("x = \n", 5, "n.toml", NULL) == NULL);
 }
 
 int main(void)
@@ -269,5 +281,6 @@ int main(void)
 	test_big_table();
 	test_size_bound();
 	test_parse_file();
+	test_null_error();
 	return UNIT_END("toml");
 }

@@ -145,6 +145,8 @@ static void test_overrides(void)
 	    {(char *)"5xx", 250, "2.0.0", (char *)"always fine"}, /* refused: never 250 */
 	    {(char *)"timeout", 421, "4.4.2", (char *)"slow"},
 	    {(char *)"connect", 452, "4.4.1", NULL},
+	    {(char *)"reset", 451, "4.4.3", (char *)"Connection to the app lost"},
+	    {(char *)"config", 454, "4.3.5", (char *)"Misconfigured"},
 	};
 	static const struct ov_case cases[] = {
 	    {HTTP_OUTCOME_STATUS, 404, 550, "5.1.1", "No such ticket"},
@@ -153,6 +155,9 @@ static void test_overrides(void)
 	    {HTTP_OUTCOME_STATUS, 200, 250, "2.0.0", "Delivered (" ID ")"},
 	    {HTTP_OUTCOME_TIMEOUT, 0, 421, "4.4.2", "slow"},
 	    {HTTP_OUTCOME_CONNECT, 0, 452, "4.4.1", "Webhook unreachable, try again later"},
+	    {HTTP_OUTCOME_RESET, 0, 451, "4.4.3", "Connection to the app lost"},
+	    {HTTP_OUTCOME_CONFIG, 0, 454, "4.3.5", "Misconfigured"},
+	    {HTTP_OUTCOME_STATUS, 410, 450, "4.2.0", "Mailbox unavailable"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct http_answer a = {.outcome = cases[i].outcome,

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from webhook_sink import Action, Sink, make_pki, server_context
+from webhook_sink import Action, H2Sink, Sink, make_pki, server_context
 
 HERE = pathlib.Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -184,7 +184,7 @@ def test_keepalive_sequential(driver, sink):
     assert sink.connections == 1
 
 
-@pytest.mark.parametrize("reload", [False, True], ids=["steady", "reloaded"])
+@pytest.mark.parametrize("reload", [False, True], ids=["steady", "set_config"])
 def test_max_in_flight_queues(driver, sink, reload):
     sink.default = Action(200, delay=0.3)
     replies, _ = post(driver, sink.url(), "--format", "raw", "--count", "6", "--concurrent",
@@ -258,9 +258,9 @@ def test_retry_after_reflected(driver, sink):
     assert len(sink.requests) == 1
 
 
-@pytest.mark.parametrize("reload", [False, True], ids=["steady", "reloaded"])
+@pytest.mark.parametrize("reload", [False, True], ids=["steady", "set_config"])
 def test_circuit_breaker_opens_and_probe_closes(driver, sink, reload):
-    # "reloaded": delivery_set_config() before each message must keep the open breaker
+    # "set_config": delivery_set_config() before each message must keep the breaker state
     sink.plan = [Action(503), Action(503)]
     replies, err = post(driver, sink.url(), "--format", "raw", "--retry-budget-ms", "0",
                         "--breaker", "2", "--probe-ms", "800", "--count", "8",
@@ -477,3 +477,22 @@ replies = {{ "404" = "550 5.1.1 No such ticket" }}
     sink.default = Action(404)
     replies, _ = post(driver, "", "--config", str(cfg), "--rcpt", "hello@example.test")
     assert replies == [(550, "5.1.1", "No such ticket")]
+
+
+def test_http2_multiplexed(driver, pki):
+    """HTTP/2 when the server offers it (ALPN): concurrent messages share one connection."""
+    pytest.importorskip("h2")
+    s = H2Sink(pki, delay=0.3)
+    try:
+        replies, err = post(driver, s.url(), "--ca-file", str(pki / "ca.pem"), "--format",
+                            "raw", "--secret", SECRET, "--count", "5", "--concurrent", *FAST)
+        assert sorted(c for c, _, _ in replies) == [250] * 5, err
+        assert s.alpn == ["h2"]
+        assert s.connections == 1
+        assert s.max_active > 1  # streams in flight at once on the one connection
+        headers, body = s.requests[0]
+        assert body == EML.read_bytes()
+        assert verify_hmac(SECRET, headers["webhook-id"], headers["webhook-timestamp"], body,
+                           headers["webhook-signature"])
+    finally:
+        s.close()

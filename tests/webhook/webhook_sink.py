@@ -159,3 +159,107 @@ def server_context(pki: pathlib.Path, require_client_cert=False):
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(str(pki / "ca.pem"))
     return ctx
+
+
+class H2Sink:
+    """An HTTP/2-only TLS sink (ALPN "h2", python3-h2): answers every stream
+    with `status`, records each request's headers and body, counts
+    connections and the streams open at once."""
+
+    def __init__(self, pki, status=200, delay=0.0):
+        import h2.config  # noqa: F401 (fail early when python3-h2 is missing)
+        ctx = server_context(pki)
+        ctx.set_alpn_protocols(["h2"])
+        self.ctx = ctx
+        self.status = status
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.requests = []
+        self.connections = 0
+        self.alpn = []
+        self.active = 0
+        self.max_active = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook"):
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(raw,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, raw):
+        import h2.config
+        import h2.connection
+        import h2.events
+        raw.settimeout(5)
+        try:
+            conn_sock = self.ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return
+        conn_sock.settimeout(0.05)  # wake up to send the delayed answers
+        with self.lock:
+            self.connections += 1
+            self.alpn.append(conn_sock.selected_alpn_protocol())
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        conn_sock.sendall(conn.data_to_send())
+        streams = {}
+        pending = []
+        try:
+            while not self.stop.is_set():
+                try:
+                    data = conn_sock.recv(65536)
+                except socket.timeout:
+                    data = None
+                if data == b"":
+                    break
+                for ev in conn.receive_data(data) if data else []:
+                    if isinstance(ev, h2.events.RequestReceived):
+                        streams[ev.stream_id] = [dict((k.decode() if isinstance(k, bytes) else k,
+                                                       v.decode() if isinstance(v, bytes) else v)
+                                                      for k, v in ev.headers), b""]
+                        with self.lock:
+                            self.active += 1
+                            self.max_active = max(self.max_active, self.active)
+                    elif isinstance(ev, h2.events.DataReceived):
+                        streams[ev.stream_id][1] += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        pending.append((time.monotonic() + self.delay, ev.stream_id))
+                now = time.monotonic()
+                for due, sid in [p for p in pending if p[0] <= now]:
+                    pending.remove((due, sid))
+                    headers, body = streams.pop(sid)
+                    with self.lock:
+                        self.requests.append((headers, body))
+                        self.active -= 1
+                    conn.send_headers(sid, [(":status", str(self.status)),
+                                            ("content-length", "0")], end_stream=True)
+                conn_sock.sendall(conn.data_to_send())
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn_sock.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for t in self.threads:
+            t.join(timeout=10)
+        self.sock.close()

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import Client
+from smtp_harness import Client
 
 
 def client_ctx():
@@ -200,3 +200,79 @@ def test_auth_login_and_failures(start_gateway, certs, users):
     assert t2.reply()[1] == "334 UGFzc3dvcmQ6"
     t2.send(b64("s3cret"))
     assert t2.reply()[1].startswith("235 2.7.0")
+
+
+def test_tls_handshake_timeout(start_gateway, certs, client_of):
+    gw = start_gateway({"listener.mode": '"smtps"', "limits.tls_handshake_timeout": '"1s"'},
+                       certs=certs)
+    c = client_of(gw)
+    assert c.closed(timeout=5) and c.buf == b""
+    assert gw.wait_log("timeout in state handshake")
+
+
+def test_key_readable_by_others_refused(start_gateway, certs, tmp_path):
+    import os
+    import shutil
+    key = tmp_path / "open.key"
+    shutil.copy(certs[0][1], key)
+    os.chmod(key, 0o644)
+    gw = start_gateway(certs=[(certs[0][0], str(key))], expect_fail=True)
+    assert gw.proc.returncode != 0
+    assert "open.key" in gw.log()
+
+
+def test_starttls_inside_transaction_refused(start_gateway, certs, client_of):
+    gw = start_gateway(certs=certs)
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO c.test\r\nMAIL FROM:<a@client.test>\r\nSTARTTLS\r\nSTARTTLS now\r\n")
+    assert [c.reply()[1][:9] for _ in range(4)] == ["250 START", "250 2.1.0", "503 5.5.1",
+                                                     "501 5.5.4"]
+
+
+def test_slow_password_hash_does_not_stall_the_loop(start_gateway, certs, client_of):
+    """bcrypt at cost 12 takes a long while: with one worker, another session must be
+    answered while the hash runs (the check is on its own thread)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    slow = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 12))
+    gw = start_gateway({"listener.mode": '"submission"', "server.workers": "1"}, certs=certs,
+                       users=[("slow", slow)])
+    a = tls_session(gw)
+    b = client_of(gw)
+    assert b.reply()[0] == 220
+    a.send(b"AUTH PLAIN " + base64.b64encode(b"\0slow\0s3cret") + b"\r\n")
+    b.send(b"NOOP\r\n")
+    assert b.reply()[1].startswith("250 2.0.0")
+    a.sock.setblocking(False)
+    try:
+        pending = a.sock.recv(1)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        pending = b""
+    a.sock.setblocking(True)
+    assert pending == b"", "the AUTH answer came before the other session's NOOP"
+    assert a.reply(timeout=60)[1].startswith("235 2.7.0")
+
+
+def peer_cert(gw, name):
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+        c = Client(raw)
+        assert c.reply()[0] == 220
+        c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+        assert c.reply()[0] == 250 and c.reply()[0] == 220
+        with client_ctx().wrap_socket(raw, server_hostname=name) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_certificates(start_gateway, certs):
+    import signal
+    from smtp_harness import toml_config
+    gw = start_gateway(certs=certs)
+    der = [ssl.PEM_cert_to_DER_cert(open(c).read()) for c, _ in certs]
+    assert peer_cert(gw, "unknown.test") == der[0]
+    gw.rewrite(text=toml_config(gw.port, {}, certs=list(reversed(certs))))
+    gw.signal(signal.SIGHUP)
+    assert gw.wait_log("configuration reloaded")
+    assert peer_cert(gw, "unknown.test") == der[1]

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from conftest import TESTDATA
+from smtp_harness import TESTDATA
 
 SMUGGLING = yaml.safe_load((TESTDATA / "smtp" / "smuggling-eod-sequences.yaml").read_text())
 
@@ -118,6 +118,7 @@ def test_spill_to_file_keeps_bytes(start_gateway, client_of):
     assert c.reply(timeout=20)[0] == 250
     (env, msg), = gw.deliveries()
     assert msg.endswith(body) and env["size"] == len(body)
+    assert gw.wait_log("limit memory_threshold=4096: message spilled to a file")
 
 
 def test_bdat_exact_bytes(gateway, client_of):
@@ -148,3 +149,41 @@ def test_bdat_bare_lf_rejected_across_chunks(gateway, client_of):
     c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\nBDAT 4 LAST\r\na\nb\r\n")
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 550]
     assert len(gateway.deliveries()) == 1
+
+
+def test_backpressure_client_that_does_not_read(gateway, client_of):
+    """20,000 pipelined NOOPs sent without reading: the server stops reading at its
+    output high-water mark instead of buffering without bound, then answers all."""
+    c = client_of(gateway)
+    assert c.reply()[0] == 220
+    n = 20000
+    import threading
+    sender = threading.Thread(target=c.send, args=(b"NOOP\r\n" * n,))
+    sender.start()
+    got = 0
+    while got < n:
+        assert c.reply(timeout=20)[0] == 250
+        got += 1
+    sender.join(timeout=20)
+    assert not sender.is_alive()
+
+
+def test_spill_failure_is_451(start_gateway, client_of, tmp_path):
+    gw = start_gateway({"limits.memory_threshold": '"4KB"'},
+                       env={"TMPDIR": str(tmp_path / "does-not-exist")})
+    c = client_of(gw)
+    open_tx(c)
+    c.send(b"Subject: x\r\n\r\n" + (b"z" * 70 + b"\r\n") * 200 + b".\r\n")
+    assert c.reply()[1].startswith("451 4.3.0")
+    assert gw.wait_log("message store failed")
+    assert gw.deliveries() == []
+
+
+def test_received_header_filters_helo(gateway, client_of):
+    c = client_of(gateway)
+    open_tx(c, ehlo=b"EHLO evil(name)\r\n")
+    c.send(b"x\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (env, msg), = gateway.deliveries()
+    assert msg.startswith(b"Received: from evil?name? ([127.0.0.1])")
+    assert env["helo"] == "evil(name)"

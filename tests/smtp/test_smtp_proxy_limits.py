@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import Client, free_port
+from smtp_harness import Client, free_port
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -44,10 +44,11 @@ def test_proxy_address_used(header, ip, port, start_gateway, client_of):
     assert gw.wait_log(f"connect ip={ip} port={port}")
 
 
-def test_proxy_v1_unknown_keeps_socket_address(start_gateway, client_of):
+@pytest.mark.parametrize("header", [b"PROXY UNKNOWN\r\n", V2_SIG + b"\x20\x00\x00\x00"])
+def test_proxy_unknown_or_local_keeps_socket_address(header, start_gateway, client_of):
     gw = start_gateway(PROXY)
     c = client_of(gw)
-    c.send(b"PROXY UNKNOWN\r\n")
+    c.send(header)
     assert c.reply()[0] == 220
     send_one(c)
     assert gw.deliveries()[0][0]["client_ip"] == "127.0.0.1"
@@ -58,6 +59,7 @@ def test_proxy_v1_unknown_keeps_socket_address(start_gateway, client_of):
     b"PROXY TCP4 192.0.2.7 198.51.100.1 99999 25\r\n",
     b"PROXY TCP4 not-an-ip 198.51.100.1 1 25\r\n",
     V2_SIG + b"\x31\x11\x00\x0c" + b"\x00" * 12,
+    V2_SIG + b"\x21\x11\x03\x00" + b"\x00" * 800,
     b"PROXY " + b"x" * 200,
 ])
 def test_proxy_malformed_closes(data, start_gateway, client_of):
@@ -152,3 +154,32 @@ def free_port_v6():
     with socket.socket(socket.AF_INET6) as s:
         s.bind(("::1", 0))
         return s.getsockname()[1]
+
+
+def test_proxy_header_in_pieces(start_gateway, client_of):
+    gw = start_gateway(PROXY)
+    c = client_of(gw)
+    c.send(b"PROXY TCP4 192.0.2.")
+    time.sleep(0.2)
+    c.send(b"7 198.51.100.1 4242 25\r")
+    time.sleep(0.2)
+    c.send(b"\n")
+    assert c.reply()[0] == 220
+    send_one(c)
+    assert gw.deliveries()[0][0]["client_ip"] == "192.0.2.7"
+
+
+def test_proxy_then_implicit_tls(start_gateway, certs):
+    import ssl
+    gw = start_gateway({**PROXY, "listener.mode": '"smtps"'}, certs=certs)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
+        raw.sendall(v2_header("198.51.100.77", "198.51.100.1", 1234, 465))
+        with ctx.wrap_socket(raw, server_hostname="mx.test") as tls:
+            c = Client(tls)
+            assert c.reply()[0] == 220
+            send_one(c)
+    env, msg = gw.deliveries()[0]
+    assert env["client_ip"] == "198.51.100.77" and b"with ESMTPS" in msg

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import ROUTES
+from smtp_harness import ROUTES
 
 
 def ehlo(c):
@@ -14,10 +14,11 @@ def ehlo(c):
     assert c.reply()[0] == 250
 
 
-def test_sigterm_idle_session_gets_421_and_exit_0(gateway, client_of):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_idle_session_gets_421_and_exit_0(sig, gateway, client_of):
     c = client_of(gateway)
     ehlo(c)
-    gateway.signal(signal.SIGTERM)
+    gateway.signal(sig)
     assert c.reply()[1].startswith("421 4.3.2")
     assert c.closed()
     assert gateway.proc.wait(timeout=10) == 0
@@ -101,3 +102,11 @@ def test_session_gone_before_delivery_reply(gateway, client_of):
     d = client_of(gateway)
     ehlo(d)
     assert gateway.proc.poll() is None
+
+
+def test_sighup_listener_change_refused(gateway, client_of):
+    gateway.rewrite(text=gateway.config.read_text() + '\n[[listener]]\naddress = "127.0.0.1:1"\n')
+    gateway.signal(signal.SIGHUP)
+    assert gateway.wait_log("reload refused: listeners changed")
+    c = client_of(gateway)
+    ehlo(c)

@@ -1,0 +1,315 @@
+/*
+ * payload_json.c: the payload's JSON text, as payload_write() sends it.
+ *
+ * Owns: serialising the payload tree (RFC 8259) with the deferred values
+ * (attachment contents, message.raw, long bodies) streamed in from the
+ * message, and a serialiser faster than jansson's for the usual flags:
+ * strings are already valid UTF-8, so only '"', '\' and control characters
+ * need a look, eight bytes at a time. Its output is byte for byte what
+ * json_dumps() writes for the same flags (the unit tests and the fuzzer
+ * compare them); flags it does not implement go through jansson.
+ *
+ * Must never: write a string that is not escaped as jansson would, or buffer
+ * a deferred value whole.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload_int.h"
+
+#define OUT_BUF   16384 /* output is handed to the callback in chunks of this size */
+#define MAX_DEPTH 64    /* the payload nests 5 deep; a caller's auth object may add a few */
+
+/* Bytes from s that need no JSON escaping, eight at a time (SWAR). */
+static size_t clean_run(const char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v;
+		memcpy(&v, s + i, 8);
+		uint64_t ctl = (v - ones * 0x20) & ~v; /* a byte < 0x20 */
+		uint64_t quote = ((v ^ (ones * '"')) - ones) & ~(v ^ (ones * '"'));
+		uint64_t bslash = ((v ^ (ones * '\\')) - ones) & ~(v ^ (ones * '\\'));
+		if ((ctl | quote | bslash) & highs)
+			break;
+	}
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == '"' || ch == '\\')
+			break;
+		i++;
+	}
+	return i;
+}
+
+/*
+ * The body of a JSON string as jansson writes it without JSON_ENSURE_ASCII
+ * or JSON_ESCAPE_SLASH (RFC 8259 section 7): text is valid UTF-8, so only
+ * the quote, the backslash and the control characters need escaping.
+ */
+static int write_escaped(const char *s, size_t len, json_dump_callback_t cb, void *data)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		i += clean_run(s + i, len - i);
+		if (i >= len)
+			break;
+		unsigned char ch = (unsigned char)s[i];
+		char esc[6] = {'\\', 0};
+		size_t n = 2;
+		switch (ch) {
+		case '"':
+		case '\\':
+			esc[1] = (char)ch;
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			n = 6;
+		}
+		if ((i > run && cb(s + run, i - run, data)) || cb(esc, n, data))
+			return -1;
+		run = i + 1;
+	}
+	return len > run ? cb(s + run, len - run, data) : 0;
+}
+
+struct writer {
+	struct pctx *c;
+	json_dump_callback_t cb;
+	void *data;
+};
+
+static int write_sink(void *arg, const char *p, size_t n)
+{
+	struct writer *w = arg;
+	return w->cb(p, n, w->data);
+}
+
+/*
+ * jansson hands a string's characters to the callback straight from the
+ * string's own buffer when none needs escaping, so a placeholder is
+ * recognised by its address (and, to be safe, its text): nothing else in
+ * the tree can share that buffer.
+ */
+static int write_cb(const char *buffer, size_t size, void *data)
+{
+	struct writer *w = data;
+
+	if (size == sizeof(PLACEHOLDER) - 1) {
+		for (size_t i = 0; i < w->c->n_deferred; i++) {
+			struct pdeferred *d = &w->c->deferred[i];
+			if (buffer != json_string_value(d->placeholder) ||
+			    memcmp(buffer, PLACEHOLDER, size) != 0)
+				continue;
+			if (d->text)
+				return write_escaped(d->text, d->text_len, w->cb, w->data);
+			return pbody_stream_content(d, write_sink, w);
+		}
+	}
+	return w->cb(buffer, size, w->data);
+}
+
+/* ---- the fast serialiser ---- */
+
+struct fast {
+	struct pctx *c;
+	json_dump_callback_t cb;
+	void *data;
+	size_t indent; /* JSON_INDENT(n) */
+	bool compact;
+	char buf[OUT_BUF];
+	size_t len;
+};
+
+static int flush(struct fast *f)
+{
+	int rc = f->len ? f->cb(f->buf, f->len, f->data) : 0;
+	f->len = 0;
+	return rc;
+}
+
+static int put(void *arg, const char *p, size_t n)
+{
+	struct fast *f = arg;
+	if (n > sizeof(f->buf) - f->len) {
+		if (flush(f) < 0)
+			return -1;
+		if (n > sizeof(f->buf))
+			return f->cb(p, n, f->data);
+	}
+	memcpy(f->buf + f->len, p, n);
+	f->len += n;
+	return 0;
+}
+
+static int put_cb(const char *p, size_t n, void *arg)
+{
+	return put(arg, p, n);
+}
+
+/* jansson's dump_indent(): a newline and depth * indent spaces, or one space */
+static int indent(struct fast *f, size_t depth, bool space)
+{
+	static const char spaces[] = "                                ";
+	if (f->indent) {
+		size_t n = depth * f->indent;
+		if (put(f, "\n", 1) < 0)
+			return -1;
+		for (; n; n -= n > 32 ? 32 : n)
+			if (put(f, spaces, n > 32 ? 32 : n) < 0)
+				return -1;
+		return 0;
+	}
+	return space && !f->compact ? put(f, " ", 1) : 0;
+}
+
+static int string(struct fast *f, const char *s, size_t len)
+{
+	if (put(f, "\"", 1) < 0 || write_escaped(s, len, put_cb, f) < 0)
+		return -1;
+	return put(f, "\"", 1);
+}
+
+static int value(struct fast *f, json_t *v, size_t depth);
+
+static int deferred(struct fast *f, json_t *v)
+{
+	for (size_t i = 0; i < f->c->n_deferred; i++) {
+		struct pdeferred *d = &f->c->deferred[i];
+		if (d->placeholder != v)
+			continue;
+		if (put(f, "\"", 1) < 0)
+			return -1;
+		int rc = d->text ? write_escaped(d->text, d->text_len, put_cb, f)
+		                 : pbody_stream_content(d, put, f);
+		return rc < 0 ? -1 : put(f, "\"", 1);
+	}
+	return 1;
+}
+
+static int object(struct fast *f, json_t *v, size_t depth)
+{
+	const char *key;
+	json_t *child;
+	void *it = json_object_iter(v);
+
+	if (!it)
+		return put(f, "{}", 2);
+	if (put(f, "{", 1) < 0 || indent(f, depth + 1, false) < 0)
+		return -1;
+	while (it) {
+		key = json_object_iter_key(it);
+		size_t klen = json_object_iter_key_len(it);
+		child = json_object_iter_value(it);
+		it = json_object_iter_next(v, it);
+		if (string(f, key, klen) < 0 ||
+		    put(f, f->compact ? ":" : ": ", f->compact ? 1 : 2) < 0 ||
+		    value(f, child, depth + 1) < 0)
+			return -1;
+		if (it ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		       : indent(f, depth, false) < 0)
+			return -1;
+	}
+	return put(f, "}", 1);
+}
+
+static int array(struct fast *f, json_t *v, size_t depth)
+{
+	size_t n = json_array_size(v);
+
+	if (n == 0)
+		return put(f, "[]", 2);
+	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (value(f, json_array_get(v, i), depth + 1) < 0)
+			return -1;
+		if (i + 1 < n ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		              : indent(f, depth, false) < 0)
+			return -1;
+	}
+	return put(f, "]", 1);
+}
+
+/* A value jansson formats its own way (reals): ask jansson for its text. */
+static int via_jansson(struct fast *f, json_t *v)
+{
+	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	int rc = s ? put(f, s, strlen(s)) : -1;
+	free(s);
+	return rc;
+}
+
+static int value(struct fast *f, json_t *v, size_t depth)
+{
+	char num[32];
+
+	if (depth > MAX_DEPTH)
+		return -1;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return object(f, v, depth);
+	case JSON_ARRAY:
+		return array(f, v, depth);
+	case JSON_STRING: {
+		int rc = deferred(f, v);
+		return rc <= 0 ? rc : string(f, json_string_value(v), json_string_length(v));
+	}
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return put(f, num, strlen(num));
+	case JSON_TRUE:
+		return put(f, "true", 4);
+	case JSON_FALSE:
+		return put(f, "false", 5);
+	case JSON_NULL:
+		return put(f, "null", 4);
+	default:
+		return via_jansson(f, v);
+	}
+}
+
+int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data)
+{
+	/* flags whose output rules are not reimplemented here go through jansson */
+	size_t other = JSON_ENSURE_ASCII | JSON_SORT_KEYS | JSON_ESCAPE_SLASH | JSON_EMBED |
+	               JSON_REAL_PRECISION(31) | JSON_ENCODE_ANY;
+	if (flags & other) {
+		struct writer w = {.c = c, .cb = cb, .data = data};
+		return json_dump_callback(root, write_cb, &w, flags);
+	}
+	struct fast *f = malloc(sizeof(*f));
+	if (!f)
+		return -1;
+	f->c = c;
+	f->cb = cb;
+	f->data = data;
+	f->indent = flags & JSON_MAX_INDENT;
+	f->compact = flags & JSON_COMPACT;
+	f->len = 0;
+	int rc = value(f, root, 0) < 0 || flush(f) < 0 ? -1 : 0;
+	free(f);
+	return rc;
+}

@@ -1,0 +1,197 @@
+"""End to end: smtplib -> the smtp-gateway daemon -> the real webhook code ->
+the fault-injecting sink, and the sink's answer back as the SMTP reply."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from webhook_sink import Action, Sink
+
+SECRET = "whsec_" + base64.b64encode(b"end to end secret for the tests!").decode()
+MSG = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: e2e\r\n"
+       b"Message-ID: <e2e-1@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n"
+       b"\r\nHello through the gateway.\r\n")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    def __init__(self, binary, tmp, sink_url, extra=""):
+        self.port = free_port()
+        self.config = tmp / "gateway.toml"
+        self.config.write_text(f'''
+[server]
+hostname = "mx.example.test"
+workers = 1
+
+[[listener]]
+address = "127.0.0.1:{self.port}"
+mode = "smtp"
+
+[auth]
+spf = "off"
+dkim = "off"
+dmarc = "off"
+arc = "off"
+
+[webhook]
+timeout = "5s"
+retry_budget = "0"
+
+[[route]]
+name = "e2e"
+match = "*@example.test"
+url = "{sink_url}"
+secret = "{SECRET}"
+replies = {{ "404" = "550 5.1.1 No such ticket" }}
+circuit_breaker_threshold = 2
+circuit_breaker_probe = "1h"
+{extra}
+''')
+        self.log_path = tmp / "gateway.log"
+        self.log_fh = open(self.log_path, "wb")
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        self.proc = subprocess.Popen([str(binary), "-c", str(self.config)], stdout=self.log_fh,
+                                     stderr=self.log_fh, env=env)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("gateway did not listen: " + self.log())
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def smtp(self):
+        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.sender.test",
+                            timeout=30)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log_fh.close()
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def gateway(gateway_bin, tmp_path, sink):
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"))
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+def verify(r):
+    key = base64.b64decode(SECRET[len("whsec_"):])
+    signed = f"{r.headers['webhook-id']}.{r.headers['webhook-timestamp']}.".encode() + r.body
+    want = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(r.headers["webhook-signature"], want)
+
+
+def test_delivered_signed_json(gateway, sink):
+    with gateway.smtp() as c:
+        refused = c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    assert refused == {}
+    r, = sink.requests
+    assert r.path == "/inbound"
+    assert verify(r)
+    assert r.headers["Content-Type"] == "application/json"
+    payload = json.loads(r.body)
+    assert payload["id"] == r.headers["webhook-id"]
+    assert "hello@example.test" in json.dumps(payload["envelope"])
+
+
+def test_app_answer_becomes_smtp_reply(gateway, sink):
+    sink.default = Action(404)
+    with gateway.smtp() as c:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    assert e.value.smtp_code == 550
+    assert e.value.smtp_error.decode().startswith("5.1.1 No such ticket")
+    sink.default = Action(403, {"smtp": {"code": 550, "status": "5.7.1",
+                                         "message": "Sender blocked by the app"}})
+    with gateway.smtp() as c:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    assert (e.value.smtp_code, e.value.smtp_error.decode()) == \
+        (550, "5.7.1 Sender blocked by the app")
+
+
+def test_same_message_same_id(gateway, sink):
+    for _ in range(2):  # a sender retrying on a new connection (new port)
+        with gateway.smtp() as c:
+            c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    a, b = sink.requests
+    assert a.headers["webhook-id"] == b.headers["webhook-id"]
+    assert a.headers["webhook-timestamp"] and verify(a) and verify(b)
+
+
+def test_keepalive_across_sessions(gateway, sink):
+    with gateway.smtp() as c:
+        for i in range(3):
+            c.sendmail("alice@sender.test", ["hello@example.test"], MSG + b"%d\r\n" % i)
+    with gateway.smtp() as c:
+        c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    assert len(sink.requests) == 4
+    assert sink.connections == 1
+
+
+def test_breaker_refuses_at_rcpt(gateway, sink):
+    sink.default = Action(503)
+    for _ in range(2):
+        with gateway.smtp() as c:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+            assert e.value.smtp_code == 451
+    with gateway.smtp() as c:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+            c.sendmail("alice@sender.test", ["hello@example.test"], MSG)
+    code, text = e.value.recipients["hello@example.test"]
+    assert code == 451 and text.decode().startswith("4.3.0")
+    assert len(sink.requests) == 2  # the third message never reached the app
+
+
+def test_client_gone_while_posting(gateway, sink):
+    sink.plan = [Action(200, delay=1.5)]
+    c = gateway.smtp()
+    c.ehlo()
+    c.mail("alice@sender.test")
+    c.rcpt("hello@example.test")
+    c.putcmd("data")
+    assert c.getreply()[0] == 354
+    c.send(MSG + b".\r\n")
+    c.sock.close()  # gone before the app answers: delivery_forget()
+    time.sleep(2.0)
+    with gateway.smtp() as c2:
+        assert c2.sendmail("alice@sender.test", ["hello@example.test"], MSG) == {}
+    assert len(sink.requests) == 2
+    assert gateway.proc.poll() is None
