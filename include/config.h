@@ -157,8 +157,8 @@ struct gw_limits {
 	uint32_t max_mime_parts;
 	/* SMTP front end back-pressure (0 = the default of gateway/smtp/, docs/smtp.md) */
 	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
-	uint64_t output_high_water;	 /* queued reply bytes before reading pauses (64KB) */
-	uint64_t input_high_water;	 /* unread input bytes before reading pauses (256KB) */
+	uint64_t output_high_water;      /* queued reply bytes before reading pauses (64KB) */
+	uint64_t input_high_water;       /* unread input bytes before reading pauses (256KB) */
 };
 
 struct gw_dns {
@@ -174,7 +174,7 @@ struct gw_dns {
 struct gw_auth {
 	enum gw_policy spf, dkim, dmarc, arc;
 	enum gw_dmarc_discovery dmarc_discovery;
-	bool trust_arc; /* let a passing ARC chain override a DMARC failure */
+	bool trust_arc;       /* let a passing ARC chain override a DMARC failure */
 	char *dmarc_psl_file; /* Public Suffix List for dmarc_discovery = "psl"; NULL: built-in */
 	/* DKIM/ARC (gateway/dkim/); 0 means the built-in default */
 	uint32_t dkim_max_signatures; /* DKIM-Signature fields verified per message, 1..10 */

@@ -24,7 +24,7 @@ enum dns_type {
 };
 
 enum dns_status {
-	DNS_OK,	      /* n records (n >= 1) */
+	DNS_OK,       /* n records (n >= 1) */
 	DNS_NODATA,   /* the name exists, no record of this type (n == 0) */
 	DNS_NXDOMAIN, /* the name does not exist (n == 0) */
 	DNS_TEMPFAIL, /* timeout, SERVFAIL, REFUSED, network error */
@@ -63,7 +63,7 @@ struct dns_query; /* a handle to cancel a query */
 struct dns_ops {
 	/* Starts a query; returns a handle (NULL when cb already ran or on error, after cb). */
 	struct dns_query *(*query)(void *impl, const char *name, enum dns_type type, dns_cb cb,
-				   void *arg);
+	                           void *arg);
 	/* Cancels a query whose callback has not run; its callback never runs. */
 	void (*cancel)(void *impl, struct dns_query *q);
 };
@@ -74,7 +74,7 @@ struct dns_resolver {
 };
 
 static inline struct dns_query *dns_query(const struct dns_resolver *r, const char *name,
-					  enum dns_type type, dns_cb cb, void *arg)
+                                          enum dns_type type, dns_cb cb, void *arg)
 {
 	return r->ops->query(r->impl, name, type, cb, arg);
 }

@@ -19,15 +19,16 @@
 
 #include "dns.h"
 
-enum spf_result { /* RFC 7208 section 2.6 */
-	          SPF_NONE,
-	          SPF_NEUTRAL,
-	          SPF_PASS,
-	          SPF_FAIL,
-	          SPF_SOFTFAIL,
-	          SPF_TEMPERROR,
-	          SPF_PERMERROR,
-	          SPF_RESULT_MAX
+/* RFC 7208 section 2.6 */
+enum spf_result {
+	SPF_NONE,
+	SPF_NEUTRAL,
+	SPF_PASS,
+	SPF_FAIL,
+	SPF_SOFTFAIL,
+	SPF_TEMPERROR,
+	SPF_PERMERROR,
+	SPF_RESULT_MAX
 };
 
 enum spf_identity {

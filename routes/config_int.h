@@ -72,6 +72,38 @@ extern const struct config_key config_route_opt_keys[];
 extern const size_t config_n_route_opt_keys;
 
 const struct config_section *config_section_find(const char *name);
+
+/* ---- shared by config.c, config_value.c, config_check.c, config_diag.c ---- */
+
+#include "config.h"
+#include "toml.h"
+
+/* One load in progress. */
+struct load {
+	const char *file;
+	struct gw_diag *diag;
+	struct gw_config *cfg;
+};
+
+/* Records "file:line:col: message" at value v (at no position when v is NULL). */
+void cfg_err_at(struct load *L, const toml_value *v, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets key k from v on the struct at base; -1 (reported) when v is wrong. */
+int cfg_set_simple(struct load *L, const struct config_key *k, const toml_value *v, void *base);
+/* The same for [[route]] and [[user]] keys; how: 0 NAME, 1 NAME_env, 2 NAME_file. */
+int cfg_set_route_key(struct load *L, const struct config_key *k, const toml_value *v, void *base,
+                      int how);
+void cfg_apply_defaults(const struct config_key *keys, size_t n, void *base);
+
+char *cfg_strdup(const char *s); /* NULL stays NULL */
+void cfg_free_list(char **list, size_t n);
+bool cfg_valid_hostname(const char *s);
+
+/* Cross-key checks after loading, and the default host name. */
+void cfg_validate(struct load *L);
+/* Numbers the routes' endpoints; -1 when out of memory. */
+int cfg_assign_endpoints(struct gw_config *c);
 const char *config_key_type_name(enum key_type t);
 
 #endif

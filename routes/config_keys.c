@@ -160,6 +160,14 @@ static const struct config_key auth_keys[] = {
      KEY_RELOADABLE,
      "How DMARC finds the policy and organizational domain: tree-walk (RFC 9989) or psl "
      "(RFC 7489, Public Suffix List)."},
+    {"dkim_max_signatures", KT_U32, "10", 1, 10, AUT(dkim_max_signatures), 0, NULL, KEY_RELOADABLE,
+     "DKIM-Signature fields verified per message; the rest are ignored."},
+    {"dkim_min_rsa_bits", KT_U32, "1024", 1024, 8192, AUT(dkim_min_rsa_bits), 0, NULL,
+     KEY_RELOADABLE, "Shorter RSA keys give dkim=policy (RFC 8301 forbids keys under 1024 bits)."},
+    {"dkim_clock_skew", KT_DURATION, "5m", 0, SEC(86400), AUT(dkim_clock_skew_ms), 0, NULL,
+     KEY_RELOADABLE, "Tolerance on a signature's t= (in the future) and x= (expired)."},
+    {"dkim_key_cache_size", KT_U32, "1024", 1, 1000000, AUT(dkim_key_cache_size), 0, NULL, 0,
+     "Parsed DKIM public keys kept per worker (their DNS answers are cached by [dns])."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
      "Let a passing ARC chain override a DMARC failure (for forwarding lists you trust)."},
 };
@@ -242,8 +250,9 @@ static const struct config_key route_keys[] = {
      "Password for basic_user. Also basic_password_env, basic_password_file."},
     {"replies", KT_REPLIES, "{}", 0, 0, RTE(replies), RTE(n_replies), NULL, KEY_RELOADABLE,
      "Overrides of the HTTP-to-SMTP table: { \"404\" = \"550 5.1.1 No such ticket\", \"5xx\" "
-     "= \"451 4.3.0\", \"timeout\" = \"451 4.4.2\" } (keys: a status, a class, connect, "
-     "timeout)."},
+     "= \"451 4.3.0\", \"timeout\" = \"451 4.4.2\" }. Keys: an HTTP status, a class (2xx to "
+     "5xx), connect (refused, DNS or TLS failure), timeout, reset (connection lost "
+     "mid-request), config (the request could not be made). See docs/webhook.md."},
 };
 
 #define USR(f) offsetof(struct gw_user, f)

@@ -35,6 +35,9 @@ resolver times out). ``servfail`` / ``refused``: the same, answered with
 SERVFAIL / REFUSED. All three can be changed while running with
 :meth:`DNSServer.set_fault`.
 
+``no_edns=True`` answers FORMERR to queries carrying EDNS (an old server,
+RFC 6891 section 7).
+
 Transport
 ---------
 UDP answers larger than 512 bytes (or than the EDNS payload size the query
@@ -151,11 +154,13 @@ class DNSServer:
     """See the module docstring."""
 
     def __init__(self, records=None, *, host="127.0.0.1", port=0, ttl=300, negative_ttl=60,
-                 timeout=(), servfail=(), refused=(), force_tc=(), udp_limit=512):
+                 timeout=(), servfail=(), refused=(), force_tc=(), udp_limit=512,
+                 no_edns=False):
         self.host = host
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.udp_limit = udp_limit
+        self.no_edns = no_edns
         self.queries = []
         self._lock = threading.Lock()
         self._zone = {}
@@ -278,6 +283,9 @@ class DNSServer:
         name = norm(q.qname)
         qtype = QTYPE.get(q.qtype, str(q.qtype))
         reply = request.reply()
+        if self.no_edns and any(rr.rtype == QTYPE.OPT for rr in request.ar):
+            reply.header.rcode = RCODE.FORMERR
+            return reply
         with self._lock:
             if self._fault("timeout", name, qtype):
                 return None
@@ -344,7 +352,7 @@ class DNSServer:
             request, reply = self._wire(data, "udp")
             if reply is None:
                 continue
-            if any(rr.rtype == QTYPE.OPT for rr in request.ar):
+            if any(rr.rtype == QTYPE.OPT for rr in request.ar) and not self.no_edns:
                 reply.add_ar(EDNS0(udp_len=4096))
             out = reply.pack()
             limit = self._udp_payload(request)

@@ -113,7 +113,7 @@ static int part_of(const struct dkim_field *f)
 	return -1;
 }
 
-static size_t skip_cfws(const char *p, size_t len, size_t i)
+static size_t skip_fws(const char *p, size_t len, size_t i)
 {
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
 		i++;
@@ -124,20 +124,20 @@ static size_t skip_cfws(const char *p, size_t len, size_t i)
 static int aar_instance(const struct dkim_field *f, size_t *after)
 {
 	const char *p = f->p;
-	size_t len = f->len, i = skip_cfws(p, len, f->colon + 1);
+	size_t len = f->len, i = skip_fws(p, len, f->colon + 1);
 	int n = 0, digits = 0;
 
 	if (i >= len || p[i] != 'i')
 		return -1;
-	i = skip_cfws(p, len, i + 1);
+	i = skip_fws(p, len, i + 1);
 	if (i >= len || p[i] != '=')
 		return -1;
-	i = skip_cfws(p, len, i + 1);
+	i = skip_fws(p, len, i + 1);
 	while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 3) {
 		n = n * 10 + (p[i++] - '0');
 		digits++;
 	}
-	i = skip_cfws(p, len, i);
+	i = skip_fws(p, len, i);
 	if (!digits || i >= len || p[i] != ';' || n < 1 || n > ARC_MAX_INSTANCES)
 		return -1;
 	*after = i + 1;
@@ -146,7 +146,7 @@ static int aar_instance(const struct dkim_field *f, size_t *after)
 
 static void aar_authserv(const struct dkim_field *f, size_t at, char *out, size_t cap)
 {
-	size_t i = skip_cfws(f->p, f->len, at), k = 0;
+	size_t i = skip_fws(f->p, f->len, at), k = 0;
 
 	while (i < f->len && f->p[i] != ';' && f->p[i] != ' ' && f->p[i] != '\t' &&
 	       f->p[i] != '\r' && k + 1 < cap)
@@ -162,7 +162,7 @@ static int field_instance(const struct dkim_field *f, int part, struct dkim_sig 
 	if (part == PART_AAR) {
 		int n = aar_instance(f, &after);
 		if (n < 0)
-			snprintf(err, errlen, "malformed ARC-Authentication-Results");
+			snprintf(err, errlen, "no i= instance prefix");
 		return n;
 	}
 	if (dkim_sig_parse(tmp, f, part == PART_AMS ? DKIM_KIND_AMS : DKIM_KIND_AS, err, errlen) <
@@ -186,7 +186,8 @@ static int collect(struct arc_verify *v, const struct dkim_msg *m, struct early 
 		int i = field_instance(&m->f[k], part, tmp, err, sizeof(err));
 		free(tmp);
 		if (i < 0) {
-			snprintf(e->reason, sizeof(e->reason), "%s", err);
+			static const char *const what[PART_MAX] = {"AAR", "AMS", "AS"};
+			snprintf(e->reason, sizeof(e->reason), "%s: %s", what[part], err);
 			return -1;
 		}
 		if (v->parts[i - 1][part]) {

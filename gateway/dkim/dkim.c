@@ -163,7 +163,10 @@ static void key_answer(void *arg, const struct dns_result *res)
 		finish(v);
 }
 
-/* Parses, checks times and hashes one signature; true when it needs its key. */
+/*
+ * Parses, checks times and hashes one signature: 1 when it needs its key,
+ * 0 when its result is already known, -1 when out of memory.
+ */
 static int prepare(struct dkim_verify *v, struct sig_job *j, const struct dkim_msg *m,
                    const struct dkim_field *f, struct dkim_bh_cache *bc)
 {

@@ -45,6 +45,7 @@ struct dns_flight {
 	enum dns_type type;
 	bool starting;  /* inside ares_query(): completion is deferred */
 	bool completed; /* completed while starting */
+	bool plain;     /* resent without EDNS after a FORMERR */
 	char name[DNS_NAME_MAX + 1];
 };
 
@@ -237,6 +238,8 @@ static void flight_free(struct dns_flight *f)
 	free(f);
 }
 
+static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
 static struct dns_answer *answer_from_ares(int status, unsigned char *abuf, int alen,
                                            enum dns_type type)
 {
@@ -248,9 +251,8 @@ static struct dns_answer *answer_from_ares(int status, unsigned char *abuf, int 
 			return dns_wire_parse(abuf, (size_t)alen, type);
 		return dns_answer_status(status == ARES_ENOTFOUND ? DNS_NXDOMAIN : DNS_NODATA);
 	case ARES_EBADNAME:
-	case ARES_EFORMERR:
 		return dns_answer_status(DNS_PERMFAIL);
-	default: /* ETIMEOUT, ESERVFAIL, EREFUSED, ECONNREFUSED, ENOMEM ... */
+	default: /* ETIMEOUT, ESERVFAIL, EREFUSED, EFORMERR, ECONNREFUSED, ENOMEM ... */
 		return dns_answer_status(DNS_TEMPFAIL);
 	}
 }
@@ -275,6 +277,28 @@ static void flight_finish(struct dns_flight *f, struct dns_answer *a)
 	}
 }
 
+/*
+ * A server that does not know EDNS answers FORMERR (RFC 6891 section 7);
+ * c-ares 1.18 does not fall back, so the flight asks once more without the
+ * OPT record. Returns true when the query was resent.
+ */
+static bool resend_plain(struct dns_flight *f)
+{
+	unsigned char *q;
+	int qlen;
+
+	if (f->plain)
+		return false;
+	if (ares_create_query(f->name, DNS_CLASS_IN, (int)f->type, 0, 1, &q, &qlen, 0) !=
+	    ARES_SUCCESS)
+		return false;
+	f->plain = true;
+	f->impl->stats.sent++;
+	ares_send(f->impl->channel, q, qlen, on_ares, f);
+	ares_free_string(q);
+	return true;
+}
+
 static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_flight *f = arg;
@@ -286,6 +310,8 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
 		flight_free(f);
 		return;
 	}
+	if (status == ARES_EFORMERR && resend_plain(f))
+		return;
 	flight_unlink(d, f);
 	a = answer_from_ares(status, abuf, alen, f->type);
 	if (!a)

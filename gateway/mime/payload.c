@@ -220,31 +220,44 @@ static const char *match_kind_name(enum route_match_kind k)
 	return (size_t)k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
 }
 
+/* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
+static void put(struct pctx *c, json_t *o, const char *key, json_t *v)
+{
+	if (!o || !v || json_object_set_new_nocheck(o, key, v) < 0)
+		c->oom = 1;
+}
+
 static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 {
-	if (!e)
-		return json_pack("{s:n, s:[], s:n, s:{s:n, s:n, s:n}, s:n, s:n, s:n, s:b, s:n}",
-		                 "mail_from", "rcpt_to", "helo", "client", "ip", "port",
-		                 "reverse_name", "tls", "authenticated_user", "body_type",
-		                 "smtputf8", 0, "size");
+	json_t *o = json_object(), *client = json_object();
+	const char *bt = e ? body_type_name(e->body) : NULL;
 	json_t *rcpt = json_array();
-	for (size_t i = 0; rcpt && i < e->n_rcpts; i++)
-		json_array_append_new(rcpt, ptext_json0(c, e->rcpts[i].address, "envelope"));
-	json_t *tls =
-	    e->tls_protocol
-	        ? json_pack("{s:o, s:o}", "protocol", ptext_json0(c, e->tls_protocol, "envelope"),
-	                    "cipher", ptext_json0(c, e->tls_cipher, "envelope"))
-	        : json_null();
-	const char *bt = body_type_name(e->body);
-	return json_pack("{s:o, s:o, s:o, s:{s:o, s:I, s:o}, s:o, s:o, s:o, s:b, s:I}", "mail_from",
-	                 ptext_json0(c, e->mail_from, "envelope"), "rcpt_to", rcpt, "helo",
-	                 ptext_json0(c, e->helo, "envelope"), "client", "ip",
-	                 e->client_ip[0] ? ptext_json0(c, e->client_ip, "envelope") : json_null(),
-	                 "port", (json_int_t)e->client_port, "reverse_name",
-	                 ptext_json0(c, e->client_name, "envelope"), "tls", tls,
-	                 "authenticated_user", ptext_json0(c, e->auth_user, "envelope"),
-	                 "body_type", bt ? json_string(bt) : json_null(), "smtputf8", e->smtputf8,
-	                 "size", (json_int_t)e->size);
+
+	for (size_t i = 0; rcpt && e && i < e->n_rcpts; i++)
+		if (json_array_append_new(rcpt, ptext_json0(c, e->rcpts[i].address, "envelope")) <
+		    0)
+			c->oom = 1;
+	put(c, o, "mail_from", e ? ptext_json0(c, e->mail_from, "envelope") : json_null());
+	put(c, o, "rcpt_to", rcpt);
+	put(c, o, "helo", e ? ptext_json0(c, e->helo, "envelope") : json_null());
+	put(c, client, "ip",
+	    e && e->client_ip[0] ? ptext_json0(c, e->client_ip, "envelope") : json_null());
+	put(c, client, "port", e ? json_integer(e->client_port) : json_null());
+	put(c, client, "reverse_name",
+	    e ? ptext_json0(c, e->client_name, "envelope") : json_null());
+	put(c, o, "client", client);
+	json_t *tls = json_null();
+	if (e && e->tls_protocol) {
+		tls = json_object();
+		put(c, tls, "protocol", ptext_json0(c, e->tls_protocol, "envelope"));
+		put(c, tls, "cipher", ptext_json0(c, e->tls_cipher, "envelope"));
+	}
+	put(c, o, "tls", tls);
+	put(c, o, "authenticated_user", e ? ptext_json0(c, e->auth_user, "envelope") : json_null());
+	put(c, o, "body_type", bt ? json_string(bt) : json_null());
+	put(c, o, "smtputf8", json_boolean(e && e->smtputf8));
+	put(c, o, "size", e ? json_integer((json_int_t)e->size) : json_null());
+	return o;
 }
 
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
@@ -273,12 +286,17 @@ static json_t *recipients_json(struct pctx *c, const struct envelope *e)
 	return a;
 }
 
-static json_t *auth_json(const json_t *auth)
+static json_t *auth_json(struct pctx *c, const json_t *auth)
 {
 	if (auth)
 		return json_deep_copy(auth);
-	return json_pack("{s:n, s:[], s:n, s:n, s:n}", "spf", "dkim", "dmarc", "arc",
-	                 "authentication_results");
+	json_t *o = json_object();
+	put(c, o, "spf", json_null());
+	put(c, o, "dkim", json_array());
+	put(c, o, "dmarc", json_null());
+	put(c, o, "arc", json_null());
+	put(c, o, "authentication_results", json_null());
+	return o;
 }
 
 /* The message's content, or a message-shaped null skeleton when GMime found none. */
@@ -440,12 +458,16 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	json_t *message = message_json(c, c->m);
 	if (message)
 		add_raw(c, message);
-	json_t *root =
-	    json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:O}", "schema_version", 1, "id",
-	              id ? ptext_json0(c, id, "id") : json_null(), "received_at",
-	              env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null(),
-	              "envelope", envelope_json(c, env), "auth", auth_json(auth), "recipients",
-	              recipients_json(c, env), "message", message, "warnings", c->warnings);
+	json_t *root = json_object();
+	put(c, root, "schema_version", json_integer(1));
+	put(c, root, "id", id ? ptext_json0(c, id, "id") : json_null());
+	put(c, root, "received_at",
+	    env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null());
+	put(c, root, "envelope", envelope_json(c, env));
+	put(c, root, "auth", auth_json(c, auth));
+	put(c, root, "recipients", recipients_json(c, env));
+	put(c, root, "message", message);
+	put(c, root, "warnings", json_incref(c->warnings));
 	g_mime_parser_options_free(po);
 	json_decref(c->warnings);
 	if (root && c->oom) {

@@ -171,9 +171,35 @@ static const char *decoded_value(struct pctx *c, GMimeHeader *h, char **own)
 	return b.p;
 }
 
+static bool plain_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80 || (s[0] == '=' && s[1] == '?'))
+			return false;
+	return true;
+}
+
+/* Nothing to decode: the value is the unfolded field, without asking GMime. */
+static json_t *plain_header_json(struct pctx *c, const char *name, const char *raw)
+{
+	char small[512];
+	size_t rl = strlen(raw);
+	char *u = rl < sizeof(small) ? small : g_malloc(rl + 1);
+	size_t n = unfold(raw, u);
+	json_t *o = json_object();
+	set(c, o, "name", ptext_json0(c, name ? name : "", "header name"));
+	set(c, o, "value", json_stringn_nocheck(u, n));
+	if (u != small)
+		g_free(u);
+	return o;
+}
+
 static json_t *header_json(struct pctx *c, GMimeHeader *h)
 {
 	const char *name = g_mime_header_get_name(h);
+	const char *raw0 = g_mime_header_get_raw_value(h);
+	if (raw0 && plain_ascii(raw0))
+		return plain_header_json(c, name, raw0);
 	char *own;
 	const char *value = decoded_value(c, h, &own);
 	const char *raw = g_mime_header_get_raw_value(h);

@@ -244,6 +244,7 @@ void smtp_msg_free(struct smtp_msg *m);
 /* ---- session (smtp_session.c) ---- */
 
 enum smtp_state {
+	ST_ACCEPT,     /* just accepted: admission checks */
 	ST_PROXY,      /* waiting for the PROXY header */
 	ST_HANDSHAKE,  /* TLS handshake (smtps, or after STARTTLS) */
 	ST_GREETING,   /* greeting delay: any input is an early talker */

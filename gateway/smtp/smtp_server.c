@@ -322,10 +322,10 @@ out:
 				pthread_join(srv.workers[i].thread, NULL);
 			}
 	}
-	for (size_t i = 0; i < srv.n_workers; i++)
-		smtp_worker_free(&srv.workers[i]);
-	smtp_runtime_unref(srv.rt);
 out_cfg:
+	for (size_t i = 0; i < srv.n_workers; i++)
+		smtp_worker_free(&srv.workers[i]); /* also closes what bind_all() opened */
+	smtp_runtime_unref(srv.rt);
 	if (cfg)
 		config_free(cfg);
 	free(srv.workers);

@@ -50,10 +50,18 @@ static uint32_t max_pipelined(const struct smtp_session *s)
 }
 
 const char *const smtp_state_names[ST_MAX] = {
-    [ST_PROXY] = "proxy",           [ST_HANDSHAKE] = "handshake", [ST_GREETING] = "greeting",
-    [ST_COMMAND] = "command",       [ST_AUTH] = "auth",           [ST_AUTH_CHECK] = "auth-check",
-    [ST_AUTH_DELAY] = "auth-delay", [ST_DATA] = "data",           [ST_BDAT] = "bdat",
-    [ST_DELIVERY] = "delivery",     [ST_CLOSING] = "closing",
+    [ST_ACCEPT] = "accept",
+    [ST_PROXY] = "proxy",
+    [ST_HANDSHAKE] = "handshake",
+    [ST_GREETING] = "greeting",
+    [ST_COMMAND] = "command",
+    [ST_AUTH] = "auth",
+    [ST_AUTH_CHECK] = "auth-check",
+    [ST_AUTH_DELAY] = "auth-delay",
+    [ST_DATA] = "data",
+    [ST_BDAT] = "bdat",
+    [ST_DELIVERY] = "delivery",
+    [ST_CLOSING] = "closing",
 };
 
 static void read_cb(struct bufferevent *bev, void *arg);
@@ -801,7 +809,7 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	s->lst = &s->cfg->listeners[li < s->cfg->n_listeners ? li : 0];
 	s->id = ((uint64_t)(w->index + 1) << 40) | ++w->next_id;
 	s->tx.msg.fd = -1;
-	s->state = ST_PROXY;
+	s->state = ST_ACCEPT;
 	set_addr(s, sa);
 	smtp_worker_attach(w, s);
 	smtp_worker_count(w, C_CONNECTIONS);
@@ -829,6 +837,7 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 		proxy_refuse(s, "untrusted source");
 		return;
 	}
+	smtp_session_state(s, ST_PROXY);
 	s->proxy_ev = event_new(w->base, fd, EV_READ | EV_PERSIST | EV_ET, proxy_cb, s);
 	if (!s->proxy_ev || event_add(s->proxy_ev, NULL)) {
 		smtp_session_close_now(s);

@@ -87,7 +87,7 @@ struct spf_check {
 	unsigned lookups, voids;
 
 	const struct spf_term *term; /* the mechanism waiting on DNS */
-	char target[SPF_EXPAND_MAX + 1];
+	char target[SPF_NAME_BUF];   /* the expanded, truncated target name */
 	char names[SPF_MAX_NAMES][SPF_NAME_BUF];
 	size_t n_names, idx;
 
@@ -184,15 +184,19 @@ static const char *p_value(struct spf_check *c, const char *domain)
 /* Expands a term's domain-spec (or the current domain) into c->target; -1: no such name. */
 static int expand_target(struct spf_check *c, const struct spf_term *t, const char *domain)
 {
+	char buf[SPF_EXPAND_MAX + 1]; /* before truncation to 253 bytes */
+
 	c->env.domain = domain;
 	c->env.p = c->p_done ? p_value(c, domain) : NULL;
-	if (!t->spec) {
-		copy_str(c->target, sizeof(c->target), domain);
-	} else if (spf_macro_expand(t->spec, t->spec_len, SPF_MACRO_DOMAIN, &c->env, c->target,
-	                            sizeof(c->target)) < 0) {
+	if (!t->spec)
+		copy_str(buf, sizeof(buf), domain);
+	else if (spf_macro_expand(t->spec, t->spec_len, SPF_MACRO_DOMAIN, &c->env, buf,
+	                          sizeof(buf)) < 0)
 		return -1;
-	}
-	return spf_target_name(c->target);
+	if (spf_target_name(buf) < 0)
+		return -1;
+	copy_str(c->target, sizeof(c->target), buf);
+	return 0;
 }
 
 static void on_dns(void *arg, const struct dns_result *res);

@@ -226,8 +226,7 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 		return -1;
 	for (size_t i = 0; i < route->n_secrets; i++) {
 		if (webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]) < 0) {
-			snprintf(err, errsz, "secret %zu of route %s is not a whsec_/whsk_ key",
-			         i + 1, r->route_name);
+			snprintf(err, errsz, "secret %zu is not a whsec_/whsk_ key", i + 1);
 			return -1;
 		}
 		r->n_keys++;

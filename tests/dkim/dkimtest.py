@@ -1,8 +1,16 @@
-"""Helpers shared by the DKIM/ARC pytest files: run the dkim_check driver."""
+"""Helpers shared by the DKIM/ARC pytest files: run the dkim_check driver.
+
+BUILD and TESTDATA are computed here the way tests/conftest.py does, not
+imported from "conftest": with several conftest.py files in the tree that
+module name is ambiguous."""
 import json
+import os
+import pathlib
 import subprocess
 
-from conftest import BUILD
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+BUILD = pathlib.Path(os.environ.get("SMTPGW_BUILD", ROOT / "build"))
+TESTDATA = ROOT.parent / "shared" / "testdata"
 
 DKIM_CHECK = BUILD / "tests" / "dkim" / "dkim_check"
 

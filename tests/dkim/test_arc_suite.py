@@ -7,8 +7,7 @@ import pathlib
 import pytest
 import yaml
 
-from conftest import TESTDATA
-from dkimtest import check, write_zone
+from dkimtest import TESTDATA, check, write_zone
 
 SUITE = TESTDATA / "arc-test-suite" / "arc-draft-validation-tests.yml"
 

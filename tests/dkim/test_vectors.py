@@ -9,8 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import TESTDATA
-from dkimtest import DKIM_CHECK, check, write_zone
+from dkimtest import TESTDATA, DKIM_CHECK, check, write_zone
 
 DATA = TESTDATA / "dkim"
 VECTORS = yaml.safe_load((DATA / "vectors.yaml").read_text())

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import BUILD, ROOT
+from gwpaths import BUILD, ROOT
 
 HERE = pathlib.Path(__file__).resolve().parent
 DATA = yaml.safe_load((HERE / "auth_cases.yaml").read_text())

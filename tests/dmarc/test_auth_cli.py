@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import BUILD, ROOT, TESTDATA
+from gwpaths import BUILD, ROOT, TESTDATA
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)

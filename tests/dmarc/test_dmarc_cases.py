@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BUILD, TESTDATA
+from gwpaths import BUILD, TESTDATA
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = yaml.safe_load((TESTDATA / "dmarc" / "cases.yaml").read_text())["cases"]

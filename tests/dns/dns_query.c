@@ -220,8 +220,11 @@ int main(int argc, char **argv)
 	}
 	d.base = event_base_new();
 	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
-	if (!d.r)
+	if (!d.r) {
+		if (d.base)
+			event_base_free(d.base);
 		return 2;
+	}
 	while (rc == 0 && fgets(line, sizeof(line), stdin))
 		rc = command(&d, line) < 0 ? 1 : 0;
 	/* Freeing with queries in flight must not call them back. */

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD
+from gwpaths import BUILD
 from dnsserver import dns_server  # noqa: F401 (fixture)
 
 DRIVER = BUILD / "tests" / "dns" / "dns_query"
@@ -112,6 +112,13 @@ def test_ttl_expiry(dns_server):
     assert dns.count("short.example.com", "A") == 2
 
 
+def test_ttl_zero_not_cached(dns_server):
+    dns = dns_server({"zero.example.com": [("A", "192.0.2.1", 0)]})
+    out = run(dns, ["query zero.example.com A", "query zero.example.com A"])
+    assert [o["sync"] for o in out] == [False, False]
+    assert dns.count("zero.example.com", "A") == 2
+
+
 def test_max_ttl_cap(dns_server):
     dns = dns_server(ZONE)
     out = run(dns, ["query example.com MX", "query example.com MX", "sleep 400",
@@ -185,6 +192,15 @@ def test_edns_avoids_tcp_for_medium_answers(dns_server):
     assert dns.count("medium.example.com", "TXT", "tcp") == 0
 
 
+def test_server_without_edns(dns_server):
+    """FORMERR to an EDNS query: asked again without EDNS (RFC 6891 section 7)."""
+    dns = dns_server(ZONE, no_edns=True)
+    a, t = run(dns, ["query example.com A", "query example.com TXT"])
+    assert sorted(a["records"]) == ["192.0.2.1", "192.0.2.2"]
+    assert sorted(txt(t)) == [b"bin\x00ary\xff", b"v=spf1 -all"]
+    assert dns.count("example.com", "A") == 2
+
+
 def test_identical_queries_coalesce(dns_server):
     dns = dns_server(ZONE)
     out = run(dns, ["parallel 5 example.com AAAA", "stats"])
@@ -242,3 +258,11 @@ def test_ipv6_server(dns_server):
     dns = dns_server(ZONE, host="::1")
     (a,) = run(dns, ["query example.com AAAA"])
     assert a["records"] == ["2001:db8::1"]
+
+
+def test_bad_server_address_is_refused():
+    assert DRIVER.exists(), f"{DRIVER} is not built"
+    proc = subprocess.run([str(DRIVER), "--dns", "not-an-address:x"], input="",
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 2
+    assert "dns: servers" in proc.stderr

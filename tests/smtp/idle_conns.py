@@ -10,7 +10,6 @@ import argparse
 import os
 import pathlib
 import resource
-import selectors
 import socket
 import ssl
 import subprocess

@@ -3,6 +3,7 @@ generated gateway.toml, its log, the deliveries it recorded, test certificates."
 import json
 import os
 import pathlib
+import resource
 import signal
 import socket
 import subprocess
@@ -70,7 +71,7 @@ def free_port():
 
 class Gateway:
     def __init__(self, tmp, overrides, certs=None, users=None, extra_listeners=(), env=None,
-                 expect_fail=False):
+                 expect_fail=False, max_fds=None):
         self.tmp = pathlib.Path(tmp)
         self.port = free_port()
         self.overrides, self.extra_listeners = overrides, extra_listeners
@@ -82,8 +83,12 @@ class Gateway:
         self.logfile = self.tmp / "gateway.log"
         env = dict(os.environ, SMTPGW_DOUBLE_DIR=str(self.records), **(env or {}))
         self.log_fh = open(self.logfile, "wb")
+        def limit_fds():
+            if max_fds:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
+
         self.proc = subprocess.Popen([str(DOUBLE), "-c", str(self.config)], stdout=self.log_fh,
-                                     stderr=self.log_fh, env=env)
+                                     stderr=self.log_fh, env=env, preexec_fn=limit_fds)
         if expect_fail:
             self.proc.wait(timeout=10)
         else:

@@ -1,7 +1,6 @@
 """DATA and BDAT content: exact bytes delivered (dot-unstuffing, Received:),
 the SMTP smuggling end-of-data sequences, bare newline policies, the spill
 to a temporary file."""
-import pathlib
 import re
 
 import pytest
@@ -187,3 +186,18 @@ def test_received_header_filters_helo(gateway, client_of):
     (env, msg), = gateway.deliveries()
     assert msg.startswith(b"Received: from evil?name? ([127.0.0.1])")
     assert env["helo"] == "evil(name)"
+
+
+def test_pipelined_replies_leave_in_one_write(gateway, client_of):
+    """RFC 2920: the replies to a pipelined group are batched: on loopback one
+    write arrives as one segment, so a single recv() holds all of them."""
+    c = client_of(gateway)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n"
+           b"RCPT TO:<b@example.com>\r\nDATA\r\n")
+    c.sock.settimeout(5)
+    first = c.sock.recv(65536)
+    assert first.count(b"\r\n") == 4, first
+    assert first.startswith(b"250 2.1.0") and first.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n")

@@ -110,3 +110,16 @@ def test_sighup_listener_change_refused(gateway, client_of):
     assert gateway.wait_log("reload refused: listeners changed")
     c = client_of(gateway)
     ehlo(c)
+
+
+def test_bind_failure_exits_1(start_gateway):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        gw = start_gateway(extra_listeners=[{"address": f'"127.0.0.1:{port}"'}], expect_fail=True)
+        assert gw.proc.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in gw.log()
+    finally:
+        blocker.close()

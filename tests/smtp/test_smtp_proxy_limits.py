@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from smtp_harness import Client, free_port
+from smtp_harness import Client
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -183,3 +183,33 @@ def test_proxy_then_implicit_tls(start_gateway, certs):
             send_one(c)
     env, msg = gw.deliveries()[0]
     assert env["client_ip"] == "198.51.100.77" and b"with ESMTPS" in msg
+
+
+def test_emfile_pauses_listener_and_recovers(start_gateway):
+    """Out of file descriptors: accept fails with EMFILE; the listener pauses for a
+    second instead of spinning, and serves again once descriptors are free."""
+    gateway = start_gateway({"limits.max_connections_per_ip": "1000"}, max_fds=48)
+    socks = []
+    try:
+        for _ in range(80):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", gateway.port), timeout=2))
+            except OSError:
+                break
+        assert gateway.wait_log("listener paused for 1s")
+    finally:
+        for s in socks:
+            s.close()
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", gateway.port), timeout=2) as raw:
+                c = Client(raw)
+                if c.reply(timeout=3)[0] == 220:
+                    break
+        except (OSError, EOFError):
+            pass
+        time.sleep(0.1)
+    else:
+        pytest.fail("never served again")
+    assert gateway.proc.poll() is None
+    assert gateway.log().count("listener paused") < 20, "accept() spun on EMFILE"

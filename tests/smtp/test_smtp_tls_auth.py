@@ -6,6 +6,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import warnings
 
 import pytest
 
@@ -92,8 +93,10 @@ def test_tls11_refused(start_gateway, certs):
     gw = start_gateway(certs=certs)
     ctx = client_ctx()
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_1
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 on purpose
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
         c = Client(raw)
         assert c.reply()[0] == 220
@@ -233,7 +236,6 @@ def test_starttls_inside_transaction_refused(start_gateway, certs, client_of):
 def test_slow_password_hash_does_not_stall_the_loop(start_gateway, certs, client_of):
     """bcrypt at cost 12 takes a long while: with one worker, another session must be
     answered while the hash runs (the check is on its own thread)."""
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt

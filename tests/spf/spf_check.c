@@ -7,7 +7,8 @@
  *   spf_check --dns 127.0.0.1:5353 < checks.jsonl     (one {"id","ip","helo","mailfrom"} a line)
  *
  * Options: --timeout-ms N, --tries N, --hostname NAME (%{r}), --default-exp TEXT,
- * --cache-size N, --trace, --helo-check (the HELO identity alone). Each check is bounded by
+ * --cache-size N, --trace, --helo-check (the HELO identity alone), --parallel
+ * (start every check of stdin at once, print outcomes as they come). Each check is bounded by
  * --deadline-ms (it is cancelled and reported as "driver-timeout"). A test program: it reads stdin
  * blocking, which the gateway never does.
  */
@@ -24,6 +25,7 @@
 
 #define LINE_MAX_BYTES 65536
 #define MAX_SERVERS    4
+#define MAX_PARALLEL   1024
 
 struct driver {
 	struct event_base *base;
@@ -31,19 +33,26 @@ struct driver {
 	struct spf_options opts;
 	const char *hostname;
 	int helo_check; /* --helo-check: spf_check_helo_start(), MAIL FROM ignored */
+	int parallel;   /* --parallel: start every check of stdin at once */
+	int running;    /* --parallel: checks not yet answered */
 	uint64_t deadline_ms;
 	json_t *out; /* the outcome of the check in progress */
 	int done;
 };
 
+static json_t *outcome_json(const struct spf_outcome *o)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "result",
+	                 spf_result_name(o->result), "explanation", o->explanation, "domain",
+	                 o->domain, "mechanism", o->mechanism, "reason", o->reason, "identity",
+	                 o->identity == SPF_ID_HELO ? "helo" : "mailfrom", "lookups",
+	                 (int)o->dns_lookups, "voids", (int)o->void_lookups);
+}
+
 static void on_outcome(void *arg, const struct spf_outcome *o)
 {
 	struct driver *d = arg;
-	d->out = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "result",
-	                   spf_result_name(o->result), "explanation", o->explanation, "domain",
-	                   o->domain, "mechanism", o->mechanism, "reason", o->reason, "identity",
-	                   o->identity == SPF_ID_HELO ? "helo" : "mailfrom", "lookups",
-	                   (int)o->dns_lookups, "voids", (int)o->void_lookups);
+	d->out = outcome_json(o);
 	d->done = 1;
 	event_base_loopbreak(d->base);
 }
@@ -128,6 +137,86 @@ static int run_batch(struct driver *d)
 	return 0;
 }
 
+/* One check of --parallel mode. */
+struct slot {
+	struct driver *d;
+	json_t *in; /* holds the strings the check was started with */
+	struct spf_check *c;
+	int done;
+};
+
+static void print_json(json_t *out, const char *id)
+{
+	json_object_set_new(out, "id", json_string(id));
+	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+	printf("%s\n", s ? s : "{}");
+	fflush(stdout);
+	free(s);
+	json_decref(out);
+}
+
+static void on_slot(void *arg, const struct spf_outcome *o)
+{
+	struct slot *sl = arg;
+	sl->done = 1;
+	sl->c = NULL;
+	print_json(outcome_json(o), json_string_value(json_object_get(sl->in, "id")));
+	if (--sl->d->running == 0)
+		event_base_loopbreak(sl->d->base);
+}
+
+static void slot_start(struct driver *d, struct slot *sl)
+{
+	struct sockaddr_storage ss;
+	const char *ip = json_string_value(json_object_get(sl->in, "ip"));
+	const char *helo = json_string_value(json_object_get(sl->in, "helo"));
+	const char *from = json_string_value(json_object_get(sl->in, "mailfrom"));
+	if (!ip || parse_ip(ip, &ss) < 0) {
+		sl->done = 1;
+		d->running--;
+		print_json(json_pack("{s:s}", "result", "driver-error"),
+		           json_string_value(json_object_get(sl->in, "id")));
+		return;
+	}
+	sl->c = spf_check_start_opts(d->r, (struct sockaddr *)&ss, helo ? helo : "",
+	                             from ? from : "", d->hostname, &d->opts, on_slot, sl);
+}
+
+/* Starts every check at once so their queries interleave on one resolver. */
+static int run_parallel(struct driver *d)
+{
+	static char line[LINE_MAX_BYTES];
+	static struct slot slots[MAX_PARALLEL];
+	size_t n = 0;
+	struct timeval tv = {(time_t)(d->deadline_ms / 1000),
+	                     (suseconds_t)(d->deadline_ms % 1000) * 1000};
+
+	while (n < MAX_PARALLEL && fgets(line, sizeof(line), stdin)) {
+		json_error_t err;
+		slots[n] = (struct slot){.d = d, .in = json_loads(line, 0, &err)};
+		if (!slots[n].in || !json_is_string(json_object_get(slots[n].in, "id")))
+			return 1;
+		n++;
+	}
+	d->running = (int)n;
+	for (size_t i = 0; i < n; i++)
+		slot_start(d, &slots[i]);
+	struct event *deadline = evtimer_new(d->base, on_deadline, d->base);
+	evtimer_add(deadline, &tv);
+	while (d->running > 0 && evtimer_pending(deadline, NULL))
+		event_base_loop(d->base, EVLOOP_ONCE);
+	event_free(deadline);
+	for (size_t i = 0; i < n; i++) {
+		if (!slots[i].done) {
+			spf_check_cancel(slots[i].c);
+			print_json(json_pack("{s:s}", "result", "driver-timeout"),
+			           json_string_value(json_object_get(slots[i].in, "id")));
+		}
+		json_decref(slots[i].in);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct driver d = {.hostname = "unknown", .deadline_ms = 60000};
@@ -150,6 +239,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--helo-check") == 0) {
 			d.helo_check = 1;
+			continue;
+		}
+		if (strcmp(a, "--parallel") == 0) {
+			d.parallel = 1;
 			continue;
 		}
 		if (!v) {
@@ -184,8 +277,11 @@ int main(int argc, char **argv)
 	}
 	d.base = event_base_new();
 	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
-	if (!d.r)
+	if (!d.r) {
+		if (d.base)
+			event_base_free(d.base);
 		return 2;
+	}
 	if (ip) {
 		json_t *out = run_check(&d, ip, helo, from);
 		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
@@ -194,7 +290,7 @@ int main(int argc, char **argv)
 		json_decref(out);
 		rc = 0;
 	} else {
-		rc = run_batch(&d);
+		rc = d.parallel ? run_parallel(&d) : run_batch(&d);
 	}
 	dns_c_ares_free(d.r);
 	event_base_free(d.base);

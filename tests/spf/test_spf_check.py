@@ -4,7 +4,7 @@ flight, and the resolver cache shared by consecutive checks."""
 import json
 import subprocess
 
-from conftest import BUILD
+from gwpaths import BUILD
 from dnsserver import dns_server  # noqa: F401 (fixture)
 
 DRIVER = BUILD / "tests" / "spf" / "spf_check"

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from conftest import BUILD, TESTDATA
+from gwpaths import BUILD, TESTDATA
 import spf_suite
 
 SUITE_DIR = TESTDATA / "spf-rfc7208"
@@ -82,3 +82,23 @@ def test_pyspf_extra(fname, idx, name):
 def test_gateway_cases(fname, idx, name):
     """Our own cases (tests/spf/cases/*.yml): adding a case is adding YAML."""
     _check(fname, idx, name)
+
+
+def _scenario_ids(fname):
+    path = _path(fname)
+    if not path.exists():
+        return []
+    return [pytest.param(fname, idx, id=f"{idx}") for idx, *_ in spf_suite.load(path)]
+
+
+@pytest.mark.parametrize("fname,idx", _scenario_ids("rfc7208-tests.yml"))
+def test_rfc7208_all_at_once(fname, idx):
+    """Every case of a scenario started at once on one resolver: the checks'
+    queries interleave, join each other's flights and fill the cache while
+    others wait. The outcomes must be those of the one-at-a-time run."""
+    assert DRIVER.exists(), f"{DRIVER} is not built"
+    zonedata, tests = _scenarios(fname)[idx]
+    out = spf_suite.run_scenario(DRIVER, zonedata, tests, extra_args=("--parallel",))
+    problems = {name: spf_suite.verdict(case, out.get(name, {}))
+                for name, case in tests.items()}
+    assert {n: p for n, p in problems.items() if p} == {}

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, TESTDATA
+from gwpaths import BUILD, TESTDATA
 
 SUITE = TESTDATA / "toml-test" / "tests"
 LIST = SUITE / "files-toml-1.0.0"
