@@ -45,6 +45,23 @@ static size_t clean_run(const char *s, size_t len)
 	return i;
 }
 
+/* One escape sequence as jansson writes it; returns its length. */
+static size_t escape(unsigned char ch, char esc[6])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char short_form[] = {['"'] = '"',  ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r',
+	                                  ['\t'] = 't', ['\b'] = 'b',  ['\f'] = 'f'};
+	esc[0] = '\\';
+	if (ch < sizeof(short_form) && short_form[ch]) {
+		esc[1] = short_form[ch];
+		return 2;
+	}
+	memcpy(esc + 1, "u00", 3);
+	esc[4] = hex[ch >> 4];
+	esc[5] = hex[ch & 15];
+	return 6;
+}
+
 /*
  * The body of a JSON string as jansson writes it without JSON_ENSURE_ASCII
  * or JSON_ESCAPE_SLASH (RFC 8259 section 7): text is valid UTF-8, so only
@@ -52,47 +69,19 @@ static size_t clean_run(const char *s, size_t len)
  */
 static int write_escaped(const char *s, size_t len, json_dump_callback_t cb, void *data)
 {
-	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
-	size_t run = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		i += clean_run(s + i, len - i);
-		if (i >= len)
-			break;
-		unsigned char ch = (unsigned char)s[i];
-		char esc[6] = {'\\', 0};
-		size_t n = 2;
-		switch (ch) {
-		case '"':
-		case '\\':
-			esc[1] = (char)ch;
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			n = 6;
-		}
-		if ((i > run && cb(s + run, i - run, data)) || cb(esc, n, data))
+	size_t i = 0;
+	while (i < len) {
+		size_t run = clean_run(s + i, len - i);
+		if (run && cb(s + i, run, data))
 			return -1;
-		run = i + 1;
+		i += run;
+		if (i == len)
+			break;
+		char esc[6];
+		if (cb(esc, escape((unsigned char)s[i++], esc), data))
+			return -1;
 	}
-	return len > run ? cb(s + run, len - run, data) : 0;
+	return 0;
 }
 
 struct writer {
@@ -104,7 +93,7 @@ struct writer {
 static int write_sink(void *arg, const char *p, size_t n)
 {
 	struct writer *w = arg;
-	return w->cb(p, n, w->data);
+	return w->cb(p, n, w->data) ? -1 : 0;
 }
 
 /*
@@ -145,7 +134,7 @@ struct fast {
 
 static int flush(struct fast *f)
 {
-	int rc = f->len ? f->cb(f->buf, f->len, f->data) : 0;
+	int rc = f->len && f->cb(f->buf, f->len, f->data) ? -1 : 0; /* jansson: non-zero fails */
 	f->len = 0;
 	return rc;
 }
@@ -157,16 +146,11 @@ static int put(void *arg, const char *p, size_t n)
 		if (flush(f) < 0)
 			return -1;
 		if (n > sizeof(f->buf))
-			return f->cb(p, n, f->data);
+			return f->cb(p, n, f->data) ? -1 : 0;
 	}
 	memcpy(f->buf + f->len, p, n);
 	f->len += n;
 	return 0;
-}
-
-static int put_cb(const char *p, size_t n, void *arg)
-{
-	return put(arg, p, n);
 }
 
 /* jansson's dump_indent(): a newline and depth * indent spaces, or one space */
@@ -185,9 +169,27 @@ static int indent(struct fast *f, size_t depth, bool space)
 	return space && !f->compact ? put(f, " ", 1) : 0;
 }
 
+/* Escaped straight into the output buffer: strings are most of the output. */
+static int escaped(struct fast *f, const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t run = clean_run(s + i, len - i);
+		if (run && put(f, s + i, run) < 0)
+			return -1;
+		i += run;
+		if (i == len)
+			break;
+		if (sizeof(f->buf) - f->len < 6 && flush(f) < 0)
+			return -1;
+		f->len += escape((unsigned char)s[i++], f->buf + f->len);
+	}
+	return 0;
+}
+
 static int string(struct fast *f, const char *s, size_t len)
 {
-	if (put(f, "\"", 1) < 0 || write_escaped(s, len, put_cb, f) < 0)
+	if (put(f, "\"", 1) < 0 || escaped(f, s, len) < 0)
 		return -1;
 	return put(f, "\"", 1);
 }
@@ -202,8 +204,8 @@ static int deferred(struct fast *f, json_t *v)
 			continue;
 		if (put(f, "\"", 1) < 0)
 			return -1;
-		int rc = d->text ? write_escaped(d->text, d->text_len, put_cb, f)
-		                 : pbody_stream_content(d, put, f);
+		int rc =
+		    d->text ? escaped(f, d->text, d->text_len) : pbody_stream_content(d, put, f);
 		return rc < 0 ? -1 : put(f, "\"", 1);
 	}
 	return 1;

@@ -230,6 +230,16 @@ static int dump_sink(const char *p, size_t n, void *arg)
 	return pbuf_add(arg, p, n);
 }
 
+static int failing_sink(const char *p, size_t n, void *arg)
+{
+	size_t *budget = arg;
+	(void)p;
+	if (n > *budget)
+		return 1; /* any non-zero is a failure, as for json_dump_callback */
+	*budget -= n;
+	return 0;
+}
+
 static json_t *msg_of(json_t *root)
 {
 	return json_object_get(root, "message");
@@ -258,6 +268,22 @@ static void check_write_equals_build(void)
 		free(want);
 		pbuf_free(&got);
 		json_decref(tree);
+	}
+	/* a failing callback fails the write, wherever it fails (tree, body, attachment) */
+	struct payload_options ro;
+	payload_options_default(&ro);
+	ro.include_raw = true;
+	json_t *whole = payload_build(&m, NULL, NULL, NULL, &ro);
+	char *text = json_dumps(whole, JSON_COMPACT);
+	size_t total = strlen(text);
+	free(text);
+	json_decref(whole);
+	for (size_t i = 0; i < 8; i++) {
+		struct payload_options o = ro;
+		size_t budget = total * i / 8 + (i == 7 ? total / 8 - 1 : 0);
+		CHECK_INT(
+		    payload_write(&m, NULL, NULL, NULL, &o, JSON_COMPACT, failing_sink, &budget),
+		    -1);
 	}
 	/* flags that change escaping: bodies stay in the tree, output still identical */
 	static const size_t flags[] = {0,
