@@ -53,7 +53,8 @@ struct auth_ctx {
 	bool any_spf;              /* some route runs SPF or DMARC: SPF starts at MAIL */
 	struct psl_ctx_st *psl;    /* RFC 7489 mode; NULL: libpsl's built-in list */
 	bool psl_owned;
-	struct dkim_key_cache *keys; /* may be NULL */
+	struct dkim_key_cache *keys;    /* may be NULL; sized by [auth] dkim_key_cache_size */
+	const struct gw_auth *auth_cfg; /* [auth] dkim_* limits; NULL: the defaults */
 };
 
 /*

@@ -34,7 +34,15 @@ struct envelope {
 	char *auth_user;    /* SMTP AUTH identity, or NULL */
 	enum body_type body;
 	bool smtputf8;
-	uint64_t size;          /* message octets as received (after unstuffing) */
+	uint64_t size; /* message octets as received (after unstuffing) */
+	/*
+	 * Octets the gateway put in front of the client's message (Received:,
+	 * Authentication-Results:). The delivery id hashes what follows them,
+	 * which is the message as received minus the forged
+	 * Authentication-Results fields removed (so fewer than size octets
+	 * then). 0: unknown, the id hashes the last size octets.
+	 */
+	uint64_t prepended;
 	int64_t received_at_us; /* end of data, microseconds since the epoch (UTC) */
 };
 

@@ -25,9 +25,6 @@
 
 #include "auth_int.h"
 
-/* Parsed DKIM/ARC public keys kept per worker (the DNS answers are cached by the resolver). */
-#define AUTH_DKIM_KEY_CACHE 256
-
 enum tx_state {
 	TX_SPF,      /* after MAIL: SPF may be running */
 	TX_CHECKING, /* end of data: waiting for SPF, DKIM, ARC */
@@ -107,7 +104,9 @@ int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const st
 		}
 		ctx->psl_owned = true;
 	}
-	ctx->keys = dkim_key_cache_new(AUTH_DKIM_KEY_CACHE);
+	ctx->auth_cfg = &cfg->auth;
+	/* Parsed DKIM/ARC public keys, per context (the DNS answers are cached by the resolver). */
+	ctx->keys = dkim_key_cache_new(dkim_key_cache_size(&cfg->auth));
 	return 0;
 }
 
@@ -359,7 +358,7 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	/* Both hash the message now: msg is not needed once they return. */
 	if (tx->f.dkim_shown) {
 		struct dkim_options o;
-		dkim_options_default(&o);
+		dkim_options_from_config(&o, tx->ctx->auth_cfg);
 		o.cache = tx->ctx->keys;
 		tx->dkim_running = true;
 		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
@@ -368,7 +367,7 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	}
 	if (tx->f.arc_shown && !tx->dead) {
 		struct arc_options o;
-		arc_options_default(&o);
+		arc_options_from_config(&o, tx->ctx->auth_cfg);
 		o.cache = tx->ctx->keys;
 		tx->arc_running = true;
 		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);

@@ -225,7 +225,8 @@ static void do_mail(struct smtp_session *s, char *arg)
 	tx->active = true;
 	smtp_log(LOG_INFO_, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
 	         (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
-	smtp_seam_mail(s);
+	if (smtp_seam_mail(s))
+		return; /* SPF under enforce answers MAIL */
 	smtp_reply(s, RPL_MAIL_OK, NULL);
 }
 
@@ -285,6 +286,20 @@ static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
 	return RPL_NONE;
 }
 
+static void rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r)
+{
+	if (r == RPL_TOO_MANY_RCPTS)
+		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached",
+		         s->cfg->limits.max_recipients);
+	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
+	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
+}
+
+void smtp_cmd_rcpt_accept(struct smtp_session *s, const char *addr, const struct route_match *m)
+{
+	rcpt_answer(s, addr, add_rcpt(s, addr, m));
+}
+
 static void do_rcpt(struct smtp_session *s, char *arg)
 {
 	struct smtp_tx *tx = &s->tx;
@@ -318,12 +333,13 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 		memset(&m, 0, sizeof m);
 		r = route_rcpt(s, path.addr, &m);
 	}
-	if (!r)
-		r = add_rcpt(s, path.addr, &m);
-	if (r == RPL_TOO_MANY_RCPTS)
-		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached", max);
-	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", p ? path.addr : "?", r ? "refused" : "ok");
-	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
+	if (r) {
+		rcpt_answer(s, p ? path.addr : NULL, r);
+		return;
+	}
+	if (smtp_seam_rcpt(s, path.addr, &m))
+		return; /* the route enforces SPF: answered now or once SPF is known */
+	smtp_cmd_rcpt_accept(s, path.addr, &m);
 }
 
 /* ---- DATA / BDAT ---- */
@@ -484,6 +500,7 @@ static void fill_envelope(struct smtp_session *s, struct envelope *env)
 	env->body = tx->body;
 	env->smtputf8 = tx->smtputf8;
 	env->size = tx->received;
+	env->prepended = tx->msg.head; /* the trace fields, when called after they are in */
 	env->received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 

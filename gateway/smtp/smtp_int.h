@@ -157,6 +157,9 @@ SSL *smtp_tls_ssl(struct smtp_tls *t);
 
 struct smtp_server;
 struct auth_job;
+struct dns_resolver;
+struct smtp_auth;
+struct smtp_seam_tx;
 
 struct smtp_worker {
 	int index;
@@ -181,6 +184,8 @@ struct smtp_worker {
 	uint64_t next_id;
 	struct smtp_session *graveyard; /* torn down inside a callback; freed by reaper */
 	struct auth_job *auth_jobs;     /* password checks running on their threads */
+	struct dns_resolver *dns;       /* SPF/DKIM/DMARC/ARC lookups ([dns], read at start) */
+	struct smtp_auth *auth;         /* sender authentication under rt (smtp_seam.c) */
 	char *line;                     /* scratch: one command line, max_command_line + 1 */
 	size_t line_cap;
 	atomic_ullong counters[C_COUNTER_MAX];
@@ -226,6 +231,7 @@ struct smtp_msg {
 	void *map;
 	size_t maplen;
 	size_t head;  /* bytes of the head room used (right-aligned) */
+	size_t skip;  /* octets cut from the front of the body by smtp_msg_cut() */
 	bool started; /* head room allocated */
 	bool failed;  /* a write failed: the transaction answers 451 */
 };
@@ -239,6 +245,13 @@ int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out);
 /* The body as received, without what was prepended. */
 int smtp_msg_body(struct smtp_msg *m, struct message_bytes *out);
 uint64_t smtp_msg_size(const struct smtp_msg *m); /* body bytes */
+/*
+ * Removes n byte ranges (ranges[2i], ranges[2i+1]: start, end in body
+ * offsets, ascending, disjoint) by moving what precedes them towards the
+ * end: only the header bytes before the last range move, never the rest
+ * of the body. Before any prepend. 0 or -1 (the store is then failed).
+ */
+int smtp_msg_cut(struct smtp_msg *m, const size_t *ranges, size_t n);
 void smtp_msg_free(struct smtp_msg *m);
 
 /* ---- session (smtp_session.c) ---- */
@@ -254,7 +267,8 @@ enum smtp_state {
 	ST_AUTH_DELAY, /* failed AUTH: answer after a delay */
 	ST_DATA,       /* reading DATA content */
 	ST_BDAT,       /* reading a BDAT chunk */
-	ST_DELIVERY,   /* waiting for the delivery callback */
+	ST_SPF,        /* MAIL or RCPT waits for the SPF result (enforce) */
+	ST_DELIVERY,   /* waiting for sender authentication, then the delivery callback */
 	ST_CLOSING,    /* last reply being flushed */
 	ST_MAX
 };
@@ -281,8 +295,9 @@ struct smtp_tx {
 	struct smtp_dec dec;
 	uint64_t bdat_left; /* octets of the current chunk still to read */
 	bool bdat_last;
-	uint64_t received; /* message octets after unstuffing, Received: excluded */
-	uint32_t seq;      /* transaction number in the session */
+	uint64_t received;         /* message octets after unstuffing, Received: excluded */
+	uint32_t seq;              /* transaction number in the session */
+	struct smtp_seam_tx *seam; /* sender authentication of this transaction, or NULL */
 };
 
 struct smtp_session {
@@ -291,6 +306,7 @@ struct smtp_session {
 	struct smtp_session *gnext; /* graveyard */
 	struct smtp_worker *w;
 	struct smtp_runtime *rt; /* ref held for the life of the session */
+	struct smtp_auth *auth;  /* ref held for the life of the session (matches rt) */
 	const struct gw_config *cfg;
 	const struct gw_listener *lst;
 	int fd;
@@ -360,8 +376,33 @@ void smtp_auth_jobs_join(struct smtp_worker *w);
 
 /* ---- sender authentication seam (smtp_seam.c) ---- */
 
-/* At MAIL: sender checks may start (SPF runs while RCPTs arrive). */
-void smtp_seam_mail(struct smtp_session *s);
+/*
+ * Per worker: the resolver ([dns]) and an auth context for w->rt; after a
+ * configuration swap, smtp_seam_worker_reload() makes one for the new rt.
+ * Sessions hold a reference to the one they started with.
+ */
+int smtp_seam_worker_init(struct smtp_worker *w);
+void smtp_seam_worker_reload(struct smtp_worker *w);
+void smtp_seam_worker_fini(struct smtp_worker *w);
+struct smtp_auth *smtp_seam_ref(struct smtp_worker *w);
+void smtp_seam_unref(struct smtp_auth *a);
+
+/*
+ * At MAIL (accepted so far): SPF starts and runs while RCPTs arrive.
+ * Returns true when the seam answers the MAIL itself (now or once SPF
+ * answers, [auth] spf = "enforce"), false when the caller answers 250.
+ */
+bool smtp_seam_mail(struct smtp_session *s);
+
+/*
+ * At RCPT, for a recipient the routing table accepted: a route with
+ * spf = "enforce" refuses it when SPF failed. Returns true when the seam
+ * answers this RCPT (a refusal now, or either answer once SPF is known,
+ * through smtp_cmd_rcpt_accept()); false when the caller goes on.
+ */
+bool smtp_seam_rcpt(struct smtp_session *s, const char *addr, const struct route_match *m);
+/* smtp_cmd.c: adds the recipient and answers (the end of do_rcpt). */
+void smtp_cmd_rcpt_accept(struct smtp_session *s, const char *addr, const struct route_match *m);
 
 /*
  * What sender authentication decided at the end of data. auth: the

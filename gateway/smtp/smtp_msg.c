@@ -10,8 +10,12 @@
  * are written right-aligned in front of the body, so neither the heap nor
  * the file is ever moved to prepend a header.
  *
+ * Forged Authentication-Results fields are cut out of the header the same
+ * way (smtp_msg_cut()): the header bytes before them move towards the body,
+ * the body itself never moves, and the body's start (skip) moves forward.
+ *
  * Never: grow the heap buffer past the threshold, leave a named file on
- * disk, read the spill file back into the heap.
+ * disk, read the spill file back into the heap (cut moves bounded chunks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,11 +131,66 @@ fail:
 	return -1;
 }
 
+/* Moves len bytes from file offset from to offset to (to > from), last chunk first. */
+static int file_move_up(int fd, size_t from, size_t to, size_t len)
+{
+	char buf[16384];
+	while (len) {
+		size_t n = len < sizeof buf ? len : sizeof buf;
+		len -= n;
+		if (pread(fd, buf, n, (off_t)(from + len)) != (ssize_t)n ||
+		    pwrite(fd, buf, n, (off_t)(to + len)) != (ssize_t)n)
+			return -1;
+	}
+	return 0;
+}
+
+static int move_up(struct smtp_msg *m, size_t from, size_t to, size_t len)
+{
+	size_t base = SMTP_MSG_HEAD_ROOM + m->skip;
+	if (m->fd >= 0)
+		return file_move_up(m->fd, base + from, base + to, len);
+	memmove(m->mem + base + to, m->mem + base + from, len);
+	return 0;
+}
+
+int smtp_msg_cut(struct smtp_msg *m, const size_t *ranges, size_t n)
+{
+	uint64_t size = smtp_msg_size(m);
+	size_t removed = 0, prev = 0;
+	if (m->failed || m->head)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (ranges[2 * i] < prev || ranges[2 * i + 1] < ranges[2 * i] ||
+		    ranges[2 * i + 1] > size)
+			goto fail;
+		removed += ranges[2 * i + 1] - ranges[2 * i];
+		prev = ranges[2 * i + 1];
+	}
+	/* Segment i (between range i-1 and range i) moves up by what ranges i.. remove. */
+	size_t shift = 0;
+	for (size_t i = n; i-- > 0;) {
+		size_t seg_start = i ? ranges[2 * i - 1] : 0, seg_end = ranges[2 * i];
+		shift += ranges[2 * i + 1] - ranges[2 * i];
+		if (move_up(m, seg_start, seg_start + shift, seg_end - seg_start))
+			goto fail;
+	}
+	if (m->map) { /* the mapping may predate the moves: map again when viewed */
+		munmap(m->map, m->maplen);
+		m->map = NULL;
+	}
+	m->skip += removed;
+	return 0;
+fail:
+	m->failed = true;
+	return -1;
+}
+
 int smtp_msg_prepend(struct smtp_msg *m, const char *p, size_t n)
 {
-	if (m->failed || start(m) || n > SMTP_MSG_HEAD_ROOM - m->head)
+	if (m->failed || start(m) || n > SMTP_MSG_HEAD_ROOM + m->skip - m->head)
 		goto fail;
-	size_t off = SMTP_MSG_HEAD_ROOM - m->head - n;
+	size_t off = SMTP_MSG_HEAD_ROOM + m->skip - m->head - n;
 	if (m->fd >= 0) {
 		if (pwrite(m->fd, p, n, (off_t)off) != (ssize_t)n)
 			goto fail;
@@ -149,14 +208,14 @@ uint64_t smtp_msg_size(const struct smtp_msg *m)
 {
 	if (!m->started)
 		return 0;
-	return (m->fd >= 0 ? m->flen : m->len) - SMTP_MSG_HEAD_ROOM;
+	return (m->fd >= 0 ? m->flen : m->len) - SMTP_MSG_HEAD_ROOM - m->skip;
 }
 
 int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out)
 {
 	if (m->failed || start(m))
 		return -1;
-	size_t off = SMTP_MSG_HEAD_ROOM - m->head;
+	size_t off = SMTP_MSG_HEAD_ROOM + m->skip - m->head;
 	if (m->fd < 0) {
 		out->data = m->mem + off;
 		out->len = m->len - off;

@@ -1,31 +1,387 @@
 /*
- * smtp_seam.c: the seam where sender authentication plugs in (include/
- * auth.h, written by another module): one call when MAIL is accepted (SPF
- * can start while RCPTs arrive) and one at the end of data (DKIM, DMARC,
- * ARC complete; returns the auth object for the payload).
+ * smtp_seam.c: sender authentication (include/auth.h: SPF RFC 7208, DKIM
+ * RFC 6376, ARC RFC 8617, DMARC RFC 7489/9989) wired into the session.
+ * Owns the per-worker resolver and auth contexts, the transaction's auth
+ * state, the early SPF answers (RFC 7372 enhanced codes: 550 5.7.23 at
+ * MAIL under [auth] spf = "enforce", at RCPT for a route that enforces;
+ * 451 4.7.24 for a temporary error), the end-of-data checks, and the
+ * removal of Authentication-Results fields that claim our authserv-id
+ * (RFC 8601 section 5) before ours is prepended.
  *
- * The end-of-data call is asynchronous (auth.h's auth_tx_message() is):
- * it answers through smtp_cmd_seam_done(), which prepends the
- * Authentication-Results field, refuses, or delivers. Until auth.h is
- * wired in, both are no-ops and the end of data answers at once with no
- * auth object (delivery.h allows NULL). Never: block, or refuse mail on
- * its own.
+ * Every callback of auth.h comes on the worker's loop with the session as
+ * argument: smtp_seam_tx_end() (from smtp_tx_reset(), which the session's
+ * teardown runs too) calls auth_tx_free(), after which none comes, so the
+ * pointer cannot outlive the session; a session already buried ignores them.
+ *
+ * Never: block, query DNS when every policy that could apply is off, let a
+ * client's own Authentication-Results with our authserv-id through, answer
+ * a command twice.
  */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "auth.h"
 #include "smtp_int.h"
 
-void smtp_seam_mail(struct smtp_session *s)
+/* One auth context per worker and configuration (sessions keep theirs across a reload). */
+struct smtp_auth {
+	unsigned refs;           /* the worker's while current, plus one per session */
+	struct smtp_runtime *rt; /* ctx points into rt->cfg */
+	struct auth_ctx ctx;
+	bool needed; /* some policy ([auth] or a route) is not off */
+};
+
+enum seam_wait { WAIT_NONE, WAIT_MAIL, WAIT_RCPT, WAIT_MESSAGE };
+
+struct smtp_seam_tx {
+	struct auth_tx *tx;
+	bool spf_expected; /* SPF runs: its callback will come */
+	bool spf_known;
+	bool starting; /* inside auth_tx_start(): answer after it returns */
+	enum spf_result spf;
+	struct auth_verdict spf_global; /* under [auth] spf */
+	enum seam_wait wait;
+	struct event *gone;           /* the client's FIN while we wait (reading is off) */
+	char rcpt[SMTP_PATH_MAX + 1]; /* the RCPT waiting for SPF */
+	struct route_match match;
+};
+
+/* ---- contexts ---- */
+
+static bool policy_on(enum gw_policy p)
 {
-	(void)s;
+	return p != POLICY_OFF;
+}
+
+static bool cfg_needs_auth(const struct gw_config *cfg)
+{
+	const struct gw_auth *a = &cfg->auth;
+	if (policy_on(a->spf) || policy_on(a->dkim) || policy_on(a->dmarc) || policy_on(a->arc))
+		return true;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct gw_route_opts *o = &cfg->routes[i].opts;
+		if (policy_on(o->spf) || policy_on(o->dkim) || policy_on(o->dmarc))
+			return true;
+	}
+	return false;
+}
+
+static struct smtp_auth *auth_new(struct smtp_worker *w, struct smtp_runtime *rt)
+{
+	struct smtp_auth *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	if (auth_ctx_init(&a->ctx, w->dns, rt->cfg) < 0) {
+		free(a);
+		return NULL;
+	}
+	a->refs = 1;
+	a->rt = smtp_runtime_ref(rt);
+	a->needed = cfg_needs_auth(rt->cfg);
+	return a;
+}
+
+void smtp_seam_unref(struct smtp_auth *a)
+{
+	if (!a || --a->refs)
+		return;
+	auth_ctx_fini(&a->ctx);
+	smtp_runtime_unref(a->rt);
+	free(a);
+}
+
+struct smtp_auth *smtp_seam_ref(struct smtp_worker *w)
+{
+	if (w->auth)
+		w->auth->refs++;
+	return w->auth;
+}
+
+int smtp_seam_worker_init(struct smtp_worker *w)
+{
+	w->dns = dns_c_ares_new(w->base, &w->rt->cfg->dns);
+	if (!w->dns)
+		return -1;
+	w->auth = auth_new(w, w->rt);
+	return w->auth ? 0 : -1;
+}
+
+void smtp_seam_worker_reload(struct smtp_worker *w)
+{
+	struct smtp_auth *a = auth_new(w, w->rt);
+	if (!a) {
+		smtp_log(LOG_ERR_, 0,
+		         "worker %d: sender authentication keeps the old configuration", w->index);
+		return;
+	}
+	smtp_seam_unref(w->auth);
+	w->auth = a;
+}
+
+/* After every session is gone: nothing can call back into the resolver any more. */
+void smtp_seam_worker_fini(struct smtp_worker *w)
+{
+	smtp_seam_unref(w->auth);
+	w->auth = NULL;
+	if (w->dns)
+		dns_c_ares_free(w->dns);
+	w->dns = NULL;
+}
+
+/* ---- replies ---- */
+
+static bool refuses(const struct auth_verdict *v)
+{
+	return v->action == AUTH_REJECT || v->action == AUTH_TEMPFAIL;
+}
+
+static void refuse(struct smtp_session *s, const char *what, const struct auth_verdict *v)
+{
+	smtp_log(LOG_INFO_, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
+	         v->code, v->status);
+	smtp_reply_raw(s, v->code, v->status, v->text, false);
+}
+
+/* The client went away while its checks ran: end the session, which cancels them. */
+static void gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->dead)
+		return;
+	smtp_log(LOG_INFO_, s->id, "client went away during sender authentication");
+	smtp_session_close_now(s);
+}
+
+/*
+ * Reading is off while we wait, so the bufferevent cannot see a FIN:
+ * EV_CLOSED (EPOLLRDHUP) does, without reading a byte of what was pipelined.
+ */
+static void watch_client(struct smtp_session *s, bool on)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	if (!on) {
+		if (st->gone)
+			event_del(st->gone);
+		return;
+	}
+	if (!st->gone && s->fd >= 0)
+		st->gone = event_new(s->w->base, s->fd, EV_CLOSED, gone_cb, s);
+	if (st->gone)
+		event_add(st->gone, NULL);
+}
+
+/* Stops reading until SPF answers (the replies must leave in order). */
+static void wait_spf(struct smtp_session *s, enum seam_wait what)
+{
+	s->tx.seam->wait = what;
+	smtp_session_state(s, ST_SPF);
+	smtp_session_arm(s, 0);
+	if (s->bev)
+		bufferevent_disable(s->bev, EV_READ);
+	watch_client(s, true);
+}
+
+static void answer_mail(struct smtp_session *s)
+{
+	struct auth_verdict v = s->tx.seam->spf_global;
+	if (!refuses(&v)) {
+		smtp_reply(s, RPL_MAIL_OK, NULL);
+		return;
+	}
+	smtp_tx_reset(s); /* frees the seam state */
+	refuse(s, "mail", &v);
+}
+
+/* True when the route refuses the recipient for SPF (answered). */
+static bool rcpt_refused(struct smtp_session *s, const char *addr, const struct route_match *m)
+{
+	struct auth_policy p;
+	struct auth_verdict v;
+	auth_policy_route(&p, &s->cfg->auth, &m->route->opts);
+	auth_spf_verdict(&p, s->tx.seam->spf, &v);
+	if (!refuses(&v))
+		return false;
+	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> refused (route %s)", addr, m->route->name);
+	refuse(s, "rcpt", &v);
+	return true;
+}
+
+static void on_spf(void *arg, const struct auth_spf_info *info)
+{
+	struct smtp_session *s = arg;
+	struct smtp_seam_tx *st = s->tx.seam;
+	if (s->dead || !st)
+		return;
+	st->spf_known = true;
+	st->spf = info->result;
+	st->spf_global = info->verdict;
+	smtp_log(LOG_DEBUG_, s->id, "spf %s domain=%s", spf_result_name(info->result),
+	         info->domain ? info->domain : "");
+	if (st->starting || (st->wait != WAIT_MAIL && st->wait != WAIT_RCPT))
+		return;
+	enum seam_wait w = st->wait;
+	st->wait = WAIT_NONE;
+	watch_client(s, false);
+	smtp_session_state(s, ST_COMMAND);
+	if (w == WAIT_MAIL)
+		answer_mail(s);
+	else if (!rcpt_refused(s, st->rcpt, &st->match))
+		smtp_cmd_rcpt_accept(s, st->rcpt, &st->match);
+	smtp_session_resume(s);
+}
+
+/* ---- MAIL and RCPT ---- */
+
+/* The client's address for SPF; NULL when it is not an IP address. */
+static const struct sockaddr *client_addr(const struct smtp_session *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, s->ip, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		return (const struct sockaddr *)ss;
+	}
+	if (inet_pton(AF_INET6, s->ip, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		return (const struct sockaddr *)ss;
+	}
+	return NULL;
+}
+
+bool smtp_seam_mail(struct smtp_session *s)
+{
+	struct smtp_auth *a = s->auth;
+	struct sockaddr_storage ss;
+	if (!a || !a->needed)
+		return false;
+	struct smtp_seam_tx *st = calloc(1, sizeof *st);
+	if (!st)
+		goto oom;
+	s->tx.seam = st;
+	const struct sockaddr *sa = client_addr(s, &ss);
+	st->spf_expected = sa && a->ctx.any_spf;
+	st->starting = true;
+	st->tx = auth_tx_start(&a->ctx, sa, s->helo, s->tx.mail_from, on_spf, s);
+	st->starting = false;
+	if (!st->tx)
+		goto oom;
+	if (a->ctx.policy.spf != POLICY_ENFORCE || !st->spf_expected)
+		return false;
+	if (!st->spf_known) {
+		wait_spf(s, WAIT_MAIL);
+		return true;
+	}
+	answer_mail(s);
+	return true;
+oom:
+	smtp_tx_reset(s);
+	smtp_reply(s, RPL_NO_MEMORY, NULL);
+	return true;
+}
+
+bool smtp_seam_rcpt(struct smtp_session *s, const char *addr, const struct route_match *m)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	if (!st || !st->spf_expected || m->route->opts.spf != POLICY_ENFORCE)
+		return false;
+	if (st->spf_known)
+		return rcpt_refused(s, addr, m);
+	snprintf(st->rcpt, sizeof st->rcpt, "%s", addr);
+	st->match = *m;
+	wait_spf(s, WAIT_RCPT);
+	return true;
+}
+
+/* ---- end of data ---- */
+
+static const char *authserv_id(const struct smtp_session *s)
+{
+	const char *h = s->cfg->server.hostname;
+	return h && *h ? h : "localhost"; /* as auth_ctx_init() */
+}
+
+/* RFC 8601 section 5: fields claiming our authserv-id come from the sender: cut them. */
+static int strip_forged(struct smtp_session *s)
+{
+	struct message_bytes b;
+	if (smtp_msg_body(&s->tx.msg, &b))
+		return -1;
+	const char *id = authserv_id(s);
+	size_t n = auth_ar_ranges(b.data, b.len, id, NULL, 0);
+	if (!n)
+		return 0;
+	size_t *r = calloc(2 * n, sizeof *r);
+	if (!r)
+		return -1;
+	auth_ar_ranges(b.data, b.len, id, r, n);
+	int rc = smtp_msg_cut(&s->tx.msg, r, n);
+	free(r);
+	smtp_log(LOG_INFO_, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
+	         id);
+	return rc;
+}
+
+static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_field)
+{
+	struct smtp_seam_outcome o = {auth, ar_field, NULL};
+	if (strip_forged(s))
+		s->tx.msg.failed = true; /* smtp_cmd_seam_done() answers 451 */
+	smtp_cmd_seam_done(s, &o);
+}
+
+static void on_done(void *arg, const struct auth_outcome *out)
+{
+	struct smtp_session *s = arg;
+	if (s->dead || !s->tx.seam)
+		return;
+	s->tx.seam->wait = WAIT_NONE;
+	watch_client(s, false); /* the delivery has its own rules for a vanished client */
+	smtp_log(LOG_INFO_, s->id, "auth %s", out->ar_value);
+	if (!refuses(&out->verdict)) {
+		deliver(s, out->auth, out->ar_field);
+		return;
+	}
+	struct smtp_reply r = {.code = out->verdict.code};
+	snprintf(r.status, sizeof r.status, "%s", out->verdict.status);
+	snprintf(r.text, sizeof r.text, "%s", out->verdict.text);
+	struct smtp_seam_outcome o = {out->auth, NULL, &r};
+	smtp_cmd_seam_done(s, &o);
 }
 
 void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body)
 {
-	struct smtp_seam_outcome o = {NULL, NULL, NULL};
-	(void)body;
-	smtp_cmd_seam_done(s, &o);
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct auth_policy pol;
+	if (!st) {
+		deliver(s, NULL, NULL);
+		return;
+	}
+	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
+	if (!policy_on(pol.spf) && !policy_on(pol.dkim) && !policy_on(pol.dmarc) &&
+	    !policy_on(pol.arc)) {
+		deliver(s, NULL, NULL); /* this route checks nothing: no DNS work */
+		return;
+	}
+	st->wait = WAIT_MESSAGE;
+	watch_client(s, true);
+	auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
 }
 
 void smtp_seam_tx_end(struct smtp_session *s)
 {
-	(void)s;
+	struct smtp_seam_tx *st = s->tx.seam;
+	if (!st)
+		return;
+	s->tx.seam = NULL;
+	auth_tx_free(st->tx);
+	if (st->gone)
+		event_free(st->gone);
+	free(st);
 }

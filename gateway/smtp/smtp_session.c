@@ -60,6 +60,7 @@ const char *const smtp_state_names[ST_MAX] = {
     [ST_AUTH_DELAY] = "auth-delay",
     [ST_DATA] = "data",
     [ST_BDAT] = "bdat",
+    [ST_SPF] = "spf",
     [ST_DELIVERY] = "delivery",
     [ST_CLOSING] = "closing",
 };
@@ -142,6 +143,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->auth_login_name);
 	free(s->tx.rcpts);
+	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);
 	free(s);
 }
@@ -806,6 +808,7 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	s->rt = smtp_runtime_ref(w->rt);
 	s->cfg = s->rt->cfg;
+	s->auth = smtp_seam_ref(w);
 	s->lst = &s->cfg->listeners[li < s->cfg->n_listeners ? li : 0];
 	s->id = ((uint64_t)(w->index + 1) << 40) | ++w->next_id;
 	s->tx.msg.fd = -1;

@@ -189,6 +189,7 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg)
 		struct smtp_runtime *old = w->rt;
 		w->rt = rt;
 		delivery_set_config(w->delivery, rt->cfg);
+		smtp_seam_worker_reload(w);
 		smtp_runtime_unref(old);
 		smtp_log(LOG_DEBUG_, 0, "worker %d: configuration swapped", w->index);
 	}
@@ -260,7 +261,7 @@ int smtp_worker_start(struct smtp_worker *w)
 	w->ctl = event_new(w->base, -1, 0, ctl_cb, w);
 	w->reaper = event_new(w->base, -1, 0, reap_cb, w);
 	w->delivery = delivery_new(w->base, w->rt->cfg, delivery_done, w);
-	if (!w->ctl || !w->reaper || !w->delivery) {
+	if (!w->ctl || !w->reaper || !w->delivery || smtp_seam_worker_init(w)) {
 		smtp_log(LOG_ERR_, 0, "worker %d: cannot set up its loop", w->index);
 		return -1;
 	}
@@ -276,6 +277,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	close_listeners(w);
 	if (w->delivery)
 		delivery_free(w->delivery);
+	smtp_seam_worker_fini(w); /* every session is gone: no DNS callback can come */
 	if (w->drain_timer)
 		event_free(w->drain_timer);
 	if (w->ctl)

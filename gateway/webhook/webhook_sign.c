@@ -134,14 +134,18 @@ static void hash_rcpts(EVP_MD_CTX *md, const struct envelope *env)
 /*
  * The message as the client sent it: the SMTP layer prepends its own trace
  * fields (Received:, Authentication-Results:) that differ on every try, so
- * only the last envelope.size bytes, the octets received, are hashed.
+ * only what follows them is hashed: envelope.prepended says where that starts
+ * (it is shorter than envelope.size when forged Authentication-Results
+ * fields were cut out); without it, the last envelope.size bytes.
  */
 static void hash_message(EVP_MD_CTX *md, const struct envelope *env,
                          const struct message_bytes *msg)
 {
 	size_t len = msg ? msg->len : 0;
 
-	if (env && env->size > 0 && env->size < len)
+	if (env && env->prepended > 0 && env->prepended < len)
+		hash_field(md, msg->data + env->prepended, len - (size_t)env->prepended);
+	else if (env && env->size > 0 && env->size < len)
 		hash_field(md, msg->data + (len - env->size), (size_t)env->size);
 	else
 		hash_field(md, msg ? msg->data : NULL, len);

@@ -274,7 +274,38 @@ def scenarios(a):
         ("50ms-sink-200", {"route_extra": "max_in_flight = 1000"},
          ("loadgen", "-s", 200, "-m", 4000 if q else 20000), "slow", 250),
         ("10MB", {}, ("loadgen", "-s", 4, "-m", 20, "-l", 10 * 1024 * 1024), "ok", 250),
+        # DKIM verification on (route dkim = "enforce": a signature that did not pass would
+        # be refused, so 250 for every message proves each one verified); the key is served
+        # by tests/dnsserver.py on loopback, one message signed once and sent again and again.
+        ("dkim-20x5KB", {}, ("loadgen-dkim", "-s", 20, "-m", n5), "ok", 250),
     ]
+
+
+def dkim_setup(workdir):
+    """(DNSServer started, gateway options, the signed 5 KB message file)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import dkim
+    from dnsserver import DNSServer
+    key = pathlib.Path(workdir) / "dkim.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True,
+                   timeout=60)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    pub = __import__("base64").b64encode(der).decode()
+    line = b"The quarterly numbers are attached below, as discussed on Monday.\r\n"
+    msg = (b"From: Alice <alice@client.test>\r\nTo: bench@example.test\r\n"
+           b"Subject: dkim bench\r\nMessage-ID: <bench@client.test>\r\n\r\n"
+           + line * (5120 // len(line)))
+    msg = dkim.sign(msg, b"sel", b"client.test", key.read_bytes(),
+                    include_headers=[b"from", b"to", b"subject", b"message-id"]) + msg
+    eml = pathlib.Path(workdir) / "dkim.eml"
+    eml.write_bytes(msg)
+    dns = DNSServer({"sel._domainkey.client.test": [("TXT", f"v=DKIM1; k=rsa; p={pub}")]})
+    dns.start()
+    opts = {"extra": f'[dns]\nservers = ["{dns.address}"]\ntimeout = "2s"\n',
+            "route_extra": 'dkim = "enforce"'}
+    return dns, opts, eml
 
 
 def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
@@ -288,6 +319,21 @@ def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
         res["ok"] = not res.get("errors") and not res.get("unexpected")
         return res
     opts = dict(gwopts)
+    dns = None
+    if kind == "loadgen-dkim":
+        dns, dkim_opts, eml = dkim_setup(a.workdir)
+        opts.update(dkim_opts)
+        driver = ("loadgen", *driver[1:], "-F", eml)
+        kind = "loadgen"
+    try:
+        return run_gateway(a, nginx, opts, driver, kind, mode, code)
+    finally:
+        if dns:
+            dns.stop()
+
+
+def run_gateway(a, nginx, opts, driver, kind, mode, code):
+    build = a.build
     with Gateway(a.binary, a.workdir, nginx.ports[mode], workers=opts.pop("workers", 2),
                  **opts) as gw:
         before = nginx.posts(mode)

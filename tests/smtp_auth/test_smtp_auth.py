@@ -1,0 +1,498 @@
+"""Sender authentication in the running daemon, end to end with real parts:
+build/gateway/smtp-gateway (the real webhook delivery), tests/dnsserver.py
+serving SPF, DKIM and DMARC records on loopback ([dns] servers points at it),
+messages signed live with python3-dkim, smtplib as the client, and a local
+HTTP server as the webhook that keeps every request it got.
+
+What is checked: the payload's auth object, the replies under enforce (MAIL,
+RCPT, end of data), the Authentication-Results field in the delivered
+message (forged ones with our authserv-id removed, foreign ones kept), a
+stable delivery id, no DNS query at all when every policy is off, and a
+client that goes away while its checks run."""
+import base64
+import http.server
+import json
+import pathlib
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import dkim
+import pytest
+
+from gwpaths import BUILD, free_port
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from dnsserver import dns_server  # noqa: E402,F401 (fixture)
+
+DAEMON = BUILD / "gateway" / "smtp-gateway"
+HOST = "mx.test"
+
+pytestmark = pytest.mark.skipif(not DAEMON.exists(), reason="daemon not built")
+
+BODY = (b"From: Alice <alice@example.com>\r\n"
+        b"To: bob@ours.test\r\n"
+        b"Subject: quarterly numbers\r\n"
+        b"Message-ID: <1@example.com>\r\n"
+        b"\r\n"
+        b"The numbers are in.\r\n")
+
+
+@pytest.fixture(scope="module")
+def rsa_key(tmp_path_factory):
+    """(private PEM, public key base64 for p=)."""
+    d = tmp_path_factory.mktemp("key")
+    priv = d / "k.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", str(priv)], check=True,
+                   capture_output=True, timeout=60)
+    der = subprocess.run(["openssl", "pkey", "-in", str(priv), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return priv.read_bytes(), base64.b64encode(der).decode()
+
+
+def zone(pub, dmarc="v=DMARC1; p=none"):
+    return {
+        "example.com": [("TXT", "v=spf1 ip4:127.0.0.1 -all")],
+        "fail.test": [("TXT", "v=spf1 ip4:192.0.2.1 -all")],
+        "soft.test": [("TXT", "v=spf1 ~all")],
+        "helo.test": [("TXT", "v=spf1 ip4:127.0.0.1 -all")],
+        "sel._domainkey.example.com": [("TXT", f"v=DKIM1; k=rsa; p={pub}")],
+        "_dmarc.example.com": [("TXT", dmarc)],
+        "arc._domainkey.forwarder.test": [("TXT", f"v=DKIM1; k=rsa; p={pub}")],
+    }
+
+
+def sign(msg, priv, domain=b"example.com", selector=b"sel"):
+    return dkim.sign(msg, selector, domain, priv,
+                     include_headers=[b"from", b"to", b"subject", b"message-id"]) + msg
+
+
+class Hook:
+    """The webhook: answers 200 and keeps (headers, body) of every POST."""
+
+    def __init__(self):
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                with hook.lock:
+                    hook.requests.append((dict(self.headers), self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.lock = threading.Lock()
+        self.requests = []
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.srv.server_port
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def payloads(self):
+        with self.lock:
+            return [json.loads(b) for h, b in self.requests
+                    if h.get("Content-Type", "").startswith("application/json")]
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class Daemon:
+    def __init__(self, tmp, dns, hook, auth, routes):
+        self.port = free_port()
+        cfg = tmp / "gateway.toml"
+        lines = [
+            "[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"',
+            "[[listener]]", f'address = "127.0.0.1:{self.port}"',
+            "[dns]", f'servers = ["{dns.address}"]', 'timeout = "1s"', "tries = 1",
+            "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],
+            "[webhook]", 'retry_budget = "0s"',
+        ]
+        for match, opts in routes:
+            lines += ["[[route]]", f'match = "{match}"',
+                      f'url = "http://127.0.0.1:{hook.port}/hook"',
+                      *[f'{k} = "{v}"' for k, v in opts.items()]]
+        cfg.write_text("\n".join(lines) + "\n")
+        self.logpath = tmp / "gateway.log"
+        self.log_fh = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([str(DAEMON), "-c", str(cfg)], stdout=self.log_fh,
+                                     stderr=self.log_fh)
+        end = time.monotonic() + 10
+        while "ready:" not in self.log():
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < end, self.log()
+            time.sleep(0.02)
+
+    def log(self):
+        return self.logpath.read_text(errors="replace")
+
+    def smtp(self):
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=20)
+        s.ehlo("helo.test")
+        return s
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log_fh.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """gateway(dns, auth={...}, routes=[(match, {opts})]) -> (Daemon, Hook)."""
+    started = []
+
+    def start(dns, auth=None, routes=None):
+        hook = Hook()
+        sub = tmp_path / f"gw{len(started)}"
+        sub.mkdir()
+        pol = {"spf": "annotate", "dkim": "annotate", "dmarc": "annotate", "arc": "annotate"}
+        pol.update(auth or {})
+        d = Daemon(sub, dns, hook, pol, routes or [("*@ours.test", {})])
+        started.append((d, hook))
+        return d, hook
+
+    try:
+        yield start
+    finally:
+        codes = [(d.stop(), d) for d, _ in started]
+        for _, hook in started:
+            hook.stop()
+    for code, d in codes:
+        log = d.log()
+        assert "Sanitizer" not in log and "runtime error:" not in log, log[-4000:]
+        assert code == 0, f"exit status {code}: {log[-2000:]}"
+
+
+def wait_posts(hook, n, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if len(hook.requests) >= n:
+            return hook.payloads()
+        time.sleep(0.02)
+    raise AssertionError(f"{len(hook.requests)} POSTs, wanted {n}")
+
+
+def header_values(payload, name):
+    return [h["value"] for h in payload["message"]["headers"]
+            if h["name"].lower() == name.lower()]
+
+
+def test_spf_results_in_payload(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns)
+    with d.smtp() as s:
+        for sender in ("alice@example.com", "x@fail.test", "x@soft.test", ""):
+            s.sendmail(sender, ["bob@ours.test"], BODY)
+    got = wait_posts(hook, 4)
+    spf = [p["auth"]["spf"] for p in got]
+    assert [x["result"] for x in spf] == ["pass", "fail", "softfail", "pass"]
+    assert [x["domain"] for x in spf] == ["example.com", "fail.test", "soft.test", "helo.test"]
+    assert spf[3]["identity"] == "helo"  # null reverse-path: the HELO identity (RFC 7208 2.3)
+    assert spf[1]["explanation"] is not None
+    ar = header_values(got[1], "Authentication-Results")
+    assert len(ar) == 1 and ar[0].startswith(f"{HOST};") and "spf=fail" in ar[0]
+    assert "smtp.mailfrom=x@fail.test" in ar[0]
+    assert got[0]["envelope"]["size"] == len(BODY)
+
+
+def test_spf_enforce_refuses_at_mail(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns, auth={"spf": "enforce"})
+    with d.smtp() as s:
+        code, msg = s.mail("x@fail.test")
+        assert (code, msg[:6]) == (550, b"5.7.23")
+        code, _ = s.mail("x@soft.test")  # softfail is never refused
+        assert code == 250
+        s.rset()
+        assert s.mail("alice@example.com")[0] == 250
+        assert s.rcpt("bob@ours.test")[0] == 250
+        assert s.data(BODY)[0] == 250
+    assert [p["auth"]["spf"]["result"] for p in wait_posts(hook, 1)] == ["pass"]
+
+
+def test_spf_enforce_pipelined(gateway, dns_server, rsa_key):
+    """MAIL waits for SPF; the pipelined RCPT and DATA are answered in order after it."""
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns, auth={"spf": "enforce"})
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as c:
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"220")
+        c.sendall(b"EHLO helo.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        c.sendall(b"MAIL FROM:<x@fail.test>\r\nRCPT TO:<bob@ours.test>\r\nDATA\r\n")
+        assert f.readline().startswith(b"550 5.7.23")
+        assert f.readline().startswith(b"503")  # RCPT without MAIL
+        assert f.readline().startswith(b"503")
+        c.sendall(b"QUIT\r\n")
+        assert f.readline().startswith(b"221")
+    assert hook.requests == []
+
+
+def test_spf_temperror_enforce_is_451_at_mail(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]), timeout={"example.com"})
+    d, hook = gateway(dns, auth={"spf": "enforce"})
+    with d.smtp() as s:
+        code, msg = s.mail("alice@example.com")
+        assert (code, msg[:6]) == (451, b"4.7.24")
+
+
+def test_spf_route_enforce_refuses_at_rcpt(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns, routes=[("*@strict.test", {"spf": "enforce"}), ("*@ours.test", {})])
+    with d.smtp() as s:
+        assert s.mail("x@fail.test")[0] == 250  # [auth] spf is annotate: MAIL passes
+        code, msg = s.rcpt("a@strict.test")
+        assert (code, msg[:6]) == (550, b"5.7.23")
+        s.rset()
+        s.sendmail("x@fail.test", ["bob@ours.test"], BODY)
+        s.sendmail("alice@example.com", ["a@strict.test"], BODY)
+    got = wait_posts(hook, 2)
+    assert [p["envelope"]["rcpt_to"] for p in got] == [["bob@ours.test"], ["a@strict.test"]]
+    assert got[0]["auth"]["spf"]["result"] == "fail"
+
+
+def test_dkim_pass_and_tampered(gateway, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub))
+    d, hook = gateway(dns)
+    signed = sign(BODY, priv)
+    with d.smtp() as s:
+        s.sendmail("alice@example.com", ["bob@ours.test"], signed)
+        s.sendmail("alice@example.com", ["bob@ours.test"],
+                   signed.replace(b"are in.", b"are out."))
+    ok, bad = wait_posts(hook, 2)
+    sig = ok["auth"]["dkim"][0]
+    assert (sig["result"], sig["domain"], sig["selector"], sig["aligned"]) == \
+        ("pass", "example.com", "sel", True)
+    assert ok["auth"]["dmarc"]["result"] == "pass"
+    assert bad["auth"]["dkim"][0]["result"] == "fail"
+    assert "dkim=fail" in header_values(bad, "Authentication-Results")[0]
+
+
+def test_dmarc_reject_enforce_550_at_end_of_data(gateway, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub, "v=DMARC1; p=reject"))
+    d, hook = gateway(dns, auth={"dmarc": "enforce"})
+    with d.smtp() as s:
+        assert s.mail("x@fail.test")[0] == 250
+        assert s.rcpt("bob@ours.test")[0] == 250
+        code, msg = s.data(BODY)  # From example.com, SPF for fail.test, no signature
+        assert (code, msg[:5]) == (550, b"5.7.1")
+        s.sendmail("x@fail.test", ["bob@ours.test"], sign(BODY, priv))  # DKIM aligns
+    got = wait_posts(hook, 1)
+    time.sleep(0.3)
+    assert len(hook.requests) == 1
+    assert got[0]["auth"]["dmarc"]["result"] == "pass"
+
+
+def test_dmarc_quarantine_delivered(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1], "v=DMARC1; p=quarantine"))
+    d, hook = gateway(dns, auth={"dmarc": "enforce"})
+    with d.smtp() as s:
+        s.sendmail("x@fail.test", ["bob@ours.test"], BODY)
+    p, = wait_posts(hook, 1)
+    assert p["auth"]["dmarc"]["result"] == "fail"
+    assert p["auth"]["dmarc"]["disposition"] == "quarantine"
+    assert "dis=quarantine" in p["auth"]["authentication_results"]
+
+
+def test_dmarc_dns_timeout_enforce_451(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1], "v=DMARC1; p=reject"), timeout={"_dmarc.example.com"})
+    d, hook = gateway(dns, auth={"dmarc": "enforce"})
+    with d.smtp() as s:
+        s.mail("alice@example.com")
+        s.rcpt("bob@ours.test")
+        code, msg = s.data(BODY)
+        assert (code, msg[:5]) == (451, b"4.7.1")
+    assert hook.requests == []
+
+
+def test_forged_authentication_results(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns, routes=[("*@ours.test", {}), ("*@raw.test", {"format": "raw"})])
+    forged = (b"Authentication-Results: MX.TEST; dmarc=pass (forged)\r\n"
+              b"Authentication-Results: other.example; spf=pass\r\n"
+              b"Authentication-Results: mx.test;\r\n\tdkim=pass header.d=example.com\r\n"
+              + BODY)
+    with d.smtp() as s:
+        s.sendmail("alice@example.com", ["bob@ours.test"], forged)
+        s.sendmail("alice@example.com", ["bob@ours.test"], forged)
+        s.sendmail("alice@example.com", ["bob@raw.test"], forged)
+    wait_posts(hook, 3)
+    (h1, b1), (h2, b2), (h3, raw) = hook.requests
+    p1 = json.loads(b1)
+    ar = header_values(p1, "Authentication-Results")
+    assert len(ar) == 2, ar
+    assert ar[0].startswith(f"{HOST};") and "spf=pass" in ar[0] and "forged" not in ar[0]
+    assert ar[1] == "other.example; spf=pass"
+    assert p1["envelope"]["size"] == len(forged)  # the octets the client sent
+    # the same message again gets the same delivery id, though Received: differs
+    assert h1["webhook-id"] == h2["webhook-id"]
+    assert raw.startswith(f"Authentication-Results: {HOST};".encode())
+    assert raw.count(b"Authentication-Results:") == 2
+    assert b"(forged)" not in raw and b"other.example; spf=pass" in raw
+    assert b"\r\n\r\nThe numbers are in.\r\n" in raw
+    gw_auth = {k.lower(): v for k, v in h3.items()}["x-gateway-auth"]
+    assert json.loads(gw_auth)["spf"]["result"] == "pass"
+    assert "removed 2 Authentication-Results" in d.log()
+
+
+def test_arc_chain_result(gateway, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub))
+    d, hook = gateway(dns)
+    msg = sign(BODY, priv)
+    msg = b"Authentication-Results: forwarder.test; dkim=pass header.d=example.com\r\n" + msg
+    sealed = b"".join(dkim.arc_sign(msg, b"arc", b"forwarder.test", priv, b"forwarder.test",
+                                    include_headers=[b"from", b"to", b"subject"])) + msg
+    with d.smtp() as s:
+        s.sendmail("alice@example.com", ["bob@ours.test"], sealed)
+        s.sendmail("alice@example.com", ["bob@ours.test"], BODY)
+    sealed_p, plain_p = wait_posts(hook, 2)
+    assert sealed_p["auth"]["arc"]["result"] == "pass"
+    assert sealed_p["auth"]["arc"]["instance"] == 1
+    assert "arc=pass" in header_values(sealed_p, "Authentication-Results")[0]
+    assert plain_p["auth"]["arc"]["result"] == "none"
+
+
+def test_auth_off_asks_no_dns(gateway, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub, "v=DMARC1; p=reject"))
+    off = {"spf": "off", "dkim": "off", "dmarc": "off", "arc": "off"}
+    d, hook = gateway(dns, auth=off)
+    with d.smtp() as s:
+        s.sendmail("x@fail.test", ["bob@ours.test"], sign(BODY, priv))
+        s.sendmail("", ["bob@ours.test"], BODY)
+    got = wait_posts(hook, 2)
+    assert dns.queries == []
+    assert got[0]["auth"]["spf"] is None and got[0]["auth"]["dkim"] == []
+    assert header_values(got[0], "Authentication-Results") == []
+
+
+def test_route_off_asks_no_dns(gateway, dns_server, rsa_key):
+    """[auth] off, one route annotates: only its messages cost queries."""
+    dns = dns_server(zone(rsa_key[1]))
+    off = {"spf": "off", "dkim": "off", "dmarc": "off", "arc": "off"}
+    d, hook = gateway(dns, auth=off, routes=[("*@ours.test", {}),
+                                             ("*@checked.test", {"dkim": "annotate"})])
+    with d.smtp() as s:
+        s.sendmail("alice@example.com", ["bob@ours.test"], BODY)
+        assert dns.queries == []
+        s.sendmail("alice@example.com", ["bob@checked.test"], sign(BODY, rsa_key[0]))
+    got = wait_posts(hook, 2)
+    assert got[1]["auth"]["dkim"][0]["result"] == "pass"
+    assert [(n.rstrip(".").lower(), t) for _, n, t in dns.queries] == \
+        [("sel._domainkey.example.com", "TXT")]
+
+
+def test_slow_dns_delays_only_its_message(gateway, dns_server, rsa_key):
+    """One session waits on a DNS timeout; another is answered meanwhile."""
+    dns = dns_server(zone(rsa_key[1]), timeout={"_dmarc.slow.test"})
+    d, hook = gateway(dns)
+    slow = BODY.replace(b"alice@example.com", b"a@slow.test")
+    result = {}
+
+    def send_slow():
+        with d.smtp() as s:
+            t0 = time.monotonic()
+            s.sendmail("alice@example.com", ["bob@ours.test"], slow)
+            result["slow"] = time.monotonic() - t0
+
+    t = threading.Thread(target=send_slow)
+    t.start()
+    time.sleep(0.2)
+    with d.smtp() as s:
+        t0 = time.monotonic()
+        s.sendmail("alice@example.com", ["bob@ours.test"], BODY)
+        fast = time.monotonic() - t0
+    t.join(timeout=30)
+    assert "slow" in result
+    assert fast < result["slow"]
+    payloads = wait_posts(hook, 2)
+    assert payloads[0]["auth"]["dmarc"]["result"] == "pass"
+    assert payloads[1]["auth"]["dmarc"]["result"] == "temperror"
+
+
+def test_client_vanishes_and_rset_cancel(gateway, dns_server, rsa_key):
+    """Checks in flight are cancelled: RSET during SPF, a client gone during DMARC."""
+    dns = dns_server(zone(rsa_key[1]), timeout={"_dmarc.example.com", "slow.test"})
+    d, hook = gateway(dns)
+    with d.smtp() as s:
+        assert s.mail("x@slow.test")[0] == 250  # SPF runs (DNS never answers)
+        s.rset()
+        assert s.noop()[0] == 250
+    c = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"HELO helo.test\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@ours.test>\r\n"
+              b"DATA\r\n" + BODY + b".\r\n")
+    for _ in range(4):
+        f.readline()
+    f.close()
+    c.close()  # gone while DMARC waits for its DNS timeout (1 s)
+    assert d_wait_log(d, "client went away during sender authentication", 0.8)
+    time.sleep(1.5)  # past the DNS timeout: nothing may come back to the session
+    assert hook.requests == []
+    assert "message submitted" not in d.log()
+    assert "dmarc=temperror" not in d.log()
+    with d.smtp() as s:  # the worker is fine
+        assert s.noop()[0] == 250
+
+
+def d_wait_log(d, needle, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if needle in d.log():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_client_vanishes_while_mail_waits_for_spf(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1]), timeout={"slow.test"})
+    d, hook = gateway(dns, auth={"spf": "enforce"})
+    c = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"HELO helo.test\r\nMAIL FROM:<x@slow.test>\r\nRCPT TO:<bob@ours.test>\r\n")
+    assert f.readline().startswith(b"250")
+    assert d_wait_log(d, "state command -> spf", 2.0)
+    f.close()
+    c.close()
+    assert d_wait_log(d, "client went away during sender authentication", 0.8)
+    time.sleep(1.2)  # past the DNS timeout
+    assert "reply 451 4.7.24" not in d.log()
+
+
+def test_dkim_route_enforce_refuses_failed_signature(gateway, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub))
+    d, hook = gateway(dns, routes=[("*@ours.test", {"dkim": "enforce"})])
+    signed = sign(BODY, priv)
+    with d.smtp() as s:
+        s.mail("alice@example.com")
+        s.rcpt("bob@ours.test")
+        code, msg = s.data(signed.replace(b"are in.", b"are out."))
+        assert (code, msg[:6]) == (550, b"5.7.20")
+        s.sendmail("alice@example.com", ["bob@ours.test"], signed)
+        s.sendmail("alice@example.com", ["bob@ours.test"], BODY)  # unsigned: DMARC's business
+    got = wait_posts(hook, 2)
+    assert [len(p["auth"]["dkim"]) for p in got] == [1, 0]
