@@ -17,6 +17,7 @@ Usage: tests/bench/bench.py BUILD_DIR [--quick] [--only NAME ...]
 """
 import argparse
 import json
+import select
 import os
 import pathlib
 import shutil
@@ -356,12 +357,16 @@ def idle_scenario(a, nginx, n):
         p = subprocess.Popen([str(a.build / "tests" / "bench" / "loadgen"), "-i", str(n),
                               f"127.0.0.1:{gw.port}"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
-        line = p.stdout.readline()
+        ready, _, _ = select.select([p.stdout], [], [], 120)
+        line = p.stdout.readline() if ready else ""
         time.sleep(0.5)
         _, rss1, hwm = gw.stat()
         p.stdin.close()
-        p.wait(30)
-        ok = line.strip() == f'{{"idle": {n}}}'
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        ok = line.strip() == f'{{"idle": {n}, "failed": 0}}'
         per = (rss1 - rss0) * 1024 / n
         return {"messages": 0, "idle": n, "rss_before_mb": rss0 / 1024,
                 "rss_after_mb": rss1 / 1024, "bytes_per_conn": per, "ok": ok,

@@ -28,9 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SESSIONS   20000
-#define MAX_MESSAGES   10000000
-#define MAX_REPLY_LINE 4096
+#define MAX_SESSIONS        20000
+#define MAX_MESSAGES        10000000
+#define MAX_REPLY_LINE      4096
+#define IDLE_CONNECT_WINDOW 256 /* connects in flight at once, so the listen backlog holds */
 
 enum sess_state {
 	S_GREETING,
@@ -71,6 +72,7 @@ static struct options opt = {.sessions = 1,
 static struct event_base *base;
 static struct session *sessions;
 static long started, finished, unexpected, failed_sessions;
+static int idle_started; /* -i: connections opened so far (a window of them at once) */
 static long codes[600];
 static double *latencies;
 static int active;
@@ -85,13 +87,22 @@ static double now(void)
 
 static void session_start(struct session *s);
 
+static void idle_next(void);
+
 static void session_end(struct session *s)
 {
+	int was_idle = s->state == S_IDLE;
+
 	if (s->bev)
 		bufferevent_free(s->bev);
 	s->bev = NULL;
 	s->state = S_DONE;
-	if (--active == 0)
+	if (opt.idle && !was_idle) {
+		active--;
+		idle_next(); /* a connection that failed before its greeting */
+		return;
+	}
+	if (--active == 0 && !opt.idle)
 		event_base_loopexit(base, NULL);
 }
 
@@ -142,6 +153,20 @@ static int reply_code(const char *line, size_t len)
 	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 }
 
+/* -i: one more connection settled (idle or failed): open the next, or report. */
+static void idle_next(void)
+{
+	if (idle_started < opt.idle) {
+		active++;
+		session_start(&sessions[idle_started++]);
+		return;
+	}
+	if (finished + failed_sessions == opt.idle) {
+		printf("{\"idle\": %ld, \"failed\": %ld}\n", finished, failed_sessions);
+		fflush(stdout);
+	}
+}
+
 static void on_reply(struct session *s, int code)
 {
 	switch (s->state) {
@@ -150,10 +175,8 @@ static void on_reply(struct session *s, int code)
 			goto fail;
 		if (opt.idle) {
 			s->state = S_IDLE;
-			if (++finished == opt.idle) {
-				printf("{\"idle\": %d}\n", opt.idle);
-				fflush(stdout);
-			}
+			finished++;
+			idle_next();
 			return;
 		}
 		evbuffer_add_printf(bufferevent_get_output(s->bev), "EHLO client.test\r\n");
@@ -446,9 +469,16 @@ int main(int argc, char **argv)
 		event_add(ev, NULL);
 	}
 	t0 = now();
-	for (int i = 0; i < opt.sessions; i++) {
-		active++;
-		session_start(&sessions[i]);
+	if (opt.idle) {
+		for (int i = 0; i < IDLE_CONNECT_WINDOW && idle_started < opt.idle; i++) {
+			active++;
+			session_start(&sessions[idle_started++]);
+		}
+	} else {
+		for (int i = 0; i < opt.sessions; i++) {
+			active++;
+			session_start(&sessions[i]);
+		}
 	}
 	event_base_dispatch(base);
 	if (!opt.idle)

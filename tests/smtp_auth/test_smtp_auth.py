@@ -108,7 +108,7 @@ class Hook:
 
 
 class Daemon:
-    def __init__(self, tmp, dns, hook, auth, routes):
+    def __init__(self, tmp, dns, hook, auth, routes, limits):
         self.port = free_port()
         cfg = tmp / "gateway.toml"
         lines = [
@@ -117,12 +117,14 @@ class Daemon:
             "[dns]", f'servers = ["{dns.address}"]', 'timeout = "1s"', "tries = 1",
             "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],
             "[webhook]", 'retry_budget = "0s"',
+            "[limits]", *[f'{k} = "{v}"' for k, v in limits.items()],
         ]
         for match, opts in routes:
             lines += ["[[route]]", f'match = "{match}"',
                       f'url = "http://127.0.0.1:{hook.port}/hook"',
                       *[f'{k} = "{v}"' for k, v in opts.items()]]
         cfg.write_text("\n".join(lines) + "\n")
+        self.cfg = cfg
         self.logpath = tmp / "gateway.log"
         self.log_fh = open(self.logpath, "wb")
         self.proc = subprocess.Popen([str(DAEMON), "-c", str(cfg)], stdout=self.log_fh,
@@ -155,16 +157,16 @@ class Daemon:
 
 @pytest.fixture
 def gateway(tmp_path):
-    """gateway(dns, auth={...}, routes=[(match, {opts})]) -> (Daemon, Hook)."""
+    """gateway(dns, auth={...}, routes=[(match, {opts})], limits={...}) -> (Daemon, Hook)."""
     started = []
 
-    def start(dns, auth=None, routes=None):
+    def start(dns, auth=None, routes=None, limits=None):
         hook = Hook()
         sub = tmp_path / f"gw{len(started)}"
         sub.mkdir()
         pol = {"spf": "annotate", "dkim": "annotate", "dmarc": "annotate", "arc": "annotate"}
         pol.update(auth or {})
-        d = Daemon(sub, dns, hook, pol, routes or [("*@ours.test", {})])
+        d = Daemon(sub, dns, hook, pol, routes or [("*@ours.test", {})], limits or {})
         started.append((d, hook))
         return d, hook
 
@@ -496,3 +498,47 @@ def test_dkim_route_enforce_refuses_failed_signature(gateway, dns_server, rsa_ke
         s.sendmail("alice@example.com", ["bob@ours.test"], BODY)  # unsigned: DMARC's business
     got = wait_posts(hook, 2)
     assert [len(p["auth"]["dkim"]) for p in got] == [1, 0]
+
+
+def test_forged_field_cut_from_a_spilled_message(gateway, dns_server, rsa_key):
+    """Over limits.memory_threshold the message is in a file: the cut works there too."""
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns, routes=[("*@ours.test", {"format": "raw"})],
+                      limits={"memory_threshold": "4KB"})
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 60) for i in range(300))
+    msg = (filler + b"Authentication-Results: mx.test; dkim=pass (forged)\r\n" + filler
+           + BODY + b"z" * 40000 + b"\r\n")
+    with d.smtp() as s:
+        s.sendmail("alice@example.com", ["bob@ours.test"], msg)
+        s.sendmail("alice@example.com", ["bob@ours.test"], msg)
+    wait_posts(hook, 2)
+    (h1, raw), (h2, _) = hook.requests
+    assert "spilled to a file" in d.log()
+    assert b"(forged)" not in raw
+    assert raw.startswith(f"Authentication-Results: {HOST};\r\n\tspf=pass".encode())
+    received = raw.index(b"Received: ")
+    assert raw[received:].split(b"\r\n\t", 1)[0].startswith(b"Received: from helo.test")
+    # everything after our two trace fields is the message minus the forged field
+    cut = msg.replace(b"Authentication-Results: mx.test; dkim=pass (forged)\r\n", b"")
+    assert raw.endswith(cut)
+    assert raw.index(b"X-Filler-0:") == len(raw) - len(cut)
+    assert h1["webhook-id"] == h2["webhook-id"]
+
+
+def test_reload_switches_policy_for_new_sessions(gateway, dns_server, rsa_key):
+    """SIGHUP: new sessions get the new [auth]; an open one keeps the context it began with."""
+    dns = dns_server(zone(rsa_key[1]))
+    d, hook = gateway(dns)
+    old = d.smtp()
+    try:
+        d.cfg.write_text(d.cfg.read_text().replace('spf = "annotate"', 'spf = "enforce"'))
+        d.proc.send_signal(signal.SIGHUP)
+        assert d_wait_log(d, "configuration reloaded", 5.0)
+        time.sleep(0.2)  # the workers take the new configuration on their own loop
+        with d.smtp() as s:
+            assert s.mail("x@fail.test")[0] == 550
+        old.sendmail("x@fail.test", ["bob@ours.test"], BODY)  # annotate still
+    finally:
+        old.quit()
+    p, = wait_posts(hook, 1)
+    assert p["auth"]["spf"]["result"] == "fail"
