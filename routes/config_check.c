@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,13 @@ static void validate_routes(struct load *L)
 		if (r->bearer_token && r->basic_user)
 			diag_add_error(L->diag, L->file, r->line, r->col,
 			               "route '%s' has both bearer_token and basic_user", r->name);
+		for (size_t h = 0; h < r->n_headers; h++)
+			if ((r->bearer_token || r->basic_user) &&
+			    strcasecmp(r->headers[h].name, "Authorization") == 0)
+				diag_add_error(
+				    L->diag, L->file, r->line, r->col,
+				    "route '%s': an Authorization header and %s conflict", r->name,
+				    r->bearer_token ? "bearer_token" : "basic_user");
 		if (!r->basic_user != !r->basic_password)
 			diag_add_error(L->diag, L->file, r->line, r->col,
 			               "route '%s': basic_user and basic_password go together",

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -376,6 +377,36 @@ static bool valid_header_name(const char *s)
 	return true;
 }
 
+/* Headers the gateway writes itself (docs/webhook.md); a route may not replace them. */
+static bool reserved_header(const char *name)
+{
+	static const char *const names[] = {
+	    "webhook-id",
+	    "webhook-timestamp",
+	    "webhook-signature",
+	    "idempotency-key",
+	    "content-type",
+	    "content-length",
+	    "host",
+	    "transfer-encoding",
+	    "expect",
+	    "user-agent",
+	    "connection",
+	    "te",
+	    "upgrade",
+	    "trailer",
+	    "keep-alive",
+	    "proxy-authorization",
+	};
+
+	if (strncasecmp(name, "x-gateway-", 10) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
 static bool has_crlf(const char *s)
 {
 	return strpbrk(s, "\r\n") != NULL;
@@ -654,6 +685,12 @@ static int set_headers(struct load *L, const struct config_key *k, const toml_va
 			diag_add_error(L->diag, L->file, toml_table_key_line(v, i),
 			               toml_table_key_col(v, i), "'%s' is not a valid header name",
 			               name);
+			continue;
+		}
+		if (reserved_header(name)) {
+			diag_add_error(
+			    L->diag, L->file, toml_table_key_line(v, i), toml_table_key_col(v, i),
+			    "header '%s' is written by the gateway itself (docs/webhook.md)", name);
 			continue;
 		}
 		if (!value)

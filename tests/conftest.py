@@ -4,6 +4,13 @@ import pytest
 from gwpaths import BUILD, ROOT, TESTDATA, free_port  # noqa: F401
 
 
+def pytest_sessionstart(session):
+    """The external suites are the referee: their absence is an error, never a silent skip."""
+    if not TESTDATA.is_dir():
+        raise pytest.UsageError(f"{TESTDATA} is missing: the test suites need ../shared/testdata "
+                                "beside the project (see README.md)")
+
+
 @pytest.fixture(scope="session")
 def build_dir():
     return BUILD
