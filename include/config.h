@@ -53,7 +53,7 @@ struct gw_listener {
 	socklen_t addrlen;
 	enum gw_listener_mode mode;
 	bool proxy_protocol;
-	struct gw_cidr *proxy_trusted; /* empty: any source may send a header */
+	struct gw_cidr *proxy_trusted; /* who may send a header; required with proxy_protocol */
 	size_t n_proxy_trusted;
 	int line, col; /* of the [[listener]] table, for messages */
 };
@@ -147,15 +147,18 @@ struct gw_limits {
 	uint64_t command_timeout_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t data_timeout_ms;
+	uint64_t data_deadline_ms; /* one message's content, however it trickles */
 	uint64_t tls_handshake_timeout_ms;
 	uint64_t proxy_timeout_ms;
 	uint64_t drain_timeout_ms;
 	uint32_t max_auth_failures;
 	uint64_t auth_failure_delay_ms;
-	uint32_t max_header_count; /* MIME parsing */
+	uint32_t max_auth_checks;    /* password checks running or queued at once (454 beyond) */
+	uint32_t ipv6_prefix_per_ip; /* IPv6 clients counted per this prefix for the per-IP limit */
+	uint32_t max_header_count;   /* MIME parsing */
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
-	/* SMTP front end back-pressure (0 = the default of gateway/smtp/, docs/smtp.md) */
+	/* SMTP front end back-pressure (docs/smtp.md) */
 	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
 	uint64_t output_high_water;      /* queued reply bytes before reading pauses (64KB) */
 	uint64_t input_high_water;       /* unread input bytes before reading pauses (256KB) */
@@ -181,6 +184,7 @@ struct gw_auth {
 	uint32_t dkim_min_rsa_bits;   /* shorter RSA keys give dkim=policy; default 1024 */
 	uint64_t dkim_clock_skew_ms;  /* tolerance on t= (future) and x= (expired); 300 s */
 	uint32_t dkim_key_cache_size; /* parsed public keys kept per worker; default 1024 */
+	uint64_t timeout_ms;          /* longest wait for one message's checks; then temperror */
 };
 
 struct gw_routing {
@@ -191,9 +195,10 @@ struct gw_routing {
 };
 
 struct gw_server {
-	char *hostname;   /* greeting, Received:, authserv-id */
-	uint32_t workers; /* 0 = one per core ("auto") */
-	char *user;       /* drop privileges to this user after binding */
+	char *hostname;          /* greeting, Received:, authserv-id */
+	uint32_t workers;        /* 0 = one per core ("auto") */
+	char *user;              /* drop privileges to this user after binding */
+	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
 };
 

@@ -2,10 +2,11 @@
  * config_check.c: what no single key can say is wrong.
  *
  * Checks across keys after loading: listeners declared twice or needing a
- * certificate, unreadable certificates and keys others can read, route
- * names used twice, secrets of the wrong kind, contradicting webhook
- * authentication; and the endpoint ids that tell which routes send
- * indistinguishable requests (one SMTP transaction delivers to one).
+ * certificate, PROXY protocol without trusted sources, unreadable
+ * certificates and keys others can read, route names used twice, secrets
+ * of the wrong kind, contradicting webhook authentication; and the
+ * endpoint ids that tell which routes send indistinguishable requests (one
+ * SMTP transaction delivers to one).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,11 @@ static void validate_listeners(struct load *L)
 			                 "submission listener '%s' without [[user]]: nobody can "
 			                 "authenticate",
 			                 l->address ? l->address : "?");
+		/* Without the list anyone could name any client address, dodging every limit. */
+		if (l->proxy_protocol && !l->n_proxy_trusted)
+			diag_add_error(L->diag, L->file, l->line, l->col,
+			               "proxy_protocol needs proxy_trusted: the addresses of your "
+			               "proxies, e.g. [\"127.0.0.1\"]");
 		if (l->n_proxy_trusted && !l->proxy_protocol)
 			diag_add_warning(L->diag, L->file, l->line, l->col,
 			                 "proxy_trusted is set but proxy_protocol is false");

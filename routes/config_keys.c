@@ -39,6 +39,9 @@ static const struct config_key server_keys[] = {
      "per core."},
     {"user", KT_STRING, NULL, 0, 0, SRV(user), 0, NULL, 0,
      "After binding the listeners as root, run as this user. Default: stay who we are."},
+    {"listen_backlog", KT_U32, "1024", 16, 65535, SRV(listen_backlog), 0, NULL, 0,
+     "Connections the kernel queues on each listener socket before we accept them "
+     "(listen(2) backlog; the kernel caps it at net.core.somaxconn)."},
     {"log_level", KT_ENUM, "info", 0, 0, SRV(log_level), 0, log_levels, KEY_RELOADABLE,
      "error, warn, info or debug; logs go to standard error."},
 };
@@ -54,7 +57,8 @@ static const struct config_key listener_keys[] = {
      "Expect a HAProxy PROXY protocol v1 or v2 header first; the address it gives is the "
      "client's. A connection without a valid header is closed."},
     {"proxy_trusted", KT_CIDR_LIST, "[]", 0, 0, LST(proxy_trusted), LST(n_proxy_trusted), NULL, 0,
-     "Sources allowed to send a PROXY header (\"10.0.0.0/8\", \"::1\"). Empty: any."},
+     "Sources allowed to send a PROXY header (\"10.0.0.0/8\", \"::1\"); required with "
+     "proxy_protocol, others are closed."},
 };
 
 static const struct config_key tls_keys[] = {
@@ -110,6 +114,10 @@ static const struct config_key limits_keys[] = {
      KEY_RELOADABLE, "Longest wait for the next command; then 421 4.4.2 and close."},
     {"data_timeout", KT_DURATION, "3m", SEC(1), SEC(3600), LIM(data_timeout_ms), 0, NULL,
      KEY_RELOADABLE, "Longest silence while receiving DATA or BDAT content (RFC 5321 4.5.3.2.5)."},
+    {"data_deadline", KT_DURATION, "10m", SEC(1), SEC(3600), LIM(data_deadline_ms), 0, NULL,
+     KEY_RELOADABLE,
+     "Longest time to receive one message's content, however it trickles (RFC 5321 4.5.3.2.6: "
+     "a client waits 10 minutes for the reply); then 421 4.4.2 and close."},
     {"tls_handshake_timeout", KT_DURATION, "30s", SEC(1), SEC(600), LIM(tls_handshake_timeout_ms),
      0, NULL, KEY_RELOADABLE, "Longest time for a TLS handshake."},
     {"proxy_timeout", KT_DURATION, "10s", SEC(1), SEC(600), LIM(proxy_timeout_ms), 0, NULL,
@@ -121,6 +129,10 @@ static const struct config_key limits_keys[] = {
      "Failed AUTH attempts in one session before 421 and close."},
     {"auth_failure_delay", KT_DURATION, "2s", 0, SEC(60), LIM(auth_failure_delay_ms), 0, NULL,
      KEY_RELOADABLE, "Delay before answering a failed AUTH."},
+    {"max_auth_checks", KT_U32, "8", 1, 1024, LIM(max_auth_checks), 0, NULL, KEY_RELOADABLE,
+     "Password checks (crypt) running or queued at once; beyond it AUTH gets 454 4.7.0."},
+    {"ipv6_prefix_per_ip", KT_U32, "64", 32, 128, LIM(ipv6_prefix_per_ip), 0, NULL, KEY_RELOADABLE,
+     "IPv6 clients are counted per this prefix for max_connections_per_ip."},
     {"max_pipelined_commands", KT_U32, "64", 1, 10000, LIM(max_pipelined_commands), 0, NULL,
      KEY_RELOADABLE,
      "Pipelined commands handled per read wake-up before the session yields to others."},
@@ -168,16 +180,23 @@ static const struct config_key auth_keys[] = {
      KEY_RELOADABLE,
      "How DMARC finds the policy and organizational domain: tree-walk (RFC 9989) or psl "
      "(RFC 7489, Public Suffix List)."},
+    {"dmarc_psl_file", KT_PATH, NULL, 0, 0, AUT(dmarc_psl_file), 0, NULL, KEY_RELOADABLE,
+     "Public Suffix List file (publicsuffix.org format) for dmarc_discovery = \"psl\". "
+     "Default: libpsl's built-in list."},
     {"dkim_max_signatures", KT_U32, "10", 1, 10, AUT(dkim_max_signatures), 0, NULL, KEY_RELOADABLE,
      "DKIM-Signature fields verified per message; the rest are ignored."},
     {"dkim_min_rsa_bits", KT_U32, "1024", 1024, 8192, AUT(dkim_min_rsa_bits), 0, NULL,
      KEY_RELOADABLE, "Shorter RSA keys give dkim=policy (RFC 8301 forbids keys under 1024 bits)."},
     {"dkim_clock_skew", KT_DURATION, "5m", 0, SEC(86400), AUT(dkim_clock_skew_ms), 0, NULL,
      KEY_RELOADABLE, "Tolerance on a signature's t= (in the future) and x= (expired)."},
-    {"dkim_key_cache_size", KT_U32, "1024", 1, 1000000, AUT(dkim_key_cache_size), 0, NULL, 0,
+    {"dkim_key_cache_size", KT_U32, "1024", 1, 1000000, AUT(dkim_key_cache_size), 0, NULL,
+     KEY_RELOADABLE,
      "Parsed DKIM public keys kept per worker (their DNS answers are cached by [dns])."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
      "Let a passing ARC chain override a DMARC failure (for forwarding lists you trust)."},
+    {"timeout", KT_DURATION, "30s", SEC(1), SEC(600), AUT(timeout_ms), 0, NULL, KEY_RELOADABLE,
+     "Longest wait for sender authentication of one message (SPF at MAIL/RCPT, the checks at "
+     "the end of data); then temperror: 451 under enforce, else delivered without results."},
 };
 
 #define RTG(f) offsetof(struct gw_routing, f)

@@ -302,11 +302,18 @@ int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t
 		struct writer w = {.c = c, .cb = cb, .data = data};
 		return json_dump_callback(root, write_cb, &w, flags);
 	}
-	/* on the stack: a 16 KB malloc per message makes glibc consolidate its fastbins */
-	struct fast f = {.c = c,
-	                 .cb = cb,
-	                 .data = data,
-	                 .indent = flags & JSON_MAX_INDENT,
-	                 .compact = flags & JSON_COMPACT};
+	/*
+	 * On the stack: a 16 KB malloc per message makes glibc consolidate its
+	 * fastbins. Fields are set one by one: an initialiser would also zero
+	 * the 16 KB buffer, on every message, for bytes that are written before
+	 * they are read.
+	 */
+	struct fast f;
+	f.c = c;
+	f.cb = cb;
+	f.data = data;
+	f.indent = flags & JSON_MAX_INDENT;
+	f.compact = flags & JSON_COMPACT;
+	f.len = 0;
 	return value(&f, root, 0) < 0 || flush(&f) < 0 ? -1 : 0;
 }

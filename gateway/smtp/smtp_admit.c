@@ -1,7 +1,9 @@
 /*
  * smtp_admit.c: connections per client address, shared by all workers.
  *
- * A hash table of {address, count} under one mutex. The lock is taken
+ * A hash table of {address, count} under one mutex. IPv6 clients are
+ * counted per limits.ipv6_prefix_per_ip (a /64 is one subscriber's
+ * network: counting whole addresses would let one client take them all). The lock is taken
  * twice per connection (admit, release), never on the per-command or
  * per-message path, and held for a short bucket walk. Chosen over
  * per-worker shares because SO_REUSEPORT spreads one client's connections
@@ -12,6 +14,8 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +40,21 @@ static size_t hash(const char *s)
 	return h % ADMIT_BUCKETS;
 }
 
+void smtp_admit_key(const char *ip, uint32_t v6_prefix, char *out, size_t outlen)
+{
+	struct in6_addr a;
+	char txt[INET6_ADDRSTRLEN];
+	if (v6_prefix >= 128 || inet_pton(AF_INET6, ip, &a) != 1 ||
+	    !inet_ntop(AF_INET6, &a, txt, sizeof txt)) {
+		snprintf(out, outlen, "%s", ip);
+		return;
+	}
+	for (uint32_t bit = v6_prefix; bit < 128; bit++)
+		a.s6_addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+	inet_ntop(AF_INET6, &a, txt, sizeof txt);
+	snprintf(out, outlen, "%s/%u", txt, v6_prefix);
+}
+
 bool smtp_admit_ip(const char *ip, uint32_t max)
 {
 	size_t b = hash(ip);
@@ -58,10 +77,6 @@ bool smtp_admit_ip(const char *ip, uint32_t max)
 		ok = false;
 	else
 		e->count++;
-	if (!e->count) {
-		buckets[b] = e->next; /* a fresh entry refused (max reached at 0 cannot happen) */
-		free(e);
-	}
 out:
 	pthread_mutex_unlock(&lock);
 	return ok;

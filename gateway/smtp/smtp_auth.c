@@ -2,9 +2,10 @@
  * smtp_auth.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, on submission listeners and over TLS only. Passwords are
  * checked with crypt_rn() against the crypt(3) hashes of [[user]] and
- * compared in constant time, on a thread per check so that a slow hash
- * never stalls the worker's loop; an unknown user costs the same hash as
- * a known one. Failures are answered after limits.auth_failure_delay_ms (an
+ * compared in constant time, on a small pool of threads so that a slow
+ * hash never stalls the worker's loop (limits.max_auth_checks bounds the
+ * checks in flight: 454 4.7.0 beyond); an unknown user costs the hash of
+ * the costliest configured user. Failures are answered after limits.auth_failure_delay_ms (an
  * event timer, smtp_session.c) and limits.max_auth_failures closes.
  *
  * Never: accept AUTH before TLS, log a password, keep a password after the
@@ -24,10 +25,55 @@
 
 #define AUTH_FIELD_MAX 256
 
+/* Rough cost rank of a crypt(3) setting: the family first, then its cost parameter. */
+static uint64_t hash_cost(const char *h)
+{
+	static const char itoa64[] =
+	    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	uint64_t family = 0, param = 0;
+	if (strncmp(h, "$y$", 3) == 0 || strncmp(h, "$gy$", 4) == 0 || strncmp(h, "$7$", 3) == 0) {
+		family = 5;
+		const char *p = strchr(h + 1, '$') + 1; /* yescrypt: N's log2 is the 2nd char */
+		const char *c = p[0] && p[1] ? strchr(itoa64, p[1]) : NULL;
+		param = c ? (uint64_t)(c - itoa64) : 0;
+	} else if (strncmp(h, "$2", 2) == 0) {
+		family = 4;
+		const char *p = strchr(h + 1, '$');
+		param = p ? strtoul(p + 1, NULL, 10) : 0;
+	} else if (strncmp(h, "$6$", 3) == 0 || strncmp(h, "$5$", 3) == 0) {
+		family = h[1] == '6' ? 3 : 2;
+		param = strncmp(h + 3, "rounds=", 7) == 0 ? strtoul(h + 10, NULL, 10) : 5000;
+	} else if (h[0] == '$') {
+		family = 1;
+	}
+	return family << 32 | (param & 0xffffffffu);
+}
+
+/*
+ * The hash an unknown user is checked against: the costliest configured
+ * one, so that a name that does not exist takes as long as the slowest
+ * that does (with users[0]'s, a cheap first hash would reveal the rest).
+ */
+const char *smtp_auth_dummy_hash(const struct gw_config *cfg)
+{
+	const char *best = NULL;
+	uint64_t best_cost = 0;
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const char *h = cfg->users[i].password_hash;
+		if (!h)
+			continue;
+		uint64_t c = hash_cost(h);
+		if (!best || c > best_cost) {
+			best = h;
+			best_cost = c;
+		}
+	}
+	return best;
+}
+
 bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass)
 {
-	/* Unknown users are checked against a real hash too: same cost, same timing. */
-	const char *hash = cfg->n_users ? cfg->users[0].password_hash : NULL;
+	const char *hash = NULL;
 	bool known = false;
 	for (size_t i = 0; i < cfg->n_users; i++) {
 		if (strcmp(cfg->users[i].name, user) == 0 && cfg->users[i].password_hash) {
@@ -36,6 +82,8 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 			break;
 		}
 	}
+	if (!hash)
+		hash = smtp_auth_dummy_hash(cfg);
 	if (!hash)
 		return false;
 	struct crypt_data *cd = calloc(1, sizeof *cd);
@@ -100,30 +148,137 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 }
 
 /*
- * One password check on a thread of its own: crypt(3) (yescrypt, bcrypt)
- * takes milliseconds to seconds and must not stall the loop. The job holds
- * its own copy of the credentials and a reference to the configuration;
- * the completion finds the session by id (it may have gone).
+ * Password checks run on a small pool of threads shared by the process:
+ * crypt(3) (yescrypt, bcrypt) takes milliseconds to seconds and must not
+ * stall a loop, and one thread per AUTH would let clients start threads
+ * without bound. At most limits.max_auth_checks checks run or wait at once;
+ * beyond it AUTH gets 454 4.7.0 (RFC 4954 6). A job holds its own copy of
+ * the credentials and a reference to the configuration; its completion
+ * finds the session by id (it may have gone). Jobs belong to their worker
+ * (w->auth_jobs, touched by its loop only); the pool lock guards the queue,
+ * the count and each job's state.
  */
+#define AUTH_POOL_THREADS 2
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
 struct auth_job {
-	struct auth_job *next;
+	struct auth_job *next;  /* the worker's list */
+	struct auth_job *qnext; /* the pool's queue */
 	struct smtp_worker *w;
 	uint64_t sid;
 	struct smtp_runtime *rt;
 	struct event *done;
-	pthread_t thread;
+	enum job_state state; /* under pool.lock */
 	bool ok;
 	char user[AUTH_FIELD_MAX];
 	char pass[AUTH_FIELD_MAX];
 };
 
-static void *job_run(void *arg)
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a job was queued */
+	pthread_cond_t done; /* a job finished (teardown waits for it) */
+	struct auth_job *head, *tail;
+	uint32_t in_flight; /* queued + running */
+	uint32_t threads;
+} pool = {PTHREAD_MUTEX_INITIALIZER,
+          PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER,
+          NULL,
+          NULL,
+          0,
+          0};
+
+static struct auth_job *pool_take(void)
 {
-	struct auth_job *j = arg;
-	j->ok = smtp_auth_verify(j->rt->cfg, j->user, j->pass);
-	OPENSSL_cleanse(j->pass, sizeof j->pass);
-	event_active(j->done, EV_READ, 0);
+	while (!pool.head)
+		pthread_cond_wait(&pool.work, &pool.lock);
+	struct auth_job *j = pool.head;
+	pool.head = j->qnext;
+	if (!pool.head)
+		pool.tail = NULL;
+	j->state = JOB_RUNNING;
+	return j;
+}
+
+static void *pool_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		struct auth_job *j = pool_take();
+		pthread_mutex_unlock(&pool.lock);
+		bool ok = smtp_auth_verify(j->rt->cfg, j->user, j->pass);
+		pthread_mutex_lock(&pool.lock);
+		OPENSSL_cleanse(j->pass, sizeof j->pass);
+		j->ok = ok;
+		j->state = JOB_DONE;
+		pool.in_flight--;
+		/* Under the lock: teardown frees a job only once it is done and the lock is free.
+		 */
+		event_active(j->done, EV_READ, 0);
+		pthread_cond_broadcast(&pool.done);
+	}
 	return NULL;
+}
+
+/* Threads start with the first AUTH; they live as long as the process. */
+static int pool_start(void)
+{
+	while (pool.threads < AUTH_POOL_THREADS) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, pool_thread, NULL))
+			return pool.threads ? 0 : -1;
+		pthread_detach(t);
+		pool.threads++;
+	}
+	return 0;
+}
+
+/* Queues j unless max checks already run or wait: 0, or -1 (pool full or no thread). */
+static int pool_submit(struct auth_job *j, uint32_t max)
+{
+	int rc = -1;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.in_flight >= max || pool_start())
+		goto out;
+	j->state = JOB_QUEUED;
+	j->qnext = NULL;
+	if (pool.tail)
+		pool.tail->qnext = j;
+	else
+		pool.head = j;
+	pool.tail = j;
+	pool.in_flight++;
+	pthread_cond_signal(&pool.work);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&pool.lock);
+	return rc;
+}
+
+/* Takes j out of the queue if it has not started; else waits until it is done. */
+static void pool_cancel(struct auth_job *j)
+{
+	pthread_mutex_lock(&pool.lock);
+	if (j->state == JOB_QUEUED) {
+		struct auth_job **pp = &pool.head, *prev = NULL;
+		while (*pp && *pp != j) {
+			prev = *pp;
+			pp = &(*pp)->qnext;
+		}
+		if (*pp) {
+			*pp = j->qnext;
+			if (pool.tail == j)
+				pool.tail = prev;
+			pool.in_flight--;
+		}
+		j->state = JOB_DONE;
+	}
+	while (j->state != JOB_DONE)
+		pthread_cond_wait(&pool.done, &pool.lock);
+	pthread_mutex_unlock(&pool.lock);
 }
 
 static void job_free(struct smtp_worker *w, struct auth_job *j)
@@ -133,7 +288,7 @@ static void job_free(struct smtp_worker *w, struct auth_job *j)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = j->next;
-	pthread_join(j->thread, NULL);
+	pool_cancel(j);
 	event_free(j->done);
 	smtp_runtime_unref(j->rt);
 	OPENSSL_cleanse(j, sizeof *j);
@@ -165,6 +320,18 @@ void smtp_auth_jobs_join(struct smtp_worker *w)
 		job_free(w, w->auth_jobs);
 }
 
+static void auth_busy(struct smtp_session *s)
+{
+	s->auth_step = AUTH_NONE;
+	free(s->auth_login_name);
+	s->auth_login_name = NULL;
+	smtp_session_state(s, ST_COMMAND);
+	smtp_worker_count(s->w, C_AUTH_BUSY);
+	smtp_log(LOG_WARN_, s->id, "limit max_auth_checks=%u reached ip=%s",
+	         s->cfg->limits.max_auth_checks, s->ip);
+	smtp_reply(s, RPL_AUTH_BUSY, NULL);
+}
+
 static void auth_done(struct smtp_session *s, const char *user, char *pass)
 {
 	struct auth_job *j = calloc(1, sizeof *j);
@@ -182,13 +349,13 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 	OPENSSL_cleanse(pass, pl);
 	j->rt = smtp_runtime_ref(s->rt);
 	j->done = event_new(s->w->base, -1, 0, job_done, j);
-	if (!j->done || pthread_create(&j->thread, NULL, job_run, j)) {
+	if (!j->done || pool_submit(j, s->cfg->limits.max_auth_checks)) {
 		if (j->done)
 			event_free(j->done);
 		smtp_runtime_unref(j->rt);
 		OPENSSL_cleanse(j, sizeof *j);
 		free(j);
-		smtp_reply(s, RPL_NO_MEMORY, NULL);
+		auth_busy(s);
 		return;
 	}
 	j->next = s->w->auth_jobs;

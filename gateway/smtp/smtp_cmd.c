@@ -86,7 +86,7 @@ static void do_helo(struct smtp_session *s, char *arg)
 
 static void do_ehlo(struct smtp_session *s, char *arg)
 {
-	char first[320], size[48];
+	char first[600], size[48]; /* hostname (255) " greets " argument (255) */
 	const char *lines[12];
 	size_t n = 0;
 	set_helo(s, arg, true);
@@ -218,6 +218,8 @@ static void do_mail(struct smtp_session *s, char *arg)
 	if (!r && !(tx->mail_from = strdup(path.addr)))
 		r = RPL_NO_MEMORY;
 	if (r) {
+		if (r == RPL_SIZE_EXCEEDED)
+			smtp_worker_count(s->w, C_SIZE_EXCEEDED); /* declared with SIZE= */
 		smtp_tx_reset(s);
 		smtp_reply(s, r, NULL);
 		return;
@@ -288,9 +290,11 @@ static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
 
 static void rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r)
 {
-	if (r == RPL_TOO_MANY_RCPTS)
+	if (r == RPL_TOO_MANY_RCPTS) {
+		smtp_worker_count(s->w, C_TOO_MANY_RCPTS);
 		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached",
 		         s->cfg->limits.max_recipients);
+	}
 	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
 	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
 }
@@ -349,6 +353,7 @@ static void start_message(struct smtp_session *s, bool chunked)
 	struct smtp_tx *tx = &s->tx;
 	const struct gw_limits *l = &s->cfg->limits;
 	smtp_msg_init(&tx->msg, l->memory_threshold);
+	tx->deadline_ms = smtp_mono_ms() + l->data_deadline_ms;
 	smtp_dec_init(&tx->dec, chunked, l->bare_newlines == BARE_NL_NORMALIZE,
 	              l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
 	              smtp_cmd_data_emit, s);
@@ -392,6 +397,28 @@ static int parse_bdat(const char *arg, uint64_t *size, bool *last)
 	return 0;
 }
 
+/*
+ * Every refusal of a BDAT whose size is known reads its chunk first and
+ * answers after it (s->discard_reply), so that the chunk's bytes are never
+ * taken for commands; the transaction, if any, is left as it was.
+ */
+static void bdat_refuse(struct smtp_session *s, const char *arg, enum smtp_reply_id why)
+{
+	struct smtp_tx *tx = &s->tx;
+	uint64_t size;
+	bool last;
+	if (parse_bdat(arg, &size, &last)) {
+		smtp_reply(s, RPL_BDAT_SYNTAX, NULL); /* the chunk length is unknown: no resync */
+		return;
+	}
+	s->discard_reply = why;
+	tx->deadline_ms = smtp_mono_ms() + s->cfg->limits.data_deadline_ms;
+	smtp_dec_init(&tx->dec, true, false, 0, smtp_cmd_data_emit, s);
+	tx->bdat_left = size;
+	tx->bdat_last = last;
+	smtp_session_state(s, ST_BDAT);
+}
+
 static void do_bdat(struct smtp_session *s, char *arg)
 {
 	struct smtp_tx *tx = &s->tx;
@@ -409,10 +436,10 @@ static void do_bdat(struct smtp_session *s, char *arg)
 	else if (!tx->n_rcpts)
 		why = RPL_NO_VALID_RCPTS;
 	if (why) {
-		/* Read the chunk anyway, so that its bytes are never taken for commands. */
-		s->discard_reply = why;
-		smtp_dec_init(&tx->dec, true, false, 0, smtp_cmd_data_emit, s);
-	} else if (!tx->bdat) {
+		bdat_refuse(s, arg, why);
+		return;
+	}
+	if (!tx->bdat) {
 		tx->bdat = true;
 		start_message(s, true);
 	}
@@ -468,10 +495,29 @@ static void check_flags(struct smtp_session *s)
 		tx->error = RPL_LONG_LINE;
 }
 
+/* The limit behind a refused message, for its counter (STYLE 22). */
+static void count_refusal(struct smtp_session *s, enum smtp_reply_id e)
+{
+	switch (e) {
+	case RPL_SIZE_EXCEEDED:
+		smtp_worker_count(s->w, C_SIZE_EXCEEDED);
+		return;
+	case RPL_BARE_NEWLINE:
+		smtp_worker_count(s->w, C_BARE_NEWLINES);
+		return;
+	case RPL_LONG_LINE:
+		smtp_worker_count(s->w, C_LONG_LINES);
+		return;
+	default:
+		return;
+	}
+}
+
 static void fail_message(struct smtp_session *s)
 {
 	enum smtp_reply_id e = s->tx.error;
 	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
+	count_refusal(s, e);
 	const struct smtp_reply_row *row = smtp_reply_row(e);
 	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu: %d %s %s",
 	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
@@ -526,12 +572,16 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	if (!bad && o->ar_field)
 		bad = smtp_msg_prepend(&tx->msg, o->ar_field, strlen(o->ar_field));
 	fill_envelope(s, &env);
+	errno = 0;
 	if (bad || smtp_msg_view(&tx->msg, &mb) ||
 	    delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id)) {
-		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted");
+		/* A payload too big to build will be as big next time: permanent, not 451. */
+		bool too_big = !bad && errno == EMSGSIZE;
+		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted%s",
+		         too_big ? ": payload too large" : "");
 		smtp_session_state(s, ST_COMMAND);
 		smtp_tx_reset(s);
-		smtp_reply(s, RPL_DELIVERY_FAILED, NULL);
+		smtp_reply(s, too_big ? RPL_SIZE_EXCEEDED : RPL_DELIVERY_FAILED, NULL);
 		smtp_session_resume(s);
 		return;
 	}
@@ -729,7 +779,10 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	else if (v->check)
 		r = v->check(s, arg);
 	if (r) {
-		smtp_reply(s, r, NULL);
+		if (v->run == do_bdat)
+			bdat_refuse(s, arg, r);
+		else
+			smtp_reply(s, r, NULL);
 		return;
 	}
 	v->run(s, (char *)arg);

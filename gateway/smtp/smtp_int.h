@@ -88,6 +88,7 @@ enum smtp_reply_id {
 	RPL_TLS_IN_TX,
 	RPL_BDAT_SYNTAX,
 	RPL_BDAT_MIXED,
+	RPL_AUTH_BUSY,
 	RPL_MAX
 };
 
@@ -122,6 +123,12 @@ enum smtp_counter {
 	C_REJECTED_MESSAGES,
 	C_PROXY_REFUSED,
 	C_TLS_FAILURES,
+	C_AUTH_BUSY,
+	C_TOO_MANY_RCPTS,
+	C_SIZE_EXCEEDED,
+	C_BARE_NEWLINES,
+	C_LONG_LINES,
+	C_OUTPUT_PAUSES,
 	C_COUNTER_MAX
 };
 
@@ -129,6 +136,11 @@ extern const char *const smtp_counter_names[C_COUNTER_MAX];
 
 /* ---- per-IP admission (smtp_admit.c) ---- */
 
+/*
+ * The key a client is counted under: an IPv4 address as it is, an IPv6
+ * address cut to v6_prefix bits ("2001:db8::/64"); 128 keeps it whole.
+ */
+void smtp_admit_key(const char *ip, uint32_t v6_prefix, char *out, size_t outlen);
 /* Takes one slot for ip; false when max (0 = unlimited) is reached. */
 bool smtp_admit_ip(const char *ip, uint32_t max);
 void smtp_release_ip(const char *ip);
@@ -171,6 +183,7 @@ struct smtp_worker {
 	struct evconnlistener **listeners; /* one per configured listener */
 	int *fds;                          /* bound sockets, one per listener */
 	void *accept_ctx;                  /* callback arguments of the listeners */
+	struct event **relisten;           /* per listener: resumes accept after EMFILE */
 	struct event *ctl;                 /* woken by the main thread: reload, stop */
 	struct smtp_runtime *pending_rt;   /* handed over under ctl_lock */
 	bool stop_requested;
@@ -238,7 +251,10 @@ struct smtp_msg {
 
 void smtp_msg_init(struct smtp_msg *m, uint64_t threshold);
 int smtp_msg_append(struct smtp_msg *m, const char *p, size_t n);
-/* Puts p in front of what is there (headers written at the end of data). */
+/*
+ * Puts p in front of what is there (headers written at the end of data);
+ * beyond the head room the message is moved once to make room.
+ */
 int smtp_msg_prepend(struct smtp_msg *m, const char *p, size_t n);
 /* The whole message (prepended fields and body), mapped or in memory; 0 or -1. */
 int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out);
@@ -295,8 +311,9 @@ struct smtp_tx {
 	struct smtp_dec dec;
 	uint64_t bdat_left; /* octets of the current chunk still to read */
 	bool bdat_last;
-	uint64_t received;         /* message octets after unstuffing, Received: excluded */
-	uint32_t seq;              /* transaction number in the session */
+	uint64_t received;    /* message octets after unstuffing, Received: excluded */
+	uint64_t deadline_ms; /* smtp_mono_ms() by which the content must be in (data_deadline) */
+	uint32_t seq;         /* transaction number in the session */
 	struct smtp_seam_tx *seam; /* sender authentication of this transaction, or NULL */
 };
 
@@ -318,7 +335,8 @@ struct smtp_session {
 	char ip[64];
 	uint16_t port;
 	bool ip_counted;
-	bool counted; /* holds a slot of the total connection count */
+	char ip_key[72]; /* what the per-IP limit counts this client under (smtp_admit_key) */
+	bool counted;    /* holds a slot of the total connection count */
 	char *helo;
 	bool esmtp;
 	bool tls;
@@ -355,6 +373,8 @@ void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines
 void smtp_tx_reset(struct smtp_session *s);
 void smtp_session_resume(struct smtp_session *s);
 void smtp_session_arm(struct smtp_session *s, uint64_t ms);
+/* Monotonic milliseconds, for deadlines. */
+uint64_t smtp_mono_ms(void);
 void smtp_session_starttls(struct smtp_session *s);
 
 /* ---- commands (smtp_cmd.c) ---- */
@@ -371,6 +391,8 @@ void smtp_cmd_data_emit(void *ctx, const char *p, size_t n);
 
 /* Checks user/password against cfg->users (crypt(3), constant time). */
 bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass);
+/* The hash an unknown user is checked against: the costliest of cfg->users (NULL: none). */
+const char *smtp_auth_dummy_hash(const struct gw_config *cfg);
 /* Waits for the password checks still running (worker teardown). */
 void smtp_auth_jobs_join(struct smtp_worker *w);
 
@@ -424,6 +446,8 @@ struct smtp_seam_outcome {
  */
 void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body);
 void smtp_seam_tx_end(struct smtp_session *s);
+/* [auth] timeout ran out while the session waited for the checks (the session timer). */
+void smtp_seam_timeout(struct smtp_session *s);
 void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *o);
 
 /* ---- Received: (smtp_received.c) ---- */

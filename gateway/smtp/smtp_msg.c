@@ -8,7 +8,8 @@
  * the trace fields written at the end of data (Received:, and
  * Authentication-Results: once sender authentication is wired in): they
  * are written right-aligned in front of the body, so neither the heap nor
- * the file is ever moved to prepend a header.
+ * the file is moved to prepend a header, unless the fields outgrow the
+ * head room (then the message moves once, widen_head()).
  *
  * Forged Authentication-Results fields are cut out of the header the same
  * way (smtp_msg_cut()): the header bytes before them move towards the body,
@@ -186,9 +187,42 @@ fail:
 	return -1;
 }
 
+/*
+ * The rare fields that do not fit the head room (many long DKIM results in
+ * Authentication-Results): everything from the prepended fields on moves
+ * up by extra octets, once, and skip grows by as much, so the body keeps
+ * its offsets relative to SMTP_MSG_HEAD_ROOM + skip.
+ */
+static int widen_head(struct smtp_msg *m, size_t extra)
+{
+	size_t from = SMTP_MSG_HEAD_ROOM + m->skip - m->head;
+	if (m->fd >= 0) {
+		if (file_move_up(m->fd, from, from + extra, (size_t)m->flen - from))
+			return -1;
+		m->flen += extra;
+		if (m->map) {
+			munmap(m->map, m->maplen);
+			m->map = NULL;
+		}
+	} else {
+		char *p = realloc(m->mem, m->len + extra);
+		if (!p)
+			return -1;
+		m->mem = p;
+		m->cap = m->len + extra;
+		memmove(m->mem + from + extra, m->mem + from, m->len - from);
+		m->len += extra;
+	}
+	m->skip += extra;
+	return 0;
+}
+
 int smtp_msg_prepend(struct smtp_msg *m, const char *p, size_t n)
 {
-	if (m->failed || start(m) || n > SMTP_MSG_HEAD_ROOM + m->skip - m->head)
+	if (m->failed || start(m))
+		goto fail;
+	size_t room = SMTP_MSG_HEAD_ROOM + m->skip - m->head;
+	if (n > room && widen_head(m, (n - room + 4095) / 4096 * 4096))
 		goto fail;
 	size_t off = SMTP_MSG_HEAD_ROOM + m->skip - m->head - n;
 	if (m->fd >= 0) {

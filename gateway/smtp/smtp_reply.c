@@ -88,6 +88,8 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_BDAT_SYNTAX] = {RPL_BDAT_SYNTAX, 501, "5.5.4",
                          "Bad BDAT syntax, cannot stay in sync, closing", RF_CLOSE},
     [RPL_BDAT_MIXED] = {RPL_BDAT_MIXED, 503, "5.5.1", "DATA and BDAT cannot be mixed", RF_ERROR},
+    [RPL_AUTH_BUSY] = {RPL_AUTH_BUSY, 454, "4.7.0",
+                       "Temporary authentication failure, try again later", 0},
 };
 
 const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)

@@ -17,9 +17,12 @@
  * client's own Authentication-Results with our authserv-id through, answer
  * a command twice.
  */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -45,6 +48,7 @@ struct smtp_seam_tx {
 	enum spf_result spf;
 	struct auth_verdict spf_global; /* under [auth] spf */
 	enum seam_wait wait;
+	bool timed_out;               /* [auth] timeout: SPF is temperror, late answers ignored */
 	struct event *gone;           /* the client's FIN while we wait (reading is off) */
 	char rcpt[SMTP_PATH_MAX + 1]; /* the RCPT waiting for SPF */
 	struct route_match match;
@@ -146,14 +150,40 @@ static void refuse(struct smtp_session *s, const char *what, const struct auth_v
 	smtp_reply_raw(s, v->code, v->status, v->text, false);
 }
 
+/*
+ * A FIN is a half-close: a client that pipelined its whole message (and
+ * QUIT) may shut its write side and still read our answer, so EOF ends the
+ * wait only while nothing complete is at stake (MAIL or RCPT waiting for
+ * SPF). A reset (or a pending socket error) always means gone. EV_CLOSED
+ * sees a FIN only (libevent reports a reset as EV_READ|EV_WRITE), so the
+ * end of the checks looks again before delivering.
+ */
+static bool client_reset(int fd)
+{
+	struct tcp_info ti;
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (fd < 0)
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+		return true;
+	len = sizeof ti;
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
 /* The client went away while its checks ran: end the session, which cancels them. */
 static void gone_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	(void)fd;
 	(void)what;
-	if (s->dead)
+	if (s->dead || !s->tx.seam)
 		return;
+	if (s->tx.seam->wait == WAIT_MESSAGE && !client_reset(fd)) {
+		smtp_log(LOG_DEBUG_, s->id,
+		         "client half-closed: the message is complete, answering");
+		event_del(s->tx.seam->gone); /* level-triggered: it would fire again at once */
+		return;
+	}
 	smtp_log(LOG_INFO_, s->id, "client went away during sender authentication");
 	smtp_session_close_now(s);
 }
@@ -181,7 +211,7 @@ static void wait_spf(struct smtp_session *s, enum seam_wait what)
 {
 	s->tx.seam->wait = what;
 	smtp_session_state(s, ST_SPF);
-	smtp_session_arm(s, 0);
+	smtp_session_arm(s, s->cfg->auth.timeout_ms);
 	if (s->bev)
 		bufferevent_disable(s->bev, EV_READ);
 	watch_client(s, true);
@@ -216,7 +246,7 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 {
 	struct smtp_session *s = arg;
 	struct smtp_seam_tx *st = s->tx.seam;
-	if (s->dead || !st)
+	if (s->dead || !st || st->timed_out)
 		return;
 	st->spf_known = true;
 	st->spf = info->result;
@@ -228,6 +258,7 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 	enum seam_wait w = st->wait;
 	st->wait = WAIT_NONE;
 	watch_client(s, false);
+	smtp_session_arm(s, 0);
 	smtp_session_state(s, ST_COMMAND);
 	if (w == WAIT_MAIL)
 		answer_mail(s);
@@ -341,7 +372,13 @@ static void on_done(void *arg, const struct auth_outcome *out)
 	struct smtp_session *s = arg;
 	if (s->dead || !s->tx.seam)
 		return;
+	if (client_reset(s->fd)) {
+		smtp_log(LOG_INFO_, s->id, "client went away during sender authentication (reset)");
+		smtp_session_close_now(s);
+		return;
+	}
 	s->tx.seam->wait = WAIT_NONE;
+	smtp_session_arm(s, 0); /* [auth] timeout no longer runs: the webhook has its own */
 	watch_client(s, false); /* the delivery has its own rules for a vanished client */
 	smtp_log(LOG_INFO_, s->id, "auth %s", out->ar_value);
 	if (!refuses(&out->verdict)) {
@@ -371,7 +408,67 @@ void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *b
 	}
 	st->wait = WAIT_MESSAGE;
 	watch_client(s, true);
+	smtp_session_arm(s, s->cfg->auth.timeout_ms);
 	auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
+}
+
+/*
+ * [auth] timeout: what still runs is cancelled and counts as temperror.
+ * While MAIL or RCPT waits for SPF (enforce), SPF is temperror: 451 4.7.24
+ * by the same verdicts as a DNS failure, and a late answer is ignored. At
+ * the end of data, a route that enforces any check answers 451 4.7.1 (the
+ * client tries again later); otherwise the message is delivered with no
+ * auth results (payload auth null, no Authentication-Results of ours),
+ * rather than held back by a slow DNS server.
+ */
+static const struct smtp_reply auth_timeout_reply = {451, "4.7.1",
+                                                     "Sender authentication timed out, try "
+                                                     "again later"};
+
+static void timeout_spf(struct smtp_session *s)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct auth_policy p;
+	enum seam_wait w = st->wait;
+	st->timed_out = true;
+	st->spf_known = true;
+	st->spf = SPF_TEMPERROR;
+	st->wait = WAIT_NONE;
+	auth_policy_global(&p, &s->cfg->auth);
+	auth_spf_verdict(&p, SPF_TEMPERROR, &st->spf_global);
+	watch_client(s, false);
+	smtp_session_state(s, ST_COMMAND);
+	if (w == WAIT_MAIL)
+		answer_mail(s);
+	else if (!rcpt_refused(s, st->rcpt, &st->match))
+		smtp_cmd_rcpt_accept(s, st->rcpt, &st->match);
+	smtp_session_resume(s);
+}
+
+void smtp_seam_timeout(struct smtp_session *s)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct auth_policy pol;
+	if (!st || st->wait == WAIT_NONE)
+		return;
+	smtp_log(LOG_INFO_, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
+	         (unsigned long long)s->cfg->auth.timeout_ms);
+	if (st->wait != WAIT_MESSAGE) {
+		timeout_spf(s);
+		return;
+	}
+	st->wait = WAIT_NONE;
+	watch_client(s, false);
+	auth_tx_free(st->tx); /* cancels the DNS work: no callback after this */
+	st->tx = NULL;
+	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
+	if (pol.spf == POLICY_ENFORCE || pol.dkim == POLICY_ENFORCE ||
+	    pol.dmarc == POLICY_ENFORCE) {
+		struct smtp_seam_outcome o = {NULL, NULL, &auth_timeout_reply};
+		smtp_cmd_seam_done(s, &o);
+		return;
+	}
+	deliver(s, NULL, NULL);
 }
 
 void smtp_seam_tx_end(struct smtp_session *s)

@@ -39,32 +39,65 @@ const char *const smtp_counter_names[C_COUNTER_MAX] = {
     [C_REJECTED_MESSAGES] = "messages_refused",
     [C_PROXY_REFUSED] = "proxy_refused",
     [C_TLS_FAILURES] = "tls_failures",
+    [C_AUTH_BUSY] = "auth_checks_busy",
+    [C_TOO_MANY_RCPTS] = "refused_max_recipients",
+    [C_SIZE_EXCEEDED] = "refused_max_message_size",
+    [C_BARE_NEWLINES] = "refused_bare_newlines",
+    [C_LONG_LINES] = "refused_long_lines",
+    [C_OUTPUT_PAUSES] = "paused_output_high_water",
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/*
+ * Every limit these options once defaulted is now a [limits] or [server]
+ * key whose minimum excludes 0; the struct stays for smtp.h's callers.
+ */
 void smtp_options_default(struct smtp_options *o)
 {
-	o->max_commands_per_wakeup = 64;
-	o->output_high_water = 64 * 1024;
-	o->input_high_water = 256 * 1024;
-	o->listen_backlog = 1024;
+	memset(o, 0, sizeof *o);
+}
+
+/*
+ * Client strings (verbs, addresses, names) reach the log through %s: a CR,
+ * LF or terminal escape in them must not forge a line or recolour a
+ * terminal, so every control octet becomes \xHH here, in the one funnel.
+ */
+static size_t log_escape(const char *in, size_t n, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 0x20 && c != 0x7f) {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 > cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	return o;
 }
 
 void smtp_log(int level, uint64_t id, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[1024], msg[1024];
 	if (smtp_srv && level > atomic_load_explicit(&smtp_srv->log_level, memory_order_relaxed))
 		return;
 	int n = snprintf(buf, sizeof buf, "smtp-gateway[%d]: %s session=%016llx ", (int)getpid(),
 	                 level_names[level], (unsigned long long)id);
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof buf - 2)
-		len = sizeof buf - 2;
+	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
+	size_t len = (size_t)n + log_escape(msg, mlen, buf + n, sizeof buf - (size_t)n - 1);
 	buf[len++] = '\n';
 	/* One write per line, so that workers never interleave inside a line. */
 	ssize_t w = write(STDERR_FILENO, buf, len);
@@ -135,12 +168,15 @@ static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
 		for (size_t i = 0; i < cfg->n_listeners; i++)
 			w->fds[i] = -1;
 		for (size_t i = 0; i < cfg->n_listeners; i++) {
-			w->fds[i] = bind_one(&cfg->listeners[i], srv->opt.listen_backlog);
+			w->fds[i] = bind_one(&cfg->listeners[i], (int)cfg->server.listen_backlog);
 			if (w->fds[i] < 0) {
 				smtp_log(LOG_ERR_, 0, "cannot listen on %s: %s",
 				         cfg->listeners[i].address, strerror(errno));
 				return -1;
 			}
+			if (wi == 0)
+				smtp_log(LOG_INFO_, 0, "listening on %s backlog=%u",
+				         cfg->listeners[i].address, cfg->server.listen_backlog);
 		}
 	}
 	return 0;
@@ -191,13 +227,45 @@ static void print_diag(const struct gw_diag *d)
 		smtp_log(LOG_WARN_, 0, "config: %s", d->warnings[i]);
 }
 
+/*
+ * Sessions read their listener's settings from the configuration they
+ * start with, so a reload that changed any of them (not only the address)
+ * would apply half of it: the sockets stay, the rules change. Such a
+ * reload is refused whole; NULL when nothing differs, else what changed.
+ */
+static const char *listener_change(const struct gw_listener *a, const struct gw_listener *b)
+{
+	if (strcmp(a->address, b->address) != 0)
+		return "address";
+	if (a->mode != b->mode)
+		return "mode";
+	if (a->proxy_protocol != b->proxy_protocol)
+		return "proxy_protocol";
+	if (a->n_proxy_trusted != b->n_proxy_trusted)
+		return "proxy_trusted";
+	for (size_t k = 0; k < a->n_proxy_trusted; k++) {
+		const struct gw_cidr *x = &a->proxy_trusted[k], *y = &b->proxy_trusted[k];
+		size_t n = x->family == AF_INET ? 4 : 16;
+		if (x->family != y->family || x->prefix != y->prefix || memcmp(x->addr, y->addr, n))
+			return "proxy_trusted";
+	}
+	return NULL;
+}
+
 static bool same_listeners(const struct gw_config *a, const struct gw_config *b)
 {
-	if (a->n_listeners != b->n_listeners)
+	if (a->n_listeners != b->n_listeners) {
+		smtp_log(LOG_ERR_, 0, "reload: the number of listeners changed");
 		return false;
-	for (size_t i = 0; i < a->n_listeners; i++)
-		if (strcmp(a->listeners[i].address, b->listeners[i].address) != 0)
+	}
+	for (size_t i = 0; i < a->n_listeners; i++) {
+		const char *what = listener_change(&a->listeners[i], &b->listeners[i]);
+		if (what) {
+			smtp_log(LOG_ERR_, 0, "reload: listener %s: %s changed",
+			         a->listeners[i].address, what);
 			return false;
+		}
+	}
 	return true;
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,23 +31,20 @@
 
 #include "smtp_int.h"
 
-/* Back-pressure limits: the configuration's, or the built-in defaults. */
+/* Back-pressure limits (their keys' minimums exclude 0: no fallback needed). */
 static size_t output_high_water(const struct smtp_session *s)
 {
-	uint64_t v = s->cfg->limits.output_high_water;
-	return v ? (size_t)v : smtp_srv->opt.output_high_water;
+	return (size_t)s->cfg->limits.output_high_water;
 }
 
 static size_t input_high_water(const struct smtp_session *s)
 {
-	uint64_t v = s->cfg->limits.input_high_water;
-	return v ? (size_t)v : smtp_srv->opt.input_high_water;
+	return (size_t)s->cfg->limits.input_high_water;
 }
 
 static uint32_t max_pipelined(const struct smtp_session *s)
 {
-	uint32_t v = s->cfg->limits.max_pipelined_commands;
-	return v ? v : smtp_srv->opt.max_commands_per_wakeup;
+	return s->cfg->limits.max_pipelined_commands;
 }
 
 const char *const smtp_state_names[ST_MAX] = {
@@ -87,6 +85,25 @@ void smtp_session_arm(struct smtp_session *s, uint64_t ms)
 	}
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 	evtimer_add(s->timer, &tv);
+}
+
+uint64_t smtp_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * While content arrives: data_timeout of silence, but never past the
+ * phase's deadline (STYLE 13), or a client trickling one octet a minute
+ * would hold the session for ever.
+ */
+static void arm_data(struct smtp_session *s)
+{
+	uint64_t now = smtp_mono_ms(), ms = s->cfg->limits.data_timeout_ms;
+	uint64_t left = s->tx.deadline_ms > now ? s->tx.deadline_ms - now : 1;
+	smtp_session_arm(s, left < ms ? left : ms);
 }
 
 /*
@@ -134,7 +151,7 @@ void smtp_session_free(struct smtp_session *s)
 	else if (s->fd >= 0)
 		close(s->fd);
 	if (s->ip_counted)
-		smtp_release_ip(s->ip);
+		smtp_release_ip(s->ip_key);
 	if (s->counted)
 		atomic_fetch_sub(&smtp_srv->connections, 1);
 	free(s->helo);
@@ -264,16 +281,31 @@ void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const 
 	emit(s, code, status, clean, is_error ? RF_ERROR : 0);
 }
 
+/* The length of s cut to at most max octets, never inside a UTF-8 sequence. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF; longer text is cut. */
+#define SMTP_REPLY_LINE_MAX 512
+
 void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n)
 {
-	char buf[320];
+	char buf[SMTP_REPLY_LINE_MAX + 1];
 	if (s->dead || s->state == ST_CLOSING)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		int k =
-		    snprintf(buf, sizeof buf, "%d%c%s\r\n", code, i + 1 < n ? '-' : ' ', lines[i]);
+		int len = (int)utf8_prefix(lines[i], SMTP_REPLY_LINE_MAX - 6); /* "250-" and CRLF */
+		int k = snprintf(buf, sizeof buf, "%d%c%.*s\r\n", code, i + 1 < n ? '-' : ' ', len,
+		                 lines[i]);
 		if (k < 0 || (size_t)k >= sizeof buf)
-			continue;
+			continue; /* cannot happen: the text was cut to fit */
 		send_text(s, buf, (size_t)k);
 	}
 	smtp_log(LOG_DEBUG_, s->id, "reply %d (%zu lines)", code, n);
@@ -374,7 +406,7 @@ static void command_loop(struct smtp_session *s)
 	uint32_t handled = 0;
 	while (!s->dead) {
 		if (s->state == ST_DATA || s->state == ST_BDAT) {
-			smtp_session_arm(s, s->cfg->limits.data_timeout_ms);
+			arm_data(s);
 			if (!feed_data(s))
 				return;
 			continue;
@@ -383,6 +415,8 @@ static void command_loop(struct smtp_session *s)
 			return;
 		if (output_full(s)) {
 			/* A client that sends without reading: stop reading, write_cb resumes. */
+			smtp_worker_count(s->w, C_OUTPUT_PAUSES);
+			smtp_log(LOG_DEBUG_, s->id, "limit output_high_water: reading paused");
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
@@ -539,6 +573,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_log(LOG_INFO_, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
 	} else if (what & BEV_EVENT_ERROR) {
 		smtp_log(LOG_INFO_, s->id, "connection error: %s", strerror(errno));
+	} else if (!s->ssl && s->state != ST_DELIVERY && pending_output(s)) {
+		/*
+		 * EOF is a half-close: the answers already queued still go out
+		 * (a TLS layer that saw the peer close may never write them).
+		 */
+		begin_close(s);
+		return;
 	}
 	smtp_session_close_now(s);
 }
@@ -582,7 +623,8 @@ void smtp_session_starttls(struct smtp_session *s)
 static void admitted(struct smtp_session *s)
 {
 	uint32_t per_ip = s->cfg->limits.max_connections_per_ip;
-	if (!smtp_admit_ip(s->ip, per_ip)) {
+	smtp_admit_key(s->ip, s->cfg->limits.ipv6_prefix_per_ip, s->ip_key, sizeof s->ip_key);
+	if (!smtp_admit_ip(s->ip_key, per_ip)) {
 		smtp_worker_count(s->w, C_REFUSED_PER_IP);
 		smtp_log(LOG_WARN_, s->id, "limit max_connections_per_ip=%u refused ip=%s", per_ip,
 		         s->ip);
@@ -672,10 +714,9 @@ static bool cidr_match(const struct gw_cidr *c, const struct sockaddr *sa)
 	return true;
 }
 
+/* The configuration refuses proxy_protocol without proxy_trusted: an empty list trusts no one. */
 static bool proxy_trusted(const struct gw_listener *l, const struct sockaddr *sa)
 {
-	if (!l->n_proxy_trusted)
-		return true;
 	for (size_t i = 0; i < l->n_proxy_trusted; i++)
 		if (cidr_match(&l->proxy_trusted[i], sa))
 			return true;
@@ -758,13 +799,27 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		smtp_log(LOG_INFO_, s->id, "timeout in state %s", smtp_state_names[s->state]);
 		smtp_session_close_now(s);
 		return;
-	default:
+	case ST_SPF:
+	case ST_DELIVERY:
+		smtp_seam_timeout(s); /* the only timer of these states: [auth] timeout */
+		return;
+	case ST_DATA:
+	case ST_BDAT:
+		if (smtp_mono_ms() < s->tx.deadline_ms)
+			break;
 		smtp_worker_count(s->w, C_TIMEOUTS);
-		smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s",
-		         smtp_state_names[s->state], s->ip);
+		smtp_log(LOG_INFO_, s->id, "limit data_deadline=%llums exceeded ip=%s octets=%llu",
+		         (unsigned long long)s->cfg->limits.data_deadline_ms, s->ip,
+		         (unsigned long long)s->tx.received);
 		smtp_reply(s, RPL_TIMEOUT, NULL);
 		return;
+	default:
+		break;
 	}
+	smtp_worker_count(s->w, C_TIMEOUTS);
+	smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s", smtp_state_names[s->state],
+	         s->ip);
+	smtp_reply(s, RPL_TIMEOUT, NULL);
 }
 
 void smtp_session_shutdown(struct smtp_session *s)

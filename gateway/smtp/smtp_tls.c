@@ -6,14 +6,19 @@
  * label (RFC 6125 6.4.3). TLS 1.2 and 1.3 only (tls_min_version),
  * no renegotiation, no compression, buffers released when idle.
  *
- * Never: load a private key that others can read, offer SSLv3/TLS 1.0/1.1.
+ * Never: load a private key that group or others can read (checked on the
+ * descriptor it is read from), offer SSLv3/TLS 1.0/1.1.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -102,13 +107,43 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK; /* unknown name: the default certificate */
 }
 
-static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *tc)
+/*
+ * The key is opened once and checked on that descriptor (no stat-then-open
+ * race), with the rule of routes/config_check.c: nobody but the owner may
+ * read it. 0 or -1 (logged).
+ */
+static int load_key(SSL_CTX *ctx, const char *path)
 {
 	struct stat st;
-	if (stat(tc->key_file, &st) == 0 && (st.st_mode & S_IRWXO)) {
-		smtp_log(LOG_ERR_, 0, "tls: %s is readable by others; refused", tc->key_file);
-		return NULL;
+	int rc = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		smtp_log(LOG_ERR_, 0, "tls: key %s: %s", path, strerror(errno));
+		return -1;
 	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		smtp_log(LOG_ERR_, 0, "tls: key %s is not a file only its owner can read; refused",
+		         path);
+		close(fd);
+		return -1;
+	}
+	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
+	if (!bio) {
+		close(fd);
+		return -1;
+	}
+	EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1)
+		rc = 0;
+	else
+		log_ssl("key", path);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	return rc;
+}
+
+static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *tc)
+{
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx)
 		return NULL;
@@ -123,11 +158,8 @@ static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *t
 		log_ssl("certificate", tc->cert_file);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, tc->key_file, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		log_ssl("key", tc->key_file);
+	if (load_key(ctx, tc->key_file))
 		goto fail;
-	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

@@ -108,21 +108,30 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 static void relisten_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct accept_ctx *c = arg;
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(arg);
+	if (c->w->listeners[c->li])
+		evconnlistener_enable(c->w->listeners[c->li]);
 }
 
+/*
+ * Out of descriptors or memory: accept() would fail again at once, so the
+ * listener pauses for a second. The timer is the listener's own (freed
+ * with it in close_listeners), never a one-shot that could outlive it.
+ */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct accept_ctx *c = arg;
 	int e = errno;
 	struct timeval tv = {1, 0};
-	smtp_log(LOG_ERR_, 0, "accept: %s; listener paused for 1s", strerror(e));
-	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-		evconnlistener_disable(l);
-		event_base_once(c->w->base, -1, EV_TIMEOUT, relisten_cb, l, &tv);
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		smtp_log(LOG_WARN_, 0, "accept: %s", strerror(e));
+		return;
 	}
+	smtp_log(LOG_ERR_, 0, "accept: %s; listener paused for 1s", strerror(e));
+	evconnlistener_disable(l);
+	evtimer_add(c->w->relisten[c->li], &tv);
 }
 
 static void close_listeners(struct smtp_worker *w)
@@ -130,6 +139,10 @@ static void close_listeners(struct smtp_worker *w)
 	if (!w->srv || !w->fds)
 		return;
 	for (size_t i = 0; i < w->srv->n_listeners; i++) {
+		if (w->relisten && w->relisten[i]) {
+			event_free(w->relisten[i]);
+			w->relisten[i] = NULL;
+		}
 		if (w->listeners[i]) {
 			evconnlistener_free(w->listeners[i]);
 			w->listeners[i] = NULL;
@@ -236,10 +249,16 @@ static int open_listeners(struct smtp_worker *w)
 	if (!all)
 		return -1;
 	w->accept_ctx = all;
+	w->relisten = calloc(w->srv->n_listeners, sizeof *w->relisten);
+	if (!w->relisten)
+		return -1;
 	for (size_t i = 0; i < w->srv->n_listeners; i++) {
 		struct accept_ctx *c = &all[i];
 		c->w = w;
 		c->li = i;
+		w->relisten[i] = evtimer_new(w->base, relisten_cb, c);
+		if (!w->relisten[i])
+			return -1;
 		w->listeners[i] = evconnlistener_new(w->base, accept_cb, c,
 		                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 		                                     -1, w->fds[i]);
@@ -294,6 +313,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	free(w->listeners);
 	free(w->fds);
 	free(w->accept_ctx);
+	free(w->relisten);
 	free(w->line);
 	pthread_mutex_destroy(&w->ctl_lock);
 }

@@ -228,8 +228,17 @@ static void job_unqueue(struct job *j)
 	j->in_queue = false;
 }
 
+/*
+ * A delivered message is an INFO event: below that level the line (one
+ * formatted write to unbuffered stderr per message) is skipped. Refusals and
+ * deferrals are always logged.
+ */
 static void log_reply(const struct job *j, const struct http_answer *a, const struct smtp_reply *r)
 {
+	const struct gw_config *cfg = j->d->cfg;
+
+	if (r->code / 100 == 2 && cfg && cfg->server.log_level < GW_LOG_INFO)
+		return;
 	fprintf(stderr, "webhook: route=%s id=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s\n",
 	        j->req.route_name, j->req.id, j->attempts, a ? a->status : 0L,
 	        a ? (int)a->outcome : -1, j->forgotten ? " (forgotten)" : "", r->code, r->status,
@@ -295,8 +304,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 		if (cap > WEBHOOK_RESPONSE_MAX)
 			cap = WEBHOOK_RESPONSE_MAX;
 		nb = realloc(j->resp, cap);
-		if (!nb)
+		if (!nb) {
+			/*
+			 * The status has arrived: a body cut short, not a lost connection,
+			 * or a retry could POST again a message the app accepted.
+			 */
+			j->resp_capped = true;
 			return 0;
+		}
 		j->resp = nb;
 		j->resp_cap = cap;
 	}

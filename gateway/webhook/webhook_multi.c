@@ -35,6 +35,8 @@ struct webhook_multi {
 	CURL *pool[WEBHOOK_EASY_POOL_MAX];
 	size_t n_pool;
 	struct sock_ev *socks;
+	long running; /* transfers in the multi now */
+	long peak;    /* the most ever in the multi at once: the cache keeps 4 per */
 };
 
 static void check_done(struct webhook_multi *m)
@@ -50,6 +52,7 @@ static void check_done(struct webhook_multi *m)
 		easy = msg->easy_handle; /* msg is invalid once the handle is removed */
 		rc = msg->data.result;
 		curl_multi_remove_handle(m->multi, easy);
+		m->running--;
 		m->done(m->arg, easy, rc);
 	}
 }
@@ -193,13 +196,32 @@ void webhook_multi_release(struct webhook_multi *m, CURL *easy)
 	m->pool[m->n_pool++] = easy;
 }
 
+/*
+ * libcurl's default cache holds 4 connections per handle in the multi *now*:
+ * when the count dips, it closes the connections the next burst opens again
+ * (one TCP handshake per ten messages under load). The same rule applied to
+ * the most transfers ever run at once keeps them; route max_in_flight bounds
+ * that peak.
+ */
+static void track_peak(struct webhook_multi *m)
+{
+	if (++m->running <= m->peak)
+		return;
+	m->peak = m->running;
+	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, 4 * m->peak);
+}
+
 int webhook_multi_start(struct webhook_multi *m, CURL *easy)
 {
-	return curl_multi_add_handle(m->multi, easy) == CURLM_OK ? 0 : -1;
+	if (curl_multi_add_handle(m->multi, easy) != CURLM_OK)
+		return -1;
+	track_peak(m);
+	return 0;
 }
 
 void webhook_multi_cancel(struct webhook_multi *m, CURL *easy)
 {
-	curl_multi_remove_handle(m->multi, easy);
+	if (curl_multi_remove_handle(m->multi, easy) == CURLM_OK)
+		m->running--;
 	webhook_multi_release(m, easy);
 }

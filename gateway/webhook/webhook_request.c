@@ -16,6 +16,7 @@
 #include "webhook_request.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,29 @@ static const char *const reserved_headers[] = {
     NULL,
 };
 
-/* The JSON body may be at most FACTOR times the message plus SLACK bytes. */
-#define WEBHOOK_BODY_FACTOR 4
+/*
+ * The largest JSON body a message can produce: every octet of text may be
+ * a control character escaped as \u00XX (6 octets); a header field may
+ * appear three times (value, "raw", and subject); inline attachments and
+ * include_raw each carry the message once more in base64 (4/3, line
+ * breaks included); the fixed part (envelope, auth, keys) fits in SLACK.
+ * A body that still overflows fails with errno EMSGSIZE, so the session
+ * answers a permanent 552 5.3.4, never a 451 that repeats forever.
+ */
+#define WEBHOOK_BODY_ESCAPE 6
 #define WEBHOOK_BODY_SLACK  (1024 * 1024)
+/* What the envelope, recipients and header fields add to the first guess. */
+#define WEBHOOK_BODY_RESERVE 4096
+
+static size_t body_max(const struct message_bytes *msg)
+{
+	size_t len = msg->len, head = len;
+	const char *end = memmem(msg->data, len, "\r\n\r\n", 4);
+	if (end)
+		head = (size_t)(end - (const char *)msg->data);
+	size_t b64 = (len + 2) / 3 * 4 + len / 38 + 4; /* with CRLF every 76 */
+	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + WEBHOOK_BODY_SLACK;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -237,14 +258,17 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 struct body_buf {
 	char *data;
 	size_t len, cap, max;
+	bool too_big; /* the cap, not memory, stopped it */
 };
 
 static int body_append(const char *p, size_t n, void *arg)
 {
 	struct body_buf *b = arg;
 
-	if (n > b->max - b->len)
+	if (n > b->max - b->len) {
+		b->too_big = true;
 		return -1;
+	}
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		char *nb;
@@ -266,7 +290,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const json_t *auth, const struct gw_limits *limits)
 {
 	struct payload_options o;
-	struct body_buf b = {NULL, 0, 0, 0};
+	struct body_buf b = {NULL, 0, 0, 0, false};
 
 	if (r->opts.format == FORMAT_RAW) {
 		r->body = malloc(msg->len ? msg->len : 1);
@@ -284,11 +308,22 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
-	/* base64 grows content by 4/3, and include_raw adds the message once more */
-	b.max = WEBHOOK_BODY_FACTOR * msg->len + WEBHOOK_BODY_SLACK;
+	b.max = body_max(msg);
+	/*
+	 * Sized for the usual payload (the text once, escaped, plus the
+	 * envelope and header fields) so that it is written without a realloc
+	 * chain, each step of which copies the whole body again.
+	 */
+	b.cap = msg->len + msg->len / 2 + WEBHOOK_BODY_RESERVE;
+	if (b.cap > b.max)
+		b.cap = b.max;
+	b.data = malloc(b.cap);
+	if (!b.data)
+		return -1;
 	if (payload_write(msg, env, auth, r->id, &o, JSON_COMPACT, body_append, &b) < 0 ||
 	    !b.data) {
 		free(b.data);
+		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
 	}
 	r->body = b.data;

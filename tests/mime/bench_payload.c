@@ -177,8 +177,38 @@ static void peak(size_t size)
 	waitpid(pid, &st, 0);
 }
 
+/* gcc says __SANITIZE_ADDRESS__; clang says __has_feature(address_sanitizer) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAS_ASAN 1
+#endif
+#endif
+#ifndef HAS_ASAN
+#define HAS_ASAN 0
+#endif
+
+/*
+ * The daemon runs with glibc's per-thread cache at 256 chunks per size class
+ * (gateway/main.c malloc_tune()); the benchmark measures the same allocator,
+ * by the same single re-exec, unless GLIBC_TUNABLES is already set (set it
+ * empty to measure glibc's default).
+ */
+static void malloc_like_daemon(char **argv)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !HAS_ASAN
+	if (getenv("GLIBC_TUNABLES") || getenv("LD_PRELOAD") ||
+	    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=256", 0) < 0)
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("GLIBC_TUNABLES");
+#else
+	(void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	malloc_like_daemon(argv);
 	double seconds = argc > 1 ? strtod(argv[1], NULL) : 3.0;
 	size_t len;
 	char *m;

@@ -9,6 +9,8 @@ Case file format (one directive a line; '#' starts a comment line):
   wait: SECONDS  sleep before the next line
   log: TEXT      the gateway log contains TEXT (waits up to 5 s)
   deliveries: N  the delivery double received exactly N messages
+  counter: NAME=N  after the case, the gateway stops (SIGTERM) and its counters line
+                 (logged at exit) has NAME=N (STYLE 22: each limit's reply and counter)
 """
 import ast
 import pathlib
@@ -42,7 +44,7 @@ def parse_case(path):
             steps.append(("send", arg.encode("utf-8") + b"\r\n"))
         elif kind == "C-raw":
             steps.append(("send", raw_expr(arg).encode("latin-1")))
-        elif kind in ("S", "wait", "log", "deliveries"):
+        elif kind in ("S", "wait", "log", "deliveries", "counter"):
             steps.append((kind, arg.strip()))
         else:
             raise ValueError(f"{path.name}: bad line {raw!r}")
@@ -78,5 +80,14 @@ def test_case(case, start_gateway, client_of):
         elif kind == "deliveries":
             time.sleep(0.1)
             assert len(gw.deliveries()) == int(arg), f"{case.name}: deliveries"
+        elif kind == "counter":
+            continue
     if pending:
         c.send(pending)
+    counters = [arg for kind, arg in steps if kind == "counter"]
+    if counters:
+        c.close()
+        gw.stop()
+        line = next((ln for ln in gw.log().splitlines() if "counters " in ln), "")
+        for want in counters:
+            assert f" {want} " in f"{line} ", f"{case.name}: want {want!r} in {line!r}"

@@ -150,21 +150,37 @@ def test_bdat_bare_lf_rejected_across_chunks(gateway, client_of):
     assert len(gateway.deliveries()) == 1
 
 
-def test_backpressure_client_that_does_not_read(gateway, client_of):
-    """20,000 pipelined NOOPs sent without reading: the server stops reading at its
-    output high-water mark instead of buffering without bound, then answers all."""
-    c = client_of(gateway)
-    assert c.reply()[0] == 220
-    n = 20000
+def test_backpressure_client_that_does_not_read(start_gateway):
+    """20,000 pipelined NOOPs from a client that reads nothing for a while (small receive
+    buffer): the server stops reading at its output high-water mark (the log and the
+    counter say so) instead of buffering without bound, then answers all."""
+    import socket
     import threading
-    sender = threading.Thread(target=c.send, args=(b"NOOP\r\n" * n,))
-    sender.start()
-    got = 0
-    while got < n:
-        assert c.reply(timeout=20)[0] == 250
-        got += 1
-    sender.join(timeout=20)
-    assert not sender.is_alive()
+    import time
+    from smtp_harness import Client
+    gateway = start_gateway({"limits.output_high_water": '"4KB"'})
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", gateway.port))
+    c = Client(raw)
+    try:
+        assert c.reply()[0] == 220
+        n = 20000
+        sender = threading.Thread(target=c.send, args=(b"NOOP\r\n" * n,))
+        sender.start()
+        assert gateway.wait_log("limit output_high_water: reading paused", timeout=10)
+        time.sleep(0.2)
+        got = 0
+        while got < n:
+            assert c.reply(timeout=20)[0] == 250
+            got += 1
+        sender.join(timeout=20)
+        assert not sender.is_alive()
+    finally:
+        c.close()
+    gateway.stop()
+    paused = [ln for ln in gateway.log().splitlines() if "counters " in ln][0]
+    assert " paused_output_high_water=0 " not in paused + " ", paused
 
 
 def test_spill_failure_is_451(start_gateway, client_of, tmp_path):
@@ -201,3 +217,31 @@ def test_pipelined_replies_leave_in_one_write(gateway, client_of):
     first = c.sock.recv(65536)
     assert first.count(b"\r\n") == 4, first
     assert first.startswith(b"250 2.1.0") and first.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+
+
+@pytest.mark.parametrize("bdat", [False, True])
+def test_data_deadline_stops_a_trickling_client(bdat, start_gateway, client_of):
+    """One octet every 0.3 s never lets data_timeout (1 s) run out; data_deadline (2 s)
+    ends the phase with 421 4.4.2 however the content trickles."""
+    import time
+    gw = start_gateway({"limits.data_timeout": '"1s"', "limits.data_deadline": '"2s"'})
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n" +
+           (b"BDAT 100 LAST\r\n" if bdat else b"DATA\r\n"))
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 250]
+    if not bdat:
+        assert c.reply()[0] == 354
+    start = time.monotonic()
+    for _ in range(30):  # 9 s at most
+        try:
+            c.send(b"x")
+        except OSError:
+            break
+        if c.closed(timeout=0.3):
+            break
+    assert time.monotonic() - start < 6
+    assert c.buf.startswith(b"421 4.4.2"), c.buf
+    assert gw.wait_log("limit data_deadline=2000ms exceeded")
+    gw.stop()
+    assert "timeouts=1" in gw.log()

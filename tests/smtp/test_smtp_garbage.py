@@ -40,3 +40,19 @@ def test_random_streams(start_gateway):
                b"DATA\r\nSubject: after\r\n\r\n.\r\n")
         assert [c.reply()[0] for _ in range(5)] == [250, 250, 250, 354, 250]
     assert gw.proc.poll() is None
+
+
+def test_long_ehlo_first_line_cut_not_dropped(start_gateway, client_of):
+    """A long hostname and a 255-octet EHLO argument: the greeting line of the EHLO reply
+    is cut to RFC 5321's 512 octets, never dropped (clients read it as the first line)."""
+    host = ".".join(["h" * 60] * 4)  # 243 octets
+    gw = start_gateway({"server.hostname": f'"{host}"'})
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    arg = "a" * 255
+    c.send(f"EHLO {arg}\r\n".encode())
+    code, _, lines = c.reply()
+    assert code == 250
+    assert lines[0].startswith(f"250-{host} greets aaaa"), lines[0][:80]
+    assert all(len(ln) + 2 <= 512 for ln in lines)
+    assert "PIPELINING" in lines[1]

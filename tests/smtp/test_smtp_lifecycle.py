@@ -123,3 +123,24 @@ def test_bind_failure_exits_1(start_gateway):
         assert f"cannot listen on 127.0.0.1:{port}" in gw.log()
     finally:
         blocker.close()
+
+
+PROXIED = {"listener.proxy_protocol": "true", "listener.proxy_trusted": '["127.0.0.1"]'}
+
+
+@pytest.mark.parametrize("before,after,what", [
+    ({}, PROXIED, "proxy_protocol"),
+    (PROXIED, {**PROXIED, "listener.proxy_trusted": '["127.0.0.0/8"]'}, "proxy_trusted"),
+])
+def test_sighup_listener_setting_change_refused(before, after, what, start_gateway, client_of):
+    """Not only the address: a reload that changes any listener setting is refused whole,
+    and new sessions keep the old listener rules (none may run half of the new ones)."""
+    gw = start_gateway(before)
+    gw.rewrite(overrides=after)
+    gw.signal(signal.SIGHUP)
+    assert gw.wait_log(f"reload: listener 127.0.0.1:{gw.port}: {what} changed")
+    assert gw.wait_log("reload refused: listeners changed")
+    c = client_of(gw)
+    if before:
+        c.send(b"PROXY TCP4 192.0.2.7 198.51.100.1 4242 25\r\n")
+    ehlo(c)

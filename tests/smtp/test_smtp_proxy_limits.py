@@ -1,4 +1,5 @@
 """PROXY protocol v1/v2, connection limits, IPv6 listeners."""
+import signal
 import socket
 import struct
 import time
@@ -23,7 +24,7 @@ def send_one(c, helo=b"client.test"):
     assert [c.reply()[0] for _ in range(5)] == [250, 250, 250, 354, 250]
 
 
-PROXY = {"listener.proxy_protocol": "true"}
+PROXY = {"listener.proxy_protocol": "true", "listener.proxy_trusted": '["127.0.0.1"]'}
 
 
 @pytest.mark.parametrize("header,ip,port", [
@@ -213,3 +214,70 @@ def test_emfile_pauses_listener_and_recovers(start_gateway):
         pytest.fail("never served again")
     assert gateway.proc.poll() is None
     assert gateway.log().count("listener paused") < 20, "accept() spun on EMFILE"
+
+
+def test_sigterm_while_listener_paused(start_gateway, client_of):
+    """SIGTERM within the second a listener is paused on EMFILE: the pause timer belongs to
+    the listener and goes with it (it used to fire on a freed listener: ASan catches it).
+    A transaction in DATA keeps the worker draining past that second."""
+    gateway = start_gateway({"limits.max_connections_per_ip": "1000", "server.workers": "1"},
+                            max_fds=48)
+    busy = client_of(gateway)
+    assert busy.reply()[0] == 220
+    busy.send(b"EHLO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<x@example.com>\r\nDATA\r\n")
+    assert [busy.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    socks = []
+    try:
+        for _ in range(80):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", gateway.port), timeout=2))
+            except OSError:
+                break
+        assert gateway.wait_log("listener paused for 1s")
+        gateway.signal(signal.SIGTERM)
+        time.sleep(1.5)  # past the pause: the old one-shot timer fired here
+        assert gateway.proc.poll() is None, "still draining the DATA transaction"
+        busy.send(b"Subject: t\r\n\r\nhi\r\n.\r\n")
+        assert busy.reply()[0] == 250
+    finally:
+        for s in socks:
+            s.close()
+    assert gateway.stop() == 0
+    assert "Sanitizer" not in gateway.log()
+
+
+def test_proxy_without_trusted_sources_refused(start_gateway):
+    """proxy_protocol with an empty proxy_trusted would let anyone choose its address."""
+    gw = start_gateway({"listener.proxy_protocol": "true"}, expect_fail=True)
+    assert gw.proc.returncode != 0
+    assert "proxy_protocol needs proxy_trusted" in gw.log()
+
+
+@pytest.mark.parametrize("prefix,second", [("64", 421), ("128", 220)])
+def test_per_ip_limit_counts_ipv6_prefix(prefix, second, start_gateway, client_of):
+    """Two IPv6 clients (named by PROXY headers) in one /64 count as one client, unless
+    ipv6_prefix_per_ip = 128 counts whole addresses."""
+    gw = start_gateway({**PROXY, "limits.max_connections_per_ip": "1",
+                        "limits.ipv6_prefix_per_ip": prefix})
+    a, b = client_of(gw), client_of(gw)
+    a.send(v2_header("2001:db8:0:1::1", "2001:db8::25", 1000, 25))
+    assert a.reply()[0] == 220
+    b.send(v2_header("2001:db8:0:1:ffff::2", "2001:db8::25", 1000, 25))
+    assert b.reply()[0] == second
+    if second == 421:
+        assert gw.wait_log("limit max_connections_per_ip=1 refused ip=2001:db8:0:1:ffff::2")
+
+
+def test_ipv6_prefix_per_ip_range(start_gateway):
+    gw = start_gateway({"limits.ipv6_prefix_per_ip": "16"}, expect_fail=True)
+    assert gw.proc.returncode != 0 and "ipv6_prefix_per_ip" in gw.log()
+
+
+
+def test_listen_backlog(start_gateway):
+    """server.listen_backlog is what listen(2) gets (the log says so: this sandbox's TCP
+    stack does not show the accept queue, so the effect itself is not observable here)."""
+    gw = start_gateway({"server.listen_backlog": "37"})
+    assert gw.wait_log(f"listening on 127.0.0.1:{gw.port} backlog=37")
+    bad = start_gateway({"server.listen_backlog": "8"}, expect_fail=True)
+    assert bad.proc.returncode != 0 and "listen_backlog" in bad.log()

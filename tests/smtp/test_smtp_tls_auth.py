@@ -278,3 +278,46 @@ def test_sighup_reloads_certificates(start_gateway, certs):
     gw.signal(signal.SIGHUP)
     assert gw.wait_log("configuration reloaded")
     assert peer_cert(gw, "unknown.test") == der[1]
+
+
+def slow_hash(cost=12):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    return crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << cost))
+
+
+def test_auth_checks_bounded(start_gateway, certs):
+    """limits.max_auth_checks = 1: while one slow check runs, another AUTH gets 454 4.7.0
+    (and the busy counter), instead of one more thread per AUTH."""
+    gw = start_gateway({"listener.mode": '"submission"', "limits.max_auth_checks": "1"},
+                       certs=certs, users=[("slow", slow_hash(14))])
+    a, b = tls_session(gw), tls_session(gw)
+    a.send(b"AUTH PLAIN " + base64.b64encode(b"\0slow\0s3cret") + b"\r\n")
+    assert gw.wait_log("-> auth-check")
+    b.send(b"AUTH PLAIN " + base64.b64encode(b"\0slow\0s3cret") + b"\r\n")
+    assert b.reply(timeout=30)[1].startswith("454 4.7.0")
+    assert a.reply(timeout=60)[1].startswith("235 2.7.0")
+    b.send(b"AUTH PLAIN " + base64.b64encode(b"\0slow\0s3cret") + b"\r\n")
+    assert b.reply(timeout=60)[1].startswith("235 2.7.0"), "a slot is free again"
+    assert gw.wait_log("limit max_auth_checks=1 reached")
+    gw.stop()
+    assert "auth_checks_busy=1" in gw.log()
+
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_submission_refused_bdat_reads_its_chunk(tls, start_gateway, certs, users, client_of):
+    """BDAT refused before STARTTLS (530 5.7.0) or before AUTH (530 5.7.0): its chunk is
+    read and dropped, never run as commands (the chunk here is "NOOP\\r\\n")."""
+    gw = submission(start_gateway, certs, users)
+    if tls:
+        c = tls_session(gw)
+    else:
+        c = client_of(gw)
+        assert c.reply()[0] == 220
+        c.send(b"EHLO x\r\n")
+        assert c.reply()[0] == 250
+    c.send(b"BDAT 6\r\nNOOP\r\nQUIT\r\n")
+    assert c.reply()[1].startswith("530 5.7.0")
+    assert c.reply()[1].startswith("221"), "the chunk's NOOP was run as a command"
