@@ -255,6 +255,13 @@ void diag_free(struct gw_diag *d);
 void config_write_doc(FILE *f);
 
 /* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
+/*
+ * Headers the gateway writes on a webhook request itself (webhook-*,
+ * Idempotency-Key, Content-Type, User-Agent, X-Gateway-*, hop-by-hop ones):
+ * a route's headers may not name them. Case-insensitive.
+ */
+bool config_header_reserved(const char *name);
+
 int config_parse_size(const char *s, uint64_t *out);
 int config_parse_duration(const char *s, uint64_t *out_ms);
 

@@ -378,7 +378,7 @@ static bool valid_header_name(const char *s)
 }
 
 /* Headers the gateway writes itself (docs/webhook.md); a route may not replace them. */
-static bool reserved_header(const char *name)
+bool config_header_reserved(const char *name)
 {
 	static const char *const names[] = {
 	    "webhook-id",
@@ -687,7 +687,7 @@ static int set_headers(struct load *L, const struct config_key *k, const toml_va
 			               name);
 			continue;
 		}
-		if (reserved_header(name)) {
+		if (config_header_reserved(name)) {
 			diag_add_error(
 			    L->diag, L->file, toml_table_key_line(v, i), toml_table_key_col(v, i),
 			    "header '%s' is written by the gateway itself (docs/webhook.md)", name);
