@@ -275,6 +275,8 @@ def scenarios(a):
         ("50ms-sink-200", {"route_extra": "max_in_flight = 1000"},
          ("loadgen", "-s", 200, "-m", 4000 if q else 20000), "slow", 250),
         ("10MB", {}, ("loadgen", "-s", 4, "-m", 20, "-l", 10 * 1024 * 1024), "ok", 250),
+        # One at a time, so peak RSS is one message's cost (target: under 3x its size).
+        ("50MB-one", {}, ("loadgen", "-s", 1, "-m", 3, "-l", 50 * 1024 * 1024), "ok", 250),
         # DKIM verification on (route dkim = "enforce": a signature that did not pass would
         # be refused, so 250 for every message proves each one verified); the key is served
         # by tests/dnsserver.py on loopback, one message signed once and sent again and again.
