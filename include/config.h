@@ -245,6 +245,17 @@ struct gw_config *config_load_buffer(const char *buf, size_t len, const char *na
 
 void config_free(struct gw_config *cfg);
 
+/*
+ * Deep copies of the parts of a route a request keeps after a reload frees
+ * the configuration (the webhook's copy and the loader use the same code).
+ * On -1 (out of memory) dst holds what was copied: free it all the same.
+ */
+int config_route_opts_dup(struct gw_route_opts *dst, const struct gw_route_opts *src);
+void config_route_opts_free(struct gw_route_opts *o);
+int config_replies_dup(struct gw_reply_override **dst, size_t *n_dst,
+                       const struct gw_reply_override *src, size_t n);
+void config_replies_free(struct gw_reply_override *r, size_t n);
+
 void diag_add_error(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void diag_add_warning(struct gw_diag *d, const char *file, int line, int col, const char *fmt, ...)

@@ -225,10 +225,8 @@ static size_t *array_count(struct gw_config *c, const char *section)
 static void route_opts_copy(struct gw_route_opts *dst, const struct gw_route_opts *src,
                             const struct gw_auth *auth)
 {
-	*dst = *src;
-	dst->ca_file = cfg_strdup(src->ca_file);
-	dst->client_cert = cfg_strdup(src->client_cert);
-	dst->client_key = cfg_strdup(src->client_key);
+	/* Out of memory leaves a NULL path: the same as not set; checked later. */
+	(void)config_route_opts_dup(dst, src);
 	dst->spf = auth->spf;
 	dst->dkim = auth->dkim;
 	dst->dmarc = auth->dmarc;
@@ -415,6 +413,56 @@ struct gw_config *config_load(const char *path, struct gw_diag *diag)
 	return c;
 }
 
+int config_route_opts_dup(struct gw_route_opts *dst, const struct gw_route_opts *src)
+{
+	*dst = *src;
+	dst->ca_file = cfg_strdup(src->ca_file);
+	dst->client_cert = cfg_strdup(src->client_cert);
+	dst->client_key = cfg_strdup(src->client_key);
+	if ((src->ca_file && !dst->ca_file) || (src->client_cert && !dst->client_cert) ||
+	    (src->client_key && !dst->client_key))
+		return -1;
+	return 0;
+}
+
+void config_route_opts_free(struct gw_route_opts *o)
+{
+	free(o->ca_file);
+	free(o->client_cert);
+	free(o->client_key);
+	o->ca_file = o->client_cert = o->client_key = NULL;
+}
+
+int config_replies_dup(struct gw_reply_override **dst, size_t *n_dst,
+                       const struct gw_reply_override *src, size_t n)
+{
+	*dst = NULL;
+	*n_dst = 0;
+	if (n == 0)
+		return 0;
+	*dst = calloc(n, sizeof(**dst));
+	if (!*dst)
+		return -1;
+	*n_dst = n;
+	for (size_t i = 0; i < n; i++) {
+		(*dst)[i] = src[i];
+		(*dst)[i].key = cfg_strdup(src[i].key);
+		(*dst)[i].text = cfg_strdup(src[i].text);
+		if ((src[i].key && !(*dst)[i].key) || (src[i].text && !(*dst)[i].text))
+			return -1;
+	}
+	return 0;
+}
+
+void config_replies_free(struct gw_reply_override *r, size_t n)
+{
+	for (size_t i = 0; i < n && r; i++) {
+		free(r[i].key);
+		free(r[i].text);
+	}
+	free(r);
+}
+
 static void route_free(struct gw_route *r)
 {
 	free(r->name);
@@ -431,14 +479,8 @@ static void route_free(struct gw_route *r)
 	free(r->bearer_token);
 	free(r->basic_user);
 	free(r->basic_password);
-	for (size_t i = 0; i < r->n_replies; i++) {
-		free(r->replies[i].key);
-		free(r->replies[i].text);
-	}
-	free(r->replies);
-	free(r->opts.ca_file);
-	free(r->opts.client_cert);
-	free(r->opts.client_key);
+	config_replies_free(r->replies, r->n_replies);
+	config_route_opts_free(&r->opts);
 }
 
 void config_free(struct gw_config *c)

@@ -14,6 +14,7 @@
  * reading the file given to toml_parse_file(). The first error stops the
  * parse: a document with a syntax error has no meaningful remainder.
  */
+#include "codec.h"
 #include "toml_internal.h"
 
 #include <errno.h>
@@ -271,23 +272,12 @@ static int skip_ws_nl(struct parser *ps)
 /* Strings (toml.io 1.0 "String")                                       */
 /* ------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int unicode_escape(struct parser *ps, const char *at, int ndig)
 {
 	uint32_t cp = 0;
 
 	for (int i = 0; i < ndig; i++) {
-		int h = ps->p + i < ps->end ? hexval(ps->p[i]) : -1;
+		int h = ps->p + i < ps->end ? codec_hex_value((unsigned char)ps->p[i]) : -1;
 		if (h < 0)
 			return fail(ps, at, "escape '\\%c' needs %d hex digits", at[1], ndig);
 		cp = cp << 4 | (uint32_t)h;

@@ -15,6 +15,7 @@
  * not consume whole, or depend on the locale's decimal point (TOML floats
  * always use '.', and the daemon never calls setlocale()).
  */
+#include "codec.h"
 #include "toml_internal.h"
 
 #include <errno.h>
@@ -39,17 +40,6 @@ __attribute__((format(printf, 3, 4))) static int serr(struct toml_scalar_err *e,
 	return -1;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* ------------------------------------------------------------------ */
 /* Numbers (toml.io 1.0 "Integer", "Float")                            */
 /* ------------------------------------------------------------------ */
@@ -63,14 +53,15 @@ static long digit_run(const char *s, size_t n, int base)
 	size_t i = 0;
 
 	while (i < n) {
-		int d = hexval(s[i]);
+		int d = codec_hex_value((unsigned char)s[i]);
 		if (d >= 0 && d < base) {
 			i++;
 			continue;
 		}
 		if (s[i] != '_')
 			break;
-		if (i == 0 || i + 1 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 1]) >= base)
+		if (i == 0 || i + 1 >= n || codec_hex_value((unsigned char)s[i + 1]) < 0 ||
+		    codec_hex_value((unsigned char)s[i + 1]) >= base)
 			return -1;
 		i++;
 	}
@@ -92,9 +83,10 @@ static int int_prefixed(struct toml_scalar_err *e, const char *tok, size_t n, in
 	for (size_t i = 2; i < n; i++) {
 		if (tok[i] == '_')
 			continue;
-		if (acc > ((uint64_t)INT64_MAX - (uint64_t)hexval(tok[i])) / (uint64_t)base)
+		if (acc > ((uint64_t)INT64_MAX - (uint64_t)codec_hex_value((unsigned char)tok[i])) /
+		              (uint64_t)base)
 			return serr(e, tok, "integer out of range");
-		acc = acc * (uint64_t)base + (uint64_t)hexval(tok[i]);
+		acc = acc * (uint64_t)base + (uint64_t)codec_hex_value((unsigned char)tok[i]);
 	}
 	*out = (int64_t)acc;
 	return 0;

@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "codec.h"
 #include "dkim_int.h"
 
 static bool is_fws(char c)
@@ -122,59 +123,8 @@ bool dkim_tag_is(const struct dkim_tag *t, const char *lit)
 	return t && t->vlen == n && memcmp(t->val, lit, n) == 0;
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* RFC 6376 section 2.4: FWS may appear anywhere in base64 tag values. */
 int dkim_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *outlen)
 {
-	uint32_t acc = 0;
-	size_t n = 0, o = 0, pad = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (is_fws((char)c))
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		int v = b64_value(c);
-		if (v < 0 || pad)
-			return -1; /* data after padding */
-		acc = (acc << 6) | (uint32_t)v;
-		if (++n % 4 == 0) {
-			if (o + 3 > cap)
-				return -1;
-			out[o++] = (unsigned char)(acc >> 16);
-			out[o++] = (unsigned char)(acc >> 8);
-			out[o++] = (unsigned char)acc;
-			acc = 0;
-		}
-	}
-	size_t rem = n % 4;
-	if (rem == 1 || pad > 2 || (pad && (rem + pad) % 4 != 0))
-		return -1;
-	if (rem) {
-		size_t extra = rem - 1;
-		if (o + extra > cap)
-			return -1;
-		acc <<= 6 * (4 - rem);
-		out[o++] = (unsigned char)(acc >> 16);
-		if (extra == 2)
-			out[o++] = (unsigned char)(acc >> 8);
-	}
-	*outlen = o;
-	return 0;
+	return codec_b64_decode(s, len, out, cap, outlen, CODEC_B64_SKIP_FWS);
 }

@@ -13,12 +13,11 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "codec.h"
 #include "payload_int.h"
 
 #define B64_CHUNK    4096 /* output characters per sink call; a multiple of 4 */
 #define DECODE_CHUNK 16384
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void pb64_init(struct pb64 *e, psink_fn sink, void *arg)
 {
@@ -37,10 +36,10 @@ static size_t encode_triples(const unsigned char *in, size_t n_triples, char *ou
 	char *o = out;
 	for (size_t i = 0; i < n_triples; i++, in += 3) {
 		uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
-		o[0] = alphabet[v >> 18];
-		o[1] = alphabet[(v >> 12) & 63];
-		o[2] = alphabet[(v >> 6) & 63];
-		o[3] = alphabet[v & 63];
+		o[0] = codec_b64_char(v >> 18);
+		o[1] = codec_b64_char(v >> 12);
+		o[2] = codec_b64_char(v >> 6);
+		o[3] = codec_b64_char(v);
 		o += 4;
 	}
 	return (size_t)(o - out);
@@ -80,9 +79,9 @@ int pb64_end(struct pb64 *e)
 	if (e->n_carry == 0)
 		return 0;
 	unsigned char a = e->carry[0], b = e->n_carry > 1 ? e->carry[1] : 0;
-	out[0] = alphabet[a >> 2];
-	out[1] = alphabet[((a & 3) << 4) | (b >> 4)];
-	out[2] = e->n_carry > 1 ? alphabet[(b & 15) << 2] : '=';
+	out[0] = codec_b64_char(a >> 2);
+	out[1] = codec_b64_char(((a & 3) << 4) | (b >> 4));
+	out[2] = e->n_carry > 1 ? codec_b64_char((b & 15) << 2) : '=';
 	out[3] = '=';
 	e->n_carry = 0;
 	return e->sink(e->arg, out, 4);
@@ -106,9 +105,8 @@ static pthread_once_t b64val_once = PTHREAD_ONCE_INIT;
 
 static void b64val_init(void)
 {
-	memset(b64val, -1, sizeof(b64val));
-	for (int i = 0; i < 64; i++)
-		b64val[(unsigned char)alphabet[i]] = (signed char)i;
+	for (int c = 0; c < 256; c++)
+		b64val[c] = (signed char)codec_b64_value((unsigned char)c);
 }
 
 static size_t b64_flush(struct b64dec *d, unsigned char *out)
@@ -150,14 +148,6 @@ static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, un
 	return (size_t)(o - out);
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /*
  * Quoted-printable (RFC 2045 section 6.7), in place: "=XX" is a byte, "="
  * before a line break is a soft break, trailing white space on a line is
@@ -190,8 +180,8 @@ size_t pqp_decode(char *buf, size_t len)
 				line_w = w;
 				continue;
 			}
-			int hi = r + 2 < len ? hexval((unsigned char)buf[r + 1]) : -1;
-			int lo = r + 2 < len ? hexval((unsigned char)buf[r + 2]) : -1;
+			int hi = r + 2 < len ? codec_hex_value((unsigned char)buf[r + 1]) : -1;
+			int lo = r + 2 < len ? codec_hex_value((unsigned char)buf[r + 2]) : -1;
 			if (hi >= 0 && lo >= 0) {
 				buf[w++] = (char)(hi << 4 | lo);
 				r += 3;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "payload_int.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
@@ -489,21 +490,13 @@ static bool eword_at(const char *s, size_t len, size_t i, struct eword *w)
 	return true;
 }
 
-static int hexval_(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* RFC 2047 section 4.2: "_" is a space, "=XX" a byte; anything else is itself. */
 static size_t qword_decode(const char *in, size_t len, char *out)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < len; i++) {
-		int hi = i + 2 < len ? hexval_(in[i + 1]) : -1;
-		int lo = i + 2 < len ? hexval_(in[i + 2]) : -1;
+		int hi = i + 2 < len ? codec_hex_value((unsigned char)in[i + 1]) : -1;
+		int lo = i + 2 < len ? codec_hex_value((unsigned char)in[i + 2]) : -1;
 		if (in[i] == '_') {
 			out[w++] = ' ';
 		} else if (in[i] == '=' && hi >= 0 && lo >= 0) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "smtp_parse.h"
 
 void smtp_parse_verb(const char *line, size_t *verblen, const char **arg)
@@ -336,70 +337,19 @@ enum smtp_perr smtp_parse_params(const char *p, struct smtp_param *out, size_t m
 	}
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* SASL (RFC 4954 section 4) allows no FWS and needs the padding. */
 long smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax)
 {
-	size_t o = 0;
-	if (inlen % 4)
+	size_t n;
+
+	if (codec_b64_decode(in, inlen, out, outmax, &n, CODEC_B64_NEED_PAD) < 0)
 		return -1;
-	for (size_t i = 0; i < inlen; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			unsigned char ch = (unsigned char)in[i + k];
-			if (ch == '=' && i + 4 == inlen && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad)
-				return -1; /* data after padding */
-			v[k] = b64_value(ch);
-			if (v[k] < 0)
-				return -1;
-		}
-		unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
-		                  ((unsigned long)v[2] << 6) | (unsigned long)v[3];
-		size_t take = 3 - (size_t)pad;
-		if (o + take > outmax)
-			return -1;
-		for (size_t k = 0; k < take; k++)
-			out[o++] = (unsigned char)(w >> (16 - 8 * k));
-	}
-	return (long)o;
+	return (long)n;
 }
 
 void smtp_b64_encode(const unsigned char *in, size_t n, char *out)
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned long w = (unsigned long)in[i] << 16;
-		if (i + 1 < n)
-			w |= (unsigned long)in[i + 1] << 8;
-		if (i + 2 < n)
-			w |= in[i + 2];
-		out[o++] = tab[(w >> 18) & 63];
-		out[o++] = tab[(w >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(w >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tab[w & 63] : '=';
-	}
-	out[o] = '\0';
+	codec_b64_encode(in, n, out);
 }
 
 static int copy_field(const unsigned char *p, size_t n, char *dst, size_t max)

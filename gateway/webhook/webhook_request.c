@@ -48,11 +48,6 @@ static size_t body_max(const struct message_bytes *msg)
 	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + WEBHOOK_BODY_SLACK;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 void webhook_request_header_value(char *out, size_t cap, const char *in)
 {
 	size_t n = 0;
@@ -193,10 +188,8 @@ static int copy_route(struct webhook_request *r, const struct gw_route *route)
 {
 	r->route_name = strdup(route->name ? route->name : "");
 	r->url = strdup(route->url);
-	r->opts = route->opts;
-	r->opts.ca_file = dup_or_null(route->opts.ca_file);
-	r->opts.client_cert = dup_or_null(route->opts.client_cert);
-	r->opts.client_key = dup_or_null(route->opts.client_key);
+	if (config_route_opts_dup(&r->opts, &route->opts) < 0)
+		return -1;
 	r->auth = route->auth;
 	if (route->auth == WEBHOOK_AUTH_BASIC) {
 		r->basic_user = strdup(route->basic_user ? route->basic_user : "");
@@ -206,18 +199,7 @@ static int copy_route(struct webhook_request *r, const struct gw_route *route)
 	}
 	if (!r->route_name || !r->url)
 		return -1;
-	if (route->n_replies) {
-		r->replies = calloc(route->n_replies, sizeof(*r->replies));
-		if (!r->replies)
-			return -1;
-		r->n_replies = route->n_replies;
-		for (size_t i = 0; i < route->n_replies; i++) {
-			r->replies[i] = route->replies[i];
-			r->replies[i].key = dup_or_null(route->replies[i].key);
-			r->replies[i].text = dup_or_null(route->replies[i].text);
-		}
-	}
-	return 0;
+	return config_replies_dup(&r->replies, &r->n_replies, route->replies, route->n_replies);
 }
 
 static int parse_keys(struct webhook_request *r, const struct gw_route *route, char *err,
@@ -348,14 +330,8 @@ void webhook_request_free(struct webhook_request *r)
 	free(r->keys);
 	free(r->basic_user);
 	free(r->basic_password);
-	for (size_t i = 0; i < r->n_replies; i++) {
-		free(r->replies[i].key);
-		free(r->replies[i].text);
-	}
-	free(r->replies);
-	free(r->opts.ca_file);
-	free(r->opts.client_cert);
-	free(r->opts.client_key);
+	config_replies_free(r->replies, r->n_replies);
+	config_route_opts_free(&r->opts);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -17,70 +17,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 #define ED25519_SEED_LEN 32
 #define ED25519_SIG_LEN  64
 #define HMAC_SHA256_LEN  32
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *webhook_sign_base64(const unsigned char *in, size_t len)
 {
-	size_t olen = 4 * ((len + 2) / 3);
-	char *out = malloc(olen + 1);
-	size_t o = 0;
+	char *out = malloc(codec_b64_encoded_len(len) + 1);
 
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
-	}
-	out[o] = '\0';
+	if (out)
+		codec_b64_encode(in, len, out);
 	return out;
 }
 
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
-/* Strict decoding: the standard alphabet, padding optional but only at the end. */
+/*
+ * Strict decoding: the standard alphabet, padding optional but only at the
+ * end. Up to two trailing '=' are dropped whatever the length, as keys in
+ * the wild are written both ways; the rest must then decode unpadded.
+ */
 static int base64_decode(const char *in, unsigned char *out, size_t cap, size_t *outlen)
 {
-	size_t len = strlen(in), n = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t all = strlen(in), len = all;
 
 	while (len > 0 && in[len - 1] == '=')
 		len--;
-	if (strlen(in) - len > 2)
+	if (all - len > 2)
 		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value(in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n >= cap)
-				return -1;
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (bits >= 6) /* one lone character: not base64 */
-		return -1;
-	*outlen = n;
-	return 0;
+	return codec_b64_decode(in, len, out, cap, outlen, 0);
 }
 
 static void hash_count(EVP_MD_CTX *md, uint64_t v)

@@ -4,7 +4,7 @@
  * asynchronous contract of dkim_verify_start()/arc_verify_start() (the
  * callback runs once: synchronously or later; never after cancel), over
  * the in-memory zone resolver. Runs from tests/dkim/ (meson workdir) and
- * reads the RFC 8463 vector from /work/shared/testdata.
+ * reads the RFC 8463 vector from ../shared/testdata.
  */
 #include <openssl/evp.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-"""The DKIM vectors of /work/shared/testdata/dkim (vectors.yaml): pre-signed
+"""The DKIM vectors of ../shared/testdata/dkim (vectors.yaml): pre-signed
 messages verified with their DNS records, the result of each signature
 compared top to bottom; the body-hash vectors; and the dkimpy key records
 meant to make verification fail, published for a message dkimpy signs here."""

@@ -1,4 +1,4 @@
-"""Adapters from the external MIME suites in /work/shared/testdata/mime-* to
+"""Adapters from the external MIME suites in ../shared/testdata/mime-* to
 (file, field, expected, got) comparisons with our payload. Each adapter
 states only the facts both sides express; suite_differences.json lists the
 comparisons that differ by convention, each with its reason.

@@ -1,4 +1,4 @@
-"""The external MIME suites (/work/shared/testdata/mime-*) as referee.
+"""The external MIME suites (../shared/testdata/mime-*) as referee.
 
 suites.py turns each suite's expectations into (file, field, expected, got)
 comparisons of the facts both sides express. Every comparison must match,

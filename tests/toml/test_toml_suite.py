@@ -1,7 +1,7 @@
 """The toml-test suite (TOML 1.0 subset) against build/tests/toml-decoder.
 
 One pytest case per file named in tests/files-toml-1.0.0 (the suite's own
-list; see /work/shared/testdata/toml-test/SOURCE.md). Valid cases must
+list; see ../shared/testdata/toml-test/SOURCE.md). Valid cases must
 decode to a value semantically equal to the .json twin; invalid cases must
 be rejected with exit status 1 and a "line:col: message" on stderr.
 """
