@@ -181,4 +181,10 @@ void dmarc_cancel(struct dmarc_eval *ev);
 const char *dmarc_result_name(enum dmarc_result r); /* "pass", "fail", ... */
 const char *dmarc_policy_name(enum dmarc_policy p); /* "none", "quarantine", "reject", NULL */
 
+/*
+ * Length of the header field starting at p: up to and with its last line's
+ * LF, folded lines included (RFC 5322 section 2.2.3). len when unterminated.
+ */
+size_t dmarc_field_len(const char *p, size_t len);
+
 #endif

@@ -13,24 +13,10 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "dmarc.h"
 
 #define AR_NAME   "Authentication-Results"
 #define AR_ID_MAX 256
-
-/* Length of the field at p: up to and with its last line's LF, folding included. */
-static size_t field_len(const char *p, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		const char *nl = memchr(p + i, '\n', len - i);
-		if (!nl)
-			return len;
-		i = (size_t)(nl - p) + 1;
-		if (i >= len || (p[i] != ' ' && p[i] != '\t'))
-			return i;
-	}
-	return len;
-}
 
 /* Skips whitespace, line breaks and (nested) comments from v[i]. */
 static size_t skip_cfws(const char *v, size_t n, size_t i)
@@ -93,7 +79,7 @@ size_t auth_ar_ranges(const char *msg, size_t len, const char *authserv_id, size
 	while (i < len) {
 		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n'))
 			break; /* the empty line: the body is not ours to touch */
-		size_t flen = field_len(msg + i, len - i);
+		size_t flen = dmarc_field_len(msg + i, len - i);
 		size_t off = ar_value_offset(msg + i, flen);
 		char id[AR_ID_MAX];
 		if (off && authserv_id_of(msg + i + off, flen - off, id) &&

@@ -209,8 +209,7 @@ static void parse_field(const char *v, size_t len, char (*out)[DMARC_DOMAIN_MAX]
 	fp_flush(&fp, out, max, count, &n_addrs);
 }
 
-/* Length of the field starting at p (up to its final CRLF, folding included). */
-static size_t field_len(const char *p, size_t len)
+size_t dmarc_field_len(const char *p, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -241,7 +240,7 @@ int dmarc_from_domains(const char *hdr, size_t len, char (*out)[DMARC_DOMAIN_MAX
 	while (i < len) {
 		if (hdr[i] == '\n' || (hdr[i] == '\r' && i + 1 < len && hdr[i + 1] == '\n'))
 			break; /* the empty line: end of the header */
-		size_t flen = field_len(hdr + i, len - i);
+		size_t flen = dmarc_field_len(hdr + i, len - i);
 		if (flen >= 5 && strncasecmp(hdr + i, "from", 4) == 0) {
 			size_t k = 4;
 			while (k < flen && (hdr[i + k] == ' ' || hdr[i + k] == '\t'))
