@@ -48,6 +48,7 @@ struct pdeferred {
 	bool crlf;  /* re-serialised parts use the input's line endings */
 	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
+	bool given_back; /* text's pages were returned to the kernel as written */
 };
 
 struct pctx {

@@ -9,17 +9,26 @@
  * json_dumps() writes for the same flags (the unit tests and the fuzzer
  * compare them); flags it does not implement go through jansson.
  *
- * Must never: write a string that is not escaped as jansson would, or buffer
- * a deferred value whole.
+ * A long body is the one value the payload holds whole (it was decoded and
+ * converted to UTF-8 before the tree was built); its pages go back to the
+ * kernel as soon as they are written, so the body and its JSON copy in
+ * the caller's buffer are never both resident.
+ *
+ * Must never: write a string that is not escaped as jansson would, buffer
+ * a deferred value whole, or write a body whose pages were given back.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 
-#define OUT_BUF   16384 /* output is handed to the callback in chunks of this size */
-#define MAX_DEPTH 64    /* the payload nests 5 deep; a caller's auth object may add a few */
+#define OUT_BUF         16384 /* output is handed to the callback in chunks of this size */
+#define MAX_DEPTH       64    /* the payload nests 5 deep; a caller's auth object may add a few */
+#define GIVE_BACK_MIN   (1u << 20) /* bodies shorter than this are written in one piece */
+#define GIVE_BACK_CHUNK (1u << 20) /* written pages are given back this often */
 
 /* Bytes from s that need no JSON escaping, eight at a time (SWAR). */
 static size_t clean_run(const char *s, size_t len)
@@ -84,6 +93,41 @@ static int write_escaped(const char *s, size_t len, json_dump_callback_t cb, voi
 	return 0;
 }
 
+/*
+ * Writes a deferred body through esc (which escapes into the output) and,
+ * for a long one, gives the pages already written back to the kernel
+ * (MADV_DONTNEED: they read as zeros afterwards, and free() is still
+ * correct). Only whole pages inside the body are given back: the bytes
+ * around it belong to malloc. A body is written once; a second attempt
+ * fails rather than write zeros.
+ */
+static int body_text(struct pdeferred *d, int (*esc)(void *arg, const char *s, size_t len),
+                     void *arg)
+{
+	if (d->given_back)
+		return -1;
+	if (d->text_len < GIVE_BACK_MIN)
+		return esc(arg, d->text, d->text_len);
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+	uintptr_t base = (uintptr_t)d->text, done = (base + page - 1) & ~(page - 1);
+
+	d->given_back = true;
+	for (size_t i = 0; i < d->text_len;) {
+		size_t n = d->text_len - i < GIVE_BACK_CHUNK ? d->text_len - i : GIVE_BACK_CHUNK;
+		if (esc(arg, d->text + i, n) < 0)
+			return -1;
+		i += n;
+		uintptr_t end = (base + i) & ~(page - 1);
+		if (end > done) {
+			madvise((void *)done, end - done,
+			        MADV_DONTNEED); /* a hint: failure is harmless */
+			done = end;
+		}
+	}
+	return 0;
+}
+
 struct writer {
 	struct pctx *c;
 	json_dump_callback_t cb;
@@ -94,6 +138,12 @@ static int write_sink(void *arg, const char *p, size_t n)
 {
 	struct writer *w = arg;
 	return w->cb(p, n, w->data) ? -1 : 0;
+}
+
+static int write_text(void *arg, const char *s, size_t len)
+{
+	struct writer *w = arg;
+	return write_escaped(s, len, w->cb, w->data);
 }
 
 /*
@@ -113,7 +163,7 @@ static int write_cb(const char *buffer, size_t size, void *data)
 			    memcmp(buffer, PLACEHOLDER, size) != 0)
 				continue;
 			if (d->text)
-				return write_escaped(d->text, d->text_len, w->cb, w->data);
+				return body_text(d, write_text, w);
 			return pbody_stream_content(d, write_sink, w);
 		}
 	}
@@ -187,6 +237,11 @@ static int escaped(struct fast *f, const char *s, size_t len)
 	return 0;
 }
 
+static int escaped_text(void *arg, const char *s, size_t len)
+{
+	return escaped(arg, s, len);
+}
+
 static int string(struct fast *f, const char *s, size_t len)
 {
 	if (put(f, "\"", 1) < 0 || escaped(f, s, len) < 0)
@@ -204,8 +259,7 @@ static int deferred(struct fast *f, json_t *v)
 			continue;
 		if (put(f, "\"", 1) < 0)
 			return -1;
-		int rc =
-		    d->text ? escaped(f, d->text, d->text_len) : pbody_stream_content(d, put, f);
+		int rc = d->text ? body_text(d, escaped_text, f) : pbody_stream_content(d, put, f);
 		return rc < 0 ? -1 : put(f, "\"", 1);
 	}
 	return 1;

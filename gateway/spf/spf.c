@@ -144,7 +144,11 @@ static void printable(char *s)
 static void finish(struct spf_check *c, enum spf_result res, const char *why, const char *what)
 {
 	c->result = res;
-	snprintf(c->reason, sizeof(c->reason), "%s%s%s", why, what ? " " : "", what ? what : "");
+	int n = snprintf(c->reason, sizeof(c->reason), "%s%s%s", why, what ? " " : "",
+	                 what ? what : "");
+
+	if (n < 0)
+		c->reason[0] = '\0'; /* a longer reason is cut: it is for logs and replies */
 	printable(c->reason);
 	set_state(c, SPF_S_DONE);
 }

@@ -1,14 +1,15 @@
 /*
  * bench_payload.c: speed and memory of MIME to JSON. Built, never run as a
  * test (timings are not assertions). Usage:
- *   bench_payload [seconds [text|attachment|peak]]
+ *   bench_payload [seconds [text|attachment|peak|textpeak]]
  *        throughput of a 5 KB text message and of a message that is mostly
- *        one 8 MB base64 attachment, then peak RSS for a 50 MB one (all
- *        three unless one is named)
+ *        one 8 MB base64 attachment, then peak RSS for a 50 MB one and for
+ *        a 50 MB plain-text one (all four unless one is named)
  * Each case runs payload_write() into a reused in-memory buffer, as the
  * webhook sends it. The peak-memory case runs in a forked child so its
  * ru_maxrss is its own; it reports peak RSS growth over the message size.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,29 @@ static char *attachment_message(size_t size, size_t *len)
 	return m;
 }
 
+/* A plain-text message of about `size` bytes: 8-bit UTF-8 lines, as large mail text is. */
+static char *big_text_message(size_t size, size_t *len)
+{
+	static const char head[] = "From: a@example.com\r\nTo: b@example.net\r\nSubject: log\r\n"
+	                           "MIME-Version: 1.0\r\n"
+	                           "Content-Type: text/plain; charset=utf-8\r\n"
+	                           "Content-Transfer-Encoding: 8bit\r\n\r\n";
+	static const char line[] = "The quick brown fox jumps over the \"lazy\" dog, "
+	                           "d\xC3\xA9j\xC3\xA0 vu.\t0123456789\r\n";
+	size_t n = sizeof(head) - 1;
+	char *m = malloc(size + sizeof(head) + sizeof(line));
+
+	if (!m)
+		return NULL;
+	memcpy(m, head, n);
+	while (n < size) {
+		memcpy(m + n, line, sizeof(line) - 1);
+		n += sizeof(line) - 1;
+	}
+	*len = n;
+	return m;
+}
+
 static void throughput(const char *name, const char *m, size_t len, double seconds)
 {
 	struct message_bytes msg = {m, len};
@@ -148,14 +172,14 @@ static long maxrss_kb(void)
 	return ru.ru_maxrss;
 }
 
-static void peak(size_t size)
+static void peak(size_t size, bool text)
 {
 	fflush(stdout); /* or the child prints the parent's buffered lines again */
 	pid_t pid = fork();
 	if (pid == 0) {
 		long before = maxrss_kb();
 		size_t len;
-		char *m = attachment_message(size, &len);
+		char *m = text ? big_text_message(size, &len) : attachment_message(size, &len);
 		struct message_bytes msg = {m, len};
 		struct payload_options o;
 		struct out out = {0};
@@ -164,12 +188,11 @@ static void peak(size_t size)
 		int rc = payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out);
 		double t = now() - t0;
 		long after = maxrss_kb();
-		printf(
-		    "peak RSS, %zu-byte message (%zu-byte attachment): %s, json %zu bytes, %.2f s, "
-		    "RSS growth %.1f MB = %.2fx the message\n",
-		    len, size, rc == 0 ? "ok" : "FAILED", out.len, t,
-		    (double)(after - before) / 1024.0,
-		    (double)(after - before) * 1024.0 / (double)len);
+		printf("peak RSS, %zu-byte message (%s): %s, json %zu bytes, %.2f s, "
+		       "RSS growth %.1f MB = %.2fx the message\n",
+		       len, text ? "plain text" : "one attachment", rc == 0 ? "ok" : "FAILED",
+		       out.len, t, (double)(after - before) / 1024.0,
+		       (double)(after - before) * 1024.0 / (double)len);
 		fflush(stdout);
 		_exit(rc == 0 ? 0 : 1);
 	}
@@ -227,6 +250,8 @@ int main(int argc, char **argv)
 		free(m);
 	}
 	if (!*only || strcmp(only, "peak") == 0)
-		peak(50u << 20);
+		peak(50u << 20, false);
+	if (!*only || strcmp(only, "textpeak") == 0)
+		peak(50u << 20, true);
 	return 0;
 }
