@@ -17,3 +17,18 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def rsa_dkim_key(directory, bits=2048):
+    """A fresh RSA key made with the openssl CLI: (private PEM bytes, p= value
+    of its DKIM key record, i.e. the base64 of the public key's DER)."""
+    import base64
+    import subprocess
+
+    priv = pathlib.Path(directory) / f"dkim-rsa{bits}.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    f"rsa_keygen_bits:{bits}", "-out", str(priv)], check=True,
+                   capture_output=True, timeout=60)
+    der = subprocess.run(["openssl", "pkey", "-in", str(priv), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return priv.read_bytes(), base64.b64encode(der).decode()

@@ -289,18 +289,13 @@ def dkim_setup(workdir):
     sys.path.insert(0, str(ROOT / "tests"))
     import dkim
     from dnsserver import DNSServer
-    key = pathlib.Path(workdir) / "dkim.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                    "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True,
-                   timeout=60)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    pub = __import__("base64").b64encode(der).decode()
+    from gwpaths import rsa_dkim_key
+    key_pem, pub = rsa_dkim_key(workdir)
     line = b"The quarterly numbers are attached below, as discussed on Monday.\r\n"
     msg = (b"From: Alice <alice@client.test>\r\nTo: bench@example.test\r\n"
            b"Subject: dkim bench\r\nMessage-ID: <bench@client.test>\r\n\r\n"
            + line * (5120 // len(line)))
-    msg = dkim.sign(msg, b"sel", b"client.test", key.read_bytes(),
+    msg = dkim.sign(msg, b"sel", b"client.test", key_pem,
                     include_headers=[b"from", b"to", b"subject", b"message-id"]) + msg
     eml = pathlib.Path(workdir) / "dkim.eml"
     eml.write_bytes(msg)

@@ -1,7 +1,6 @@
 """`smtp-gateway auth` end to end: a real DNS server on loopback
 (tests/dnsserver.py) serves SPF, DKIM and DMARC records; the message is signed
 live with python3-dkim; the JSON the command prints is checked field by field."""
-import base64
 import json
 import pathlib
 import subprocess
@@ -12,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from gwpaths import BUILD, ROOT, TESTDATA
+from gwpaths import BUILD, ROOT, TESTDATA, rsa_dkim_key
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
@@ -29,14 +28,7 @@ MESSAGE = (b"From: Alice <alice@example.com>\r\n"
 @pytest.fixture(scope="module")
 def rsa_key(tmp_path_factory):
     """A fresh 2048-bit key: (private PEM bytes, public DER base64 for p=)."""
-    d = tmp_path_factory.mktemp("key")
-    priv = d / "k.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                    "rsa_keygen_bits:2048", "-out", str(priv)], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "pkey", "-in", str(priv), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return priv.read_bytes(), base64.b64encode(der).decode()
+    return rsa_dkim_key(tmp_path_factory.mktemp("key"))
 
 
 def zone(pub, dmarc="v=DMARC1; p=reject"):

@@ -5,31 +5,10 @@ import json
 import smtplib
 import sys
 
-import pytest
-
 from gwpaths import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "webhook"))
-from test_webhook_e2e import Gateway  # noqa: E402
-from webhook_sink import Sink  # noqa: E402
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
-def gateway(gateway_bin, tmp_path, sink):
-    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"))
-    try:
-        yield g
-    finally:
-        g.stop()
+from test_webhook_e2e import gateway, sink  # noqa: E402,F401 (fixtures)
 
 
 def test_control_characters_payload_delivered(gateway, sink):

@@ -9,7 +9,6 @@ RCPT, end of data), the Authentication-Results field in the delivered
 message (forged ones with our authserv-id removed, foreign ones kept), a
 stable delivery id, no DNS query at all when every policy is off, and a
 client that goes away while its checks run."""
-import base64
 import http.server
 import json
 import pathlib
@@ -25,7 +24,7 @@ import time
 import dkim
 import pytest
 
-from gwpaths import BUILD, free_port
+from gwpaths import BUILD, free_port, rsa_dkim_key
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
@@ -46,14 +45,7 @@ BODY = (b"From: Alice <alice@example.com>\r\n"
 @pytest.fixture(scope="module")
 def rsa_key(tmp_path_factory):
     """(private PEM, public key base64 for p=)."""
-    d = tmp_path_factory.mktemp("key")
-    priv = d / "k.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                    "rsa_keygen_bits:2048", "-out", str(priv)], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "pkey", "-in", str(priv), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return priv.read_bytes(), base64.b64encode(der).decode()
+    return rsa_dkim_key(tmp_path_factory.mktemp("key"))
 
 
 def zone(pub, dmarc="v=DMARC1; p=none"):
