@@ -462,6 +462,11 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 	smtp_reply(s, RPL_AUTH_MECH, NULL);
 }
 
+void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r)
+{
+	auth_fail_syntax(s, r);
+}
+
 void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len)
 {
 	if (strlen(line) != len) {

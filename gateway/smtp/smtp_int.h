@@ -89,6 +89,7 @@ enum smtp_reply_id {
 	RPL_BDAT_SYNTAX,
 	RPL_BDAT_MIXED,
 	RPL_AUTH_BUSY,
+	RPL_AUTH_LINE_TOO_LONG,
 	RPL_MAX
 };
 
@@ -382,6 +383,11 @@ void smtp_session_starttls(struct smtp_session *s);
 /* Handles one complete command line (NUL-terminated, CR LF removed). */
 void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len);
 void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len);
+/*
+ * Ends an AUTH exchange that cannot go on (a response line too long): the
+ * session is back in the command state and r is the one reply (RFC 4954 4).
+ */
+void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r);
 /* End of DATA / last BDAT chunk: checks, Received:, delivery. */
 void smtp_cmd_message_end(struct smtp_session *s);
 /* Feeds DATA / BDAT bytes to the decoder and the store. */

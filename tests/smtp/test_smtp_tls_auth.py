@@ -321,3 +321,18 @@ def test_submission_refused_bdat_reads_its_chunk(tls, start_gateway, certs, user
     c.send(b"BDAT 6\r\nNOOP\r\nQUIT\r\n")
     assert c.reply()[1].startswith("530 5.7.0")
     assert c.reply()[1].startswith("221"), "the chunk's NOOP was run as a command"
+
+
+@pytest.mark.parametrize("mech", [b"PLAIN", b"LOGIN"])
+def test_auth_overlong_response_ends_exchange(mech, start_gateway, certs, users):
+    """RFC 4954 4 and 6: an over-long response line to 334 gets 500 5.5.6 and ends the
+    exchange; the next line is a command again, never read as base64."""
+    gw = submission(start_gateway, certs, users)
+    t = tls_session(gw)
+    t.send(b"AUTH " + mech + b"\r\n")
+    assert t.reply()[1].startswith("334")
+    t.send(b"A" * 5000 + b"\r\nNOOP\r\n")
+    assert t.reply()[1].startswith("500 5.5.6")
+    assert t.reply()[1].startswith("250 2.0.0"), "NOOP was read as an AUTH response"
+    t.send(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0s3cret") + b"\r\n")
+    assert t.reply(timeout=30)[1].startswith("235 2.7.0")
