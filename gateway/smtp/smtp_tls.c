@@ -4,7 +4,8 @@
  * default; the SNI callback picks the certificate whose SAN dNSNames (or,
  * without SANs, whose CN) match the requested name, wildcards covering one
  * label (RFC 6125 6.4.3). TLS 1.2 and 1.3 only (tls_min_version),
- * no renegotiation, no compression, buffers released when idle.
+ * forward-secret AEAD suites only in TLS 1.2, no renegotiation, no
+ * compression, buffers released when idle.
  *
  * Never: load a private key that group or others can read (checked on the
  * descriptor it is read from), offer SSLv3/TLS 1.0/1.1.
@@ -142,6 +143,17 @@ static int load_key(SSL_CTX *ctx, const char *path)
 	return rc;
 }
 
+/*
+ * TLS 1.2 suites: forward secret AEAD only (Mozilla "intermediate"); no
+ * static RSA key exchange, no CBC, no SHA-1 MACs. TLS 1.3 keeps OpenSSL's
+ * suites, which are all of that kind.
+ */
+static const char tls12_ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
 static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *tc)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -154,6 +166,10 @@ static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *t
 	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smtpgw", 6);
+	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 || SSL_CTX_set_dh_auto(ctx, 1) != 1) {
+		log_ssl("cipher list", tc->cert_file);
+		goto fail;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1) {
 		log_ssl("certificate", tc->cert_file);
 		goto fail;

@@ -336,3 +336,36 @@ def test_auth_overlong_response_ends_exchange(mech, start_gateway, certs, users)
     assert t.reply()[1].startswith("250 2.0.0"), "NOOP was read as an AUTH response"
     t.send(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0s3cret") + b"\r\n")
     assert t.reply(timeout=30)[1].startswith("235 2.7.0")
+
+
+def s_client_tls12(gw, cipher):
+    p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                        f"127.0.0.1:{gw.port}", "-tls1_2", "-cipher", cipher, "-brief",
+                        "-ign_eof"], input=b"quit\r\n", capture_output=True, timeout=30)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def test_tls12_forward_secret_aead_only(start_gateway, certs, tmp_path):
+    """TLS 1.2 offers the Mozilla "intermediate" suites only: with an RSA and an ECDSA
+    certificate, static-RSA and CBC suites are refused, ECDHE-GCM accepted."""
+    import os
+    cert, key = tmp_path / "rsa.crt", tmp_path / "rsa.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=rsa.test", "-addext", "subjectAltName=DNS:rsa.test",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    gw = start_gateway(certs=[(str(cert), str(key))])
+    for cipher in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA",
+                   "DHE-RSA-AES128-SHA"):
+        rc, out = s_client_tls12(gw, cipher)
+        assert rc != 0 and "221 2.0.0" not in out, (cipher, out)
+    assert gw.wait_log("tls handshake failed")
+    for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384"):
+        rc, out = s_client_tls12(gw, cipher)
+        assert f"Ciphersuite: {cipher}" in out and "221 2.0.0" in out, (cipher, out)
+    gw_ec = start_gateway(certs=certs)
+    rc, out = s_client_tls12(gw_ec, "ECDHE-ECDSA-AES128-SHA")
+    assert rc != 0 and "221 2.0.0" not in out, out
+    rc, out = s_client_tls12(gw_ec, "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert "Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256" in out and "221 2.0.0" in out, out
