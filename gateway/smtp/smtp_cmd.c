@@ -205,8 +205,10 @@ static void do_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, RPL_SYNTAX_ARGS, NULL);
 		return;
 	}
-	if (smtp_parse_path(&p, true, &path)) {
-		smtp_reply(s, RPL_SENDER_SYNTAX, NULL);
+	enum smtp_perr pe = smtp_parse_path(&p, true, &path);
+	if (pe) {
+		smtp_reply(s, pe == PERR_DECEPTIVE ? RPL_SENDER_DECEPTIVE : RPL_SENDER_SYNTAX,
+		           NULL);
 		return;
 	}
 	enum smtp_reply_id r = mail_params(s, p);
@@ -313,6 +315,7 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 	size_t n;
 	const char *p = smtp_parse_prefix(arg, "TO:");
 	enum smtp_reply_id r = RPL_NONE;
+	enum smtp_perr pe;
 	uint32_t max = s->cfg->limits.max_recipients;
 	char pm_addr[SMTP_PATH_MAX + 1];
 	if (p && strncasecmp(p, "<postmaster>", 12) == 0) {
@@ -323,7 +326,9 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 	}
 	if (!p)
 		r = RPL_SYNTAX_ARGS;
-	else if (smtp_parse_path(&p, false, &path) || (*p && *p != ' '))
+	else if ((pe = smtp_parse_path(&p, false, &path)) == PERR_DECEPTIVE)
+		r = RPL_RCPT_DECEPTIVE;
+	else if (pe || (*p && *p != ' '))
 		r = RPL_RCPT_SYNTAX;
 	else if (smtp_parse_params(p, pm, SMTP_MAX_PARAMS, &n))
 		r = RPL_SYNTAX_ARGS;

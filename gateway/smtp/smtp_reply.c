@@ -93,6 +93,11 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
     /* RFC 4954 6; the exchange ends with it (RFC 4954 4), the next line is a command. */
     [RPL_AUTH_LINE_TOO_LONG] = {RPL_AUTH_LINE_TOO_LONG, 500, "5.5.6",
                                 "Authentication Exchange line is too long", RF_ERROR},
+    /* Bidi and C1 controls in an address only deceive whoever reads it. */
+    [RPL_SENDER_DECEPTIVE] = {RPL_SENDER_DECEPTIVE, 553, "5.1.7",
+                              "Sender address has control or bidirectional characters", RF_ERROR},
+    [RPL_RCPT_DECEPTIVE] = {RPL_RCPT_DECEPTIVE, 553, "5.1.3",
+                            "Recipient address has control or bidirectional characters", RF_ERROR},
 };
 
 const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)
