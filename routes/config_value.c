@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "safe_file.h"
 #include "toml.h"
 
 /* Bounds on what one file may declare, so a hostile file cannot exhaust memory. */
@@ -416,44 +417,11 @@ static bool has_crlf(const char *s)
 
 static char *read_secret_file(struct load *L, const toml_value *v, const char *path)
 {
-	struct stat st;
-	char *buf;
-	ssize_t got;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char err[512];
+	char *buf = safe_file_read(path, MAX_SECRET_FILE, SAFE_FILE_PRIVATE, NULL, err, sizeof err);
 
-	if (fd < 0) {
-		cfg_err_at(L, v, "cannot read '%s': %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cfg_err_at(L, v, "'%s' is not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		cfg_err_at(L, v, "'%s' may be read by others (mode %03o): chmod 600 it", path,
-		           (unsigned)(st.st_mode & 0777));
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > MAX_SECRET_FILE) {
-		cfg_err_at(L, v, "'%s' is larger than %d bytes", path, MAX_SECRET_FILE);
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return NULL;
-	}
-	got = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (got < 0) {
-		cfg_err_at(L, v, "cannot read '%s': %s", path, strerror(errno));
-		free(buf);
-		return NULL;
-	}
-	buf[got] = '\0';
+	if (!buf)
+		cfg_err_at(L, v, "%s", err);
 	return buf;
 }
 

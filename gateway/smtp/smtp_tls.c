@@ -8,7 +8,8 @@
  * compression, buffers released when idle.
  *
  * Never: load a private key that group or others can read (checked on the
- * descriptor it is read from), offer SSLv3/TLS 1.0/1.1.
+ * descriptor it is read from), open a named file blocking or let OpenSSL
+ * open it (safe_file.h), offer SSLv3/TLS 1.0/1.1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "safe_file.h"
 #include "smtp_int.h"
 
 struct tls_cert {
@@ -109,37 +111,81 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 }
 
 /*
- * The key is opened once and checked on that descriptor (no stat-then-open
- * race), with the rule of routes/config_check.c: nobody but the owner may
- * read it. 0 or -1 (logged).
+ * Certificate chain and key are read into memory by safe_file_read() (a
+ * FIFO or device is refused at once; the key must be a file only its owner
+ * can read, checked on the descriptor it is read from) and loaded from a
+ * memory BIO: OpenSSL never opens a path itself. 0 or -1 (logged).
  */
+static BIO *pem_bio(const char *what, const char *path, unsigned flags, char **buf, size_t *len)
+{
+	char err[512];
+	*buf = safe_file_read(path, SAFE_FILE_PEM_MAX, flags, len, err, sizeof err);
+	if (!*buf) {
+		smtp_log(LOG_ERR_, 0, "tls: %s %s; refused", what, err);
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(*buf, (int)*len);
+	if (!bio) {
+		OPENSSL_cleanse(*buf, *len);
+		free(*buf);
+	}
+	return bio;
+}
+
+static void pem_done(BIO *bio, char *buf, size_t len)
+{
+	BIO_free(bio);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+}
+
+static int load_chain(SSL_CTX *ctx, const char *path)
+{
+	char *buf;
+	size_t len;
+	int rc = -1;
+	BIO *bio = pem_bio("certificate", path, 0, &buf, &len);
+	if (!bio)
+		return -1;
+	X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1)
+		goto out;
+	SSL_CTX_clear_chain_certs(ctx);
+	X509 *ca;
+	while ((ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			goto out;
+		}
+	unsigned long e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		ERR_clear_error(); /* the end of the chain */
+	else if (e)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		log_ssl("certificate", path);
+	X509_free(leaf);
+	pem_done(bio, buf, len);
+	return rc;
+}
+
 static int load_key(SSL_CTX *ctx, const char *path)
 {
-	struct stat st;
+	char *buf;
+	size_t len;
 	int rc = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		smtp_log(LOG_ERR_, 0, "tls: key %s: %s", path, strerror(errno));
+	BIO *bio = pem_bio("key", path, SAFE_FILE_PRIVATE, &buf, &len);
+	if (!bio)
 		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		smtp_log(LOG_ERR_, 0, "tls: key %s is not a file only its owner can read; refused",
-		         path);
-		close(fd);
-		return -1;
-	}
-	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
-	if (!bio) {
-		close(fd);
-		return -1;
-	}
 	EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	if (key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1)
 		rc = 0;
 	else
 		log_ssl("key", path);
 	EVP_PKEY_free(key);
-	BIO_free(bio);
+	pem_done(bio, buf, len);
 	return rc;
 }
 
@@ -170,10 +216,8 @@ static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *t
 		log_ssl("cipher list", tc->cert_file);
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1) {
-		log_ssl("certificate", tc->cert_file);
+	if (load_chain(ctx, tc->cert_file))
 		goto fail;
-	}
 	if (load_key(ctx, tc->key_file))
 		goto fail;
 	return ctx;

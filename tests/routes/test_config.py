@@ -154,3 +154,40 @@ def test_help_and_version(gateway_bin):
     assert r.returncode == 0 and re.match(r"smtp-gateway \d+\.\d+\.\d+", r.stdout)
     r = run(gateway_bin, "frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def fifo_config(tmp_path, which):
+    """A configuration naming one FIFO where a file belongs; the rest real files."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    files = {}
+    for name, mode in (("secret", 0o600), ("hash", 0o600), ("cert", 0o644), ("key", 0o600),
+                       ("ca", 0o644), ("psl", 0o644)):
+        p = tmp_path / name
+        p.write_text({"secret": "whsec_c2VjcmV0\n", "hash": "$6$salt$x\n",
+                      "psl": "com\n"}.get(name, "-----BEGIN X-----\n"))
+        os.chmod(p, mode)
+        files[name] = fifo if name == which else p
+    text = (f'[auth]\ndmarc_psl_file = "{files["psl"]}"\n\n'
+            f'[[tls.certificate]]\ncert = "{files["cert"]}"\nkey = "{files["key"]}"\n\n'
+            f'[[user]]\nname = "u"\npassword_hash_file = "{files["hash"]}"\n\n'
+            + ROUTE + f'secret_file = "{files["secret"]}"\nca_file = "{files["ca"]}"\n')
+    return write(tmp_path, text), fifo
+
+
+@pytest.mark.parametrize("which", ["secret", "hash", "cert", "key", "ca", "psl", "config"])
+def test_fifo_named_file_refused_not_hung(gateway_bin, tmp_path, which):
+    """A FIFO named where a file belongs (or as gateway.toml itself) is refused at once:
+    opened non-blocking and checked with fstat, never read waiting for a writer."""
+    cfg, fifo = fifo_config(tmp_path, which)
+    r = run(gateway_bin, "check", "-c", str(fifo if which == "config" else cfg))
+    assert r.returncode == 1, r.stdout
+    assert f"'{fifo}' is not a regular file" in r.stderr, r.stderr
+
+
+def test_named_directory_and_device_refused(gateway_bin, tmp_path):
+    cfg = write(tmp_path, ROUTE + 'secret_file = "/dev/zero"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1 and "'/dev/zero' is not a regular file" in r.stderr, r.stderr
+    r = run(gateway_bin, "check", "-c", str(tmp_path))
+    assert r.returncode == 1 and "is not a regular file" in r.stderr, r.stderr

@@ -369,3 +369,37 @@ def test_tls12_forward_secret_aead_only(start_gateway, certs, tmp_path):
     assert rc != 0 and "221 2.0.0" not in out, out
     rc, out = s_client_tls12(gw_ec, "ECDHE-ECDSA-AES128-GCM-SHA256")
     assert "Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256" in out and "221 2.0.0" in out, out
+
+
+def test_fifo_key_refused_at_start(start_gateway, certs, tmp_path):
+    """A TLS key that is a FIFO: the daemon refuses it at once instead of hanging in open()."""
+    import os
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    gw = start_gateway(certs=[(certs[0][0], str(fifo))], expect_fail=True)
+    assert gw.proc.returncode != 0
+    assert f"'{fifo}' is not a regular file" in gw.log()
+
+
+@pytest.mark.parametrize("what", ["secret_file", "config"])
+def test_sighup_onto_fifo_keeps_signals(what, start_gateway, certs, tmp_path):
+    """SIGHUP onto a configuration naming a FIFO (or being one): the reload fails at once,
+    the old configuration stays, and SIGTERM still drains and exits 0."""
+    import os
+    import signal
+    from smtp_harness import toml_config
+    gw = start_gateway(certs=certs)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    if what == "config":
+        gw.config.unlink()
+        os.mkfifo(gw.config, 0o600)
+    else:
+        gw.rewrite(text=toml_config(gw.port, {}, certs=certs) + f'secret_file = "{fifo}"\n')
+    gw.signal(signal.SIGHUP)
+    assert gw.wait_log("reload failed; keeping the running configuration")
+    assert "is not a regular file" in gw.log()
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as s:
+        assert s.noop()[0] == 250
+    assert gw.stop() == 0
+    assert "signal 15: draining" in gw.log()
