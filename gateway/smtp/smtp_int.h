@@ -166,6 +166,8 @@ void smtp_runtime_unref(struct smtp_runtime *rt);
 /* Builds the contexts of cfg->certs (SNI by SAN/CN). NULL and a log line on failure. */
 struct smtp_tls *smtp_tls_new(const struct gw_config *cfg);
 void smtp_tls_free(struct smtp_tls *t);
+/* The webhook's CA files and client certificate pairs load (smtp_tls_check() without [[tls]]). */
+int smtp_tls_check_webhook(const struct gw_config *cfg);
 SSL *smtp_tls_ssl(struct smtp_tls *t);
 
 /* ---- server and workers (smtp_server.c, smtp_worker.c) ---- */

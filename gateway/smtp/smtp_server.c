@@ -113,7 +113,7 @@ static struct smtp_runtime *runtime_new(struct gw_config *cfg)
 		return NULL;
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
-	if (cfg->n_certs && !(rt->tls = smtp_tls_new(cfg))) {
+	if (smtp_tls_check_webhook(cfg) || (cfg->n_certs && !(rt->tls = smtp_tls_new(cfg)))) {
 		free(rt);
 		return NULL;
 	}

@@ -269,3 +269,74 @@ SSL *smtp_tls_ssl(struct smtp_tls *t)
 {
 	return SSL_new(t->certs[0].ctx);
 }
+
+/* A CA file holds at least one PEM certificate and nothing unparsable. */
+static int check_ca_file(const char *path)
+{
+	char *buf;
+	size_t len;
+	int n = 0;
+	BIO *bio = pem_bio("ca_file", path, 0, &buf, &len);
+	if (!bio)
+		return -1;
+	STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
+		n += sk_X509_INFO_value(infos, i)->x509 != NULL;
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	pem_done(bio, buf, len);
+	if (!infos || n == 0) {
+		smtp_log(LOG_ERR_, 0, "tls: ca_file %s holds no PEM certificate", path);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* A webhook client certificate and its key load and match. */
+static int check_client_pair(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int rc = ctx && load_chain(ctx, cert) == 0 && load_key(ctx, key) == 0 ? 0 : -1;
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+static int check_opts(const struct gw_route_opts *o)
+{
+	int rc = 0;
+	if (o->ca_file && check_ca_file(o->ca_file))
+		rc = -1;
+	if (o->client_cert && o->client_key && check_client_pair(o->client_cert, o->client_key))
+		rc = -1;
+	return rc;
+}
+
+int smtp_tls_check_webhook(const struct gw_config *cfg)
+{
+	int rc = check_opts(&cfg->webhook);
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct gw_route_opts *o = &cfg->routes[i].opts, *w = &cfg->webhook;
+		bool same_ca = !o->ca_file || (w->ca_file && strcmp(o->ca_file, w->ca_file) == 0);
+		bool same_pair =
+		    !o->client_cert ||
+		    (w->client_cert && strcmp(o->client_cert, w->client_cert) == 0 &&
+		     o->client_key && w->client_key && strcmp(o->client_key, w->client_key) == 0);
+		if (!same_ca && check_ca_file(o->ca_file))
+			rc = -1;
+		if (!same_pair && o->client_key && check_client_pair(o->client_cert, o->client_key))
+			rc = -1;
+	}
+	return rc;
+}
+
+int smtp_tls_check(const struct gw_config *cfg)
+{
+	int rc = smtp_tls_check_webhook(cfg);
+	if (cfg->n_certs) {
+		struct smtp_tls *t = smtp_tls_new(cfg);
+		if (!t)
+			rc = -1;
+		smtp_tls_free(t);
+	}
+	return rc;
+}

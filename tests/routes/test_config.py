@@ -191,3 +191,39 @@ def test_named_directory_and_device_refused(gateway_bin, tmp_path):
     assert r.returncode == 1 and "'/dev/zero' is not a regular file" in r.stderr, r.stderr
     r = run(gateway_bin, "check", "-c", str(tmp_path))
     assert r.returncode == 1 and "is not a regular file" in r.stderr, r.stderr
+
+
+def make_cert(d, name):
+    cert, key = d / f"{name}.crt", d / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def test_check_loads_tls_files(gateway_bin, tmp_path):
+    """check loads what it names: the certificate and key must parse and match, a CA
+    file must hold a certificate; a file that merely exists is not enough."""
+    cert, key = make_cert(tmp_path, "a")
+    _, other_key = make_cert(tmp_path, "b")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    os.chmod(junk, 0o600)
+
+    def check(c, k, ca):
+        cfg = write(tmp_path, f'[[tls.certificate]]\ncert = "{c}"\nkey = "{k}"\n\n'
+                    f'[webhook]\nca_file = "{ca}"\n\n' + ROUTE)
+        return run(gateway_bin, "check", "-c", str(cfg))
+
+    r = check(cert, key, cert)
+    assert r.returncode == 0, r.stderr
+    r = check(cert, other_key, cert)
+    assert r.returncode == 1 and "TLS files refused" in r.stderr and str(other_key) in r.stderr
+    r = check(junk, key, cert)
+    assert r.returncode == 1 and f"certificate {junk}" in r.stderr, r.stderr
+    r = check(cert, key, junk)
+    assert r.returncode == 1 and f"ca_file {junk} holds no PEM certificate" in r.stderr, r.stderr
+    r = check(cert, junk, cert)
+    assert r.returncode == 1 and f"key {junk}" in r.stderr, r.stderr
