@@ -515,6 +515,11 @@ static int secret_values(struct load *L, const toml_value *v, const char *key, i
 {
 	const char *s;
 
+	if (how == 0 && (L->file_mode & (S_IRWXG | S_IRWXO)))
+		diag_add_warning(L->diag, L->file, toml_line(v), toml_col(v),
+		                 "'%s' is written inline in a file others can read (mode %03o): "
+		                 "use %s_file (mode 600) or %s_env, or chmod 600 the file",
+		                 key, L->file_mode, key, key);
 	if (how == 0 && multi)
 		return string_list(L, v, key, true, out, n, NULL, NULL);
 	if (how == 0) {

@@ -227,3 +227,32 @@ def test_check_loads_tls_files(gateway_bin, tmp_path):
     assert r.returncode == 1 and f"ca_file {junk} holds no PEM certificate" in r.stderr, r.stderr
     r = check(cert, junk, cert)
     assert r.returncode == 1 and f"key {junk}" in r.stderr, r.stderr
+
+
+def test_inline_secret_in_readable_file_warns(gateway_bin, tmp_path):
+    """A secret written inline in a gateway.toml that group or others can read: warned
+    (with the _file/_env way out); the same file at mode 600 gives no warning."""
+    cfg = write(tmp_path, ROUTE + 'secret = "whsec_c2VjcmV0"\nbearer_token = "tok"\n'
+                '\n[[user]]\nname = "u"\npassword_hash = "$6$salt$x"\n')
+    os.chmod(cfg, 0o644)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    for key, pos in (("secret", "4:10"), ("bearer_token", "5:16"), ("password_hash", "9:17")):
+        assert (f"{cfg}:{pos}: warning: '{key}' is written inline in a file others can read "
+                f"(mode 644): use {key}_file (mode 600) or {key}_env") in r.stderr, r.stderr
+    os.chmod(cfg, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0 and "written inline" not in r.stderr, r.stderr
+
+
+def test_client_key_must_be_private(gateway_bin, tmp_path):
+    """The webhook's TLS client key is refused when others can read it, like the server's."""
+    cert, key = make_cert(tmp_path, "client")
+    os.chmod(key, 0o640)
+    cfg = write(tmp_path, f'[webhook]\nclient_cert = "{cert}"\nclient_key = "{key}"\n\n' + ROUTE)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert f"client_key: '{key}' may be read by others (mode 640): chmod 600 it" in r.stderr
+    os.chmod(key, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
