@@ -302,8 +302,17 @@ enum auth_step { AUTH_NONE, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 struct smtp_tx {
 	bool active; /* MAIL accepted */
 	char *mail_from;
-	struct envelope_rcpt *rcpts;
-	size_t n_rcpts, cap_rcpts;
+	/*
+	 * Accepted recipients, compact while the transaction lasts: their
+	 * addresses back to back, each NUL-terminated (about 25 bytes a
+	 * recipient, not the 1 KB of an envelope_rcpt). rcpts is built from
+	 * them, routed again on the session's own table, at the end of data
+	 * only (smtp_tx_envelope_rcpts()).
+	 */
+	char *rcpt_addrs;
+	size_t rcpt_len, rcpt_cap;
+	size_t n_rcpts;
+	struct envelope_rcpt *rcpts;  /* NULL until the end of data */
 	const struct gw_route *route; /* route of the first accepted recipient */
 	uint32_t endpoint_id;
 	bool smtputf8;
@@ -392,6 +401,11 @@ void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len);
  * session is back in the command state and r is the one reply (RFC 4954 4).
  */
 void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r);
+/*
+ * Builds tx->rcpts from the compact list for the envelope (end of data);
+ * 0, or -1 when out of memory.
+ */
+int smtp_tx_envelope_rcpts(struct smtp_session *s);
 /* End of DATA / last BDAT chunk: checks, Received:, delivery. */
 void smtp_cmd_message_end(struct smtp_session *s);
 /* Feeds DATA / BDAT bytes to the decoder and the store. */

@@ -160,6 +160,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->auth_login_name);
 	free(s->tx.rcpts);
+	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);
 	free(s);
