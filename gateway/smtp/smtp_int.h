@@ -92,6 +92,7 @@ enum smtp_reply_id {
 	RPL_AUTH_LINE_TOO_LONG,
 	RPL_SENDER_DECEPTIVE,
 	RPL_RCPT_DECEPTIVE,
+	RPL_AUTH_IP_FAILURES,
 	RPL_MAX
 };
 
@@ -132,6 +133,7 @@ enum smtp_counter {
 	C_BARE_NEWLINES,
 	C_LONG_LINES,
 	C_OUTPUT_PAUSES,
+	C_AUTH_IP_BLOCKED,
 	C_COUNTER_MAX
 };
 
@@ -419,6 +421,21 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 const char *smtp_auth_dummy_hash(const struct gw_config *cfg);
 /* Waits for the password checks still running (worker teardown). */
 void smtp_auth_jobs_join(struct smtp_worker *w);
+
+/* ---- AUTH per client address (smtp_authip.c), process-wide ---- */
+
+enum smtp_authip_verdict {
+	AUTHIP_OK,       /* a check slot was taken: give it back with smtp_authip_end() */
+	AUTHIP_FAILURES, /* max_auth_failures_per_ip reached */
+	AUTHIP_BUSY,     /* max_auth_checks_per_ip running or queued */
+	AUTHIP_FULL,     /* no room in the table for this address (fails closed) */
+};
+
+/* May key (smtp_session.ip_key) have a password checked now? */
+enum smtp_authip_verdict smtp_authip_begin(const struct gw_limits *lim, const char *key);
+void smtp_authip_end(const struct gw_limits *lim, const char *key);
+/* One more failed AUTH from key. */
+void smtp_authip_failed(const struct gw_limits *lim, const char *key);
 
 /* ---- sender authentication seam (smtp_seam.c) ---- */
 

@@ -98,6 +98,9 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
                               "Sender address has control or bidirectional characters", RF_ERROR},
     [RPL_RCPT_DECEPTIVE] = {RPL_RCPT_DECEPTIVE, 553, "5.1.3",
                             "Recipient address has control or bidirectional characters", RF_ERROR},
+    [RPL_AUTH_IP_FAILURES] = {RPL_AUTH_IP_FAILURES, 454, "4.7.0",
+                              "Too many failed authentications from your address, try again later",
+                              RF_ERROR},
 };
 
 const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)

@@ -45,6 +45,7 @@ const char *const smtp_counter_names[C_COUNTER_MAX] = {
     [C_BARE_NEWLINES] = "refused_bare_newlines",
     [C_LONG_LINES] = "refused_long_lines",
     [C_OUTPUT_PAUSES] = "paused_output_high_water",
+    [C_AUTH_IP_BLOCKED] = "auth_ip_blocked",
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

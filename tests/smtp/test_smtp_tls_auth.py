@@ -403,3 +403,105 @@ def test_sighup_onto_fifo_keeps_signals(what, start_gateway, certs, tmp_path):
         assert s.noop()[0] == 250
     assert gw.stop() == 0
     assert "signal 15: draining" in gw.log()
+
+
+def tls_session_from(gw, src):
+    """tls_session() from source address src (any of 127.0.0.0/8 reaches the listener)."""
+    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10, source_address=(src, 0))
+    c = Client(raw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 220
+    t = Client(client_ctx().wrap_socket(raw, server_hostname="mx.test"))
+    t.send(b"EHLO c.test\r\n")
+    assert t.reply()[0] == 250
+    return t
+
+
+def plain(user, pw):
+    return b"AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + pw) + b"\r\n"
+
+
+def test_auth_failures_counted_per_address(start_gateway, certs, users):
+    """Failures count per client address across sessions: with max_auth_failures = 2 per
+    session and max_auth_failures_per_ip = 3, the hammering address's third failure (in its
+    second session) blocks it: 454 4.7.0 before any check, even with the right password and
+    in a new session; another address still authenticates."""
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    max_auth_failures="2", max_auth_failures_per_ip="3",
+                    auth_failure_window='"1h"')
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("421 4.7.0")
+    assert a.closed()
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8"), "the third failure of the address"
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
+    assert gw.wait_log("limit max_auth_failures_per_ip=3 reached ip=127.0.0.2")
+    b = tls_session_from(gw, "127.0.0.3")
+    b.send(plain(b"alice", b"s3cret"))
+    assert b.reply(timeout=30)[1].startswith("235 2.7.0")
+    gw.stop()
+    assert "auth_ip_blocked=2" in gw.log()
+
+
+def test_auth_checks_per_address_leave_room_for_others(start_gateway, certs):
+    """One address flooding slow password checks holds at most max_auth_checks_per_ip of
+    the pool: its next AUTH gets 454 4.7.0 while another address's check is taken."""
+    gw = start_gateway({"listener.mode": '"submission"', "limits.max_auth_checks": "4",
+                        "limits.max_auth_checks_per_ip": "1"},
+                       certs=certs, users=[("slow", slow_hash(13))])
+    a1, a2 = tls_session_from(gw, "127.0.0.2"), tls_session_from(gw, "127.0.0.2")
+    b = tls_session_from(gw, "127.0.0.3")
+    a1.send(plain(b"slow", b"s3cret"))
+    assert gw.wait_log("-> auth-check")
+    a2.send(plain(b"slow", b"s3cret"))
+    assert a2.reply(timeout=30)[1].startswith("454 4.7.0")
+    assert gw.wait_log("limit max_auth_checks_per_ip=1 reached ip=127.0.0.2")
+    b.send(plain(b"slow", b"s3cret"))
+    assert b.reply(timeout=120)[1].startswith("235 2.7.0")
+    assert a1.reply(timeout=120)[1].startswith("235 2.7.0")
+    a2.send(plain(b"slow", b"s3cret"))
+    assert a2.reply(timeout=120)[1].startswith("235 2.7.0"), "the address's slot is free again"
+
+
+def test_auth_failures_drain_over_the_window(start_gateway, certs, users):
+    """max_auth_failures_per_ip drains over auth_failure_window: blocked at once, allowed
+    again once a whole window has passed (a lower bound only, never a timing assertion)."""
+    import time
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    max_auth_failures_per_ip="1", auth_failure_window='"2s"')
+    a = tls_session_from(gw, "127.0.0.4")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8")
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed")
+    time.sleep(2.5)
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply(timeout=30)[1].startswith("235 2.7.0")
+
+
+def test_auth_ip_table_full_fails_closed(start_gateway, certs, users):
+    """auth_ip_table_size bounds the addresses tracked: when an address finds every way of
+    its set holding failures, its AUTH is refused (454 4.7.0), never checked unrecorded."""
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    auth_ip_table_size="64", auth_failure_window='"1h"')
+    refused = 0
+    for i in range(1, 201):
+        t = tls_session_from(gw, f"127.0.1.{i}")
+        t.send(plain(b"alice", b"wrong"))
+        line = t.reply(timeout=30)[1]
+        assert line.startswith(("535 5.7.8", "454 4.7.0 Temporary")), line
+        refused += line.startswith("454")
+        t.close()
+        if refused:
+            break
+    assert refused, "200 failing addresses never filled a 64-entry table"
+    assert gw.wait_log("limit auth_ip_table_size=64 reached")
