@@ -415,8 +415,13 @@ void config_write_doc(FILE *f)
 	      "- **duration**: a string with a unit: `\"500ms\"`, `\"30s\"`, `\"5m\"`, `\"1h\"`, "
 	      "or a sum such as `\"1m30s\"`; the integer `0` means zero.\n"
 	      "- **secret**: a string, or the same key with `_env` (the name of an environment "
-	      "variable) or `_file` (a file that group and others cannot read; one value a "
-	      "line) so that secrets need not sit in the TOML.\n"
+	      "variable) or `_file` (a regular file of at most 64 KB that group and others "
+	      "cannot read; one value a line) so that secrets need not sit in the TOML. A secret "
+	      "written inline in a file that group or others can read is warned about.\n"
+	      "- **path**: every file the configuration names (certificates, keys, CA files, the "
+	      "PSL, `_file` secrets) must be a regular file: a FIFO or device is refused at once "
+	      "(opened non-blocking, checked with fstat). `check` also loads the TLS certificates, "
+	      "keys and CA files.\n"
 	      "- **reload**: `yes` when SIGHUP applies a change to the running daemon; `restart` "
 	      "when it takes a restart.\n\n",
 	      f);
