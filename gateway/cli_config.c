@@ -1,8 +1,8 @@
 /*
  * cli_config.c: the subcommands that only read the configuration:
- * `check` (validate and summarise), `route` (what each address would get)
- * and `config-doc` (docs/configuration.md from the key tables).
- * They never touch the network.
+ * `check` (validate, load the TLS files it names, summarise), `route`
+ * (what each address would get) and `config-doc` (docs/configuration.md
+ * from the key tables). They never touch the network.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "config.h"
 #include "routes.h"
+#include "smtp.h"
 
 #define DEFAULT_CONFIG "gateway.toml"
 
@@ -94,6 +95,11 @@ int cli_check(int argc, char **argv)
 	cfg = load_or_report(file);
 	if (!cfg)
 		return 1;
+	if (smtp_tls_check(cfg) < 0) {
+		fprintf(stderr, "%s: TLS files refused\n", file);
+		config_free(cfg);
+		return 1;
+	}
 	summary(cfg);
 	config_free(cfg);
 	return 0;

@@ -153,7 +153,11 @@ struct gw_limits {
 	uint64_t drain_timeout_ms;
 	uint32_t max_auth_failures;
 	uint64_t auth_failure_delay_ms;
-	uint32_t max_auth_checks;    /* password checks running or queued at once (454 beyond) */
+	uint32_t max_auth_checks; /* password checks running or queued at once (454 beyond) */
+	uint32_t max_auth_failures_per_ip; /* failed AUTHs of one address (decaying) before 454 */
+	uint64_t auth_failure_window_ms;   /* the per-address failure count drains in this time */
+	uint32_t max_auth_checks_per_ip;   /* one address's checks running or queued (454 beyond) */
+	uint32_t auth_ip_table_size;       /* addresses tracked; read at start */
 	uint32_t ipv6_prefix_per_ip; /* IPv6 clients counted per this prefix for the per-IP limit */
 	uint32_t max_header_count;   /* MIME parsing */
 	uint32_t max_mime_depth;

@@ -45,4 +45,13 @@ int smtp_serve_main(int argc, char **argv);
  */
 int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt);
 
+/*
+ * Loads what the file checks of config_load() cannot judge: every
+ * [[tls.certificate]] chain and key (they must match), every CA file of
+ * [webhook] and the routes (at least one PEM certificate) and every webhook
+ * client certificate with its key. Used by `check`, at start and on reload.
+ * Errors are logged; 0 or -1.
+ */
+int smtp_tls_check(const struct gw_config *cfg);
+
 #endif

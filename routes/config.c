@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "config_int.h"
@@ -356,9 +357,9 @@ static struct gw_config *config_new(const char *name)
 }
 
 static struct gw_config *config_finish(struct gw_config *c, const toml_value *root,
-                                       struct gw_diag *diag)
+                                       struct gw_diag *diag, unsigned file_mode)
 {
-	struct load L = {c->path, diag, c};
+	struct load L = {c->path, diag, c, file_mode};
 	size_t errors_before = diag->n_errors;
 
 	load_root(&L, root);
@@ -387,7 +388,7 @@ struct gw_config *config_load_buffer(const char *buf, size_t len, const char *na
 	}
 	c = config_new(name);
 	if (c)
-		c = config_finish(c, root, diag);
+		c = config_finish(c, root, diag, 0);
 	else
 		diag_add_error(diag, name, 0, 0, "out of memory");
 	toml_free(root);
@@ -399,14 +400,19 @@ struct gw_config *config_load(const char *path, struct gw_diag *diag)
 	toml_error terr = {0};
 	toml_value *root = toml_parse_file(path, &terr);
 	struct gw_config *c;
+	struct stat st;
+	unsigned mode = 0;
 
 	if (!root) {
 		diag_add_error(diag, path, terr.line, terr.col, "%s", terr.msg);
 		return NULL;
 	}
+	/* Only for the warning on inline secrets: the file was read (and checked) already. */
+	if (stat(path, &st) == 0)
+		mode = (unsigned)(st.st_mode & 0777);
 	c = config_new(path);
 	if (c)
-		c = config_finish(c, root, diag);
+		c = config_finish(c, root, diag, mode);
 	else
 		diag_add_error(diag, path, 0, 0, "out of memory");
 	toml_free(root);

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "safe_file.h"
 
 static void validate_listeners(struct load *L)
 {
@@ -56,25 +57,53 @@ static void validate_listeners(struct load *L)
 		                 "no [[listener]]: the daemon would not accept any mail");
 }
 
+/*
+ * A file the configuration names, checked as it will be read (safe_file.h):
+ * it exists, is a regular file (a FIFO would hang whoever opens it), fits
+ * its bound and, when private, nobody but its owner may read it.
+ */
+static void check_named_file(struct load *L, int line, int col, const char *what, const char *path,
+                             size_t max, unsigned flags)
+{
+	char err[512];
+
+	if (path && safe_file_check(path, max, flags, err, sizeof(err)) < 0)
+		diag_add_error(L->diag, L->file, line, col, "%s: %s", what, err);
+}
+
 static void validate_certs(struct load *L)
 {
-	for (size_t i = 0; i < L->cfg->n_certs; i++) {
-		struct gw_tls_cert *c = &L->cfg->certs[i];
-		struct stat st;
+	struct gw_config *c = L->cfg;
 
-		if (c->cert_file && access(c->cert_file, R_OK) < 0)
-			diag_add_error(L->diag, L->file, 0, 0, "certificate '%s': %s", c->cert_file,
-			               strerror(errno));
-		if (!c->key_file)
-			continue;
-		if (stat(c->key_file, &st) < 0 || access(c->key_file, R_OK) < 0)
-			diag_add_error(L->diag, L->file, 0, 0, "key '%s': %s", c->key_file,
-			               strerror(errno));
-		else if (st.st_mode & (S_IRWXG | S_IRWXO))
-			diag_add_error(L->diag, L->file, 0, 0,
-			               "key '%s' may be read by others (mode %03o): chmod 600 it",
-			               c->key_file, (unsigned)(st.st_mode & 0777));
+	for (size_t i = 0; i < c->n_certs; i++) {
+		check_named_file(L, 0, 0, "certificate", c->certs[i].cert_file, SAFE_FILE_PEM_MAX,
+		                 0);
+		check_named_file(L, 0, 0, "key", c->certs[i].key_file, SAFE_FILE_PEM_MAX,
+		                 SAFE_FILE_PRIVATE);
 	}
+	check_named_file(L, 0, 0, "webhook ca_file", c->webhook.ca_file, SAFE_FILE_PEM_MAX, 0);
+	check_named_file(L, 0, 0, "webhook client_cert", c->webhook.client_cert, SAFE_FILE_PEM_MAX,
+	                 0);
+	check_named_file(L, 0, 0, "webhook client_key", c->webhook.client_key, SAFE_FILE_PEM_MAX,
+	                 SAFE_FILE_PRIVATE);
+	if (c->auth.dmarc_psl_file && c->auth.dmarc_psl_file[0])
+		check_named_file(L, 0, 0, "dmarc_psl_file", c->auth.dmarc_psl_file,
+		                 SAFE_FILE_PSL_MAX, 0);
+}
+
+/* The TLS files of a route (its own or inherited from [webhook]). */
+static void validate_route_files(struct load *L, const struct gw_route *r)
+{
+	const struct gw_route_opts *o = &r->opts, *w = &L->cfg->webhook;
+
+	if (o->ca_file && (!w->ca_file || strcmp(o->ca_file, w->ca_file) != 0))
+		check_named_file(L, r->line, r->col, "ca_file", o->ca_file, SAFE_FILE_PEM_MAX, 0);
+	if (o->client_cert && (!w->client_cert || strcmp(o->client_cert, w->client_cert) != 0))
+		check_named_file(L, r->line, r->col, "client_cert", o->client_cert,
+		                 SAFE_FILE_PEM_MAX, 0);
+	if (o->client_key && (!w->client_key || strcmp(o->client_key, w->client_key) != 0))
+		check_named_file(L, r->line, r->col, "client_key", o->client_key, SAFE_FILE_PEM_MAX,
+		                 SAFE_FILE_PRIVATE);
 }
 
 static int route_name_cmp(const void *a, const void *b)
@@ -143,6 +172,7 @@ static void validate_routes(struct load *L)
 				               "route '%s': a secret must start with whsec_ "
 				               "(HMAC-SHA256) or whsk_ (Ed25519)",
 				               r->name);
+		validate_route_files(L, r);
 	}
 	check_route_names(L);
 }

@@ -83,6 +83,7 @@ struct load {
 	const char *file;
 	struct gw_diag *diag;
 	struct gw_config *cfg;
+	unsigned file_mode; /* permission bits of the file read; 0 for a buffer */
 };
 
 /* Records "file:line:col: message" at value v (at no position when v is NULL). */

@@ -131,6 +131,22 @@ static const struct config_key limits_keys[] = {
      KEY_RELOADABLE, "Delay before answering a failed AUTH."},
     {"max_auth_checks", KT_U32, "8", 1, 1024, LIM(max_auth_checks), 0, NULL, KEY_RELOADABLE,
      "Password checks (crypt) running or queued at once; beyond it AUTH gets 454 4.7.0."},
+    {"max_auth_failures_per_ip", KT_U32, "20", 1, 100000, LIM(max_auth_failures_per_ip), 0, NULL,
+     KEY_RELOADABLE,
+     "Failed AUTH attempts from one client address (IPv6: per ipv6_prefix_per_ip), over all its "
+     "sessions, before its AUTH gets 454 4.7.0 without a password check; they drain at this "
+     "many per auth_failure_window."},
+    {"auth_failure_window", KT_DURATION, "15m", SEC(1), SEC(86400), LIM(auth_failure_window_ms), 0,
+     NULL, KEY_RELOADABLE,
+     "Time in which an address's count of failed AUTH attempts drains from "
+     "max_auth_failures_per_ip to 0."},
+    {"max_auth_checks_per_ip", KT_U32, "2", 1, 1024, LIM(max_auth_checks_per_ip), 0, NULL,
+     KEY_RELOADABLE,
+     "Password checks from one client address running or queued at once, so that one address "
+     "cannot take the whole of max_auth_checks; beyond it AUTH gets 454 4.7.0."},
+    {"auth_ip_table_size", KT_U32, "16384", 64, 1048576, LIM(auth_ip_table_size), 0, NULL, 0,
+     "Client addresses whose AUTH failures and checks are tracked (read at start). When every "
+     "slot an address may use holds failures or checks, its AUTH gets 454 4.7.0 (fails closed)."},
     {"ipv6_prefix_per_ip", KT_U32, "64", 32, 128, LIM(ipv6_prefix_per_ip), 0, NULL, KEY_RELOADABLE,
      "IPv6 clients are counted per this prefix for max_connections_per_ip."},
     {"max_pipelined_commands", KT_U32, "64", 1, 10000, LIM(max_pipelined_commands), 0, NULL,
@@ -399,8 +415,13 @@ void config_write_doc(FILE *f)
 	      "- **duration**: a string with a unit: `\"500ms\"`, `\"30s\"`, `\"5m\"`, `\"1h\"`, "
 	      "or a sum such as `\"1m30s\"`; the integer `0` means zero.\n"
 	      "- **secret**: a string, or the same key with `_env` (the name of an environment "
-	      "variable) or `_file` (a file that group and others cannot read; one value a "
-	      "line) so that secrets need not sit in the TOML.\n"
+	      "variable) or `_file` (a regular file of at most 64 KB that group and others "
+	      "cannot read; one value a line) so that secrets need not sit in the TOML. A secret "
+	      "written inline in a file that group or others can read is warned about.\n"
+	      "- **path**: every file the configuration names (certificates, keys, CA files, the "
+	      "PSL, `_file` secrets) must be a regular file: a FIFO or device is refused at once "
+	      "(opened non-blocking, checked with fstat). `check` also loads the TLS certificates, "
+	      "keys and CA files.\n"
 	      "- **reload**: `yes` when SIGHUP applies a change to the running daemon; `restart` "
 	      "when it takes a restart.\n\n",
 	      f);

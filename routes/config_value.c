@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "safe_file.h"
 #include "toml.h"
 
 /* Bounds on what one file may declare, so a hostile file cannot exhaust memory. */
@@ -412,48 +413,68 @@ static bool has_crlf(const char *s)
 	return strpbrk(s, "\r\n") != NULL;
 }
 
+/*
+ * What is wrong with the authority of an http(s) URL, or NULL: an empty
+ * host, a port that is not 1-65535, characters no host has, or credentials
+ * (user:password@), which would sit in the file, the logs and the endpoint
+ * key; basic_user/basic_password and bearer_token carry them instead.
+ */
+static const char *url_problem(const char *url)
+{
+	const char *a = strstr(url, "://") + 3;
+	size_t alen = strcspn(a, "/?#");
+	const char *end = a + alen, *h = a, *hend, *port = NULL;
+
+	if (memchr(a, '@', alen))
+		return "must not carry credentials (user:password@): use basic_user and "
+		       "basic_password, or bearer_token";
+	if (*h == '[') {
+		hend = memchr(h, ']', alen);
+		if (!hend || hend == h + 1)
+			return "has an empty or unclosed [IPv6] host";
+		for (const char *p = h + 1; p < hend; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+				return "has a bad [IPv6] host";
+		hend++;
+		if (hend < end && *hend != ':')
+			return "has a bad [IPv6] host";
+	} else {
+		hend = memchr(h, ':', alen);
+		if (!hend)
+			hend = end;
+		if (hend == h)
+			return "has an empty host";
+		for (const char *p = h; p < hend; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("-._", *p) &&
+			    (unsigned char)*p < 0x80)
+				return "has a character no host name has";
+	}
+	if (hend < end) {
+		unsigned long n = 0;
+
+		port = hend + 1;
+		if (port == end || (size_t)(end - port) > 5)
+			return "has an impossible port (1-65535)";
+		for (const char *p = port; p < end; p++) {
+			if (!isdigit((unsigned char)*p))
+				return "has an impossible port (1-65535)";
+			n = n * 10 + (unsigned long)(*p - '0');
+		}
+		if (n < 1 || n > 65535)
+			return "has an impossible port (1-65535)";
+	}
+	return NULL;
+}
+
 /* -------------------------------------------------------------- secrets */
 
 static char *read_secret_file(struct load *L, const toml_value *v, const char *path)
 {
-	struct stat st;
-	char *buf;
-	ssize_t got;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char err[512];
+	char *buf = safe_file_read(path, MAX_SECRET_FILE, SAFE_FILE_PRIVATE, NULL, err, sizeof err);
 
-	if (fd < 0) {
-		cfg_err_at(L, v, "cannot read '%s': %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cfg_err_at(L, v, "'%s' is not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		cfg_err_at(L, v, "'%s' may be read by others (mode %03o): chmod 600 it", path,
-		           (unsigned)(st.st_mode & 0777));
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > MAX_SECRET_FILE) {
-		cfg_err_at(L, v, "'%s' is larger than %d bytes", path, MAX_SECRET_FILE);
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return NULL;
-	}
-	got = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (got < 0) {
-		cfg_err_at(L, v, "cannot read '%s': %s", path, strerror(errno));
-		free(buf);
-		return NULL;
-	}
-	buf[got] = '\0';
+	if (!buf)
+		cfg_err_at(L, v, "%s", err);
 	return buf;
 }
 
@@ -494,6 +515,11 @@ static int secret_values(struct load *L, const toml_value *v, const char *key, i
 {
 	const char *s;
 
+	if (how == 0 && (L->file_mode & (S_IRWXG | S_IRWXO)))
+		diag_add_warning(L->diag, L->file, toml_line(v), toml_col(v),
+		                 "'%s' is written inline in a file others can read (mode %03o): "
+		                 "use %s_file (mode 600) or %s_env, or chmod 600 the file",
+		                 key, L->file_mode, key, key);
 	if (how == 0 && multi)
 		return string_list(L, v, key, true, out, n, NULL, NULL);
 	if (how == 0) {
@@ -912,7 +938,7 @@ int cfg_set_route_key(struct load *L, const struct config_key *k, const toml_val
                       int how)
 {
 	struct gw_route *r = base;
-	const char *s;
+	const char *s, *why;
 
 	switch (k->type) {
 	case KT_MATCH:
@@ -933,6 +959,10 @@ int cfg_set_route_key(struct load *L, const struct config_key *k, const toml_val
 		}
 		if (strpbrk(s, " \t\r\n") || strlen(s) < 9) {
 			cfg_err_at(L, v, "'url' is not a URL: \"%s\"", s);
+			return -1;
+		}
+		if ((why = url_problem(s)) != NULL) {
+			cfg_err_at(L, v, "'url' %s", why);
 			return -1;
 		}
 		replace_str(&r->url, s);

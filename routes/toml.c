@@ -15,6 +15,7 @@
  * parse: a document with a syntax error has no meaningful remainder.
  */
 #include "codec.h"
+#include "safe_file.h"
 #include "toml_internal.h"
 
 #include <errno.h>
@@ -1033,51 +1034,27 @@ toml_value *toml_parse(const char *buf, size_t len, const char *filename, toml_e
 	return ps.root;
 }
 
-static void io_error(toml_error *err, const char *path, const char *what)
-{
-	err->line = 0;
-	err->col = 0;
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", path, what);
-}
-
 toml_value *toml_parse_file(const char *path, toml_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	toml_value *root = NULL;
-	char *buf = NULL;
-	size_t got;
+	toml_value *root;
 	toml_error ignored;
+	size_t len;
+	char why[sizeof(err->msg)];
+	char *buf;
 
 	if (!err)
 		err = &ignored;
 	memset(err, 0, sizeof(*err));
 	err->file = path;
-	if (!f) {
-		io_error(err, path, strerror(errno));
+	/* Non-blocking and regular files only: a FIFO here must not hang check or a reload. */
+	buf = safe_file_read(path, TOML_MAX_DOC_SIZE, 0, &len, why, sizeof(why));
+	if (!buf) {
+		err->line = 0;
+		err->col = 0;
+		snprintf(err->msg, sizeof(err->msg), "%s", why);
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) != 0) {
-		io_error(err, path, strerror(errno));
-		goto out;
-	}
-	if (st.st_size > (off_t)TOML_MAX_DOC_SIZE) {
-		io_error(err, path, "file too large");
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		io_error(err, path, "out of memory");
-		goto out;
-	}
-	got = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		io_error(err, path, "read error");
-		goto out;
-	}
-	root = toml_parse(buf, got, path, err);
-out:
+	root = toml_parse(buf, len, path, err);
 	free(buf);
-	fclose(f);
 	return root;
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "auth_int.h"
+#include "safe_file.h"
 
 enum tx_state {
 	TX_SPF,      /* after MAIL: SPF may be running */
@@ -83,6 +84,26 @@ void auth_policy_route(struct auth_policy *p, const struct gw_auth *a,
 	p->dmarc = r->dmarc;
 }
 
+/* Read by safe_file_read() (a FIFO must not hang start or reload), parsed from memory. */
+static psl_ctx_t *auth_psl_load(const char *file)
+{
+	char err[512];
+	size_t len;
+	char *buf = safe_file_read(file, SAFE_FILE_PSL_MAX, 0, &len, err, sizeof(err));
+	psl_ctx_t *psl = NULL;
+	if (!buf) {
+		fprintf(stderr, "smtp-gateway: %s\n", err);
+		return NULL;
+	}
+	FILE *f = len ? fmemopen(buf, len, "r") : NULL;
+	if (f) {
+		psl = psl_load_fp(f);
+		fclose(f);
+	}
+	free(buf);
+	return psl;
+}
+
 int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const struct gw_config *cfg)
 {
 	memset(ctx, 0, sizeof(*ctx));
@@ -96,7 +117,7 @@ int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const st
 		                cfg->routes[i].opts.dmarc != POLICY_OFF;
 	const char *file = cfg->auth.dmarc_psl_file;
 	if (file && file[0]) {
-		ctx->psl = psl_load_file(file);
+		ctx->psl = auth_psl_load(file);
 		if (!ctx->psl) {
 			fprintf(stderr, "smtp-gateway: cannot load the Public Suffix List %s\n",
 			        file);

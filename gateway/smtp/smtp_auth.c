@@ -6,7 +6,10 @@
  * hash never stalls the worker's loop (limits.max_auth_checks bounds the
  * checks in flight: 454 4.7.0 beyond); an unknown user costs the hash of
  * the costliest configured user. Failures are answered after limits.auth_failure_delay_ms (an
- * event timer, smtp_session.c) and limits.max_auth_failures closes.
+ * event timer, smtp_session.c) and limits.max_auth_failures closes. Per client
+ * address, over all sessions (smtp_authip.c): max_auth_failures_per_ip
+ * failures (draining over auth_failure_window) and max_auth_checks_per_ip
+ * checks in flight; beyond either, 454 4.7.0 without a check.
  *
  * Never: accept AUTH before TLS, log a password, keep a password after the
  * check, sleep.
@@ -139,6 +142,7 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 		return;
 	}
 	s->n_auth_failures++;
+	smtp_authip_failed(&s->cfg->limits, s->ip_key);
 	smtp_worker_count(s->w, C_AUTH_FAILURES);
 	smtp_log(LOG_INFO_, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
 	/* The answer comes from the timer (smtp_session.c timer_cb, ST_AUTH_DELAY). */
@@ -171,6 +175,8 @@ struct auth_job {
 	struct event *done;
 	enum job_state state; /* under pool.lock */
 	bool ok;
+	bool ip_slot; /* holds one of its address's max_auth_checks_per_ip (smtp_authip.c) */
+	char ip_key[72];
 	char user[AUTH_FIELD_MAX];
 	char pass[AUTH_FIELD_MAX];
 };
@@ -290,6 +296,8 @@ static void job_free(struct smtp_worker *w, struct auth_job *j)
 		*pp = j->next;
 	pool_cancel(j);
 	event_free(j->done);
+	if (j->ip_slot)
+		smtp_authip_end(&j->rt->cfg->limits, j->ip_key);
 	smtp_runtime_unref(j->rt);
 	OPENSSL_cleanse(j, sizeof *j);
 	free(j);
@@ -332,16 +340,51 @@ static void auth_busy(struct smtp_session *s)
 	smtp_reply(s, RPL_AUTH_BUSY, NULL);
 }
 
+/* The client's address may not have a password checked now (smtp_authip.c). */
+static void auth_refused(struct smtp_session *s, enum smtp_authip_verdict v)
+{
+	const struct gw_limits *lim = &s->cfg->limits;
+	s->auth_step = AUTH_NONE;
+	free(s->auth_login_name);
+	s->auth_login_name = NULL;
+	smtp_session_state(s, ST_COMMAND);
+	if (v == AUTHIP_FAILURES) {
+		smtp_worker_count(s->w, C_AUTH_IP_BLOCKED);
+		smtp_log(LOG_WARN_, s->id, "limit max_auth_failures_per_ip=%u reached ip=%s",
+		         lim->max_auth_failures_per_ip, s->ip);
+		smtp_reply(s, RPL_AUTH_IP_FAILURES, NULL);
+		return;
+	}
+	smtp_worker_count(s->w, C_AUTH_BUSY);
+	if (v == AUTHIP_BUSY)
+		smtp_log(LOG_WARN_, s->id, "limit max_auth_checks_per_ip=%u reached ip=%s",
+		         lim->max_auth_checks_per_ip, s->ip);
+	else
+		smtp_log(LOG_WARN_, s->id, "limit auth_ip_table_size=%u reached ip=%s",
+		         lim->auth_ip_table_size, s->ip);
+	smtp_reply(s, RPL_AUTH_BUSY, NULL);
+}
+
 static void auth_done(struct smtp_session *s, const char *user, char *pass)
 {
-	struct auth_job *j = calloc(1, sizeof *j);
 	size_t pl = strlen(pass);
+	/* Before any check: an address over its failures gets no answer on the password. */
+	enum smtp_authip_verdict v = smtp_authip_begin(&s->cfg->limits, s->ip_key);
+	if (v != AUTHIP_OK) {
+		OPENSSL_cleanse(pass, pl);
+		auth_refused(s, v);
+		return;
+	}
+	struct auth_job *j = calloc(1, sizeof *j);
 	if (!j || strlen(user) >= sizeof j->user || pl >= sizeof j->pass) {
 		free(j);
+		smtp_authip_end(&s->cfg->limits, s->ip_key);
 		OPENSSL_cleanse(pass, pl);
 		auth_result(s, user, false);
 		return;
 	}
+	j->ip_slot = true;
+	snprintf(j->ip_key, sizeof j->ip_key, "%s", s->ip_key);
 	j->w = s->w;
 	j->sid = s->id;
 	memcpy(j->user, user, strlen(user) + 1);
@@ -352,6 +395,7 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 	if (!j->done || pool_submit(j, s->cfg->limits.max_auth_checks)) {
 		if (j->done)
 			event_free(j->done);
+		smtp_authip_end(&j->rt->cfg->limits, j->ip_key);
 		smtp_runtime_unref(j->rt);
 		OPENSSL_cleanse(j, sizeof *j);
 		free(j);
@@ -460,6 +504,11 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_reply(s, RPL_AUTH_MECH, NULL);
+}
+
+void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r)
+{
+	auth_fail_syntax(s, r);
 }
 
 void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len)

@@ -42,8 +42,7 @@ void smtp_tx_reset(struct smtp_session *s)
 	uint32_t seq = tx->seq;
 	smtp_seam_tx_end(s);
 	free(tx->mail_from);
-	for (size_t i = 0; i < tx->n_rcpts; i++)
-		free(tx->rcpts[i].address);
+	free(tx->rcpt_addrs);
 	free(tx->rcpts);
 	smtp_msg_free(&tx->msg);
 	memset(tx, 0, sizeof *tx);
@@ -205,8 +204,10 @@ static void do_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, RPL_SYNTAX_ARGS, NULL);
 		return;
 	}
-	if (smtp_parse_path(&p, true, &path)) {
-		smtp_reply(s, RPL_SENDER_SYNTAX, NULL);
+	enum smtp_perr pe = smtp_parse_path(&p, true, &path);
+	if (pe) {
+		smtp_reply(s, pe == PERR_DECEPTIVE ? RPL_SENDER_DECEPTIVE : RPL_SENDER_SYNTAX,
+		           NULL);
 		return;
 	}
 	enum smtp_reply_id r = mail_params(s, p);
@@ -268,24 +269,46 @@ static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
                                    const struct route_match *m)
 {
 	struct smtp_tx *tx = &s->tx;
-	if (tx->n_rcpts == tx->cap_rcpts) {
-		size_t cap = tx->cap_rcpts ? tx->cap_rcpts * 2 : 4;
-		struct envelope_rcpt *r = realloc(tx->rcpts, cap * sizeof *r);
-		if (!r)
+	size_t n = strlen(addr) + 1;
+	if (tx->rcpt_cap - tx->rcpt_len < n) {
+		size_t cap = tx->rcpt_cap ? tx->rcpt_cap : 256;
+		while (cap - tx->rcpt_len < n)
+			cap *= 2;
+		char *b = realloc(tx->rcpt_addrs, cap);
+		if (!b)
 			return RPL_NO_MEMORY;
-		tx->rcpts = r;
-		tx->cap_rcpts = cap;
+		tx->rcpt_addrs = b;
+		tx->rcpt_cap = cap;
 	}
-	char *a = strdup(addr);
-	if (!a)
-		return RPL_NO_MEMORY;
-	tx->rcpts[tx->n_rcpts].address = a;
-	tx->rcpts[tx->n_rcpts].match = *m;
+	memcpy(tx->rcpt_addrs + tx->rcpt_len, addr, n);
+	tx->rcpt_len += n;
 	if (!tx->n_rcpts++) {
 		tx->route = m->route;
 		tx->endpoint_id = m->route->endpoint_id;
 	}
 	return RPL_NONE;
+}
+
+int smtp_tx_envelope_rcpts(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	if (tx->rcpts || !tx->n_rcpts)
+		return 0;
+	struct envelope_rcpt *r = calloc(tx->n_rcpts, sizeof *r);
+	if (!r)
+		return -1;
+	char *a = tx->rcpt_addrs;
+	for (size_t i = 0; i < tx->n_rcpts; i++) {
+		r[i].address = a;
+		/* The session's table, as at RCPT time: the same verdict, recomputed. */
+		if (route_lookup(s->cfg->table, a, &r[i].match) != ROUTE_MATCH) {
+			free(r);
+			return -1;
+		}
+		a += strlen(a) + 1;
+	}
+	tx->rcpts = r;
+	return 0;
 }
 
 static void rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r)
@@ -313,6 +336,7 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 	size_t n;
 	const char *p = smtp_parse_prefix(arg, "TO:");
 	enum smtp_reply_id r = RPL_NONE;
+	enum smtp_perr pe;
 	uint32_t max = s->cfg->limits.max_recipients;
 	char pm_addr[SMTP_PATH_MAX + 1];
 	if (p && strncasecmp(p, "<postmaster>", 12) == 0) {
@@ -323,7 +347,9 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 	}
 	if (!p)
 		r = RPL_SYNTAX_ARGS;
-	else if (smtp_parse_path(&p, false, &path) || (*p && *p != ' '))
+	else if ((pe = smtp_parse_path(&p, false, &path)) == PERR_DECEPTIVE)
+		r = RPL_RCPT_DECEPTIVE;
+	else if (pe || (*p && *p != ' '))
 		r = RPL_RCPT_SYNTAX;
 	else if (smtp_parse_params(p, pm, SMTP_MAX_PARAMS, &n))
 		r = RPL_SYNTAX_ARGS;
@@ -571,6 +597,8 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	int bad = smtp_msg_prepend(&tx->msg, hdr, n);
 	if (!bad && o->ar_field)
 		bad = smtp_msg_prepend(&tx->msg, o->ar_field, strlen(o->ar_field));
+	if (!bad)
+		bad = smtp_tx_envelope_rcpts(s);
 	fill_envelope(s, &env);
 	errno = 0;
 	if (bad || smtp_msg_view(&tx->msg, &mb) ||

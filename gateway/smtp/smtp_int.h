@@ -89,6 +89,10 @@ enum smtp_reply_id {
 	RPL_BDAT_SYNTAX,
 	RPL_BDAT_MIXED,
 	RPL_AUTH_BUSY,
+	RPL_AUTH_LINE_TOO_LONG,
+	RPL_SENDER_DECEPTIVE,
+	RPL_RCPT_DECEPTIVE,
+	RPL_AUTH_IP_FAILURES,
 	RPL_MAX
 };
 
@@ -129,6 +133,7 @@ enum smtp_counter {
 	C_BARE_NEWLINES,
 	C_LONG_LINES,
 	C_OUTPUT_PAUSES,
+	C_AUTH_IP_BLOCKED,
 	C_COUNTER_MAX
 };
 
@@ -163,6 +168,8 @@ void smtp_runtime_unref(struct smtp_runtime *rt);
 /* Builds the contexts of cfg->certs (SNI by SAN/CN). NULL and a log line on failure. */
 struct smtp_tls *smtp_tls_new(const struct gw_config *cfg);
 void smtp_tls_free(struct smtp_tls *t);
+/* The webhook's CA files and client certificate pairs load (smtp_tls_check() without [[tls]]). */
+int smtp_tls_check_webhook(const struct gw_config *cfg);
 SSL *smtp_tls_ssl(struct smtp_tls *t);
 
 /* ---- server and workers (smtp_server.c, smtp_worker.c) ---- */
@@ -297,8 +304,17 @@ enum auth_step { AUTH_NONE, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 struct smtp_tx {
 	bool active; /* MAIL accepted */
 	char *mail_from;
-	struct envelope_rcpt *rcpts;
-	size_t n_rcpts, cap_rcpts;
+	/*
+	 * Accepted recipients, compact while the transaction lasts: their
+	 * addresses back to back, each NUL-terminated (about 25 bytes a
+	 * recipient, not the 1 KB of an envelope_rcpt). rcpts is built from
+	 * them, routed again on the session's own table, at the end of data
+	 * only (smtp_tx_envelope_rcpts()).
+	 */
+	char *rcpt_addrs;
+	size_t rcpt_len, rcpt_cap;
+	size_t n_rcpts;
+	struct envelope_rcpt *rcpts;  /* NULL until the end of data */
 	const struct gw_route *route; /* route of the first accepted recipient */
 	uint32_t endpoint_id;
 	bool smtputf8;
@@ -382,6 +398,16 @@ void smtp_session_starttls(struct smtp_session *s);
 /* Handles one complete command line (NUL-terminated, CR LF removed). */
 void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len);
 void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len);
+/*
+ * Ends an AUTH exchange that cannot go on (a response line too long): the
+ * session is back in the command state and r is the one reply (RFC 4954 4).
+ */
+void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r);
+/*
+ * Builds tx->rcpts from the compact list for the envelope (end of data);
+ * 0, or -1 when out of memory.
+ */
+int smtp_tx_envelope_rcpts(struct smtp_session *s);
 /* End of DATA / last BDAT chunk: checks, Received:, delivery. */
 void smtp_cmd_message_end(struct smtp_session *s);
 /* Feeds DATA / BDAT bytes to the decoder and the store. */
@@ -395,6 +421,21 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 const char *smtp_auth_dummy_hash(const struct gw_config *cfg);
 /* Waits for the password checks still running (worker teardown). */
 void smtp_auth_jobs_join(struct smtp_worker *w);
+
+/* ---- AUTH per client address (smtp_authip.c), process-wide ---- */
+
+enum smtp_authip_verdict {
+	AUTHIP_OK,       /* a check slot was taken: give it back with smtp_authip_end() */
+	AUTHIP_FAILURES, /* max_auth_failures_per_ip reached */
+	AUTHIP_BUSY,     /* max_auth_checks_per_ip running or queued */
+	AUTHIP_FULL,     /* no room in the table for this address (fails closed) */
+};
+
+/* May key (smtp_session.ip_key) have a password checked now? */
+enum smtp_authip_verdict smtp_authip_begin(const struct gw_limits *lim, const char *key);
+void smtp_authip_end(const struct gw_limits *lim, const char *key);
+/* One more failed AUTH from key. */
+void smtp_authip_failed(const struct gw_limits *lim, const char *key);
 
 /* ---- sender authentication seam (smtp_seam.c) ---- */
 

@@ -95,6 +95,30 @@ bool smtp_utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
+static bool deceptive_cp(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+bool smtp_utf8_deceptive(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n = c < 0x80 ? 0 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+		if (len - i <= n)
+			return true; /* truncated: never well-formed, refused too */
+		uint32_t cp = n ? c & (0x3fu >> n) : c;
+		for (size_t k = 1; k <= n; k++)
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		if (deceptive_cp(cp))
+			return true;
+		i += n + 1;
+	}
+	return false;
+}
+
 static bool is_alpha(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -285,6 +309,8 @@ enum smtp_perr smtp_parse_path(const char **p, bool allow_null, struct smtp_path
 		return PERR_TOO_LONG;
 	if (c.utf8 && !smtp_utf8_valid((const unsigned char *)out->addr, strlen(out->addr)))
 		return PERR_BAD_UTF8;
+	if (c.utf8 && smtp_utf8_deceptive((const unsigned char *)out->addr, strlen(out->addr)))
+		return PERR_DECEPTIVE;
 	out->utf8 = c.utf8;
 	*p = (const char *)c.p;
 	return PERR_OK;

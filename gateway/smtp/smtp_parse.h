@@ -20,10 +20,11 @@
 
 enum smtp_perr {
 	PERR_OK = 0,
-	PERR_SYNTAX,   /* not the RFC 5321 grammar */
-	PERR_TOO_LONG, /* a part over its RFC 5321 4.5.3.1 size */
-	PERR_BAD_UTF8, /* non-ASCII bytes that are not well-formed UTF-8 */
-	PERR_TOO_MANY, /* more parameters than SMTP_MAX_PARAMS */
+	PERR_SYNTAX,    /* not the RFC 5321 grammar */
+	PERR_TOO_LONG,  /* a part over its RFC 5321 4.5.3.1 size */
+	PERR_BAD_UTF8,  /* non-ASCII bytes that are not well-formed UTF-8 */
+	PERR_TOO_MANY,  /* more parameters than SMTP_MAX_PARAMS */
+	PERR_DECEPTIVE, /* UTF-8 with C1 controls or bidi controls (smtp_utf8_deceptive) */
 };
 
 struct smtp_path {
@@ -65,6 +66,12 @@ int smtp_parse_u64(const char *s, size_t len, uint64_t *out);
 
 /* Is s (len bytes) well-formed UTF-8 (RFC 3629)? */
 bool smtp_utf8_valid(const unsigned char *s, size_t len);
+/*
+ * True when well-formed UTF-8 s holds a code point that serves only to
+ * mislead a person reading an address: C1 controls (U+0080-009F) and the
+ * bidirectional controls (U+061C, U+200E-200F, U+202A-202E, U+2066-2069).
+ */
+bool smtp_utf8_deceptive(const unsigned char *s, size_t len);
 
 /* ---- DATA / BDAT stream ---- */
 

@@ -52,7 +52,7 @@ size_t smtp_received(const struct smtp_session *s, char *out, size_t outlen)
 		         s->tls_protocol ? s->tls_protocol : "TLS",
 		         s->tls_cipher ? s->tls_cipher : "unknown");
 	if (s->tx.n_rcpts == 1) {
-		clean(s->tx.rcpts[0].address, rcpt, sizeof rcpt);
+		clean(s->tx.rcpt_addrs, rcpt, sizeof rcpt);
 		snprintf(forc, sizeof forc, "\r\n\tfor <%s>", rcpt);
 	}
 	int n =

@@ -90,6 +90,17 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_BDAT_MIXED] = {RPL_BDAT_MIXED, 503, "5.5.1", "DATA and BDAT cannot be mixed", RF_ERROR},
     [RPL_AUTH_BUSY] = {RPL_AUTH_BUSY, 454, "4.7.0",
                        "Temporary authentication failure, try again later", 0},
+    /* RFC 4954 6; the exchange ends with it (RFC 4954 4), the next line is a command. */
+    [RPL_AUTH_LINE_TOO_LONG] = {RPL_AUTH_LINE_TOO_LONG, 500, "5.5.6",
+                                "Authentication Exchange line is too long", RF_ERROR},
+    /* Bidi and C1 controls in an address only deceive whoever reads it. */
+    [RPL_SENDER_DECEPTIVE] = {RPL_SENDER_DECEPTIVE, 553, "5.1.7",
+                              "Sender address has control or bidirectional characters", RF_ERROR},
+    [RPL_RCPT_DECEPTIVE] = {RPL_RCPT_DECEPTIVE, 553, "5.1.3",
+                            "Recipient address has control or bidirectional characters", RF_ERROR},
+    [RPL_AUTH_IP_FAILURES] = {RPL_AUTH_IP_FAILURES, 454, "4.7.0",
+                              "Too many failed authentications from your address, try again later",
+                              RF_ERROR},
 };
 
 const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)

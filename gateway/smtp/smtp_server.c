@@ -45,6 +45,7 @@ const char *const smtp_counter_names[C_COUNTER_MAX] = {
     [C_BARE_NEWLINES] = "refused_bare_newlines",
     [C_LONG_LINES] = "refused_long_lines",
     [C_OUTPUT_PAUSES] = "paused_output_high_water",
+    [C_AUTH_IP_BLOCKED] = "auth_ip_blocked",
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -113,7 +114,7 @@ static struct smtp_runtime *runtime_new(struct gw_config *cfg)
 		return NULL;
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
-	if (cfg->n_certs && !(rt->tls = smtp_tls_new(cfg))) {
+	if (smtp_tls_check_webhook(cfg) || (cfg->n_certs && !(rt->tls = smtp_tls_new(cfg)))) {
 		free(rt);
 		return NULL;
 	}

@@ -160,6 +160,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->auth_login_name);
 	free(s->tx.rcpts);
+	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);
 	free(s);
@@ -339,7 +340,10 @@ static int read_line(struct smtp_session *s, size_t *len)
 		s->skipping = false;
 		smtp_worker_count(w, C_LONG_COMMANDS);
 		smtp_log(LOG_INFO_, s->id, "limit max_command_line=%zu exceeded", max);
-		smtp_reply(s, RPL_LINE_TOO_LONG, NULL);
+		if (s->state == ST_AUTH)
+			smtp_cmd_auth_abort(s, RPL_AUTH_LINE_TOO_LONG); /* RFC 4954 4, 6 */
+		else
+			smtp_reply(s, RPL_LINE_TOO_LONG, NULL);
 		return -1;
 	}
 	if (w->line_cap < total + 1) {

@@ -4,10 +4,12 @@
  * default; the SNI callback picks the certificate whose SAN dNSNames (or,
  * without SANs, whose CN) match the requested name, wildcards covering one
  * label (RFC 6125 6.4.3). TLS 1.2 and 1.3 only (tls_min_version),
- * no renegotiation, no compression, buffers released when idle.
+ * forward-secret AEAD suites only in TLS 1.2, no renegotiation, no
+ * compression, buffers released when idle.
  *
  * Never: load a private key that group or others can read (checked on the
- * descriptor it is read from), offer SSLv3/TLS 1.0/1.1.
+ * descriptor it is read from), open a named file blocking or let OpenSSL
+ * open it (safe_file.h), offer SSLv3/TLS 1.0/1.1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "safe_file.h"
 #include "smtp_int.h"
 
 struct tls_cert {
@@ -108,39 +111,94 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 }
 
 /*
- * The key is opened once and checked on that descriptor (no stat-then-open
- * race), with the rule of routes/config_check.c: nobody but the owner may
- * read it. 0 or -1 (logged).
+ * Certificate chain and key are read into memory by safe_file_read() (a
+ * FIFO or device is refused at once; the key must be a file only its owner
+ * can read, checked on the descriptor it is read from) and loaded from a
+ * memory BIO: OpenSSL never opens a path itself. 0 or -1 (logged).
  */
+static BIO *pem_bio(const char *what, const char *path, unsigned flags, char **buf, size_t *len)
+{
+	char err[512];
+	*buf = safe_file_read(path, SAFE_FILE_PEM_MAX, flags, len, err, sizeof err);
+	if (!*buf) {
+		smtp_log(LOG_ERR_, 0, "tls: %s %s; refused", what, err);
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(*buf, (int)*len);
+	if (!bio) {
+		OPENSSL_cleanse(*buf, *len);
+		free(*buf);
+	}
+	return bio;
+}
+
+static void pem_done(BIO *bio, char *buf, size_t len)
+{
+	BIO_free(bio);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+}
+
+static int load_chain(SSL_CTX *ctx, const char *path)
+{
+	char *buf;
+	size_t len;
+	int rc = -1;
+	BIO *bio = pem_bio("certificate", path, 0, &buf, &len);
+	if (!bio)
+		return -1;
+	X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1)
+		goto out;
+	SSL_CTX_clear_chain_certs(ctx);
+	X509 *ca;
+	while ((ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			goto out;
+		}
+	unsigned long e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		ERR_clear_error(); /* the end of the chain */
+	else if (e)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		log_ssl("certificate", path);
+	X509_free(leaf);
+	pem_done(bio, buf, len);
+	return rc;
+}
+
 static int load_key(SSL_CTX *ctx, const char *path)
 {
-	struct stat st;
+	char *buf;
+	size_t len;
 	int rc = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		smtp_log(LOG_ERR_, 0, "tls: key %s: %s", path, strerror(errno));
+	BIO *bio = pem_bio("key", path, SAFE_FILE_PRIVATE, &buf, &len);
+	if (!bio)
 		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		smtp_log(LOG_ERR_, 0, "tls: key %s is not a file only its owner can read; refused",
-		         path);
-		close(fd);
-		return -1;
-	}
-	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
-	if (!bio) {
-		close(fd);
-		return -1;
-	}
 	EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	if (key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1)
 		rc = 0;
 	else
 		log_ssl("key", path);
 	EVP_PKEY_free(key);
-	BIO_free(bio);
+	pem_done(bio, buf, len);
 	return rc;
 }
+
+/*
+ * TLS 1.2 suites: forward secret AEAD only (Mozilla "intermediate"); no
+ * static RSA key exchange, no CBC, no SHA-1 MACs. TLS 1.3 keeps OpenSSL's
+ * suites, which are all of that kind.
+ */
+static const char tls12_ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
 
 static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *tc)
 {
@@ -154,10 +212,12 @@ static SSL_CTX *new_ctx(const struct gw_config *cfg, const struct gw_tls_cert *t
 	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smtpgw", 6);
-	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert_file) != 1) {
-		log_ssl("certificate", tc->cert_file);
+	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 || SSL_CTX_set_dh_auto(ctx, 1) != 1) {
+		log_ssl("cipher list", tc->cert_file);
 		goto fail;
 	}
+	if (load_chain(ctx, tc->cert_file))
+		goto fail;
 	if (load_key(ctx, tc->key_file))
 		goto fail;
 	return ctx;
@@ -208,4 +268,75 @@ void smtp_tls_free(struct smtp_tls *t)
 SSL *smtp_tls_ssl(struct smtp_tls *t)
 {
 	return SSL_new(t->certs[0].ctx);
+}
+
+/* A CA file holds at least one PEM certificate and nothing unparsable. */
+static int check_ca_file(const char *path)
+{
+	char *buf;
+	size_t len;
+	int n = 0;
+	BIO *bio = pem_bio("ca_file", path, 0, &buf, &len);
+	if (!bio)
+		return -1;
+	STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
+		n += sk_X509_INFO_value(infos, i)->x509 != NULL;
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	pem_done(bio, buf, len);
+	if (!infos || n == 0) {
+		smtp_log(LOG_ERR_, 0, "tls: ca_file %s holds no PEM certificate", path);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* A webhook client certificate and its key load and match. */
+static int check_client_pair(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int rc = ctx && load_chain(ctx, cert) == 0 && load_key(ctx, key) == 0 ? 0 : -1;
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+static int check_opts(const struct gw_route_opts *o)
+{
+	int rc = 0;
+	if (o->ca_file && check_ca_file(o->ca_file))
+		rc = -1;
+	if (o->client_cert && o->client_key && check_client_pair(o->client_cert, o->client_key))
+		rc = -1;
+	return rc;
+}
+
+int smtp_tls_check_webhook(const struct gw_config *cfg)
+{
+	int rc = check_opts(&cfg->webhook);
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct gw_route_opts *o = &cfg->routes[i].opts, *w = &cfg->webhook;
+		bool same_ca = !o->ca_file || (w->ca_file && strcmp(o->ca_file, w->ca_file) == 0);
+		bool same_pair =
+		    !o->client_cert ||
+		    (w->client_cert && strcmp(o->client_cert, w->client_cert) == 0 &&
+		     o->client_key && w->client_key && strcmp(o->client_key, w->client_key) == 0);
+		if (!same_ca && check_ca_file(o->ca_file))
+			rc = -1;
+		if (!same_pair && o->client_key && check_client_pair(o->client_cert, o->client_key))
+			rc = -1;
+	}
+	return rc;
+}
+
+int smtp_tls_check(const struct gw_config *cfg)
+{
+	int rc = smtp_tls_check_webhook(cfg);
+	if (cfg->n_certs) {
+		struct smtp_tls *t = smtp_tls_new(cfg);
+		if (!t)
+			rc = -1;
+		smtp_tls_free(t);
+	}
+	return rc;
 }

@@ -154,3 +154,105 @@ def test_help_and_version(gateway_bin):
     assert r.returncode == 0 and re.match(r"smtp-gateway \d+\.\d+\.\d+", r.stdout)
     r = run(gateway_bin, "frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def fifo_config(tmp_path, which):
+    """A configuration naming one FIFO where a file belongs; the rest real files."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    files = {}
+    for name, mode in (("secret", 0o600), ("hash", 0o600), ("cert", 0o644), ("key", 0o600),
+                       ("ca", 0o644), ("psl", 0o644)):
+        p = tmp_path / name
+        p.write_text({"secret": "whsec_c2VjcmV0\n", "hash": "$6$salt$x\n",
+                      "psl": "com\n"}.get(name, "-----BEGIN X-----\n"))
+        os.chmod(p, mode)
+        files[name] = fifo if name == which else p
+    text = (f'[auth]\ndmarc_psl_file = "{files["psl"]}"\n\n'
+            f'[[tls.certificate]]\ncert = "{files["cert"]}"\nkey = "{files["key"]}"\n\n'
+            f'[[user]]\nname = "u"\npassword_hash_file = "{files["hash"]}"\n\n'
+            + ROUTE + f'secret_file = "{files["secret"]}"\nca_file = "{files["ca"]}"\n')
+    return write(tmp_path, text), fifo
+
+
+@pytest.mark.parametrize("which", ["secret", "hash", "cert", "key", "ca", "psl", "config"])
+def test_fifo_named_file_refused_not_hung(gateway_bin, tmp_path, which):
+    """A FIFO named where a file belongs (or as gateway.toml itself) is refused at once:
+    opened non-blocking and checked with fstat, never read waiting for a writer."""
+    cfg, fifo = fifo_config(tmp_path, which)
+    r = run(gateway_bin, "check", "-c", str(fifo if which == "config" else cfg))
+    assert r.returncode == 1, r.stdout
+    assert f"'{fifo}' is not a regular file" in r.stderr, r.stderr
+
+
+def test_named_directory_and_device_refused(gateway_bin, tmp_path):
+    cfg = write(tmp_path, ROUTE + 'secret_file = "/dev/zero"\n')
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1 and "'/dev/zero' is not a regular file" in r.stderr, r.stderr
+    r = run(gateway_bin, "check", "-c", str(tmp_path))
+    assert r.returncode == 1 and "is not a regular file" in r.stderr, r.stderr
+
+
+def make_cert(d, name):
+    cert, key = d / f"{name}.crt", d / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def test_check_loads_tls_files(gateway_bin, tmp_path):
+    """check loads what it names: the certificate and key must parse and match, a CA
+    file must hold a certificate; a file that merely exists is not enough."""
+    cert, key = make_cert(tmp_path, "a")
+    _, other_key = make_cert(tmp_path, "b")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    os.chmod(junk, 0o600)
+
+    def check(c, k, ca):
+        cfg = write(tmp_path, f'[[tls.certificate]]\ncert = "{c}"\nkey = "{k}"\n\n'
+                    f'[webhook]\nca_file = "{ca}"\n\n' + ROUTE)
+        return run(gateway_bin, "check", "-c", str(cfg))
+
+    r = check(cert, key, cert)
+    assert r.returncode == 0, r.stderr
+    r = check(cert, other_key, cert)
+    assert r.returncode == 1 and "TLS files refused" in r.stderr and str(other_key) in r.stderr
+    r = check(junk, key, cert)
+    assert r.returncode == 1 and f"certificate {junk}" in r.stderr, r.stderr
+    r = check(cert, key, junk)
+    assert r.returncode == 1 and f"ca_file {junk} holds no PEM certificate" in r.stderr, r.stderr
+    r = check(cert, junk, cert)
+    assert r.returncode == 1 and f"key {junk}" in r.stderr, r.stderr
+
+
+def test_inline_secret_in_readable_file_warns(gateway_bin, tmp_path):
+    """A secret written inline in a gateway.toml that group or others can read: warned
+    (with the _file/_env way out); the same file at mode 600 gives no warning."""
+    cfg = write(tmp_path, ROUTE + 'secret = "whsec_c2VjcmV0"\nbearer_token = "tok"\n'
+                '\n[[user]]\nname = "u"\npassword_hash = "$6$salt$x"\n')
+    os.chmod(cfg, 0o644)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    for key, pos in (("secret", "4:10"), ("bearer_token", "5:16"), ("password_hash", "9:17")):
+        assert (f"{cfg}:{pos}: warning: '{key}' is written inline in a file others can read "
+                f"(mode 644): use {key}_file (mode 600) or {key}_env") in r.stderr, r.stderr
+    os.chmod(cfg, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0 and "written inline" not in r.stderr, r.stderr
+
+
+def test_client_key_must_be_private(gateway_bin, tmp_path):
+    """The webhook's TLS client key is refused when others can read it, like the server's."""
+    cert, key = make_cert(tmp_path, "client")
+    os.chmod(key, 0o640)
+    cfg = write(tmp_path, f'[webhook]\nclient_cert = "{cert}"\nclient_key = "{key}"\n\n' + ROUTE)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert f"client_key: '{key}' may be read by others (mode 640): chmod 600 it" in r.stderr
+    os.chmod(key, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr

@@ -123,19 +123,25 @@ static void fire(evutil_socket_t fd, short what, void *arg)
 static json_t *envelope_json(const struct gw_route *route, const struct envelope *env,
                              const struct message_bytes *msg)
 {
-	json_t *rcpts = json_array();
-	for (size_t i = 0; i < env->n_rcpts; i++)
+	json_t *rcpts = json_array(), *matches = json_array();
+	for (size_t i = 0; i < env->n_rcpts; i++) {
+		const struct route_match *m = &env->rcpts[i].match;
 		json_array_append_new(rcpts, json_string(env->rcpts[i].address));
+		/* What the routing table said for each recipient: route, pattern, local part. */
+		json_array_append_new(matches,
+		                      json_pack("[s?, s?, s]", m->route ? m->route->name : NULL,
+		                                m->pattern, m->addr.local));
+	}
 	static const char *const bodies[] = {"7BIT", "8BITMIME", "BINARYMIME"};
-	return json_pack("{s:s, s:s, s:o, s:s?, s:b, s:s, s:i, s:s?, s:s?, s:s?, s:s, s:b, s:I, "
-	                 "s:I, s:I}",
+	return json_pack("{s:s, s:s, s:o, s:o, s:s?, s:b, s:s, s:i, s:s?, s:s?, s:s?, s:s, s:b, "
+	                 "s:I, s:I, s:I}",
 	                 "route", route->name ? route->name : "", "mail_from", env->mail_from,
-	                 "rcpts", rcpts, "helo", env->helo, "esmtp", env->esmtp, "client_ip",
-	                 env->client_ip, "client_port", (int)env->client_port, "tls_protocol",
-	                 env->tls_protocol, "tls_cipher", env->tls_cipher, "auth_user",
-	                 env->auth_user, "body", bodies[env->body], "smtputf8", env->smtputf8,
-	                 "size", (json_int_t)env->size, "bytes", (json_int_t)msg->len,
-	                 "received_at_us", (json_int_t)env->received_at_us);
+	                 "rcpts", rcpts, "rcpt_matches", matches, "helo", env->helo, "esmtp",
+	                 env->esmtp, "client_ip", env->client_ip, "client_port",
+	                 (int)env->client_port, "tls_protocol", env->tls_protocol, "tls_cipher",
+	                 env->tls_cipher, "auth_user", env->auth_user, "body", bodies[env->body],
+	                 "smtputf8", env->smtputf8, "size", (json_int_t)env->size, "bytes",
+	                 (json_int_t)msg->len, "received_at_us", (json_int_t)env->received_at_us);
 }
 
 static void record(const struct gw_route *route, const struct envelope *env,

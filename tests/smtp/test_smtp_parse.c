@@ -53,6 +53,18 @@ static const struct path_case paths[] = {
      "A@example.com>",
      false, PERR_BAD_UTF8, NULL, NULL},
     {"<\xed\xa0\x80@example.com>", false, PERR_BAD_UTF8, NULL, NULL},
+    {"<\xe2\x80\xae"
+     "gpj.exe@example.com>",
+     false, PERR_DECEPTIVE, NULL, NULL},
+    {"<a\xc2\x85@example.com>", false, PERR_DECEPTIVE, NULL, NULL},
+    {"<a\xe2\x80\x8e@example.com>", false, PERR_DECEPTIVE, NULL, NULL},
+    {"<a@ex\xe2\x81\xa9"
+     "ample.com>",
+     false, PERR_DECEPTIVE, NULL, NULL},
+    {"<\"a\xe2\x80\xad\"@example.com>", false, PERR_DECEPTIVE, NULL, NULL},
+    {"<a\xd8\x9c@example.com>", false, PERR_DECEPTIVE, NULL, NULL},
+    {"<a\xc0\xaf@example.com>", false, PERR_BAD_UTF8, NULL, NULL},
+    {"<a\xe2\x80\x8d@example.com>", false, PERR_OK, "a\xe2\x80\x8d@example.com", ""},
     {"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com>", false,
      PERR_TOO_LONG, NULL, NULL},
 };

@@ -321,3 +321,187 @@ def test_submission_refused_bdat_reads_its_chunk(tls, start_gateway, certs, user
     c.send(b"BDAT 6\r\nNOOP\r\nQUIT\r\n")
     assert c.reply()[1].startswith("530 5.7.0")
     assert c.reply()[1].startswith("221"), "the chunk's NOOP was run as a command"
+
+
+@pytest.mark.parametrize("mech", [b"PLAIN", b"LOGIN"])
+def test_auth_overlong_response_ends_exchange(mech, start_gateway, certs, users):
+    """RFC 4954 4 and 6: an over-long response line to 334 gets 500 5.5.6 and ends the
+    exchange; the next line is a command again, never read as base64."""
+    gw = submission(start_gateway, certs, users)
+    t = tls_session(gw)
+    t.send(b"AUTH " + mech + b"\r\n")
+    assert t.reply()[1].startswith("334")
+    t.send(b"A" * 5000 + b"\r\nNOOP\r\n")
+    assert t.reply()[1].startswith("500 5.5.6")
+    assert t.reply()[1].startswith("250 2.0.0"), "NOOP was read as an AUTH response"
+    t.send(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0s3cret") + b"\r\n")
+    assert t.reply(timeout=30)[1].startswith("235 2.7.0")
+
+
+def s_client_tls12(gw, cipher):
+    p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                        f"127.0.0.1:{gw.port}", "-tls1_2", "-cipher", cipher, "-brief",
+                        "-ign_eof"], input=b"quit\r\n", capture_output=True, timeout=30)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def test_tls12_forward_secret_aead_only(start_gateway, certs, tmp_path):
+    """TLS 1.2 offers the Mozilla "intermediate" suites only: with an RSA and an ECDSA
+    certificate, static-RSA and CBC suites are refused, ECDHE-GCM accepted."""
+    import os
+    cert, key = tmp_path / "rsa.crt", tmp_path / "rsa.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=rsa.test", "-addext", "subjectAltName=DNS:rsa.test",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    gw = start_gateway(certs=[(str(cert), str(key))])
+    for cipher in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA",
+                   "DHE-RSA-AES128-SHA"):
+        rc, out = s_client_tls12(gw, cipher)
+        assert rc != 0 and "221 2.0.0" not in out, (cipher, out)
+    assert gw.wait_log("tls handshake failed")
+    for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384"):
+        rc, out = s_client_tls12(gw, cipher)
+        assert f"Ciphersuite: {cipher}" in out and "221 2.0.0" in out, (cipher, out)
+    gw_ec = start_gateway(certs=certs)
+    rc, out = s_client_tls12(gw_ec, "ECDHE-ECDSA-AES128-SHA")
+    assert rc != 0 and "221 2.0.0" not in out, out
+    rc, out = s_client_tls12(gw_ec, "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert "Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256" in out and "221 2.0.0" in out, out
+
+
+def test_fifo_key_refused_at_start(start_gateway, certs, tmp_path):
+    """A TLS key that is a FIFO: the daemon refuses it at once instead of hanging in open()."""
+    import os
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    gw = start_gateway(certs=[(certs[0][0], str(fifo))], expect_fail=True)
+    assert gw.proc.returncode != 0
+    assert f"'{fifo}' is not a regular file" in gw.log()
+
+
+@pytest.mark.parametrize("what", ["secret_file", "config"])
+def test_sighup_onto_fifo_keeps_signals(what, start_gateway, certs, tmp_path):
+    """SIGHUP onto a configuration naming a FIFO (or being one): the reload fails at once,
+    the old configuration stays, and SIGTERM still drains and exits 0."""
+    import os
+    import signal
+    from smtp_harness import toml_config
+    gw = start_gateway(certs=certs)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    if what == "config":
+        gw.config.unlink()
+        os.mkfifo(gw.config, 0o600)
+    else:
+        gw.rewrite(text=toml_config(gw.port, {}, certs=certs) + f'secret_file = "{fifo}"\n')
+    gw.signal(signal.SIGHUP)
+    assert gw.wait_log("reload failed; keeping the running configuration")
+    assert "is not a regular file" in gw.log()
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as s:
+        assert s.noop()[0] == 250
+    assert gw.stop() == 0
+    assert "signal 15: draining" in gw.log()
+
+
+def tls_session_from(gw, src):
+    """tls_session() from source address src (any of 127.0.0.0/8 reaches the listener)."""
+    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10, source_address=(src, 0))
+    c = Client(raw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 220
+    t = Client(client_ctx().wrap_socket(raw, server_hostname="mx.test"))
+    t.send(b"EHLO c.test\r\n")
+    assert t.reply()[0] == 250
+    return t
+
+
+def plain(user, pw):
+    return b"AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + pw) + b"\r\n"
+
+
+def test_auth_failures_counted_per_address(start_gateway, certs, users):
+    """Failures count per client address across sessions: with max_auth_failures = 2 per
+    session and max_auth_failures_per_ip = 3, the hammering address's third failure (in its
+    second session) blocks it: 454 4.7.0 before any check, even with the right password and
+    in a new session; another address still authenticates."""
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    max_auth_failures="2", max_auth_failures_per_ip="3",
+                    auth_failure_window='"1h"')
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("421 4.7.0")
+    assert a.closed()
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8"), "the third failure of the address"
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
+    a = tls_session_from(gw, "127.0.0.2")
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
+    assert gw.wait_log("limit max_auth_failures_per_ip=3 reached ip=127.0.0.2")
+    b = tls_session_from(gw, "127.0.0.3")
+    b.send(plain(b"alice", b"s3cret"))
+    assert b.reply(timeout=30)[1].startswith("235 2.7.0")
+    gw.stop()
+    assert "auth_ip_blocked=2" in gw.log()
+
+
+def test_auth_checks_per_address_leave_room_for_others(start_gateway, certs):
+    """One address flooding slow password checks holds at most max_auth_checks_per_ip of
+    the pool: its next AUTH gets 454 4.7.0 while another address's check is taken."""
+    gw = start_gateway({"listener.mode": '"submission"', "limits.max_auth_checks": "4",
+                        "limits.max_auth_checks_per_ip": "1"},
+                       certs=certs, users=[("slow", slow_hash(13))])
+    a1, a2 = tls_session_from(gw, "127.0.0.2"), tls_session_from(gw, "127.0.0.2")
+    b = tls_session_from(gw, "127.0.0.3")
+    a1.send(plain(b"slow", b"s3cret"))
+    assert gw.wait_log("-> auth-check")
+    a2.send(plain(b"slow", b"s3cret"))
+    assert a2.reply(timeout=30)[1].startswith("454 4.7.0")
+    assert gw.wait_log("limit max_auth_checks_per_ip=1 reached ip=127.0.0.2")
+    b.send(plain(b"slow", b"s3cret"))
+    assert b.reply(timeout=120)[1].startswith("235 2.7.0")
+    assert a1.reply(timeout=120)[1].startswith("235 2.7.0")
+    a2.send(plain(b"slow", b"s3cret"))
+    assert a2.reply(timeout=120)[1].startswith("235 2.7.0"), "the address's slot is free again"
+
+
+def test_auth_failures_drain_over_the_window(start_gateway, certs, users):
+    """max_auth_failures_per_ip drains over auth_failure_window: blocked at once, allowed
+    again once a whole window has passed (a lower bound only, never a timing assertion)."""
+    import time
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    max_auth_failures_per_ip="1", auth_failure_window='"2s"')
+    a = tls_session_from(gw, "127.0.0.4")
+    a.send(plain(b"alice", b"wrong"))
+    assert a.reply()[1].startswith("535 5.7.8")
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply()[1].startswith("454 4.7.0 Too many failed")
+    time.sleep(2.5)
+    a.send(plain(b"alice", b"s3cret"))
+    assert a.reply(timeout=30)[1].startswith("235 2.7.0")
+
+
+def test_auth_ip_table_full_fails_closed(start_gateway, certs, users):
+    """auth_ip_table_size bounds the addresses tracked: when an address finds every way of
+    its set holding failures, its AUTH is refused (454 4.7.0), never checked unrecorded."""
+    gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
+                    auth_ip_table_size="64", auth_failure_window='"1h"')
+    refused = 0
+    for i in range(1, 201):
+        t = tls_session_from(gw, f"127.0.1.{i}")
+        t.send(plain(b"alice", b"wrong"))
+        line = t.reply(timeout=30)[1]
+        assert line.startswith(("535 5.7.8", "454 4.7.0 Temporary")), line
+        refused += line.startswith("454")
+        t.close()
+        if refused:
+            break
+    assert refused, "200 failing addresses never filled a 64-entry table"
+    assert gw.wait_log("limit auth_ip_table_size=64 reached")
