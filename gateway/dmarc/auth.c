@@ -52,6 +52,7 @@ struct auth_tx {
 	void *done_arg;
 	char authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
 	size_t n_authors;
+	const char *from_error; /* static: the From field could not be read */
 	struct auth_facts f;
 	int depth;     /* entry points on the stack */
 	bool dead;     /* auth_tx_free() came while depth > 0 */
@@ -287,6 +288,7 @@ static void start_dmarc(struct auth_tx *tx)
 	    .spf_pass = tx->f.spf_done && tx->f.spf == SPF_PASS,
 	    .dkim_domains = dkim,
 	    .n_dkim = nd,
+	    .from_error = tx->from_error,
 	};
 	struct dmarc_options opt = {.discovery = tx->pol.dmarc_discovery, .psl = tx->ctx->psl};
 	tx_set_state(tx, TX_DMARC);
@@ -350,8 +352,10 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	tx->f.arc_shown = pol->arc != POLICY_OFF || (dmarc && pol->trust_arc);
 	tx->f.dmarc_shown = dmarc;
 	if (dmarc) {
-		int n = dmarc_from_domains(msg, len, tx->authors, DMARC_MAX_AUTHORS, NULL);
+		struct dmarc_from_info fi;
+		int n = dmarc_from_domains(msg, len, tx->authors, DMARC_MAX_AUTHORS, &fi);
 		tx->n_authors = n > 0 ? (size_t)n : 0;
+		tx->from_error = n == DMARC_FROM_ERROR ? fi.error : NULL;
 	}
 	tx_set_state(tx, TX_CHECKING);
 	tx->starting = true;

@@ -295,6 +295,7 @@ enum verdict_id {
 	V_ARC_FAIL,
 	V_ARC_TEMP,
 	V_DMARC_REJECT,
+	V_DMARC_PERMERROR,
 	V_DMARC_TEMP,
 };
 
@@ -314,6 +315,10 @@ static const struct {
     [V_ARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.29", "ARC validation error, try again later", "arc"},
     [V_DMARC_REJECT] = {AUTH_REJECT, 550, "5.7.1",
                         "Message rejected per the DMARC policy of the author domain", "dmarc"},
+    /* RFC 7489 section 6.6.1: the authors cannot all be checked; refusing is allowed. */
+    [V_DMARC_PERMERROR] = {AUTH_REJECT, 550, "5.7.1",
+                           "Message rejected: the From field cannot be checked under DMARC",
+                           "dmarc"},
     [V_DMARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.1", "DMARC policy lookup failed, try again later",
                       "dmarc"},
 };
@@ -356,6 +361,8 @@ static enum verdict_id dmarc_verdict(const struct auth_facts *f)
 	const struct dmarc_outcome *d = &f->dmarc;
 	if (d->result == DMARC_RESULT_TEMPERROR)
 		return V_DMARC_TEMP;
+	if (d->result == DMARC_RESULT_PERMERROR)
+		return V_DMARC_PERMERROR; /* fails closed: no author escapes the check */
 	if (d->result != DMARC_RESULT_FAIL || f->arc_override)
 		return V_ACCEPT;
 	if (d->disposition == DMARC_POLICY_REJECT)
