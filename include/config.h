@@ -185,6 +185,9 @@ struct gw_auth {
 	uint64_t dkim_clock_skew_ms;  /* tolerance on t= (future) and x= (expired); 300 s */
 	uint32_t dkim_key_cache_size; /* parsed public keys kept per worker; default 1024 */
 	uint64_t timeout_ms;          /* longest wait for one message's checks; then temperror */
+
+	/* Bounds that fail closed (issue 10) */
+	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC each */
 };
 
 struct gw_routing {

@@ -26,7 +26,8 @@
 
 /* Hard bounds (the defaults of the options below may only go lower). */
 #define DKIM_MAX_SIGNATURES     10   /* DKIM-Signature fields verified per message */
-#define DKIM_MAX_HEADER_FIELDS  2000 /* header fields looked at per message */
+#define DKIM_MAX_HEADER_FIELDS  2000 /* header fields per message; more: permerror */
+#define DKIM_MAX_BODY_HASHES    4    /* default of [auth] dkim_max_body_hashes */
 #define DKIM_MAX_SIGNED_HEADERS 128  /* names in one h= list */
 #define DKIM_HEADER_B_LEN       16   /* chars of b= kept for header.b (RFC 6008) */
 
@@ -84,6 +85,12 @@ struct dkim_options {
 	uint32_t clock_skew;          /* seconds of tolerance on t= and x=; default 300 */
 	time_t now;                   /* 0: time(NULL); tests pin it */
 	struct dkim_key_cache *cache; /* NULL: parse every key record */
+	/*
+	 * Distinct body hashes (canonicalisation, hash, l=) computed per
+	 * message, 1..16; signatures needing another are permerror "not
+	 * evaluated" (a bound on CPU: each is a pass over the whole body).
+	 */
+	uint32_t max_body_hashes;
 };
 
 /* Fills *o with the defaults. */

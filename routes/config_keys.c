@@ -192,6 +192,9 @@ static const struct config_key auth_keys[] = {
     {"dkim_key_cache_size", KT_U32, "1024", 1, 1000000, AUT(dkim_key_cache_size), 0, NULL,
      KEY_RELOADABLE,
      "Parsed DKIM public keys kept per worker (their DNS answers are cached by [dns])."},
+    {"dkim_max_body_hashes", KT_U32, "4", 1, 16, AUT(dkim_max_body_hashes), 0, NULL, KEY_RELOADABLE,
+     "Distinct body hashes (canonicalisation, hash, l=) computed per message by DKIM, and "
+     "again by ARC; signatures needing more are permerror \"not evaluated\", never pass."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
      "Let a passing ARC chain override a DMARC failure (for forwarding lists you trust)."},
     {"timeout", KT_DURATION, "30s", SEC(1), SEC(600), AUT(timeout_ms), 0, NULL, KEY_RELOADABLE,
