@@ -188,6 +188,9 @@ struct gw_auth {
 
 	/* Bounds that fail closed (issue 10) */
 	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC each */
+	bool dkim_partial_body_aligns; /* a DKIM pass with l= short of the body may align */
+	char **trusted_arc_sealers;    /* ARC-Seal d= domains trust_arc believes (lower case) */
+	size_t n_trusted_arc_sealers;
 };
 
 struct gw_routing {

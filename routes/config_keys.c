@@ -195,8 +195,17 @@ static const struct config_key auth_keys[] = {
     {"dkim_max_body_hashes", KT_U32, "4", 1, 16, AUT(dkim_max_body_hashes), 0, NULL, KEY_RELOADABLE,
      "Distinct body hashes (canonicalisation, hash, l=) computed per message by DKIM, and "
      "again by ARC; signatures needing more are permerror \"not evaluated\", never pass."},
+    {"dkim_partial_body_aligns", KT_BOOL, "false", 0, 0, AUT(dkim_partial_body_aligns), 0, NULL,
+     KEY_RELOADABLE,
+     "Let a DKIM signature whose l= leaves body bytes unsigned count for DMARC alignment "
+     "(anyone can append to such a body). Off: it still shows as a pass, but DMARC ignores it."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
-     "Let a passing ARC chain override a DMARC failure (for forwarding lists you trust)."},
+     "Let a passing ARC chain override a DMARC failure, when its newest seal is by one of "
+     "trusted_arc_sealers (no sealers: no override)."},
+    {"trusted_arc_sealers", KT_STRING_LIST, "[]", 0, 0, AUT(trusted_arc_sealers),
+     AUT(n_trusted_arc_sealers), NULL, KEY_RELOADABLE,
+     "ARC-Seal d= domains (exact, case-insensitive) whose passing chains trust_arc believes, "
+     "e.g. [\"lists.example.org\"]."},
     {"timeout", KT_DURATION, "30s", SEC(1), SEC(600), AUT(timeout_ms), 0, NULL, KEY_RELOADABLE,
      "Longest wait for sender authentication of one message (SPF at MAIL/RCPT, the checks at "
      "the end of data); then temperror: 451 under enforce, else delivered without results."},
