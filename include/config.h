@@ -172,6 +172,8 @@ struct gw_dns {
 	uint32_t cache_size; /* entries */
 	uint64_t cache_max_ttl_ms;
 	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
+
+	uint64_t cache_max_bytes; /* memory of the cached answers, per worker */
 };
 
 struct gw_auth {

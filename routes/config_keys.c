@@ -158,6 +158,9 @@ static const struct config_key dns_keys[] = {
     {"tries", KT_U32, "3", 1, 10, DNS(tries), 0, NULL, 0, "Attempts per query."},
     {"cache_size", KT_U32, "10000", 0, 10000000, DNS(cache_size), 0, NULL, 0,
      "Answers cached per worker (0: no cache). Negative answers are cached too (RFC 2308)."},
+    {"cache_max_bytes", KT_SIZE, "32MB", KB(64), GB(4), DNS(cache_max_bytes), 0, NULL, 0,
+     "Memory the cached answers may take per worker (a TXT answer over TCP can be 64 KB); the "
+     "least recently used go first, an answer larger than this is not cached."},
     {"cache_max_ttl", KT_DURATION, "1h", 0, SEC(86400 * 7), DNS(cache_max_ttl_ms), 0, NULL, 0,
      "Cap on the TTL an answer is cached for."},
     {"negative_ttl", KT_DURATION, "5m", 0, SEC(86400), DNS(negative_ttl_ms), 0, NULL, 0,
