@@ -102,3 +102,29 @@ def test_more_than_2000_header_fields_fails_arc(tmp_path, key):
     _, record = key
     got = run(tmp_path, pad(MSG, 2001), record, arc=True)
     assert (got["cv"], got["reason"]) == ("fail", "more than 2000 header fields")
+
+
+def arc_sets(n):
+    """n structurally valid ARC sets whose AMS each need a body hash of their own
+    (distinct l=); no key is published, so nothing can pass."""
+    out = b""
+    for i in range(n, 0, -1):
+        cv = "none" if i == 1 else "pass"
+        out += (f"ARC-Seal: i={i}; a=rsa-sha256; cv={cv}; d=sealer{i}.example; s=s;"
+                f" t=1700000000; b=QUJD\r\n"
+                f"ARC-Message-Signature: i={i}; a=rsa-sha256; c=relaxed/relaxed;"
+                f" d=sealer{i}.example; s=s; l={i}; h=from:to; bh=QUJD; b=QUJD\r\n"
+                f"ARC-Authentication-Results: i={i}; mx{i}.example; spf=pass\r\n").encode()
+    return out
+
+
+def test_arc_hashes_the_newest_ams_first_and_stops_at_the_cap(tmp_path, key):
+    """6 sets, 6 distinct AMS body hashes, cap 4: the newest AMS (the one the
+    chain's validity needs) and the next 3 are hashed and looked up; the 2
+    oldest are not evaluated, so their keys are not even asked for: 4 AMS
+    + 6 AS = 10 key queries (12 without the bound)."""
+    _, record = key
+    got = run(tmp_path, arc_sets(6) + MSG, record, arc=True)
+    assert got["cv"] == "fail" and got["reason"].startswith("i=6 AMS:"), got
+    assert got["queries"] == 10, got
+    assert [s["ams"] for s in got["sets"]] == ["permerror"] * 6
