@@ -54,6 +54,7 @@ struct arc_options {
 	uint32_t clock_skew;          /* seconds; default 300 */
 	struct dkim_key_cache *cache; /* may be NULL */
 	uint32_t max_body_hashes;     /* distinct AMS body hashes computed, newest first; 0: 4 */
+	struct dkim_bh_cache *body_cache; /* shared with DKIM for one message (dkim.h); or NULL */
 };
 
 void arc_options_default(struct arc_options *o);

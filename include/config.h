@@ -189,7 +189,7 @@ struct gw_auth {
 	uint64_t timeout_ms;          /* longest wait for one message's checks; then temperror */
 
 	/* Bounds that fail closed (issue 10) */
-	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC each */
+	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC together */
 	bool dkim_partial_body_aligns; /* a DKIM pass with l= short of the body may align */
 	char **trusted_arc_sealers;    /* ARC-Seal d= domains trust_arc believes (lower case) */
 	size_t n_trusted_arc_sealers;

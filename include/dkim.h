@@ -91,7 +91,22 @@ struct dkim_options {
 	 * evaluated" (a bound on CPU: each is a pass over the whole body).
 	 */
 	uint32_t max_body_hashes;
+	/*
+	 * Body hashes shared with the ARC verification of the same message
+	 * (then its max applies to both together); NULL: one of its own.
+	 */
+	struct dkim_bh_cache *body_cache;
 };
+
+/*
+ * A body hash cache for one message, shared by dkim_verify_start() and
+ * arc_verify_start() (both hash in start, so it may be freed once both
+ * have returned): one pass over the body per distinct (canonicalisation,
+ * hash, l=), at most max_body_hashes (1..16) passes in all.
+ */
+struct dkim_bh_cache;
+struct dkim_bh_cache *dkim_bh_cache_new(uint32_t max_body_hashes);
+void dkim_bh_cache_free(struct dkim_bh_cache *c);
 
 /* Fills *o with the defaults. */
 void dkim_options_default(struct dkim_options *o);

@@ -196,8 +196,9 @@ static const struct config_key auth_keys[] = {
      KEY_RELOADABLE,
      "Parsed DKIM public keys kept per worker (their DNS answers are cached by [dns])."},
     {"dkim_max_body_hashes", KT_U32, "4", 1, 16, AUT(dkim_max_body_hashes), 0, NULL, KEY_RELOADABLE,
-     "Distinct body hashes (canonicalisation, hash, l=) computed per message by DKIM, and "
-     "again by ARC; signatures needing more are permerror \"not evaluated\", never pass."},
+     "Passes over the body per message: distinct (canonicalisation, hash, l=) body hashes, "
+     "shared by DKIM and ARC; signatures needing more are permerror \"not evaluated\", never "
+     "pass."},
     {"dkim_partial_body_aligns", KT_BOOL, "false", 0, 0, AUT(dkim_partial_body_aligns), 0, NULL,
      KEY_RELOADABLE,
      "Let a DKIM signature whose l= leaves body bytes unsigned count for DMARC alignment "

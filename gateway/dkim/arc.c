@@ -386,7 +386,8 @@ static struct arc_verify *new_verify(const struct dns_resolver *resolver,
 }
 
 /* Everything before DNS: 1 when keys are needed, 0 when e holds the answer, -2 OOM. */
-static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early *e)
+static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early *e,
+                   struct dkim_bh_cache *shared)
 {
 	struct dkim_bh_cache *bc;
 	int rc;
@@ -400,10 +401,11 @@ static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early 
 	}
 	if ((rc = check_structure(v, e)) < 0)
 		return rc == -2 ? -2 : 0;
-	bc = calloc(1, sizeof(*bc));
+	bc = shared ? shared : calloc(1, sizeof(*bc));
 	if (!bc)
 		return -2;
-	bc->max = v->max_body_hashes;
+	if (!shared)
+		bc->max = v->max_body_hashes;
 	rc = 1;
 	/*
 	 * Newest first: the validation needs only the newest AMS (5.2 step 4);
@@ -415,7 +417,8 @@ static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early 
 		int pr = prepare_set(v, i, m, bc, e);
 		rc = pr == 0 ? 1 : pr == -1 ? 0 : -2;
 	}
-	free(bc);
+	if (!shared)
+		free(bc);
 	if (rc == 1 && check_cv(v, e) < 0)
 		rc = 0;
 	return rc;
@@ -445,7 +448,7 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
 		         DKIM_MAX_HEADER_FIELDS);
 		rc = 0;
 	} else {
-		rc = v ? prepare(v, &m, &e) : -2;
+		rc = v ? prepare(v, &m, &e, opts->body_cache) : -2;
 	}
 	dkim_msg_free(&m);
 	if (rc <= 0) {

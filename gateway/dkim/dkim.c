@@ -97,6 +97,20 @@ void dkim_options_from_config(struct dkim_options *o, const struct gw_auth *a)
 		o->max_body_hashes = a->dkim_max_body_hashes;
 }
 
+struct dkim_bh_cache *dkim_bh_cache_new(uint32_t max_body_hashes)
+{
+	struct dkim_bh_cache *c = calloc(1, sizeof(*c));
+	if (c)
+		c->max = max_body_hashes && max_body_hashes < DKIM_BH_SLOTS ? max_body_hashes
+		                                                            : DKIM_BH_SLOTS;
+	return c;
+}
+
+void dkim_bh_cache_free(struct dkim_bh_cache *c)
+{
+	free(c);
+}
+
 size_t dkim_key_cache_size(const struct gw_auth *a)
 {
 	return a && a->dkim_key_cache_size ? a->dkim_key_cache_size : 1024;
@@ -222,14 +236,16 @@ static int count_sigs(const struct dkim_msg *m)
 	return n;
 }
 
-static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *need)
+static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *need,
+                       struct dkim_bh_cache *shared)
 {
-	struct dkim_bh_cache *bc = calloc(1, sizeof(*bc));
+	struct dkim_bh_cache *bc = shared ? shared : calloc(1, sizeof(*bc));
 	size_t idx = 0;
 
 	if (!bc)
 		return -1;
-	bc->max = v->max_body_hashes;
+	if (!shared)
+		bc->max = v->max_body_hashes;
 	for (size_t k = 0; k < m->nf && idx < v->n; k++) {
 		if (!dkim_field_is(&m->f[k], "DKIM-Signature", 14))
 			continue;
@@ -238,12 +254,14 @@ static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *nee
 		j->idx = idx++;
 		int rc = prepare(v, j, m, &m->f[k], bc);
 		if (rc < 0) {
-			free(bc);
+			if (!shared)
+				free(bc);
 			return -1;
 		}
 		need[j->idx] = rc;
 	}
-	free(bc);
+	if (!shared)
+		free(bc);
 	return 0;
 }
 
@@ -317,7 +335,7 @@ struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const
 	struct dkim_verify *v = new_verify(resolver, opts, total < max ? total : max);
 	if (v && m.truncated) {
 		truncated(v, &m);
-	} else if (!v || prepare_all(v, &m, need) < 0) {
+	} else if (!v || prepare_all(v, &m, need, opts->body_cache) < 0) {
 		dkim_msg_free(&m);
 		if (v)
 			free_verify(v);

@@ -387,11 +387,19 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	}
 	tx_set_state(tx, TX_CHECKING);
 	tx->starting = true;
-	/* Both hash the message now: msg is not needed once they return. */
+	/*
+	 * Both hash the message now: msg is not needed once they return. They
+	 * share the body hashes, and [auth] dkim_max_body_hashes bounds the
+	 * passes over the body for the whole message (NULL when out of
+	 * memory: each then keeps its own, under the same bound).
+	 */
+	struct dkim_options dopt;
+	dkim_options_from_config(&dopt, tx->ctx->auth_cfg);
+	struct dkim_bh_cache *bodies = dkim_bh_cache_new(dopt.max_body_hashes);
 	if (tx->f.dkim_shown) {
-		struct dkim_options o;
-		dkim_options_from_config(&o, tx->ctx->auth_cfg);
+		struct dkim_options o = dopt;
 		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
 		tx->dkim_running = true;
 		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
 		if (tx->dkim_running)
@@ -401,11 +409,13 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 		struct arc_options o;
 		arc_options_from_config(&o, tx->ctx->auth_cfg);
 		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
 		tx->arc_running = true;
 		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);
 		if (tx->arc_running)
 			tx->arc_q = q;
 	}
+	dkim_bh_cache_free(bodies);
 	tx->starting = false;
 	if (!tx->dead)
 		maybe_continue(tx);

@@ -261,3 +261,26 @@ def test_dkim_whole_body_reports_nothing_unsigned(tmp_path, dns_server, rsa_key)
     out = json.loads(run_auth(tmp_path, dns, signed, "203.0.113.5").stdout)
     assert (out["dkim"][0]["result"], out["dkim"][0]["body_unsigned"]) == ("pass", 0)
     assert out["dkim"][0]["aligned"] is True and out["dmarc"]["result"] == "pass"
+
+
+def test_body_hash_bound_is_per_message(tmp_path, dns_server, rsa_key):
+    """[auth] dkim_max_body_hashes bounds the passes over the body for the whole
+    message: DKIM and ARC share them. 4 DKIM signatures with their own l= take
+    the 4 (their keys are then not found); a fifth DKIM signature and the ARC
+    chain's AMS, each needing another, are "not evaluated" and never pass."""
+    _, pub = rsa_key
+    dns = dns_server(zone(pub))
+    sigs = b"".join(
+        (f"DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; d=d{n}.example; s=s; l={n};"
+         f" h=from; bh=QUJD; b=QUJD\r\n").encode() for n in range(1, 6))
+    arc = (b"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=sealer.example; s=s; t=1700000000; b=QUJD\r\n"
+           b"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/simple; d=sealer.example;"
+           b" s=s; h=from:to; bh=QUJD; b=QUJD\r\n"
+           b"ARC-Authentication-Results: i=1; mx.sealer.example; spf=pass\r\n")
+    out = json.loads(run_auth(tmp_path, dns, arc + sigs + MESSAGE, "192.0.2.10").stdout)
+    reasons = [s["reason"] for s in out["dkim"]]
+    assert reasons[:4] == ["no key for signature"] * 4, reasons
+    assert reasons[4] == "not evaluated: body hash limit reached"
+    assert [s["result"] for s in out["dkim"]] == ["permerror"] * 5
+    assert out["arc"]["result"] == "fail"
+    assert out["arc"]["reason"] == "i=1 AMS: not evaluated: body hash limit reached"
