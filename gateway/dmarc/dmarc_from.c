@@ -325,6 +325,9 @@ static bool addr_list(struct fp *p, bool in_group)
 		char c = p->v[p->i++];
 		if (c == ';' && in_group)
 			return true;
+		/* A stray ';' ending the field: the payload's parser stops there too. */
+		if (c == ';' && skip_cfws(p) && p->i >= p->len)
+			return true;
 		if (c != ',')
 			return fp_fail(p, "unexpected character in From");
 	}

@@ -109,6 +109,15 @@ CORNERS = [
     ["ceo@"],
     [""],
     ["a@x.test", ""],
+    ["ceo@bank.test;"],
+    ["<ceo@bank.test>; "],
+    ["ceo@bank.test; a@x.test"],
+    ["grp: a@x.test;;"],
+    ["John [Sales] <ceo@bank.test>"],
+    ["<ceo@bank.test> John"],
+    ["Support: Team <ceo@bank.test>"],
+    ["John<ceo@bank.test>"],
+    ["=?utf-8?Q?J=C3=B6hn?=<ceo@bank.test>"],
 ]
 
 # Whole header blocks: where a From field is, as the two parsers see it.
