@@ -53,12 +53,14 @@ struct arc_options {
 	time_t now;                   /* 0: time(NULL) */
 	uint32_t clock_skew;          /* seconds; default 300 */
 	struct dkim_key_cache *cache; /* may be NULL */
+	uint32_t max_body_hashes;     /* distinct AMS body hashes computed, newest first; 0: 4 */
+	struct dkim_bh_cache *body_cache; /* shared with DKIM for one message (dkim.h); or NULL */
 };
 
 void arc_options_default(struct arc_options *o);
 
 struct gw_auth;
-/* Fills *o from the [auth] dkim_* keys (min RSA bits, clock skew); cache left NULL. */
+/* Fills *o from the [auth] dkim_* keys (min RSA bits, clock skew, body hashes); cache NULL. */
 void arc_options_from_config(struct arc_options *o, const struct gw_auth *a);
 
 typedef void (*arc_cb)(void *arg, const struct arc_result *res);

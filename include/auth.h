@@ -38,6 +38,9 @@ struct auth_policy {
 	enum gw_policy spf, dkim, dmarc, arc;
 	bool trust_arc; /* a passing ARC chain overrides a DMARC failure */
 	enum gw_dmarc_discovery dmarc_discovery;
+	bool partial_body_aligns; /* [auth] dkim_partial_body_aligns */
+	char *const *arc_sealers; /* [auth] trusted_arc_sealers (the config's) */
+	size_t n_arc_sealers;
 };
 
 /* [auth] alone (before the route is known). */

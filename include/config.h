@@ -176,6 +176,8 @@ struct gw_dns {
 	uint32_t cache_size; /* entries */
 	uint64_t cache_max_ttl_ms;
 	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
+
+	uint64_t cache_max_bytes; /* memory of the cached answers, per worker */
 };
 
 struct gw_auth {
@@ -189,6 +191,12 @@ struct gw_auth {
 	uint64_t dkim_clock_skew_ms;  /* tolerance on t= (future) and x= (expired); 300 s */
 	uint32_t dkim_key_cache_size; /* parsed public keys kept per worker; default 1024 */
 	uint64_t timeout_ms;          /* longest wait for one message's checks; then temperror */
+
+	/* Bounds that fail closed (issue 10) */
+	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC together */
+	bool dkim_partial_body_aligns; /* a DKIM pass with l= short of the body may align */
+	char **trusted_arc_sealers;    /* ARC-Seal d= domains trust_arc believes (lower case) */
+	size_t n_trusted_arc_sealers;
 };
 
 struct gw_routing {

@@ -26,7 +26,8 @@
 
 /* Hard bounds (the defaults of the options below may only go lower). */
 #define DKIM_MAX_SIGNATURES     10   /* DKIM-Signature fields verified per message */
-#define DKIM_MAX_HEADER_FIELDS  2000 /* header fields looked at per message */
+#define DKIM_MAX_HEADER_FIELDS  2000 /* header fields per message; more: permerror */
+#define DKIM_MAX_BODY_HASHES    4    /* default of [auth] dkim_max_body_hashes */
 #define DKIM_MAX_SIGNED_HEADERS 128  /* names in one h= list */
 #define DKIM_HEADER_B_LEN       16   /* chars of b= kept for header.b (RFC 6008) */
 
@@ -84,7 +85,28 @@ struct dkim_options {
 	uint32_t clock_skew;          /* seconds of tolerance on t= and x=; default 300 */
 	time_t now;                   /* 0: time(NULL); tests pin it */
 	struct dkim_key_cache *cache; /* NULL: parse every key record */
+	/*
+	 * Distinct body hashes (canonicalisation, hash, l=) computed per
+	 * message, 1..16; signatures needing another are permerror "not
+	 * evaluated" (a bound on CPU: each is a pass over the whole body).
+	 */
+	uint32_t max_body_hashes;
+	/*
+	 * Body hashes shared with the ARC verification of the same message
+	 * (then its max applies to both together); NULL: one of its own.
+	 */
+	struct dkim_bh_cache *body_cache;
 };
+
+/*
+ * A body hash cache for one message, shared by dkim_verify_start() and
+ * arc_verify_start() (both hash in start, so it may be freed once both
+ * have returned): one pass over the body per distinct (canonicalisation,
+ * hash, l=), at most max_body_hashes (1..16) passes in all.
+ */
+struct dkim_bh_cache;
+struct dkim_bh_cache *dkim_bh_cache_new(uint32_t max_body_hashes);
+void dkim_bh_cache_free(struct dkim_bh_cache *c);
 
 /* Fills *o with the defaults. */
 void dkim_options_default(struct dkim_options *o);

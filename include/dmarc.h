@@ -32,7 +32,7 @@ enum dmarc_result {
 	DMARC_RESULT_PASS,      /* an aligned identifier passed */
 	DMARC_RESULT_FAIL,      /* a policy exists and nothing aligned passed */
 	DMARC_RESULT_TEMPERROR, /* a DNS answer needed was a temporary failure */
-	DMARC_RESULT_PERMERROR, /* the message cannot be evaluated (too many author domains) */
+	DMARC_RESULT_PERMERROR, /* cannot be evaluated (From unreadable, too many authors) */
 	DMARC_RESULT_MAX,
 };
 
@@ -88,6 +88,14 @@ bool dmarc_record_is_dmarc(const char *txt, size_t len);
  */
 int dmarc_domain_normalize(const char *in, size_t inlen, char out[DMARC_DOMAIN_MAX]);
 
+#define DMARC_FROM_NONE  (-1) /* dmarc_from_domains(): no From field at all */
+#define DMARC_FROM_ERROR (-2) /* dmarc_from_domains(): the authors cannot all be named */
+
+struct dmarc_from_info {
+	size_t n_fields;   /* From fields seen */
+	const char *error; /* with DMARC_FROM_ERROR: why, a static phrase */
+};
+
 /*
  * The author domains of a message: every address of every From header
  * field in the header block hdr (the bytes before the empty line; the
@@ -95,11 +103,15 @@ int dmarc_domain_normalize(const char *in, size_t inlen, char out[DMARC_DOMAIN_M
  * Distinct domains only, normalised. A From mailbox without '@' whose text
  * is a domain name counts as that domain (a spoofed "From: bank.example"
  * then meets bank.example's policy). Returns the number of domains found
- * (up to max written to out), or -1 when there is no From field at all.
- * *n_fields gets the number of From fields (may be NULL).
+ * (up to max written to out), DMARC_FROM_NONE when there is no From field,
+ * or DMARC_FROM_ERROR when not every author can be named with certainty:
+ * more than 8 From fields, 32 addresses or 8 KB in a field, a mailbox
+ * without a usable domain, or anything outside the RFC 5322 address
+ * grammar (the caller then passes the reason as dmarc_input.from_error).
+ * info may be NULL.
  */
 int dmarc_from_domains(const char *hdr, size_t len, char (*out)[DMARC_DOMAIN_MAX], size_t max,
-                       size_t *n_fields);
+                       struct dmarc_from_info *info);
 
 /*
  * The RFC 7489 Organizational Domain: the registrable domain (public
@@ -126,6 +138,7 @@ struct dmarc_input {
 	bool spf_pass;
 	const char *const *dkim_domains; /* d= of the signatures that verified */
 	size_t n_dkim;
+	const char *from_error; /* non-NULL: the From field could not be read; permerror */
 };
 
 struct dmarc_options {

@@ -515,6 +515,7 @@ void config_free(struct gw_config *c)
 	free(c->server.hostname);
 	free(c->server.user);
 	free(c->auth.dmarc_psl_file);
+	cfg_free_list(c->auth.trusted_arc_sealers, c->auth.n_trusted_arc_sealers);
 	cfg_free_list(c->dns.servers, c->dns.n_servers);
 	cfg_free_list(c->routing.domains, c->routing.n_domains);
 	free(c->webhook.ca_file);

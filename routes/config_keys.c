@@ -174,6 +174,9 @@ static const struct config_key dns_keys[] = {
     {"tries", KT_U32, "3", 1, 10, DNS(tries), 0, NULL, 0, "Attempts per query."},
     {"cache_size", KT_U32, "10000", 0, 10000000, DNS(cache_size), 0, NULL, 0,
      "Answers cached per worker (0: no cache). Negative answers are cached too (RFC 2308)."},
+    {"cache_max_bytes", KT_SIZE, "32MB", KB(64), GB(4), DNS(cache_max_bytes), 0, NULL, 0,
+     "Memory the cached answers may take per worker (a TXT answer over TCP can be 64 KB); the "
+     "least recently used go first, an answer larger than this is not cached."},
     {"cache_max_ttl", KT_DURATION, "1h", 0, SEC(86400 * 7), DNS(cache_max_ttl_ms), 0, NULL, 0,
      "Cap on the TTL an answer is cached for."},
     {"negative_ttl", KT_DURATION, "5m", 0, SEC(86400), DNS(negative_ttl_ms), 0, NULL, 0,
@@ -208,8 +211,21 @@ static const struct config_key auth_keys[] = {
     {"dkim_key_cache_size", KT_U32, "1024", 1, 1000000, AUT(dkim_key_cache_size), 0, NULL,
      KEY_RELOADABLE,
      "Parsed DKIM public keys kept per worker (their DNS answers are cached by [dns])."},
+    {"dkim_max_body_hashes", KT_U32, "4", 1, 16, AUT(dkim_max_body_hashes), 0, NULL, KEY_RELOADABLE,
+     "Passes over the body per message: distinct (canonicalisation, hash, l=) body hashes, "
+     "shared by DKIM and ARC; signatures needing more are permerror \"not evaluated\", never "
+     "pass."},
+    {"dkim_partial_body_aligns", KT_BOOL, "false", 0, 0, AUT(dkim_partial_body_aligns), 0, NULL,
+     KEY_RELOADABLE,
+     "Let a DKIM signature whose l= leaves body bytes unsigned count for DMARC alignment "
+     "(anyone can append to such a body). Off: it still shows as a pass, but DMARC ignores it."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
-     "Let a passing ARC chain override a DMARC failure (for forwarding lists you trust)."},
+     "Let a passing ARC chain override a DMARC failure, when its newest seal is by one of "
+     "trusted_arc_sealers (no sealers: no override)."},
+    {"trusted_arc_sealers", KT_STRING_LIST, "[]", 0, 0, AUT(trusted_arc_sealers),
+     AUT(n_trusted_arc_sealers), NULL, KEY_RELOADABLE,
+     "ARC-Seal d= domains (exact, case-insensitive) whose passing chains trust_arc believes, "
+     "e.g. [\"lists.example.org\"]."},
     {"timeout", KT_DURATION, "30s", SEC(1), SEC(600), AUT(timeout_ms), 0, NULL, KEY_RELOADABLE,
      "Longest wait for sender authentication of one message (SPF at MAIL/RCPT, the checks at "
      "the end of data); then temperror: 451 under enforce, else delivered without results."},

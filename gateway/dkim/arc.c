@@ -45,6 +45,7 @@ struct arc_verify {
 	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
 	struct arc_set_result *res;
 	size_t pending;
+	size_t max_body_hashes;
 	enum dkim_vstate state; /* changed only by set_state() */
 };
 
@@ -71,6 +72,7 @@ void arc_options_default(struct arc_options *o)
 	memset(o, 0, sizeof(*o));
 	o->min_rsa_bits = 1024;
 	o->clock_skew = 300;
+	o->max_body_hashes = DKIM_MAX_BODY_HASHES;
 }
 
 void arc_options_from_config(struct arc_options *o, const struct gw_auth *a)
@@ -81,6 +83,7 @@ void arc_options_from_config(struct arc_options *o, const struct gw_auth *a)
 	arc_options_default(o);
 	o->min_rsa_bits = d.min_rsa_bits;
 	o->clock_skew = d.clock_skew;
+	o->max_body_hashes = d.max_body_hashes;
 }
 
 static void free_verify(struct arc_verify *v)
@@ -347,6 +350,11 @@ static void ask_key(struct arc_verify *v, struct arc_job *j)
 {
 	char name[300];
 
+	if (j->sig.kind == DKIM_KIND_AMS && j->sig.bh_skipped) {
+		j->vd.status = DKIM_PERMERROR; /* no key query: nothing can make it pass */
+		snprintf(j->vd.reason, sizeof(j->vd.reason), "%s", DKIM_NOT_EVALUATED);
+		return;
+	}
 	if (dkim_sig_key_name(&j->sig, name, sizeof(name)) < 0) {
 		j->vd.status = DKIM_NEUTRAL;
 		snprintf(j->vd.reason, sizeof(j->vd.reason), "key name too long");
@@ -371,11 +379,15 @@ static struct arc_verify *new_verify(const struct dns_resolver *resolver,
 	v->co.clock_skew = o->clock_skew;
 	v->co.now = o->now ? o->now : time(NULL);
 	v->co.cache = o->cache;
+	v->max_body_hashes = o->max_body_hashes && o->max_body_hashes < DKIM_BH_SLOTS
+	                         ? o->max_body_hashes
+	                         : DKIM_BH_SLOTS;
 	return v;
 }
 
 /* Everything before DNS: 1 when keys are needed, 0 when e holds the answer, -2 OOM. */
-static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early *e)
+static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early *e,
+                   struct dkim_bh_cache *shared)
 {
 	struct dkim_bh_cache *bc;
 	int rc;
@@ -389,15 +401,24 @@ static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early 
 	}
 	if ((rc = check_structure(v, e)) < 0)
 		return rc == -2 ? -2 : 0;
-	bc = calloc(1, sizeof(*bc));
+	bc = shared ? shared : calloc(1, sizeof(*bc));
 	if (!bc)
 		return -2;
+	if (!shared)
+		bc->max = v->max_body_hashes;
 	rc = 1;
-	for (int i = 1; i <= v->n && rc == 1; i++) {
+	/*
+	 * Newest first: the validation needs only the newest AMS (5.2 step 4);
+	 * older ones (oldest_pass, step 5) get the body hashes left, sharing
+	 * those of identical (canonicalisation, hash, l=), and are "not
+	 * evaluated" beyond.
+	 */
+	for (int i = v->n; i >= 1 && rc == 1; i--) {
 		int pr = prepare_set(v, i, m, bc, e);
 		rc = pr == 0 ? 1 : pr == -1 ? 0 : -2;
 	}
-	free(bc);
+	if (!shared)
+		free(bc);
 	if (rc == 1 && check_cv(v, e) < 0)
 		rc = 0;
 	return rc;
@@ -422,7 +443,13 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
 		return NULL;
 	}
 	v = new_verify(resolver, opts);
-	rc = v ? prepare(v, &m, &e) : -2;
+	if (v && m.truncated) { /* a chain we cannot see whole is no chain: fail closed */
+		snprintf(e.reason, sizeof(e.reason), "more than %d header fields",
+		         DKIM_MAX_HEADER_FIELDS);
+		rc = 0;
+	} else {
+		rc = v ? prepare(v, &m, &e, opts->body_cache) : -2;
+	}
 	dkim_msg_free(&m);
 	if (rc <= 0) {
 		int n = v ? v->n : 0;

@@ -35,6 +35,7 @@ struct dkim_verify {
 	dkim_cb cb;
 	void *arg;
 	size_t n, n_ignored;
+	size_t max_body_hashes; /* distinct body hashes computed at most */
 	struct sig_job *jobs;
 	struct dkim_sig_result *res;
 	size_t pending;
@@ -78,6 +79,7 @@ void dkim_options_default(struct dkim_options *o)
 	o->max_signatures = DKIM_MAX_SIGNATURES;
 	o->min_rsa_bits = 1024;
 	o->clock_skew = 300;
+	o->max_body_hashes = DKIM_MAX_BODY_HASHES;
 }
 
 void dkim_options_from_config(struct dkim_options *o, const struct gw_auth *a)
@@ -91,6 +93,22 @@ void dkim_options_from_config(struct dkim_options *o, const struct gw_auth *a)
 		o->min_rsa_bits = a->dkim_min_rsa_bits;
 	if (a->dkim_clock_skew_ms)
 		o->clock_skew = (uint32_t)(a->dkim_clock_skew_ms / 1000);
+	if (a->dkim_max_body_hashes)
+		o->max_body_hashes = a->dkim_max_body_hashes;
+}
+
+struct dkim_bh_cache *dkim_bh_cache_new(uint32_t max_body_hashes)
+{
+	struct dkim_bh_cache *c = calloc(1, sizeof(*c));
+	if (c)
+		c->max = max_body_hashes && max_body_hashes < DKIM_BH_SLOTS ? max_body_hashes
+		                                                            : DKIM_BH_SLOTS;
+	return c;
+}
+
+void dkim_bh_cache_free(struct dkim_bh_cache *c)
+{
+	free(c);
 }
 
 size_t dkim_key_cache_size(const struct gw_auth *a)
@@ -187,6 +205,10 @@ static int prepare(struct dkim_verify *v, struct sig_job *j, const struct dkim_m
 		set_result(r, st, err);
 		return 0;
 	}
+	if (j->sig.bh_skipped) { /* no key query either: nothing can make it pass */
+		set_result(r, DKIM_PERMERROR, DKIM_NOT_EVALUATED);
+		return 0;
+	}
 	return 1;
 }
 
@@ -214,13 +236,16 @@ static int count_sigs(const struct dkim_msg *m)
 	return n;
 }
 
-static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *need)
+static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *need,
+                       struct dkim_bh_cache *shared)
 {
-	struct dkim_bh_cache *bc = calloc(1, sizeof(*bc));
+	struct dkim_bh_cache *bc = shared ? shared : calloc(1, sizeof(*bc));
 	size_t idx = 0;
 
 	if (!bc)
 		return -1;
+	if (!shared)
+		bc->max = v->max_body_hashes;
 	for (size_t k = 0; k < m->nf && idx < v->n; k++) {
 		if (!dkim_field_is(&m->f[k], "DKIM-Signature", 14))
 			continue;
@@ -229,13 +254,37 @@ static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *nee
 		j->idx = idx++;
 		int rc = prepare(v, j, m, &m->f[k], bc);
 		if (rc < 0) {
-			free(bc);
+			if (!shared)
+				free(bc);
 			return -1;
 		}
 		need[j->idx] = rc;
 	}
-	free(bc);
+	if (!shared)
+		free(bc);
 	return 0;
+}
+
+/*
+ * More header fields than DKIM_MAX_HEADER_FIELDS: what DKIM would sign or
+ * see is cut, so every signature is permerror, none is hashed or looked up.
+ */
+static void truncated(struct dkim_verify *v, const struct dkim_msg *m)
+{
+	char why[64], err[96];
+	size_t idx = 0;
+
+	snprintf(why, sizeof(why), "more than %d header fields", DKIM_MAX_HEADER_FIELDS);
+	for (size_t k = 0; k < m->nf && idx < v->n; k++) {
+		if (!dkim_field_is(&m->f[k], "DKIM-Signature", 14))
+			continue;
+		if (dkim_sig_parse(&v->jobs[idx].sig, &m->f[k], DKIM_KIND_SIG, err, sizeof(err)) ==
+		    0)
+			describe(&v->res[idx], &v->jobs[idx].sig);
+		set_result(&v->res[idx++], DKIM_PERMERROR, why);
+	}
+	for (; idx < v->n; idx++)
+		set_result(&v->res[idx], DKIM_PERMERROR, why);
 }
 
 static struct dkim_verify *new_verify(const struct dns_resolver *resolver,
@@ -251,6 +300,9 @@ static struct dkim_verify *new_verify(const struct dns_resolver *resolver,
 	v->co.clock_skew = o->clock_skew;
 	v->co.now = o->now ? o->now : time(NULL);
 	v->co.cache = o->cache;
+	v->max_body_hashes = o->max_body_hashes && o->max_body_hashes < DKIM_BH_SLOTS
+	                         ? o->max_body_hashes
+	                         : DKIM_BH_SLOTS;
 	v->jobs = calloc(n ? n : 1, sizeof(*v->jobs));
 	v->res = calloc(n ? n : 1, sizeof(*v->res));
 	if (!v->jobs || !v->res) {
@@ -278,8 +330,12 @@ struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const
 	if (dkim_msg_parse(&m, msg, len, DKIM_MAX_HEADER_FIELDS) < 0)
 		return fail_oom(cb, arg);
 	size_t total = (size_t)count_sigs(&m);
+	if (m.truncated && total == 0)
+		total = 1; /* one permerror entry: signatures may hide beyond the limit */
 	struct dkim_verify *v = new_verify(resolver, opts, total < max ? total : max);
-	if (!v || prepare_all(v, &m, need) < 0) {
+	if (v && m.truncated) {
+		truncated(v, &m);
+	} else if (!v || prepare_all(v, &m, need, opts->body_cache) < 0) {
 		dkim_msg_free(&m);
 		if (v)
 			free_verify(v);

@@ -246,6 +246,10 @@ const struct dkim_bh_slot *dkim_body_hash(struct dkim_bh_cache *cache, const cha
 		if (o->canon == c && o->limit == limit && o->md == md)
 			return o;
 	}
+	if (cache && cache->max && cache->n >= cache->max) {
+		cache->over = true;
+		return NULL;
+	}
 	o = (cache && cache->n < DKIM_BH_SLOTS) ? &cache->slot[cache->n] : tmp;
 	o->canon = c;
 	o->limit = limit;

@@ -85,7 +85,7 @@ const EVP_MD *dkim_md(bool sha1);
 int dkim_canon_header(EVP_MD_CTX *md, enum dkim_canon c, const char *p, size_t len, bool with_crlf);
 
 /* Body hashes already computed for one message: one pass per distinct tuple. */
-#define DKIM_BH_SLOTS 16
+#define DKIM_BH_SLOTS 16 /* the highest [auth] dkim_max_body_hashes */
 struct dkim_bh_slot {
 	enum dkim_canon canon;
 	uint64_t limit; /* UINT64_MAX: whole body */
@@ -97,9 +97,16 @@ struct dkim_bh_slot {
 struct dkim_bh_cache {
 	struct dkim_bh_slot slot[DKIM_BH_SLOTS];
 	size_t n;
+	size_t max; /* distinct body hashes computed at most (0: DKIM_BH_SLOTS) */
+	bool over;  /* the last dkim_body_hash() was refused: max reached */
 };
 
-/* Body hash of body under (c, limit, md); served from cache when the tuple was seen. */
+/*
+ * Body hash of body under (c, limit, md); served from cache when the tuple
+ * was seen. NULL when out of memory, or (cache->over set) when the tuple
+ * is new and cache->max distinct hashes were computed already: the body is
+ * then not hashed again (CPU bound per message).
+ */
 const struct dkim_bh_slot *dkim_body_hash(struct dkim_bh_cache *cache, const char *body, size_t len,
                                           enum dkim_canon c, uint64_t limit, const EVP_MD *md,
                                           struct dkim_bh_slot *tmp);
@@ -137,6 +144,7 @@ struct dkim_sig {
 	unsigned char hhash[EVP_MAX_MD_SIZE];
 	unsigned hhlen;
 	bool bh_ok;
+	bool bh_skipped; /* the body hash limit was reached: not evaluated, never a pass */
 	uint64_t body_total;
 };
 
@@ -155,7 +163,7 @@ int dkim_sig_hash_self(EVP_MD_CTX *md, const struct dkim_sig *s);
 /* Computes s->hhash over the h= fields (bottom-up selection, RFC 6376 5.4.2) and itself. */
 int dkim_sig_header_hash(struct dkim_sig *s, const struct dkim_msg *m);
 
-/* Computes the body hash and sets s->bh_ok, s->body_total. */
+/* Computes the body hash and sets s->bh_ok, s->body_total (or s->bh_skipped). 0 or -1. */
 int dkim_sig_body_hash(struct dkim_sig *s, const struct dkim_msg *m, struct dkim_bh_cache *bc);
 
 /* "selector._domainkey.domain" into buf; -1 when it does not fit. */
@@ -205,6 +213,9 @@ int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned 
  * has sent everything: the last answer finishes it. (Finishing frees the
  * object, so there is no DONE state to observe.)
  */
+/* The reason of a signature left unverified by the body hash limit. */
+#define DKIM_NOT_EVALUATED "not evaluated: body hash limit reached"
+
 enum dkim_vstate { DKIM_VS_STARTING, DKIM_VS_WAITING, DKIM_VS_MAX };
 
 extern const char *const dkim_vstate_names[DKIM_VS_MAX];

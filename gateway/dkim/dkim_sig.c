@@ -437,6 +437,12 @@ int dkim_sig_body_hash(struct dkim_sig *s, const struct dkim_msg *m, struct dkim
 
 	r = dkim_body_hash(bc, m->body, m->blen, s->bc, s->has_l ? s->l : UINT64_MAX,
 	                   dkim_sig_md(s), &tmp);
+	if (!r && bc && bc->over) {
+		bc->over = false;
+		s->bh_ok = false;
+		s->bh_skipped = true;
+		return 0;
+	}
 	if (!r)
 		return -1;
 	s->body_total = r->total;

@@ -94,6 +94,10 @@ enum dkim_status dkim_check_time(const struct dkim_sig *s, const struct dkim_che
 
 static void check_crypto(const struct dkim_sig *s, const struct dkim_key *k, struct dkim_verdict *v)
 {
+	if (s->kind != DKIM_KIND_AS && s->bh_skipped) {
+		verdict(v, DKIM_PERMERROR, DKIM_NOT_EVALUATED);
+		return;
+	}
 	if (s->kind != DKIM_KIND_AS && s->has_l && s->l > s->body_total) {
 		verdict(v, DKIM_FAIL, "l= exceeds the body length");
 		return;

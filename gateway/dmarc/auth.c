@@ -53,6 +53,7 @@ struct auth_tx {
 	void *done_arg;
 	char authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
 	size_t n_authors;
+	const char *from_error; /* static: the From field could not be read */
 	struct auth_facts f;
 	int depth;     /* entry points on the stack */
 	bool dead;     /* auth_tx_free() came while depth > 0 */
@@ -73,6 +74,9 @@ void auth_policy_global(struct auth_policy *p, const struct gw_auth *a)
 	p->arc = a->arc;
 	p->trust_arc = a->trust_arc;
 	p->dmarc_discovery = a->dmarc_discovery;
+	p->partial_body_aligns = a->dkim_partial_body_aligns;
+	p->arc_sealers = a->trusted_arc_sealers;
+	p->n_arc_sealers = a->n_trusted_arc_sealers;
 }
 
 void auth_policy_route(struct auth_policy *p, const struct gw_auth *a,
@@ -251,6 +255,9 @@ static void on_arc(void *arg, const struct arc_result *res)
 	tx->f.arc = res->error ? ARC_FAIL : res->cv;
 	tx->f.arc_temporary = res->error != 0 || res->temporary;
 	tx->f.arc_instance = res->n;
+	if (!res->error && res->sets && res->n > 0)
+		copy_str(tx->f.arc_sealer, sizeof(tx->f.arc_sealer),
+		         res->sets[res->n - 1].as_domain);
 	copy_str(tx->f.arc_reason, sizeof(tx->f.arc_reason),
 	         res->error ? "out of memory" : res->reason);
 	if (!tx->dead)
@@ -258,10 +265,15 @@ static void on_arc(void *arg, const struct arc_result *res)
 	tx_leave(tx);
 }
 
-/* A DKIM result DMARC may use: a pass that is neither a test key nor SHA-1 (RFC 8301). */
-static bool dkim_usable(const struct dkim_sig_result *s)
+/*
+ * A DKIM result DMARC may use: a pass that is neither a test key nor SHA-1
+ * (RFC 8301), and that signs the whole body unless the operator allows l=
+ * (RFC 6376 section 8.2: anyone may append to a body signed with l=).
+ */
+static bool dkim_usable(const struct auth_tx *tx, const struct dkim_sig_result *s)
 {
-	return s->status == DKIM_PASS && !s->testing && !s->weak;
+	return s->status == DKIM_PASS && !s->testing && !s->weak &&
+	       (s->body_unsigned == 0 || tx->pol.partial_body_aligns);
 }
 
 static void finish(struct auth_tx *tx)
@@ -277,6 +289,23 @@ static void finish(struct auth_tx *tx)
 	json_decref(out.auth);
 }
 
+/*
+ * trust_arc believes a chain only when its newest seal, the hop that
+ * handed the message to us, is by a listed domain: a chain an attacker
+ * sealed himself validates just as well. No list: nobody is trusted.
+ */
+static bool sealer_trusted(const struct auth_policy *p, const char *sealer)
+{
+	char d[DMARC_DOMAIN_MAX], t[DMARC_DOMAIN_MAX];
+	if (!sealer[0] || dmarc_domain_normalize(sealer, strlen(sealer), d) < 0)
+		return false;
+	for (size_t i = 0; i < p->n_arc_sealers; i++)
+		if (dmarc_domain_normalize(p->arc_sealers[i], strlen(p->arc_sealers[i]), t) == 0 &&
+		    strcmp(d, t) == 0)
+			return true;
+	return false;
+}
+
 static void on_dmarc(void *arg, const struct dmarc_outcome *o)
 {
 	struct auth_tx *tx = arg;
@@ -285,7 +314,7 @@ static void on_dmarc(void *arg, const struct dmarc_outcome *o)
 	tx->dmarc_running = false;
 	tx->f.dmarc = *o;
 	if (o->result == DMARC_RESULT_FAIL && tx->pol.trust_arc && tx->f.arc_shown &&
-	    tx->f.arc == ARC_PASS)
+	    tx->f.arc == ARC_PASS && sealer_trusted(&tx->pol, tx->f.arc_sealer))
 		tx->f.arc_override = true; /* RFC 8617 section 7.2: a local policy choice */
 	if (!tx->dead)
 		maybe_continue(tx);
@@ -299,7 +328,7 @@ static void start_dmarc(struct auth_tx *tx)
 	for (size_t i = 0; i < DMARC_MAX_AUTHORS; i++)
 		authors[i] = tx->authors[i];
 	for (size_t i = 0; i < tx->f.n_dkim && nd < DMARC_MAX_DKIM; i++)
-		if (dkim_usable(&tx->f.dkim[i]))
+		if (dkim_usable(tx, &tx->f.dkim[i]))
 			dkim[nd++] = tx->f.dkim[i].domain;
 	struct dmarc_input in = {
 	    .authors = authors,
@@ -308,6 +337,7 @@ static void start_dmarc(struct auth_tx *tx)
 	    .spf_pass = tx->f.spf_done && tx->f.spf == SPF_PASS,
 	    .dkim_domains = dkim,
 	    .n_dkim = nd,
+	    .from_error = tx->from_error,
 	};
 	struct dmarc_options opt = {.discovery = tx->pol.dmarc_discovery, .psl = tx->ctx->psl};
 	tx_set_state(tx, TX_DMARC);
@@ -331,7 +361,7 @@ static void mark_aligned(struct auth_tx *tx)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < tx->f.n_dkim && k < DMARC_MAX_DKIM; i++) {
-		if (!dkim_usable(&tx->f.dkim[i]))
+		if (!dkim_usable(tx, &tx->f.dkim[i]))
 			continue;
 		tx->f.dkim_aligned[i] = (tx->f.dmarc.dkim_aligned_mask >> k) & 1u;
 		k++;
@@ -371,16 +401,26 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	tx->f.arc_shown = pol->arc != POLICY_OFF || (dmarc && pol->trust_arc);
 	tx->f.dmarc_shown = dmarc;
 	if (dmarc) {
-		int n = dmarc_from_domains(msg, len, tx->authors, DMARC_MAX_AUTHORS, NULL);
+		struct dmarc_from_info fi;
+		int n = dmarc_from_domains(msg, len, tx->authors, DMARC_MAX_AUTHORS, &fi);
 		tx->n_authors = n > 0 ? (size_t)n : 0;
+		tx->from_error = n == DMARC_FROM_ERROR ? fi.error : NULL;
 	}
 	tx_set_state(tx, TX_CHECKING);
 	tx->starting = true;
-	/* Both hash the message now: msg is not needed once they return. */
+	/*
+	 * Both hash the message now: msg is not needed once they return. They
+	 * share the body hashes, and [auth] dkim_max_body_hashes bounds the
+	 * passes over the body for the whole message (NULL when out of
+	 * memory: each then keeps its own, under the same bound).
+	 */
+	struct dkim_options dopt;
+	dkim_options_from_config(&dopt, tx->ctx->auth_cfg);
+	struct dkim_bh_cache *bodies = dkim_bh_cache_new(dopt.max_body_hashes);
 	if (tx->f.dkim_shown) {
-		struct dkim_options o;
-		dkim_options_from_config(&o, tx->ctx->auth_cfg);
+		struct dkim_options o = dopt;
 		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
 		tx->dkim_running = true;
 		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
 		if (tx->dkim_running)
@@ -390,11 +430,13 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 		struct arc_options o;
 		arc_options_from_config(&o, tx->ctx->auth_cfg);
 		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
 		tx->arc_running = true;
 		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);
 		if (tx->arc_running)
 			tx->arc_q = q;
 	}
+	dkim_bh_cache_free(bodies);
 	tx->starting = false;
 	if (!tx->dead)
 		maybe_continue(tx);

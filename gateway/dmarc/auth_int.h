@@ -38,10 +38,12 @@ struct auth_facts {
 	bool arc_temporary;
 	int arc_instance;
 	char arc_reason[128];
+	char arc_sealer[256]; /* d= of the newest ARC-Seal, "" when none */
 	/* DMARC */
 	bool dmarc_shown;
 	struct dmarc_outcome dmarc;
-	bool arc_override; /* trust_arc turned a DMARC failure into an accept */
+	bool arc_override; /* trust_arc (a trusted arc_sealer) turned a DMARC failure into an accept
+	                    */
 };
 
 /* The Authentication-Results value ("authserv-id; method=result ..."), into buf. */

@@ -119,6 +119,9 @@ static void ar_dkim(struct sbuf *b, const struct auth_facts *f)
 			sb_add(b, " (%s)", reason);
 		else if (s->key_bits)
 			sb_add(b, " (%u-bit key)", s->key_bits);
+		if (s->body_unsigned)
+			sb_add(b, " (%llu body bytes unsigned)",
+			       (unsigned long long)s->body_unsigned);
 		if (s->domain[0] && is_token(s->domain))
 			sb_add(b, " header.d=%s", s->domain);
 		if (s->selector[0] && is_token(s->selector))
@@ -132,11 +135,15 @@ static void ar_dmarc(struct sbuf *b, const struct auth_facts *f)
 {
 	const struct dmarc_outcome *d = &f->dmarc;
 	sb_add(b, ";\n dmarc=%s", dmarc_result_name(d->result));
-	if (d->policy != DMARC_POLICY_UNSET)
+	if (d->policy != DMARC_POLICY_UNSET) {
+		char ov[300] = "";
+		if (f->arc_override)
+			snprintf(ov, sizeof(ov), " arc-override%s%s",
+			         is_token(f->arc_sealer) ? " by " : "",
+			         is_token(f->arc_sealer) ? f->arc_sealer : "");
 		sb_add(b, " (p=%s dis=%s%s)", dmarc_policy_name(d->policy),
-		       dmarc_policy_name(d->disposition ? d->disposition : DMARC_POLICY_NONE),
-		       f->arc_override ? " arc-override" : "");
-	else if (d->reason) {
+		       dmarc_policy_name(d->disposition ? d->disposition : DMARC_POLICY_NONE), ov);
+	} else if (d->reason) {
 		char reason[128];
 		comment_text(d->reason, reason, sizeof(reason));
 		sb_add(b, " (%s)", reason);
@@ -242,11 +249,13 @@ static json_t *dkim_json(const struct auth_facts *f)
 	for (size_t i = 0; a && i < f->n_dkim; i++) {
 		const struct dkim_sig_result *s = &f->dkim[i];
 		json_array_append_new(
-		    a, json_pack("{s:s, s:o, s:o, s:o, s:b, s:o}", "result",
-		                 dkim_status_name(s->status), "domain", str_or_null(s->domain),
-		                 "selector", str_or_null(s->selector), "algorithm",
-		                 str_or_null(s->algorithm), "aligned", f->dkim_aligned[i], "reason",
-		                 str_or_null(s->reason)));
+		    a,
+		    json_pack(
+		        "{s:s, s:o, s:o, s:o, s:b, s:o, s:I}", "result",
+		        dkim_status_name(s->status), "domain", str_or_null(s->domain), "selector",
+		        str_or_null(s->selector), "algorithm", str_or_null(s->algorithm), "aligned",
+		        f->dkim_aligned[i], "reason", str_or_null(s->reason), "body_unsigned",
+		        (json_int_t)(s->body_unsigned > INT64_MAX ? INT64_MAX : s->body_unsigned)));
 	}
 	return a;
 }
@@ -273,8 +282,10 @@ static json_t *arc_json(const struct auth_facts *f)
 		return json_null();
 	const char *r =
 	    f->arc == ARC_FAIL && f->arc_temporary ? "temperror" : arc_status_name(f->arc);
-	return json_pack("{s:s, s:i, s:o}", "result", r, "instance", f->arc_instance, "reason",
-	                 str_or_null(f->arc_reason));
+	return json_pack("{s:s, s:i, s:o, s:o, s:o}", "result", r, "instance", f->arc_instance,
+	                 "reason", str_or_null(f->arc_reason), "sealer", str_or_null(f->arc_sealer),
+	                 "trusted_sealer",
+	                 f->arc_override ? json_string(f->arc_sealer) : json_null());
 }
 
 json_t *auth_results_json(const struct auth_facts *f, const char *ar_value)
@@ -295,6 +306,7 @@ enum verdict_id {
 	V_ARC_FAIL,
 	V_ARC_TEMP,
 	V_DMARC_REJECT,
+	V_DMARC_PERMERROR,
 	V_DMARC_TEMP,
 };
 
@@ -314,6 +326,10 @@ static const struct {
     [V_ARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.29", "ARC validation error, try again later", "arc"},
     [V_DMARC_REJECT] = {AUTH_REJECT, 550, "5.7.1",
                         "Message rejected per the DMARC policy of the author domain", "dmarc"},
+    /* RFC 7489 section 6.6.1: the authors cannot all be checked; refusing is allowed. */
+    [V_DMARC_PERMERROR] = {AUTH_REJECT, 550, "5.7.1",
+                           "Message rejected: the From field cannot be checked under DMARC",
+                           "dmarc"},
     [V_DMARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.1", "DMARC policy lookup failed, try again later",
                       "dmarc"},
 };
@@ -356,6 +372,8 @@ static enum verdict_id dmarc_verdict(const struct auth_facts *f)
 	const struct dmarc_outcome *d = &f->dmarc;
 	if (d->result == DMARC_RESULT_TEMPERROR)
 		return V_DMARC_TEMP;
+	if (d->result == DMARC_RESULT_PERMERROR)
+		return V_DMARC_PERMERROR; /* fails closed: no author escapes the check */
 	if (d->result != DMARC_RESULT_FAIL || f->arc_override)
 		return V_ACCEPT;
 	if (d->disposition == DMARC_POLICY_REJECT)

@@ -55,6 +55,7 @@ struct dmarc_eval {
 	struct dmarc_options opt;
 	char authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
 	size_t n_authors, n_authors_total;
+	const char *from_error; /* the From field could not be read: permerror */
 	char spf[DMARC_DOMAIN_MAX];
 	bool spf_pass;
 	char dkim[DMARC_MAX_DKIM][DMARC_DOMAIN_MAX];
@@ -437,7 +438,10 @@ static void apply_pct(struct dmarc_eval *ev, struct dmarc_outcome *o)
 static void finish(struct dmarc_eval *ev)
 {
 	struct dmarc_outcome res = {.result = DMARC_RESULT_NONE, .dkim_aligned_index = -1};
-	if (ev->n_authors_total == 0) {
+	if (ev->from_error) {
+		res.result = DMARC_RESULT_PERMERROR;
+		res.reason = ev->from_error;
+	} else if (ev->n_authors_total == 0) {
 		res.reason = "no author domain in From";
 	} else if (ev->n_authors_total > DMARC_MAX_AUTHORS) {
 		res.result = DMARC_RESULT_PERMERROR;
@@ -582,8 +586,9 @@ struct dmarc_eval *dmarc_start(const struct dns_resolver *dns, const struct dmar
 	ev->opt = *opt;
 	ev->cb = cb;
 	ev->arg = arg;
+	ev->from_error = in->from_error;
 	/* Identifiers come as written (d= may have any case): normalise, drop what is no name. */
-	if (in->n_authors <= DMARC_MAX_AUTHORS)
+	if (in->n_authors <= DMARC_MAX_AUTHORS && !in->from_error)
 		for (size_t i = 0; i < in->n_authors; i++)
 			ev->n_authors += copy_domain(ev->authors[ev->n_authors], in->authors[i]);
 	ev->n_authors_total = in->n_authors <= DMARC_MAX_AUTHORS ? ev->n_authors : in->n_authors;

@@ -504,7 +504,9 @@ struct dns_resolver *dns_c_ares_new(struct event_base *base, const struct gw_dns
 	d->neg_ttl_ms = cfg->negative_ttl_ms;
 	d->timer = evtimer_new(base, on_timer, d);
 	if (cfg->cache_size > 0)
-		d->cache = dns_cache_new(cfg->cache_size);
+		d->cache =
+		    dns_cache_new(cfg->cache_size, cfg->cache_max_bytes ? cfg->cache_max_bytes
+		                                                        : DNS_CACHE_MAX_BYTES);
 	if (!d->timer || (cfg->cache_size > 0 && !d->cache) || channel_init(d, cfg) < 0) {
 		dns_c_ares_free(&d->resolver);
 		return NULL;

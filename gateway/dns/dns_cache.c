@@ -1,8 +1,8 @@
 /*
  * dns_cache.c: the resolver's answer cache. Bounded to a fixed number of
- * entries, indexed by a hash of (type, name), evicting the least recently
- * used entry; each entry expires at the time dns.c computed from the TTLs
- * (RFC 1035 section 3.2.1, negative answers RFC 2308 section 5).
+ * entries and of bytes (an answer over TCP can be 64 KB), indexed by a
+ * hash of (type, name), evicting the least recently used entry; each entry expires at the time
+ * dns.c computed from the TTLs (RFC 1035 section 3.2.1, negative answers RFC 2308 section 5).
  *
  * Never grows past its capacity; never frees an answer somebody still holds
  * (answers are reference-counted); knows nothing of sockets or clocks.
@@ -23,7 +23,8 @@ struct dns_entry {
 
 struct dns_cache {
 	uint32_t capacity, count;
-	size_t nbuckets; /* a power of two */
+	size_t max_bytes, bytes; /* entries with their answers */
+	size_t nbuckets;         /* a power of two */
 	struct dns_entry **buckets;
 	struct dns_entry *head, *tail;
 };
@@ -38,12 +39,19 @@ static size_t cache_hash(const char *name, enum dns_type type)
 	return (size_t)(h ^ (h >> 29));
 }
 
-struct dns_cache *dns_cache_new(uint32_t capacity)
+/* What an entry costs against max_bytes. */
+static size_t entry_bytes(const struct dns_answer *a)
+{
+	return sizeof(struct dns_entry) + a->bytes;
+}
+
+struct dns_cache *dns_cache_new(uint32_t capacity, size_t max_bytes)
 {
 	struct dns_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->capacity = capacity;
+	c->max_bytes = max_bytes;
 	c->nbuckets = 16;
 	while (c->nbuckets < capacity && c->nbuckets < ((size_t)1 << 30))
 		c->nbuckets <<= 1;
@@ -92,6 +100,7 @@ static void cache_remove(struct dns_cache *c, struct dns_entry *e)
 	struct dns_entry **pp = cache_slot(c, e->name, e->type);
 	*pp = e->hnext;
 	lru_unlink(c, e);
+	c->bytes -= entry_bytes(e->answer);
 	dns_answer_unref(e->answer);
 	free(e);
 	c->count--;
@@ -132,18 +141,11 @@ unsigned dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type
 
 	if (c->capacity == 0 || strlen(name) > DNS_NAME_MAX)
 		return 0;
-	pp = cache_slot(c, name, type);
-	if (*pp) {
-		e = *pp;
-		dns_answer_unref(e->answer);
-		dns_answer_ref(a);
-		e->answer = a;
-		e->expires = expires;
-		lru_unlink(c, e);
-		lru_push(c, e);
-		return 0;
-	}
-	while (c->count >= c->capacity && c->tail) {
+	if (*(pp = cache_slot(c, name, type)))
+		cache_remove(c, *pp); /* replaced: counted afresh below */
+	if (entry_bytes(a) > c->max_bytes)
+		return 0; /* larger than the whole cache: not kept */
+	while ((c->count >= c->capacity || c->bytes + entry_bytes(a) > c->max_bytes) && c->tail) {
 		cache_remove(c, c->tail);
 		evicted++;
 	}
@@ -160,10 +162,16 @@ unsigned dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type
 	*pp = e;
 	lru_push(c, e);
 	c->count++;
+	c->bytes += entry_bytes(a);
 	return evicted;
 }
 
 uint32_t dns_cache_count(const struct dns_cache *c)
 {
 	return c->count;
+}
+
+size_t dns_cache_bytes(const struct dns_cache *c)
+{
+	return c->bytes;
 }

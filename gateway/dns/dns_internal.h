@@ -17,10 +17,11 @@
 
 #include "dns.h"
 
-#define DNS_NAME_MAX  253 /* presentation length without the trailing dot */
-#define DNS_LABEL_MAX 63
-#define DNS_MAX_RR    128 /* records kept per answer; more are dropped */
-#define DNS_MAX_CNAME 8   /* CNAME hops followed inside one answer */
+#define DNS_NAME_MAX        253 /* presentation length without the trailing dot */
+#define DNS_LABEL_MAX       63
+#define DNS_MAX_RR          128                /* records kept per answer; more are dropped */
+#define DNS_MAX_CNAME       8                  /* CNAME hops followed inside one answer */
+#define DNS_CACHE_MAX_BYTES ((size_t)32 << 20) /* [dns] cache_max_bytes when 0 (not set) */
 
 struct dns_answer {
 	unsigned refs;
@@ -31,6 +32,7 @@ struct dns_answer {
 	size_t n;
 	struct dns_rr *rr; /* n records; strings point into arena */
 	char *arena;
+	size_t bytes; /* memory allocated for this answer, for the cache's byte bound */
 };
 
 /*
@@ -56,12 +58,13 @@ void dns_answer_unref(struct dns_answer *a);
 int dns_name_normalise(const char *name, char *out);
 
 /*
- * The cache: at most capacity entries, hash-indexed, least recently used
- * evicted first. Times are milliseconds on any monotonic clock.
+ * The cache: at most capacity entries and max_bytes of memory (entries
+ * and their answers), hash-indexed, least recently used evicted first.
+ * Times are milliseconds on any monotonic clock.
  */
 struct dns_cache;
 
-struct dns_cache *dns_cache_new(uint32_t capacity);
+struct dns_cache *dns_cache_new(uint32_t capacity, size_t max_bytes);
 void dns_cache_free(struct dns_cache *c);
 
 /*
@@ -77,5 +80,6 @@ unsigned dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type
                        struct dns_answer *a, uint64_t expires);
 
 uint32_t dns_cache_count(const struct dns_cache *c);
+size_t dns_cache_bytes(const struct dns_cache *c); /* memory the entries take now */
 
 #endif

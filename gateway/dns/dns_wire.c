@@ -251,11 +251,13 @@ static int parse_records(struct parse *p, enum dns_type type, struct dns_answer 
 
 	if (want == 0)
 		return 0;
+	size_t arena = p->w.len + 1 + (size_t)want * (DNS_NAME_MAX + 1);
 	a->rr = calloc(want, sizeof(*a->rr));
 	/* TXT data never outgrows the packet; each expanded name fits 254 bytes. */
-	a->arena = malloc(p->w.len + 1 + (size_t)want * (DNS_NAME_MAX + 1));
+	a->arena = malloc(arena);
 	if (!a->rr || !a->arena)
 		return -1;
+	a->bytes += (size_t)want * sizeof(*a->rr) + arena;
 	for (unsigned i = 0; i < p->ancount && a->n < want; i++) {
 		struct wire_rr rr;
 		if (wire_rr_at(&p->w, &off, &rr) < 0)
@@ -299,6 +301,7 @@ struct dns_answer *dns_answer_status(enum dns_status status)
 		return NULL;
 	a->refs = 1;
 	a->status = status;
+	a->bytes = sizeof(*a);
 	return a;
 }
 

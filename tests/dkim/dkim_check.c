@@ -252,6 +252,10 @@ static int run_zone(const struct args *a, const char *msg, size_t len, struct ru
 		start(a, &r, msg, len, run);
 		zone_run(z);
 		rc = run->done ? 0 : -1;
+		/* Key lookups made: what a bound saved shows here. */
+		if (run->out)
+			json_object_set_new(run->out, "queries",
+			                    json_integer((json_int_t)zone_queries(z)));
 	}
 	zone_free(z);
 	return rc;

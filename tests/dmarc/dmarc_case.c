@@ -97,7 +97,8 @@ int main(void)
 
 	char hdr[4096], authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
 	size_t hl = from_header(json_object_get(c, "header_from"), hdr, sizeof(hdr));
-	int n = dmarc_from_domains(hdr, hl, authors, DMARC_MAX_AUTHORS, NULL);
+	struct dmarc_from_info fi;
+	int n = dmarc_from_domains(hdr, hl, authors, DMARC_MAX_AUTHORS, &fi);
 	const char *ap[DMARC_MAX_AUTHORS], *dk[DMARC_MAX_DKIM];
 	for (size_t i = 0; i < DMARC_MAX_AUTHORS; i++)
 		ap[i] = authors[i];
@@ -114,6 +115,7 @@ int main(void)
 	    .spf_pass = spf != NULL,
 	    .dkim_domains = dk,
 	    .n_dkim = nd,
+	    .from_error = n == DMARC_FROM_ERROR ? fi.error : NULL,
 	};
 	const char *mode = json_string_value(json_object_get(c, "mode"));
 	const char *psl_file = json_string_value(json_object_get(c, "psl_file"));

@@ -92,7 +92,7 @@ static void test_records(void)
 
 struct from_case {
 	const char *hdr;
-	int want_n; /* -1: no From field */
+	int want_n; /* DMARC_FROM_NONE, DMARC_FROM_ERROR, or the domains */
 	const char *d0, *d1;
 };
 
@@ -107,13 +107,18 @@ static const struct from_case from_cases[] = {
     {"From: a@one.example\r\nFrom: b@two.example\r\n\r\n", 2, "one.example", "two.example"},
     {"Subject: hi\r\n\r\nFrom: a@body.example\r\n", -1},
     {"From: bank.example\r\n\r\n", 1, "bank.example"},
-    {"From: undisclosed\r\n\r\n", 0},
-    {"From: u@[192.0.2.1]\r\n\r\n", 0},
+    {"From: undisclosed\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: u@[192.0.2.1]\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: undisclosed-recipients:;\r\n\r\n", 0},
     {"From: u@b\xc3\xbc"
      "cher.example\r\n\r\n",
      1, "xn--bcher-kva.example"},
     {"from : u@x.example\n\n", 1, "x.example"},
-    {"From: u@bad..example\r\n\r\n", 0},
+    {"From: u@bad..example\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: a@one.example b@two.example\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: x@evil.example <u@good.example>\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: \"unterminated <u@good.example>\r\n\r\n", DMARC_FROM_ERROR},
+    {"From: <@route.example:u@good.example>\r\n\r\n", DMARC_FROM_ERROR},
 };
 
 static void test_from(void)

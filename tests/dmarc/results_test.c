@@ -61,6 +61,10 @@ static const struct verdict_case verdict_cases[] = {
      DMARC_RESULT_FAIL, DMARC_POLICY_NONE, 250, "2.0.0", AUTH_ACCEPT},
     {"dmarc temperror enforce", ANN, ANN, ENF, ANN, false, SPF_PASS, DKIM_PASS, ARC_NONE, false,
      DMARC_RESULT_TEMPERROR, DMARC_POLICY_UNSET, 451, "4.7.1", AUTH_TEMPFAIL},
+    {"dmarc permerror enforce", ANN, ANN, ENF, ANN, false, SPF_PASS, DKIM_PASS, ARC_NONE, false,
+     DMARC_RESULT_PERMERROR, DMARC_POLICY_UNSET, 550, "5.7.1", AUTH_REJECT},
+    {"dmarc permerror annotate", ANN, ANN, ANN, ANN, false, SPF_PASS, DKIM_PASS, ARC_NONE, false,
+     DMARC_RESULT_PERMERROR, DMARC_POLICY_UNSET, 250, "2.0.0", AUTH_ACCEPT},
     {"dmarc reject, arc trusted", ANN, ANN, ENF, ANN, true, SPF_FAIL, DKIM_FAIL, ARC_PASS, false,
      DMARC_RESULT_FAIL, DMARC_POLICY_REJECT, 250, "2.0.0", AUTH_ACCEPT},
     {"reject beats tempfail", ENF, ANN, ENF, ANN, false, SPF_TEMPERROR, DKIM_FAIL, ARC_NONE, false,
@@ -99,8 +103,12 @@ static void test_verdicts(void)
 {
 	for (size_t i = 0; i < sizeof(verdict_cases) / sizeof(verdict_cases[0]); i++) {
 		const struct verdict_case *c = &verdict_cases[i];
-		struct auth_policy pol = {c->spf, c->dkim,      c->dmarc,
-		                          c->arc, c->trust_arc, DMARC_TREE_WALK};
+		struct auth_policy pol = {.spf = c->spf,
+		                          .dkim = c->dkim,
+		                          .dmarc = c->dmarc,
+		                          .arc = c->arc,
+		                          .trust_arc = c->trust_arc,
+		                          .dmarc_discovery = DMARC_TREE_WALK};
 		struct auth_facts f;
 		struct auth_verdict v;
 		fill_facts(&f, c);

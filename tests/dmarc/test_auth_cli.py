@@ -45,11 +45,11 @@ def sign(msg, priv):
     return sig + msg
 
 
-def run_auth(tmp_path, dns, msg, ip, mail_from="alice@example.com", extra=()):
+def run_auth(tmp_path, dns, msg, ip, mail_from="alice@example.com", extra=(), extra_auth=""):
     cfg = tmp_path / "gateway.toml"
     cfg.write_text('[server]\nhostname = "mx.test.example"\n'
                    f'[dns]\nservers = ["{dns.address}"]\ntimeout = "2s"\ntries = 1\n'
-                   '[auth]\ndmarc = "enforce"\n'
+                   f'[auth]\ndmarc = "enforce"\n{extra_auth}'
                    '[[route]]\nmatch = ["*@ours.example"]\nurl = "http://127.0.0.1:9/hook"\n')
     eml = tmp_path / "m.eml"
     eml.write_bytes(msg)
@@ -186,15 +186,26 @@ def arc_case():
     return msg, scenario["txt-records"]
 
 
-@pytest.mark.parametrize("trust", [False, True])
-def test_trust_arc_overrides_dmarc_failure(tmp_path, dns_server, trust):
+@pytest.mark.parametrize("trust,sealers,override", [
+    (False, None, False),
+    (True, None, False),                    # no trusted sealer: nobody is believed
+    (True, ["other.example"], False),       # a chain sealed by someone else
+    (True, ["Example.ORG"], True),          # the newest seal's d=, any case
+    (False, ["example.org"], False),        # listed, but trust_arc is off
+])
+def test_trust_arc_overrides_dmarc_failure(tmp_path, dns_server, trust, sealers, override):
     """d1.example.org publishes p=reject; nothing aligns; the ARC chain of
-    lists.example.org passes: with trust_arc the failure is not acted on."""
+    lists.example.org passes: with trust_arc, and example.org (its sealer) among the
+    trusted_arc_sealers, the failure is not acted on; any other chain (one an
+    attacker sealed himself validates just as well) is not believed."""
     msg, txt = arc_case()
     records = {name: [("TXT", value)] for name, value in txt.items()}
     records["_dmarc.d1.example.org"] = [("TXT", "v=DMARC1; p=reject")]
     dns = dns_server(records)
     extra_cfg = "trust_arc = true\n" if trust else ""
+    if sealers is not None:
+        extra_cfg += "trusted_arc_sealers = [%s]\n" % ", ".join(f'"{s}"' for s in sealers)
+    trust = override
     cfg = tmp_path / "gateway.toml"
     cfg.write_text('[server]\nhostname = "mx.test.example"\n'
                    f'[dns]\nservers = ["{dns.address}"]\ntimeout = "2s"\ntries = 1\n'
@@ -214,3 +225,62 @@ def test_trust_arc_overrides_dmarc_failure(tmp_path, dns_server, trust):
     assert out["dmarc"]["arc_override"] is trust
     assert out["verdict"]["action"] == ("accept" if trust else "reject")
     assert ("arc-override" in out["authentication_results"]) is trust
+    assert out["arc"]["sealer"] == "example.org"
+    assert out["arc"]["trusted_sealer"] == ("example.org" if trust else None)
+    if trust:
+        assert "arc-override by example.org" in out["authentication_results"]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_dkim_l_leaving_body_unsigned_does_not_align(tmp_path, dns_server, rsa_key, allow):
+    """A signature with l= passes, but bytes appended after the signed length
+    (anyone may add them) are reported, and the signature only counts for
+    DMARC alignment when [auth] dkim_partial_body_aligns allows it."""
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub))
+    signed = dkim.sign(MESSAGE, b"sel", b"example.com", priv, length=True,
+                       include_headers=[b"from", b"to", b"subject", b"message-id"]) + MESSAGE
+    appended = signed + b"Click https://evil.example/ now.\r\n"
+    extra = "dkim_partial_body_aligns = true\n" if allow else ""
+    proc = run_auth(tmp_path, dns, appended, "203.0.113.5", extra_auth=extra)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    sig = out["dkim"][0]
+    assert (sig["result"], sig["body_unsigned"]) == ("pass", 34)
+    assert "(34 body bytes unsigned)" in out["authentication_results"]
+    assert sig["aligned"] is allow
+    assert out["dmarc"]["result"] == ("pass" if allow else "fail")
+    assert out["verdict"]["code"] == (250 if allow else 550)
+
+
+def test_dkim_whole_body_reports_nothing_unsigned(tmp_path, dns_server, rsa_key):
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub))
+    signed = dkim.sign(MESSAGE, b"sel", b"example.com", priv, length=True,
+                       include_headers=[b"from", b"to", b"subject", b"message-id"]) + MESSAGE
+    out = json.loads(run_auth(tmp_path, dns, signed, "203.0.113.5").stdout)
+    assert (out["dkim"][0]["result"], out["dkim"][0]["body_unsigned"]) == ("pass", 0)
+    assert out["dkim"][0]["aligned"] is True and out["dmarc"]["result"] == "pass"
+
+
+def test_body_hash_bound_is_per_message(tmp_path, dns_server, rsa_key):
+    """[auth] dkim_max_body_hashes bounds the passes over the body for the whole
+    message: DKIM and ARC share them. 4 DKIM signatures with their own l= take
+    the 4 (their keys are then not found); a fifth DKIM signature and the ARC
+    chain's AMS, each needing another, are "not evaluated" and never pass."""
+    _, pub = rsa_key
+    dns = dns_server(zone(pub))
+    sigs = b"".join(
+        (f"DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; d=d{n}.example; s=s; l={n};"
+         f" h=from; bh=QUJD; b=QUJD\r\n").encode() for n in range(1, 6))
+    arc = (b"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=sealer.example; s=s; t=1700000000; b=QUJD\r\n"
+           b"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/simple; d=sealer.example;"
+           b" s=s; h=from:to; bh=QUJD; b=QUJD\r\n"
+           b"ARC-Authentication-Results: i=1; mx.sealer.example; spf=pass\r\n")
+    out = json.loads(run_auth(tmp_path, dns, arc + sigs + MESSAGE, "192.0.2.10").stdout)
+    reasons = [s["reason"] for s in out["dkim"]]
+    assert reasons[:4] == ["no key for signature"] * 4, reasons
+    assert reasons[4] == "not evaluated: body hash limit reached"
+    assert [s["result"] for s in out["dkim"]] == ["permerror"] * 5
+    assert out["arc"]["result"] == "fail"
+    assert out["arc"]["reason"] == "i=1 AMS: not evaluated: body hash limit reached"

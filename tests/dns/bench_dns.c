@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	printf("%-28s %10.0f answers/s %8.3f us/answer\n", "wire parse (TXT, 2 RRs)",
 	       (double)iters / dt, dt * 1e6 / (double)iters);
 
-	struct dns_cache *c = dns_cache_new(CACHE_ENTRIES);
+	struct dns_cache *c = dns_cache_new(CACHE_ENTRIES, DNS_CACHE_MAX_BYTES);
 	struct dns_answer *a = dns_wire_parse(pkt, len, DNS_T_TXT);
 	/* Names cycle over half (all hits after warm-up), then twice the capacity (all misses). */
 	static const struct {

@@ -255,7 +255,7 @@ static void test_normalise(void)
 
 static void test_cache(void)
 {
-	struct dns_cache *c = dns_cache_new(2);
+	struct dns_cache *c = dns_cache_new(2, DNS_CACHE_MAX_BYTES);
 	struct dns_answer *a1 = dns_answer_status(DNS_NXDOMAIN), *a2 = dns_answer_status(DNS_OK),
 	                  *a3 = dns_answer_status(DNS_NODATA), *got;
 	uint64_t left = 0;
@@ -288,11 +288,80 @@ static void test_cache(void)
 	dns_answer_unref(a3);
 	dns_cache_free(c);
 
-	c = dns_cache_new(0); /* a disabled cache stores nothing */
+	c = dns_cache_new(0, DNS_CACHE_MAX_BYTES); /* a disabled cache stores nothing */
 	a1 = dns_answer_status(DNS_OK);
 	dns_cache_put(c, "a.example", DNS_T_A, a1, 1000);
 	CHECK(dns_cache_get(c, "a.example", DNS_T_A, 0, &left) == NULL);
 	dns_answer_unref(a1);
+	dns_cache_free(c);
+}
+
+/* A TXT answer of n bytes, as dns_wire_parse() makes it from a packet. */
+static struct dns_answer *txt_answer(size_t n)
+{
+	static unsigned char pkt[70000];
+	size_t o = 0;
+	static const unsigned char hdr[] = {0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+	memcpy(pkt, hdr, sizeof(hdr));
+	o = sizeof(hdr);
+	static const unsigned char q[] = {1,   'x', 7, 'e', 'x', 'a', 'm', 'p',
+	                                  'l', 'e', 0, 0,   16,  0,   1};
+	memcpy(pkt + o, q, sizeof(q));
+	o += sizeof(q);
+	size_t strings = (n + 254) / 255, rdlen = n + strings;
+	unsigned char rr[] = {0xc0,
+	                      12,
+	                      0,
+	                      16,
+	                      0,
+	                      1,
+	                      0,
+	                      0,
+	                      0x0e,
+	                      0x10,
+	                      (unsigned char)(rdlen >> 8),
+	                      (unsigned char)rdlen};
+	memcpy(pkt + o, rr, sizeof(rr));
+	o += sizeof(rr);
+	for (size_t left = n; left > 0;) {
+		size_t k = left < 255 ? left : 255;
+		pkt[o++] = (unsigned char)k;
+		memset(pkt + o, 'v', k);
+		o += k;
+		left -= k;
+	}
+	return dns_wire_parse(pkt, o, DNS_T_TXT);
+}
+
+/* The cache is bounded in bytes: big TXT answers evict, one larger than the cache is not kept. */
+static void test_cache_bytes(void)
+{
+	struct dns_cache *c = dns_cache_new(10000, 256 * 1024);
+	uint64_t left;
+	char name[32];
+	for (int i = 0; i < 100; i++) {
+		struct dns_answer *a = txt_answer(60000);
+		CHECK(a && a->status == DNS_OK && a->bytes > 60000);
+		snprintf(name, sizeof(name), "n%d.example", i);
+		dns_cache_put(c, name, DNS_T_TXT, a, 1000000);
+		dns_answer_unref(a);
+		CHECK(dns_cache_bytes(c) <= 256 * 1024);
+	}
+	CHECK(dns_cache_count(c) >= 1 && dns_cache_count(c) <= 4);
+	/* The newest are kept, the oldest went. */
+	struct dns_answer *got = dns_cache_get(c, "n99.example", DNS_T_TXT, 0, &left);
+	CHECK(got != NULL);
+	dns_answer_unref(got);
+	CHECK(dns_cache_get(c, "n0.example", DNS_T_TXT, 0, &left) == NULL);
+	dns_cache_free(c);
+
+	c = dns_cache_new(10000, 64 * 1024); /* smaller than one 64 KB answer */
+	struct dns_answer *big = txt_answer(65000);
+	CHECK(big != NULL);
+	CHECK_INT(dns_cache_put(c, "big.example", DNS_T_TXT, big, 1000000), 0);
+	CHECK_INT(dns_cache_count(c), 0);
+	CHECK_INT(dns_cache_bytes(c), 0);
+	dns_answer_unref(big);
 	dns_cache_free(c);
 }
 
@@ -305,6 +374,7 @@ int main(void)
 	test_malformed();
 	test_normalise();
 	test_cache();
+	test_cache_bytes();
 	CHECK_STR(dns_status_name(DNS_NXDOMAIN), "nxdomain");
 	return UNIT_END("dns");
 }

@@ -298,6 +298,49 @@ def test_dmarc_reject_enforce_550_at_end_of_data(gateway, dns_server, rsa_key):
     assert got[0]["auth"]["dmarc"]["result"] == "pass"
 
 
+def test_dmarc_enforce_refuses_unreadable_from(gateway, dns_server, rsa_key):
+    """Issue 10: an author DMARC cannot check (5 author domains; an address the
+    From parser cannot read with certainty) is permerror, refused under
+    enforce even though the message carries an aligned DKIM signature for one
+    author; a readable From with a long display name is judged as usual."""
+    priv, pub = rsa_key
+    dns = dns_server(zone(pub, "v=DMARC1; p=reject"))
+    d, hook = gateway(dns, auth={"dmarc": "enforce"})
+    many = BODY.replace(b"From: Alice <alice@example.com>",
+                        b"From: alice@example.com, a@x1.test, a@x2.test, a@x3.test, a@x4.test")
+    broken = BODY.replace(b"From: Alice <alice@example.com>",
+                          b"From: a@x1.test alice@example.com")
+    long_name = BODY.replace(b"From: Alice", b"From: " + b"A" * 600)
+    with d.smtp() as s:
+        for msg in (many, broken):
+            assert s.mail("x@fail.test")[0] == 250
+            assert s.rcpt("bob@ours.test")[0] == 250
+            code, text = s.data(sign(msg, priv))
+            assert (code, text[:5]) == (550, b"5.7.1"), text
+        assert s.mail("x@fail.test")[0] == 250
+        assert s.rcpt("bob@ours.test")[0] == 250
+        code, text = s.data(long_name)  # readable: example.com, p=reject, nothing aligns
+        assert (code, text[:5]) == (550, b"5.7.1"), text
+        s.sendmail("x@fail.test", ["bob@ours.test"], sign(long_name, priv))
+    got = wait_posts(hook, 1)
+    time.sleep(0.3)
+    assert len(hook.requests) == 1
+    assert got[0]["auth"]["dmarc"]["result"] == "pass"
+
+
+def test_dmarc_permerror_annotate_delivered(gateway, dns_server, rsa_key):
+    dns = dns_server(zone(rsa_key[1], "v=DMARC1; p=reject"))
+    d, hook = gateway(dns, auth={"dmarc": "annotate"})
+    msg = BODY.replace(b"From: Alice <alice@example.com>", b"From: undisclosed")
+    with d.smtp() as s:
+        s.sendmail("x@fail.test", ["bob@ours.test"], msg)
+    p, = wait_posts(hook, 1)
+    assert p["auth"]["dmarc"]["result"] == "permerror"
+    assert p["auth"]["dmarc"]["reason"] == "From mailbox without a domain"
+    assert "dmarc=permerror (From mailbox without a domain)" in \
+        p["auth"]["authentication_results"]
+
+
 def test_dmarc_quarantine_delivered(gateway, dns_server, rsa_key):
     dns = dns_server(zone(rsa_key[1], "v=DMARC1; p=quarantine"))
     d, hook = gateway(dns, auth={"dmarc": "enforce"})
