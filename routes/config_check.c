@@ -279,6 +279,17 @@ static void default_hostname(struct gw_config *c)
 	c->server.hostname = strdup(host);
 }
 
+/* trust_arc without sealers trusts nobody (fail closed); say so, it is surely not meant. */
+static void validate_auth(struct load *L)
+{
+	const struct gw_auth *a = &L->cfg->auth;
+
+	if (a->trust_arc && a->n_trusted_arc_sealers == 0)
+		diag_add_warning(L->diag, L->file, 0, 0,
+		                 "trust_arc is true but trusted_arc_sealers is empty: no ARC chain "
+		                 "will override DMARC; name the sealers you trust");
+}
+
 void cfg_validate(struct load *L)
 {
 	default_hostname(L->cfg);
@@ -286,4 +297,5 @@ void cfg_validate(struct load *L)
 	validate_certs(L);
 	validate_routes(L);
 	validate_users(L);
+	validate_auth(L);
 }
