@@ -78,6 +78,60 @@ int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const cha
                size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
 
+/* payload_charset.c: the WHATWG Encoding Standard's labels (section 4.2). */
+enum pcharset_id {
+	PCS_UTF8,
+	PCS_IBM866,
+	PCS_8859_2,
+	PCS_8859_3,
+	PCS_8859_4,
+	PCS_8859_5,
+	PCS_8859_6,
+	PCS_8859_7,
+	PCS_8859_8,
+	PCS_8859_8I,
+	PCS_8859_10,
+	PCS_8859_13,
+	PCS_8859_14,
+	PCS_8859_15,
+	PCS_8859_16,
+	PCS_KOI8_R,
+	PCS_KOI8_U,
+	PCS_MACINTOSH,
+	PCS_WIN874,
+	PCS_WIN1250,
+	PCS_WIN1251,
+	PCS_WIN1252,
+	PCS_WIN1253,
+	PCS_WIN1254,
+	PCS_WIN1255,
+	PCS_WIN1256,
+	PCS_WIN1257,
+	PCS_WIN1258,
+	PCS_MAC_CYRILLIC,
+	PCS_GBK,
+	PCS_GB18030,
+	PCS_BIG5,
+	PCS_EUC_JP,
+	PCS_ISO2022JP,
+	PCS_SHIFT_JIS,
+	PCS_EUC_KR,
+	PCS_REPLACEMENT,
+	PCS_UTF16BE,
+	PCS_UTF16LE,
+	PCS_USER_DEFINED,
+	PCS_MAX
+};
+struct pcharset {
+	const char *name;  /* the standard's name, for warnings */
+	const char *iconv; /* what glibc iconv calls it; NULL: decoded in payload_text.c */
+	enum pcharset_id id;
+	bool ascii; /* ASCII bytes mean ASCII characters whatever the state */
+};
+/* The encoding of a label (case-insensitive, white space trimmed), or NULL: unknown. */
+const struct pcharset *pcharset_get(const char *label);
+const struct pcharset *pcharset_id(enum pcharset_id id);
+
 /* payload_text.c: UTF-8 and text bodies. */
 json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where);
 json_t *ptext_json0(struct pctx *c, const char *s, const char *where);

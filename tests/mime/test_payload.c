@@ -73,6 +73,18 @@ static void check_charsets(void)
 	    {"\xC3\xA9\xFF", "utf-8", "\xC3\xA9\xEF\xBF\xBD", "invalid_utf8"},
 	    {"caf\xE9", "x-no-such-charset", "caf\xC3\xA9", "charset_fallback"},
 	    {"plain", "x-no-such-charset", "plain", "charset_fallback"},
+	    /* outside the WHATWG labels: unknown, never handed to iconv */
+	    {"\x82\x82", "TSCII", "\xE2\x80\x9A\xE2\x80\x9A", "charset_fallback"},
+	    {"+AGEAYgBj-", "utf-7", "+AGEAYgBj-", "charset_fallback"},
+	    {"\x80\xFF", "UCS-4LE", "\xE2\x82\xAC\xC3\xBF", "charset_fallback"},
+	    {"\xC3\xA9", "ISO-IR-193", "\xC3\xA9", "charset_fallback"},
+	    /* WHATWG labels and their decoders */
+	    {"\xFD", " Latin5 ", "\xC4\xB1", NULL},        /* iso-8859-9 is windows-1254 */
+	    {"\x80", "iso-8859-11", "\xE2\x82\xAC", NULL}, /* windows-874 */
+	    {"\x1B$)C\x0E!!", "iso-2022-kr", "\xEF\xBF\xBD", "invalid_bytes"}, /* replacement */
+	    {"a\x80\xFF", "x-user-defined", "a\xEF\x9E\x80\xEF\x9F\xBF", NULL},
+	    {"\xEF\xBB\xBF\xC3\xA9", "windows-1252", "\xC3\xA9", NULL}, /* a BOM wins */
+	    {"\x4E\x2D", "unicodefffe", "\xE4\xB8\xAD", NULL},          /* UTF-16BE */
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct payload_options o;
@@ -85,6 +97,35 @@ static void check_charsets(void)
 		json_t *w = json_array_get(c.warnings, 0);
 		CHECK_STR(w ? json_string_value(json_object_get(w, "code")) : "none",
 		          t[i].warning ? t[i].warning : "none");
+		pbuf_free(&b);
+		json_decref(c.warnings);
+	}
+}
+
+static const char *first_code(json_t *warnings)
+{
+	json_t *w = json_array_get(warnings, 0);
+	return w ? json_string_value(json_object_get(w, "code")) : "none";
+}
+
+/*
+ * A conversion whose output reaches the buffer's ceiling stops with a
+ * warning: before, iconv's E2BIG with no room for one more character was
+ * retried for ever (one message froze a worker).
+ */
+static void check_conversion_bound(void)
+{
+	char in[40];
+	memset(in, 0x82, sizeof(in)); /* U+201A: three bytes of UTF-8 each */
+	struct payload_options o;
+	payload_options_default(&o);
+	for (size_t max = 1; max <= 130; max++) {
+		struct pctx c = {.opt = &o, .warnings = json_array()};
+		struct pbuf b = {.max = max};
+		CHECK_INT(ptext_to_utf8(&c, in, sizeof(in), "windows-1252", &b, "t"), 0);
+		CHECK(b.len <= max);
+		CHECK(b.len % 3 == 0 && ptext_utf8_valid(b.p ? b.p : "", b.len) == b.len);
+		CHECK_STR(first_code(c.warnings), max < 120 ? "conversion_limit" : "none");
 		pbuf_free(&b);
 		json_decref(c.warnings);
 	}
@@ -487,6 +528,7 @@ int main(void)
 	pgmime_init();
 	check_utf8();
 	check_charsets();
+	check_conversion_bound();
 	check_flowed();
 	check_base64();
 	check_qp();
