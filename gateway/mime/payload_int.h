@@ -63,10 +63,20 @@ struct pctx {
 	bool crlf;         /* the input uses CRLF line endings */
 	struct pdeferred *deferred;
 	size_t n_deferred, cap_deferred;
-	int oom;                /* sticky: an allocation failed somewhere */
-	GMimeMessage *m;        /* NULL when GMime found no message at all */
-	GByteArray *arr;        /* borrows msg->data for GMime's stream; freed after m */
-	size_t ins_at, ins_len; /* an empty line GMime sees that the input lacks */
+	int oom;               /* sticky: an allocation failed somewhere */
+	GMimeMessage *m;       /* NULL when GMime found no message at all */
+	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
+	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
+	size_t n_pieces, cap_pieces;
+	size_t gm_end; /* GMime's input stops at this offset of the input */
+	bool cut;      /* ...because of max_mime_parts: GMime's "truncated" is ours */
+};
+
+/* A range of the input GMime reads, or (inserted) an empty line it lacks. */
+struct ppiece {
+	size_t orig; /* offset in the input; for an inserted line, where it goes */
+	size_t len;
+	bool inserted;
 };
 
 /* payload.c */
@@ -162,6 +172,10 @@ size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len 
 
 /* payload_json.c: the JSON text with the deferred values streamed in. */
 int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);
+
+/* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
+int pscan_message(struct pctx *c, size_t len);
+size_t pscan_orig_offset(const struct pctx *c, size_t gmime_offset);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);
