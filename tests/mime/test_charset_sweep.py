@@ -8,7 +8,7 @@ the JSON. One driver process (charset_sweep) takes every label."""
 import json
 import subprocess
 
-from conftest import BUILD
+from gwpaths import BUILD
 
 SWEEP_TIMEOUT = 300  # seconds for all labels; a hang is a failure, not a wait
 
