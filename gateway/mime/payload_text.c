@@ -226,7 +226,7 @@ enum conv_rc { CONV_OK = 0, CONV_OOM = -1, CONV_FULL = 1, CONV_FAILED = 2 };
  * cannot move (output at its ceiling, an unexpected error) ends the
  * conversion with CONV_FULL or CONV_FAILED, never a retry.
  */
-static enum conv_rc convert(iconv_t cd, const char *s, size_t len, struct pbuf *out,
+static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, struct pbuf *out,
                             size_t *replaced)
 {
 	char *in = (char *)s;
@@ -281,8 +281,9 @@ static enum conv_rc convert(iconv_t cd, const char *s, size_t len, struct pbuf *
 			inleft = 0;
 			continue;
 		}
-		in++;
-		inleft--;
+		size_t skip = unit < inleft ? unit : inleft; /* UTF-16: a whole code unit */
+		in += skip;
+		inleft -= skip;
 	}
 }
 
@@ -297,7 +298,8 @@ static int convert_named(struct pctx *c, const char *name, const char *s, size_t
 		          name);
 		return 0;
 	}
-	enum conv_rc rc = convert(cd, s, len, out, &replaced);
+	size_t unit = strncasecmp(name, "UTF-16", 6) == 0 ? 2 : 1;
+	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced);
 	iconv_close(cd);
 	if (rc == CONV_OOM)
 		return -1;

@@ -85,6 +85,8 @@ static void check_charsets(void)
 	    {"a\x80\xFF", "x-user-defined", "a\xEF\x9E\x80\xEF\x9F\xBF", NULL},
 	    {"\xEF\xBB\xBF\xC3\xA9", "windows-1252", "\xC3\xA9", NULL}, /* a BOM wins */
 	    {"\x4E\x2D", "unicodefffe", "\xE4\xB8\xAD", NULL},          /* UTF-16BE */
+	    /* an unpaired surrogate is one U+FFFD; the next code unit stays aligned */
+	    {"\xD8\x01\x4E\x2D", "utf-16be", "\xEF\xBF\xBD\xE4\xB8\xAD", "invalid_bytes"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct payload_options o;
