@@ -4,14 +4,19 @@
  * Owns: UTF-8 validation and repair (RFC 3629; invalid sequences become one
  * U+FFFD per maximal subpart, as the WHATWG Encoding Standard does),
  * charset conversion of text bodies to UTF-8 (RFC 2045 section 5.1 charset
- * parameter, RFC 2046 section 4.1.2), the fallback when the charset is
- * missing or wrong (try UTF-8, then Windows-1252), line-ending
+ * parameter, RFC 2046 section 4.1.2) for the labels of the WHATWG table
+ * (payload_charset.c) only, with the standard's BOM sniffing, replacement
+ * and x-user-defined decoders; the fallback when the charset is missing,
+ * unknown or wrong (try UTF-8, then Windows-1252), line-ending
  * normalisation and format=flowed unwrapping (RFC 3676 sections 4.1-4.5,
  * DelSp included).
  *
  * Must never: hand jansson a string it has not validated (json_string
- * would fail and lose the value), drop a byte silently (replacements and
- * fallbacks are reported as warnings), or grow a buffer past its ceiling.
+ * would fail and lose the value), trust what iconv writes (it is checked
+ * as UTF-8), loop without progress (every pass of the iconv loop consumes
+ * input, writes output or stops with a warning), drop a byte silently
+ * (replacements, fallbacks and cut conversions are reported as warnings),
+ * or grow a buffer past its ceiling.
  */
 #include <errno.h>
 #include <iconv.h>
