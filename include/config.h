@@ -162,6 +162,8 @@ struct gw_limits {
 	uint32_t max_header_count;   /* MIME parsing */
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
+	uint64_t max_header_field_size;   /* bytes of one folded header field GMime gets */
+	uint64_t max_header_section_size; /* bytes of one header section GMime gets */
 	/* SMTP front end back-pressure (docs/smtp.md) */
 	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
 	uint64_t output_high_water;      /* queued reply bytes before reading pauses (64KB) */

@@ -19,6 +19,8 @@ struct payload_options {
 	uint32_t max_header_count;
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
+	uint32_t max_header_field_size;   /* bytes of one folded field handed to GMime */
+	uint32_t max_header_section_size; /* bytes of one header section handed to GMime */
 };
 
 /* Fills *o with the defaults a route gets when it says nothing. */

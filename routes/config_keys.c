@@ -162,7 +162,16 @@ static const struct config_key limits_keys[] = {
     {"max_mime_depth", KT_U32, "32", 1, 1000, LIM(max_mime_depth), 0, NULL, KEY_RELOADABLE,
      "Deepest multipart nesting parsed; deeper parts are kept as opaque attachments."},
     {"max_mime_parts", KT_U32, "1000", 1, 1000000, LIM(max_mime_parts), 0, NULL, KEY_RELOADABLE,
-     "MIME parts parsed per message; the rest is a warning."},
+     "MIME parts parsed per message (counted before parsing, so memory stays bounded); the "
+     "rest is a warning."},
+    {"max_header_field_size", KT_SIZE, "100KB", KB(1), MB(16), LIM(max_header_field_size), 0, NULL,
+     KEY_RELOADABLE,
+     "Bytes of one header field (folded lines included) parsed; its further lines are left "
+     "out with a warning."},
+    {"max_header_section_size", KT_SIZE, "1MB", KB(4), MB(64), LIM(max_header_section_size), 0,
+     NULL, KEY_RELOADABLE,
+     "Bytes of the header section of a message or part parsed; the fields beyond are left out "
+     "with a warning."},
 };
 
 #define DNS(f) offsetof(struct gw_dns, f)

@@ -20,9 +20,11 @@
 
 #include "payload_int.h"
 
-#define DEFAULT_MAX_HEADER_COUNT 1000
-#define DEFAULT_MAX_MIME_DEPTH   32
-#define DEFAULT_MAX_MIME_PARTS   1000
+#define DEFAULT_MAX_HEADER_COUNT   1000
+#define DEFAULT_MAX_MIME_DEPTH     32
+#define DEFAULT_MAX_MIME_PARTS     1000
+#define DEFAULT_MAX_HEADER_FIELD   (100 * 1024)
+#define DEFAULT_MAX_HEADER_SECTION (1024 * 1024)
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -43,6 +45,8 @@ void payload_options_default(struct payload_options *o)
 	o->max_header_count = DEFAULT_MAX_HEADER_COUNT;
 	o->max_mime_depth = DEFAULT_MAX_MIME_DEPTH;
 	o->max_mime_parts = DEFAULT_MAX_MIME_PARTS;
+	o->max_header_field_size = DEFAULT_MAX_HEADER_FIELD;
+	o->max_header_section_size = DEFAULT_MAX_HEADER_SECTION;
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
@@ -57,6 +61,8 @@ void payload_options_from_route(struct payload_options *o, const struct gw_route
 		o->max_header_count = l->max_header_count;
 		o->max_mime_depth = l->max_mime_depth;
 		o->max_mime_parts = l->max_mime_parts;
+		o->max_header_field_size = (uint32_t)l->max_header_field_size;
+		o->max_header_section_size = (uint32_t)l->max_header_section_size;
 	}
 }
 
@@ -168,6 +174,10 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
 	};
 	struct pctx *c = user_data;
 
+	/* the input was cut at max_mime_parts: the open multiparts are our doing */
+	if (c->cut &&
+	    (code == GMIME_WARN_TRUNCATED_MESSAGE || code == GMIME_WARN_MALFORMED_MULTIPART))
+		return;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		if (table[i].code != code)
 			continue;
@@ -367,24 +377,54 @@ static size_t missing_separator(const char *p, size_t len)
 	return SIZE_MAX;
 }
 
-/* The input with the missing empty line put back, without copying it. */
-static GMimeStream *with_separator(struct pctx *c, GMimeStream *mem, size_t at)
+/* Puts the missing empty line in the piece list, before the input's offset at. */
+static int insert_separator(struct pctx *c, size_t at)
+{
+	size_t i = 0;
+	while (i < c->n_pieces && c->pieces[i].orig + c->pieces[i].len <= at)
+		i++;
+	if (c->n_pieces + 2 > c->cap_pieces) {
+		struct ppiece *p = realloc(c->pieces, (c->n_pieces + 2) * sizeof(*p));
+		if (!p)
+			return -1;
+		c->pieces = p;
+		c->cap_pieces = c->n_pieces + 2;
+	}
+	struct ppiece nl = {.orig = at, .len = c->crlf ? 2 : 1, .inserted = true};
+	if (i < c->n_pieces && c->pieces[i].orig < at) { /* split piece i at `at` */
+		struct ppiece tail = c->pieces[i];
+		tail.len -= at - tail.orig;
+		tail.orig = at;
+		c->pieces[i].len = at - c->pieces[i].orig;
+		memmove(c->pieces + i + 3, c->pieces + i + 1,
+		        (c->n_pieces - i - 1) * sizeof(*c->pieces));
+		c->pieces[i + 1] = nl;
+		c->pieces[i + 2] = tail;
+		c->n_pieces += 2;
+	} else {
+		memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - i) * sizeof(*c->pieces));
+		c->pieces[i] = nl;
+		c->n_pieces++;
+	}
+	pctx_warn(c, "header_separator_missing",
+	          "no empty line after the header section: the body starts at byte %zu", at);
+	return 0;
+}
+
+/* The pieces as one stream, without copying the input. */
+static GMimeStream *pieces_stream(struct pctx *c, GMimeStream *mem)
 {
 	static const char crlf[] = "\r\n";
 	GMimeStream *cat = g_mime_stream_cat_new();
-	c->ins_at = at;
-	c->ins_len = c->crlf ? 2 : 1;
-	GMimeStream *a = g_mime_stream_substream(mem, 0, (gint64)at);
-	GMimeStream *nl = g_mime_stream_mem_new_with_buffer(crlf + (c->crlf ? 0 : 1), c->ins_len);
-	GMimeStream *b = g_mime_stream_substream(mem, (gint64)at, (gint64)c->msg->len);
-	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), a);
-	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), nl);
-	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), b);
-	g_object_unref(a);
-	g_object_unref(nl);
-	g_object_unref(b);
-	pctx_warn(c, "header_separator_missing",
-	          "no empty line after the header section: the body starts at byte %zu", at);
+	for (size_t i = 0; i < c->n_pieces; i++) {
+		const struct ppiece *p = &c->pieces[i];
+		GMimeStream *s =
+		    p->inserted
+		        ? g_mime_stream_mem_new_with_buffer(crlf + (p->len == 2 ? 0 : 1), p->len)
+		        : g_mime_stream_substream(mem, (gint64)p->orig, (gint64)(p->orig + p->len));
+		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), s);
+		g_object_unref(s);
+	}
 	return cat;
 }
 
@@ -394,7 +434,7 @@ static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **
 	 * The array borrows the caller's bytes (set_owner FALSE: GMime never
 	 * frees them, and nothing here writes to the stream), so the message
 	 * is not copied; with persist_stream (the default) parts are
-	 * substreams of it.
+	 * substreams of it. payload_scan.c decides which ranges GMime reads.
 	 */
 	size_t len = c->msg->len;
 	if (len > G_MAXUINT) { /* a GByteArray counts in 32 bits */
@@ -402,12 +442,21 @@ static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **
 		pctx_warn(c, "truncated_message",
 		          "input larger than 4 GiB: only the start is parsed");
 	}
+	if (pscan_message(c, len) < 0) {
+		c->oom = 1;
+		return NULL;
+	}
 	*arr = g_byte_array_new_take((guint8 *)c->msg->data, len);
 	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*arr);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
-	size_t at = missing_separator(c->msg->data, c->msg->len);
-	if (at != SIZE_MAX) {
-		GMimeStream *cat = with_separator(c, s, at);
+	size_t at = missing_separator(c->msg->data, c->gm_end);
+	if (at != SIZE_MAX && insert_separator(c, at) < 0) {
+		c->oom = 1;
+		g_object_unref(s);
+		return NULL;
+	}
+	if (c->n_pieces != 1 || c->pieces[0].orig != 0 || c->pieces[0].len != len) {
+		GMimeStream *cat = pieces_stream(c, s);
 		g_object_unref(s);
 		s = cat;
 	}
@@ -435,6 +484,8 @@ static void release(struct pctx *c)
 	for (size_t i = 0; i < c->n_deferred; i++)
 		free(c->deferred[i].text);
 	free(c->deferred);
+	free(c->pieces);
+	c->pieces = NULL;
 	c->m = NULL;
 	c->arr = NULL;
 	c->deferred = NULL;
@@ -449,7 +500,6 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	if (!c->warnings)
 		return NULL;
 	c->crlf = detect_crlf(c->msg);
-	c->ins_at = SIZE_MAX;
 	GMimeParserOptions *po = g_mime_parser_options_new();
 	g_mime_parser_options_set_fallback_charsets(po, fallback_charsets);
 	g_mime_parser_options_set_warning_callback(po, parser_warning, c);

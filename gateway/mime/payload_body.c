@@ -139,10 +139,11 @@ static bool rfc822_slice(struct walk *w, GMimeObject *o, const char **p, size_t 
 	                     ? g_mime_header_list_get_header_at(hl, 0)
 	                     : NULL;
 	gint64 start = h ? g_mime_header_get_offset(h) : -1;
-	const char *data = w->c->msg->data, *end = data + w->c->msg->len;
-	if (start >= 0 && (uint64_t)start >= w->c->ins_at + w->c->ins_len)
-		start -= (gint64)w->c->ins_len; /* GMime's offsets count the empty line we added */
-	if (start < 0 || (uint64_t)start >= w->c->msg->len)
+	const char *data = w->c->msg->data, *end = data + w->c->gm_end;
+	if (start < 0)
+		return false;
+	start = (gint64)pscan_orig_offset(w->c, (size_t)start); /* GMime's offsets: its input */
+	if ((uint64_t)start >= w->c->gm_end)
 		return false;
 	const char *s = data + start;
 	for (const char *q = s; q < end; q++) {

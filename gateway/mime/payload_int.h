@@ -63,10 +63,20 @@ struct pctx {
 	bool crlf;         /* the input uses CRLF line endings */
 	struct pdeferred *deferred;
 	size_t n_deferred, cap_deferred;
-	int oom;                /* sticky: an allocation failed somewhere */
-	GMimeMessage *m;        /* NULL when GMime found no message at all */
-	GByteArray *arr;        /* borrows msg->data for GMime's stream; freed after m */
-	size_t ins_at, ins_len; /* an empty line GMime sees that the input lacks */
+	int oom;               /* sticky: an allocation failed somewhere */
+	GMimeMessage *m;       /* NULL when GMime found no message at all */
+	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
+	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
+	size_t n_pieces, cap_pieces;
+	size_t gm_end; /* GMime's input stops at this offset of the input */
+	bool cut;      /* ...because of max_mime_parts: GMime's "truncated" is ours */
+};
+
+/* A range of the input GMime reads, or (inserted) an empty line it lacks. */
+struct ppiece {
+	size_t orig; /* offset in the input; for an inserted line, where it goes */
+	size_t len;
+	bool inserted;
 };
 
 /* payload.c */
@@ -77,6 +87,60 @@ json_t *payload_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
+
+/* payload_charset.c: the WHATWG Encoding Standard's labels (section 4.2). */
+enum pcharset_id {
+	PCS_UTF8,
+	PCS_IBM866,
+	PCS_8859_2,
+	PCS_8859_3,
+	PCS_8859_4,
+	PCS_8859_5,
+	PCS_8859_6,
+	PCS_8859_7,
+	PCS_8859_8,
+	PCS_8859_8I,
+	PCS_8859_10,
+	PCS_8859_13,
+	PCS_8859_14,
+	PCS_8859_15,
+	PCS_8859_16,
+	PCS_KOI8_R,
+	PCS_KOI8_U,
+	PCS_MACINTOSH,
+	PCS_WIN874,
+	PCS_WIN1250,
+	PCS_WIN1251,
+	PCS_WIN1252,
+	PCS_WIN1253,
+	PCS_WIN1254,
+	PCS_WIN1255,
+	PCS_WIN1256,
+	PCS_WIN1257,
+	PCS_WIN1258,
+	PCS_MAC_CYRILLIC,
+	PCS_GBK,
+	PCS_GB18030,
+	PCS_BIG5,
+	PCS_EUC_JP,
+	PCS_ISO2022JP,
+	PCS_SHIFT_JIS,
+	PCS_EUC_KR,
+	PCS_REPLACEMENT,
+	PCS_UTF16BE,
+	PCS_UTF16LE,
+	PCS_USER_DEFINED,
+	PCS_MAX
+};
+struct pcharset {
+	const char *name;  /* the standard's name, for warnings */
+	const char *iconv; /* what glibc iconv calls it; NULL: decoded in payload_text.c */
+	enum pcharset_id id;
+	bool ascii; /* ASCII bytes mean ASCII characters whatever the state */
+};
+/* The encoding of a label (case-insensitive, white space trimmed), or NULL: unknown. */
+const struct pcharset *pcharset_get(const char *label);
+const struct pcharset *pcharset_id(enum pcharset_id id);
 
 /* payload_text.c: UTF-8 and text bodies. */
 json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where);
@@ -108,6 +172,10 @@ size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len 
 
 /* payload_json.c: the JSON text with the deferred values streamed in. */
 int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);
+
+/* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
+int pscan_message(struct pctx *c, size_t len);
+size_t pscan_orig_offset(const struct pctx *c, size_t gmime_offset);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);

@@ -4,14 +4,19 @@
  * Owns: UTF-8 validation and repair (RFC 3629; invalid sequences become one
  * U+FFFD per maximal subpart, as the WHATWG Encoding Standard does),
  * charset conversion of text bodies to UTF-8 (RFC 2045 section 5.1 charset
- * parameter, RFC 2046 section 4.1.2), the fallback when the charset is
- * missing or wrong (try UTF-8, then Windows-1252), line-ending
+ * parameter, RFC 2046 section 4.1.2) for the labels of the WHATWG table
+ * (payload_charset.c) only, with the standard's BOM sniffing, replacement
+ * and x-user-defined decoders; the fallback when the charset is missing,
+ * unknown or wrong (try UTF-8, then Windows-1252), line-ending
  * normalisation and format=flowed unwrapping (RFC 3676 sections 4.1-4.5,
  * DelSp included).
  *
  * Must never: hand jansson a string it has not validated (json_string
- * would fail and lose the value), drop a byte silently (replacements and
- * fallbacks are reported as warnings), or grow a buffer past its ceiling.
+ * would fail and lose the value), trust what iconv writes (it is checked
+ * as UTF-8), loop without progress (every pass of the iconv loop consumes
+ * input, writes output or stops with a warning), drop a byte silently
+ * (replacements, fallbacks and cut conversions are reported as warnings),
+ * or grow a buffer past its ceiling.
  */
 #include <errno.h>
 #include <iconv.h>
@@ -187,71 +192,47 @@ static bool is_ascii(const char *s, size_t len)
 }
 
 /*
- * Labels we decode with a superset, as mail clients and the WHATWG
- * Encoding Standard do: mail labelled Latin-1 or ASCII is very often
- * Windows-1252 (the 0x80-0x9F range), GB2312 is GBK, Shift_JIS is
- * Windows-31J, EUC-KR is UHC, Big5 is Big5-HKSCS.
+ * The bytes iconv wrote from out->p + start are checked, never trusted:
+ * what is not UTF-8 becomes U+FFFD, and what no longer fits under the
+ * buffer's ceiling is cut at a character boundary. *replaced counts the
+ * repairs; returns 0, 1 when cut, or -1 when out of memory.
  */
-static const struct {
-	const char *label, *iconv;
-} supersets[] = {
-    {"iso-8859-1", "WINDOWS-1252"},
-    {"iso8859-1", "WINDOWS-1252"},
-    {"iso_8859-1", "WINDOWS-1252"},
-    {"latin1", "WINDOWS-1252"},
-    {"l1", "WINDOWS-1252"},
-    {"us-ascii", "WINDOWS-1252"},
-    {"ascii", "WINDOWS-1252"},
-    {"ansi_x3.4-1968", "WINDOWS-1252"},
-    {"cp1252", "WINDOWS-1252"},
-    {"windows-1252", "WINDOWS-1252"},
-    {"gb2312", "GB18030"},
-    {"gbk", "GB18030"},
-    {"x-gbk", "GB18030"},
-    {"cp936", "GB18030"},
-    {"euc-cn", "GB18030"},
-    {"gb18030", "GB18030"},
-    {"shift_jis", "CP932"},
-    {"shift-jis", "CP932"},
-    {"sjis", "CP932"},
-    {"x-sjis", "CP932"},
-    {"ms_kanji", "CP932"},
-    {"windows-31j", "CP932"},
-    {"euc-kr", "CP949"},
-    {"ks_c_5601-1987", "CP949"},
-    {"ks_c_5601", "CP949"},
-    {"cp949", "CP949"},
-    {"big5", "BIG5-HKSCS"},
-    {"x-x-big5", "BIG5-HKSCS"},
-    {"iso-8859-8-i", "ISO-8859-8"},
-    {"utf8", "UTF-8"},
-    {"utf-8", "UTF-8"},
-    {"unicode-1-1-utf-8", "UTF-8"},
-};
-
-static const char *iconv_name(const char *charset)
+static int repair(struct pbuf *out, size_t start, size_t *replaced)
 {
-	for (size_t i = 0; i < sizeof(supersets) / sizeof(supersets[0]); i++)
-		if (strcasecmp(charset, supersets[i].label) == 0)
-			return supersets[i].iconv;
-	return g_mime_charset_iconv_name(charset);
+	size_t seg = out->len - start;
+	*replaced = 0;
+	if (ptext_utf8_valid(out->p + start, seg) == seg)
+		return 0;
+	struct pbuf t = {.max = seg * 3 + 16};
+	if (ptext_sanitize(out->p + start, seg, &t, replaced) < 0) {
+		pbuf_free(&t);
+		return -1;
+	}
+	out->len = start;
+	size_t n = t.len, room = out->max - out->len;
+	int cut = 0;
+	if (n > room) {
+		n = room;
+		while (n && ((unsigned char)t.p[n] & 0xC0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	int rc = pbuf_add(out, t.p, n) < 0 ? -1 : cut;
+	pbuf_free(&t);
+	return rc;
 }
 
-static bool ascii_compatible(const char *name)
-{
-	return strcasecmp(name, "UTF-8") == 0 || strcasecmp(name, "WINDOWS-1252") == 0 ||
-	       strncasecmp(name, "ISO-8859-", 9) == 0 || strncasecmp(name, "iso8859-", 8) == 0 ||
-	       strncasecmp(name, "WINDOWS-125", 11) == 0 || strncasecmp(name, "cp125", 5) == 0 ||
-	       strncasecmp(name, "KOI8", 4) == 0 || strcasecmp(name, "GB18030") == 0 ||
-	       strcasecmp(name, "CP932") == 0 || strcasecmp(name, "CP949") == 0 ||
-	       strcasecmp(name, "BIG5-HKSCS") == 0 || strncasecmp(name, "EUC-", 4) == 0;
-}
+enum conv_rc { CONV_OK = 0, CONV_OOM = -1, CONV_FULL = 1, CONV_FAILED = 2 };
 
 /*
  * iconv with repair: an undecodable byte becomes U+FFFD and conversion
- * goes on, so one bad byte never costs the rest of the text.
+ * goes on, so one bad byte never costs the rest of the text. Every pass
+ * of the loop consumes input, writes output or stops: a converter that
+ * cannot move (output at its ceiling, an unexpected error) ends the
+ * conversion with CONV_FULL or CONV_FAILED, never a retry.
  */
-static int convert(iconv_t cd, const char *s, size_t len, struct pbuf *out, size_t *replaced)
+static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, struct pbuf *out,
+                            size_t *replaced)
 {
 	char *in = (char *)s;
 	size_t inleft = len;
@@ -259,43 +240,93 @@ static int convert(iconv_t cd, const char *s, size_t len, struct pbuf *out, size
 	*replaced = 0;
 	for (;;) {
 		size_t want = inleft * 2 + 64, room = out->max - out->len;
-		if (pbuf_reserve(out, want < room ? want : room) < 0 || out->cap == out->len)
-			return -1;
+		if (room == 0 && in) {
+			return CONV_FULL;
+		} else if (room == 0) { /* all read and written: only a shift state may be left */
+			char tmp[32], *o = tmp;
+			size_t ol = sizeof(tmp);
+			return iconv(cd, NULL, NULL, &o, &ol) == 0 && ol == sizeof(tmp) ? CONV_OK
+			                                                                : CONV_FULL;
+		}
+		if (pbuf_reserve(out, want < room ? want : room) < 0)
+			return CONV_OOM;
 		char *o = out->p + out->len;
-		size_t oleft = out->cap - out->len;
-		size_t r = inleft ? iconv(cd, &in, &inleft, &o, &oleft)
-		                  : iconv(cd, NULL, NULL, &o, &oleft);
+		size_t oleft = out->cap - out->len, was_in = inleft, was_out = oleft;
+		size_t r =
+		    in ? iconv(cd, &in, &inleft, &o, &oleft) : iconv(cd, NULL, NULL, &o, &oleft);
+		int err = errno;
 		out->len = out->cap - oleft;
 		if (r != (size_t)-1) {
-			if (inleft == 0 && in != NULL) {
+			if (in == NULL)
+				return CONV_OK;
+			if (inleft == 0)
 				in = NULL; /* flush the shift state (ISO-2022-JP) next */
-				continue;
-			}
-			return 0;
-		}
-		if (errno == E2BIG)
 			continue;
-		if (errno != EILSEQ && errno != EINVAL)
-			return -1;
+		}
+		if (err == E2BIG) {
+			if (inleft != was_in || oleft != was_out)
+				continue;
+			/* no room for one character: grow, or stop at the ceiling */
+			size_t more = out->cap - out->len + 64;
+			if (out->cap == out->max)
+				return CONV_FULL;
+			if (pbuf_reserve(out, more < room ? more : room) < 0)
+				return CONV_OOM;
+			if (out->cap - out->len == was_out)
+				return CONV_FULL;
+			continue;
+		}
+		if ((err != EILSEQ && err != EINVAL) || !in)
+			return CONV_FAILED;
 		if (pbuf_add(out, replacement, 3) < 0)
-			return -1;
+			return out->max - out->len < 3 ? CONV_FULL : CONV_OOM;
 		(*replaced)++;
-		if (errno == EINVAL) /* truncated sequence at the end */
-			return 0;
-		in++;
-		inleft--;
+		if (err == EINVAL) { /* truncated sequence at the end */
+			in = NULL;
+			inleft = 0;
+			continue;
+		}
+		size_t skip = unit < inleft ? unit : inleft; /* UTF-16: a whole code unit */
+		in += skip;
+		inleft -= skip;
 	}
 }
 
-static int convert_named(const char *name, const char *s, size_t len, struct pbuf *out,
-                         size_t *replaced)
+/* Returns 0, or -1 when out of memory; what went wrong otherwise is a warning. */
+static int convert_named(struct pctx *c, const char *name, const char *s, size_t len,
+                         struct pbuf *out, const char *where, const char *label)
 {
-	iconv_t cd = g_mime_iconv_open("UTF-8", name);
-	if (cd == (iconv_t)-1)
-		return -2;
-	int rc = convert(cd, s, len, out, replaced);
-	g_mime_iconv_close(cd);
-	return rc;
+	size_t replaced = 0, bad = 0, start = out->len;
+	iconv_t cd = iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1) {
+		pctx_warn(c, "conversion_limit", "%s: no converter for %s; text dropped", where,
+		          name);
+		return 0;
+	}
+	size_t unit = strncasecmp(name, "UTF-16", 6) == 0 ? 2 : 1;
+	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced);
+	iconv_close(cd);
+	if (rc == CONV_OOM)
+		return -1;
+	int fixed = repair(out, start, &bad);
+	if (fixed < 0)
+		return -1;
+	if (replaced)
+		pctx_warn(c, "invalid_bytes", "%s: %zu byte(s) invalid in %s replaced by U+FFFD",
+		          where, replaced, label);
+	if (bad)
+		pctx_warn(
+		    c, "invalid_bytes",
+		    "%s: the %s converter gave %zu invalid UTF-8 sequence(s), replaced by U+FFFD",
+		    where, name, bad);
+	if (rc == CONV_FULL || fixed == 1)
+		pctx_warn(c, "conversion_limit",
+		          "%s: %s text decodes to more than the output bound; the rest is dropped",
+		          where, label);
+	else if (rc == CONV_FAILED)
+		pctx_warn(c, "conversion_limit", "%s: the %s converter failed; the rest is dropped",
+		          where, name);
+	return 0;
 }
 
 /* Has s at least one well-formed multi-byte UTF-8 sequence? */
@@ -314,66 +345,110 @@ static bool has_utf8_multibyte(const char *s, size_t len)
 static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where,
                     const char *why)
 {
-	size_t replaced;
-
 	if (ptext_utf8_valid(s, len) == len) {
 		pctx_warn(c, "charset_fallback", "%s: %s; decoded as UTF-8", where, why);
 		return pbuf_add(out, s, len);
 	}
 	pctx_warn(c, "charset_fallback", "%s: %s; not UTF-8, decoded as Windows-1252", where, why);
-	int rc = convert_named("WINDOWS-1252", s, len, out, &replaced);
-	if (rc == 0 && replaced)
-		pctx_warn(c, "invalid_bytes",
-		          "%s: %zu byte(s) undefined in Windows-1252 replaced by U+FFFD", where,
-		          replaced);
-	return rc == 0 ? 0 : -1;
+	return convert_named(c, "WINDOWS-1252", s, len, out, where, "Windows-1252");
 }
 
 bool ptext_is_clean(const char *s, size_t len, const char *charset)
 {
-	const char *name = charset && *charset ? iconv_name(charset) : NULL;
-	if (name && !ascii_compatible(name))
+	const struct pcharset *cs = charset && *charset ? pcharset_get(charset) : NULL;
+	if (charset && *charset && (!cs || !cs->ascii))
 		return false;
 	if (is_ascii(s, len))
 		return true;
-	return name && strcasecmp(name, "UTF-8") == 0 && ptext_utf8_valid(s, len) == len;
+	return cs && cs->id == PCS_UTF8 && ptext_utf8_valid(s, len) == len &&
+	       !(len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0);
+}
+
+/* x-user-defined (WHATWG section 15): 0x80-0xFF are U+F780-U+F7FF. */
+static int user_defined(const char *s, size_t len, struct pbuf *out)
+{
+	if (pbuf_reserve(out, len) < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = (unsigned char)s[i];
+		unsigned cp = 0xF780 + b - 0x80;
+		char u[3] = {(char)(0xE0 | cp >> 12), (char)(0x80 | ((cp >> 6) & 0x3F)),
+		             (char)(0x80 | (cp & 0x3F))};
+		if (b < 0x80 ? pbuf_add(out, s + i, 1) < 0 : pbuf_add(out, u, 3) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int from_utf8(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where)
+{
+	size_t replaced;
+	if (ptext_utf8_valid(s, len) == len)
+		return pbuf_add(out, s, len);
+	if (!has_utf8_multibyte(s, len))
+		return fallback(c, s, len, out, where, "declared UTF-8 but is not");
+	if (ptext_sanitize(s, len, out, &replaced) < 0)
+		return -1;
+	pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD", where,
+	          replaced);
+	return 0;
+}
+
+/* WHATWG "decode" (section 6): a byte order mark overrides the label. */
+static const struct pcharset *bom_sniff(const char **s, size_t *len, const struct pcharset *cs)
+{
+	const unsigned char *u = (const unsigned char *)*s;
+	enum pcharset_id id;
+	size_t skip;
+	if (*len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+		id = PCS_UTF8, skip = 3;
+	else if (*len >= 2 && u[0] == 0xFE && u[1] == 0xFF)
+		id = PCS_UTF16BE, skip = 2;
+	else if (*len >= 2 && u[0] == 0xFF && u[1] == 0xFE)
+		id = PCS_UTF16LE, skip = 2;
+	else
+		return cs;
+	*s += skip;
+	*len -= skip;
+	return pcharset_id(id);
 }
 
 int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset, struct pbuf *out,
                   const char *where)
 {
-	const char *name = charset && *charset ? iconv_name(charset) : NULL;
-	size_t replaced;
+	const struct pcharset *cs = NULL;
 
-	if (is_ascii(s, len) && (!name || ascii_compatible(name)))
-		return pbuf_add(out, s, len);
-	if (!name)
-		return fallback(c, s, len, out, where, "8-bit text without a charset");
-	if (strcasecmp(name, "UTF-8") == 0) {
-		if (ptext_utf8_valid(s, len) == len)
-			return pbuf_add(out, s, len);
-		if (!has_utf8_multibyte(s, len))
-			return fallback(c, s, len, out, where, "declared UTF-8 but is not");
-		if (ptext_sanitize(s, len, out, &replaced) < 0)
-			return -1;
-		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
-		          where, replaced);
-		return 0;
-	}
-	if (strcasecmp(charset, "us-ascii") == 0 || strcasecmp(charset, "ascii") == 0)
-		if (ptext_utf8_valid(s, len) == len)
-			return fallback(c, s, len, out, where,
-			                "declared US-ASCII but has 8-bit bytes");
-	int rc = convert_named(name, s, len, out, &replaced);
-	if (rc == -2) {
+	if (charset && *charset && !(cs = pcharset_get(charset))) {
 		char why[160];
 		snprintf(why, sizeof(why), "unknown charset \"%.100s\"", charset);
 		return fallback(c, s, len, out, where, why);
 	}
-	if (rc == 0 && replaced)
-		pctx_warn(c, "invalid_bytes", "%s: %zu byte(s) invalid in %s replaced by U+FFFD",
-		          where, replaced, charset);
-	return rc;
+	if (is_ascii(s, len) && (!cs || cs->ascii))
+		return pbuf_add(out, s, len);
+	if (!cs)
+		return fallback(c, s, len, out, where, "8-bit text without a charset");
+	cs = bom_sniff(&s, &len, cs);
+	switch (cs->id) {
+	case PCS_UTF8:
+		return from_utf8(c, s, len, out, where);
+	case PCS_REPLACEMENT:
+		/* the standard decodes these (ISO-2022-KR, HZ...) as one U+FFFD */
+		pctx_warn(c, "invalid_bytes",
+		          "%s: charset \"%.60s\" is not decoded (WHATWG replacement encoding)",
+		          where, charset);
+		return len ? pbuf_add(out, replacement, 3) : 0;
+	case PCS_USER_DEFINED:
+		return user_defined(s, len, out);
+	case PCS_WIN1252:
+		if ((strcasecmp(charset, "us-ascii") == 0 || strcasecmp(charset, "ascii") == 0) &&
+		    ptext_utf8_valid(s, len) == len)
+			return fallback(c, s, len, out, where,
+			                "declared US-ASCII but has 8-bit bytes");
+		break;
+	default:
+		break;
+	}
+	return convert_named(c, cs->iconv, s, len, out, where, cs->name);
 }
 
 void ptext_crlf_to_lf(struct pbuf *b)

@@ -1,14 +1,22 @@
 /*
  * fuzz_payload.c: libFuzzer target of MIME to JSON. The input is a
  * message; its first byte picks the options (attachments mode, raw, small
- * caps) so the limits are fuzzed too. Checks, beyond "no crash, no leak,
- * no UB": payload_build() never returns NULL (only out of memory may), and
- * payload_write() produces exactly json_dumps() of the tree.
+ * caps) so the limits are fuzzed too. With bit 16 of that byte set, the
+ * input is instead "LABEL\nBYTES": the target builds a message whose
+ * Subject is an RFC 2047 word in charset LABEL (base64 of the first bytes)
+ * and whose text/plain body is BYTES labelled LABEL, so any label reaches
+ * the charset code directly (tests/mime/fuzz_payload.dict lists labels).
+ * Checks, beyond "no crash, no leak, no UB": payload_build() never
+ * returns NULL (only out of memory may), payload_write() produces exactly
+ * json_dumps() of the tree, and that text is valid UTF-8.
  * Build and run: docs/fuzzing.md, "MIME to JSON".
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "payload.h"
 
 struct out {
@@ -34,13 +42,64 @@ static int sink(const char *buf, size_t size, void *data)
 	return 0;
 }
 
+/* RFC 3629, strictly: what a webhook receiver's JSON parser demands. */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		unsigned c = u[i], need = c < 0x80                 ? 0
+		                          : c >= 0xC2 && c <= 0xDF ? 1
+		                          : c >= 0xE0 && c <= 0xEF ? 2
+		                          : c >= 0xF0 && c <= 0xF4 ? 3
+		                                                   : 9;
+		if (need == 9 || n - i <= need)
+			return false;
+		unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+		unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+		for (unsigned k = 1; k <= need; k++, lo = 0x80, hi = 0xBF)
+			if (u[i + k] < lo || u[i + k] > hi)
+				return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+/* "LABEL\nBYTES" -> a message using LABEL for a Subject word and the body. */
+static char *charset_message(const uint8_t *data, size_t size, size_t *len)
+{
+	const uint8_t *nl = memchr(data, '\n', size < 100 ? size : 100);
+	size_t ll = nl ? (size_t)(nl - data) : 0, rest = size - ll - (nl ? 1 : 0);
+	const uint8_t *body = data + size - rest;
+	size_t wn = rest < 60 ? rest : 60;
+	char label[101], word[81];
+	memcpy(label, data, ll);
+	label[ll] = '\0';
+	for (size_t i = 0; i < ll; i++)
+		if (label[i] == '?' || label[i] == '"' || label[i] == '\r' || label[i] == '\\')
+			label[i] = '_';
+	codec_b64_encode(body, wn, word);
+	size_t cap = 512 + rest;
+	char *m = malloc(cap);
+	if (!m)
+		return NULL;
+	int n = snprintf(m, cap,
+	                 "Subject: =?%s?B?%s?=\r\nContent-Type: text/plain; charset=\"%s\"\r\n"
+	                 "Content-Transfer-Encoding: 8bit\r\n\r\n",
+	                 label, word, label);
+	memcpy(m + n, body, rest);
+	*len = (size_t)n + rest;
+	return m;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct payload_options o;
 	payload_options_default(&o);
+	bool charset_mode = false;
 	if (size > 0) {
+		charset_mode = data[0] & 16;
 		o.attachments = (enum gw_attachments)(data[0] % 3);
 		o.include_raw = data[0] & 4;
 		if (data[0] & 8) {
@@ -51,6 +110,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data++;
 		size--;
 	}
+	char *own = NULL;
+	if (charset_mode) {
+		own = charset_message(data, size, &size);
+		if (!own)
+			return 0;
+		data = (const uint8_t *)own;
+	}
 	struct message_bytes m = {(const char *)data, size};
 	json_t *tree = payload_build(&m, NULL, NULL, "fuzz", &o);
 	if (!tree)
@@ -58,8 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *want = json_dumps(tree, JSON_COMPACT);
 	struct out got = {0};
 	if (!want || payload_write(&m, NULL, NULL, "fuzz", &o, JSON_COMPACT, sink, &got) != 0 ||
-	    got.len != strlen(want) || memcmp(got.p, want, got.len) != 0)
+	    got.len != strlen(want) || memcmp(got.p, want, got.len) != 0 ||
+	    !utf8_valid(got.p, got.len))
 		abort();
+	free(own);
 	free(got.p);
 	free(want);
 	json_decref(tree);

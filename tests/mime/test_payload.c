@@ -73,6 +73,20 @@ static void check_charsets(void)
 	    {"\xC3\xA9\xFF", "utf-8", "\xC3\xA9\xEF\xBF\xBD", "invalid_utf8"},
 	    {"caf\xE9", "x-no-such-charset", "caf\xC3\xA9", "charset_fallback"},
 	    {"plain", "x-no-such-charset", "plain", "charset_fallback"},
+	    /* outside the WHATWG labels: unknown, never handed to iconv */
+	    {"\x82\x82", "TSCII", "\xE2\x80\x9A\xE2\x80\x9A", "charset_fallback"},
+	    {"+AGEAYgBj-", "utf-7", "+AGEAYgBj-", "charset_fallback"},
+	    {"\x80\xFF", "UCS-4LE", "\xE2\x82\xAC\xC3\xBF", "charset_fallback"},
+	    {"\xC3\xA9", "ISO-IR-193", "\xC3\xA9", "charset_fallback"},
+	    /* WHATWG labels and their decoders */
+	    {"\xFD", " Latin5 ", "\xC4\xB1", NULL},        /* iso-8859-9 is windows-1254 */
+	    {"\x80", "iso-8859-11", "\xE2\x82\xAC", NULL}, /* windows-874 */
+	    {"\x1B$)C\x0E!!", "iso-2022-kr", "\xEF\xBF\xBD", "invalid_bytes"}, /* replacement */
+	    {"a\x80\xFF", "x-user-defined", "a\xEF\x9E\x80\xEF\x9F\xBF", NULL},
+	    {"\xEF\xBB\xBF\xC3\xA9", "windows-1252", "\xC3\xA9", NULL}, /* a BOM wins */
+	    {"\x4E\x2D", "unicodefffe", "\xE4\xB8\xAD", NULL},          /* UTF-16BE */
+	    /* an unpaired surrogate is one U+FFFD; the next code unit stays aligned */
+	    {"\xD8\x01\x4E\x2D", "utf-16be", "\xEF\xBF\xBD\xE4\xB8\xAD", "invalid_bytes"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct payload_options o;
@@ -85,6 +99,35 @@ static void check_charsets(void)
 		json_t *w = json_array_get(c.warnings, 0);
 		CHECK_STR(w ? json_string_value(json_object_get(w, "code")) : "none",
 		          t[i].warning ? t[i].warning : "none");
+		pbuf_free(&b);
+		json_decref(c.warnings);
+	}
+}
+
+static const char *first_code(json_t *warnings)
+{
+	json_t *w = json_array_get(warnings, 0);
+	return w ? json_string_value(json_object_get(w, "code")) : "none";
+}
+
+/*
+ * A conversion whose output reaches the buffer's ceiling stops with a
+ * warning: before, iconv's E2BIG with no room for one more character was
+ * retried for ever (one message froze a worker).
+ */
+static void check_conversion_bound(void)
+{
+	char in[40];
+	memset(in, 0x82, sizeof(in)); /* U+201A: three bytes of UTF-8 each */
+	struct payload_options o;
+	payload_options_default(&o);
+	for (size_t max = 1; max <= 130; max++) {
+		struct pctx c = {.opt = &o, .warnings = json_array()};
+		struct pbuf b = {.max = max};
+		CHECK_INT(ptext_to_utf8(&c, in, sizeof(in), "windows-1252", &b, "t"), 0);
+		CHECK(b.len <= max);
+		CHECK(b.len % 3 == 0 && ptext_utf8_valid(b.p ? b.p : "", b.len) == b.len);
+		CHECK_STR(first_code(c.warnings), max < 120 ? "conversion_limit" : "none");
 		pbuf_free(&b);
 		json_decref(c.warnings);
 	}
@@ -438,6 +481,185 @@ static void check_limits(void)
 	json_decref(root);
 }
 
+/* ---- the pre-scan (payload_scan.c): caps applied before GMime builds its tree ---- */
+
+struct mbuf {
+	char *p;
+	size_t len;
+};
+
+static void mb_add(struct mbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+	b->p = realloc(b->p, b->len + n + 1);
+	memcpy(b->p + b->len, s, n + 1);
+	b->len += n;
+}
+
+static void mb_repeat(struct mbuf *b, const char *s, int times)
+{
+	for (int i = 0; i < times; i++)
+		mb_add(b, s);
+}
+
+static void mb_parts(struct mbuf *b, int n)
+{
+	char line[64];
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "--B\r\n\r\npart %d\r\n", i);
+		mb_add(b, line);
+	}
+	mb_add(b, "--B--\r\n");
+}
+
+static json_t *build_with(struct mbuf *b, const struct payload_options *o)
+{
+	struct message_bytes m = {b->p, b->len};
+	json_t *root = payload_build(&m, NULL, NULL, NULL, o);
+	CHECK(root != NULL);
+	return root;
+}
+
+static const char *subject_of(json_t *root)
+{
+	const char *s = json_string_value(json_object_get(msg_of(root), "subject"));
+	return s ? s : "(null)";
+}
+
+static void check_prescan_parts(void)
+{
+	struct payload_options o;
+	payload_options_default(&o);
+	o.max_mime_parts = 4;
+	/* 3,000 parts, cap 4: the multipart and 3 parts, as the walk's cap gives */
+	struct mbuf b = {0};
+	mb_add(&b, "Subject: many\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n");
+	mb_parts(&b, 3000);
+	json_t *root = build_with(&b, &o);
+	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")),
+	          "part 0\npart 1\npart 2");
+	CHECK_STR(first_warning_code(root, "mime_part_limit"), "mime_part_limit");
+	CHECK_STR(first_warning_code(root, "truncated_message"), "absent");
+	CHECK_STR(first_warning_code(root, "malformed_multipart"), "absent");
+	json_decref(root);
+	free(b.p);
+
+	/* an RFC 2231 boundary the scan does not read: every "--" line counts */
+	b = (struct mbuf){0};
+	mb_add(&b, "Content-Type: multipart/mixed; boundary*0=B\r\n\r\n");
+	mb_parts(&b, 3000);
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "mime_part_limit"), "mime_part_limit");
+	CHECK(json_string_length(json_object_get(msg_of(root), "text")) <= 22);
+	json_decref(root);
+	free(b.p);
+
+	/* message/rfc822 nested 50 deep: each embedded header section is a part */
+	b = (struct mbuf){0};
+	mb_repeat(&b, "Subject: x\r\nContent-Type: message/rfc822\r\n\r\n", 50);
+	mb_add(&b, "Subject: inner\r\n\r\nbody\r\n");
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "mime_part_limit"), "mime_part_limit");
+	json_decref(root);
+	free(b.p);
+
+	/* a text that mentions "--" lines but declares no such boundary is not cut */
+	b = (struct mbuf){0};
+	mb_add(&b, "Subject: dashes\r\nContent-Type: text/plain\r\n\r\n");
+	mb_repeat(&b, "-- \r\n--x\r\n", 100);
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "mime_part_limit"), "absent");
+	CHECK_INT(json_string_length(json_object_get(msg_of(root), "text")), 100 * 8);
+	json_decref(root);
+	free(b.p);
+}
+
+static void check_prescan_headers(void)
+{
+	struct payload_options o;
+	payload_options_default(&o);
+	o.max_header_field_size = 1024;
+	o.max_header_section_size = 4096;
+	o.max_header_count = 10;
+
+	/* a folded Subject keeps its first lines; the next field is still read */
+	struct mbuf b = {0};
+	mb_add(&b, "Subject: start\r\n");
+	mb_repeat(&b, " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", 200);
+	mb_add(&b, "To: b@example.com\r\n\r\nbody\r\n");
+	json_t *root = build_with(&b, &o);
+	size_t sl = strlen(subject_of(root));
+	CHECK(sl > 900 && sl <= 1024);
+	CHECK_STR(first_warning_code(root, "header_size_limit"), "header_size_limit");
+	CHECK_STR(json_string_value(json_object_get(
+	              json_array_get(json_object_get(msg_of(root), "to"), 0), "address")),
+	          "b@example.com");
+	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")), "body\n");
+	json_decref(root);
+	free(b.p);
+
+	/* a section over its byte cap: the later Subject is dropped, Content-Type still read */
+	b = (struct mbuf){0};
+	mb_repeat(&b, "X-F: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\n",
+	          8);
+	o.max_header_count = 1000;
+	mb_repeat(&b, "X-G: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\n",
+	          100);
+	mb_add(&b, "Subject: late\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n");
+	mb_parts(&b, 2);
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "header_size_limit"), "header_size_limit");
+	CHECK_STR(subject_of(root), "(null)");
+	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")), "part 0\npart 1");
+	json_decref(root);
+	free(b.p);
+
+	/* over the field count: only the first Content-Type still counts */
+	b = (struct mbuf){0};
+	o.max_header_count = 10;
+	mb_repeat(&b, "X-H: v\r\n", 50);
+	mb_add(&b, "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+	mb_parts(&b, 2);
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "header_count_limit"), "header_count_limit");
+	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")), "part 0\npart 1");
+	json_decref(root);
+	free(b.p);
+
+	/*
+	 * A skipped range and a missing empty line in one header section; then a
+	 * message/rfc822 part whose bytes must still be the input's (GMime's
+	 * offsets are mapped back through the pieces).
+	 */
+	b = (struct mbuf){0};
+	o.max_header_count = 1000;
+	const char *inner = "Subject: inner\r\n\r\ninner body\r\n";
+	mb_add(&b, "X-Long: a\r\n");
+	mb_repeat(&b, " zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\r\n", 40);
+	mb_add(&b, "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+	           "Content-Type: message/rfc822\r\n\r\n");
+	mb_add(&b, inner);
+	mb_add(&b, "--B--\r\n");
+	root = build_with(&b, &o);
+	json_t *att = json_array_get(json_object_get(msg_of(root), "attachments"), 0);
+	CHECK_STR(json_string_value(json_object_get(att, "content_type")), "message/rfc822");
+	CHECK_INT(json_integer_value(json_object_get(att, "size")), strlen(inner) - 2);
+	CHECK_STR(first_warning_code(root, "header_size_limit"), "header_size_limit");
+	json_decref(root);
+	free(b.p);
+
+	b = (struct mbuf){0};
+	mb_add(&b, "Subject: a\r\n");
+	mb_repeat(&b, " wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\r\n", 40);
+	mb_add(&b, "not a header line\r\nbody\r\n");
+	root = build_with(&b, &o);
+	CHECK_STR(first_warning_code(root, "header_separator_missing"), "header_separator_missing");
+	CHECK_STR(json_string_value(json_object_get(msg_of(root), "text")),
+	          "not a header line\nbody\n");
+	json_decref(root);
+	free(b.p);
+}
+
 static void check_envelope(void)
 {
 	struct gw_route route = {.name = "billing"};
@@ -487,6 +709,7 @@ int main(void)
 	pgmime_init();
 	check_utf8();
 	check_charsets();
+	check_conversion_bound();
 	check_flowed();
 	check_base64();
 	check_qp();
@@ -494,6 +717,8 @@ int main(void)
 	check_write_equals_build();
 	check_long_body();
 	check_limits();
+	check_prescan_parts();
+	check_prescan_headers();
 	check_envelope();
 	return UNIT_END("mime_payload");
 }

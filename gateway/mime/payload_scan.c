@@ -1,0 +1,440 @@
+/*
+ * payload_scan.c: the bounds on what GMime is given, found before GMime
+ * builds anything.
+ *
+ * GMime builds the whole MIME tree before we can count its parts, and
+ * every part, header field and folded line costs it memory (about 1.3 KB
+ * per empty part, several times the bytes of a long header). So one pass
+ * over the bytes, in our code, decides which ranges GMime sees:
+ *
+ * - parts: each delimiter line (RFC 2046 section 5.1.1) of a boundary
+ *   declared anywhere in the message, and each header section of an
+ *   embedded message/rfc822 (or other message/) body, counts as a part; GMime's input ends before
+ *   the line that would make more than max_mime_parts (warning
+ *   mime_part_limit, the same contract as the walk's cap). The count is an
+ *   over-estimate of GMime's parts, never an under-estimate: a boundary
+ *   parameter this scan cannot read (RFC 2231 "boundary*", a malformed
+ *   value) makes every line starting with "--" count.
+ * - header fields (RFC 5322 section 2.2): the folded lines of one field
+ *   beyond max_header_field_size bytes are left out; the fields of one
+ *   header section beyond max_header_section_size bytes are left out, and
+ *   beyond max_header_count fields all but the first Content-Type,
+ *   Content-Transfer-Encoding and Content-Disposition (which shape the
+ *   tree) are left out (warnings header_size_limit, header_count_limit).
+ *
+ * Depth needs no bound of its own: each level is a part, and GMime stops
+ * nesting by itself (GMIME_CRIT_NESTING_OVERFLOW).
+ *
+ * Must never: copy the message (the result is a list of byte ranges), or
+ * let GMime see more parts or header bytes than the caps allow.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "payload_int.h"
+
+#define BOUNDARY_PREFIX 72 /* longer boundaries are compared on their first 72 bytes */
+
+/*
+ * The declared boundaries, by (length, hash) with djb2 so that the hashes
+ * of all prefixes of a line come in one pass: a line costs at most
+ * BOUNDARY_PREFIX probes, whatever the boundaries.
+ */
+struct bset {
+	struct bentry {
+		uint32_t h;
+		uint8_t len; /* 0: free */
+		const char *s;
+	} * e;
+	size_t mask, n, max;
+	uint8_t lens[BOUNDARY_PREFIX + 1]; /* lengths present */
+};
+
+static uint32_t djb2_step(uint32_t h, unsigned char ch)
+{
+	return h * 33 + ch;
+}
+
+/* Adds s[0..len); false when the set is full (the caller then counts every "--" line). */
+static bool bset_add(struct bset *b, const char *s, size_t len)
+{
+	if (len > BOUNDARY_PREFIX)
+		len = BOUNDARY_PREFIX;
+	uint32_t h = 5381;
+	for (size_t i = 0; i < len; i++)
+		h = djb2_step(h, (unsigned char)s[i]);
+	if (!b->e) {
+		b->mask = 255;
+		b->e = calloc(b->mask + 1, sizeof(*b->e));
+		if (!b->e)
+			return false;
+	}
+	if ((b->n + 1) * 2 > b->mask + 1) {
+		if (b->n >= b->max)
+			return false;
+		struct bset nb = {.mask = b->mask * 2 + 1, .max = b->max};
+		nb.e = calloc(nb.mask + 1, sizeof(*nb.e));
+		if (!nb.e)
+			return false;
+		memcpy(nb.lens, b->lens, sizeof(nb.lens));
+		for (size_t i = 0; i <= b->mask; i++) {
+			if (!b->e[i].len)
+				continue;
+			size_t j = b->e[i].h & nb.mask;
+			while (nb.e[j].len)
+				j = (j + 1) & nb.mask;
+			nb.e[j] = b->e[i];
+			nb.n++;
+		}
+		free(b->e);
+		*b = nb;
+	}
+	size_t j = h & b->mask;
+	for (; b->e[j].len; j = (j + 1) & b->mask)
+		if (b->e[j].h == h && b->e[j].len == len && memcmp(b->e[j].s, s, len) == 0)
+			return true;
+	b->e[j] = (struct bentry){.h = h, .len = (uint8_t)len, .s = s};
+	b->lens[len] = 1;
+	b->n++;
+	return true;
+}
+
+static bool bset_has(const struct bset *b, uint32_t h, const char *s, size_t len)
+{
+	if (!b->e || !b->lens[len])
+		return false;
+	for (size_t j = h & b->mask; b->e[j].len; j = (j + 1) & b->mask)
+		if (b->e[j].h == h && b->e[j].len == len && memcmp(b->e[j].s, s, len) == 0)
+			return true;
+	return false;
+}
+
+struct scan {
+	struct pctx *c;
+	const char *p;
+	size_t len;
+	struct bset bounds; /* the part of each declared boundary before any white space */
+	bool any_dash;      /* a boundary could not be read: every "--" line counts */
+	uint32_t parts;
+	/* the header section being read */
+	bool in_header, next_is_message;
+	size_t section_bytes;
+	uint32_t section_fields;
+	unsigned seen; /* SEEN_* fields kept beyond the count */
+	size_t field_bytes;
+	unsigned field_kind; /* SEEN_* of the current field, 0 for others */
+	bool exempt;         /* the field is kept beyond the section's caps */
+	bool section_full;   /* max_header_section_size reached */
+	bool skipping_field;
+	size_t skip_from; /* SIZE_MAX: not in a skipped range */
+};
+
+enum { SEEN_TYPE = 1, SEEN_TE = 2, SEEN_DISPOSITION = 4 };
+
+static bool wsp(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+static int add_piece(struct pctx *c, size_t orig, size_t len, bool inserted)
+{
+	if (len == 0)
+		return 0;
+	if (c->n_pieces && !inserted && !c->pieces[c->n_pieces - 1].inserted &&
+	    c->pieces[c->n_pieces - 1].orig + c->pieces[c->n_pieces - 1].len == orig) {
+		c->pieces[c->n_pieces - 1].len += len;
+		return 0;
+	}
+	if (c->n_pieces == c->cap_pieces) {
+		size_t cap = c->cap_pieces ? c->cap_pieces * 2 : 16;
+		struct ppiece *p = realloc(c->pieces, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		c->pieces = p;
+		c->cap_pieces = cap;
+	}
+	c->pieces[c->n_pieces++] = (struct ppiece){.orig = orig, .len = len, .inserted = inserted};
+	return 0;
+}
+
+/* Reads the boundary value at p (after "boundary"); false when it cannot be read. */
+static bool boundary_value(struct scan *s, size_t i)
+{
+	const char *p = s->p;
+	size_t n = s->len;
+	while (i < n && wsp(p[i]))
+		i++;
+	if (i >= n || p[i] != '=')
+		return i >= n || p[i] != '*'; /* "boundary*": RFC 2231, not read here */
+	i++;
+	while (i < n && wsp(p[i]))
+		i++;
+	size_t from = i, to;
+	if (i < n && p[i] == '"') {
+		from = ++i;
+		while (i < n && p[i] != '"' && p[i] != '\\' && p[i] != '\n')
+			i++;
+		if (i >= n || p[i] != '"')
+			return false;
+		to = i;
+	} else {
+		while (i < n && !wsp(p[i]) && p[i] != ';' && p[i] != '\r' && p[i] != '\n' &&
+		       p[i] != '(' && p[i] != '"')
+			i++;
+		to = i;
+	}
+	size_t k = from;
+	while (k < to && !wsp(p[k]))
+		k++;
+	return k > from && bset_add(&s->bounds, p + from, k - from);
+}
+
+/* Pass 1: every boundary parameter of the message, wherever it is. */
+static void find_boundaries(struct scan *s)
+{
+	static const char key[] = "boundary";
+	const char *p = s->p;
+	size_t n = s->len, i = 0;
+	for (; i + sizeof(key) - 1 <= n; i++)
+		if ((p[i] | 0x20) == 'b' && strncasecmp(p + i, key, sizeof(key) - 1) == 0 &&
+		    !boundary_value(s, i + sizeof(key) - 1))
+			s->any_dash = true;
+}
+
+/*
+ * Is the line p[0..n) (no line ending) a delimiter of a declared
+ * boundary? Any declared boundary that is a prefix of the line counts, as
+ * GMime compares prefixes; *end: it is followed by "--".
+ */
+static bool delimiter(struct scan *s, const char *p, size_t n, bool *end)
+{
+	*end = false;
+	if (n < 2 || p[0] != '-' || p[1] != '-')
+		return false;
+	if (s->any_dash)
+		return true;
+	uint32_t h = 5381;
+	bool found = false;
+	for (size_t l = 1; l <= BOUNDARY_PREFIX && 2 + l <= n; l++) {
+		h = djb2_step(h, (unsigned char)p[1 + l]);
+		if (bset_has(&s->bounds, h, p + 2, l)) {
+			found = true;
+			*end = n >= l + 4 && p[2 + l] == '-' && p[3 + l] == '-';
+		}
+	}
+	return found;
+}
+
+static bool field_is(const char *p, size_t n, const char *name)
+{
+	size_t l = strlen(name);
+	if (n <= l || strncasecmp(p, name, l) != 0)
+		return false;
+	size_t k = l;
+	while (k < n && wsp(p[k]))
+		k++;
+	return k < n && p[k] == ':';
+}
+
+static bool is_field(const char *p, size_t n)
+{
+	size_t k = 0;
+	while (k < n && p[k] > 32 && p[k] < 127 && p[k] != ':')
+		k++;
+	size_t name = k;
+	while (k < n && wsp(p[k]))
+		k++;
+	return name > 0 && k < n && p[k] == ':';
+}
+
+static void skip_begin(struct scan *s, size_t at)
+{
+	if (s->skip_from == SIZE_MAX)
+		s->skip_from = at;
+}
+
+static void new_section(struct scan *s)
+{
+	s->in_header = true;
+	s->next_is_message = false;
+	s->section_bytes = 0;
+	s->section_fields = 0;
+	s->seen = 0;
+	s->section_full = false;
+	s->field_kind = 0;
+	s->skipping_field = false;
+}
+
+/* The body of message/rfc822 (and the like) is a header section too. */
+static void message_type(struct scan *s, const char *p, size_t n)
+{
+	static const char key[] = "message/";
+	if (s->field_kind != SEEN_TYPE)
+		return;
+	for (size_t i = 0; i + sizeof(key) - 1 <= n; i++)
+		if ((p[i] | 0x20) == 'm' && strncasecmp(p + i, key, sizeof(key) - 1) == 0)
+			s->next_is_message = true;
+}
+
+/* A field's first line in a header section: kept (true) or left out. */
+static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
+{
+	const struct payload_options *o = s->c->opt;
+	unsigned kind = field_is(p, n, "Content-Type")                ? SEEN_TYPE
+	                : field_is(p, n, "Content-Transfer-Encoding") ? SEEN_TE
+	                : field_is(p, n, "Content-Disposition")       ? SEEN_DISPOSITION
+	                                                              : 0;
+	bool keep = true;
+	s->section_fields++;
+	s->field_bytes = full;
+	s->field_kind = kind;
+	s->exempt = false;
+	if (s->section_bytes + full > o->max_header_section_size)
+		s->section_full = true; /* sticky: no later, shorter field slips in */
+	if (s->section_fields > o->max_header_count || s->section_full) {
+		/* beyond the caps, only what shapes the tree is still parsed, once */
+		keep = s->exempt = kind && !(s->seen & kind);
+		if (s->section_fields > o->max_header_count)
+			pctx_warn(
+			    s->c, "header_count_limit",
+			    "more than %u header fields in a section: the rest were not parsed",
+			    o->max_header_count);
+		else
+			pctx_warn(s->c, "header_size_limit",
+			          "header section over %u bytes: the fields beyond were not parsed",
+			          o->max_header_section_size);
+	}
+	if (keep && full > o->max_header_field_size) {
+		keep = false;
+		pctx_warn(s->c, "header_size_limit", "header field over %u bytes: left out",
+		          o->max_header_field_size);
+	}
+	s->skipping_field = !keep;
+	if (!keep)
+		return false;
+	s->seen |= kind;
+	s->section_bytes += full;
+	if (kind == SEEN_TYPE)
+		s->next_is_message = false;
+	message_type(s, p, n);
+	return true;
+}
+
+/* A continuation line of the current field: kept (true) or left out. */
+static bool header_continuation(struct scan *s, const char *p, size_t n, size_t full)
+{
+	const struct payload_options *o = s->c->opt;
+	if (s->skipping_field)
+		return false;
+	s->field_bytes += full;
+	if (s->field_bytes > o->max_header_field_size ||
+	    (!s->exempt && s->section_bytes + full > o->max_header_section_size)) {
+		if (!s->exempt && s->section_bytes + full > o->max_header_section_size)
+			s->section_full = true;
+		/* the field keeps its first lines: cut at a line, it stays well formed */
+		s->skipping_field = true;
+		pctx_warn(s->c, "header_size_limit",
+		          "header field over %u bytes: its further lines were not parsed",
+		          o->max_header_field_size);
+		return false;
+	}
+	s->section_bytes += full;
+	message_type(s, p, n);
+	return true;
+}
+
+/* Closes a skipped range at `at`; the range is not shown to GMime. */
+static int keep_from(struct scan *s, size_t *kept, size_t at)
+{
+	if (s->skip_from == SIZE_MAX)
+		return 0;
+	int rc = add_piece(s->c, *kept, s->skip_from - *kept, false);
+	*kept = at;
+	s->skip_from = SIZE_MAX;
+	return rc;
+}
+
+static bool count_part(struct scan *s)
+{
+	if (++s->parts <= s->c->opt->max_mime_parts)
+		return true;
+	pctx_warn(s->c, "mime_part_limit", "more than %u MIME parts; the rest are not listed",
+	          s->c->opt->max_mime_parts);
+	return false;
+}
+
+/* Pass 2: the lines. Returns the offset where GMime's input ends, or SIZE_MAX when out of memory.
+ */
+static size_t scan_lines(struct scan *s, size_t *kept)
+{
+	const char *p = s->p;
+	size_t i = 0, n = s->len;
+	new_section(s);
+	while (i < n) {
+		const char *nl = memchr(p + i, '\n', n - i);
+		size_t next = nl ? (size_t)(nl - p) + 1 : n;
+		size_t l = (nl ? (size_t)(nl - p) : n) - i;
+		if (l && p[i + l - 1] == '\r')
+			l--;
+		bool end, keep = true;
+		if (delimiter(s, p + i, l, &end)) {
+			if (!end && !count_part(s))
+				return i;
+			if (end)
+				s->in_header = false;
+			else
+				new_section(s);
+		} else if (s->in_header && l == 0) {
+			if (s->next_is_message && !count_part(s))
+				return i;
+			if (s->next_is_message)
+				new_section(s);
+			else
+				s->in_header = false;
+		} else if (s->in_header && wsp(p[i]) && s->section_fields) {
+			keep = header_continuation(s, p + i, l, next - i);
+		} else if (s->in_header && is_field(p + i, l)) {
+			keep = header_field(s, p + i, l, next - i);
+		} else {
+			s->in_header = false;
+		}
+		if (!keep)
+			skip_begin(s, i);
+		else if (keep_from(s, kept, i) < 0)
+			return SIZE_MAX;
+		i = next;
+	}
+	return n;
+}
+
+int pscan_message(struct pctx *c, size_t len)
+{
+	struct scan s = {.c = c, .p = c->msg->data, .len = len, .skip_from = SIZE_MAX};
+	s.bounds.max = 2 * (size_t)c->opt->max_mime_parts + 64; /* each multipart has one */
+	find_boundaries(&s);
+	size_t kept = 0, end = scan_lines(&s, &kept);
+	free(s.bounds.e);
+	if (end == SIZE_MAX)
+		return -1;
+	c->cut = end < len && s.parts > c->opt->max_mime_parts;
+	if (s.skip_from != SIZE_MAX && s.skip_from < end)
+		end = s.skip_from; /* the input ends inside a skipped range */
+	c->gm_end = end;
+	return add_piece(c, kept, end > kept ? end - kept : 0, false);
+}
+
+size_t pscan_orig_offset(const struct pctx *c, size_t off)
+{
+	size_t acc = 0;
+	for (size_t i = 0; i < c->n_pieces; i++) {
+		const struct ppiece *p = &c->pieces[i];
+		if (off < acc + p->len)
+			return p->inserted
+			           ? (i + 1 < c->n_pieces ? c->pieces[i + 1].orig : c->gm_end)
+			           : p->orig + (off - acc);
+		acc += p->len;
+	}
+	return c->gm_end;
+}
