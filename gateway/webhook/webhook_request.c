@@ -366,7 +366,7 @@ fail:
 }
 
 void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct curl_slist *headers,
-                           uint64_t timeout_ms)
+                           uint64_t timeout_ms, bool pipewait)
 {
 	curl_easy_setopt(easy, CURLOPT_URL, r->url);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -379,8 +379,13 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* wait for a connection being set up rather than open another: it may multiplex (h2) */
-	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	/*
+	 * Wait for a connection being set up rather than open another only when
+	 * it may multiplex: h2 is negotiated over TLS alone (CURL_HTTP_VERSION_2TLS).
+	 * Over http:// every queued request would wait for the one connection,
+	 * one at a time when the receiver closes it after each answer.
+	 */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, pipewait && strncasecmp(r->url, "https:", 6) == 0);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opts.connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r->opts.tls_verify ? 1L : 0L);

@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -49,9 +50,13 @@ void webhook_request_free(struct webhook_request *r);
 /* The headers of one attempt: the fixed ones plus webhook-id/-timestamp/-signature. */
 struct curl_slist *webhook_request_headers(const struct webhook_request *r, int64_t ts);
 
-/* Sets every option of one attempt on easy (headers owned by the caller). */
+/*
+ * Sets every option of one attempt on easy (headers owned by the caller).
+ * pipewait: the route may multiplex (not yet seen answering HTTP/1.x); it
+ * only ever applies to https:// URLs.
+ */
 void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct curl_slist *headers,
-                           uint64_t timeout_ms);
+                           uint64_t timeout_ms, bool pipewait);
 
 /*
  * A header value made safe: control characters (CR, LF above all) become
