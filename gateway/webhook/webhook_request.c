@@ -29,23 +29,57 @@
  * a control character escaped as \u00XX (6 octets); a header field may
  * appear three times (value, "raw", and subject); inline attachments and
  * include_raw each carry the message once more in base64 (4/3, line
- * breaks included); the fixed part (envelope, auth, keys) fits in SLACK.
- * A body that still overflows fails with errno EMSGSIZE, so the session
- * answers a permanent 552 5.3.4, never a 451 that repeats forever.
+ * breaks included). The envelope is counted from what it holds: each
+ * recipient appears in rcpt_to and in recipients[] (address, its local
+ * part, domain and tag, the route's name and pattern), each escaped; the
+ * auth object is written as it is. What is left (key names, the message's
+ * structure, warnings) fits in SLACK. A body that still overflows fails
+ * with errno EMSGSIZE, so the session answers a permanent 552 5.3.4, never
+ * a 451 that repeats forever.
  */
 #define WEBHOOK_BODY_ESCAPE 6
 #define WEBHOOK_BODY_SLACK  (1024 * 1024)
+/* Key names and punctuation of one recipient's entries ("address", "local", ...). */
+#define WEBHOOK_BODY_PER_RCPT 256
 /* What the envelope, recipients and header fields add to the first guess. */
 #define WEBHOOK_BODY_RESERVE 4096
 
-static size_t body_max(const struct message_bytes *msg)
+static size_t str_len0(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+static size_t envelope_max(const struct envelope *env)
+{
+	size_t n;
+
+	if (!env)
+		return 0;
+	n = str_len0(env->mail_from) + str_len0(env->helo) + str_len0(env->client_name) +
+	    str_len0(env->tls_protocol) + str_len0(env->tls_cipher) + str_len0(env->auth_user) +
+	    sizeof(env->client_ip);
+	n *= WEBHOOK_BODY_ESCAPE;
+	for (size_t i = 0; i < env->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &env->rcpts[i];
+		size_t one = 4 * str_len0(r->address); /* rcpt_to, address, local+domain, tag */
+		if (r->match.route)
+			one += str_len0(r->match.route->name) + str_len0(r->match.pattern);
+		n += WEBHOOK_BODY_ESCAPE * one + WEBHOOK_BODY_PER_RCPT;
+	}
+	return n;
+}
+
+static size_t body_max(const struct message_bytes *msg, const struct envelope *env,
+                       const json_t *auth)
 {
 	size_t len = msg->len, head = len;
 	const char *end = memmem(msg->data, len, "\r\n\r\n", 4);
 	if (end)
 		head = (size_t)(end - (const char *)msg->data);
 	size_t b64 = (len + 2) / 3 * 4 + len / 38 + 4; /* with CRLF every 76 */
-	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + WEBHOOK_BODY_SLACK;
+	size_t authlen = auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + envelope_max(env) + authlen +
+	       WEBHOOK_BODY_SLACK;
 }
 
 void webhook_request_header_value(char *out, size_t cap, const char *in)
@@ -273,7 +307,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
-	b.max = body_max(msg);
+	b.max = body_max(msg, env, auth);
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
 	 * envelope and header fields) so that it is written without a realloc

@@ -22,6 +22,7 @@
 #include "routes.h"
 
 #define MAX_LIST    32
+#define MAX_RCPTS   10000 /* a large max_recipients */
 #define MAX_MESSAGE (64 * 1024 * 1024)
 
 struct driver {
@@ -364,7 +365,7 @@ static int parse_opt(struct driver *dr, struct cli *c, int o, const char *arg)
 		dr->env.mail_from = strdup(arg);
 		return 0;
 	case O_RCPT:
-		if (dr->env.n_rcpts >= MAX_LIST)
+		if (dr->env.n_rcpts >= MAX_RCPTS)
 			return -1;
 		dr->env.rcpts[dr->env.n_rcpts].address = strdup(arg);
 		dr->env.rcpts[dr->env.n_rcpts++].match.route = rt;
@@ -443,7 +444,7 @@ static void defaults(struct driver *dr, struct cli *c)
 	static struct gw_header headers[MAX_LIST];
 	static char *secrets[MAX_LIST];
 	static struct gw_reply_override replies[MAX_LIST];
-	static struct envelope_rcpt rcpts[MAX_LIST];
+	static struct envelope_rcpt rcpts[MAX_RCPTS];
 	struct gw_route *rt = &dr->route;
 
 	rt->headers = headers;
