@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@
 #define WEBHOOK_BODY_PER_RCPT 256
 /* What the envelope, recipients and header fields add to the first guess. */
 #define WEBHOOK_BODY_RESERVE 4096
+/* Format raw: the JSON header fields of the body are folded once a line is this long. */
+#define WEBHOOK_RAW_FOLD 76
 
 static size_t str_len0(const char *s)
 {
@@ -284,6 +287,73 @@ static int body_append(const char *p, size_t n, void *arg)
 	return 0;
 }
 
+/* Appends "Name: json" folded after commas outside strings (RFC 5322 2.2.3), CRLF-ended. */
+static int raw_field(struct body_buf *b, const char *name, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	size_t line, start = 0;
+	bool in_str = false, esc = false;
+	int rc = 0;
+
+	if (!s)
+		return -1;
+	rc |= body_append(name, strlen(name), b);
+	rc |= body_append(": ", 2, b);
+	line = strlen(name) + 2;
+	for (size_t i = 0; s[i] && rc == 0; i++, line++) {
+		char c = s[i];
+		if (in_str) {
+			in_str = esc || c != '"';
+			esc = !esc && c == '\\';
+			continue;
+		}
+		in_str = c == '"';
+		if (c == ',' && line >= WEBHOOK_RAW_FOLD) {
+			rc |= body_append(s + start, i + 1 - start, b);
+			rc |= body_append("\r\n ", 3, b);
+			start = i + 1;
+			line = 0;
+		}
+	}
+	rc |= body_append(s + start, strlen(s + start), b);
+	rc |= body_append("\r\n", 2, b);
+	free(s);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Format "raw": the envelope and the auth results go first, as header
+ * fields of the message, so that the signature (over the body) covers
+ * them; the X-Gateway-* request headers repeat them unsigned. The message
+ * follows unchanged.
+ */
+static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
+                          const struct message_bytes *msg)
+{
+	struct body_buf b = {NULL, 0, 0, SIZE_MAX, false};
+	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
+	int rc = 0;
+
+	if (env && !ej)
+		return -1;
+	if (ej)
+		rc |= raw_field(&b, "X-Gateway-Envelope", ej);
+	if (auth)
+		rc |= raw_field(&b, "X-Gateway-Auth", auth);
+	json_decref(ej);
+	if (rc == 0 && msg->len)
+		rc = body_append((const char *)msg->data, msg->len, &b);
+	if (rc == 0 && !b.data && !(b.data = malloc(1))) /* no envelope, empty message */
+		rc = -1;
+	if (rc < 0) {
+		free(b.data);
+		return -1;
+	}
+	r->body = b.data;
+	r->body_len = b.len;
+	return 0;
+}
+
 static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const struct envelope *env, const struct message_bytes *msg,
                       const json_t *auth, const struct gw_limits *limits)
@@ -291,15 +361,8 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 	struct payload_options o;
 	struct body_buf b = {NULL, 0, 0, 0, false};
 
-	if (r->opts.format == FORMAT_RAW) {
-		r->body = malloc(msg->len ? msg->len : 1);
-		if (!r->body)
-			return -1;
-		if (msg->len)
-			memcpy(r->body, msg->data, msg->len);
-		r->body_len = msg->len;
-		return 0;
-	}
+	if (r->opts.format == FORMAT_RAW)
+		return build_raw_body(r, env, auth, msg);
 	if (limits) {
 		payload_options_from_route(&o, route, limits);
 	} else {
