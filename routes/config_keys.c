@@ -83,6 +83,16 @@ static const struct config_key limits_keys[] = {
     {"max_message_size", KT_SIZE, "25MB", KB(1), GB(2), LIM(max_message_size), 0, NULL,
      KEY_RELOADABLE,
      "Largest message accepted, advertised with SIZE (RFC 1870); beyond it 552 5.3.4."},
+    {"max_payload_size", KT_SIZE, "64MB", KB(64), GB(4), LIM(max_payload_size), 0, NULL,
+     KEY_RELOADABLE,
+     "Largest webhook request body (the JSON payload, or format raw's message); a message "
+     "whose body would be larger gets 552 5.3.4 at the end of data, before it is built past "
+     "this."},
+    {"max_delivery_memory", KT_SIZE, "1GB", MB(1), GB(64), LIM(max_delivery_memory), 0, NULL,
+     KEY_RELOADABLE,
+     "Request bytes held by all deliveries in flight, whole process (each lives until its "
+     "answer or the end of its retry budget); while it is reached DATA and BDAT get 451 4.3.1, "
+     "and a message whose body would pass it gets 451 4.3.1 at the end of data."},
     {"max_recipients", KT_U32, "100", 1, 100000, LIM(max_recipients), 0, NULL, KEY_RELOADABLE,
      "Recipients in one transaction (RFC 5321 4.5.3.1.8 asks for at least 100); beyond it "
      "452 4.5.3."},

@@ -21,7 +21,9 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,7 @@ struct job {
 	bool in_queue;  /* linked in rs->queue */
 	struct route_state *rs;
 	struct webhook_request req;
+	uint64_t held; /* bytes counted in memory_held while the job lives */
 	int64_t started_us;
 	int64_t retry_until_us; /* started + retry_budget: no new attempt after this */
 	int64_t deadline_us;    /* started + max(retry_budget, timeout): nothing after this */
@@ -122,6 +125,35 @@ struct delivery {
 };
 
 static void route_pump(struct delivery *d, struct route_state *rs);
+
+/*
+ * Request bodies held by the deliveries of the whole process (all workers):
+ * each lives until its answer or the end of its retry budget, so this is
+ * what max_delivery_memory bounds.
+ */
+static _Atomic uint64_t memory_held;
+static _Atomic uint64_t memory_peak;
+
+static uint64_t memory_budget(const struct delivery *d)
+{
+	return d->cfg && d->cfg->limits.max_delivery_memory ? d->cfg->limits.max_delivery_memory
+	                                                    : UINT64_MAX;
+}
+
+/* Counts n more bytes unless that passes the budget. */
+static bool memory_take(const struct delivery *d, uint64_t n)
+{
+	uint64_t now = atomic_fetch_add(&memory_held, n) + n, peak;
+
+	if (now > memory_budget(d)) {
+		atomic_fetch_sub(&memory_held, n);
+		return false;
+	}
+	peak = atomic_load(&memory_peak);
+	while (now > peak && !atomic_compare_exchange_weak(&memory_peak, &peak, now))
+		;
+	return true;
+}
 
 static int64_t now_us(void)
 {
@@ -220,6 +252,8 @@ static void job_free(struct job *j)
 {
 	if (j->rs)
 		j->rs->jobs--;
+	if (j->held)
+		atomic_fetch_sub(&memory_held, j->held);
 	if (j->timer)
 		event_free(j->timer);
 	curl_slist_free_all(j->headers);
@@ -759,18 +793,40 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j;
 	char err[256];
 	int64_t now = now_us();
 	uint64_t budget, whole;
+	int rc = DELIVERY_FAILED;
+	const struct gw_limits *limits = d->cfg ? &d->cfg->limits : NULL;
 
+	j = calloc(1, sizeof(*j));
 	if (!j)
-		return -1;
+		return DELIVERY_FAILED;
 	j->d = d;
 	j->cookie = cookie;
-	if (webhook_request_build(&j->req, route, env, msg, auth, d->cfg ? &d->cfg->limits : NULL,
-	                          err, sizeof(err)) < 0)
+	/*
+	 * The body's cap is counted before a byte of it is built, so that
+	 * bodies being built are inside max_delivery_memory too; what the body
+	 * did not use is given back at once.
+	 */
+	j->held = webhook_request_body_cap(route, env, msg, auth, limits);
+	if (!memory_take(d, j->held)) {
+		snprintf(err, sizeof(err),
+		         "max_delivery_memory: %llu bytes held, this body may need %llu",
+		         (unsigned long long)atomic_load(&memory_held),
+		         (unsigned long long)j->held);
+		j->held = 0;
+		rc = DELIVERY_BUSY;
 		goto fail;
+	}
+	errno = 0;
+	if (webhook_request_build(&j->req, route, env, msg, auth, limits, err, sizeof(err)) < 0) {
+		rc = errno == EMSGSIZE ? DELIVERY_TOO_BIG : DELIVERY_FAILED;
+		goto fail;
+	}
+	atomic_fetch_sub(&memory_held, j->held - j->req.body_len);
+	j->held = j->req.body_len;
 	j->rs = route_state_get(d, route);
 	if (!j->rs)
 		goto fail;
@@ -787,11 +843,12 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	d->n_jobs++;
 	job_enqueue(j);
 	route_pump(d, j->rs);
-	return 0;
+	return DELIVERY_QUEUED;
 fail:
 	fprintf(stderr, "webhook: route %s: %s\n", route && route->name ? route->name : "?", err);
 	job_free(j);
-	return -1;
+	errno = rc == DELIVERY_TOO_BIG ? EMSGSIZE : 0;
+	return rc;
 }
 
 void delivery_forget(struct delivery *d, uint64_t cookie)
@@ -824,6 +881,16 @@ bool delivery_route_available(struct delivery *d, const struct gw_route *route)
 		return false;
 	rs->next_probe_us = now + (int64_t)rs->probe_ms * 1000; /* one probe per period */
 	return true;
+}
+
+uint64_t delivery_memory_held(void)
+{
+	return atomic_load(&memory_held);
+}
+
+uint64_t delivery_memory_peak(void)
+{
+	return atomic_load(&memory_peak);
 }
 
 unsigned delivery_in_flight(const struct delivery *d)

@@ -85,6 +85,30 @@ static size_t body_max(const struct message_bytes *msg, const struct envelope *e
 	       WEBHOOK_BODY_SLACK;
 }
 
+static size_t payload_size_max(const struct gw_limits *limits)
+{
+	if (!limits || !limits->max_payload_size || limits->max_payload_size >= SIZE_MAX)
+		return SIZE_MAX;
+	return (size_t)limits->max_payload_size;
+}
+
+size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits)
+{
+	size_t max = payload_size_max(limits), cap;
+
+	if (route->opts.format == FORMAT_RAW) {
+		/* the message, then the envelope and auth fields (folding adds 3 octets per 76) */
+		size_t authlen =
+		    auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+		cap = msg->len + envelope_max(env) + authlen + authlen / 16 + WEBHOOK_BODY_RESERVE;
+	} else {
+		cap = body_max(msg, env, auth);
+	}
+	return cap < max ? cap : max;
+}
+
 void webhook_request_header_value(char *out, size_t cap, const char *in)
 {
 	size_t n = 0;
@@ -276,6 +300,8 @@ static int body_append(const char *p, size_t n, void *arg)
 		char *nb;
 		while (cap < b->len + n)
 			cap *= 2;
+		if (cap > b->max) /* the cap is what max_delivery_memory counted */
+			cap = b->max;
 		nb = realloc(b->data, cap);
 		if (!nb)
 			return -1;
@@ -328,9 +354,9 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
  * follows unchanged.
  */
 static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
-                          const struct message_bytes *msg)
+                          const struct message_bytes *msg, size_t max)
 {
-	struct body_buf b = {NULL, 0, 0, SIZE_MAX, false};
+	struct body_buf b = {NULL, 0, 0, max, false};
 	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
 	int rc = 0;
 
@@ -347,6 +373,7 @@ static int build_raw_body(struct webhook_request *r, const struct envelope *env,
 		rc = -1;
 	if (rc < 0) {
 		free(b.data);
+		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
 	}
 	r->body = b.data;
@@ -360,9 +387,15 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 {
 	struct payload_options o;
 	struct body_buf b = {NULL, 0, 0, 0, false};
+	size_t max = webhook_request_body_cap(route, env, msg, auth, limits);
 
-	if (r->opts.format == FORMAT_RAW)
-		return build_raw_body(r, env, auth, msg);
+	if (r->opts.format == FORMAT_RAW) {
+		if (msg->len > max) { /* refused before a byte is copied */
+			errno = EMSGSIZE;
+			return -1;
+		}
+		return build_raw_body(r, env, auth, msg, max);
+	}
 	if (limits) {
 		payload_options_from_route(&o, route, limits);
 	} else {
@@ -370,7 +403,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
-	b.max = body_max(msg, env, auth);
+	b.max = max; /* max_payload_size or less: the build stops there, never past it */
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
 	 * envelope and header fields) so that it is written without a realloc
@@ -387,6 +420,11 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		free(b.data);
 		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
+	}
+	if (b.cap - b.len > b.len / 8 + 4096) { /* it lives for the retry budget: no slack */
+		char *nb = realloc(b.data, b.len ? b.len : 1);
+		if (nb)
+			b.data = nb;
 	}
 	r->body = b.data;
 	r->body_len = b.len;
@@ -407,8 +445,9 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 		return -1;
 	webhook_sign_id(r->route_name, r->url, env, msg, r->id);
 	if (build_body(r, route, env, msg, auth, limits) < 0) {
-		snprintf(err, errsz, "could not build the %s payload",
-		         r->opts.format == FORMAT_RAW ? "raw" : "json");
+		snprintf(err, errsz, "could not build the %s payload%s",
+		         r->opts.format == FORMAT_RAW ? "raw" : "json",
+		         errno == EMSGSIZE ? ": larger than max_payload_size or its cap" : "");
 		return -1;
 	}
 	if (build_headers(r, route, env, auth) < 0)

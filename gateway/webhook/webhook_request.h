@@ -47,6 +47,16 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
                           size_t errsz);
 void webhook_request_free(struct webhook_request *r);
 
+/*
+ * The most bytes webhook_request_build() lets the body reach with these
+ * arguments (beyond it the build fails with EMSGSIZE): max_payload_size,
+ * or less when the payload cannot be that large. Counted against
+ * max_delivery_memory before the build.
+ */
+size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits);
+
 /* The headers of one attempt: the fixed ones plus webhook-id/-timestamp/-signature. */
 struct curl_slist *webhook_request_headers(const struct webhook_request *r, int64_t ts);
 
