@@ -72,6 +72,19 @@ bool delivery_route_available(struct delivery *d, const struct gw_route *route);
 uint64_t delivery_memory_held(void);
 uint64_t delivery_memory_peak(void);
 
+/*
+ * SIGTERM: the worker drains for drain_timeout_ms. From now on no attempt
+ * and no retry runs past drain_timeout_ms minus a margin (a fifth of it, at
+ * most 2 s, for the replies to reach the clients); at that point every
+ * delivery still open is answered 451 4.3.2 (delivery not confirmed) and
+ * counted in delivery_drain_cut(). So a transaction whose POST is in
+ * flight gets its reply before drain_timeout closes the connection: a
+ * retry_budget or timeout longer than drain_timeout is cut short on
+ * SIGTERM, never its reply.
+ */
+void delivery_drain(struct delivery *d, uint64_t drain_timeout_ms);
+unsigned delivery_drain_cut(const struct delivery *d);
+
 /* Requests in flight, for drain on SIGTERM. */
 unsigned delivery_in_flight(const struct delivery *d);
 

@@ -134,7 +134,9 @@ static const struct config_key limits_keys[] = {
      KEY_RELOADABLE, "Longest wait for the PROXY protocol header."},
     {"drain_timeout", KT_DURATION, "30s", 0, SEC(3600), LIM(drain_timeout_ms), 0, NULL,
      KEY_RELOADABLE,
-     "On SIGTERM, how long transactions in flight may take to finish before we exit."},
+     "On SIGTERM, how long transactions in flight may take to finish before we exit. Webhook "
+     "requests are cut at drain_timeout minus a fifth (at most 2s): still unanswered, the "
+     "message gets 451 4.3.2 (docs/webhook.md)."},
     {"max_auth_failures", KT_U32, "3", 1, 100, LIM(max_auth_failures), 0, NULL, KEY_RELOADABLE,
      "Failed AUTH attempts in one session before 421 and close."},
     {"auth_failure_delay", KT_DURATION, "2s", 0, SEC(60), LIM(auth_failure_delay_ms), 0, NULL,

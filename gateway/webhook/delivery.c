@@ -39,6 +39,8 @@
 /* First retry after about this, doubling each time (half of it random jitter). */
 #define WEBHOOK_BACKOFF_BASE_MS 200
 #define WEBHOOK_BACKOFF_MAX_MS  10000
+/* At most this much of drain_timeout is kept for the replies to reach the clients. */
+#define WEBHOOK_DRAIN_MARGIN_MS 2000
 /* A retry is not worth starting with less than this left before the deadline. */
 #define WEBHOOK_MIN_ATTEMPT_MS 250
 /* Retry-After larger than this is not waited for (the budget is smaller anyway). */
@@ -120,8 +122,11 @@ struct delivery {
 	struct route_state *routes;
 	struct job_list jobs;
 	unsigned n_jobs;
-	uint64_t rng; /* backoff jitter only: not a secret */
-	bool trace;   /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
+	unsigned drained_cut;   /* answered 451 4.3.2 at the drain deadline */
+	int64_t drain_until_us; /* SIGTERM: nothing runs past this; 0 = not draining */
+	struct event *drain_ev; /* at drain_until_us: what is still open gets its reply */
+	uint64_t rng;           /* backoff jitter only: not a secret */
+	bool trace;             /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
 };
 
 static void route_pump(struct delivery *d, struct route_state *rs);
@@ -428,6 +433,19 @@ static int64_t min_attempt_ms(const struct job *j)
 {
 	int64_t half = (int64_t)j->req.opts.timeout_ms / 2;
 	return half < WEBHOOK_MIN_ATTEMPT_MS ? half : WEBHOOK_MIN_ATTEMPT_MS;
+}
+
+/* While draining, a job's whole life ends by the drain deadline. */
+static void job_clamp_to_drain(struct job *j)
+{
+	int64_t until = j->d->drain_until_us;
+
+	if (!until)
+		return;
+	if (j->retry_until_us > until)
+		j->retry_until_us = until;
+	if (j->deadline_us > until)
+		j->deadline_us = until;
 }
 
 static void job_start(struct job *j)
@@ -745,6 +763,8 @@ void delivery_free(struct delivery *d)
 		job_free(j);
 	}
 	webhook_multi_free(d->multi);
+	if (d->drain_ev)
+		event_free(d->drain_ev);
 	while (d->routes) {
 		struct route_state *rs = d->routes;
 		d->routes = rs->next;
@@ -839,6 +859,7 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	j->started_us = now;
 	j->retry_until_us = now + (int64_t)budget * 1000;
 	j->deadline_us = now + (int64_t)whole * 1000;
+	job_clamp_to_drain(j);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);
 	d->n_jobs++;
 	job_enqueue(j);
@@ -896,4 +917,60 @@ uint64_t delivery_memory_peak(void)
 unsigned delivery_in_flight(const struct delivery *d)
 {
 	return d->n_jobs;
+}
+
+/*
+ * The drain deadline: every job still open is answered now, 451 4.3.2, its
+ * attempt (if one runs) cancelled; the app may have taken the message, and
+ * the sender's retry carries the same Idempotency-Key.
+ */
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed"};
+	struct job *j;
+	unsigned cut = 0, running = 0;
+
+	while ((j = TAILQ_FIRST(&d->jobs)) != NULL) {
+		if (j->state == JOB_RUNNING && j->easy) {
+			j->rs->running--;
+			webhook_multi_cancel(d->multi, j->easy);
+			j->easy = NULL;
+			running++;
+		}
+		cut += !j->forgotten;
+		log_reply(j, NULL, &r);
+		job_finish(j, &r);
+	}
+	d->drained_cut += cut;
+	fprintf(stderr,
+	        "webhook: drain deadline: %u deliveries answered 451 4.3.2 unconfirmed (%u had a "
+	        "request in flight)\n",
+	        cut, running);
+}
+
+void delivery_drain(struct delivery *d, uint64_t drain_timeout_ms)
+{
+	uint64_t margin = drain_timeout_ms / 5;
+	struct job *j;
+
+	if (d->drain_until_us)
+		return;
+	if (margin > WEBHOOK_DRAIN_MARGIN_MS)
+		margin = WEBHOOK_DRAIN_MARGIN_MS;
+	d->drain_until_us = now_us() + (int64_t)(drain_timeout_ms - margin) * 1000;
+	TAILQ_FOREACH(j, &d->jobs, link)
+	{
+		job_clamp_to_drain(j);
+		if (j->state == JOB_QUEUED) /* its expiry timer follows the new deadline */
+			timer_after_us(j->timer, j->deadline_us - now_us());
+	}
+	d->drain_ev = evtimer_new(d->base, on_drain_deadline, d);
+	if (d->drain_ev)
+		timer_after_us(d->drain_ev, d->drain_until_us - now_us());
+}
+
+unsigned delivery_drain_cut(const struct delivery *d)
+{
+	return d->drained_cut;
 }
