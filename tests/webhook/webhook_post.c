@@ -131,8 +131,13 @@ static void submit_one(struct driver *dr)
 		on_done(dr, cookie, &r); /* what the front end answers at RCPT */
 		return;
 	}
-	if (delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie) < 0) {
+	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie);
+	if (rc < 0) { /* what smtp_cmd.c answers for each result */
 		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up"};
+		if (rc == DELIVERY_TOO_BIG)
+			e = (struct smtp_reply){552, "5.3.4", "Message size exceeds fixed limit"};
+		else if (rc == DELIVERY_BUSY)
+			e = (struct smtp_reply){451, "4.3.1", "Insufficient system resources"};
 		on_done(dr, cookie, &e);
 	}
 }
