@@ -348,27 +348,32 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
 }
 
 /*
- * Format "raw": the envelope and the auth results go first, as header
- * fields of the message, so that the signature (over the body) covers
- * them; the X-Gateway-* request headers repeat them unsigned. The message
- * follows unchanged.
+ * Format "raw": the envelope and the auth results go in as header fields of
+ * the message, right below the trace fields the gateway prepended
+ * (env->prepended octets: Received:, Authentication-Results:) and above
+ * everything the client sent, so that the first field of each name is
+ * ours and the signature (over the body) covers them. The X-Gateway-*
+ * request headers repeat them unsigned. The message is otherwise unchanged.
  */
 static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
                           const struct message_bytes *msg, size_t max)
 {
 	struct body_buf b = {NULL, 0, 0, max, false};
 	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
+	size_t trace = env && env->prepended <= msg->len ? (size_t)env->prepended : 0;
 	int rc = 0;
 
 	if (env && !ej)
 		return -1;
-	if (ej)
+	if (trace)
+		rc |= body_append((const char *)msg->data, trace, &b);
+	if (ej && rc == 0)
 		rc |= raw_field(&b, "X-Gateway-Envelope", ej);
-	if (auth)
+	if (auth && rc == 0)
 		rc |= raw_field(&b, "X-Gateway-Auth", auth);
 	json_decref(ej);
-	if (rc == 0 && msg->len)
-		rc = body_append((const char *)msg->data, msg->len, &b);
+	if (rc == 0 && msg->len > trace)
+		rc = body_append((const char *)msg->data + trace, msg->len - trace, &b);
 	if (rc == 0 && !b.data && !(b.data = malloc(1))) /* no envelope, empty message */
 		rc = -1;
 	if (rc < 0) {

@@ -59,3 +59,25 @@ def test_raw_envelope_and_auth_are_signed(driver, sink, tmp_path):  # noqa: F811
                            h["webhook-signature"])
     # the unsigned request-header copy says the same
     assert json.loads(h["X-Gateway-Envelope"])["rcpt_to"] == rcpts
+
+
+def test_raw_through_the_daemon(gateway_bin, tmp_path, sink):  # noqa: F811
+    from test_webhook_e2e import MSG, SECRET as E2E_SECRET, Gateway
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"), extra='format = "raw"\n')
+    try:
+        forged = b'X-Gateway-Envelope: {"rcpt_to": ["forged@evil.test"]}\r\n' + MSG
+        with g.smtp() as c:
+            assert c.sendmail("alice@sender.test", ["hello@example.test"], forged) == {}
+    finally:
+        g.stop()
+    r, = sink.requests
+    assert verify_hmac(E2E_SECRET, r.headers["webhook-id"], r.headers["webhook-timestamp"],
+                       r.body, r.headers["webhook-signature"])
+    msg = email.message_from_bytes(r.body, policy=email.policy.compat32)
+    first = json.loads(msg.get_all("X-Gateway-Envelope")[0])
+    assert first["rcpt_to"] == ["hello@example.test"]
+    assert first["mail_from"] == "alice@sender.test"
+    # the gateway's trace fields stay on top, the client's message follows ours unchanged
+    assert r.body.startswith((b"Received:", b"Authentication-Results:"))
+    assert r.body.endswith(b"\r\n" + forged)
+    assert r.body.index(b"X-Gateway-Envelope: {\"mail_from\"") < r.body.index(forged)
