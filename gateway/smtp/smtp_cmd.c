@@ -577,6 +577,8 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	    (rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id))) {
 		/* A payload too big to build will be as big next time: permanent, not 451. */
 		bool too_big = rc == DELIVERY_TOO_BIG, busy = rc == DELIVERY_BUSY;
+		if (too_big || busy)
+			smtp_worker_count(s->w, too_big ? C_PAYLOAD_TOO_BIG : C_DELIVERY_BUSY);
 		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted%s",
 		         too_big ? ": payload too large"
 		         : busy  ? ": max_delivery_memory reached"

@@ -53,6 +53,7 @@ def test_max_payload_size(gateway_bin, tmp_path, sink):
         assert "max_payload_size" in g.log()
     finally:
         g.stop()
+    assert "refused_max_payload_size=1" in g.log()  # the counters, logged at exit
 
 
 def send_no_wait(g, msg):
@@ -96,3 +97,4 @@ def test_max_delivery_memory(gateway_bin, tmp_path, sink):
         json.loads(sink.requests[2].body)
     finally:
         g.stop()
+    assert "refused_max_delivery_memory=1" in g.log()
