@@ -90,9 +90,10 @@ static const struct config_key limits_keys[] = {
      "this."},
     {"max_delivery_memory", KT_SIZE, "1GB", MB(1), GB(64), LIM(max_delivery_memory), 0, NULL,
      KEY_RELOADABLE,
-     "Request bytes held by all deliveries in flight, whole process (each lives until its "
-     "answer or the end of its retry budget); while it is reached DATA and BDAT get 451 4.3.1, "
-     "and a message whose body would pass it gets 451 4.3.1 at the end of data."},
+     "Request body bytes held by all deliveries in flight, whole process (each lives until its "
+     "answer or the end of its retry budget). A body's cap (at most max_payload_size) is "
+     "counted before it is built: a message whose cap does not fit gets 451 4.3.1 at the end "
+     "of data. Keep it well above max_payload_size (docs/webhook.md)."},
     {"max_recipients", KT_U32, "100", 1, 100000, LIM(max_recipients), 0, NULL, KEY_RELOADABLE,
      "Recipients in one transaction (RFC 5321 4.5.3.1.8 asks for at least 100); beyond it "
      "452 4.5.3."},
