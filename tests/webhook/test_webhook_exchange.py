@@ -244,3 +244,21 @@ def test_concurrency_without_keepalive(driver):  # noqa: F811
     assert [c for c, _, _ in replies] == [250] * n, err
     # all were submitted at once and each answer takes a second: one at a time would be 1
     assert srv.peak >= 3
+
+
+def test_concurrency_without_keepalive_https(driver, tmp_path):  # noqa: F811
+    from webhook_sink import Action, Sink, make_pki, server_context
+    pki = make_pki(tmp_path)
+    s = Sink(tls=server_context(pki))
+    s.default = Action(200, delay=1.0, headers={"Connection": "close"})
+    n = 8
+    try:
+        replies, err = run(driver, s.url(), "--ca-file", str(pki / "ca.pem"), "--count", str(n),
+                           "--concurrent", "--max-in-flight", "64", "--retry-budget-ms", "0",
+                           "--timeout-ms", "30000")
+    finally:
+        s.close()
+    print(f"https, Connection: close: {n} messages, peak {s.max_active} at once, "
+          f"{s.connections} connections")
+    assert [c for c, _, _ in replies] == [250] * n, err
+    assert s.max_active >= 3
