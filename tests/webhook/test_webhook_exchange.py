@@ -19,11 +19,11 @@ import socket
 import threading
 import time
 
+import subprocess
+
 import pytest
 
 from test_webhook_delivery import EML, REPLY, clean_env, driver  # noqa: F401 (fixture)
-
-import subprocess
 
 
 def run(driver, url, *args, timeout=120):
@@ -192,8 +192,9 @@ def test_eleven_statuses_never_misconfigured(driver):  # noqa: F811
     assert len(replies) == n
     assert not [r for r in replies if "misconfigured" in r[2]], err
     assert "HTTP/0.9" not in err
-    # every status got its own row: sequential messages see the statuses in order
-    assert sum(1 for c, _, _ in replies if c == 250) == 20  # 200 and 204
+    # each answer got its own row of the table (200 and 204 -> 250, and so on)
+    assert {c for c, _, _ in replies} == {250, 451, 550, 552, 554}
+    assert sum(1 for c, _, _ in replies if c == 250) >= 10
     # keep-alive still works for the statuses that leave a clean connection
     print(f"{n} messages, {srv.connections} connections")
     assert srv.connections < n
