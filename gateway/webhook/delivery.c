@@ -31,11 +31,10 @@
 #include <time.h>
 
 #include "http_reply.h"
+#include "webhook_answer.h"
 #include "webhook_multi.h"
 #include "webhook_request.h"
 
-/* Response bytes kept (for the app's JSON reply override); a larger body ends the read. */
-#define WEBHOOK_RESPONSE_MAX (64 * 1024)
 /* First retry after about this, doubling each time (half of it random jitter). */
 #define WEBHOOK_BACKOFF_BASE_MS 200
 #define WEBHOOK_BACKOFF_MAX_MS  10000
@@ -43,8 +42,6 @@
 #define WEBHOOK_DRAIN_MARGIN_MS 2000
 /* A retry is not worth starting with less than this left before the deadline. */
 #define WEBHOOK_MIN_ATTEMPT_MS 250
-/* Retry-After larger than this is not waited for (the budget is smaller anyway). */
-#define WEBHOOK_RETRY_AFTER_MAX_S 86400
 /* A route's identity for its state: name, newline, URL (longer ones are cut, still distinct
  * enough). */
 #define ROUTE_KEY_MAX 4096
@@ -98,19 +95,10 @@ struct job {
 	struct event *timer; /* backoff, queue expiry, or the deferred failure */
 	CURL *easy;
 	struct curl_slist *headers; /* of the attempt in flight */
-	char *resp;                 /* response body, at most WEBHOOK_RESPONSE_MAX */
-	size_t resp_len, resp_cap;
-	bool resp_capped;
-	/* What the header callback saw of the attempt's answer (curl_easy_header cannot tell). */
-	long ans_status;          /* status of the response being read, 1xx included */
-	bool ans_headers_done;    /* the empty line ending the FINAL response's header block */
-	bool ans_chunked;         /* Transfer-Encoding: chunked */
-	int64_t ans_length;       /* Content-Length, -1 when absent */
-	uint64_t ans_body;        /* body bytes curl handed over, kept or not */
-	struct smtp_reply failed; /* JOB_FAILED's reply */
-	char errbuf[CURL_ERROR_SIZE];
-	TAILQ_ENTRY(job) qlink; /* in rs->queue while in_queue */
-	TAILQ_ENTRY(job) link;  /* in d->jobs always */
+	struct webhook_answer ans;  /* what the attempt in flight was answered */
+	struct smtp_reply failed;   /* JOB_FAILED's reply */
+	TAILQ_ENTRY(job) qlink;     /* in rs->queue while in_queue */
+	TAILQ_ENTRY(job) link;      /* in d->jobs always */
 };
 
 struct delivery {
@@ -263,7 +251,7 @@ static void job_free(struct job *j)
 		event_free(j->timer);
 	curl_slist_free_all(j->headers);
 	webhook_request_free(&j->req);
-	free(j->resp);
+	webhook_answer_free(&j->ans);
 	free(j);
 }
 
@@ -333,102 +321,6 @@ static void job_enqueue(struct job *j)
 	timer_after_us(j->timer, j->deadline_us - now_us()); /* the wait is inside the budget */
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct job *j = arg;
-	size_t len = size * n, room = WEBHOOK_RESPONSE_MAX - j->resp_len;
-
-	j->ans_body += len;
-	if (len > room) {
-		j->resp_capped = true;
-		len = room;
-	}
-	if (j->resp_len + len > j->resp_cap) {
-		size_t cap = j->resp_cap ? j->resp_cap : 1024;
-		char *nb;
-		while (cap < j->resp_len + len)
-			cap *= 2;
-		if (cap > WEBHOOK_RESPONSE_MAX)
-			cap = WEBHOOK_RESPONSE_MAX;
-		nb = realloc(j->resp, cap);
-		if (!nb) {
-			/*
-			 * The status has arrived: a body cut short, not a lost connection,
-			 * or a retry could POST again a message the app accepted.
-			 */
-			j->resp_capped = true;
-			return 0;
-		}
-		j->resp = nb;
-		j->resp_cap = cap;
-	}
-	memcpy(j->resp + j->resp_len, p, len);
-	j->resp_len += len;
-	if (!j->resp_capped)
-		return size * n;
-	/* 0 stops the read: the status is all we need, but the rest of the body is left unread */
-	curl_easy_setopt(j->easy, CURLOPT_FORBID_REUSE, 1L);
-	return 0;
-}
-
-static bool header_is(const char *p, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	return len > n && p[n] == ':' && strncasecmp(p, name, n) == 0;
-}
-
-/* A header value as a NUL-terminated string without the surrounding blanks and CRLF. */
-static void header_value(const char *p, size_t len, size_t skip, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (skip < len && (p[skip] == ' ' || p[skip] == '\t'))
-		skip++;
-	while (len > skip && strchr(" \t\r\n", p[len - 1]))
-		len--;
-	for (; skip < len && n + 1 < cap; skip++)
-		out[n++] = p[skip];
-	out[n] = '\0';
-}
-
-/*
- * The empty line that ends the FINAL response's header block (RFC 9112 2.1;
- * 1xx responses have their own, RFC 9110 15.2) is what makes an answer
- * complete up to its body: libcurl 7.88 reports success for an answer cut
- * inside its headers. A 204 or 304 that announces a body (RFC 9110 6.4.1
- * says it has none) leaves bytes on the connection that curl does not read:
- * that connection must not carry another request.
- */
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-	struct job *j = arg;
-	size_t len = size * n;
-	char v[32], *end;
-
-	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-		const char *sp = memchr(p, ' ', len);
-		j->ans_status = sp ? strtol(sp + 1, NULL, 10) : 0;
-		j->ans_headers_done = false;
-		j->ans_chunked = false;
-		j->ans_length = -1;
-		j->ans_body = 0;
-	} else if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n')) {
-		if (j->ans_status >= 200) /* not an interim 1xx, not a line before any status */
-			j->ans_headers_done = true;
-		if ((j->ans_status == 204 || j->ans_status == 304) &&
-		    (j->ans_length > 0 || j->ans_chunked))
-			curl_easy_setopt(j->easy, CURLOPT_FORBID_REUSE, 1L);
-	} else if (header_is(p, len, "Content-Length")) {
-		header_value(p, len, sizeof("Content-Length"), v, sizeof(v));
-		long long cl = strtoll(v, &end, 10);
-		j->ans_length = (end != v && *end == '\0' && cl >= 0) ? (int64_t)cl : -1;
-	} else if (header_is(p, len, "Transfer-Encoding")) {
-		header_value(p, len, sizeof("Transfer-Encoding"), v, sizeof(v));
-		j->ans_chunked = strcasestr(v, "chunked") != NULL;
-	}
-	return len;
-}
-
 static int64_t min_attempt_ms(const struct job *j)
 {
 	int64_t half = (int64_t)j->req.opts.timeout_ms / 2;
@@ -461,25 +353,13 @@ static void job_start(struct job *j)
 	}
 	if (timeout == 0 || timeout > (uint64_t)left_ms)
 		timeout = (uint64_t)left_ms;
-	j->resp_len = 0;
-	j->resp_capped = false;
-	j->ans_status = 0;
-	j->ans_headers_done = false;
-	j->ans_chunked = false;
-	j->ans_length = -1;
-	j->ans_body = 0;
-	j->errbuf[0] = '\0';
 	j->easy = webhook_multi_easy(d->multi);
 	j->headers = webhook_request_headers(&j->req, (int64_t)time(NULL));
 	if (!j->easy || !j->headers)
 		goto fail;
 	webhook_request_setup(&j->req, j->easy, j->headers, timeout, !j->rs->http1);
 	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
-	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
+	webhook_answer_start(&j->ans, j->easy);
 	if (webhook_multi_start(d->multi, j->easy) < 0)
 		goto fail;
 	evtimer_del(j->timer);
@@ -525,116 +405,14 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- completion of one attempt ---- */
 
-static enum http_outcome classify(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return HTTP_OUTCOME_TIMEOUT;
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_CLIENTCERT:
-		return HTTP_OUTCOME_CONNECT;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_FILE_COULDNT_READ_FILE:
-		return HTTP_OUTCOME_CONFIG;
-	default: /* GOT_NOTHING, RECV_ERROR, SEND_ERROR, PARTIAL_FILE, HTTP2...: a broken exchange
-	          */
-		return HTTP_OUTCOME_RESET;
-	}
-}
-
-static long retry_after_seconds(CURL *easy)
-{
-	struct curl_header *h = NULL;
-	char *end;
-	long v;
-	time_t t;
-
-	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
-		return -1;
-	v = strtol(h->value, &end, 10);
-	if (end != h->value && *end == '\0' && v >= 0) /* RFC 9110 10.2.3 delay-seconds */
-		return v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v;
-	t = curl_getdate(h->value, NULL); /* or an HTTP-date */
-	if (t < 0)
-		return -1;
-	v = (long)(t - time(NULL));
-	return v < 0 ? 0 : (v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v);
-}
-
-/*
- * Why a transfer curl calls finished is still a broken exchange, or NULL:
- * the header block of the final answer never ended, or the body is shorter
- * than its Content-Length. (A chunked body cut short, curl reports itself.)
- * Our own stop at WEBHOOK_RESPONSE_MAX is not a cut: the headers were whole.
- */
-static const char *answer_incomplete(const struct job *j)
-{
-	if (!j->ans_headers_done)
-		return "the answer ended inside its header block";
-	if (j->resp_capped || j->ans_status == 204 || j->ans_status == 304)
-		return NULL;
-	if (j->ans_length >= 0 && j->ans_body < (uint64_t)j->ans_length)
-		return "the answer's body is shorter than its Content-Length";
-	return NULL;
-}
-
-/*
- * curl's "configuration" errors are only ours when nothing went out: once
- * the request was sent (a reused connection holding another answer's bytes
- * gives UNSUPPORTED_PROTOCOL "Received HTTP/0.9"), it is the exchange that
- * broke, and that is retried.
- */
-static enum http_outcome classify_attempt(struct job *j, CURLcode rc)
-{
-	enum http_outcome o = classify(rc);
-	long sent = 0, got = 0;
-
-	if (o != HTTP_OUTCOME_CONFIG)
-		return o;
-	curl_easy_getinfo(j->easy, CURLINFO_REQUEST_SIZE, &sent);
-	curl_easy_getinfo(j->easy, CURLINFO_HEADER_SIZE, &got);
-	return (sent > 0 || got > 0) ? HTTP_OUTCOME_RESET : o;
-}
-
 static void read_answer(struct job *j, CURLcode rc, struct http_answer *a)
 {
-	long status = 0;
-	const char *cut = NULL;
+	const char *why = webhook_answer_read(&j->ans, rc, a);
 
-	memset(a, 0, sizeof(*a));
-	a->retry_after_s = -1;
 	a->id = j->req.id;
-	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && j->resp_capped && status > 0)) {
-		cut = answer_incomplete(j);
-		if (!cut) {
-			a->outcome = HTTP_OUTCOME_STATUS;
-			a->status = status;
-			a->body = j->resp;
-			a->body_len = j->resp_len;
-			a->retry_after_s = retry_after_seconds(j->easy);
-			return;
-		}
-	}
-	a->outcome = cut ? HTTP_OUTCOME_RESET : classify_attempt(j, rc);
-	fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s%s%s\n", j->req.route_name,
-	        j->req.id, j->attempts, cut ? cut : curl_easy_strerror(rc),
-	        !cut && j->errbuf[0] ? ": " : "", cut ? "" : j->errbuf);
+	if (why)
+		fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s\n", j->req.route_name,
+		        j->req.id, j->attempts, why);
 }
 
 static void log_redirect(struct job *j, const struct http_answer *a)
