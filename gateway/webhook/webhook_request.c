@@ -98,6 +98,8 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 {
 	size_t max = payload_size_max(limits), cap;
 
+	if (!route || !msg) /* webhook_request_build() refuses these */
+		return 0;
 	if (route->opts.format == FORMAT_RAW) {
 		/* the message, then the envelope and auth fields (folding adds 3 octets per 76) */
 		size_t authlen =

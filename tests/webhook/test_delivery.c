@@ -142,6 +142,9 @@ int main(void)
 		CHECK_STR(s.replies[i].status, "4.4.1");
 	}
 	CHECK_INT(delivery_in_flight(d), 0);
+	/* the bodies were counted against max_delivery_memory, and all given back */
+	CHECK(delivery_memory_peak() > 0);
+	CHECK(delivery_memory_held() == 0);
 
 	/* "open" tripped its breaker (threshold 1); the others have none */
 	CHECK(!delivery_route_available(d, &routes[2]));
@@ -164,6 +167,7 @@ int main(void)
 	CHECK_INT(submit(d, &s, &routes[0], 10), 0);
 	delivery_free(d);
 	CHECK_INT(s.n, 3);
+	CHECK(delivery_memory_held() == 0); /* freed with a job in flight: given back too */
 
 	/*
 	 * SIGTERM: a 60 s retry budget against a dead port would keep retrying
@@ -184,6 +188,7 @@ int main(void)
 		CHECK_INT(s.replies[3].code, 451);
 	}
 	delivery_free(d);
+	CHECK(delivery_memory_held() == 0);
 	event_base_free(base);
 	return UNIT_END("webhook_delivery");
 }
