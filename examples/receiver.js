@@ -109,8 +109,9 @@ function show(opts, seen, req, body) {
       return;
     } catch (e) { /* not JSON after all: print it raw */ }
   }
-  for (const [k, v] of Object.entries(req.headers))
-    if (k.startsWith('x-gateway-')) console.log(`${k}: ${v}`);
+  // format "raw": the envelope and auth results are the body's X-Gateway-Envelope and
+  // X-Gateway-Auth fields, covered by the signature (the X-Gateway-* request headers
+  // repeat them unsigned: do not trust those)
   console.log(body.toString('utf8'));
 }
 

@@ -120,9 +120,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             except ValueError:
                 pass
-        for name, value in self.headers.items():
-            if name.lower().startswith("x-gateway-"):
-                print(f"{name}: {value}")
+        # format "raw": the envelope and auth results are the body's X-Gateway-Envelope and
+        # X-Gateway-Auth fields, covered by the signature (the X-Gateway-* request headers
+        # repeat them unsigned: do not trust those)
         print(body.decode("utf-8", "replace"), flush=True)
 
 

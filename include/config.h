@@ -135,6 +135,8 @@ struct gw_limits {
 	uint32_t max_connections;
 	uint32_t max_connections_per_ip;
 	uint64_t max_message_size;
+	uint64_t max_payload_size;    /* one webhook request body (552 5.3.4 beyond) */
+	uint64_t max_delivery_memory; /* request bodies of all deliveries in flight (451 4.3.1) */
 	uint32_t max_recipients;
 	uint32_t max_errors;
 	uint32_t max_transactions;

@@ -41,10 +41,20 @@ void delivery_free(struct delivery *d); /* cancels what is in flight, no callbac
 /* After a reload: later submissions use cfg (routes are matched by name). */
 void delivery_set_config(struct delivery *d, const struct gw_config *cfg);
 
+/* What delivery_submit() returns. */
+enum delivery_result {
+	DELIVERY_QUEUED = 0,   /* the reply comes later, through the callback */
+	DELIVERY_FAILED = -1,  /* could not be set up: the caller answers 451 4.3.0 */
+	DELIVERY_TOO_BIG = -2, /* the body would pass max_payload_size (or the payload's own
+	                          cap, docs/webhook.md): 552 5.3.4, it will not shrink */
+	DELIVERY_BUSY = -3,    /* max_delivery_memory reached: 451 4.3.1 */
+};
+
 /*
  * Posts one message to route. auth is the auth object for the payload (may
- * be NULL). Returns 0, or -1 when the request could not even be set up (the
- * caller answers 451 4.3.0). cookie comes back in the callback.
+ * be NULL). Returns an enum delivery_result (0, or negative: nothing is in
+ * flight then, and errno is EMSGSIZE for DELIVERY_TOO_BIG). cookie comes
+ * back in the callback.
  */
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie);
@@ -57,6 +67,23 @@ void delivery_forget(struct delivery *d, uint64_t cookie);
  * the caller answers 451 4.3.0 without receiving the message.
  */
 bool delivery_route_available(struct delivery *d, const struct gw_route *route);
+
+/* Request body bytes held now by the deliveries of the whole process, and the most ever. */
+uint64_t delivery_memory_held(void);
+uint64_t delivery_memory_peak(void);
+
+/*
+ * SIGTERM: the worker drains for drain_timeout_ms. From now on no attempt
+ * and no retry runs past drain_timeout_ms minus a margin (a fifth of it, at
+ * most 2 s, for the replies to reach the clients); at that point every
+ * delivery still open is answered 451 4.3.2 (delivery not confirmed) and
+ * counted in delivery_drain_cut(). So a transaction whose POST is in
+ * flight gets its reply before drain_timeout closes the connection: a
+ * retry_budget or timeout longer than drain_timeout is cut short on
+ * SIGTERM, never its reply.
+ */
+void delivery_drain(struct delivery *d, uint64_t drain_timeout_ms);
+unsigned delivery_drain_cut(const struct delivery *d);
 
 /* Requests in flight, for drain on SIGTERM. */
 unsigned delivery_in_flight(const struct delivery *d);

@@ -83,6 +83,17 @@ static const struct config_key limits_keys[] = {
     {"max_message_size", KT_SIZE, "25MB", KB(1), GB(2), LIM(max_message_size), 0, NULL,
      KEY_RELOADABLE,
      "Largest message accepted, advertised with SIZE (RFC 1870); beyond it 552 5.3.4."},
+    {"max_payload_size", KT_SIZE, "64MB", KB(64), GB(4), LIM(max_payload_size), 0, NULL,
+     KEY_RELOADABLE,
+     "Largest webhook request body (the JSON payload, or format raw's message); a message "
+     "whose body would be larger gets 552 5.3.4 at the end of data, before it is built past "
+     "this."},
+    {"max_delivery_memory", KT_SIZE, "1GB", MB(1), GB(64), LIM(max_delivery_memory), 0, NULL,
+     KEY_RELOADABLE,
+     "Request body bytes held by all deliveries in flight, whole process (each lives until its "
+     "answer or the end of its retry budget). A body's cap (at most max_payload_size) is "
+     "counted before it is built: a message whose cap does not fit gets 451 4.3.1 at the end "
+     "of data. Keep it well above max_payload_size (docs/webhook.md)."},
     {"max_recipients", KT_U32, "100", 1, 100000, LIM(max_recipients), 0, NULL, KEY_RELOADABLE,
      "Recipients in one transaction (RFC 5321 4.5.3.1.8 asks for at least 100); beyond it "
      "452 4.5.3."},
@@ -124,7 +135,9 @@ static const struct config_key limits_keys[] = {
      KEY_RELOADABLE, "Longest wait for the PROXY protocol header."},
     {"drain_timeout", KT_DURATION, "30s", 0, SEC(3600), LIM(drain_timeout_ms), 0, NULL,
      KEY_RELOADABLE,
-     "On SIGTERM, how long transactions in flight may take to finish before we exit."},
+     "On SIGTERM, how long transactions in flight may take to finish before we exit. Webhook "
+     "requests are cut at drain_timeout minus a fifth (at most 2s): still unanswered, the "
+     "message gets 451 4.3.2 (docs/webhook.md)."},
     {"max_auth_failures", KT_U32, "3", 1, 100, LIM(max_auth_failures), 0, NULL, KEY_RELOADABLE,
      "Failed AUTH attempts in one session before 421 and close."},
     {"auth_failure_delay", KT_DURATION, "2s", 0, SEC(60), LIM(auth_failure_delay_ms), 0, NULL,

@@ -600,16 +600,24 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	if (!bad)
 		bad = smtp_tx_envelope_rcpts(s);
 	fill_envelope(s, &env);
-	errno = 0;
+	int rc = DELIVERY_QUEUED;
 	if (bad || smtp_msg_view(&tx->msg, &mb) ||
-	    delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id)) {
+	    (rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id))) {
 		/* A payload too big to build will be as big next time: permanent, not 451. */
-		bool too_big = !bad && errno == EMSGSIZE;
+		bool too_big = rc == DELIVERY_TOO_BIG, busy = rc == DELIVERY_BUSY;
+		if (too_big || busy)
+			smtp_worker_count(s->w, too_big ? C_PAYLOAD_TOO_BIG : C_DELIVERY_BUSY);
 		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted%s",
-		         too_big ? ": payload too large" : "");
+		         too_big ? ": payload too large"
+		         : busy  ? ": max_delivery_memory reached"
+		                 : "");
 		smtp_session_state(s, ST_COMMAND);
 		smtp_tx_reset(s);
-		smtp_reply(s, too_big ? RPL_SIZE_EXCEEDED : RPL_DELIVERY_FAILED, NULL);
+		smtp_reply(s,
+		           too_big ? RPL_SIZE_EXCEEDED
+		           : busy  ? RPL_DELIVERY_BUSY
+		                   : RPL_DELIVERY_FAILED,
+		           NULL);
 		smtp_session_resume(s);
 		return;
 	}

@@ -69,6 +69,8 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_LONG_LINE] = {RPL_LONG_LINE, 550, "5.5.2", "Message line too long", 0},
     [RPL_DELIVERY_FAILED] = {RPL_DELIVERY_FAILED, 451, "4.3.0",
                              "Temporary local problem, try again later", 0},
+    [RPL_DELIVERY_BUSY] = {RPL_DELIVERY_BUSY, 451, "4.3.1",
+                           "Insufficient system resources, try again later", 0},
     [RPL_TOO_MANY_ERRORS] = {RPL_TOO_MANY_ERRORS, 421, "4.7.0", "Too many errors, closing",
                              RF_CLOSE},
     [RPL_TOO_MANY_TX] = {RPL_TOO_MANY_TX, 421, "4.7.0",

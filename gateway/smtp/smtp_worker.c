@@ -158,8 +158,11 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_worker *w = arg;
 	(void)fd;
 	(void)what;
-	smtp_log(LOG_WARN_, 0, "worker %d: drain_timeout reached, closing %zu sessions", w->index,
-	         w->n_sessions);
+	smtp_log(LOG_WARN_, 0,
+	         "worker %d: drain_timeout reached, closing %zu sessions (%u deliveries in flight, "
+	         "%u answered unconfirmed at the drain deadline)",
+	         w->index, w->n_sessions, delivery_in_flight(w->delivery),
+	         delivery_drain_cut(w->delivery));
 	for (size_t b = 0; b < w->id_buckets; b++)
 		while (w->id_map[b])
 			smtp_session_close_now(w->id_map[b]);
@@ -182,6 +185,7 @@ static void start_drain(struct smtp_worker *w)
 	}
 	uint64_t ms = w->rt->cfg->limits.drain_timeout_ms;
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	delivery_drain(w->delivery, ms); /* POSTs in flight get their reply before the timeout */
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
 	if (w->drain_timer)
 		evtimer_add(w->drain_timer, &tv);

@@ -21,7 +21,9 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,18 +31,17 @@
 #include <time.h>
 
 #include "http_reply.h"
+#include "webhook_answer.h"
 #include "webhook_multi.h"
 #include "webhook_request.h"
 
-/* Response bytes kept (for the app's JSON reply override); a larger body ends the read. */
-#define WEBHOOK_RESPONSE_MAX (64 * 1024)
 /* First retry after about this, doubling each time (half of it random jitter). */
 #define WEBHOOK_BACKOFF_BASE_MS 200
 #define WEBHOOK_BACKOFF_MAX_MS  10000
+/* At most this much of drain_timeout is kept for the replies to reach the clients. */
+#define WEBHOOK_DRAIN_MARGIN_MS 2000
 /* A retry is not worth starting with less than this left before the deadline. */
 #define WEBHOOK_MIN_ATTEMPT_MS 250
-/* Retry-After larger than this is not waited for (the budget is smaller anyway). */
-#define WEBHOOK_RETRY_AFTER_MAX_S 86400
 /* A route's identity for its state: name, newline, URL (longer ones are cut, still distinct
  * enough). */
 #define ROUTE_KEY_MAX 4096
@@ -72,6 +73,7 @@ struct route_state {
 	uint32_t jobs;     /* jobs pointing here, whatever their state */
 	uint32_t failures; /* consecutive transient failures */
 	enum breaker_state breaker;
+	bool http1; /* answered over HTTP/1.x: never wait for a connection to multiplex */
 	int64_t next_probe_us; /* when an open breaker lets the next message through */
 	struct job_list queue;
 	struct route_state *next;
@@ -85,6 +87,7 @@ struct job {
 	bool in_queue;  /* linked in rs->queue */
 	struct route_state *rs;
 	struct webhook_request req;
+	uint64_t held; /* bytes counted in memory_held while the job lives */
 	int64_t started_us;
 	int64_t retry_until_us; /* started + retry_budget: no new attempt after this */
 	int64_t deadline_us;    /* started + max(retry_budget, timeout): nothing after this */
@@ -92,13 +95,10 @@ struct job {
 	struct event *timer; /* backoff, queue expiry, or the deferred failure */
 	CURL *easy;
 	struct curl_slist *headers; /* of the attempt in flight */
-	char *resp;                 /* response body, at most WEBHOOK_RESPONSE_MAX */
-	size_t resp_len, resp_cap;
-	bool resp_capped;
-	struct smtp_reply failed; /* JOB_FAILED's reply */
-	char errbuf[CURL_ERROR_SIZE];
-	TAILQ_ENTRY(job) qlink; /* in rs->queue while in_queue */
-	TAILQ_ENTRY(job) link;  /* in d->jobs always */
+	struct webhook_answer ans;  /* what the attempt in flight was answered */
+	struct smtp_reply failed;   /* JOB_FAILED's reply */
+	TAILQ_ENTRY(job) qlink;     /* in rs->queue while in_queue */
+	TAILQ_ENTRY(job) link;      /* in d->jobs always */
 };
 
 struct delivery {
@@ -110,11 +110,43 @@ struct delivery {
 	struct route_state *routes;
 	struct job_list jobs;
 	unsigned n_jobs;
-	uint64_t rng; /* backoff jitter only: not a secret */
-	bool trace;   /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
+	unsigned drained_cut;   /* answered 451 4.3.2 at the drain deadline */
+	int64_t drain_until_us; /* SIGTERM: nothing runs past this; 0 = not draining */
+	struct event *drain_ev; /* at drain_until_us: what is still open gets its reply */
+	uint64_t rng;           /* backoff jitter only: not a secret */
+	bool trace;             /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
 };
 
 static void route_pump(struct delivery *d, struct route_state *rs);
+
+/*
+ * Request bodies held by the deliveries of the whole process (all workers):
+ * each lives until its answer or the end of its retry budget, so this is
+ * what max_delivery_memory bounds.
+ */
+static _Atomic uint64_t memory_held;
+static _Atomic uint64_t memory_peak;
+
+static uint64_t memory_budget(const struct delivery *d)
+{
+	return d->cfg && d->cfg->limits.max_delivery_memory ? d->cfg->limits.max_delivery_memory
+	                                                    : UINT64_MAX;
+}
+
+/* Counts n more bytes unless that passes the budget. */
+static bool memory_take(const struct delivery *d, uint64_t n)
+{
+	uint64_t now = atomic_fetch_add(&memory_held, n) + n, peak;
+
+	if (now > memory_budget(d)) {
+		atomic_fetch_sub(&memory_held, n);
+		return false;
+	}
+	peak = atomic_load(&memory_peak);
+	while (now > peak && !atomic_compare_exchange_weak(&memory_peak, &peak, now))
+		;
+	return true;
+}
 
 static int64_t now_us(void)
 {
@@ -213,11 +245,13 @@ static void job_free(struct job *j)
 {
 	if (j->rs)
 		j->rs->jobs--;
+	if (j->held)
+		atomic_fetch_sub(&memory_held, j->held);
 	if (j->timer)
 		event_free(j->timer);
 	curl_slist_free_all(j->headers);
 	webhook_request_free(&j->req);
-	free(j->resp);
+	webhook_answer_free(&j->ans);
 	free(j);
 }
 
@@ -287,43 +321,23 @@ static void job_enqueue(struct job *j)
 	timer_after_us(j->timer, j->deadline_us - now_us()); /* the wait is inside the budget */
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct job *j = arg;
-	size_t len = size * n, room = WEBHOOK_RESPONSE_MAX - j->resp_len;
-
-	if (len > room) {
-		j->resp_capped = true;
-		len = room;
-	}
-	if (j->resp_len + len > j->resp_cap) {
-		size_t cap = j->resp_cap ? j->resp_cap : 1024;
-		char *nb;
-		while (cap < j->resp_len + len)
-			cap *= 2;
-		if (cap > WEBHOOK_RESPONSE_MAX)
-			cap = WEBHOOK_RESPONSE_MAX;
-		nb = realloc(j->resp, cap);
-		if (!nb) {
-			/*
-			 * The status has arrived: a body cut short, not a lost connection,
-			 * or a retry could POST again a message the app accepted.
-			 */
-			j->resp_capped = true;
-			return 0;
-		}
-		j->resp = nb;
-		j->resp_cap = cap;
-	}
-	memcpy(j->resp + j->resp_len, p, len);
-	j->resp_len += len;
-	return j->resp_capped ? 0 : size * n; /* 0 stops the read: the status is all we need */
-}
-
 static int64_t min_attempt_ms(const struct job *j)
 {
 	int64_t half = (int64_t)j->req.opts.timeout_ms / 2;
 	return half < WEBHOOK_MIN_ATTEMPT_MS ? half : WEBHOOK_MIN_ATTEMPT_MS;
+}
+
+/* While draining, a job's whole life ends by the drain deadline. */
+static void job_clamp_to_drain(struct job *j)
+{
+	int64_t until = j->d->drain_until_us;
+
+	if (!until)
+		return;
+	if (j->retry_until_us > until)
+		j->retry_until_us = until;
+	if (j->deadline_us > until)
+		j->deadline_us = until;
 }
 
 static void job_start(struct job *j)
@@ -339,18 +353,13 @@ static void job_start(struct job *j)
 	}
 	if (timeout == 0 || timeout > (uint64_t)left_ms)
 		timeout = (uint64_t)left_ms;
-	j->resp_len = 0;
-	j->resp_capped = false;
-	j->errbuf[0] = '\0';
 	j->easy = webhook_multi_easy(d->multi);
 	j->headers = webhook_request_headers(&j->req, (int64_t)time(NULL));
 	if (!j->easy || !j->headers)
 		goto fail;
-	webhook_request_setup(&j->req, j->easy, j->headers, timeout);
+	webhook_request_setup(&j->req, j->easy, j->headers, timeout, !j->rs->http1);
 	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
+	webhook_answer_start(&j->ans, j->easy);
 	if (webhook_multi_start(d->multi, j->easy) < 0)
 		goto fail;
 	evtimer_del(j->timer);
@@ -396,77 +405,14 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- completion of one attempt ---- */
 
-static enum http_outcome classify(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return HTTP_OUTCOME_TIMEOUT;
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_CLIENTCERT:
-		return HTTP_OUTCOME_CONNECT;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_FILE_COULDNT_READ_FILE:
-		return HTTP_OUTCOME_CONFIG;
-	default: /* GOT_NOTHING, RECV_ERROR, SEND_ERROR, PARTIAL_FILE, HTTP2...: a broken exchange
-	          */
-		return HTTP_OUTCOME_RESET;
-	}
-}
-
-static long retry_after_seconds(CURL *easy)
-{
-	struct curl_header *h = NULL;
-	char *end;
-	long v;
-	time_t t;
-
-	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
-		return -1;
-	v = strtol(h->value, &end, 10);
-	if (end != h->value && *end == '\0' && v >= 0) /* RFC 9110 10.2.3 delay-seconds */
-		return v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v;
-	t = curl_getdate(h->value, NULL); /* or an HTTP-date */
-	if (t < 0)
-		return -1;
-	v = (long)(t - time(NULL));
-	return v < 0 ? 0 : (v > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : v);
-}
-
 static void read_answer(struct job *j, CURLcode rc, struct http_answer *a)
 {
-	long status = 0;
+	const char *why = webhook_answer_read(&j->ans, rc, a);
 
-	memset(a, 0, sizeof(*a));
-	a->retry_after_s = -1;
 	a->id = j->req.id;
-	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && j->resp_capped && status > 0)) {
-		a->outcome = HTTP_OUTCOME_STATUS;
-		a->status = status;
-		a->body = j->resp;
-		a->body_len = j->resp_len;
-		a->retry_after_s = retry_after_seconds(j->easy);
-		return;
-	}
-	a->outcome = classify(rc);
-	fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s%s%s\n", j->req.route_name,
-	        j->req.id, j->attempts, curl_easy_strerror(rc), j->errbuf[0] ? ": " : "",
-	        j->errbuf);
+	if (why)
+		fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s\n", j->req.route_name,
+		        j->req.id, j->attempts, why);
 }
 
 static void log_redirect(struct job *j, const struct http_answer *a)
@@ -516,6 +462,11 @@ static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
 	rs = j->rs;
 	rs->jobs++; /* keeps rs alive through the done callback (set_config prunes idle states) */
 	read_answer(j, rc, &a);
+	if (a.outcome == HTTP_OUTCOME_STATUS) { /* what the receiver speaks decides PIPEWAIT */
+		long v = 0;
+		curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &v);
+		rs->http1 = v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1;
+	}
 	if (a.outcome == HTTP_OUTCOME_STATUS && a.status >= 300 && a.status <= 399)
 		log_redirect(j, &a);
 	rs->running--;
@@ -590,6 +541,8 @@ void delivery_free(struct delivery *d)
 		job_free(j);
 	}
 	webhook_multi_free(d->multi);
+	if (d->drain_ev)
+		event_free(d->drain_ev);
 	while (d->routes) {
 		struct route_state *rs = d->routes;
 		d->routes = rs->next;
@@ -638,18 +591,40 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j;
 	char err[256];
 	int64_t now = now_us();
 	uint64_t budget, whole;
+	int rc = DELIVERY_FAILED;
+	const struct gw_limits *limits = d->cfg ? &d->cfg->limits : NULL;
 
+	j = calloc(1, sizeof(*j));
 	if (!j)
-		return -1;
+		return DELIVERY_FAILED;
 	j->d = d;
 	j->cookie = cookie;
-	if (webhook_request_build(&j->req, route, env, msg, auth, d->cfg ? &d->cfg->limits : NULL,
-	                          err, sizeof(err)) < 0)
+	/*
+	 * The body's cap is counted before a byte of it is built, so that
+	 * bodies being built are inside max_delivery_memory too; what the body
+	 * did not use is given back at once.
+	 */
+	j->held = webhook_request_body_cap(route, env, msg, auth, limits);
+	if (!memory_take(d, j->held)) {
+		snprintf(err, sizeof(err),
+		         "max_delivery_memory: %llu bytes held, this body may need %llu",
+		         (unsigned long long)atomic_load(&memory_held),
+		         (unsigned long long)j->held);
+		j->held = 0;
+		rc = DELIVERY_BUSY;
 		goto fail;
+	}
+	errno = 0;
+	if (webhook_request_build(&j->req, route, env, msg, auth, limits, err, sizeof(err)) < 0) {
+		rc = errno == EMSGSIZE ? DELIVERY_TOO_BIG : DELIVERY_FAILED;
+		goto fail;
+	}
+	atomic_fetch_sub(&memory_held, j->held - j->req.body_len);
+	j->held = j->req.body_len;
 	j->rs = route_state_get(d, route);
 	if (!j->rs)
 		goto fail;
@@ -662,15 +637,17 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	j->started_us = now;
 	j->retry_until_us = now + (int64_t)budget * 1000;
 	j->deadline_us = now + (int64_t)whole * 1000;
+	job_clamp_to_drain(j);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);
 	d->n_jobs++;
 	job_enqueue(j);
 	route_pump(d, j->rs);
-	return 0;
+	return DELIVERY_QUEUED;
 fail:
 	fprintf(stderr, "webhook: route %s: %s\n", route && route->name ? route->name : "?", err);
 	job_free(j);
-	return -1;
+	errno = rc == DELIVERY_TOO_BIG ? EMSGSIZE : 0;
+	return rc;
 }
 
 void delivery_forget(struct delivery *d, uint64_t cookie)
@@ -705,7 +682,73 @@ bool delivery_route_available(struct delivery *d, const struct gw_route *route)
 	return true;
 }
 
+uint64_t delivery_memory_held(void)
+{
+	return atomic_load(&memory_held);
+}
+
+uint64_t delivery_memory_peak(void)
+{
+	return atomic_load(&memory_peak);
+}
+
 unsigned delivery_in_flight(const struct delivery *d)
 {
 	return d->n_jobs;
+}
+
+/*
+ * The drain deadline: every job still open is answered now, 451 4.3.2, its
+ * attempt (if one runs) cancelled; the app may have taken the message, and
+ * the sender's retry carries the same Idempotency-Key.
+ */
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed"};
+	struct job *j;
+	unsigned cut = 0, running = 0;
+
+	while ((j = TAILQ_FIRST(&d->jobs)) != NULL) {
+		if (j->state == JOB_RUNNING && j->easy) {
+			j->rs->running--;
+			webhook_multi_cancel(d->multi, j->easy);
+			j->easy = NULL;
+			running++;
+		}
+		cut += !j->forgotten;
+		log_reply(j, NULL, &r);
+		job_finish(j, &r);
+	}
+	d->drained_cut += cut;
+	fprintf(stderr,
+	        "webhook: drain deadline: %u deliveries answered 451 4.3.2 unconfirmed (%u had a "
+	        "request in flight)\n",
+	        cut, running);
+}
+
+void delivery_drain(struct delivery *d, uint64_t drain_timeout_ms)
+{
+	uint64_t margin = drain_timeout_ms / 5;
+	struct job *j;
+
+	if (d->drain_until_us)
+		return;
+	if (margin > WEBHOOK_DRAIN_MARGIN_MS)
+		margin = WEBHOOK_DRAIN_MARGIN_MS;
+	d->drain_until_us = now_us() + (int64_t)(drain_timeout_ms - margin) * 1000;
+	TAILQ_FOREACH(j, &d->jobs, link)
+	{
+		job_clamp_to_drain(j);
+		if (j->state == JOB_QUEUED) /* its expiry timer follows the new deadline */
+			timer_after_us(j->timer, j->deadline_us - now_us());
+	}
+	d->drain_ev = evtimer_new(d->base, on_drain_deadline, d);
+	if (d->drain_ev)
+		timer_after_us(d->drain_ev, d->drain_until_us - now_us());
+}
+
+unsigned delivery_drain_cut(const struct delivery *d)
+{
+	return d->drained_cut;
 }

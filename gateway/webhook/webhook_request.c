@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +30,85 @@
  * a control character escaped as \u00XX (6 octets); a header field may
  * appear three times (value, "raw", and subject); inline attachments and
  * include_raw each carry the message once more in base64 (4/3, line
- * breaks included); the fixed part (envelope, auth, keys) fits in SLACK.
- * A body that still overflows fails with errno EMSGSIZE, so the session
- * answers a permanent 552 5.3.4, never a 451 that repeats forever.
+ * breaks included). The envelope is counted from what it holds: each
+ * recipient appears in rcpt_to and in recipients[] (address, its local
+ * part, domain and tag, the route's name and pattern), each escaped; the
+ * auth object is written as it is. What is left (key names, the message's
+ * structure, warnings) fits in SLACK. A body that still overflows fails
+ * with errno EMSGSIZE, so the session answers a permanent 552 5.3.4, never
+ * a 451 that repeats forever.
  */
 #define WEBHOOK_BODY_ESCAPE 6
 #define WEBHOOK_BODY_SLACK  (1024 * 1024)
+/* Key names and punctuation of one recipient's entries ("address", "local", ...). */
+#define WEBHOOK_BODY_PER_RCPT 256
 /* What the envelope, recipients and header fields add to the first guess. */
 #define WEBHOOK_BODY_RESERVE 4096
+/* Format raw: the JSON header fields of the body are folded once a line is this long. */
+#define WEBHOOK_RAW_FOLD 76
 
-static size_t body_max(const struct message_bytes *msg)
+static size_t str_len0(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+static size_t envelope_max(const struct envelope *env)
+{
+	size_t n;
+
+	if (!env)
+		return 0;
+	n = str_len0(env->mail_from) + str_len0(env->helo) + str_len0(env->client_name) +
+	    str_len0(env->tls_protocol) + str_len0(env->tls_cipher) + str_len0(env->auth_user) +
+	    sizeof(env->client_ip);
+	n *= WEBHOOK_BODY_ESCAPE;
+	for (size_t i = 0; i < env->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &env->rcpts[i];
+		size_t one = 4 * str_len0(r->address); /* rcpt_to, address, local+domain, tag */
+		if (r->match.route)
+			one += str_len0(r->match.route->name) + str_len0(r->match.pattern);
+		n += WEBHOOK_BODY_ESCAPE * one + WEBHOOK_BODY_PER_RCPT;
+	}
+	return n;
+}
+
+static size_t body_max(const struct message_bytes *msg, const struct envelope *env,
+                       const json_t *auth)
 {
 	size_t len = msg->len, head = len;
 	const char *end = memmem(msg->data, len, "\r\n\r\n", 4);
 	if (end)
 		head = (size_t)(end - (const char *)msg->data);
 	size_t b64 = (len + 2) / 3 * 4 + len / 38 + 4; /* with CRLF every 76 */
-	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + WEBHOOK_BODY_SLACK;
+	size_t authlen = auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + envelope_max(env) + authlen +
+	       WEBHOOK_BODY_SLACK;
+}
+
+static size_t payload_size_max(const struct gw_limits *limits)
+{
+	if (!limits || !limits->max_payload_size || limits->max_payload_size >= SIZE_MAX)
+		return SIZE_MAX;
+	return (size_t)limits->max_payload_size;
+}
+
+size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits)
+{
+	size_t max = payload_size_max(limits), cap;
+
+	if (!route || !msg) /* webhook_request_build() refuses these */
+		return 0;
+	if (route->opts.format == FORMAT_RAW) {
+		/* the message, then the envelope and auth fields (folding adds 3 octets per 76) */
+		size_t authlen =
+		    auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+		cap = msg->len + envelope_max(env) + authlen + authlen / 16 + WEBHOOK_BODY_RESERVE;
+	} else {
+		cap = body_max(msg, env, auth);
+	}
+	return cap < max ? cap : max;
 }
 
 void webhook_request_header_value(char *out, size_t cap, const char *in)
@@ -239,6 +302,8 @@ static int body_append(const char *p, size_t n, void *arg)
 		char *nb;
 		while (cap < b->len + n)
 			cap *= 2;
+		if (cap > b->max) /* the cap is what max_delivery_memory counted */
+			cap = b->max;
 		nb = realloc(b->data, cap);
 		if (!nb)
 			return -1;
@@ -250,21 +315,93 @@ static int body_append(const char *p, size_t n, void *arg)
 	return 0;
 }
 
+/* Appends "Name: json" folded after commas outside strings (RFC 5322 2.2.3), CRLF-ended. */
+static int raw_field(struct body_buf *b, const char *name, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	size_t line, start = 0;
+	bool in_str = false, esc = false;
+	int rc = 0;
+
+	if (!s)
+		return -1;
+	rc |= body_append(name, strlen(name), b);
+	rc |= body_append(": ", 2, b);
+	line = strlen(name) + 2;
+	for (size_t i = 0; s[i] && rc == 0; i++, line++) {
+		char c = s[i];
+		if (in_str) {
+			in_str = esc || c != '"';
+			esc = !esc && c == '\\';
+			continue;
+		}
+		in_str = c == '"';
+		if (c == ',' && line >= WEBHOOK_RAW_FOLD) {
+			rc |= body_append(s + start, i + 1 - start, b);
+			rc |= body_append("\r\n ", 3, b);
+			start = i + 1;
+			line = 0;
+		}
+	}
+	rc |= body_append(s + start, strlen(s + start), b);
+	rc |= body_append("\r\n", 2, b);
+	free(s);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Format "raw": the envelope and the auth results go in as header fields of
+ * the message, right below the trace fields the gateway prepended
+ * (env->prepended octets: Received:, Authentication-Results:) and above
+ * everything the client sent, so that the first field of each name is
+ * ours and the signature (over the body) covers them. The X-Gateway-*
+ * request headers repeat them unsigned. The message is otherwise unchanged.
+ */
+static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
+                          const struct message_bytes *msg, size_t max)
+{
+	struct body_buf b = {NULL, 0, 0, max, false};
+	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
+	size_t trace = env && env->prepended <= msg->len ? (size_t)env->prepended : 0;
+	int rc = 0;
+
+	if (env && !ej)
+		return -1;
+	if (trace)
+		rc |= body_append((const char *)msg->data, trace, &b);
+	if (ej && rc == 0)
+		rc |= raw_field(&b, "X-Gateway-Envelope", ej);
+	if (auth && rc == 0)
+		rc |= raw_field(&b, "X-Gateway-Auth", auth);
+	json_decref(ej);
+	if (rc == 0 && msg->len > trace)
+		rc = body_append((const char *)msg->data + trace, msg->len - trace, &b);
+	if (rc == 0 && !b.data && !(b.data = malloc(1))) /* no envelope, empty message */
+		rc = -1;
+	if (rc < 0) {
+		free(b.data);
+		errno = b.too_big ? EMSGSIZE : ENOMEM;
+		return -1;
+	}
+	r->body = b.data;
+	r->body_len = b.len;
+	return 0;
+}
+
 static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const struct envelope *env, const struct message_bytes *msg,
                       const json_t *auth, const struct gw_limits *limits)
 {
 	struct payload_options o;
 	struct body_buf b = {NULL, 0, 0, 0, false};
+	size_t max = webhook_request_body_cap(route, env, msg, auth, limits);
 
 	if (r->opts.format == FORMAT_RAW) {
-		r->body = malloc(msg->len ? msg->len : 1);
-		if (!r->body)
+		if (msg->len > max) { /* refused before a byte is copied */
+			errno = EMSGSIZE;
 			return -1;
-		if (msg->len)
-			memcpy(r->body, msg->data, msg->len);
-		r->body_len = msg->len;
-		return 0;
+		}
+		return build_raw_body(r, env, auth, msg, max);
 	}
 	if (limits) {
 		payload_options_from_route(&o, route, limits);
@@ -273,7 +410,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
-	b.max = body_max(msg);
+	b.max = max; /* max_payload_size or less: the build stops there, never past it */
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
 	 * envelope and header fields) so that it is written without a realloc
@@ -290,6 +427,11 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		free(b.data);
 		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
+	}
+	if (b.cap - b.len > b.len / 8 + 4096) { /* it lives for the retry budget: no slack */
+		char *nb = realloc(b.data, b.len ? b.len : 1);
+		if (nb)
+			b.data = nb;
 	}
 	r->body = b.data;
 	r->body_len = b.len;
@@ -310,8 +452,9 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 		return -1;
 	webhook_sign_id(r->route_name, r->url, env, msg, r->id);
 	if (build_body(r, route, env, msg, auth, limits) < 0) {
-		snprintf(err, errsz, "could not build the %s payload",
-		         r->opts.format == FORMAT_RAW ? "raw" : "json");
+		snprintf(err, errsz, "could not build the %s payload%s",
+		         r->opts.format == FORMAT_RAW ? "raw" : "json",
+		         errno == EMSGSIZE ? ": larger than max_payload_size or its cap" : "");
 		return -1;
 	}
 	if (build_headers(r, route, env, auth) < 0)
@@ -366,7 +509,7 @@ fail:
 }
 
 void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct curl_slist *headers,
-                           uint64_t timeout_ms)
+                           uint64_t timeout_ms, bool pipewait)
 {
 	curl_easy_setopt(easy, CURLOPT_URL, r->url);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -379,8 +522,13 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* wait for a connection being set up rather than open another: it may multiplex (h2) */
-	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	/*
+	 * Wait for a connection being set up rather than open another only when
+	 * it may multiplex: h2 is negotiated over TLS alone (CURL_HTTP_VERSION_2TLS).
+	 * Over http:// every queued request would wait for the one connection,
+	 * one at a time when the receiver closes it after each answer.
+	 */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, pipewait && strncasecmp(r->url, "https:", 6) == 0);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opts.connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r->opts.tls_verify ? 1L : 0L);

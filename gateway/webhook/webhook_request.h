@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -46,12 +47,26 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
                           size_t errsz);
 void webhook_request_free(struct webhook_request *r);
 
+/*
+ * The most bytes webhook_request_build() lets the body reach with these
+ * arguments (beyond it the build fails with EMSGSIZE): max_payload_size,
+ * or less when the payload cannot be that large. Counted against
+ * max_delivery_memory before the build.
+ */
+size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits);
+
 /* The headers of one attempt: the fixed ones plus webhook-id/-timestamp/-signature. */
 struct curl_slist *webhook_request_headers(const struct webhook_request *r, int64_t ts);
 
-/* Sets every option of one attempt on easy (headers owned by the caller). */
+/*
+ * Sets every option of one attempt on easy (headers owned by the caller).
+ * pipewait: the route may multiplex (not yet seen answering HTTP/1.x); it
+ * only ever applies to https:// URLs.
+ */
 void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct curl_slist *headers,
-                           uint64_t timeout_ms);
+                           uint64_t timeout_ms, bool pipewait);
 
 /*
  * A header value made safe: control characters (CR, LF above all) become

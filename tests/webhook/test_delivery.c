@@ -5,7 +5,8 @@
  * reply per cookie, forgotten cookies get none, the circuit breaker opens
  * and lets one probe through per period, and delivery_set_config() keeps
  * the state of routes still configured (and of open breakers) while
- * dropping the rest. Run it under ASan too: the pruning must never free a
+ * dropping the rest, and delivery_drain() holds a long retry budget to the
+ * drain. Run it under ASan too: the pruning must never free a
  * route state a job still uses.
  */
 #include <arpa/inet.h>
@@ -141,6 +142,9 @@ int main(void)
 		CHECK_STR(s.replies[i].status, "4.4.1");
 	}
 	CHECK_INT(delivery_in_flight(d), 0);
+	/* the bodies were counted against max_delivery_memory, and all given back */
+	CHECK(delivery_memory_peak() > 0);
+	CHECK(delivery_memory_held() == 0);
 
 	/* "open" tripped its breaker (threshold 1); the others have none */
 	CHECK(!delivery_route_available(d, &routes[2]));
@@ -163,6 +167,28 @@ int main(void)
 	CHECK_INT(submit(d, &s, &routes[0], 10), 0);
 	delivery_free(d);
 	CHECK_INT(s.n, 3);
+	CHECK(delivery_memory_held() == 0); /* freed with a job in flight: given back too */
+
+	/*
+	 * SIGTERM: a 60 s retry budget against a dead port would keep retrying
+	 * far past the 10 s run_until bound; delivery_drain(500 ms) holds it to
+	 * the drain, and the session gets its one reply.
+	 */
+	d = delivery_new(base, &cfg1, on_done, &s);
+	CHECK(d != NULL);
+	routes[0].opts.retry_budget_ms = 60000;
+	routes[0].opts.timeout_ms = 30000;
+	CHECK_INT(submit(d, &s, &routes[0], 20), 0);
+	delivery_drain(d, 500);
+	run_until(base, d, &s, 4);
+	CHECK_INT(s.n, 4);
+	CHECK_INT(delivery_in_flight(d), 0);
+	if (s.n == 4) {
+		CHECK(s.cookies[3] == 20);
+		CHECK_INT(s.replies[3].code, 451);
+	}
+	delivery_free(d);
+	CHECK(delivery_memory_held() == 0);
 	event_base_free(base);
 	return UNIT_END("webhook_delivery");
 }

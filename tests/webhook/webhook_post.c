@@ -22,6 +22,7 @@
 #include "routes.h"
 
 #define MAX_LIST    32
+#define MAX_RCPTS   10000 /* a large max_recipients */
 #define MAX_MESSAGE (64 * 1024 * 1024)
 
 struct driver {
@@ -130,8 +131,13 @@ static void submit_one(struct driver *dr)
 		on_done(dr, cookie, &r); /* what the front end answers at RCPT */
 		return;
 	}
-	if (delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie) < 0) {
+	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie);
+	if (rc < 0) { /* what smtp_cmd.c answers for each result */
 		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up"};
+		if (rc == DELIVERY_TOO_BIG)
+			e = (struct smtp_reply){552, "5.3.4", "Message size exceeds fixed limit"};
+		else if (rc == DELIVERY_BUSY)
+			e = (struct smtp_reply){451, "4.3.1", "Insufficient system resources"};
 		on_done(dr, cookie, &e);
 	}
 }
@@ -364,7 +370,7 @@ static int parse_opt(struct driver *dr, struct cli *c, int o, const char *arg)
 		dr->env.mail_from = strdup(arg);
 		return 0;
 	case O_RCPT:
-		if (dr->env.n_rcpts >= MAX_LIST)
+		if (dr->env.n_rcpts >= MAX_RCPTS)
 			return -1;
 		dr->env.rcpts[dr->env.n_rcpts].address = strdup(arg);
 		dr->env.rcpts[dr->env.n_rcpts++].match.route = rt;
@@ -443,7 +449,7 @@ static void defaults(struct driver *dr, struct cli *c)
 	static struct gw_header headers[MAX_LIST];
 	static char *secrets[MAX_LIST];
 	static struct gw_reply_override replies[MAX_LIST];
-	static struct envelope_rcpt rcpts[MAX_LIST];
+	static struct envelope_rcpt rcpts[MAX_RCPTS];
 	struct gw_route *rt = &dr->route;
 
 	rt->headers = headers;

@@ -1,0 +1,100 @@
+"""Memory held by deliveries: max_payload_size and max_delivery_memory.
+
+smtplib / raw SMTP -> the smtp-gateway daemon -> the real webhook code ->
+webhook_sink.Sink. A body that would pass max_payload_size gets 552 5.3.4
+and is never built past it nor posted; while the request bodies held by
+deliveries in flight would pass max_delivery_memory, a message gets
+451 4.3.1 at the end of data, and is accepted again once they are answered.
+"""
+import json
+import smtplib
+import time
+
+import pytest
+
+from test_webhook_e2e import Gateway
+from webhook_sink import Action, Sink
+
+HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: mem\r\n"
+        b"Message-ID: <mem-%d@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n\r\n")
+
+
+def message(n, body_octets, fill=b"x"):
+    line = fill * 70 + b"\r\n"
+    return HEAD % n + line * (body_octets // len(line))
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_max_payload_size(gateway_bin, tmp_path, sink):
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                extra='[limits]\nmax_payload_size = "256KB"\n')
+    try:
+        # 60 KB of control characters: each is escaped to six octets in the JSON (~360 KB)
+        with g.smtp() as c:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("alice@sender.test", ["hello@example.test"],
+                           message(1, 60 * 1024, fill=b"\x01"))
+            assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (552, "5.3.4")
+            assert not sink.requests  # never posted
+            # the same size in plain text fits, and the session goes on
+            assert c.sendmail("alice@sender.test", ["hello@example.test"],
+                              message(2, 60 * 1024)) == {}
+        assert len(sink.requests) == 1
+        assert len(sink.requests[0].body) <= 256 * 1024
+        assert "payload too large" in g.log()
+        assert "max_payload_size" in g.log()
+    finally:
+        g.stop()
+    assert "refused_max_payload_size=1" in g.log()  # the counters, logged at exit
+
+
+def send_no_wait(g, msg):
+    """Sends one message and returns the connection without reading the final reply."""
+    c = g.smtp()
+    c.ehlo()
+    assert c.mail("alice@sender.test")[0] == 250
+    assert c.rcpt("hello@example.test")[0] == 250
+    c.putcmd("data")
+    assert c.getreply()[0] == 354
+    c.send(msg + b".\r\n")
+    return c
+
+
+def test_max_delivery_memory(gateway_bin, tmp_path, sink):
+    # each message's JSON body is about 1.2 MB and may reach max_payload_size (2 MB):
+    # two fit in 4 MB while the app sits on them, a third does not
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                extra='[limits]\nmax_payload_size = "2MB"\nmax_delivery_memory = "4MB"\n')
+    try:
+        sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
+        a = send_no_wait(g, message(1, 1200 * 1024))
+        b = send_no_wait(g, message(2, 1200 * 1024))
+        deadline = time.monotonic() + 20
+        while len(sink.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sink.requests) == 2
+        with g.smtp() as c:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("alice@sender.test", ["hello@example.test"], message(3, 1200 * 1024))
+            assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (451, "4.3.1")
+            assert len(sink.requests) == 2  # the third was not posted
+            assert a.getreply()[0] == 250 and b.getreply()[0] == 250
+            # the two answered, their bodies are given back: the next message gets through
+            assert c.sendmail("alice@sender.test", ["hello@example.test"],
+                              message(4, 1200 * 1024)) == {}
+        a.close()
+        b.close()
+        assert len(sink.requests) == 3
+        assert "max_delivery_memory" in g.log()
+        json.loads(sink.requests[2].body)
+    finally:
+        g.stop()
+    assert "refused_max_delivery_memory=1" in g.log()
