@@ -158,6 +158,7 @@ struct gw_limits {
 	uint32_t max_header_count;   /* MIME parsing */
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
+	uint64_t max_reply_scan; /* body bytes message.reply extraction reads (docs/payload.md) */
 	/* SMTP front end back-pressure (docs/smtp.md) */
 	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
 	uint64_t output_high_water;      /* queued reply bytes before reading pauses (64KB) */

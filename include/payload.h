@@ -19,6 +19,7 @@ struct payload_options {
 	uint32_t max_header_count;
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
+	uint64_t max_reply_scan; /* message.reply reads at most this much body text */
 };
 
 /* Fills *o with the defaults a route gets when it says nothing. */

@@ -147,6 +147,9 @@ static const struct config_key limits_keys[] = {
      "Deepest multipart nesting parsed; deeper parts are kept as opaque attachments."},
     {"max_mime_parts", KT_U32, "1000", 1, 1000000, LIM(max_mime_parts), 0, NULL, KEY_RELOADABLE,
      "MIME parts parsed per message; the rest is a warning."},
+    {"max_reply_scan", KT_SIZE, "1MB", KB(4), MB(64), LIM(max_reply_scan), 0, NULL, KEY_RELOADABLE,
+     "Body text read to find the new text of a reply (message.reply); a longer body gets "
+     "message.reply with null members and a reply_scan_limit warning."},
 };
 
 #define DNS(f) offsetof(struct gw_dns, f)

@@ -43,6 +43,7 @@ void payload_options_default(struct payload_options *o)
 	o->max_header_count = DEFAULT_MAX_HEADER_COUNT;
 	o->max_mime_depth = DEFAULT_MAX_MIME_DEPTH;
 	o->max_mime_parts = DEFAULT_MAX_MIME_PARTS;
+	o->max_reply_scan = DEFAULT_MAX_REPLY_SCAN;
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
@@ -57,6 +58,7 @@ void payload_options_from_route(struct payload_options *o, const struct gw_route
 		o->max_header_count = l->max_header_count;
 		o->max_mime_depth = l->max_mime_depth;
 		o->max_mime_parts = l->max_mime_parts;
+		o->max_reply_scan = l->max_reply_scan;
 	}
 }
 
@@ -449,6 +451,7 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	if (!c->warnings)
 		return NULL;
 	c->crlf = detect_crlf(c->msg);
+	c->env = env;
 	c->ins_at = SIZE_MAX;
 	GMimeParserOptions *po = g_mime_parser_options_new();
 	g_mime_parser_options_set_fallback_charsets(po, fallback_charsets);
