@@ -28,7 +28,7 @@
 
 #define LINE_MAX_HEADER 400 /* a quote header line longer than this is prose */
 #define HEADER_BLOCK    6   /* lines after From: searched for Sent:/To:/Subject: */
-#define SIG_MAX_LINES   12  /* a "-- " block longer than this is not a signature */
+#define SIG_MAX_LINES   40  /* a "-- " block longer than this is not a signature */
 
 struct line {
 	const char *p;
@@ -110,7 +110,10 @@ static const char *const wrote_words[] = {
     "escreveu",
     "skrev",
     "napisa",
+    "pisze",
     "kirjoitti",
+    "\xd0\xbf\xd0\xb8\xd1\x88\xd0\xb5",                                         /* пише */
+    "\xe3\x81\xae\xe3\x83\xa1\xe3\x83\x83\xe3\x82\xbb\xe3\x83\xbc\xe3\x82\xb8", /* のメッセージ */
     "napsal",
     "\xd0\xbd\xd0\xb0\xd0\xbf\xd0\xb8\xd1\x81\xd0\xb0",             /* написа */
     "\xe6\x9b\xb8\xe3\x81\x8d\xe3\x81\xbe\xe3\x81\x97\xe3\x81\x9f", /* 書きました */
@@ -135,19 +138,6 @@ static bool has_digit_or_at(struct line t)
 	return false;
 }
 
-/* "On <date>, <name> wrote:" and its kin, on one (already joined) line. */
-static bool quote_header_text(struct line t)
-{
-	if (t.n == 0 || t.n > LINE_MAX_HEADER || !ends_colon(t) || t.p[0] == '>')
-		return false;
-	if (any_of(t.p, t.n, wrote_words))
-		return has_digit_or_at(t) || starts(t.p, t.n, "On ") || starts(t.p, t.n, "Am ") ||
-		       starts(t.p, t.n, "Le ") || starts(t.p, t.n, "El ");
-	/* Gmail's date-first form: "2014-03-20 20:48 GMT+01:00 Name <a@b>:" */
-	return t.n > 2 && t.p[0] >= '0' && t.p[0] <= '9' && t.p[t.n - 2] == '>' &&
-	       memchr(t.p, '@', t.n) != NULL;
-}
-
 static bool header_prefix(struct line t)
 {
 	static const char *const pre[] = {"On ", "Am ",  "Le ",        "El ",     "Il ",   "Op ",
@@ -158,22 +148,52 @@ static bool header_prefix(struct line t)
 	return t.n && t.p[0] >= '0' && t.p[0] <= '9';
 }
 
-/* Lines a quote header at i spans (1 or 2, joined when wrapped), 0 for none. */
+/* "On <date>, <name> wrote:" and its kin, on one (already joined) line. */
+static bool quote_header_text(struct line t)
+{
+	if (t.n > 6 && t.n <= LINE_MAX_HEADER && ascii_ieq(t.p + t.n - 6, " wrote", 6) &&
+	    header_prefix(t) && has_digit_or_at(t))
+		return true; /* "On <date> <name> <addr> wrote" without the colon */
+	if (t.n == 0 || t.n > LINE_MAX_HEADER || !ends_colon(t) || t.p[0] == '>')
+		return false;
+	if (any_of(t.p, t.n, wrote_words))
+		return has_digit_or_at(t) || starts(t.p, t.n, "On ") || starts(t.p, t.n, "Am ") ||
+		       starts(t.p, t.n, "Le ") || starts(t.p, t.n, "El ");
+	if (starts(t.p, t.n, "On ") && t.n > 6 && ascii_ieq(t.p + t.n - 6, " sent:", 6))
+		return has_digit_or_at(t);
+	/* Gmail's date-first form "2014-03-20 20:48 GMT+01:00 Name <a@b>:", mail.ru's */
+	bool digit = false;
+	for (size_t i = 0; i < t.n && !digit; i++)
+		digit = t.p[i] >= '0' && t.p[i] <= '9';
+	return t.n > 2 && digit && t.p[t.n - 2] == '>' && memchr(t.p, '@', t.n) != NULL;
+}
+
+/* Lines a quote header at i spans (1 to 3, joined when wrapped), 0 for none. */
 static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 {
 	struct line t = trim(l[i]);
 	if (quote_header_text(t))
 		return 1;
-	if (i + 1 >= n || !header_prefix(t) || t.n > LINE_MAX_HEADER)
+	if (t.n == 0 || t.n > LINE_MAX_HEADER || ends_colon(t) || quoted(t) ||
+	    !(header_prefix(t) || memchr(t.p, '@', t.n) || any_of(t.p, t.n, wrote_words) ||
+	      (has_digit_or_at(t) && !strchr(".!?", t.p[t.n - 1]))))
 		return 0;
-	struct line u = trim(l[i + 1]);
-	if (u.n == 0 || u.n + t.n + 1 > LINE_MAX_HEADER)
-		return 0;
+	size_t len = t.n;
 	memcpy(scratch, t.p, t.n);
-	scratch[t.n] = ' ';
-	memcpy(scratch + t.n + 1, u.p, u.n);
-	struct line j = {scratch, t.n + 1 + u.n};
-	return quote_header_text(j) ? 2 : 0;
+	for (size_t k = i + 1; k < n && k <= i + 2; k++) {
+		struct line u = trim(l[k]);
+		if (u.n == 0 || quoted(u) || len + 1 + u.n > 3 * LINE_MAX_HEADER)
+			return 0;
+		scratch[len++] = ' ';
+		memcpy(scratch + len, u.p, u.n);
+		len += u.n;
+		struct line j = {scratch, len};
+		if (j.n <= LINE_MAX_HEADER && quote_header_text(j))
+			return (int)(k - i + 1);
+		if (ends_colon(u))
+			return 0;
+	}
+	return 0;
 }
 
 static const char *const forward_words[] = {
@@ -304,11 +324,28 @@ static const char *const other_names[] = {"Sent",
 /* Outlook's "From: / Sent: / To: / Subject:" block starting at line i. */
 static bool header_block(const struct line *l, size_t n, size_t i)
 {
-	if (!field_is(trim(l[i]), from_names))
+	static const char *const date_names[] = {"Date",
+	                                         "Sent",
+	                                         "Datum",
+	                                         "Gesendet",
+	                                         "Fecha",
+	                                         "Data",
+	                                         "Envoy\xc3\xa9",
+	                                         "Enviado",
+	                                         "Inviato",
+	                                         "Verzonden",
+	                                         "Skickat",
+	                                         "Wys\xc5\x82"
+	                                         "ano",
+	                                         NULL};
+	struct line t = trim(l[i]);
+	bool from = field_is(t, from_names);
+	if (!from && !field_is(t, date_names))
 		return false;
-	for (size_t k = i + 1; k < n && k <= i + HEADER_BLOCK; k++) {
-		struct line t = trim(l[k]);
-		if (field_is(t, other_names))
+	/* From: then Sent:/To:/Subject: within a few lines; Date: then From:/To: next. */
+	for (size_t k = i + 1; k < n && k <= i + (from ? HEADER_BLOCK : 2); k++) {
+		struct line u = trim(l[k]);
+		if (field_is(u, other_names) || field_is(u, from_names))
 			return true;
 	}
 	return false;
@@ -333,8 +370,12 @@ static bool trailer(struct line t)
 	                                "Wys\xc5\x82"
 	                                "ane z ",
 	                                "Get Outlook for ",
+	                                "Sendt fra min ",
+	                                "Sent wirelessly from my ",
+	                                "Envoy\xc3\xa9 sans fil par mon ",
+	                                "Diese Nachricht wurde von meinem ",
 	                                NULL};
-	if (t.n == 0 || t.n > 100)
+	if (t.n == 0 || t.n > 100 || memchr(t.p, ',', t.n))
 		return false;
 	for (size_t i = 0; w[i]; i++)
 		if (starts(t.p, t.n, w[i]))
@@ -350,7 +391,8 @@ static bool sig_delim(struct line l)
 	size_t n = l.n;
 	if (n && l.p[n - 1] == '\r')
 		n--;
-	return (n == 3 && !memcmp(l.p, "-- ", 3)) || (n == 2 && !memcmp(l.p, "--", 2));
+	return (n == 3 && !memcmp(l.p, "-- ", 3)) || (n == 2 && !memcmp(l.p, "--", 2)) ||
+	       (n == 3 && !memcmp(l.p, "---", 3));
 }
 
 static int add_line(struct pbuf *b, struct line l)
@@ -381,46 +423,85 @@ static size_t split_lines(const char *s, size_t len, struct line *l, size_t max)
 	return n;
 }
 
-/* Moves a trailing signature of out->text into out->sig. */
+/* "-Abhishek Kona", "- roman": a short dash-led name closing the text. */
+static bool dash_name(struct line t)
+{
+	if (t.n < 2 || t.n > 30 || t.p[0] != '-' || (t.n >= 2 && t.p[1] == '-'))
+		return false;
+	size_t i = 1;
+	while (i < t.n && t.p[i] == ' ')
+		i++;
+	if (i >= t.n ||
+	    !(((t.p[i] | 0x20) >= 'a' && (t.p[i] | 0x20) <= 'z') || (unsigned char)t.p[i] >= 0x80))
+		return false;
+	for (; i < t.n; i++)
+		if (t.p[i] == ':' || t.p[i] == '-' || t.p[i] == '>' || t.p[i] == '/')
+			return false;
+	return true;
+}
+
+/* Moves a trailing signature of out->text (delimiter line included) into out->sig. */
 static int split_signature(struct preply *out)
 {
-	struct line l[SIG_MAX_LINES + 2];
 	struct pbuf *t = &out->text;
-	size_t end = t->len, k = 0, at = SIZE_MAX;
+	size_t end = t->len, k = 0, nonblank = 0, at = SIZE_MAX;
+	bool trailing = true; /* still in the run of trailer/blank lines at the end */
 
 	/* Walk back over at most SIG_MAX_LINES lines looking for the delimiter. */
 	while (end > 0 && k < SIG_MAX_LINES + 1) {
 		size_t b = end;
 		while (b > 0 && t->p[b - 1] != '\n')
 			b--;
-		l[k].p = t->p + b;
-		l[k].n = end - b;
-		if (sig_delim(l[k]) && b > 0) {
-			at = b;
-			break;
-		}
-		if (k == 0 && trailer(trim(l[k])) && b > 0) {
+		struct line l = {t->p + b, end - b};
+		struct line tl = trim(l);
+		if (b == 0)
+			break; /* a signature never starts the text */
+		if (tl.n)
+			nonblank++;
+		if (trailing && tl.n && trailer(tl)) {
 			at = b;
 			out->sig_is_trailer = true;
+		} else if (tl.n) {
+			trailing = false;
+		}
+		if (sig_delim(l) || (nonblank <= 3 && dash_name(tl))) {
+			at = b;
+			out->sig_is_trailer = false;
 			break;
 		}
 		k++;
-		end = b ? b - 1 : 0;
+		end = b - 1;
 	}
 	if (at == SIZE_MAX)
 		return 0;
-	size_t from = at;
-	if (!out->sig_is_trailer) { /* skip the delimiter line itself */
-		const char *nl = memchr(t->p + at, '\n', t->len - at);
-		from = nl ? (size_t)(nl - t->p) + 1 : t->len;
-	}
-	if (pbuf_add(&out->sig, t->p + from, t->len - from) < 0)
+	if (pbuf_add(&out->sig, t->p + at, t->len - at) < 0)
 		return -1;
 	out->has_sig = true;
 	rtrim_buf(&out->sig);
 	t->len = at;
 	rtrim_buf(t);
 	return 0;
+}
+
+/* Drops trailing blank lines and a separator line ("-----", "_____") left above a cut. */
+static void drop_separator(struct pbuf *b)
+{
+	rtrim_buf(b);
+	size_t e = b->len, s = e;
+	while (s > 0 && b->p[s - 1] != '\n')
+		s--;
+	size_t marks = 0;
+	for (size_t i = s; i < e; i++) {
+		char ch = b->p[i];
+		if (ch == '-' || ch == '_' || ch == '=' || ch == '*')
+			marks++;
+		else if (ch != ' ' && ch != '\t')
+			return;
+	}
+	if (marks >= 5) {
+		b->len = s;
+		rtrim_buf(b);
+	}
 }
 
 /* Skips blank lines from i. */
@@ -433,7 +514,7 @@ static size_t skip_blank(const struct line *l, size_t n, size_t i)
 
 int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out)
 {
-	char scratch[2 * LINE_MAX_HEADER + 2];
+	char scratch[3 * LINE_MAX_HEADER + 4];
 	int rc = -1;
 	size_t cap = 0, n;
 
@@ -453,7 +534,7 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 	out->text.max = len + 2;
 	out->sig.max = len + 2;
 
-	bool forward = false;
+	bool forward = false, after_quote = false;
 	for (size_t i = 0; i < n;) {
 		struct line t = trim(l[i]);
 		int h;
@@ -468,6 +549,7 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			size_t k = skip_blank(l, n, i + (size_t)h);
 			if (k < n && quoted(l[k])) { /* header over a '>' block: drop both */
 				i = k;
+				after_quote = true;
 				if (!out->quoted)
 					out->method = "quote-header";
 				out->quoted = 1;
@@ -486,18 +568,31 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			break;
 		}
 		if (quoted(l[i])) {
-			while (i < n && quoted(l[i]))
+			/* a '>' block, with the lines a client's wrapping left unmarked inside it
+			 */
+			while (i < n && (quoted(l[i]) || (!blank(l[i]) && i + 1 < n &&
+			                                  quoted(l[i + 1]) && quoted(l[i - 1]))))
 				i++;
+			after_quote = true;
 			if (!out->quoted)
 				out->method = "quote-marks";
 			out->quoted = 1;
 			continue;
 		}
+		/* one empty line where a quote was cut out between two paragraphs */
+		if (after_quote && blank(l[i]) &&
+		    (out->text.len == 0 ||
+		     (out->text.len >= 2 && out->text.p[out->text.len - 1] == '\n' &&
+		      out->text.p[out->text.len - 2] == '\n'))) {
+			i++;
+			continue;
+		}
+		after_quote = false;
 		if (add_line(&out->text, l[i]) < 0)
 			goto out;
 		i++;
 	}
-	rtrim_buf(&out->text);
+	drop_separator(&out->text);
 	/* Leading blank lines (top of a bottom-posted reply) are not content. */
 	size_t lead = 0;
 	while (lead < out->text.len && (out->text.p[lead] == '\n' || out->text.p[lead] == ' '))
@@ -507,6 +602,14 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 	if (lead) {
 		memmove(out->text.p, out->text.p + lead, out->text.len - lead);
 		out->text.len -= lead;
+	}
+	if (out->text.len == 0 && out->quoted > 0) {
+		/* Nothing but quotes: the cut is wrong or the reply is the quote; keep all. */
+		if (pbuf_add(&out->text, s, len) < 0)
+			goto out;
+		rtrim_buf(&out->text);
+		out->quoted = 0;
+		out->method = "none";
 	}
 	if (forward)
 		out->method = "forward";
