@@ -23,6 +23,8 @@
 #define BOUNCE_MAX_RCPTS 100
 #define FIELD_MAX        998 /* RFC 5322 line length: longer values are cut */
 
+static size_t status_at(const char *p, size_t n, size_t *len);
+
 struct bnc {
 	struct pctx *c;
 	json_t *rcpts;
@@ -121,6 +123,32 @@ static void add_rcpt(struct bnc *b, const char *addr, const char *action, const 
 		b->c->oom = 1;
 }
 
+/*
+ * The status code of a Status field without its comment ("5.0.0 (permanent
+ * failure)"); when it says only X.0.0, the more precise code of the same
+ * class the remote server gave in the diagnostic text, as a reader would.
+ * Points into a thread-local buffer: used before the next call.
+ */
+static const char *better_status(const char *status, const char *diag)
+{
+	static __thread char buf[16];
+	size_t sl = 0, so = status ? status_at(status, strlen(status), &sl) : 0;
+	size_t dl = 0, d = diag ? status_at(diag, strlen(diag), &dl) : 0;
+	const char *s = so ? status + so - 1 : NULL;
+	if (s && d && sl == 5 && !memcmp(s + 1, ".0.0", 4) && diag[d - 1] == s[0]) {
+		s = diag + d - 1;
+		sl = dl;
+	} else if (!s && d) {
+		s = diag + d - 1;
+		sl = dl;
+	}
+	if (!s || sl >= sizeof(buf))
+		return NULL;
+	memcpy(buf, s, sl);
+	buf[sl] = 0;
+	return buf;
+}
+
 /* RFC 3464 section 2.1: a per-message group, then per-recipient groups. */
 static void delivery_status(struct bnc *b, const char *p, size_t n)
 {
@@ -148,7 +176,7 @@ static void delivery_status(struct bnc *b, const char *p, size_t n)
 			char *action = field(g, gl, "Action"), *status = field(g, gl, "Status");
 			char *diag = field(g, gl, "Diagnostic-Code"),
 			     *mta = field(g, gl, "Remote-MTA");
-			add_rcpt(b, typed(fr), action, status ? typed(status) : NULL, typed(diag),
+			add_rcpt(b, typed(fr), action, better_status(status, diag), typed(diag),
 			         mta);
 			g_free(action);
 			g_free(status);

@@ -60,6 +60,7 @@ static const char *hdr(GMimeMessage *m, const char *name)
 	         : NULL;
 }
 
+/* Subjects that open an auto-reply as the common clients write them ("Automatic reply: ..."). */
 static const char *const auto_subjects[] = {
     "out of office",
     "out of the office",
@@ -69,13 +70,11 @@ static const char *const auto_subjects[] = {
     "auto reply",
     "auto response",
     "autoresponse",
-    "vacation",
-    "away from",
-    "abwesenheit",
+    "abwesenheitsnotiz",
+    "abwesend",
     "automatische antwort",
     "r\xc3\xa9ponse automatique",
     "absence du bureau",
-    "absent",
     "respuesta autom\xc3\xa1tica",
     "fuera de la oficina",
     "risposta automatica",
@@ -83,11 +82,10 @@ static const char *const auto_subjects[] = {
     "fuori ufficio",
     "automatisch antwoord",
     "afwezig",
-    "niet aanwezig",
     "resposta autom\xc3\xa1tica",
     "fora do escrit",
     "automatiskt svar",
-    "fr\xc3\xa5nvar",
+    "fr\xc3\xa5nvarande",
     "odpowied\xc5\xba automatyczna",
     "autoodpowied",
     "nieobecno",
@@ -95,7 +93,22 @@ static const char *const auto_subjects[] = {
     "\xe4\xb8\x8d\xe5\x9c\xa8",                         /* 不在 */
     "\xe8\x87\xaa\xe5\x8a\xa8\xe5\x9b\x9e\xe5\xa4\x8d", /* 自动回复 */
     "\xe8\x87\xaa\xe5\x8b\x95\xe5\x9b\x9e\xe8\xa6\x86", /* 自動回覆 */
+    "vacation",
+    "on vacation",
+    "away from the office",
     NULL};
+
+/* The subject starts with one of words (after blanks): a reply "Re: out of office?" does not. */
+static bool subject_starts(const char *s, const char *const *words)
+{
+	while (s && (*s == ' ' || *s == '\t'))
+		s++;
+	for (size_t i = 0; s && words[i]; i++)
+		if (!g_ascii_strncasecmp(s, words[i], strlen(words[i])))
+			return true;
+	return false;
+}
+
 static const char *const bounce_subjects[] = {
     "undeliverable",        "undelivered mail",    "delivery status notification",
     "mail delivery failed", "delivery failure",    "returned mail",
@@ -172,6 +185,18 @@ static void headers(struct cls *s, GMimeMessage *m)
 		sig(s, "list-unsubscribe", K_BULK);
 }
 
+/* Return-Path: <> (RFC 5321 section 4.4: the reverse path a bounce is sent with). */
+static bool empty_path(const char *v)
+{
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strncmp(v, "<>", 2))
+		return false;
+	for (v += 2; *v == ' ' || *v == '\t' || *v == '\r' || *v == '\n';)
+		v++;
+	return *v == 0;
+}
+
 static bool daemon_sender(GMimeMessage *m)
 {
 	const char *f = hdr(m, "From");
@@ -195,20 +220,27 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		bool daemon = daemon_sender(m);
 		if (daemon)
 			sig(&s, "from:mailer-daemon", K_HUMAN);
-		if (subject_has(subject, auto_subjects))
+		bool vacation = subject_starts(subject, auto_subjects);
+		if (vacation)
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
 		if (bsubj)
 			sig(&s, "subject:bounce", K_HUMAN);
-		/* A bounce subject counts with a machine sender or the null reverse path. */
-		if (bsubj && (daemon || null_path))
-			s.kind = K_BOUNCE;
-		/* A vacation subject counts with another machine sign, or on its own in a reply. */
-		if (s.kind < K_AUTO && subject_has(subject, auto_subjects) &&
-		    (null_path || json_array_size(s.signals) > 1 || hdr(m, "In-Reply-To") ||
-		     ihas(subject, "automatic reply") || ihas(subject, "out of office") ||
-		     ihas(subject, "auto-reply") || ihas(subject, "autoreply")))
+		const char *rp = hdr(m, "Return-Path");
+		if (!null_path && rp && empty_path(rp)) {
+			null_path = true;
+			sig(&s, "null-reverse-path", K_HUMAN);
+		}
+		/* An auto-reply subject counts on its own: clients write it that way. */
+		if (vacation && s.kind < K_AUTO)
 			s.kind = K_AUTO;
+		/* A bounce from a machine sender or the null reverse path: is there a report? */
+		if (s.kind != K_BOUNCE && (daemon || (bsubj && null_path))) {
+			json_t *b = pbounce_json(c, m, text, text_len);
+			if (b && json_array_size(json_object_get(b, "recipients")))
+				s.kind = K_BOUNCE;
+			json_decref(b);
+		}
 	}
 	json_t *bounce = s.kind == K_BOUNCE ? pbounce_json(c, m, text, text_len) : json_null();
 	json_t *o = json_pack("{s:s, s:o}", "kind", kind_names[s.kind], "signals", s.signals);

@@ -367,7 +367,7 @@ int phtml_to_text(const char *s, size_t len, bool mark_quotes, struct phtml_text
 			continue;
 		}
 		if (ch == '<' && i + 1 < len &&
-		    (s[i + 1] == '/' || s[i + 1] == '!' ||
+		    (s[i + 1] == '/' || s[i + 1] == '!' || s[i + 1] == '?' ||
 		     ((s[i + 1] | 0x20) >= 'a' && (s[i + 1] | 0x20) <= 'z'))) {
 			size_t k = i + 1;
 			bool close = s[k] == '/';

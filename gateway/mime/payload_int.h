@@ -118,7 +118,6 @@ struct preply {
 };
 int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out);
 void preply_free(struct preply *r);
-json_t *preply_json(struct pctx *c, const char *s, size_t len, const char *html_method);
 /* Adds reply, text_from_html, classification and bounce to out; may fill text from html. */
 int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has_text,
                    const struct pbuf *html, bool has_html, json_t *out);
@@ -130,6 +129,12 @@ struct phtml_text {
 	bool saw_blockquote; /* some text was quoted with <blockquote> ("> " lines) */
 };
 int phtml_to_text(const char *html, size_t len, bool mark_quotes, struct phtml_text *out);
+
+/* HTML: the text before the quote container (not for a forward); the method it implies. */
+size_t preply_html_len(const struct phtml_text *h, bool *cut);
+void preply_html_adjust(struct preply *r, bool cut, bool saw_blockquote);
+/* message.reply of s (or, when h is not NULL, of the HTML converted into h). */
+json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtml_text *h);
 
 /* payload_classify.c / payload_bounce.c: message.classification and message.bounce. */
 int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t text_len,

@@ -629,12 +629,44 @@ void preply_free(struct preply *r)
 	pbuf_free(&r->sig);
 }
 
-json_t *preply_json(struct pctx *c, const char *s, size_t len, const char *html_method)
+size_t preply_html_len(const struct phtml_text *h, bool *cut)
+{
+	*cut = false;
+	if (h->quote_at == SIZE_MAX)
+		return h->text.len;
+	/* Gmail marks a forward with gmail_quote too: a forward is not a reply. */
+	size_t i = h->quote_at;
+	while (i < h->text.len && (h->text.p[i] == '\n' || h->text.p[i] == ' '))
+		i++;
+	const char *nl = memchr(h->text.p + i, '\n', h->text.len - i);
+	struct line l = {h->text.p + i, nl ? (size_t)(nl - h->text.p) - i : h->text.len - i};
+	if (forward_marker(trim(l)))
+		return h->text.len;
+	*cut = true;
+	return h->quote_at;
+}
+
+void preply_html_adjust(struct preply *r, bool cut, bool saw_blockquote)
+{
+	if (r->quoted < 0)
+		return;
+	if (cut || (saw_blockquote && r->quoted > 0 && !strcmp(r->method, "quote-marks"))) {
+		r->quoted = 1;
+		r->method = "html-blockquote";
+	}
+}
+
+json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtml_text *h)
 {
 	struct preply r = {0};
 	json_t *o = NULL;
 	size_t max = c->opt->max_reply_scan ? c->opt->max_reply_scan : DEFAULT_MAX_REPLY_SCAN;
+	bool cut = false;
 
+	if (h) {
+		s = h->text.p ? h->text.p : "";
+		len = preply_html_len(h, &cut);
+	}
 	if (preply_extract(s, len, max, &r) < 0)
 		goto out;
 	if (r.quoted < 0)
@@ -642,30 +674,19 @@ json_t *preply_json(struct pctx *c, const char *s, size_t len, const char *html_
 		    c, "reply_scan_limit",
 		    "body text over limits.max_reply_scan (%zu bytes): message.reply not computed",
 		    max);
-	const char *method = r.method;
-	if (html_method && r.quoted >= 0) { /* the HTML quote container was cut off first */
-		r.quoted = 1;
-		method = html_method;
-	}
+	if (h)
+		preply_html_adjust(&r, cut, h->saw_blockquote);
 	o = json_pack(
 	    "{s:o, s:o, s:o, s:s}", "text",
 	    r.quoted < 0 ? json_null() : json_stringn_nocheck(r.text.p ? r.text.p : "", r.text.len),
 	    "signature",
 	    r.has_sig ? json_stringn_nocheck(r.sig.p ? r.sig.p : "", r.sig.len) : json_null(),
-	    "quoted", r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), "method", method);
+	    "quoted", r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), "method", r.method);
 out:
 	preply_free(&r);
 	if (!o)
 		c->oom = 1;
 	return o;
-}
-
-static json_t *reply_of_html(struct pctx *c, const struct phtml_text *h)
-{
-	size_t n = h->quote_at != SIZE_MAX ? h->quote_at : h->text.len;
-	const char *method =
-	    h->quote_at != SIZE_MAX || h->saw_blockquote ? "html-blockquote" : NULL;
-	return preply_json(c, h->text.p ? h->text.p : "", n, method);
 }
 
 int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has_text,
@@ -682,7 +703,7 @@ int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has
 			return -1;
 		}
 		json_decref(reply);
-		reply = reply_of_html(c, &h);
+		reply = preply_json(c, NULL, 0, &h);
 		pbuf_free(text);
 		*text = h.text;
 		text->max = text->len + 1;

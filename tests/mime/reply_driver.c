@@ -72,19 +72,17 @@ static json_t *run(const char *fmt, char *p, size_t n)
 	size_t len = n;
 	struct phtml_text h;
 	memset(&h, 0, sizeof(h));
-	bool html = !strcmp(fmt, "html");
+	bool html = !strcmp(fmt, "html"), cut = false;
 	if (html) {
 		if (phtml_to_text(p, n, true, &h) < 0)
 			return NULL;
 		s = h.text.p ? h.text.p : "";
-		len = h.quote_at != SIZE_MAX ? h.quote_at : h.text.len;
+		len = preply_html_len(&h, &cut);
 	}
 	json_t *o = NULL;
 	if (preply_extract(s, len, DEFAULT_MAX_REPLY_SCAN, &r) == 0) {
-		if (html && (h.quote_at != SIZE_MAX || h.saw_blockquote) && r.quoted >= 0) {
-			r.quoted = 1;
-			r.method = "html-blockquote";
-		}
+		if (html)
+			preply_html_adjust(&r, cut, h.saw_blockquote);
 		o = reply_of(&r);
 	}
 	preply_free(&r);
