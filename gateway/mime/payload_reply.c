@@ -182,9 +182,12 @@ static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 	memcpy(scratch, t.p, t.n);
 	for (size_t k = i + 1; k < n && k <= i + 2; k++) {
 		struct line u = trim(l[k]);
-		if (u.n == 0 || quoted(u) || len + 1 + u.n > 3 * LINE_MAX_HEADER)
+		/* "<a@b" wrapped before its ">:" looks like a quoted line; it is not */
+		bool close = u.n <= 4 && u.p[0] == '>' && ends_colon(u);
+		if (u.n == 0 || (quoted(u) && !close) || len + 1 + u.n > 3 * LINE_MAX_HEADER)
 			return 0;
-		scratch[len++] = ' ';
+		if (!close)
+			scratch[len++] = ' ';
 		memcpy(scratch + len, u.p, u.n);
 		len += u.n;
 		struct line j = {scratch, len};
@@ -277,49 +280,54 @@ static const char *const from_names[] = {"From",
                                          "\xe5\xaf\x84\xe4\xbb\xb6\xe8\x80\x85",
                                          "\xe5\xb7\xae\xe5\x87\xba\xe4\xba\xba",
                                          NULL};
-static const char *const other_names[] = {"Sent",
-                                          "Date",
-                                          "To",
-                                          "Subject",
-                                          "Cc",
-                                          "Gesendet",
-                                          "Datum",
-                                          "An",
-                                          "Betreff",
-                                          "Envoy\xc3\xa9",
-                                          "\xc3\x80",
-                                          "Objet",
-                                          "Enviado",
-                                          "Fecha",
-                                          "Para",
-                                          "Asunto",
-                                          "Inviato",
-                                          "Data",
-                                          "A",
-                                          "Oggetto",
-                                          "Verzonden",
-                                          "Aan",
-                                          "Onderwerp",
-                                          "Enviada",
-                                          "Assunto",
-                                          "Skickat",
-                                          "Till",
-                                          "\xc3\x84mne",
-                                          "Wys\xc5\x82"
-                                          "ano",
-                                          "Do",
-                                          "Temat",
-                                          "Sendt",
-                                          "Til",
-                                          "Emne",
-                                          "\xe5\x8f\x91\xe9\x80\x81\xe6\x97\xb6\xe9\x97\xb4",
-                                          "\xe6\x94\xb6\xe4\xbb\xb6\xe4\xba\xba",
-                                          "\xe4\xb8\xbb\xe9\xa2\x98",
-                                          "\xe6\x97\xa5\xe6\x9c\x9f",
-                                          "\xe9\x80\x81\xe4\xbf\xa1\xe6\x97\xa5\xe6\x99\x82",
-                                          "\xe5\xae\x9b\xe5\x85\x88",
-                                          "\xe4\xbb\xb6\xe5\x90\x8d",
-                                          NULL};
+static const char *const other_names[] = {
+    "\xd0\x9e\xd1\x82\xd0\xbf\xd1\x80\xd0\xb0\xd0\xb2\xd0\xbb\xd0\xb5\xd0\xbd\xd0\xbe", /* Отправлено
+                                                                                         */
+    "\xd0\x9a\xd0\xbe\xd0\xbc\xd1\x83", /* Кому */
+    "\xd0\xa2\xd0\xb5\xd0\xbc\xd0\xb0",
+    /* Тема */ "Sent",
+    "Date",
+    "To",
+    "Subject",
+    "Cc",
+    "Gesendet",
+    "Datum",
+    "An",
+    "Betreff",
+    "Envoy\xc3\xa9",
+    "\xc3\x80",
+    "Objet",
+    "Enviado",
+    "Fecha",
+    "Para",
+    "Asunto",
+    "Inviato",
+    "Data",
+    "A",
+    "Oggetto",
+    "Verzonden",
+    "Aan",
+    "Onderwerp",
+    "Enviada",
+    "Assunto",
+    "Skickat",
+    "Till",
+    "\xc3\x84mne",
+    "Wys\xc5\x82"
+    "ano",
+    "Do",
+    "Temat",
+    "Sendt",
+    "Til",
+    "Emne",
+    "\xe5\x8f\x91\xe9\x80\x81\xe6\x97\xb6\xe9\x97\xb4",
+    "\xe6\x94\xb6\xe4\xbb\xb6\xe4\xba\xba",
+    "\xe4\xb8\xbb\xe9\xa2\x98",
+    "\xe6\x97\xa5\xe6\x9c\x9f",
+    "\xe9\x80\x81\xe4\xbf\xa1\xe6\x97\xa5\xe6\x99\x82",
+    "\xe5\xae\x9b\xe5\x85\x88",
+    "\xe4\xbb\xb6\xe5\x90\x8d",
+    NULL};
 
 /* Outlook's "From: / Sent: / To: / Subject:" block starting at line i. */
 static bool header_block(const struct line *l, size_t n, size_t i)
@@ -356,6 +364,9 @@ static bool trailer(struct line t)
 {
 	static const char *const w[] = {"Sent from my ",
 	                                "Sent from ",
+	                                "Gesendet von ",
+	                                "Envoy\xc3\xa9 \xc3\xa0 partir de ",
+	                                "Enviado desde ",
 	                                "Envoy\xc3\xa9 de mon ",
 	                                "Envoy\xc3\xa9 depuis mon ",
 	                                "Von meinem ",
@@ -464,7 +475,7 @@ static int split_signature(struct preply *out)
 		} else if (tl.n) {
 			trailing = false;
 		}
-		if (sig_delim(l) || (nonblank <= 3 && dash_name(tl))) {
+		if (sig_delim(l) || (nonblank <= 3 && l.n && l.p[0] == '-' && dash_name(tl))) {
 			at = b;
 			out->sig_is_trailer = false;
 			break;
@@ -498,7 +509,7 @@ static void drop_separator(struct pbuf *b)
 		else if (ch != ' ' && ch != '\t')
 			return;
 	}
-	if (marks >= 5) {
+	if (marks >= 3) {
 		b->len = s;
 		rtrim_buf(b);
 	}
@@ -564,6 +575,16 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			if (!out->quoted)
 				out->method =
 				    original_message(t) ? "original-message" : "header-block";
+			out->quoted = 1;
+			break;
+		}
+		size_t next = skip_blank(l, n, i + 1);
+		if (trailer(t) && i > 0 && next < n && !trailer(trim(l[next]))) {
+			/* "Sent from my iPhone" then more: mobile clients put the quote below it */
+			if (add_line(&out->text, l[i]) < 0)
+				goto out;
+			if (!out->quoted)
+				out->method = "signature-trailer";
 			out->quoted = 1;
 			break;
 		}
