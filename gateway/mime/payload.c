@@ -262,6 +262,15 @@ static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 	return o;
 }
 
+/* The address without its plus tag: local before the separator, "@", domain. */
+static json_t *base_json(struct pctx *c, const struct route_addr *a)
+{
+	size_t l = a->has_tag && a->base_len < sizeof(a->local) ? a->base_len : strlen(a->local);
+	char buf[ROUTE_LOCAL_MAX + 1 + ROUTE_DOMAIN_MAX];
+	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local, a->domain);
+	return ptext_json(c, buf, n > 0 ? (size_t)n : 0, "recipient");
+}
+
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
 	const struct route_match *m = &r->match;
@@ -271,12 +280,12 @@ static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 	                         "pattern", ptext_json0(c, m->pattern, "route"), "kind",
 	                         kind ? json_string(kind) : json_null())
 	             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "address",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
 	                 ptext_json0(c, r->address, "recipient"), "local",
 	                 ptext_json0(c, m->addr.local, "recipient"), "domain",
 	                 ptext_json0(c, m->addr.domain, "recipient"), "tag",
 	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
-	                 "route", route);
+	                 "base", base_json(c, &m->addr), "route", route);
 }
 
 static json_t *recipients_json(struct pctx *c, const struct envelope *e)
