@@ -234,8 +234,12 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		/* An auto-reply subject counts on its own: clients write it that way. */
 		if (vacation && s.kind < K_AUTO)
 			s.kind = K_AUTO;
-		/* A bounce from a machine sender or the null reverse path: is there a report? */
-		if (s.kind != K_BOUNCE && (daemon || (bsubj && null_path))) {
+		/* A bounce subject sent with the null reverse path is a bounce (RFC 3464 section 2)
+		 */
+		if (bsubj && null_path)
+			s.kind = K_BOUNCE;
+		/* A machine sender: a bounce when a failed recipient can be read. */
+		if (s.kind != K_BOUNCE && daemon) {
 			json_t *b = pbounce_json(c, m, text, text_len);
 			if (b && json_array_size(json_object_get(b, "recipients")))
 				s.kind = K_BOUNCE;

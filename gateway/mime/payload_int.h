@@ -141,6 +141,9 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
                       json_t *out);
 json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t text_len);
 
+/* payload_msgid.c: the ids of every In-Reply-To or References field, lenient (<> optional). */
+json_t *pmsgid_list(struct pctx *c, GMimeObject *o, const char *name, size_t max);
+
 /* payload_json.c: the JSON text with the deferred values streamed in. */
 int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);
 
