@@ -46,3 +46,23 @@ def test_classification(gateway_bin, tmp_path, case):
     assert cls["kind"] == case["kind"], cls
     if "signal" in case:
         assert case["signal"] in cls["signals"], cls
+
+
+def test_reply_scan_limit(gateway_bin, tmp_path):
+    """A body over limits.max_reply_scan (1 MB) is not read: null members and a
+    warning, never a guess; a body just under it is read (quote lines: the
+    worst case for the line classifier) and the quote is removed."""
+    head = "From: a@example.com\r\nSubject: Re: x\r\nContent-Type: text/plain\r\n\r\n"
+    big = tmp_path / "big.eml"
+    big.write_bytes((head + "Reply.\r\n\r\nOn Tue, Mar 3, 2026 at 4:30 PM A <a@example.com> wrote:\r\n"
+                     + "> " + "x" * 78 + "\r\n") .encode() * 1 + (("> " + "y" * 78 + "\r\n") * 14000).encode())
+    m = parse(gateway_bin, big)
+    assert m["message"]["reply"] == {"text": None, "signature": None, "quoted": None,
+                                     "method": "scan_limit"}
+    assert "reply_scan_limit" in [w["code"] for w in m["warnings"]]
+    under = tmp_path / "under.eml"
+    under.write_bytes((head + "Reply.\r\n\r\nOn Tue, Mar 3, 2026 at 4:30 PM A <a@example.com> wrote:\r\n"
+                       + ("> " + "y" * 78 + "\r\n") * 12000).encode())
+    m = parse(gateway_bin, under)
+    assert m["message"]["reply"]["text"] == "Reply."
+    assert m["message"]["reply"]["method"] == "quote-header"
