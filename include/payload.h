@@ -13,13 +13,17 @@
 #include "config.h"
 #include "envelope.h"
 
+/* message.classification.kind, for callers that act on it (route auto_replies). */
+enum payload_kind { PAYLOAD_HUMAN, PAYLOAD_BULK, PAYLOAD_LIST, PAYLOAD_AUTO_REPLY, PAYLOAD_BOUNCE };
+
 struct payload_options {
 	enum gw_attachments attachments; /* inline, metadata or omit */
 	bool include_raw;                /* add message.raw (base64 of the whole message) */
 	uint32_t max_header_count;
 	uint32_t max_mime_depth;
 	uint32_t max_mime_parts;
-	uint64_t max_reply_scan; /* message.reply reads at most this much body text */
+	uint64_t max_reply_scan;     /* message.reply reads at most this much body text */
+	enum payload_kind *kind_out; /* if not NULL: receives message.classification.kind */
 };
 
 /* Fills *o with the defaults a route gets when it says nothing. */

@@ -44,6 +44,7 @@ void payload_options_default(struct payload_options *o)
 	o->max_mime_depth = DEFAULT_MAX_MIME_DEPTH;
 	o->max_mime_parts = DEFAULT_MAX_MIME_PARTS;
 	o->max_reply_scan = DEFAULT_MAX_REPLY_SCAN;
+	o->kind_out = NULL;
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,

@@ -273,6 +273,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
+	o.kind_out = &r->kind;
 	b.max = body_max(msg);
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
