@@ -45,8 +45,9 @@ kind:
 static bool ihas(const char *p, const char *w)
 {
 	size_t n = strlen(p), m = strlen(w);
+	char c0 = g_ascii_tolower(w[0]);
 	for (size_t i = 0; i + m <= n; i++)
-		if (!g_ascii_strncasecmp(p + i, w, m))
+		if (g_ascii_tolower(p[i]) == c0 && !g_ascii_strncasecmp(p + i, w, m))
 			return true;
 	return false;
 }
@@ -54,10 +55,8 @@ static bool ihas(const char *p, const char *w)
 static const char *hdr(GMimeMessage *m, const char *name)
 {
 	GMimeHeaderList *l = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	return l ? g_mime_header_list_get_header(l, name)
-	               ? g_mime_header_get_value(g_mime_header_list_get_header(l, name))
-	               : NULL
-	         : NULL;
+	GMimeHeader *h = l ? g_mime_header_list_get_header(l, name) : NULL;
+	return h ? g_mime_header_get_value(h) : NULL;
 }
 
 /* Subjects that open an auto-reply as the common clients write them ("Automatic reply: ..."). */

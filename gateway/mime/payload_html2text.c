@@ -128,7 +128,12 @@ static void text_out(struct h2t *h, const char *p, size_t n)
 			put(h, " ", 1);
 		h->space = false;
 		prefix(h);
-		put(h, &ch, 1);
+		/* the rest of the word in one copy */
+		size_t k = i + 1;
+		while (k < n && p[k] != ' ' && p[k] != '\t' && p[k] != '\n' && p[k] != '\r')
+			k++;
+		put(h, p + i, k - i);
+		i = k - 1;
 	}
 }
 

@@ -73,7 +73,8 @@ json_t *pmsgid_list(struct pctx *c, GMimeObject *o, const char *name, size_t max
 {
 	json_t *a = json_array();
 	GMimeHeaderList *hl = o ? g_mime_object_get_header_list(o) : NULL;
-	int n = hl ? g_mime_header_list_get_count(hl) : 0;
+	/* the hashed lookup first: most messages have neither field */
+	int n = hl && g_mime_header_list_contains(hl, name) ? g_mime_header_list_get_count(hl) : 0;
 	for (int i = 0; a && i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *v = g_mime_header_get_raw_value(h);

@@ -53,8 +53,12 @@ static bool ascii_ieq(const char *a, const char *b, size_t n)
 static bool has(const char *p, size_t n, const char *word)
 {
 	size_t w = strlen(word);
+	unsigned char lo = (unsigned char)word[0], up = lo;
+	if (lo >= 'a' && lo <= 'z')
+		up = (unsigned char)(lo - 32);
 	for (size_t i = 0; i + w <= n; i++)
-		if (ascii_ieq(p + i, word, w))
+		if (((unsigned char)p[i] == lo || (unsigned char)p[i] == up) &&
+		    ascii_ieq(p + i, word, w))
 			return true;
 	return false;
 }
@@ -174,9 +178,17 @@ static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 	struct line t = trim(l[i]);
 	if (quote_header_text(t))
 		return 1;
-	if (t.n == 0 || t.n > LINE_MAX_HEADER || ends_colon(t) || quoted(t) ||
-	    !(header_prefix(t) || memchr(t.p, '@', t.n) || any_of(t.p, t.n, wrote_words) ||
-	      (has_digit_or_at(t) && !strchr(".!?", t.p[t.n - 1]))))
+	if (t.n == 0 || t.n > LINE_MAX_HEADER || ends_colon(t) || quoted(t))
+		return 0;
+	/* cheap first: a wrapped header ends with a colon (or "wrote") on one of the next 2 lines
+	 */
+	bool ends = false;
+	for (size_t k = i + 1; k < n && k <= i + 2 && !ends; k++) {
+		struct line u = trim(l[k]);
+		ends = ends_colon(u) || (u.n >= 5 && ascii_ieq(u.p + u.n - 5, "wrote", 5));
+	}
+	if (!ends || !(header_prefix(t) || (has_digit_or_at(t) && !strchr(".!?", t.p[t.n - 1])) ||
+	               any_of(t.p, t.n, wrote_words)))
 		return 0;
 	size_t len = t.n;
 	memcpy(scratch, t.p, t.n);
@@ -219,6 +231,9 @@ static const char *const forward_words[] = {
 static bool forward_marker(struct line t)
 {
 	if (t.n == 0 || t.n > 120)
+		return false;
+	/* markers are dashed ("---- Forwarded message ----") or end with a colon */
+	if (t.p[0] != '-' && t.p[0] != '*' && t.p[0] != '_' && t.p[0] != '>' && !ends_colon(t))
 		return false;
 	return any_of(t.p, t.n, forward_words);
 }
@@ -347,6 +362,9 @@ static bool header_block(const struct line *l, size_t n, size_t i)
 	                                         "ano",
 	                                         NULL};
 	struct line t = trim(l[i]);
+	size_t head = t.n < 40 ? t.n : 40; /* a field name and its colon come first */
+	if (!memchr(t.p, ':', head) && !memmem(t.p, head, "\xef\xbc\x9a", 3))
+		return false;
 	bool from = field_is(t, from_names);
 	if (!from && !field_is(t, date_names))
 		return false;
@@ -386,10 +404,15 @@ static bool trailer(struct line t)
 	                                "Envoy\xc3\xa9 sans fil par mon ",
 	                                "Diese Nachricht wurde von meinem ",
 	                                NULL};
-	if (t.n == 0 || t.n > 100 || memchr(t.p, ',', t.n))
-		return false;
+	if (t.n == 0 || t.n > 100 || !t.p[0] || !strchr("SsEeVvGgIiWwDd", t.p[0]) ||
+	    memchr(t.p, ',', t.n)) {
+		/* 从我的iPhone发送, iPhoneから送信: non-ASCII, no comma */
+		return t.n && t.n <= 100 && (unsigned char)t.p[t.n - 1] >= 0x80 &&
+		       (has(t.p, t.n, "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84") ||
+		        has(t.p, t.n, "\xe3\x81\x8b\xe3\x82\x89\xe9\x80\x81\xe4\xbf\xa1"));
+	}
 	for (size_t i = 0; w[i]; i++)
-		if (starts(t.p, t.n, w[i]))
+		if ((t.p[0] | 0x20) == (w[i][0] | 0x20) && starts(t.p, t.n, w[i]))
 			return true;
 	/* 从我的iPhone发送, iPhoneから送信 */
 	return has(t.p, t.n, "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84") ||
@@ -578,8 +601,9 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			out->quoted = 1;
 			break;
 		}
-		size_t next = skip_blank(l, n, i + 1);
-		if (trailer(t) && i > 0 && next < n && !trailer(trim(l[next]))) {
+		size_t next = 0;
+		if (i > 0 && trailer(t) && (next = skip_blank(l, n, i + 1)) < n &&
+		    !trailer(trim(l[next]))) {
 			/* "Sent from my iPhone" then more: mobile clients put the quote below it */
 			if (add_line(&out->text, l[i]) < 0)
 				goto out;
@@ -650,6 +674,24 @@ void preply_free(struct preply *r)
 	pbuf_free(&r->sig);
 }
 
+/*
+ * In payload_write() mode a long reply text is escaped at dump time like the
+ * bodies (payload_body.c body_json()): the fast escaper, and no copy.
+ */
+static json_t *text_json(struct pctx *c, struct pbuf *b)
+{
+	if (!c->defer_text || b->len < 64)
+		return json_stringn_nocheck(b->p ? b->p : "", b->len);
+	json_t *j = payload_placeholder();
+	if (!j || pctx_defer_text(c, j, b->p, b->len) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	b->p = NULL; /* owned by the deferred list now (freed by pctx_defer_text on failure) */
+	b->len = b->cap = 0;
+	return j;
+}
+
 size_t preply_html_len(const struct phtml_text *h, bool *cut)
 {
 	*cut = false;
@@ -698,8 +740,7 @@ json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtm
 	if (h)
 		preply_html_adjust(&r, cut, h->saw_blockquote);
 	o = json_pack(
-	    "{s:o, s:o, s:o, s:s}", "text",
-	    r.quoted < 0 ? json_null() : json_stringn_nocheck(r.text.p ? r.text.p : "", r.text.len),
+	    "{s:o, s:o, s:o, s:s}", "text", r.quoted < 0 ? json_null() : text_json(c, &r.text),
 	    "signature",
 	    r.has_sig ? json_stringn_nocheck(r.sig.p ? r.sig.p : "", r.sig.len) : json_null(),
 	    "quoted", r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), "method", r.method);
