@@ -45,9 +45,10 @@ kind:
 static bool ihas(const char *p, const char *w)
 {
 	size_t n = strlen(p), m = strlen(w);
-	char c0 = g_ascii_tolower(w[0]);
+	char lo = w[0] >= 'A' && w[0] <= 'Z' ? (char)(w[0] + 32) : w[0];
+	char up = lo >= 'a' && lo <= 'z' ? (char)(lo - 32) : lo;
 	for (size_t i = 0; i + m <= n; i++)
-		if (g_ascii_tolower(p[i]) == c0 && !g_ascii_strncasecmp(p + i, w, m))
+		if ((p[i] == lo || p[i] == up) && !g_ascii_strncasecmp(p + i, w, m))
 			return true;
 	return false;
 }
@@ -56,7 +57,11 @@ static const char *hdr(GMimeMessage *m, const char *name)
 {
 	GMimeHeaderList *l = g_mime_object_get_header_list(GMIME_OBJECT(m));
 	GMimeHeader *h = l ? g_mime_header_list_get_header(l, name) : NULL;
-	return h ? g_mime_header_get_value(h) : NULL;
+	const char *v =
+	    h ? g_mime_header_get_raw_value(h) : NULL; /* tokens are ASCII: no decoding */
+	while (v && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+		v++;
+	return v;
 }
 
 /* Subjects that open an auto-reply as the common clients write them ("Automatic reply: ..."). */

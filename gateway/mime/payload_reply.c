@@ -233,7 +233,7 @@ static bool forward_marker(struct line t)
 	if (t.n == 0 || t.n > 120)
 		return false;
 	/* markers are dashed ("---- Forwarded message ----") or end with a colon */
-	if (t.p[0] != '-' && t.p[0] != '*' && t.p[0] != '_' && t.p[0] != '>' && !ends_colon(t))
+	if (t.p[0] != '-' && t.p[0] != '*' && t.p[0] != '_' && !ends_colon(t))
 		return false;
 	return any_of(t.p, t.n, forward_words);
 }
@@ -241,10 +241,10 @@ static bool forward_marker(struct line t)
 /* "-----Original Message-----", "-----Ursprüngliche Nachricht-----" ... */
 static bool original_message(struct line t)
 {
-	if (t.n < 8 || t.n > 120 || forward_marker(t))
+	if (t.n < 8 || t.n > 120)
 		return false;
 	if (!(starts(t.p, t.n, "---") || starts(t.p, t.n, "___")) ||
-	    !(t.p[t.n - 1] == '-' || t.p[t.n - 1] == '_'))
+	    !(t.p[t.n - 1] == '-' || t.p[t.n - 1] == '_') || forward_marker(t))
 		return false;
 	for (size_t i = 0; i < t.n; i++)
 		if ((t.p[i] | 0x20) >= 'a' && (t.p[i] | 0x20) <= 'z')
@@ -363,7 +363,8 @@ static bool header_block(const struct line *l, size_t n, size_t i)
 	                                         NULL};
 	struct line t = trim(l[i]);
 	size_t head = t.n < 40 ? t.n : 40; /* a field name and its colon come first */
-	if (!memchr(t.p, ':', head) && !memmem(t.p, head, "\xef\xbc\x9a", 3))
+	if (!memchr(t.p, ':', head) &&
+	    (!memchr(t.p, 0xef, head) || !memmem(t.p, head, "\xef\xbc\x9a", 3)))
 		return false;
 	bool from = field_is(t, from_names);
 	if (!from && !field_is(t, date_names))
@@ -433,6 +434,35 @@ static int add_line(struct pbuf *b, struct line l)
 {
 	if (pbuf_add(b, l.p, l.n) < 0 || pbuf_add(b, "\n", 1) < 0)
 		return -1;
+	return 0;
+}
+
+/* Kept lines that follow each other in the input, copied in one go. */
+struct run {
+	const char *p;
+	size_t n;
+};
+
+static int run_flush(struct pbuf *b, struct run *r)
+{
+	int rc = r->n ? pbuf_add(b, r->p, r->n) : 0;
+	r->n = 0;
+	return rc;
+}
+
+static int run_add(struct pbuf *b, struct run *r, struct line l, const char *end)
+{
+	bool nl = l.p + l.n < end; /* the line's '\n' is in the input */
+	if (r->n && r->p + r->n == l.p && nl) {
+		r->n += l.n + 1;
+		return 0;
+	}
+	if (run_flush(b, r) < 0)
+		return -1;
+	if (!nl)
+		return add_line(b, l);
+	r->p = l.p;
+	r->n = l.n + 1;
 	return 0;
 }
 
@@ -569,13 +599,15 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 	out->sig.max = len + 2;
 
 	bool forward = false, after_quote = false;
+	struct run run = {NULL, 0};
+	const char *end = s + len;
 	for (size_t i = 0; i < n;) {
 		struct line t = trim(l[i]);
 		int h;
 		if (!out->quoted && forward_marker(t)) {
 			forward = true; /* a forward is not a reply: keep the rest */
 			for (; i < n; i++)
-				if (add_line(&out->text, l[i]) < 0)
+				if (run_add(&out->text, &run, l[i], end) < 0)
 					goto out;
 			break;
 		}
@@ -605,7 +637,7 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 		if (i > 0 && trailer(t) && (next = skip_blank(l, n, i + 1)) < n &&
 		    !trailer(trim(l[next]))) {
 			/* "Sent from my iPhone" then more: mobile clients put the quote below it */
-			if (add_line(&out->text, l[i]) < 0)
+			if (run_add(&out->text, &run, l[i], end) < 0)
 				goto out;
 			if (!out->quoted)
 				out->method = "signature-trailer";
@@ -625,6 +657,8 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			continue;
 		}
 		/* one empty line where a quote was cut out between two paragraphs */
+		if (after_quote && run_flush(&out->text, &run) < 0)
+			goto out;
 		if (after_quote && blank(l[i]) &&
 		    (out->text.len == 0 ||
 		     (out->text.len >= 2 && out->text.p[out->text.len - 1] == '\n' &&
@@ -633,10 +667,12 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 			continue;
 		}
 		after_quote = false;
-		if (add_line(&out->text, l[i]) < 0)
+		if (run_add(&out->text, &run, l[i], end) < 0)
 			goto out;
 		i++;
 	}
+	if (run_flush(&out->text, &run) < 0)
+		goto out;
 	drop_separator(&out->text);
 	/* Leading blank lines (top of a bottom-posted reply) are not content. */
 	size_t lead = 0;
