@@ -67,7 +67,7 @@ static char *field(const char *p, size_t n, const char *name)
 					g_string_append_c(v, ' ');
 				if (v->len + (vend - k) < FIELD_MAX)
 					g_string_append_len(v, p + k, (gssize)(vend - k));
-				if (end >= n || (p[end + 1] != ' ' && p[end + 1] != '\t'))
+				if (end + 1 >= n || (p[end + 1] != ' ' && p[end + 1] != '\t'))
 					break;
 				k = end + 1;
 				e = memchr(p + k, '\n', n - k);
@@ -289,12 +289,6 @@ static size_t status_at(const char *p, size_t n, size_t *len)
 	return 0;
 }
 
-static bool same_addr(const char *a, size_t n, const char *hdr)
-{
-	return hdr && n && g_strstr_len(hdr, -1, "") && strlen(hdr) >= n &&
-	       g_ascii_strncasecmp(hdr, a, n) == 0;
-}
-
 static bool known(struct bnc *b, const char *a, size_t n)
 {
 	json_t *r;
@@ -314,9 +308,11 @@ static bool self(struct bnc *b, const char *a, size_t n)
 	const char *h[] = {b->self_to, b->self_from};
 	for (int k = 0; k < 2; k++) {
 		const char *s = h[k];
-		for (const char *q = s; q && *q; q++)
-			if (same_addr(a, n, q) && (q == s || !g_ascii_isalnum(q[-1])) &&
-			    !g_ascii_isalnum(q[n]) && q[n] != '.')
+		size_t len = s ? strlen(s) : 0; /* once: the scan stays linear in the field */
+		for (size_t i = 0; n && i + n <= len; i++)
+			if ((s[i] | 0x20) == (a[0] | 0x20) && !g_ascii_strncasecmp(s + i, a, n) &&
+			    (i == 0 || !g_ascii_isalnum(s[i - 1])) && !g_ascii_isalnum(s[i + n]) &&
+			    s[i + n] != '.')
 				return true;
 	}
 	return false;
