@@ -103,14 +103,25 @@ static const char *const auto_subjects[] = {
     NULL};
 
 /* The subject starts with one of words (after blanks): a reply "Re: out of office?" does not. */
-static bool subject_starts(const char *s, const char *const *words)
+/*
+ * 0: no; 1: the subject starts with one of words ("Vacation request ..."
+ * also does: evidence only); 2: the word is the whole subject or is followed
+ * by a colon, as clients write it ("Automatic reply: Ticket 123").
+ */
+static int subject_starts(const char *s, const char *const *words)
 {
 	while (s && (*s == ' ' || *s == '\t'))
 		s++;
-	for (size_t i = 0; s && words[i]; i++)
-		if (!g_ascii_strncasecmp(s, words[i], strlen(words[i])))
-			return true;
-	return false;
+	for (size_t i = 0; s && words[i]; i++) {
+		size_t n = strlen(words[i]);
+		if (g_ascii_strncasecmp(s, words[i], n))
+			continue;
+		const char *r = s + n;
+		while (*r == ' ' || *r == '\t')
+			r++;
+		return *r == 0 || *r == ':' || !strncmp(r, "\xef\xbc\x9a", 3) ? 2 : 1;
+	}
+	return 0;
 }
 
 static const char *const bounce_subjects[] = {
@@ -224,7 +235,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		bool daemon = daemon_sender(m);
 		if (daemon)
 			sig(&s, "from:mailer-daemon", K_HUMAN);
-		bool vacation = subject_starts(subject, auto_subjects);
+		int vacation = subject_starts(subject, auto_subjects);
 		if (vacation)
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
@@ -235,8 +246,9 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 			null_path = true;
 			sig(&s, "null-reverse-path", K_HUMAN);
 		}
-		/* An auto-reply subject counts on its own: clients write it that way. */
-		if (vacation && s.kind < K_AUTO)
+		/* An auto-reply subject counts alone as clients write it ("...: subject"), else
+		 * with <> */
+		if (s.kind < K_AUTO && (vacation == 2 || (vacation && null_path)))
 			s.kind = K_AUTO;
 		/* A bounce subject sent with the null reverse path is a bounce (RFC 3464 section 2)
 		 */
