@@ -36,6 +36,7 @@ enum gw_bare_newlines { BARE_NL_REJECT, BARE_NL_NORMALIZE };
 enum gw_long_lines { LONG_LINES_REJECT, LONG_LINES_ACCEPT };
 enum gw_format { FORMAT_JSON, FORMAT_RAW };
 enum gw_attachments { ATTACH_INLINE, ATTACH_METADATA, ATTACH_OMIT };
+enum gw_auto_replies { AUTO_REPLIES_DELIVER, AUTO_REPLIES_DROP }; /* route auto_replies */
 enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
 enum gw_webhook_auth { WEBHOOK_AUTH_NONE, WEBHOOK_AUTH_BEARER, WEBHOOK_AUTH_BASIC };
 enum gw_log_level { GW_LOG_ERROR, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
@@ -98,6 +99,7 @@ struct gw_route_opts {
 	enum gw_format format;
 	enum gw_attachments attachments;
 	bool include_raw;
+	enum gw_auto_replies auto_replies; /* accept-and-drop: 250 and no POST */
 	bool tls_verify;
 	char *ca_file;     /* NULL: the system store */
 	char *client_cert; /* NULL: none */
@@ -166,6 +168,7 @@ struct gw_limits {
 	uint32_t max_mime_parts;
 	uint64_t max_header_field_size;   /* bytes of one folded header field GMime gets */
 	uint64_t max_header_section_size; /* bytes of one header section GMime gets */
+	uint64_t max_reply_scan; /* body bytes message.reply extraction reads (docs/payload.md) */
 	/* SMTP front end back-pressure (docs/smtp.md) */
 	uint32_t max_pipelined_commands; /* commands handled per read wake-up (64) */
 	uint64_t output_high_water;      /* queued reply bytes before reading pauses (64KB) */

@@ -31,6 +31,10 @@ struct smtp_reply {
 	char text[256];
 };
 
+/* Messages accepted and dropped by a route's auto_replies = "accept-and-drop". */
+struct delivery;
+uint64_t delivery_dropped(const struct delivery *d);
+
 typedef void (*delivery_done_fn)(void *owner, uint64_t cookie, const struct smtp_reply *reply);
 
 /* A per-worker delivery context on base. done is called on base's thread. */

@@ -13,6 +13,9 @@
 #include "config.h"
 #include "envelope.h"
 
+/* message.classification.kind, for callers that act on it (route auto_replies). */
+enum payload_kind { PAYLOAD_HUMAN, PAYLOAD_BULK, PAYLOAD_LIST, PAYLOAD_AUTO_REPLY, PAYLOAD_BOUNCE };
+
 struct payload_options {
 	enum gw_attachments attachments; /* inline, metadata or omit */
 	bool include_raw;                /* add message.raw (base64 of the whole message) */
@@ -21,6 +24,8 @@ struct payload_options {
 	uint32_t max_mime_parts;
 	uint32_t max_header_field_size;   /* bytes of one folded field handed to GMime */
 	uint32_t max_header_section_size; /* bytes of one header section handed to GMime */
+	uint64_t max_reply_scan;          /* message.reply reads at most this much body text */
+	enum payload_kind *kind_out;      /* if not NULL: receives message.classification.kind */
 };
 
 /* Fills *o with the defaults a route gets when it says nothing. */

@@ -48,8 +48,9 @@ struct route_addr {
 	char local[ROUTE_LOCAL_MAX];         /* case kept, tag included; unquoted */
 	char domain[ROUTE_DOMAIN_MAX];       /* as written */
 	char domain_ascii[ROUTE_DOMAIN_MAX]; /* lower-case A-label form */
-	char tag[ROUTE_LOCAL_MAX];           /* MATCH_PLUS: tag without the separator */
+	char tag[ROUTE_LOCAL_MAX];           /* the plus tag without the separator */
 	bool has_tag;
+	size_t base_len; /* with has_tag: bytes of local before the separator */
 };
 
 struct route_match {

@@ -26,6 +26,7 @@ static const char *const bare_newlines[] = {"reject", "normalize", NULL};
 static const char *const long_lines[] = {"reject", "accept", NULL};
 static const char *const formats[] = {"json", "raw", NULL};
 static const char *const attachments[] = {"inline", "metadata", "omit", NULL};
+static const char *const auto_replies[] = {"deliver", "accept-and-drop", NULL};
 static const char *const discoveries[] = {"tree-walk", "psl", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
@@ -185,6 +186,9 @@ static const struct config_key limits_keys[] = {
      NULL, KEY_RELOADABLE,
      "Bytes of the header section of a message or part parsed; the fields beyond are left out "
      "with a warning."},
+    {"max_reply_scan", KT_SIZE, "1MB", KB(4), MB(64), LIM(max_reply_scan), 0, NULL, KEY_RELOADABLE,
+     "Body text read to find the new text of a reply (message.reply); a longer body gets "
+     "message.reply with null members and a reply_scan_limit warning."},
 };
 
 #define DNS(f) offsetof(struct gw_dns, f)
@@ -290,6 +294,10 @@ const struct config_key config_route_opt_keys[] = {
      "inline (content as base64), metadata (no content) or omit."},
     {"include_raw", KT_BOOL, "false", 0, 0, OPT(include_raw), 0, NULL, KEY_RELOADABLE,
      "Add the whole original message, base64-encoded, to the payload."},
+    {"auto_replies", KT_ENUM, "deliver", 0, 0, OPT(auto_replies), 0, auto_replies, KEY_RELOADABLE,
+     "deliver, or accept-and-drop: a message classified auto_reply or bounce "
+     "(message.classification) gets 250 and is not POSTed; it is logged with its delivery id "
+     "and counted. Only with format = \"json\"; raw messages are always delivered."},
     {"tls_verify", KT_BOOL, "true", 0, 0, OPT(tls_verify), 0, NULL, KEY_RELOADABLE,
      "Verify the webhook's TLS certificate and host name."},
     {"ca_file", KT_PATH, NULL, 0, 0, OPT(ca_file), 0, NULL, KEY_RELOADABLE,

@@ -499,7 +499,26 @@ static const struct route_entry *find_plus(const struct route_table *t, const ch
 	size_t n = strlen(tag + t->seplen);
 	memcpy(a->tag, tag + t->seplen, n + 1);
 	a->has_tag = true;
+	a->base_len = (size_t)(tag - a->local);
 	return e;
+}
+
+/*
+ * Wildcard, domain and subdomain routes match the address as written (tag
+ * included) and then tell the app the tag too, as a plus route does: a
+ * help desk's reply+ticket123@ under *@support.example.com gets "ticket123".
+ */
+static void tag_after_match(const struct route_table *t, struct route_addr *a)
+{
+	if (t->seplen == 0 || a->has_tag)
+		return;
+	const char *tag = strstr(a->local, t->sep);
+	if (!tag || tag == a->local)
+		return;
+	size_t n = strlen(tag + t->seplen);
+	memcpy(a->tag, tag + t->seplen, n + 1);
+	a->has_tag = true;
+	a->base_len = (size_t)(tag - a->local);
 }
 
 static const struct route_entry *find_wildcard(const struct route_table *t,
@@ -553,10 +572,14 @@ static enum route_verdict lookup_domain(const struct route_table *t, const struc
                                         const char *key, struct route_match *m)
 {
 	const struct route_entry *e = find_wildcard(t, d, key);
-	if (e)
+	if (e) {
+		tag_after_match(t, &m->addr);
 		return matched(m, e, MATCH_LOCAL_WILDCARD);
-	if (d->catchall)
+	}
+	if (d->catchall) {
+		tag_after_match(t, &m->addr);
 		return matched(m, &t->entries[d->catchall - 1], MATCH_DOMAIN);
+	}
 	return ROUTE_UNKNOWN_USER;
 }
 
@@ -589,8 +612,10 @@ enum route_verdict route_lookup(const struct route_table *t, const char *address
 		return v;
 	bool accepted;
 	const struct route_entry *e = find_sub(t, domain, &accepted);
-	if (e)
+	if (e) {
+		tag_after_match(t, &m->addr);
 		return matched(m, e, MATCH_SUBDOMAIN);
+	}
 	return d || accepted ? ROUTE_UNKNOWN_USER : ROUTE_NOT_OURS;
 }
 

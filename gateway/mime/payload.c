@@ -47,6 +47,8 @@ void payload_options_default(struct payload_options *o)
 	o->max_mime_parts = DEFAULT_MAX_MIME_PARTS;
 	o->max_header_field_size = DEFAULT_MAX_HEADER_FIELD;
 	o->max_header_section_size = DEFAULT_MAX_HEADER_SECTION;
+	o->max_reply_scan = DEFAULT_MAX_REPLY_SCAN;
+	o->kind_out = NULL;
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
@@ -63,6 +65,7 @@ void payload_options_from_route(struct payload_options *o, const struct gw_route
 		o->max_mime_parts = l->max_mime_parts;
 		o->max_header_field_size = (uint32_t)l->max_header_field_size;
 		o->max_header_section_size = (uint32_t)l->max_header_section_size;
+		o->max_reply_scan = l->max_reply_scan;
 	}
 }
 
@@ -270,6 +273,15 @@ static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 	return o;
 }
 
+/* The address without its plus tag: local before the separator, "@", domain. */
+static json_t *base_json(struct pctx *c, const struct route_addr *a)
+{
+	size_t l = a->has_tag && a->base_len < sizeof(a->local) ? a->base_len : strlen(a->local);
+	char buf[ROUTE_LOCAL_MAX + 1 + ROUTE_DOMAIN_MAX];
+	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local, a->domain);
+	return ptext_json(c, buf, n > 0 ? (size_t)n : 0, "recipient");
+}
+
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
 	const struct route_match *m = &r->match;
@@ -279,12 +291,12 @@ static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 	                         "pattern", ptext_json0(c, m->pattern, "route"), "kind",
 	                         kind ? json_string(kind) : json_null())
 	             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "address",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
 	                 ptext_json0(c, r->address, "recipient"), "local",
 	                 ptext_json0(c, m->addr.local, "recipient"), "domain",
 	                 ptext_json0(c, m->addr.domain, "recipient"), "tag",
 	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
-	                 "route", route);
+	                 "base", base_json(c, &m->addr), "route", route);
 }
 
 static json_t *recipients_json(struct pctx *c, const struct envelope *e)
@@ -500,6 +512,7 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	if (!c->warnings)
 		return NULL;
 	c->crlf = detect_crlf(c->msg);
+	c->env = env;
 	GMimeParserOptions *po = g_mime_parser_options_new();
 	g_mime_parser_options_set_fallback_charsets(po, fallback_charsets);
 	g_mime_parser_options_set_warning_callback(po, parser_warning, c);

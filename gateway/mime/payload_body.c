@@ -581,6 +581,8 @@ int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out)
 		walk(&w, g_mime_message_get_mime_part(m), 0);
 	else
 		no_message(&w);
+	if (preply_message(c, m, &w.text, &w.has_text, &w.html, w.has_html, out) < 0)
+		c->oom = 1;
 	json_t *text = body_json(&w, &w.text, w.has_text);
 	json_t *html = body_json(&w, &w.html, w.has_html);
 	pbuf_free(&w.text);

@@ -107,17 +107,7 @@ static json_t *date_json(struct pctx *c, GMimeMessage *m)
 
 static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
 {
-	json_t *a = json_array();
-	const char *v = m ? g_mime_object_get_header(GMIME_OBJECT(m), header) : NULL;
-	GMimeReferences *refs = v ? g_mime_references_parse(NULL, v) : NULL;
-	int n = refs ? g_mime_references_length(refs) : 0;
-
-	for (int i = 0; a && i < n && i < ADDRESS_MAX; i++)
-		json_array_append_new(
-		    a, ptext_json0(c, g_mime_references_get_message_id(refs, i), header));
-	if (refs)
-		g_mime_references_free(refs);
-	return a;
+	return pmsgid_list(c, m ? GMIME_OBJECT(m) : NULL, header, ADDRESS_MAX);
 }
 
 /* RFC 5322 unfolding: CRLF (or LF) before white space goes; leading and trailing space too. */

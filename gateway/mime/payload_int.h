@@ -18,8 +18,9 @@
 
 #include "payload.h"
 
-#define PLACEHOLDER          "gw-deferred-content" /* a deferred value's stand-in in the tree */
-#define PAYLOAD_MAX_WARNINGS 64 /* distinct warnings kept; then one "warnings_truncated" */
+#define PLACEHOLDER            "gw-deferred-content" /* a deferred value's stand-in in the tree */
+#define PAYLOAD_MAX_WARNINGS   64 /* distinct warnings kept; then one "warnings_truncated" */
+#define DEFAULT_MAX_REPLY_SCAN (1024 * 1024) /* limits.max_reply_scan's default */
 
 /* A growable byte buffer with a hard ceiling fixed at creation. */
 struct pbuf {
@@ -53,6 +54,7 @@ struct pdeferred {
 
 struct pctx {
 	const struct payload_options *opt;
+	const struct envelope *env; /* may be NULL (parse) */
 	const struct message_bytes *msg;
 	bool defer;        /* payload_write(): content is streamed at dump time */
 	bool defer_text;   /* and bodies are escaped by us (flags jansson-compatible) */
@@ -169,6 +171,42 @@ int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg);
 size_t pmime_encoded_length(GMimeDataWrapper *w);
 size_t pqp_decode(char *buf, size_t len);
 size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len bytes */
+
+/* payload_reply.c: message.reply, the new text of a reply (docs/payload.md). */
+struct preply {
+	struct pbuf text, sig; /* the reply without quotes and signature; the signature */
+	bool has_sig;
+	bool sig_is_trailer; /* "Sent from my iPhone" rather than "-- " */
+	int quoted;          /* 1 quoted history removed, 0 none found, -1 not looked (limit) */
+	const char *method;  /* static: how the boundary was found */
+};
+int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out);
+void preply_free(struct preply *r);
+/* Adds reply, text_from_html, classification and bounce to out; may fill text from html. */
+int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has_text,
+                   const struct pbuf *html, bool has_html, json_t *out);
+
+/* payload_html2text.c: HTML to plain text (message.text for HTML-only mail). */
+struct phtml_text {
+	struct pbuf text;    /* paragraphs, line breaks, lists, links as "text (url)" */
+	size_t quote_at;     /* offset in text where a quoted-reply container starts, or SIZE_MAX */
+	bool saw_blockquote; /* some text was quoted with <blockquote> ("> " lines) */
+};
+int phtml_to_text(const char *html, size_t len, bool mark_quotes, struct phtml_text *out);
+
+/* HTML: the text before the quote container (not for a forward); the method it implies. */
+size_t preply_html_len(const struct phtml_text *h, bool *cut);
+void preply_html_adjust(struct preply *r, bool cut, bool saw_blockquote);
+/* message.reply of s (or, when h is not NULL, of the HTML converted into h). */
+json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtml_text *h);
+
+/* payload_classify.c / payload_bounce.c: message.classification and message.bounce. */
+int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t text_len,
+                      json_t *out);
+json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t text_len);
+
+/* payload_msgid.c: the ids of every In-Reply-To or References field, lenient (<> optional). */
+json_t *pmsgid_list(struct pctx *c, GMimeObject *o, const char *name, size_t max);
 
 /* payload_json.c: the JSON text with the deferred values streamed in. */
 int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);

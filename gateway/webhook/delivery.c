@@ -115,6 +115,7 @@ struct delivery {
 	struct event *drain_ev; /* at drain_until_us: what is still open gets its reply */
 	uint64_t rng;           /* backoff jitter only: not a secret */
 	bool trace;             /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
+	uint64_t n_dropped;     /* auto-replies and bounces accepted and dropped (auto_replies) */
 };
 
 static void route_pump(struct delivery *d, struct route_state *rs);
@@ -588,6 +589,35 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
 	route_states_prune(d);
 }
 
+/*
+ * Route auto_replies = "accept-and-drop": an auto-reply or bounce gets 250
+ * without a POST, on the next loop turn. The one 250 not backed by a 2xx,
+ * and only because the operator asked for it; logged and counted.
+ */
+static bool drop_auto_reply(struct delivery *d, const struct gw_route *route, struct job *j)
+{
+	static const struct smtp_reply dropped = {250, "2.0.0",
+	                                          "Accepted (automatic reply dropped)"};
+
+	if (route->opts.auto_replies != AUTO_REPLIES_DROP ||
+	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
+		return false;
+	d->n_dropped++;
+	fprintf(stderr, "webhook: route=%s id=%s dropped kind=%s dropped_total=%llu -> 250\n",
+	        j->req.route_name, j->req.id,
+	        j->req.kind == PAYLOAD_BOUNCE ? "bounce" : "auto_reply",
+	        (unsigned long long)d->n_dropped);
+	j->failed = dropped;
+	job_set_state(j, JOB_FAILED);
+	timer_after_us(j->timer, 0);
+	return true;
+}
+
+uint64_t delivery_dropped(const struct delivery *d)
+{
+	return d->n_dropped;
+}
+
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
 {
@@ -640,6 +670,8 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	job_clamp_to_drain(j);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);
 	d->n_jobs++;
+	if (drop_auto_reply(d, route, j))
+		return DELIVERY_QUEUED;
 	job_enqueue(j);
 	route_pump(d, j->rs);
 	return DELIVERY_QUEUED;

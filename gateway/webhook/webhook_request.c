@@ -411,6 +411,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.include_raw = route->opts.include_raw;
 	}
 	b.max = max; /* max_payload_size or less: the build stops there, never past it */
+	o.kind_out = &r->kind;
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
 	 * envelope and header fields) so that it is written without a realloc

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "payload.h"
 #include "webhook_sign.h"
 
 /* Longest value we put in one request header (the X-Gateway-* envelope headers). */
@@ -35,6 +36,7 @@ struct webhook_request {
 	struct gw_reply_override *replies; /* deep copy of the route's */
 	size_t n_replies;
 	struct gw_route_opts opts; /* ca_file, client_cert, client_key deep-copied */
+	enum payload_kind kind;    /* message.classification.kind (json format; else human) */
 };
 
 /*

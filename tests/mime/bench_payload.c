@@ -2,6 +2,10 @@
  * bench_payload.c: speed and memory of MIME to JSON. Built, never run as a
  * test (timings are not assertions). Usage:
  *   bench_payload [seconds [text|attachment|peak|textpeak]]
+ *   bench_payload seconds reply   message.reply extraction and HTML-to-text alone,
+ *        per call, on a 5 KB reply with a quote and on its HTML form
+ *   bench_payload seconds file PATH   throughput of one message file (e.g.
+ *        tests/bench/multipart.eml, the benchmark's 29 KB multipart message)
  *        throughput of a 5 KB text message and of a message that is mostly
  *        one 8 MB base64 attachment, then peak RSS for a 50 MB one and for
  *        a 50 MB plain-text one (all four unless one is named)
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include "payload.h"
+#include "payload_int.h"
 
 struct out {
 	char *p;
@@ -165,6 +170,57 @@ static void throughput(const char *name, const char *m, size_t len, double secon
 	free(out.p);
 }
 
+/* The reply extraction alone (payload_reply.c, payload_html2text.c): CPU time per call. */
+static void reply_cost(double seconds)
+{
+	static const char line[] =
+	    "The quick brown fox jumps over the lazy dog, d\xC3\xA9j\xC3\xA0 vu.\n";
+	static const char head[] =
+	    "\nOn Tue, Mar 3, 2026 at 4:30 PM Support <support@example.com> wrote:\n";
+	char text[6000], html[12000];
+	size_t n = 0, h = 0;
+	while (n + 2 * sizeof(line) + sizeof(head) < 2500) {
+		memcpy(text + n, line, sizeof(line) - 1);
+		n += sizeof(line) - 1;
+	}
+	memcpy(text + n, head, sizeof(head) - 1);
+	n += sizeof(head) - 1;
+	while (n + sizeof(line) + 2 < 5000) {
+		text[n++] = '>', text[n++] = ' ';
+		memcpy(text + n, line, sizeof(line) - 1);
+		n += sizeof(line) - 1;
+	}
+	for (size_t i = 0; i < n && h + 16 < sizeof(html); i++) {
+		if (text[i] == '\n') {
+			memcpy(html + h, "<br>\n", 5);
+			h += 5;
+		} else {
+			html[h++] = text[i];
+		}
+	}
+	unsigned long k = 0;
+	double c0 = cpu();
+	do {
+		struct preply r = {0};
+		preply_extract(text, n, 1 << 20, &r);
+		preply_free(&r);
+		k++;
+	} while (cpu() - c0 < seconds / 2);
+	double per = (cpu() - c0) / (double)k;
+	printf("reply extraction, %zu-byte text with a quote: %.1f us per message\n", n, per * 1e6);
+	k = 0;
+	c0 = cpu();
+	do {
+		struct phtml_text t;
+		memset(&t, 0, sizeof(t));
+		phtml_to_text(html, h, true, &t);
+		pbuf_free(&t.text);
+		k++;
+	} while (cpu() - c0 < seconds / 2);
+	per = (cpu() - c0) / (double)k;
+	printf("HTML to text, %zu-byte HTML: %.1f us per message\n", h, per * 1e6);
+}
+
 static long maxrss_kb(void)
 {
 	struct rusage ru;
@@ -248,6 +304,24 @@ int main(int argc, char **argv)
 		m = attachment_message(8u << 20, &len);
 		throughput("8 MB base64 attachment", m, len, seconds);
 		free(m);
+	}
+	if (strcmp(only, "reply") == 0) {
+		reply_cost(seconds);
+		return 0;
+	}
+	if (strcmp(only, "file") == 0 && argc > 3) {
+		FILE *f = fopen(argv[3], "rb");
+		m = f ? malloc(64u << 20) : NULL;
+		len = m ? fread(m, 1, 64u << 20, f) : 0;
+		if (f)
+			fclose(f);
+		if (!m || !len) {
+			fprintf(stderr, "%s: cannot read\n", argv[3]);
+			return 1;
+		}
+		throughput(argv[3], m, len, seconds);
+		free(m);
+		return 0;
 	}
 	if (!*only || strcmp(only, "peak") == 0)
 		peak(50u << 20, false);

@@ -96,7 +96,8 @@ def stalwart():
         yield name, "subject", subj.get("Text") if isinstance(subj, dict) else None, got["subject"]
         texts = [_sw_body(parts[i])[1] for i in exp["text_body"]
                  if _sw_body(parts[i])[0] == "Text" and (_sw_ctype(parts[i]) or "text/plain") == "text/plain"]
-        yield name, "text", join_text(texts), got["text"]
+        # message.text made from HTML (text_from_html) is not a text part: compare the parts
+        yield name, "text", join_text(texts), None if got["text_from_html"] else got["text"]
         htmls = [_sw_body(parts[i])[1] for i in exp["html_body"] if _sw_body(parts[i])[0] == "Html"]
         yield name, "html", join_text(htmls), got["html"]
         yield name, "attachment_count", len(exp["attachments"]), got["attachment_count"]

@@ -671,6 +671,7 @@ static void check_envelope(void)
 	snprintf(r.match.addr.domain, sizeof(r.match.addr.domain), "example.com");
 	snprintf(r.match.addr.tag, sizeof(r.match.addr.tag), "q3");
 	r.match.addr.has_tag = true;
+	r.match.addr.base_len = 4;
 	struct envelope e = {.mail_from = "",
 	                     .rcpts = &r,
 	                     .n_rcpts = 1,
@@ -696,6 +697,10 @@ static void check_envelope(void)
 	          40000);
 	json_t *rc = json_array_get(json_object_get(root, "recipients"), 0);
 	CHECK_STR(json_string_value(json_object_get(rc, "tag")), "q3");
+	CHECK_STR(json_string_value(json_object_get(rc, "base")), "bill@example.com");
+	/* the null reverse path is evidence of a machine sender (RFC 3834 section 2) */
+	json_t *sig = json_object_get(json_object_get(msg_of(root), "classification"), "signals");
+	CHECK_STR(json_string_value(json_array_get(sig, 0)), "null-reverse-path");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rc, "route"), "kind")), "plus");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rc, "route"), "name")),
 	          "billing");
