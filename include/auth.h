@@ -1,5 +1,5 @@
 /*
- * auth.h: sender authentication of one SMTP transaction (gateway/dmarc/).
+ * auth.h: sender authentication of one SMTP transaction (gateway/auth/).
  *
  * Orchestrates SPF (spf.h), DKIM (dkim.h), ARC (arc.h) and DMARC
  * (dmarc.h) over one dns_resolver, and yields what the rest of the
