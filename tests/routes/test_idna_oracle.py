@@ -1,4 +1,4 @@
-"""routes/idna.c held against an independent implementation.
+"""routes/table/idna.c held against an independent implementation.
 
 Python's own punycode codec (RFC 3492) and its Unicode database are the
 oracle: thousands of seeded random labels must encode and decode to the

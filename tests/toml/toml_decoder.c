@@ -1,5 +1,5 @@
 /*
- * tests/toml/toml_decoder.c: the toml-test decoder for routes/toml.c.
+ * tests/toml/toml_decoder.c: the toml-test decoder for routes/toml/toml.c.
  *
  * Reads a TOML document on stdin and prints the toml-test "tagged JSON" on
  * stdout: tables become objects, arrays arrays, every scalar

@@ -443,7 +443,7 @@ static int parse_opt(struct driver *dr, struct cli *c, int o, const char *arg)
 	return 0;
 }
 
-/* The defaults of routes/config_keys.c's [webhook] table. */
+/* The defaults of routes/config/config_keys.c's [webhook] table. */
 static void defaults(struct driver *dr, struct cli *c)
 {
 	static struct gw_header headers[MAX_LIST];

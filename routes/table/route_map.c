@@ -1,5 +1,5 @@
 /*
- * routes/route_map.c: the storage under the routing table. An arena (one
+ * routes/table/route_map.c: the storage under the routing table. An arena (one
  * owner for every string and entry of a table, freed at once) and an
  * open-addressing hash map from byte strings to indexes, so that a lookup
  * costs a few probes whatever the number of routes.

@@ -1,5 +1,5 @@
 /*
- * routes/toml_scalar.c: UTF-8, and the number and date/time tokens of
+ * routes/toml/toml_scalar.c: UTF-8, and the number and date/time tokens of
  * TOML 1.0.
  *
  * Owns the lexical pieces that need no parser state: UTF-8 (RFC 3629

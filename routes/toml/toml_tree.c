@@ -1,5 +1,5 @@
 /*
- * routes/toml_tree.c: the tree toml_parse() builds and the public
+ * routes/toml/toml_tree.c: the tree toml_parse() builds and the public
  * accessors of include/toml.h.
  *
  * Owns every toml_value allocation: nodes, keys (copied, may hold NULs),

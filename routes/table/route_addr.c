@@ -1,5 +1,5 @@
 /*
- * routes/route_addr.c: splitting an addr-spec (RFC 5321 4.1.2, RFC 6531
+ * routes/table/route_addr.c: splitting an addr-spec (RFC 5321 4.1.2, RFC 6531
  * 3.3 for UTF-8) into the local part and the domain the router compares,
  * and the glob match of local-part wildcards.
  *

@@ -1,5 +1,5 @@
 /*
- * routes/toml.c: the TOML 1.0 parser (https://toml.io/en/v1.0.0): the
+ * routes/toml/toml.c: the TOML 1.0 parser (https://toml.io/en/v1.0.0): the
  * grammar of include/toml.h's toml_parse() and toml_parse_file().
  *
  * Owns: the document structure (comments, newlines: CRLF accepted, a lone

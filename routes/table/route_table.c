@@ -1,5 +1,5 @@
 /*
- * routes/route_table.c: the routing table. Builds, from the [[route]]
+ * routes/table/route_table.c: the routing table. Builds, from the [[route]]
  * match patterns and [routing], an immutable table that maps an envelope
  * recipient (RFC 5321 4.1.2 addr-spec, RFC 6531 UTF-8) to the route that
  * receives it, and answers which domains are ours (so that RCPT can refuse

@@ -1,5 +1,5 @@
 /*
- * routes/idna.c: domain names as the router compares them.
+ * routes/table/idna.c: domain names as the router compares them.
  *
  * Owns: UTF-8 decoding and encoding, a simple lower-case mapping, RFC 3492
  * punycode (sections 6.1-6.3, with the overflow checks of 6.4), and the
