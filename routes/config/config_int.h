@@ -32,6 +32,7 @@ enum key_type {
 	KT_SECRETS,     /* a string or a list; also NAME_env and NAME_file */
 	KT_SECRET,      /* a string; also NAME_env and NAME_file */
 	KT_REPLIES,     /* inline table: "404" = "550 5.1.1 text" */
+	KT_MAX
 };
 
 /* The flags of a key. */
@@ -73,7 +74,8 @@ extern const size_t config_n_route_opt_keys;
 
 const struct config_section *config_section_find(const char *name);
 
-/* ---- shared by config.c, config_value.c, config_check.c, config_diag.c ---- */
+/* ---- shared by config.c, config_value.c, config_route_value.c, config_check.c,
+ * config_diag.c ---- */
 
 #include "config.h"
 #include "toml.h"
@@ -98,6 +100,21 @@ int cfg_set_route_key(struct load *L, const struct config_key *k, const toml_val
 void cfg_apply_defaults(const struct config_key *keys, size_t n, void *base);
 
 char *cfg_strdup(const char *s); /* NULL stays NULL */
+/* The field at offset bytes into the struct at base. */
+static inline void *cfg_field(void *base, size_t offset)
+{
+	return (char *)base + offset;
+}
+/* Whether v has type t; when not, reported as an error of key. */
+bool cfg_is_type(struct load *L, const toml_value *v, toml_type t, const char *key);
+/* A string value without NUL bytes, or NULL (reported). */
+const char *cfg_string_of(struct load *L, const toml_value *v, const char *key);
+/* Frees *slot and stores a copy of s (NULL stays NULL). */
+void cfg_replace_str(char **slot, const char *s);
+/* A string (allow_single) or a list of strings, as a new char **, with their positions
+ * when lines is not NULL; -1 (reported) when v is neither or too long. */
+int cfg_string_list(struct load *L, const toml_value *v, const char *key, bool allow_single,
+                    char ***out, size_t *n_out, int **lines, int **cols);
 void cfg_free_list(char **list, size_t n);
 bool cfg_valid_hostname(const char *s);
 

@@ -1,11 +1,12 @@
 /*
  * config_value.c: one TOML value to one configuration field.
  *
- * The typed setters behind the key tables: sizes ("25MB"), durations
- * ("30s"), enums, listen addresses, prefixes, resolver addresses, route
- * patterns, URLs, headers, reply overrides and secrets (with their _env and
- * _file forms; a secret file others can read is refused, STYLE.md 18), and
- * the defaults declared in config_keys.c. Each mistake is reported at the
+ * The typed setters behind the key tables, one per key type in one table
+ * (setters[]): booleans, integers, sizes ("25MB"), durations ("30s"),
+ * enums, strings, host names, listen addresses, prefixes, resolver
+ * addresses; and the defaults declared in config_keys.c. The values only a
+ * [[route]] or [[user]] holds (patterns, URL, headers, reply overrides,
+ * secrets) are in config_route_value.c. Each mistake is reported at the
  * value's file:line:col and leaves the field as it was.
  */
 #include <arpa/inet.h>
@@ -29,8 +30,7 @@
 #include "toml.h"
 
 /* Bounds on what one file may declare, so a hostile file cannot exhaust memory. */
-#define MAX_LIST_ITEMS  1000000 /* patterns, domains, headers ... per key */
-#define MAX_SECRET_FILE 65536   /* bytes */
+#define MAX_LIST_ITEMS 1000000 /* patterns, domains, headers ... per key */
 /* RFC 5322 atext that is not a letter or digit: what a tag separator may be. */
 #define PLUS_SEP_CHARS "!#$%&'+-/=?^_`{|}~."
 
@@ -125,11 +125,6 @@ int config_parse_duration(const char *s, uint64_t *out_ms)
 
 /* ------------------------------------------------------------ helpers */
 
-static void *field(void *base, size_t offset)
-{
-	return (char *)base + offset;
-}
-
 static int enum_index(const char *const *names, const char *s)
 {
 	for (int i = 0; names[i]; i++)
@@ -147,7 +142,7 @@ static void enum_list(const char *const *names, char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", names[i]);
 }
 
-static bool is_type(struct load *L, const toml_value *v, toml_type t, const char *key)
+bool cfg_is_type(struct load *L, const toml_value *v, toml_type t, const char *key)
 {
 	if (toml_type_of(v) == t)
 		return true;
@@ -157,12 +152,12 @@ static bool is_type(struct load *L, const toml_value *v, toml_type t, const char
 }
 
 /* A string value, checked to have no NUL byte (C strings everywhere after). */
-static const char *string_of(struct load *L, const toml_value *v, const char *key)
+const char *cfg_string_of(struct load *L, const toml_value *v, const char *key)
 {
 	size_t len;
 	const char *s;
 
-	if (!is_type(L, v, TOML_STRING, key))
+	if (!cfg_is_type(L, v, TOML_STRING, key))
 		return NULL;
 	s = toml_string(v, &len);
 	if (strlen(s) != len) {
@@ -177,7 +172,7 @@ char *cfg_strdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void replace_str(char **slot, const char *s)
+void cfg_replace_str(char **slot, const char *s)
 {
 	free(*slot);
 	*slot = cfg_strdup(s);
@@ -191,14 +186,14 @@ void cfg_free_list(char **list, size_t n)
 }
 
 /* A string or a list of strings, as a new char ** (positions optional). */
-static int string_list(struct load *L, const toml_value *v, const char *key, bool allow_single,
-                       char ***out, size_t *n_out, int **lines, int **cols)
+int cfg_string_list(struct load *L, const toml_value *v, const char *key, bool allow_single,
+                    char ***out, size_t *n_out, int **lines, int **cols)
 {
 	size_t n;
 	char **list;
 
 	if (allow_single && toml_type_of(v) == TOML_STRING) {
-		const char *s = string_of(L, v, key);
+		const char *s = cfg_string_of(L, v, key);
 
 		if (!s)
 			return -1;
@@ -240,7 +235,7 @@ static int string_list(struct load *L, const toml_value *v, const char *key, boo
 	}
 	for (size_t i = 0; i < n; i++) {
 		const toml_value *item = toml_array_at(v, i);
-		const char *s = string_of(L, item, key);
+		const char *s = cfg_string_of(L, item, key);
 
 		if (!s || !(list[i] = strdup(s))) {
 			cfg_free_list(list, i);
@@ -368,206 +363,6 @@ bool cfg_valid_hostname(const char *s)
 	return label > 0;
 }
 
-static bool valid_header_name(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-			return false;
-	return true;
-}
-
-/* Headers the gateway writes itself (docs/webhook.md); a route may not replace them. */
-bool config_header_reserved(const char *name)
-{
-	static const char *const names[] = {
-	    "webhook-id",
-	    "webhook-timestamp",
-	    "webhook-signature",
-	    "idempotency-key",
-	    "content-type",
-	    "content-length",
-	    "host",
-	    "transfer-encoding",
-	    "expect",
-	    "user-agent",
-	    "connection",
-	    "te",
-	    "upgrade",
-	    "trailer",
-	    "keep-alive",
-	    "proxy-authorization",
-	};
-
-	if (strncasecmp(name, "x-gateway-", 10) == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i]) == 0)
-			return true;
-	return false;
-}
-
-static bool has_crlf(const char *s)
-{
-	return strpbrk(s, "\r\n") != NULL;
-}
-
-/*
- * What is wrong with the authority of an http(s) URL, or NULL: an empty
- * host, a port that is not 1-65535, characters no host has, or credentials
- * (user:password@), which would sit in the file, the logs and the endpoint
- * key; basic_user/basic_password and bearer_token carry them instead.
- */
-static const char *url_problem(const char *url)
-{
-	const char *a = strstr(url, "://") + 3;
-	size_t alen = strcspn(a, "/?#");
-	const char *end = a + alen, *h = a, *hend, *port = NULL;
-
-	if (memchr(a, '@', alen))
-		return "must not carry credentials (user:password@): use basic_user and "
-		       "basic_password, or bearer_token";
-	if (*h == '[') {
-		hend = memchr(h, ']', alen);
-		if (!hend || hend == h + 1)
-			return "has an empty or unclosed [IPv6] host";
-		for (const char *p = h + 1; p < hend; p++)
-			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
-				return "has a bad [IPv6] host";
-		hend++;
-		if (hend < end && *hend != ':')
-			return "has a bad [IPv6] host";
-	} else {
-		hend = memchr(h, ':', alen);
-		if (!hend)
-			hend = end;
-		if (hend == h)
-			return "has an empty host";
-		for (const char *p = h; p < hend; p++)
-			if (!isalnum((unsigned char)*p) && !strchr("-._", *p) &&
-			    (unsigned char)*p < 0x80)
-				return "has a character no host name has";
-	}
-	if (hend < end) {
-		unsigned long n = 0;
-
-		port = hend + 1;
-		if (port == end || (size_t)(end - port) > 5)
-			return "has an impossible port (1-65535)";
-		for (const char *p = port; p < end; p++) {
-			if (!isdigit((unsigned char)*p))
-				return "has an impossible port (1-65535)";
-			n = n * 10 + (unsigned long)(*p - '0');
-		}
-		if (n < 1 || n > 65535)
-			return "has an impossible port (1-65535)";
-	}
-	return NULL;
-}
-
-/* -------------------------------------------------------------- secrets */
-
-static char *read_secret_file(struct load *L, const toml_value *v, const char *path)
-{
-	char err[512];
-	char *buf = safe_file_read(path, MAX_SECRET_FILE, SAFE_FILE_PRIVATE, NULL, err, sizeof err);
-
-	if (!buf)
-		cfg_err_at(L, v, "%s", err);
-	return buf;
-}
-
-/* Splits text on white space (env: spaces; file: lines) into a new list. */
-static int split_secrets(const char *text, char ***out, size_t *n)
-{
-	char **list = NULL;
-	size_t count = 0;
-
-	for (const char *p = text; *p;) {
-		size_t len = strcspn(p, " \t\r\n");
-		char **grown;
-
-		if (len == 0) {
-			p++;
-			continue;
-		}
-		grown = realloc(list, (count + 1) * sizeof(*list));
-		if (!grown || !(grown[count] = strndup(p, len))) {
-			cfg_free_list(grown ? grown : list, count);
-			return -1;
-		}
-		list = grown;
-		count++;
-		p += len;
-	}
-	*out = list;
-	*n = count;
-	return 0;
-}
-
-/*
- * A secret key may be written as NAME, NAME_env or NAME_file. Returns the
- * list of values (one for KT_SECRET), or -1 after reporting.
- */
-static int secret_values(struct load *L, const toml_value *v, const char *key, int how, bool multi,
-                         char ***out, size_t *n)
-{
-	const char *s;
-
-	if (how == 0 && (L->file_mode & (S_IRWXG | S_IRWXO)))
-		diag_add_warning(L->diag, L->file, toml_line(v), toml_col(v),
-		                 "'%s' is written inline in a file others can read (mode %03o): "
-		                 "use %s_file (mode 600) or %s_env, or chmod 600 the file",
-		                 key, L->file_mode, key, key);
-	if (how == 0 && multi)
-		return string_list(L, v, key, true, out, n, NULL, NULL);
-	if (how == 0) {
-		if (!(s = string_of(L, v, key)))
-			return -1;
-		if (!*s) {
-			cfg_err_at(L, v, "'%s' must not be empty", key);
-			return -1;
-		}
-		*out = calloc(1, sizeof(char *));
-		if (!*out || !((*out)[0] = strdup(s))) {
-			free(*out);
-			return -1;
-		}
-		*n = 1;
-		return 0;
-	}
-	if (!(s = string_of(L, v, key)))
-		return -1;
-	if (how == 1) {
-		const char *env = getenv(s);
-
-		if (!env || !*env) {
-			cfg_err_at(L, v, "environment variable '%s' (for '%s') is not set", s, key);
-			return -1;
-		}
-		if (split_secrets(env, out, n) < 0)
-			return -1;
-	} else {
-		char *text = read_secret_file(L, v, s);
-		int rc;
-
-		if (!text)
-			return -1;
-		rc = split_secrets(text, out, n);
-		free(text);
-		if (rc < 0)
-			return -1;
-	}
-	if (*n == 0 || (!multi && *n != 1)) {
-		cfg_err_at(L, v, "'%s' must give %s", key,
-		           multi ? "at least one value" : "one value");
-		cfg_free_list(*out, *n);
-		return -1;
-	}
-	return 0;
-}
-
 /* -------------------------------------------------------- typed setters */
 
 static int set_u64_ranged(struct load *L, const struct config_key *k, const toml_value *v,
@@ -584,8 +379,9 @@ static int set_u64_ranged(struct load *L, const struct config_key *k, const toml
 }
 
 static int set_size_or_duration(struct load *L, const struct config_key *k, const toml_value *v,
-                                void *slot)
+                                void *base)
 {
+	uint64_t *slot = cfg_field(base, k->offset);
 	uint64_t n;
 	const char *s;
 
@@ -618,7 +414,7 @@ static int set_size_or_duration(struct load *L, const struct config_key *k, cons
 static int set_listen(struct load *L, const struct config_key *k, const toml_value *v, void *base)
 {
 	struct gw_listener *l = base;
-	const char *s = string_of(L, v, k->name);
+	const char *s = cfg_string_of(L, v, k->name);
 
 	if (!s)
 		return -1;
@@ -629,7 +425,7 @@ static int set_listen(struct load *L, const struct config_key *k, const toml_val
 		           k->name, s);
 		return -1;
 	}
-	replace_str(&l->address, s);
+	cfg_replace_str(&l->address, s);
 	return 0;
 }
 
@@ -640,7 +436,7 @@ static int set_cidrs(struct load *L, const struct config_key *k, const toml_valu
 	struct gw_cidr *c;
 	int rc = 0;
 
-	if (string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
+	if (cfg_string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
 		return -1;
 	c = calloc(n ? n : 1, sizeof(*c));
 	for (size_t i = 0; c && i < n; i++) {
@@ -655,9 +451,9 @@ static int set_cidrs(struct load *L, const struct config_key *k, const toml_valu
 		free(c);
 		return -1;
 	}
-	free(*(struct gw_cidr **)field(base, k->offset));
-	*(struct gw_cidr **)field(base, k->offset) = c;
-	*(size_t *)field(base, k->offset2) = n;
+	free(*(struct gw_cidr **)cfg_field(base, k->offset));
+	*(struct gw_cidr **)cfg_field(base, k->offset) = c;
+	*(size_t *)cfg_field(base, k->offset2) = n;
 	return 0;
 }
 
@@ -668,7 +464,7 @@ static int set_dns_servers(struct load *L, const struct config_key *k, const tom
 	size_t n;
 	int rc = 0;
 
-	if (string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
+	if (cfg_string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct sockaddr_storage ss;
@@ -685,133 +481,17 @@ static int set_dns_servers(struct load *L, const struct config_key *k, const tom
 		cfg_free_list(list, n);
 		return -1;
 	}
-	cfg_free_list(*(char ***)field(base, k->offset), *(size_t *)field(base, k->offset2));
-	*(char ***)field(base, k->offset) = list;
-	*(size_t *)field(base, k->offset2) = n;
+	cfg_free_list(*(char ***)cfg_field(base, k->offset),
+	              *(size_t *)cfg_field(base, k->offset2));
+	*(char ***)cfg_field(base, k->offset) = list;
+	*(size_t *)cfg_field(base, k->offset2) = n;
 	return 0;
 }
 
-static int set_headers(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+static int set_enum(struct load *L, const struct config_key *k, const toml_value *v, void *base)
 {
-	struct gw_route *r = base;
-	size_t n;
-
-	if (!is_type(L, v, TOML_TABLE, k->name))
-		return -1;
-	n = toml_table_len(v);
-	r->headers = calloc(n ? n : 1, sizeof(*r->headers));
-	if (!r->headers)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *name = toml_table_key(v, i, NULL);
-		const toml_value *hv = toml_table_value(v, i);
-		const char *value = string_of(L, hv, name);
-
-		if (!valid_header_name(name)) {
-			diag_add_error(L->diag, L->file, toml_table_key_line(v, i),
-			               toml_table_key_col(v, i), "'%s' is not a valid header name",
-			               name);
-			continue;
-		}
-		if (config_header_reserved(name)) {
-			diag_add_error(
-			    L->diag, L->file, toml_table_key_line(v, i), toml_table_key_col(v, i),
-			    "header '%s' is written by the gateway itself (docs/webhook.md)", name);
-			continue;
-		}
-		if (!value)
-			continue;
-		if (has_crlf(value)) {
-			cfg_err_at(L, hv, "header '%s' must not contain CR or LF", name);
-			continue;
-		}
-		r->headers[r->n_headers].name = strdup(name);
-		r->headers[r->n_headers].value = strdup(value);
-		r->n_headers++;
-	}
-	return 0;
-}
-
-/* "550 5.1.1 text": code and enhanced status of the same class. */
-static int parse_reply_text(const char *s, struct gw_reply_override *o)
-{
-	int code, a, b, c, used = 0;
-
-	if (sscanf(s, "%3d %d.%d.%d%n", &code, &a, &b, &c, &used) != 4)
-		return -1;
-	if (code < 200 || code > 599 || (code / 100 != 2 && code / 100 != 4 && code / 100 != 5))
-		return -1;
-	if (a != code / 100 || b < 0 || b > 999 || c < 0 || c > 999)
-		return -1;
-	if (s[used] && s[used] != ' ')
-		return -1;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return -1;
-	o->code = code;
-	snprintf(o->status, sizeof(o->status), "%c.%d.%d", (char)('0' + a), b % 1000, c % 1000);
-	o->text = strdup(s[used] ? s + used + 1 : "");
-	return o->text ? 0 : -1;
-}
-
-static bool valid_reply_key(const char *k)
-{
-	static const char *const words[] = {"connect", "timeout", "reset", "config"};
-
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcmp(k, words[i]) == 0)
-			return true;
-	if (strlen(k) != 3 || k[0] < '1' || k[0] > '5')
-		return false;
-	if (strcmp(k + 1, "xx") == 0)
-		return true;
-	return isdigit((unsigned char)k[1]) && isdigit((unsigned char)k[2]);
-}
-
-static int set_replies(struct load *L, const struct config_key *k, const toml_value *v, void *base)
-{
-	struct gw_route *r = base;
-	size_t n;
-
-	if (!is_type(L, v, TOML_TABLE, k->name))
-		return -1;
-	n = toml_table_len(v);
-	r->replies = calloc(n ? n : 1, sizeof(*r->replies));
-	if (!r->replies)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *key = toml_table_key(v, i, NULL);
-		const toml_value *rv = toml_table_value(v, i);
-		const char *text = string_of(L, rv, key);
-		struct gw_reply_override *o = &r->replies[r->n_replies];
-
-		if (!valid_reply_key(key)) {
-			diag_add_error(L->diag, L->file, toml_table_key_line(v, i),
-			               toml_table_key_col(v, i),
-			               "'%s' is not an HTTP status (\"404\"), a class (\"4xx\"), "
-			               "connect, timeout, reset or config",
-			               key);
-			continue;
-		}
-		if (!text)
-			continue;
-		if (parse_reply_text(text, o) < 0) {
-			cfg_err_at(
-			    L, rv,
-			    "reply for '%s' must be \"CODE X.Y.Z text\" with code 2xx, 4xx or "
-			    "5xx, X its class, printable ASCII",
-			    key);
-			continue;
-		}
-		o->key = strdup(key);
-		r->n_replies++;
-	}
-	return 0;
-}
-
-static int set_enum(struct load *L, const struct config_key *k, const toml_value *v, void *slot)
-{
-	const char *s = string_of(L, v, k->name);
+	int *slot = cfg_field(base, k->offset);
+	const char *s = cfg_string_of(L, v, k->name);
 	int i;
 	char names[256];
 
@@ -823,182 +503,167 @@ static int set_enum(struct load *L, const struct config_key *k, const toml_value
 		cfg_err_at(L, v, "'%s' must be one of %s, not \"%s\"", k->name, names, s);
 		return -1;
 	}
-	*(int *)slot = i;
+	*slot = i;
 	return 0;
 }
 
-int cfg_set_simple(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+static int set_bool(struct load *L, const struct config_key *k, const toml_value *v, void *base)
 {
-	void *slot = field(base, k->offset);
-	const char *s;
-
-	switch (k->type) {
-	case KT_BOOL:
-		if (!is_type(L, v, TOML_BOOL, k->name))
-			return -1;
-		*(bool *)slot = toml_bool(v);
-		return 0;
-	case KT_U32: {
-		uint64_t n;
-
-		if (!is_type(L, v, TOML_INTEGER, k->name))
-			return -1;
-		if (toml_integer(v) < 0 || toml_integer(v) > UINT32_MAX) {
-			cfg_err_at(L, v, "'%s' must be between %llu and %llu", k->name,
-			           (unsigned long long)k->min, (unsigned long long)k->max);
-			return -1;
-		}
-		if (set_u64_ranged(L, k, v, (uint64_t)toml_integer(v), &n) < 0)
-			return -1;
-		*(uint32_t *)slot = (uint32_t)n;
-		return 0;
-	}
-	case KT_SIZE:
-	case KT_DURATION:
-		return set_size_or_duration(L, k, v, slot);
-	case KT_ENUM:
-		return set_enum(L, k, v, slot);
-	case KT_STRING:
-	case KT_PATH:
-		if (!(s = string_of(L, v, k->name)))
-			return -1;
-		if (!*s) {
-			cfg_err_at(L, v, "'%s' must not be empty", k->name);
-			return -1;
-		}
-		replace_str(slot, s);
-		return 0;
-	case KT_HOSTNAME:
-		if (!(s = string_of(L, v, k->name)))
-			return -1;
-		if (!cfg_valid_hostname(s)) {
-			cfg_err_at(L, v, "'%s': '%s' is not a host name", k->name, s);
-			return -1;
-		}
-		replace_str(slot, s);
-		return 0;
-	case KT_WORKERS:
-		if (toml_type_of(v) == TOML_STRING && strcmp(toml_string(v, NULL), "auto") == 0) {
-			*(uint32_t *)slot = 0;
-			return 0;
-		}
-		if (toml_type_of(v) != TOML_INTEGER || toml_integer(v) < 1 ||
-		    toml_integer(v) > (int64_t)k->max) {
-			cfg_err_at(L, v, "'%s' must be \"auto\" or an integer from 1 to %llu",
-			           k->name, (unsigned long long)k->max);
-			return -1;
-		}
-		*(uint32_t *)slot = (uint32_t)toml_integer(v);
-		return 0;
-	case KT_TLS_VERSION:
-		if (!(s = string_of(L, v, k->name)))
-			return -1;
-		if (strcmp(s, "1.2") == 0) {
-			*(uint32_t *)slot = TLS1_2_VERSION;
-		} else if (strcmp(s, "1.3") == 0) {
-			*(uint32_t *)slot = TLS1_3_VERSION;
-		} else {
-			cfg_err_at(L, v, "'%s' must be \"1.2\" or \"1.3\"", k->name);
-			return -1;
-		}
-		return 0;
-	case KT_PLUS_SEP:
-		if (!(s = string_of(L, v, k->name)))
-			return -1;
-		if (strlen(s) > 7 || strspn(s, PLUS_SEP_CHARS) != strlen(s)) {
-			cfg_err_at(L, v, "'%s' must be up to 7 of the characters %s", k->name,
-			           PLUS_SEP_CHARS);
-			return -1;
-		}
-		memcpy(slot, s, strlen(s) + 1);
-		return 0;
-	case KT_STRING_LIST: {
-		char **list;
-		size_t n;
-
-		if (string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
-			return -1;
-		cfg_free_list(*(char ***)slot, *(size_t *)field(base, k->offset2));
-		*(char ***)slot = list;
-		*(size_t *)field(base, k->offset2) = n;
-		return 0;
-	}
-	case KT_LISTEN:
-		return set_listen(L, k, v, base);
-	case KT_CIDR_LIST:
-		return set_cidrs(L, k, v, base);
-	case KT_DNS_SERVERS:
-		return set_dns_servers(L, k, v, base);
-	default:
+	if (!cfg_is_type(L, v, TOML_BOOL, k->name))
 		return -1;
-	}
+	*(bool *)cfg_field(base, k->offset) = toml_bool(v);
+	return 0;
 }
 
-int cfg_set_route_key(struct load *L, const struct config_key *k, const toml_value *v, void *base,
-                      int how)
+static int set_u32(struct load *L, const struct config_key *k, const toml_value *v, void *base)
 {
-	struct gw_route *r = base;
-	const char *s, *why;
+	uint64_t n;
 
-	switch (k->type) {
-	case KT_MATCH:
-		if (string_list(L, v, k->name, true, &r->match, &r->n_match, &r->match_line,
-		                &r->match_col) < 0)
-			return -1;
-		if (r->n_match == 0) {
-			cfg_err_at(L, v, "'match' must name at least one pattern");
-			return -1;
-		}
-		return 0;
-	case KT_URL:
-		if (!(s = string_of(L, v, k->name)))
-			return -1;
-		if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
-			cfg_err_at(L, v, "'url' must start with http:// or https://");
-			return -1;
-		}
-		if (strpbrk(s, " \t\r\n") || strlen(s) < 9) {
-			cfg_err_at(L, v, "'url' is not a URL: \"%s\"", s);
-			return -1;
-		}
-		if ((why = url_problem(s)) != NULL) {
-			cfg_err_at(L, v, "'url' %s", why);
-			return -1;
-		}
-		replace_str(&r->url, s);
-		return 0;
-	case KT_HEADERS:
-		return set_headers(L, k, v, base);
-	case KT_REPLIES:
-		return set_replies(L, k, v, base);
-	case KT_SECRETS:
-	case KT_SECRET: {
-		char **list;
-		size_t n;
+	if (!cfg_is_type(L, v, TOML_INTEGER, k->name))
+		return -1;
+	if (toml_integer(v) < 0 || toml_integer(v) > UINT32_MAX) {
+		cfg_err_at(L, v, "'%s' must be between %llu and %llu", k->name,
+		           (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	if (set_u64_ranged(L, k, v, (uint64_t)toml_integer(v), &n) < 0)
+		return -1;
+	*(uint32_t *)cfg_field(base, k->offset) = (uint32_t)n;
+	return 0;
+}
 
-		if (secret_values(L, v, k->name, how, k->type == KT_SECRETS, &list, &n) < 0)
-			return -1;
-		if (k->type == KT_SECRETS) {
-			cfg_free_list(r->secrets, r->n_secrets);
-			r->secrets = list;
-			r->n_secrets = n;
-			return 0;
-		}
-		free(*(char **)field(base, k->offset));
-		*(char **)field(base, k->offset) = list[0];
-		free(list);
+/* KT_STRING and KT_PATH: any string but the empty one. */
+static int set_string(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+{
+	const char *s = cfg_string_of(L, v, k->name);
+
+	if (!s)
+		return -1;
+	if (!*s) {
+		cfg_err_at(L, v, "'%s' must not be empty", k->name);
+		return -1;
+	}
+	cfg_replace_str(cfg_field(base, k->offset), s);
+	return 0;
+}
+
+static int set_hostname(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+{
+	const char *s = cfg_string_of(L, v, k->name);
+
+	if (!s)
+		return -1;
+	if (!cfg_valid_hostname(s)) {
+		cfg_err_at(L, v, "'%s': '%s' is not a host name", k->name, s);
+		return -1;
+	}
+	cfg_replace_str(cfg_field(base, k->offset), s);
+	return 0;
+}
+
+/* "auto" (stored as 0) or 1 to k->max. */
+static int set_workers(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+{
+	uint32_t *slot = cfg_field(base, k->offset);
+
+	if (toml_type_of(v) == TOML_STRING && strcmp(toml_string(v, NULL), "auto") == 0) {
+		*slot = 0;
 		return 0;
 	}
-	default:
-		return cfg_set_simple(L, k, v, base);
+	if (toml_type_of(v) != TOML_INTEGER || toml_integer(v) < 1 ||
+	    toml_integer(v) > (int64_t)k->max) {
+		cfg_err_at(L, v, "'%s' must be \"auto\" or an integer from 1 to %llu", k->name,
+		           (unsigned long long)k->max);
+		return -1;
 	}
+	*slot = (uint32_t)toml_integer(v);
+	return 0;
+}
+
+static int set_tls_version(struct load *L, const struct config_key *k, const toml_value *v,
+                           void *base)
+{
+	uint32_t *slot = cfg_field(base, k->offset);
+	const char *s = cfg_string_of(L, v, k->name);
+
+	if (!s)
+		return -1;
+	if (strcmp(s, "1.2") == 0) {
+		*slot = TLS1_2_VERSION;
+	} else if (strcmp(s, "1.3") == 0) {
+		*slot = TLS1_3_VERSION;
+	} else {
+		cfg_err_at(L, v, "'%s' must be \"1.2\" or \"1.3\"", k->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stored inline (char[8]): up to 7 separator characters. */
+static int set_plus_sep(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+{
+	const char *s = cfg_string_of(L, v, k->name);
+
+	if (!s)
+		return -1;
+	if (strlen(s) > 7 || strspn(s, PLUS_SEP_CHARS) != strlen(s)) {
+		cfg_err_at(L, v, "'%s' must be up to 7 of the characters %s", k->name,
+		           PLUS_SEP_CHARS);
+		return -1;
+	}
+	memcpy(cfg_field(base, k->offset), s, strlen(s) + 1);
+	return 0;
+}
+
+static int set_string_list(struct load *L, const struct config_key *k, const toml_value *v,
+                           void *base)
+{
+	char **list;
+	size_t n;
+
+	if (cfg_string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
+		return -1;
+	cfg_free_list(*(char ***)cfg_field(base, k->offset),
+	              *(size_t *)cfg_field(base, k->offset2));
+	*(char ***)cfg_field(base, k->offset) = list;
+	*(size_t *)cfg_field(base, k->offset2) = n;
+	return 0;
+}
+
+typedef int (*key_setter)(struct load *L, const struct config_key *k, const toml_value *v,
+                          void *base);
+
+/* One setter per key type; the types only a route holds have none here. */
+static const key_setter setters[KT_MAX] = {
+    [KT_BOOL] = set_bool,
+    [KT_U32] = set_u32,
+    [KT_SIZE] = set_size_or_duration,
+    [KT_DURATION] = set_size_or_duration,
+    [KT_STRING] = set_string,
+    [KT_PATH] = set_string,
+    [KT_ENUM] = set_enum,
+    [KT_STRING_LIST] = set_string_list,
+    [KT_WORKERS] = set_workers,
+    [KT_TLS_VERSION] = set_tls_version,
+    [KT_PLUS_SEP] = set_plus_sep,
+    [KT_HOSTNAME] = set_hostname,
+    [KT_LISTEN] = set_listen,
+    [KT_CIDR_LIST] = set_cidrs,
+    [KT_DNS_SERVERS] = set_dns_servers,
+};
+
+int cfg_set_simple(struct load *L, const struct config_key *k, const toml_value *v, void *base)
+{
+	if ((unsigned)k->type >= KT_MAX || !setters[k->type])
+		return -1;
+	return setters[k->type](L, k, v, base);
 }
 
 /* ------------------------------------------------------------- defaults */
 
 static void apply_default(const struct config_key *k, void *base)
 {
-	void *slot = field(base, k->offset);
+	void *slot = cfg_field(base, k->offset);
 	uint64_t n = 0;
 
 	if (!k->def)
