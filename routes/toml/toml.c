@@ -2,11 +2,10 @@
  * routes/toml/toml.c: the TOML 1.0 parser (https://toml.io/en/v1.0.0): the
  * grammar of include/toml.h's toml_parse() and toml_parse_file().
  *
- * Owns: the document structure (comments, newlines: CRLF accepted, a lone
- * CR refused), the four string kinds with every escape and the line-ending
- * backslash, keys (bare, quoted, dotted), arrays, inline tables, [table]
- * and [[array of tables]] headers, and every redefinition rule of the
- * specification. Numbers, dates and UTF-8 are lexed by toml_scalar.c; the
+ * Owns: the document structure, keys (bare, quoted, dotted), arrays, inline
+ * tables, [table] and [[array of tables]] headers, and every redefinition
+ * rule of the specification. Comments, newlines and the four string kinds
+ * are lexed by toml_lex.c; numbers, dates and UTF-8 by toml_scalar.c; the
  * tree is built through toml_tree.c.
  *
  * Must never: print, exit, abort on bad input, recurse deeper than
@@ -14,7 +13,6 @@
  * reading the file given to toml_parse_file(). The first error stops the
  * parse: a document with a syntax error has no meaningful remainder.
  */
-#include "codec.h"
 #include "safe_file.h"
 #include "toml_internal.h"
 
@@ -31,12 +29,6 @@
  */
 #define TOML_MAX_DOC_SIZE (64u << 20)
 
-/* A growable byte buffer for decoded strings and keys. */
-struct sbuf {
-	char *d;
-	size_t len, cap;
-};
-
 struct keypart {
 	char *s; /* owned, NUL-terminated */
 	size_t len;
@@ -48,411 +40,6 @@ struct keypath {
 	struct keypart part[TOML_MAX_DEPTH];
 	int n;
 };
-
-struct parser {
-	const char *buf, *p, *end;
-	int line;               /* line of p */
-	const char *line_start; /* first byte of that line */
-	toml_error *err;
-	bool failed;
-	toml_value *root, *cur; /* cur: the table key/value pairs go into */
-	char section[128];      /* cur's [header] name for messages, "" at the root */
-	struct sbuf sb;
-};
-
-/* ------------------------------------------------------------------ */
-/* Errors and positions                                                 */
-/* ------------------------------------------------------------------ */
-
-/* Positions of errors are recomputed from the start: it happens once. */
-static void locate(const struct parser *ps, const char *at, int *line, int *col)
-{
-	const char *ls = ps->buf;
-	int ln = 1;
-
-	if (at > ps->end)
-		at = ps->end;
-	for (const char *q = ps->buf; q < at; q++) {
-		if (*q == '\n') {
-			ln++;
-			ls = q + 1;
-		}
-	}
-	*line = ln;
-	*col = (int)(at - ls) + 1;
-}
-
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, const char *at,
-                                                      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ps->failed)
-		return -1;
-	ps->failed = true;
-	locate(ps, at, &ps->err->line, &ps->err->col);
-	va_start(ap, fmt);
-	vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int oom(struct parser *ps)
-{
-	return fail(ps, ps->p, "out of memory");
-}
-
-static int col_of(const struct parser *ps, const char *at)
-{
-	return (int)(at - ps->line_start) + 1;
-}
-
-static void newline_at(struct parser *ps, const char *after)
-{
-	ps->line++;
-	ps->line_start = after;
-}
-
-/* A printable rendering of the byte at q for messages. */
-static const char *show(const struct parser *ps, const char *q, char *out, size_t n)
-{
-	unsigned char c;
-
-	if (q >= ps->end)
-		return "end of file";
-	c = (unsigned char)*q;
-	if (c == '\n' || c == '\r')
-		return "end of line";
-	if (c < 0x20 || c == 0x7f || c >= 0x80)
-		snprintf(out, n, "byte 0x%02x", c);
-	else
-		snprintf(out, n, "'%c'", c);
-	return out;
-}
-
-/* ------------------------------------------------------------------ */
-/* Scratch buffer                                                       */
-/* ------------------------------------------------------------------ */
-
-static int sb_put(struct sbuf *sb, const char *s, size_t n)
-{
-	if (sb->len + n + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 64;
-		char *d;
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		d = realloc(sb->d, cap);
-		if (!d)
-			return -1;
-		sb->d = d;
-		sb->cap = cap;
-	}
-	memcpy(sb->d + sb->len, s, n);
-	sb->len += n;
-	sb->d[sb->len] = '\0';
-	return 0;
-}
-
-/* A copy of the buffer's content, NUL-terminated. */
-static char *sb_take(const struct sbuf *sb)
-{
-	char *s = malloc(sb->len + 1);
-
-	if (!s)
-		return NULL;
-	if (sb->len)
-		memcpy(s, sb->d, sb->len);
-	s[sb->len] = '\0';
-	return s;
-}
-
-static int sb_utf8(struct sbuf *sb, uint32_t cp)
-{
-	char b[4];
-
-	return sb_put(sb, b, toml_scalar_utf8_encode(cp, b));
-}
-
-/* ------------------------------------------------------------------ */
-/* UTF-8 (RFC 3629 section 4): no overlongs, no surrogates, <= U+10FFFF  */
-/* ------------------------------------------------------------------ */
-
-static int utf8_check(struct parser *ps)
-{
-	size_t bad = toml_scalar_utf8_check(ps->buf, (size_t)(ps->end - ps->buf));
-
-	if (bad == (size_t)(ps->end - ps->buf))
-		return 0;
-	return fail(ps, ps->buf + bad, "invalid UTF-8 byte 0x%02x", (unsigned char)ps->buf[bad]);
-}
-
-/* ------------------------------------------------------------------ */
-/* Whitespace, comments, newlines                                       */
-/* ------------------------------------------------------------------ */
-
-static void skip_ws(struct parser *ps)
-{
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
-		ps->p++;
-}
-
-/* Control characters other than tab are not allowed in comments (1.0). */
-static bool is_ctl(unsigned char c)
-{
-	return (c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-static int skip_comment(struct parser *ps)
-{
-	if (ps->p >= ps->end || *ps->p != '#')
-		return 0;
-	for (ps->p++; ps->p < ps->end && *ps->p != '\n'; ps->p++) {
-		if (*ps->p == '\r' && ps->p + 1 < ps->end && ps->p[1] == '\n')
-			break;
-		if (is_ctl((unsigned char)*ps->p))
-			return fail(ps, ps->p, "control character 0x%02x in comment",
-			            (unsigned char)*ps->p);
-	}
-	return 0;
-}
-
-/* Consumes LF or CRLF. Returns 1 if one was eaten, 0 if none, -1 on lone CR. */
-static int eat_newline(struct parser *ps)
-{
-	if (ps->p < ps->end && *ps->p == '\n') {
-		ps->p++;
-		newline_at(ps, ps->p);
-		return 1;
-	}
-	if (ps->p < ps->end && *ps->p == '\r') {
-		if (ps->p + 1 < ps->end && ps->p[1] == '\n') {
-			ps->p += 2;
-			newline_at(ps, ps->p);
-			return 1;
-		}
-		return fail(ps, ps->p, "carriage return not followed by a newline");
-	}
-	return 0;
-}
-
-/* After an expression: optional comment, then newline or end of file. */
-static int end_of_line(struct parser *ps, const char *what)
-{
-	char tmp[16];
-	int r;
-
-	skip_ws(ps);
-	if (skip_comment(ps))
-		return -1;
-	if (ps->p >= ps->end)
-		return 0;
-	r = eat_newline(ps);
-	if (r)
-		return r < 0 ? -1 : 0;
-	return fail(ps, ps->p, "expected newline after %s, found %s", what,
-	            show(ps, ps->p, tmp, sizeof(tmp)));
-}
-
-/* Inside arrays: whitespace, newlines and comments in any number. */
-static int skip_ws_nl(struct parser *ps)
-{
-	for (;;) {
-		int r;
-		skip_ws(ps);
-		if (skip_comment(ps))
-			return -1;
-		r = eat_newline(ps);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return 0;
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* Strings (toml.io 1.0 "String")                                       */
-/* ------------------------------------------------------------------ */
-
-static int unicode_escape(struct parser *ps, const char *at, int ndig)
-{
-	uint32_t cp = 0;
-
-	for (int i = 0; i < ndig; i++) {
-		int h = ps->p + i < ps->end ? codec_hex_value((unsigned char)ps->p[i]) : -1;
-		if (h < 0)
-			return fail(ps, at, "escape '\\%c' needs %d hex digits", at[1], ndig);
-		cp = cp << 4 | (uint32_t)h;
-	}
-	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return fail(ps, at, "escape '\\%c' is not a Unicode scalar value (U+%04X)", at[1],
-		            (unsigned)cp);
-	ps->p += ndig;
-	return sb_utf8(&ps->sb, cp) ? oom(ps) : 0;
-}
-
-/* The one-character escapes of TOML 1.0; \e and \xHH are TOML 1.1 only. */
-static const char short_escapes[][2] = {
-    {'b', '\b'}, {'t', '\t'}, {'n', '\n'}, {'f', '\f'}, {'r', '\r'}, {'"', '"'}, {'\\', '\\'},
-};
-
-/* ps->p is on the backslash. */
-static int escape(struct parser *ps)
-{
-	const char *at = ps->p;
-	char c, tmp[16];
-
-	if (++ps->p >= ps->end)
-		return fail(ps, at, "unterminated escape");
-	c = *ps->p++;
-	if (c == 'u' || c == 'U')
-		return unicode_escape(ps, at, c == 'u' ? 4 : 8);
-	for (size_t i = 0; i < sizeof(short_escapes) / sizeof(short_escapes[0]); i++)
-		if (short_escapes[i][0] == c)
-			return sb_put(&ps->sb, &short_escapes[i][1], 1) ? oom(ps) : 0;
-	if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
-		return fail(ps, at, "invalid escape '\\%c'", c);
-	return fail(ps, at, "invalid escape: backslash followed by %s",
-	            show(ps, at + 1, tmp, sizeof(tmp)));
-}
-
-static int string_ctl(struct parser *ps, const char *what)
-{
-	return fail(ps, ps->p, "control character 0x%02x in %s", (unsigned char)*ps->p, what);
-}
-
-/* Copies the run of plain bytes at p up to the next special byte. */
-static int copy_run(struct parser *ps, char quote, bool escapes)
-{
-	const char *s = ps->p;
-
-	while (ps->p < ps->end) {
-		unsigned char c = (unsigned char)*ps->p;
-		if (c == (unsigned char)quote || (escapes && c == '\\') || is_ctl(c))
-			break;
-		ps->p++;
-	}
-	return sb_put(&ps->sb, s, (size_t)(ps->p - s)) ? oom(ps) : 0;
-}
-
-/* "basic" or 'literal', one line. p is on the opening quote. */
-static int string_line(struct parser *ps)
-{
-	char q = *ps->p;
-	const char *open = ps->p;
-	bool basic = q == '"';
-
-	ps->p++;
-	for (;;) {
-		if (copy_run(ps, q, basic))
-			return -1;
-		if (ps->p >= ps->end)
-			return fail(ps, open, "unterminated string");
-		if (*ps->p == q) {
-			ps->p++;
-			return 0;
-		}
-		if (*ps->p == '\\') {
-			if (escape(ps))
-				return -1;
-			continue;
-		}
-		if (*ps->p == '\n' || *ps->p == '\r')
-			return fail(ps, ps->p,
-			            "newline in single-line string (missing closing %c?)", q);
-		return string_ctl(ps, "string");
-	}
-}
-
-/* A backslash at the end of a line eats all following whitespace. */
-static int line_ending_backslash(struct parser *ps)
-{
-	const char *q = ps->p + 1;
-	int r;
-
-	while (q < ps->end && (*q == ' ' || *q == '\t'))
-		q++;
-	if (q >= ps->end || (*q != '\n' && *q != '\r'))
-		return 1; /* not one: an ordinary (invalid) escape */
-	ps->p = q;
-	for (;;) {
-		skip_ws(ps);
-		r = eat_newline(ps);
-		if (r <= 0)
-			return r;
-	}
-}
-
-/* The closing delimiter: 3 quotes, up to 2 more belong to the content. */
-static int ml_close(struct parser *ps, char q, bool *done)
-{
-	size_t n = 0;
-
-	while (ps->p + n < ps->end && ps->p[n] == q)
-		n++;
-	*done = false;
-	if (n < 3) {
-		ps->p += n;
-		return sb_put(&ps->sb, ps->p - n, n) ? oom(ps) : 0;
-	}
-	if (n > 5)
-		return fail(ps, ps->p + 5, "too many quotes closing a multi-line string");
-	if (sb_put(&ps->sb, ps->p, n - 3))
-		return oom(ps);
-	ps->p += n;
-	*done = true;
-	return 0;
-}
-
-static int ml_newline(struct parser *ps)
-{
-	int r = eat_newline(ps);
-
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return string_ctl(ps, "multi-line string");
-	return sb_put(&ps->sb, "\n", 1) ? oom(ps) : 0;
-}
-
-/* """basic""" or '''literal''', p on the first quote. */
-static int string_multi(struct parser *ps)
-{
-	char q = *ps->p;
-	const char *open = ps->p;
-	bool basic = q == '"', done = false;
-
-	ps->p += 3;
-	if (eat_newline(ps) < 0) /* a newline right after the opening is trimmed */
-		return -1;
-	while (!done) {
-		if (copy_run(ps, q, basic))
-			return -1;
-		if (ps->p >= ps->end)
-			return fail(ps, open, "unterminated multi-line string");
-		if (*ps->p == q) {
-			if (ml_close(ps, q, &done))
-				return -1;
-		} else if (*ps->p == '\\') {
-			int r = line_ending_backslash(ps);
-			if (r < 0 || (r > 0 && escape(ps)))
-				return -1;
-		} else if (ml_newline(ps)) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Any string; the decoded bytes are left in ps->sb. */
-static int string_any(struct parser *ps)
-{
-	char q = *ps->p;
-
-	ps->sb.len = 0;
-	if (ps->end - ps->p >= 3 && ps->p[1] == q && ps->p[2] == q)
-		return string_multi(ps);
-	return string_line(ps);
-}
 
 /* ------------------------------------------------------------------ */
 /* Keys                                                                 */
@@ -477,27 +64,27 @@ static int key_part(struct parser *ps, struct keypart *k)
 	char tmp[16];
 
 	k->line = ps->line;
-	k->col = col_of(ps, s);
+	k->col = toml_lex_col_of(ps, s);
 	k->at = s;
 	if (s < ps->end && (*s == '"' || *s == '\'')) {
 		if (ps->end - s >= 3 && s[1] == *s && s[2] == *s)
-			return fail(ps, s, "multi-line strings cannot be keys");
+			return toml_lex_fail(ps, s, "multi-line strings cannot be keys");
 		ps->sb.len = 0;
-		if (string_line(ps))
+		if (toml_lex_string_line(ps))
 			return -1;
 	} else {
 		while (ps->p < ps->end && is_bare(*ps->p))
 			ps->p++;
 		if (ps->p == s)
-			return fail(ps, s, "expected a key, found %s",
-			            show(ps, s, tmp, sizeof(tmp)));
+			return toml_lex_fail(ps, s, "expected a key, found %s",
+			                     toml_lex_show(ps, s, tmp, sizeof(tmp)));
 		ps->sb.len = 0;
-		if (sb_put(&ps->sb, s, (size_t)(ps->p - s)))
-			return oom(ps);
+		if (toml_lex_put(&ps->sb, s, (size_t)(ps->p - s)))
+			return toml_lex_oom(ps);
 	}
 	k->len = ps->sb.len;
-	k->s = sb_take(&ps->sb);
-	return k->s ? 0 : oom(ps);
+	k->s = toml_lex_take(&ps->sb);
+	return k->s ? 0 : toml_lex_oom(ps);
 }
 
 /* key ( ws '.' ws key )*; leaves p after trailing whitespace. */
@@ -506,15 +93,16 @@ static int keypath_parse(struct parser *ps, struct keypath *kp)
 	kp->n = 0;
 	for (;;) {
 		if (kp->n == TOML_MAX_DEPTH)
-			return fail(ps, ps->p, "dotted key has more than %d parts", TOML_MAX_DEPTH);
+			return toml_lex_fail(ps, ps->p, "dotted key has more than %d parts",
+			                     TOML_MAX_DEPTH);
 		if (key_part(ps, &kp->part[kp->n]))
 			return -1;
 		kp->n++;
-		skip_ws(ps);
+		toml_lex_skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != '.')
 			return 0;
 		ps->p++;
-		skip_ws(ps);
+		toml_lex_skip_ws(ps);
 	}
 }
 
@@ -576,7 +164,7 @@ static int number_or_date(struct parser *ps, toml_value *v)
 		n = (size_t)(ps->p - tok);
 	}
 	if (toml_scalar_parse(tok, n, v, &e))
-		return fail(ps, e.at, "%s", e.msg);
+		return toml_lex_fail(ps, e.at, "%s", e.msg);
 	return 0;
 }
 
@@ -589,7 +177,7 @@ static toml_value *value(struct parser *ps, int depth);
 
 static int too_deep(struct parser *ps)
 {
-	return fail(ps, ps->p, "nesting deeper than %d levels", TOML_MAX_DEPTH);
+	return toml_lex_fail(ps, ps->p, "nesting deeper than %d levels", TOML_MAX_DEPTH);
 }
 
 static int array_body(struct parser *ps, toml_value *a)
@@ -599,7 +187,7 @@ static int array_body(struct parser *ps, toml_value *a)
 	ps->p++;
 	for (;;) {
 		toml_value *el;
-		if (skip_ws_nl(ps))
+		if (toml_lex_skip_ws_nl(ps))
 			return -1;
 		if (ps->p < ps->end && *ps->p == ']')
 			break;
@@ -608,9 +196,9 @@ static int array_body(struct parser *ps, toml_value *a)
 			return -1;
 		if (toml_tree_push(a, el)) {
 			toml_free(el);
-			return oom(ps);
+			return toml_lex_oom(ps);
 		}
-		if (skip_ws_nl(ps))
+		if (toml_lex_skip_ws_nl(ps))
 			return -1;
 		if (ps->p < ps->end && *ps->p == ',') {
 			ps->p++;
@@ -618,8 +206,8 @@ static int array_body(struct parser *ps, toml_value *a)
 		}
 		if (ps->p < ps->end && *ps->p == ']')
 			break;
-		return fail(ps, ps->p, "expected ',' or ']' in array, found %s",
-		            show(ps, ps->p, tmp, sizeof(tmp)));
+		return toml_lex_fail(ps, ps->p, "expected ',' or ']' in array, found %s",
+		                     toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 	}
 	ps->p++;
 	return 0;
@@ -631,7 +219,7 @@ static int inline_body(struct parser *ps, toml_value *t)
 	char tmp[16];
 
 	ps->p++;
-	skip_ws(ps);
+	toml_lex_skip_ws(ps);
 	if (ps->p < ps->end && *ps->p == '}') {
 		ps->p++;
 		return 0;
@@ -639,19 +227,20 @@ static int inline_body(struct parser *ps, toml_value *t)
 	for (;;) {
 		if (keyval(ps, t))
 			return -1;
-		skip_ws(ps);
+		toml_lex_skip_ws(ps);
 		if (ps->p < ps->end && *ps->p == '}') {
 			ps->p++;
 			return 0;
 		}
 		if (ps->p >= ps->end || *ps->p != ',')
-			return fail(ps, ps->p, "expected ',' or '}' in inline table, found %s",
-			            show(ps, ps->p, tmp, sizeof(tmp)));
+			return toml_lex_fail(ps, ps->p,
+			                     "expected ',' or '}' in inline table, found %s",
+			                     toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 		ps->p++;
-		skip_ws(ps);
+		toml_lex_skip_ws(ps);
 		if (ps->p < ps->end && *ps->p == '}')
-			return fail(ps, ps->p,
-			            "trailing comma in inline table (not allowed in TOML 1.0)");
+			return toml_lex_fail(
+			    ps, ps->p, "trailing comma in inline table (not allowed in TOML 1.0)");
 	}
 }
 
@@ -663,9 +252,9 @@ static toml_value *container(struct parser *ps, toml_type type, int depth)
 		too_deep(ps);
 		return NULL;
 	}
-	v = toml_tree_new(type, ps->line, col_of(ps, ps->p), depth);
+	v = toml_tree_new(type, ps->line, toml_lex_col_of(ps, ps->p), depth);
 	if (!v) {
-		oom(ps);
+		toml_lex_oom(ps);
 		return NULL;
 	}
 	if (type == TOML_TABLE)
@@ -680,11 +269,11 @@ static toml_value *container(struct parser *ps, toml_type type, int depth)
 static int scalar_string(struct parser *ps, toml_value *v)
 {
 	v->type = TOML_STRING;
-	if (string_any(ps))
+	if (toml_lex_string_any(ps))
 		return -1;
 	v->u.s.len = ps->sb.len;
-	v->u.s.ptr = sb_take(&ps->sb);
-	return v->u.s.ptr ? 0 : oom(ps);
+	v->u.s.ptr = toml_lex_take(&ps->sb);
+	return v->u.s.ptr ? 0 : toml_lex_oom(ps);
 }
 
 static bool word_at(const struct parser *ps, const char *w, size_t n)
@@ -707,7 +296,8 @@ static int scalar(struct parser *ps, toml_value *v)
 	if ((c >= '0' && c <= '9') || c == '+' || c == '-' || word_at(ps, "inf", 3) ||
 	    word_at(ps, "nan", 3))
 		return number_or_date(ps, v);
-	return fail(ps, ps->p, "expected a value, found %s", show(ps, ps->p, tmp, sizeof(tmp)));
+	return toml_lex_fail(ps, ps->p, "expected a value, found %s",
+	                     toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 }
 
 /* One value at p; depth is the depth the value will have in the tree. */
@@ -717,16 +307,17 @@ static toml_value *value(struct parser *ps, int depth)
 	char tmp[16];
 
 	if (ps->p >= ps->end || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '#') {
-		fail(ps, ps->p, "expected a value, found %s", show(ps, ps->p, tmp, sizeof(tmp)));
+		toml_lex_fail(ps, ps->p, "expected a value, found %s",
+		              toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 		return NULL;
 	}
 	if (*ps->p == '[')
 		return container(ps, TOML_ARRAY, depth);
 	if (*ps->p == '{')
 		return container(ps, TOML_TABLE, depth);
-	v = toml_tree_new(TOML_BOOL, ps->line, col_of(ps, ps->p), depth);
+	v = toml_tree_new(TOML_BOOL, ps->line, toml_lex_col_of(ps, ps->p), depth);
 	if (!v) {
-		oom(ps);
+		toml_lex_oom(ps);
 		return NULL;
 	}
 	if (scalar(ps, v)) {
@@ -774,7 +365,7 @@ static toml_value *table_child(struct parser *ps, toml_value *parent, const stru
 	t = toml_tree_new(TOML_TABLE, k->line, k->col, parent->depth + 1);
 	if (!t || toml_tree_add(parent, k->s, k->len, k->line, k->col, t)) {
 		free(t);
-		oom(ps);
+		toml_lex_oom(ps);
 		return NULL;
 	}
 	t->flags = flags;
@@ -799,8 +390,9 @@ static toml_value *dotted_walk(struct parser *ps, toml_value *table, const struc
 			if (!next)
 				return NULL;
 		} else if (next->type != TOML_TABLE || !(next->flags & TF_DOTTED)) {
-			fail(ps, k->at, "cannot add keys to '%s' with a dotted key: it is %s",
-			     key_name(ps, table, kp, i + 1, name, sizeof(name)), describe(next));
+			toml_lex_fail(
+			    ps, k->at, "cannot add keys to '%s' with a dotted key: it is %s",
+			    key_name(ps, table, kp, i + 1, name, sizeof(name)), describe(next));
 			return NULL;
 		}
 		t = next;
@@ -817,23 +409,23 @@ static int keyval(struct parser *ps, toml_value *table)
 	int rc = -1;
 
 	if (!kp)
-		return oom(ps);
+		return toml_lex_oom(ps);
 	if (keypath_parse(ps, kp))
 		goto out;
 	if (ps->p >= ps->end || *ps->p != '=') {
-		fail(ps, ps->p, "expected '=' after key, found %s",
-		     show(ps, ps->p, tmp, sizeof(tmp)));
+		toml_lex_fail(ps, ps->p, "expected '=' after key, found %s",
+		              toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 		goto out;
 	}
 	ps->p++;
-	skip_ws(ps);
+	toml_lex_skip_ws(ps);
 	t = dotted_walk(ps, table, kp);
 	if (!t)
 		goto out;
 	last = &kp->part[kp->n - 1];
 	if (toml_tree_find(t, last->s, last->len)) {
-		fail(ps, last->at, "duplicate key '%s'",
-		     key_name(ps, table, kp, kp->n, name, sizeof(name)));
+		toml_lex_fail(ps, last->at, "duplicate key '%s'",
+		              key_name(ps, table, kp, kp->n, name, sizeof(name)));
 		goto out;
 	}
 	v = value(ps, t->depth + 1);
@@ -841,7 +433,7 @@ static int keyval(struct parser *ps, toml_value *table)
 		goto out;
 	if (toml_tree_add(t, last->s, last->len, last->line, last->col, v)) {
 		toml_free(v);
-		oom(ps);
+		toml_lex_oom(ps);
 		goto out;
 	}
 	rc = 0;
@@ -871,8 +463,8 @@ static toml_value *header_walk(struct parser *ps, const struct keypath *kp)
 		} else if (next->type == TOML_ARRAY && (next->flags & TF_AOT)) {
 			next = next->u.a.v[next->u.a.len - 1];
 		} else if (next->type != TOML_TABLE || (next->flags & TF_INLINE)) {
-			fail(ps, k->at, "cannot extend '%s' with a [header]: it is %s",
-			     keypath_name(kp, i + 1, name, sizeof(name)), describe(next));
+			toml_lex_fail(ps, k->at, "cannot extend '%s' with a [header]: it is %s",
+			              keypath_name(kp, i + 1, name, sizeof(name)), describe(next));
 			return NULL;
 		}
 		t = next;
@@ -898,9 +490,9 @@ static int header_table(struct parser *ps, const struct keypath *kp)
 	} else {
 		keypath_name(kp, kp->n, name, sizeof(name));
 		if (t->type == TOML_TABLE && (t->flags & TF_EXPLICIT))
-			return fail(ps, last->at, "table '%s' defined twice", name);
-		return fail(ps, last->at, "cannot define table '%s': it is already %s", name,
-		            describe(t));
+			return toml_lex_fail(ps, last->at, "table '%s' defined twice", name);
+		return toml_lex_fail(ps, last->at, "cannot define table '%s': it is already %s",
+		                     name, describe(t));
 	}
 	ps->cur = t;
 	keypath_name(kp, kp->n, ps->section, sizeof(ps->section));
@@ -923,15 +515,16 @@ static int header_array(struct parser *ps, const struct keypath *kp)
 		a->type = TOML_ARRAY;
 		a->flags = TF_AOT;
 	} else if (a->type != TOML_ARRAY || !(a->flags & TF_AOT)) {
-		return fail(ps, last->at, "cannot append to '%s' with [[ ]]: it is already %s",
-		            keypath_name(kp, kp->n, name, sizeof(name)), describe(a));
+		return toml_lex_fail(ps, last->at,
+		                     "cannot append to '%s' with [[ ]]: it is already %s",
+		                     keypath_name(kp, kp->n, name, sizeof(name)), describe(a));
 	}
 	if (a->depth + 1 > TOML_MAX_DEPTH)
 		return too_deep(ps);
 	t = toml_tree_new(TOML_TABLE, last->line, last->col, a->depth + 1);
 	if (!t || toml_tree_push(a, t)) {
 		free(t);
-		return oom(ps);
+		return toml_lex_oom(ps);
 	}
 	t->flags = TF_EXPLICIT;
 	ps->cur = t;
@@ -947,16 +540,16 @@ static int header(struct parser *ps)
 	int rc = -1;
 
 	if (!kp)
-		return oom(ps);
+		return toml_lex_oom(ps);
 	kp->n = 0;
 	ps->p += aot ? 2 : 1;
-	skip_ws(ps);
+	toml_lex_skip_ws(ps);
 	if (keypath_parse(ps, kp))
 		goto out;
 	if (ps->p >= ps->end || *ps->p != ']' ||
 	    (aot && (ps->end - ps->p < 2 || ps->p[1] != ']'))) {
-		fail(ps, ps->p, "expected '%s' after table name, found %s", aot ? "]]" : "]",
-		     show(ps, ps->p, tmp, sizeof(tmp)));
+		toml_lex_fail(ps, ps->p, "expected '%s' after table name, found %s",
+		              aot ? "]]" : "]", toml_lex_show(ps, ps->p, tmp, sizeof(tmp)));
 		goto out;
 	}
 	ps->p += aot ? 2 : 1;
@@ -975,20 +568,20 @@ static int document(struct parser *ps)
 {
 	while (ps->p < ps->end) {
 		int r;
-		skip_ws(ps);
-		if (skip_comment(ps))
+		toml_lex_skip_ws(ps);
+		if (toml_lex_skip_comment(ps))
 			return -1;
 		if (ps->p >= ps->end)
 			break;
-		r = eat_newline(ps);
+		r = toml_lex_eat_newline(ps);
 		if (r < 0)
 			return -1;
 		if (r > 0)
 			continue;
 		if (*ps->p == '[') {
-			if (header(ps) || end_of_line(ps, "table header"))
+			if (header(ps) || toml_lex_end_of_line(ps, "table header"))
 				return -1;
-		} else if (keyval(ps, ps->cur) || end_of_line(ps, "value")) {
+		} else if (keyval(ps, ps->cur) || toml_lex_end_of_line(ps, "value")) {
 			return -1;
 		}
 	}
@@ -1015,13 +608,13 @@ toml_value *toml_parse(const char *buf, size_t len, const char *filename, toml_e
 		         TOML_MAX_DOC_SIZE);
 		return NULL;
 	}
-	if (utf8_check(&ps))
+	if (toml_lex_utf8_check(&ps))
 		return NULL;
 	if (ps.end - ps.p >= 3 && memcmp(ps.p, "\xef\xbb\xbf", 3) == 0)
 		ps.p += 3; /* a byte order mark at the very start only */
 	ps.root = toml_tree_new(TOML_TABLE, 1, 1, 0);
 	if (!ps.root) {
-		oom(&ps);
+		toml_lex_oom(&ps);
 		return NULL;
 	}
 	ps.root->flags = TF_EXPLICIT;

@@ -1,8 +1,8 @@
 /*
  * routes/toml/toml_internal.h: what the files of the TOML parser share and
  * nobody else may see: the tree node (toml_tree.c owns it), the scalar
- * lexer (toml_scalar.c) and the flags the redefinition rules of toml.c
- * hang on. Never included outside routes/toml/toml*.c.
+ * lexer (toml_scalar.c), the parser state and its lexer (toml_lex.c) and
+ * the flags the redefinition rules of toml.c hang on. Never included outside routes/toml/toml*.c.
  */
 #ifndef TOML_INTERNAL_H
 #define TOML_INTERNAL_H
@@ -98,5 +98,53 @@ size_t toml_scalar_utf8_check(const char *buf, size_t len);
 
 /* Writes the UTF-8 form of scalar value cp (the caller checked it); its length. */
 size_t toml_scalar_utf8_encode(uint32_t cp, char out[4]);
+
+/* ---- the parser state and the lexer over it (toml_lex.c) ---- */
+
+/* A growable byte buffer for decoded strings and keys. */
+struct sbuf {
+	char *d;
+	size_t len, cap;
+};
+
+struct parser {
+	const char *buf, *p, *end;
+	int line;               /* line of p */
+	const char *line_start; /* first byte of that line */
+	toml_error *err;
+	bool failed;
+	toml_value *root, *cur; /* cur: the table key/value pairs go into */
+	char section[128];      /* cur's [header] name for messages, "" at the root */
+	struct sbuf sb;
+};
+
+/* Records the first error (at byte at) and fails the parse; always -1. */
+int toml_lex_fail(struct parser *ps, const char *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* toml_lex_fail() with "out of memory" at the current position. */
+int toml_lex_oom(struct parser *ps);
+/* The 1-based column of at on the current line. */
+int toml_lex_col_of(const struct parser *ps, const char *at);
+/* A printable rendering of the byte at q for messages (out holds n bytes). */
+const char *toml_lex_show(const struct parser *ps, const char *q, char *out, size_t n);
+/* Appends n bytes to sb (NUL-terminated after); -1 when out of memory. */
+int toml_lex_put(struct sbuf *sb, const char *s, size_t n);
+/* A malloc'd NUL-terminated copy of sb's content, or NULL. */
+char *toml_lex_take(const struct sbuf *sb);
+/* 0 when the whole document is UTF-8, else -1 (reported). */
+int toml_lex_utf8_check(struct parser *ps);
+void toml_lex_skip_ws(struct parser *ps);
+/* Skips a comment if one starts here; -1 on a control character in it. */
+int toml_lex_skip_comment(struct parser *ps);
+/* Consumes LF or CRLF: 1 if one was eaten, 0 if none, -1 on a lone CR. */
+int toml_lex_eat_newline(struct parser *ps);
+/* After an expression: optional comment, then newline or end of file. */
+int toml_lex_end_of_line(struct parser *ps, const char *what);
+/* White space, newlines and comments in any number (inside arrays). */
+int toml_lex_skip_ws_nl(struct parser *ps);
+/* A basic or literal one-line string (a quoted key) into ps->sb. */
+int toml_lex_string_line(struct parser *ps);
+/* Any of the four string kinds into ps->sb. */
+int toml_lex_string_any(struct parser *ps);
 
 #endif
