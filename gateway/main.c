@@ -8,9 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "cli.h"
-#include "payload.h"
 #include "smtp.h"
 
 struct command {
@@ -25,7 +23,7 @@ static const struct command commands[] = {
      "route [-c FILE] ADDRESS... show the route (or SMTP reply) of each address"},
     {"config-doc", cli_config_doc, "config-doc                print docs/configuration.md"},
     {"parse", payload_cli, "parse [--pretty] FILE|-   print the webhook payload of a message"},
-    {"auth", cli_auth, "auth --ip IP --helo NAME --from ADDR [-c FILE] FILE  SPF/DKIM/ARC/DMARC"},
+    {"auth", auth_cli, "auth --ip IP --helo NAME --from ADDR [-c FILE] FILE  SPF/DKIM/ARC/DMARC"},
 };
 
 static void usage(FILE *f)

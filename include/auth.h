@@ -148,7 +148,4 @@ size_t auth_ar_ranges(const char *msg, size_t len, const char *authserv_id, size
  */
 char *auth_strip_ar(const char *msg, size_t len, const char *authserv_id, size_t *out_len);
 
-/* smtp-gateway auth --ip ADDR --helo NAME --from ADDRESS [-c FILE] FILE.eml */
-int cli_auth(int argc, char **argv);
-
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "cli.h"
 #include "config.h"
 #include "dns.h"
 
@@ -189,7 +190,7 @@ static int evaluate(const struct cli_args *a, struct gw_config *cfg, const char 
 	return 0;
 }
 
-int cli_auth(int argc, char **argv)
+int auth_cli(int argc, char **argv)
 {
 	struct cli_args a;
 	struct gw_diag diag = {0};

@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 /* RFC 3492 section 5: Bootstring parameters for punycode. */
 enum {

@@ -22,7 +22,7 @@
  */
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 #define LOCAL_OCTETS_ASCII 64 /* RFC 5321 4.5.3.1.1 */
 #define LOCAL_CHARS_UTF8   64

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 #define ARENA_CHUNK 65536
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 /* One pattern that can win a lookup. */
 struct route_entry {

@@ -14,7 +14,7 @@
  * parse: a document with a syntax error has no meaningful remainder.
  */
 #include "safe_file.h"
-#include "toml_internal.h"
+#include "toml_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -9,7 +9,7 @@
  * the specification forbids, or report more than the first error.
  */
 #include "codec.h"
-#include "toml_internal.h"
+#include "toml_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  * always use '.', and the daemon never calls setlocale()).
  */
 #include "codec.h"
-#include "toml_internal.h"
+#include "toml_int.h"
 
 #include <errno.h>
 #include <limits.h>

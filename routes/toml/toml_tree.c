@@ -10,7 +10,7 @@
  * Must never: parse, print, or change a tree once toml_parse() returned
  * it (accessors take const pointers and tolerate NULL and wrong types).
  */
-#include "toml_internal.h"
+#include "toml_int.h"
 
 #include <stdlib.h>
 #include <string.h>

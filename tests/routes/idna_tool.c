@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 #define LINE_MAX_BYTES 4096
 #define CPS_MAX        1024

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 #include "unit.h"
 
 #define SAMPLE_MAX 64

@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
 
 struct zrec {
 	const char *name;

@@ -1,5 +1,5 @@
 /*
- * dns_internal.h: what the files of gateway/dns/ share and nothing else
+ * dns_int.h: what the files of gateway/dns/ share and nothing else
  * includes (the unit tests and fuzz targets do, to reach the pure parts).
  *
  * dns_wire.c turns a raw DNS response into a dns_answer; dns_cache.c keeps
@@ -8,8 +8,8 @@
  * hold it: an eviction during a callback must not free what the callback
  * is reading.
  */
-#ifndef DNS_INTERNAL_H
-#define DNS_INTERNAL_H
+#ifndef DNS_INT_H
+#define DNS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

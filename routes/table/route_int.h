@@ -1,12 +1,12 @@
 /*
- * route_internal.h: what the files of the routing table share with each
+ * route_int.h: what the files of the routing table share with each
  * other and with their unit tests, and nobody else: UTF-8 and case folding
  * (idna.c), address and pattern parsing (route_addr.c), the string hash map
  * and arena (route_map.c). Never included from gateway/: the public
  * interface is include/routes.h.
  */
-#ifndef ROUTE_INTERNAL_H
-#define ROUTE_INTERNAL_H
+#ifndef ROUTE_INT_H
+#define ROUTE_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /*
- * spf_internal.h: what the files of gateway/spf/ share: the parsed record
+ * spf_int.h: what the files of gateway/spf/ share: the parsed record
  * (spf_record.c), the macro expander (spf_macro.c) and the client address.
  * The unit tests and fuzz targets include it to reach these pure parts.
  */
-#ifndef SPF_INTERNAL_H
-#define SPF_INTERNAL_H
+#ifndef SPF_INT_H
+#define SPF_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,11 +1,11 @@
 /*
- * routes/toml/toml_internal.h: what the files of the TOML parser share and
+ * routes/toml/toml_int.h: what the files of the TOML parser share and
  * nobody else may see: the tree node (toml_tree.c owns it), the scalar
  * lexer (toml_scalar.c), the parser state and its lexer (toml_lex.c) and
  * the flags the redefinition rules of toml.c hang on. Never included outside routes/toml/toml*.c.
  */
-#ifndef TOML_INTERNAL_H
-#define TOML_INTERNAL_H
+#ifndef TOML_INT_H
+#define TOML_INT_H
 
 #include "toml.h"
 
