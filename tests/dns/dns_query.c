@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "opts.h"
 
 #define MAX_SERVERS  4
 #define MAX_PARALLEL 64
@@ -199,25 +200,19 @@ int main(int argc, char **argv)
 	                     .negative_ttl_ms = 3600000};
 	int rc = 0;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
-		if (strcmp(a, "--dns") == 0 && cfg.n_servers < MAX_SERVERS)
-			servers[cfg.n_servers++] = argv[i + 1];
-		else if (strcmp(a, "--timeout-ms") == 0)
-			cfg.timeout_ms = strtoull(v, NULL, 10);
-		else if (strcmp(a, "--tries") == 0)
-			cfg.tries = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--cache-size") == 0)
-			cfg.cache_size = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--max-ttl-ms") == 0)
-			cfg.cache_max_ttl_ms = strtoull(v, NULL, 10);
-		else if (strcmp(a, "--neg-ttl-ms") == 0)
-			cfg.negative_ttl_ms = strtoull(v, NULL, 10);
-		else {
-			fprintf(stderr, "dns_query: unknown option %s\n", a);
-			return 2;
-		}
-	}
+	struct opt_list dns = {servers, 0, MAX_SERVERS};
+	const struct opt t[] = {
+	    OPT_ITEM("dns", OPT_LIST, &dns),
+	    OPT_ITEM("timeout-ms", OPT_U64, &cfg.timeout_ms),
+	    OPT_ITEM("tries", OPT_U32, &cfg.tries),
+	    OPT_ITEM("cache-size", OPT_U32, &cfg.cache_size),
+	    OPT_ITEM("max-ttl-ms", OPT_U64, &cfg.cache_max_ttl_ms),
+	    OPT_ITEM("neg-ttl-ms", OPT_U64, &cfg.negative_ttl_ms),
+	};
+
+	if (opts_parse("dns_query", t, sizeof(t) / sizeof(t[0]), argc, argv, NULL, 0) != 0)
+		return 2;
+	cfg.n_servers = dns.n;
 	d.base = event_base_new();
 	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
 	if (!d.r) {
