@@ -168,3 +168,21 @@ def test_one_test_resolver():
     impls = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.c"))
              if re.search(r"\bstruct dns_ops\s+\w+\s*=", p.read_text(errors="replace"))]
     assert impls == ["tests/common/zone_resolver.c"], impls
+
+
+def test_one_malloc_tune():
+    """The allocator tuning of the daemon, which benchmarks repeat, is written once."""
+    where = [str(p.relative_to(ROOT)) for p in SOURCES
+             if "tcache_count" in p.read_text(errors="replace")]
+    assert where == ["include/malloc_tune.h"], where
+
+
+def test_one_seed_setup():
+    """Generated tests draw from tests/gwrandom.py (Python) or tests/common/test_rand.h (C)."""
+    py = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.py"))
+          if re.search(r"random\.(Random\(|seed\()", p.read_text(errors="replace"))]
+    assert py == ["tests/gwrandom.py"], py
+    c = [str(p.relative_to(ROOT)) for p in SOURCES if str(p).startswith(str(ROOT / "tests"))
+         and re.search(r"\bs?rand\(|<< 13", re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"),
+                                                    flags=re.S))]
+    assert c == ["tests/common/test_rand.h"], c
