@@ -29,6 +29,7 @@
 #include "dkim.h"
 #include "dkim_int.h"
 #include "opts.h"
+#include "test_file.h"
 #include "zone_resolver.h"
 
 #define MAX_MESSAGE (64u << 20)
@@ -37,35 +38,6 @@ struct run {
 	bool done;
 	json_t *out;
 };
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *nb = cap <= MAX_MESSAGE ? realloc(buf, cap) : NULL;
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
 
 static char *lf_to_crlf(const char *in, size_t len, size_t *outlen)
 {
@@ -262,7 +234,7 @@ int main(int argc, char **argv)
 		                "(--zone FILE | --dns HOST:PORT) MESSAGE\n");
 		return 2;
 	}
-	msg = read_file(a.file, &len);
+	msg = test_read_file(a.file, MAX_MESSAGE, &len);
 	if (!msg) {
 		perror(a.file);
 		return 2;

@@ -19,6 +19,7 @@
 
 #include "delivery.h"
 #include "opts.h"
+#include "test_file.h"
 #include "routes.h"
 
 #define MAX_LIST    32
@@ -56,40 +57,6 @@ static void usage(void)
 	        "  --config FILE [--route NAME]: the route (and limits) of a gateway.toml;\n"
 	        "  without --route, the routing table picks it for the first --rcpt\n"
 	        "  --reconfigure: delivery_set_config() before each message\n");
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			char *nb;
-			cap = cap ? cap * 2 : 65536;
-			if (cap > MAX_MESSAGE || !(nb = realloc(buf, cap)))
-				goto fail;
-			buf = nb;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		if (got == 0)
-			break;
-		n += got;
-	}
-	if (ferror(f))
-		goto fail;
-	if (f != stdin)
-		fclose(f);
-	*len = n;
-	return buf;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return NULL;
 }
 
 static void submit_one(struct driver *dr);
@@ -470,7 +437,7 @@ static int use_config(struct driver *dr, const struct cli *c)
 static int setup(struct driver *dr, struct cli *c, const char *file)
 {
 	size_t len = 0;
-	char *data = read_all(file, &len);
+	char *data = test_read_file(file, MAX_MESSAGE, &len);
 
 	if (!data) {
 		fprintf(stderr, "webhook-post: cannot read %s\n", file);

@@ -1,12 +1,17 @@
 /*
- * test_opts.c: the test drivers' option parser (opts.h): both value forms,
- * positional arguments anywhere, repeatable options, and every way a
- * command line can be wrong failing the parse rather than half-applying.
+ * test_common.c: the test drivers' shared code (common_lib). The option
+ * parser (opts.h): both value forms, positional arguments anywhere,
+ * repeatable options, and every way a command line can be wrong failing
+ * the parse rather than half-applying. The file reader (test_file.h): the
+ * whole file, NUL-terminated, and nothing over its maximum.
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "opts.h"
+#include "test_file.h"
 #include "unit.h"
 
 struct got {
@@ -46,7 +51,23 @@ static int parse(struct got *g, const char **pos, size_t max_pos, const char *co
 	return opts_parse("test", t, sizeof(t) / sizeof(t[0]), argc, argv, pos, max_pos);
 }
 
-int main(void)
+static void test_read(void)
+{
+	char path[] = "/tmp/test-common-XXXXXX", *buf;
+	int fd = mkstemp(path);
+	size_t len = 7;
+
+	CHECK(fd >= 0 && write(fd, "abc\0def", 7) == 7);
+	close(fd);
+	buf = test_read_file(path, 7, &len);
+	CHECK(buf && len == 7 && memcmp(buf, "abc\0def", 8) == 0); /* NUL-terminated too */
+	free(buf);
+	CHECK(test_read_file(path, 6, &len) == NULL); /* one byte over */
+	unlink(path);
+	CHECK(test_read_file(path, 100, &len) == NULL); /* gone */
+}
+
+static void test_opts(void)
 {
 	struct got g;
 	const char *pos[2] = {NULL, NULL};
@@ -89,5 +110,11 @@ int main(void)
 	CHECK_INT(parse(&g, pos, 1,
 	                (const char *const[]){"--item", "1", "--item", "2", "--item", "3", NULL}),
 	          -1);
-	return UNIT_END("opts");
+}
+
+int main(void)
+{
+	test_opts();
+	test_read();
+	return UNIT_END("common");
 }
