@@ -35,22 +35,6 @@ static int load_txt(struct zone *z, const char *name, const json_t *recs)
 	return 0;
 }
 
-/* The record type named s; -1 for one the zone does not hold. */
-static int type_of(const char *s, enum dns_type *t)
-{
-	static const struct {
-		const char *name;
-		enum dns_type type;
-	} types[] = {{"A", DNS_T_A}, {"AAAA", DNS_T_AAAA}, {"MX", DNS_T_MX}, {"TXT", DNS_T_TXT}};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcmp(s, types[i].name) == 0) {
-			*t = types[i].type;
-			return 0;
-		}
-	return -1;
-}
-
 static int load_type(struct zone *z, const char *name, const char *type, const json_t *recs)
 {
 	size_t i;
@@ -76,7 +60,7 @@ static int load_type(struct zone *z, const char *name, const char *type, const j
 			    zone_add_mx(z, name, (uint16_t)json_integer_value(json_array_get(r, 0)),
 			                json_string_value(json_array_get(r, 1)));
 		else if (strcmp(type, "TEMPFAIL") == 0 && json_is_string(r) &&
-		         type_of(json_string_value(r), &t) == 0)
+		         zone_type_parse(json_string_value(r), &t) == 0)
 			rc = zone_add_type_status(z, name, t, DNS_TEMPFAIL);
 		if (rc < 0)
 			return -1;

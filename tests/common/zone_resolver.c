@@ -250,7 +250,7 @@ void zone_log_clear(struct zone *z)
 	z->n_log = 0;
 }
 
-static const char *type_name(enum dns_type t)
+const char *zone_type_name(enum dns_type t)
 {
 	switch (t) {
 	case DNS_T_A:
@@ -265,6 +265,18 @@ static const char *type_name(enum dns_type t)
 		return "PTR";
 	}
 	return "?";
+}
+
+int zone_type_parse(const char *s, enum dns_type *t)
+{
+	static const enum dns_type all[] = {DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT, DNS_T_PTR};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, zone_type_name(all[i])) == 0) {
+			*t = all[i];
+			return 0;
+		}
+	return -1;
 }
 
 static bool same_name(const char *a, const char *b)
@@ -334,7 +346,7 @@ static void log_query(struct zone *z, const char *name, enum dns_type type)
 	z->queries++;
 	if (z->n_log == ZONE_MAX_LOG || !(z->log[z->n_log] = malloc(n)))
 		return;
-	snprintf(z->log[z->n_log++], n, "%s/%s", name, type_name(type));
+	snprintf(z->log[z->n_log++], n, "%s/%s", name, zone_type_name(type));
 }
 
 static struct dns_query *zone_query(void *impl, const char *name, enum dns_type type, dns_cb cb,

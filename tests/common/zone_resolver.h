@@ -80,4 +80,10 @@ void zone_log_clear(struct zone *z);
 
 struct dns_resolver zone_resolver(struct zone *z);
 
+/* "A", "AAAA", "MX", "TXT", "PTR"; "?" for another value. */
+const char *zone_type_name(enum dns_type t);
+
+/* The type named s (one of those); -1 for another name. */
+int zone_type_parse(const char *s, enum dns_type *t);
+
 #endif
