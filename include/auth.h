@@ -1,5 +1,5 @@
 /*
- * auth.h: sender authentication of one SMTP transaction (gateway/dmarc/).
+ * auth.h: sender authentication of one SMTP transaction (gateway/auth/).
  *
  * Orchestrates SPF (spf.h), DKIM (dkim.h), ARC (arc.h) and DMARC
  * (dmarc.h) over one dns_resolver, and yields what the rest of the
@@ -147,8 +147,5 @@ size_t auth_ar_ranges(const char *msg, size_t len, const char *authserv_id, size
  * caller frees); NULL when out of memory. No field to drop still copies.
  */
 char *auth_strip_ar(const char *msg, size_t len, const char *authserv_id, size_t *out_len);
-
-/* smtp-gateway auth --ip ADDR --helo NAME --from ADDRESS [-c FILE] FILE.eml */
-int cli_auth(int argc, char **argv);
 
 #endif

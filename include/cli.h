@@ -1,7 +1,10 @@
 /*
- * cli.h: the subcommands of smtp-gateway. Each takes the arguments after
- * its name (argv[0] is the subcommand) and returns the exit status.
- * Common option: -c FILE (default ./gateway.toml).
+ * cli.h: the five subcommands of smtp-gateway, dispatched by
+ * gateway/main.c. Each takes the arguments after its name (argv[0] is the
+ * subcommand) and returns the exit status; each lives in the folder of
+ * the stage it drives. Common option: -c FILE (default ./gateway.toml).
+ * Their own output (stdout, and usage or errors on stderr) is the one
+ * place outside the log module where gateway/ writes to a stream itself.
  */
 #ifndef CLI_H
 #define CLI_H
@@ -9,5 +12,12 @@
 int cli_check(int argc, char **argv);      /* gateway/cli_config.c */
 int cli_route(int argc, char **argv);      /* gateway/cli_config.c */
 int cli_config_doc(int argc, char **argv); /* gateway/cli_config.c */
+
+/* smtp-gateway parse [--pretty] FILE|- (gateway/mime/payload_cli.c) */
+int payload_cli(int argc, char **argv);
+
+/* smtp-gateway auth --ip ADDR --helo NAME --from ADDRESS [-c FILE] FILE.eml
+ * (gateway/auth/auth_cli.c) */
+int auth_cli(int argc, char **argv);
 
 #endif

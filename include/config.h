@@ -1,8 +1,8 @@
 /*
  * config.h: the gateway.toml model.
  *
- * routes/config.c turns a TOML tree into a gw_config. Every key is declared
- * once, in the key tables of routes/config_keys.c, with its type, default,
+ * routes/config/config.c turns a TOML tree into a gw_config. Every key is declared
+ * once, in the key tables of routes/config/config_keys.c, with its type, default,
  * range and documentation; docs/configuration.md is generated from those
  * tables (smtp-gateway config-doc). A gw_config is immutable once loaded:
  * a reload builds a new one and swaps it whole.

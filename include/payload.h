@@ -55,7 +55,4 @@ int payload_write(const struct message_bytes *msg, const struct envelope *env, c
                   const char *id, const struct payload_options *opt, size_t flags,
                   json_dump_callback_t cb, void *data);
 
-/* The CLI entry: smtp-gateway parse [--pretty] FILE|- . Returns exit status. */
-int payload_cli(int argc, char **argv);
-
 #endif

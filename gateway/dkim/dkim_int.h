@@ -46,12 +46,6 @@ const struct dkim_tag *dkim_tags_get(const struct dkim_taglist *l, const char *n
 /* True when the tag value equals lit exactly. */
 bool dkim_tag_is(const struct dkim_tag *t, const char *lit);
 
-/*
- * Decodes base64 that may contain FWS (RFC 6376 2.4); 0 with *outlen set,
- * or -1 on a bad character, bad padding or more than cap bytes.
- */
-int dkim_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *outlen);
-
 /* ---- the message's header fields ----------------------------------- */
 
 struct dkim_field {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "dkim_int.h"
 
 #define KEY_DER_MAX 2048 /* 16384-bit RSA fits; anything longer is refused */
@@ -130,7 +131,7 @@ static enum dkim_status parse_record(const char *txt, size_t len, struct dkim_ke
 		return set_reason(r, rl, "key record has no p=");
 	if (p->vlen == 0)
 		return set_reason(r, rl, "key revoked");
-	if (dkim_base64_decode(p->val, p->vlen, der, sizeof(der), &dlen) < 0)
+	if (codec_b64_decode(p->val, p->vlen, der, sizeof(der), &dlen, CODEC_B64_SKIP_FWS) < 0)
 		return set_reason(r, rl, "key data is not base64");
 	k->pkey = k->type == DKIM_KEY_RSA ? rsa_from_der(der, dlen) : ed25519_from_raw(der, dlen);
 	if (!k->pkey)

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "arc.h"
+#include "codec.h"
 #include "dkim_int.h"
 
 /* Records why a field is unusable; returns -1 so that callers can return it. */
@@ -208,7 +209,10 @@ static int parse_b(struct dkim_sig *s, const struct dkim_tag *b, size_t vbase)
 
 	if (!b || b->vlen == 0)
 		return -1;
-	if (dkim_base64_decode(b->val, b->vlen, s->b, sizeof(s->b), &s->blen) < 0 || !s->blen)
+	/* RFC 6376 section 2.4: FWS may appear anywhere in base64 tag values. */
+	if (codec_b64_decode(b->val, b->vlen, s->b, sizeof(s->b), &s->blen, CODEC_B64_SKIP_FWS) <
+	        0 ||
+	    !s->blen)
 		return -1;
 	for (size_t i = 0; i < b->vlen && k < DKIM_HEADER_B_LEN; i++)
 		if (!is_fws(b->val[i]))
@@ -279,7 +283,8 @@ static int parse_msg_tags(struct dkim_sig *s, const struct dkim_taglist *tl, cha
 	if (parse_canon(s, dkim_tags_get(tl, "c")) < 0)
 		return set_err(err, errlen, "bad c=");
 	if (!bh || bh->vlen == 0 ||
-	    dkim_base64_decode(bh->val, bh->vlen, s->bh, sizeof(s->bh), &s->bhlen) < 0)
+	    codec_b64_decode(bh->val, bh->vlen, s->bh, sizeof(s->bh), &s->bhlen,
+	                     CODEC_B64_SKIP_FWS) < 0)
 		return set_err(err, errlen, "bad bh=");
 	if (parse_h(s, dkim_tags_get(tl, "h")) < 0)
 		return set_err(err, errlen, "bad h=");

@@ -10,7 +10,6 @@
  */
 #include <string.h>
 
-#include "codec.h"
 #include "dkim_int.h"
 
 static bool is_fws(char c)
@@ -121,10 +120,4 @@ bool dkim_tag_is(const struct dkim_tag *t, const char *lit)
 	size_t n = strlen(lit);
 
 	return t && t->vlen == n && memcmp(t->val, lit, n) == 0;
-}
-
-/* RFC 6376 section 2.4: FWS may appear anywhere in base64 tag values. */
-int dkim_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *outlen)
-{
-	return codec_b64_decode(s, len, out, cap, outlen, CODEC_B64_SKIP_FWS);
 }

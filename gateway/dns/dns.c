@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "dns_internal.h"
+#include "dns_int.h"
 
 #define DNS_SERVERS_CSV_MAX 1024
 #define DNS_EDNS_PAYLOAD    1232 /* the DNS flag day 2020 size: no fragmentation */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_internal.h"
+#include "dns_int.h"
 
 struct dns_entry {
 	struct dns_entry *hnext;       /* hash chain */

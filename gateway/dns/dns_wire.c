@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_internal.h"
+#include "dns_int.h"
 
 #define DNS_HDR_LEN        12
 #define DNS_PTR_HOPS       64

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "payload.h"
 
 #define PARSE_MAX_INPUT ((size_t)1 << 31) /* GMime's memory streams count in 32 bits */

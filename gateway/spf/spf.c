@@ -24,7 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
 
 #define SPF_LOOKUPS_CAP 20
 #define SPF_MAX_DEPTH   (SPF_LOOKUPS_CAP + 2)

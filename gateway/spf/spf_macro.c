@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
 
 #define SPF_DELIMS    ".-+,/_="
 #define SPF_MAX_PARTS 600 /* a value is at most SPF_VALUE_MAX bytes */

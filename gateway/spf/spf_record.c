@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
 
 static const char *const mech_names[SPF_M_MAX] = {
     [SPF_M_ALL] = "all", [SPF_M_INCLUDE] = "include", [SPF_M_A] = "a",

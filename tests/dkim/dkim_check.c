@@ -28,6 +28,8 @@
 #include "config.h"
 #include "dkim.h"
 #include "dkim_int.h"
+#include "opts.h"
+#include "test_file.h"
 #include "zone_resolver.h"
 
 #define MAX_MESSAGE (64u << 20)
@@ -36,35 +38,6 @@ struct run {
 	bool done;
 	json_t *out;
 };
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *nb = cap <= MAX_MESSAGE ? realloc(buf, cap) : NULL;
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
 
 static char *lf_to_crlf(const char *in, size_t len, size_t *outlen)
 {
@@ -126,38 +99,25 @@ static void on_arc(void *arg, const struct arc_result *res)
 
 struct args {
 	bool arc, lf;
-	long long now;
-	unsigned min_bits;
+	uint64_t now;
+	uint32_t min_bits;
 	const char *zone, *dns, *file, *bh;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
+	const struct opt t[] = {
+	    OPT_ITEM("arc", OPT_FLAG, &a->arc),  OPT_ITEM("lf", OPT_FLAG, &a->lf),
+	    OPT_ITEM("now", OPT_U64, &a->now),   OPT_ITEM("min-rsa-bits", OPT_U32, &a->min_bits),
+	    OPT_ITEM("zone", OPT_STR, &a->zone), OPT_ITEM("dns", OPT_STR, &a->dns),
+	    OPT_ITEM("bh", OPT_STR, &a->bh),
+	};
+
 	memset(a, 0, sizeof(*a));
 	a->min_bits = 1024;
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		bool has_val = i + 1 < argc;
-		if (strcmp(o, "--arc") == 0)
-			a->arc = true;
-		else if (strcmp(o, "--lf") == 0)
-			a->lf = true;
-		else if (strcmp(o, "--now") == 0 && has_val)
-			a->now = strtoll(argv[++i], NULL, 10);
-		else if (strcmp(o, "--min-rsa-bits") == 0 && has_val)
-			a->min_bits = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(o, "--zone") == 0 && has_val)
-			a->zone = argv[++i];
-		else if (strcmp(o, "--dns") == 0 && has_val)
-			a->dns = argv[++i];
-		else if (strcmp(o, "--bh") == 0 && has_val)
-			a->bh = argv[++i];
-		else if (o[0] != '-' && !a->file)
-			a->file = o;
-		else
-			return -1;
-	}
-	return a->file && (a->zone || a->dns || a->bh) ? 0 : -1;
+	if (opts_parse("dkim_check", t, sizeof(t) / sizeof(t[0]), argc, argv, &a->file, 1) != 1)
+		return -1;
+	return a->zone || a->dns || a->bh ? 0 : -1;
 }
 
 /* Like the daemon: one parsed-key cache per thread, shared by every verification. */
@@ -274,7 +234,7 @@ int main(int argc, char **argv)
 		                "(--zone FILE | --dns HOST:PORT) MESSAGE\n");
 		return 2;
 	}
-	msg = read_file(a.file, &len);
+	msg = test_read_file(a.file, MAX_MESSAGE, &len);
 	if (!msg) {
 		perror(a.file);
 		return 2;

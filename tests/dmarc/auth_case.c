@@ -1,6 +1,6 @@
 /*
  * auth_case.c: runs one sender-authentication case through auth.c over
- * the in-memory zone (memdns) and prints what came out; the pytest driver
+ * the in-memory zone (tests/common/zone_resolver.h) and prints what came out; the pytest driver
  * test_auth_cases.py holds the cases (auth_cases.yaml) and the checks.
  *
  * Input (stdin), JSON: {"dns": zone, "dns_error": "TIMEOUT"?, "deferred":
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "memdns.h"
+#include "zone_json.h"
 
 struct got {
 	json_t *out, *early;
@@ -86,11 +86,10 @@ int main(void)
 		fprintf(stderr, "auth-case: bad input: %s\n", err.text);
 		return 2;
 	}
-	struct memdns d;
-	json_t *zone = json_object_get(c, "dns");
-	memdns_init(&d, zone ? zone : json_object());
-	d.tempfail = json_is_string(json_object_get(c, "dns_error"));
-	d.deferred = json_is_true(json_object_get(c, "deferred"));
+	struct zone *z = zone_json_case(c);
+	if (!z)
+		return 2;
+	struct dns_resolver resolver = zone_resolver(z);
 
 	json_t *p = json_object_get(c, "policy");
 	const char *disc = json_string_value(json_object_get(p, "discovery"));
@@ -106,9 +105,9 @@ int main(void)
 
 	cfg.auth.dmarc_psl_file = (char *)json_string_value(json_object_get(c, "psl_file"));
 	struct auth_ctx ctx;
-	if (auth_ctx_init(&ctx, &d.resolver, &cfg) < 0) {
+	if (auth_ctx_init(&ctx, &resolver, &cfg) < 0) {
 		printf("{\"init_error\": true}\n");
-		memdns_free(&d);
+		zone_free(z);
 		json_decref(c);
 		return 0;
 	}
@@ -130,23 +129,23 @@ int main(void)
 		auth_tx_message(tx, msg, len, &ctx.policy, on_done, &g);
 		auth_tx_free(tx);
 		tx = NULL;
-		memdns_pump(&d, 1000);
+		zone_run_max(z, 1000);
 	} else if (json_is_true(json_object_get(c, "message_before_spf"))) {
 		/* End of data before SPF answered: DMARC must wait for it. */
 		auth_tx_message(tx, msg, len, &ctx.policy, on_done, &g);
-		memdns_pump(&d, 1000);
+		zone_run_max(z, 1000);
 	} else {
-		memdns_pump(&d, 1000); /* SPF runs while the RCPTs would arrive */
+		zone_run_max(z, 1000); /* SPF runs while the RCPTs would arrive */
 		auth_tx_message(tx, msg, len, &ctx.policy, on_done, &g);
-		memdns_pump(&d, 1000);
+		zone_run_max(z, 1000);
 	}
 	json_t *res = json_object();
 	json_object_set_new(res, "result", g.out ? g.out : json_null());
 	json_object_set_new(res, "spf_early", g.early ? g.early : json_null());
 	json_object_set_new(res, "done_calls", json_integer(g.done_calls));
 	json_t *q = json_array();
-	for (size_t i = 0; i < d.n_log; i++)
-		json_array_append_new(q, json_string(d.log[i]));
+	for (size_t i = 0; zone_log(z, i); i++)
+		json_array_append_new(q, json_string(zone_log(z, i)));
 	json_object_set_new(res, "queries", q);
 	size_t slen;
 	char *stripped = auth_strip_ar(msg, len, ctx.hostname, &slen);
@@ -162,7 +161,7 @@ int main(void)
 	auth_tx_free(tx);
 	auth_ctx_fini(&ctx);
 	free(msg);
-	memdns_free(&d);
+	zone_free(z);
 	json_decref(c);
 	return 0;
 }

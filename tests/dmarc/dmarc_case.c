@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "dmarc.h"
-#include "memdns.h"
+#include "zone_json.h"
 
 struct got {
 	bool done;
@@ -89,11 +89,10 @@ int main(void)
 		fprintf(stderr, "dmarc-case: bad input: %s\n", err.text);
 		return 2;
 	}
-	struct memdns d;
-	json_t *zone = json_object_get(c, "dns");
-	memdns_init(&d, zone ? zone : json_object());
-	d.tempfail = json_is_string(json_object_get(c, "dns_error"));
-	d.deferred = json_is_true(json_object_get(c, "deferred"));
+	struct zone *z = zone_json_case(c);
+	if (!z)
+		return 2;
+	struct dns_resolver resolver = zone_resolver(z);
 
 	char hdr[4096], authors[DMARC_MAX_AUTHORS][DMARC_DOMAIN_MAX];
 	size_t hl = from_header(json_object_get(c, "header_from"), hdr, sizeof(hdr));
@@ -128,33 +127,33 @@ int main(void)
 	    .sample_arg = &sample,
 	};
 	struct got g = {0};
-	struct dmarc_eval *ev = dmarc_start(&d.resolver, &opt, &in, on_done, &g);
-	memdns_pump(&d, 1000);
+	struct dmarc_eval *ev = dmarc_start(&resolver, &opt, &in, on_done, &g);
+	zone_run_max(z, 1000);
 	if (!g.done) {
 		fprintf(stderr, "dmarc-case: evaluation did not finish\n");
 		dmarc_cancel(ev);
 		return 1;
 	}
-	if (ev && !d.deferred) {
+	if (ev && !json_is_true(json_object_get(c, "deferred"))) {
 		fprintf(stderr, "dmarc-case: synchronous evaluation returned a handle\n");
 		return 1;
 	}
 	json_t *q = json_array();
-	for (i = 0; i < d.n_log; i++)
-		if (strncmp(d.log[i], "_dmarc.", 7) == 0) {
-			char *slash = strrchr(d.log[i], '/');
-			json_array_append_new(q,
-			                      json_stringn(d.log[i], (size_t)(slash - d.log[i])));
+	for (i = 0; zone_log(z, i); i++)
+		if (strncmp(zone_log(z, i), "_dmarc.", 7) == 0) {
+			const char *slash = strrchr(zone_log(z, i), '/');
+			json_array_append_new(
+			    q, json_stringn(zone_log(z, i), (size_t)(slash - zone_log(z, i))));
 		}
 	json_object_set_new(g.out, "dmarc_queries", q);
 	json_t *all = json_array();
-	for (i = 0; i < d.n_log; i++)
-		json_array_append_new(all, json_string(d.log[i]));
+	for (i = 0; zone_log(z, i); i++)
+		json_array_append_new(all, json_string(zone_log(z, i)));
 	json_object_set_new(g.out, "queries", all);
 	json_dumpf(g.out, stdout, JSON_SORT_KEYS);
 	putchar('\n');
 	json_decref(g.out);
-	memdns_free(&d);
+	zone_free(z);
 	psl_free(psl);
 	json_decref(c);
 	return 0;

@@ -11,7 +11,6 @@ Then, end to end through `smtp-gateway auth` with dmarc = "enforce": the
 two bypasses of the issue are refused 550 5.7.1 with dmarc=permerror."""
 import json
 import pathlib
-import random
 import subprocess
 import sys
 
@@ -21,6 +20,7 @@ from gwpaths import BUILD
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
+import gwrandom
 
 GW = BUILD / "gateway" / "smtp-gateway"
 FROM_DOMAINS = BUILD / "tests" / "dmarc" / "from-domains"
@@ -176,7 +176,7 @@ def gen_value(rng):
 
 
 def generated(n=400, seed=20261206):
-    rng = random.Random(seed)
+    rng = gwrandom.rng(seed)
     cases = []
     for _ in range(n):
         fields = [gen_value(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]

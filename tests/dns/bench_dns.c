@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dns_internal.h"
+#include "dns_int.h"
 
 #define CACHE_ENTRIES 10000
 

@@ -22,6 +22,8 @@
 
 #include "config.h"
 #include "dns.h"
+#include "opts.h"
+#include "zone_resolver.h"
 
 #define MAX_SERVERS  4
 #define MAX_PARALLEL 64
@@ -34,34 +36,6 @@ struct driver {
 	int in_query;     /* inside dns_query(): an answer now is a cache hit */
 	int cancelled_cb; /* a cancelled query's callback ran: a bug */
 };
-
-static const char *type_name(enum dns_type t)
-{
-	switch (t) {
-	case DNS_T_A:
-		return "A";
-	case DNS_T_AAAA:
-		return "AAAA";
-	case DNS_T_MX:
-		return "MX";
-	case DNS_T_TXT:
-		return "TXT";
-	case DNS_T_PTR:
-		return "PTR";
-	}
-	return "?";
-}
-
-static int parse_type(const char *s, enum dns_type *t)
-{
-	static const enum dns_type all[] = {DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT, DNS_T_PTR};
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (strcmp(s, type_name(all[i])) == 0) {
-			*t = all[i];
-			return 0;
-		}
-	return -1;
-}
 
 static json_t *record_json(enum dns_type t, const struct dns_rr *rr)
 {
@@ -107,7 +81,7 @@ static void on_answer(void *arg, const struct dns_result *res)
 	for (size_t i = 0; i < res->n; i++)
 		json_array_append_new(recs, record_json(res->type, &res->rr[i]));
 	emit(json_pack("{s:s, s:s, s:s, s:i, s:b, s:i, s:o}", "name", res->name, "type",
-	               type_name(res->type), "status", dns_status_name(res->status), "ttl",
+	               zone_type_name(res->type), "status", dns_status_name(res->status), "ttl",
 	               (int)res->ttl, "sync", d->in_query, "n", (int)res->n, "records", recs));
 	d->pending--;
 }
@@ -161,17 +135,17 @@ static int command(struct driver *d, char *line)
 	if (sscanf(line, "%15s", verb) != 1)
 		return 0;
 	if (strcmp(verb, "query") == 0 && sscanf(line, "%*s %299s %7s", name, type) == 2 &&
-	    parse_type(type, &t) == 0) {
+	    zone_type_parse(type, &t) == 0) {
 		start(d, name, t);
 		run_loop(d, WAIT_MAX_MS, 1);
 	} else if (strcmp(verb, "parallel") == 0 &&
 	           sscanf(line, "%*s %d %299s %7s", &n, name, type) == 3 && n > 0 &&
-	           n <= MAX_PARALLEL && parse_type(type, &t) == 0) {
+	           n <= MAX_PARALLEL && zone_type_parse(type, &t) == 0) {
 		for (int i = 0; i < n; i++)
 			start(d, name, t);
 		run_loop(d, WAIT_MAX_MS, 1);
 	} else if (strcmp(verb, "cancel") == 0 && sscanf(line, "%*s %299s %7s", name, type) == 2 &&
-	           parse_type(type, &t) == 0) {
+	           zone_type_parse(type, &t) == 0) {
 		struct dns_query *q = dns_query(d->r, name, t, on_cancelled, d);
 		dns_cancel(d->r, q);
 		emit(json_pack("{s:b, s:b}", "cancelled", q != NULL, "handle", q != NULL));
@@ -199,25 +173,19 @@ int main(int argc, char **argv)
 	                     .negative_ttl_ms = 3600000};
 	int rc = 0;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
-		if (strcmp(a, "--dns") == 0 && cfg.n_servers < MAX_SERVERS)
-			servers[cfg.n_servers++] = argv[i + 1];
-		else if (strcmp(a, "--timeout-ms") == 0)
-			cfg.timeout_ms = strtoull(v, NULL, 10);
-		else if (strcmp(a, "--tries") == 0)
-			cfg.tries = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--cache-size") == 0)
-			cfg.cache_size = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--max-ttl-ms") == 0)
-			cfg.cache_max_ttl_ms = strtoull(v, NULL, 10);
-		else if (strcmp(a, "--neg-ttl-ms") == 0)
-			cfg.negative_ttl_ms = strtoull(v, NULL, 10);
-		else {
-			fprintf(stderr, "dns_query: unknown option %s\n", a);
-			return 2;
-		}
-	}
+	struct opt_list dns = {servers, 0, MAX_SERVERS};
+	const struct opt t[] = {
+	    OPT_ITEM("dns", OPT_LIST, &dns),
+	    OPT_ITEM("timeout-ms", OPT_U64, &cfg.timeout_ms),
+	    OPT_ITEM("tries", OPT_U32, &cfg.tries),
+	    OPT_ITEM("cache-size", OPT_U32, &cfg.cache_size),
+	    OPT_ITEM("max-ttl-ms", OPT_U64, &cfg.cache_max_ttl_ms),
+	    OPT_ITEM("neg-ttl-ms", OPT_U64, &cfg.negative_ttl_ms),
+	};
+
+	if (opts_parse("dns_query", t, sizeof(t) / sizeof(t[0]), argc, argv, NULL, 0) != 0)
+		return 2;
+	cfg.n_servers = dns.n;
 	d.base = event_base_new();
 	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
 	if (!d.r) {

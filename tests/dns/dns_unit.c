@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../unit.h"
-#include "dns_internal.h"
+#include "dns_int.h"
 
 /* A tiny packet builder: bounded, names without compression unless asked. */
 struct pkt {

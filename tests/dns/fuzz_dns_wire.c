@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_internal.h"
+#include "dns_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_rand.h"
+#include "malloc_tune.h"
 #include "payload.h"
 #include "payload_int.h"
 
@@ -106,14 +108,13 @@ static char *attachment_message(size_t size, size_t *len)
 	size_t cap = sizeof(head) + enc + enc / 76 * 2 + sizeof(tail) + 16;
 	char *m = malloc(cap);
 	size_t n = sizeof(head) - 1;
-	uint32_t x = 2463534242u;
+	uint32_t x = TEST_RAND_SEED;
 
 	if (!m)
 		return NULL;
 	memcpy(m, head, n);
 	for (size_t i = 0; i < enc; i++) {
-		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-		m[n++] = b64[x & 63];
+		m[n++] = b64[test_rand(&x) & 63];
 		if (i % 76 == 75)
 			m[n++] = '\r', m[n++] = '\n';
 	}
@@ -256,38 +257,9 @@ static void peak(size_t size, bool text)
 	waitpid(pid, &st, 0);
 }
 
-/* gcc says __SANITIZE_ADDRESS__; clang says __has_feature(address_sanitizer) */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAS_ASAN 1
-#endif
-#endif
-#ifndef HAS_ASAN
-#define HAS_ASAN 0
-#endif
-
-/*
- * The daemon runs with glibc's per-thread cache at 256 chunks per size class
- * (gateway/main.c malloc_tune()); the benchmark measures the same allocator,
- * by the same single re-exec, unless GLIBC_TUNABLES is already set (set it
- * empty to measure glibc's default).
- */
-static void malloc_like_daemon(char **argv)
-{
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !HAS_ASAN
-	if (getenv("GLIBC_TUNABLES") || getenv("LD_PRELOAD") ||
-	    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=256", 0) < 0)
-		return;
-	execv("/proc/self/exe", argv);
-	unsetenv("GLIBC_TUNABLES");
-#else
-	(void)argv;
-#endif
-}
-
 int main(int argc, char **argv)
 {
-	malloc_like_daemon(argv);
+	malloc_tune(argv); /* the daemon's allocator (include/malloc_tune.h) */
 	double seconds = argc > 1 ? strtod(argv[1], NULL) : 3.0;
 	size_t len;
 	char *m;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "../common/test_rand.h"
 #include "payload.h"
 
 static int out(const char *buf, size_t size, void *data)
@@ -19,22 +20,14 @@ static int out(const char *buf, size_t size, void *data)
 	return fwrite(buf, 1, size, data) == size ? 0 : -1;
 }
 
-static uint32_t next(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
 static size_t message(char *m, size_t cap, const char *label, uint32_t seed)
 {
 	unsigned char hdr[48], body[512];
 	char b64[80];
 	for (size_t i = 0; i < sizeof(hdr); i++)
-		hdr[i] = (unsigned char)(0x80 | next(&seed));
+		hdr[i] = (unsigned char)(0x80 | test_rand(&seed));
 	for (size_t i = 0; i < sizeof(body); i++)
-		body[i] = (unsigned char)(i % 64 == 63 ? '\n' : 0x80 | next(&seed));
+		body[i] = (unsigned char)(i % 64 == 63 ? '\n' : 0x80 | test_rand(&seed));
 	codec_b64_encode(hdr, sizeof(hdr), b64);
 	int n = snprintf(m, cap,
 	                 "From: a@example.com\r\nSubject: =?%s?B?%s?=\r\n"
@@ -50,7 +43,7 @@ static size_t message(char *m, size_t cap, const char *label, uint32_t seed)
 int main(void)
 {
 	char label[256], m[2048];
-	uint32_t seed = 2463534242u;
+	uint32_t seed = TEST_RAND_SEED;
 	struct payload_options o;
 
 	payload_options_default(&o);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/test_rand.h"
 #include "routes.h"
 
 #define BATCHES       101
@@ -82,10 +83,10 @@ static void make_pattern(size_t i, size_t n_domains, char *out, size_t len)
 }
 
 /* An address aimed at route i's kind (a hit), or at nothing (a miss). */
-static void make_address(size_t n, size_t n_domains, char *out, size_t len)
+static void make_address(size_t n, size_t n_domains, char *out, size_t len, uint32_t *rs)
 {
-	size_t i = (size_t)rand() % n, d = (i / 20) % n_domains, k = i % 20;
-	int r = rand() % 10;
+	size_t i = (size_t)test_rand(rs) % n, d = (i / 20) % n_domains, k = i % 20;
+	int r = (int)(test_rand(rs) % 10);
 	if (r == 6 || r == 7) /* unknown user: every step of a domain runs */
 		snprintf(out, len, "nobody%zu@dom%zu.example", i, d);
 	else if (r == 8)
@@ -137,9 +138,9 @@ static int bench_table(size_t n)
 	       rss1 - rss0);
 	diag_free(&diag);
 
-	srand(42);
+	uint32_t rs = TEST_RAND_SEED;
 	for (size_t i = 0; i < ADDRESSES; i++)
-		make_address(n, n_domains, addrs[i], sizeof addrs[i]);
+		make_address(n, n_domains, addrs[i], sizeof addrs[i], &rs);
 	size_t verdicts[4] = {0};
 	for (size_t i = 0; i < ADDRESSES; i++)
 		verdicts[route_lookup(t, addrs[i], NULL)]++;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 static size_t diag_count;
 

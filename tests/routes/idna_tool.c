@@ -1,5 +1,5 @@
 /*
- * tests/routes/idna_tool.c: routes/idna.c on stdin and stdout, so that
+ * tests/routes/idna_tool.c: routes/table/idna.c on stdin and stdout, so that
  * test_idna_oracle.py can hold it against an independent implementation
  * (Python's punycode codec). One request per line, one answer per line:
  *   A domain   -> idna_to_ascii(domain), or "ERROR"
@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 
 #define LINE_MAX_BYTES 4096
 #define CPS_MAX        1024

@@ -1,5 +1,5 @@
 /*
- * tests/routes/test_idna.c: got/want tables for routes/idna.c: the RFC 3492
+ * tests/routes/test_idna.c: got/want tables for routes/table/idna.c: the RFC 3492
  * section 7.1 sample strings (read from the data file given as argv[1]),
  * domain conversion to and from A-labels, the lower-case mapping, UTF-8
  * decoding and the punycode overflow and buffer checks.
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 #include "unit.h"
 
 #define SAMPLE_MAX 64

@@ -1,4 +1,4 @@
-"""routes/idna.c held against an independent implementation.
+"""routes/table/idna.c held against an independent implementation.
 
 Python's own punycode codec (RFC 3492) and its Unicode database are the
 oracle: thousands of seeded random labels must encode and decode to the
@@ -6,10 +6,10 @@ same strings, domains must convert label by label, and the lower-case
 mapping must agree with str.lower() over every range docs/routing.md says
 is folded. The C side is build/tests/routes/idna_tool (one request a line).
 """
-import random
 import subprocess
 
 import pytest
+import gwrandom
 
 ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyz0123456789",
@@ -48,7 +48,7 @@ def random_label(rng, max_len=20):
 
 
 def test_punycode_encode_and_decode_agree_with_python(idna_tool):
-    rng = random.Random(SEED)
+    rng = gwrandom.rng(SEED)
     labels = [random_label(rng, 40) for _ in range(ROUNDS)]
     want = [s.encode("punycode").decode("ascii") for s in labels]
     got = idna_tool([("E", s) for s in labels])
@@ -66,7 +66,7 @@ def a_label(label):
 
 
 def test_domains_convert_label_by_label(idna_tool):
-    rng = random.Random(SEED + 1)
+    rng = gwrandom.rng(SEED + 1)
     domains = [".".join(random_label(rng, 12) for _ in range(rng.randint(1, 4)))
                for _ in range(ROUNDS)]
     want = []

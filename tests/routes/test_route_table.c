@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route_internal.h"
+#include "route_int.h"
 #include "unit.h"
 
 #define CASE_ROUTES    64

@@ -2,10 +2,10 @@
 dots, BDAT sizes, NULs, long lines) against one gateway. It must answer a
 clean session afterwards and exit 0 on SIGTERM without a sanitizer report
 (checked by the fixture's teardown)."""
-import random
 import socket
 
 from smtp_harness import Client
+import gwrandom
 
 FRAGMENTS = [
     b"EHLO x\r\n", b"HELO y\r\n", b"MAIL FROM:<a@client.test>\r\n", b"MAIL FROM:<>\r\n",
@@ -21,7 +21,7 @@ FRAGMENTS = [
 def test_random_streams(start_gateway):
     gw = start_gateway({"limits.max_errors": "1000", "limits.idle_timeout": '"2s"',
                         "limits.data_timeout": '"2s"'})
-    rng = random.Random(20261129)
+    rng = gwrandom.rng(20261129)
     for _ in range(60):
         stream = b"".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 80)))
         with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:

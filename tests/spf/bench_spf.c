@@ -1,6 +1,7 @@
 /*
  * bench_spf.c: how fast check_host() runs when DNS costs nothing (every
- * answer from an in-memory zone, delivered synchronously like a cache hit),
+ * answer from the tests' in-memory zone, delivered synchronously like a
+ * cache hit),
  * and how much memory one check holds. Built, never run as a test:
  *
  *   build/tests/spf/bench_spf [iterations]
@@ -15,12 +16,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
+#include "zone_resolver.h"
 
 struct zrec {
 	const char *name;
 	enum dns_type type;
-	const char *value; /* TXT text, A/AAAA address, MX/PTR host */
+	const char *value; /* TXT text, A/AAAA address, MX host */
 };
 
 static const struct zrec zone[] = {
@@ -40,51 +42,24 @@ static const struct zrec zone[] = {
     {"why.macro.example", DNS_T_TXT, "%{i} is not allowed to send for %{d}"},
 };
 
-static void zone_query_cb(const char *name, enum dns_type type, dns_cb cb, void *arg)
+/* The table above as the tests' in-memory zone (tests/common/zone_resolver.h). */
+static struct zone *zone_build(void)
 {
-	struct dns_rr rr[8];
-	char txt[8][512];
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]) && n < 8; i++) {
-		if (zone[i].type != type || strcasecmp(zone[i].name, name) != 0)
-			continue;
-		memset(&rr[n], 0, sizeof(rr[n]));
-		if (type == DNS_T_A)
-			inet_pton(AF_INET, zone[i].value, &rr[n].u.a);
-		else if (type == DNS_T_AAAA)
-			inet_pton(AF_INET6, zone[i].value, &rr[n].u.aaaa);
-		else if (type == DNS_T_MX)
-			rr[n].u.mx.host = (char *)zone[i].value;
-		else if (type == DNS_T_PTR)
-			rr[n].u.ptr = (char *)zone[i].value;
-		else {
-			snprintf(txt[n], sizeof(txt[n]), "%s", zone[i].value);
-			rr[n].u.txt.data = txt[n];
-			rr[n].u.txt.len = strlen(txt[n]);
+	struct zone *z = zone_new();
+
+	for (size_t i = 0; z && i < sizeof(zone) / sizeof(zone[0]); i++) {
+		const struct zrec *r = &zone[i];
+		int rc = r->type == DNS_T_TXT ? zone_add_txt(z, r->name, r->value, strlen(r->value))
+		         : r->type == DNS_T_MX ? zone_add_mx(z, r->name, 10, r->value)
+		                               : zone_add_addr(z, r->name, r->type, r->value);
+
+		if (rc < 0) {
+			zone_free(z);
+			return NULL;
 		}
-		n++;
 	}
-	struct dns_result res = {.status = n ? DNS_OK : DNS_NXDOMAIN,
-	                         .type = type,
-	                         .name = name,
-	                         .n = n,
-	                         .rr = rr,
-	                         .ttl = 300};
-	cb(arg, &res);
+	return z;
 }
-
-static struct dns_query *zone_query(void *impl, const char *name, enum dns_type type, dns_cb cb,
-                                    void *arg)
-{
-	zone_query_cb(name, type, cb, arg);
-	return NULL;
-}
-
-static void zone_cancel(void *impl, struct dns_query *q)
-{
-}
-
-static const struct dns_ops zone_ops = {zone_query, zone_cancel};
 
 static int outcomes[SPF_RESULT_MAX];
 
@@ -110,9 +85,13 @@ int main(int argc, char **argv)
 	    {"include chain, pass", "192.0.2.77", "a@chain.example"},
 	    {"exists macro + exp, fail", "192.0.2.9", "first-last@macro.example"},
 	};
-	struct dns_resolver r = {&zone_ops, NULL};
+	struct zone *z = zone_build();
+	struct dns_resolver r;
 	long iters = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
 
+	if (!z)
+		return 1;
+	r = zone_resolver(z);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct sockaddr_in sin = {.sin_family = AF_INET};
 		inet_pton(AF_INET, cases[c].ip, &sin.sin_addr);
@@ -122,6 +101,7 @@ int main(int argc, char **argv)
 			spf_check_start(&r, (struct sockaddr *)&sin, "mx.client.example",
 			                cases[c].from, "gw.example", on_done, NULL);
 		double dt = now_s() - t0;
+		zone_log_clear(z);
 		int top = 0;
 		for (int k = 0; k < SPF_RESULT_MAX; k++)
 			if (outcomes[k] > outcomes[top])
@@ -132,5 +112,6 @@ int main(int argc, char **argv)
 	}
 	printf("memory: %zu bytes per check with one frame, plus each record's text and terms\n",
 	       spf_check_footprint());
+	zone_free(z);
 	return 0;
 }

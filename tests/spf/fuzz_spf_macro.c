@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "spf_internal.h"
+#include "spf_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "opts.h"
 #include "spf.h"
 
 #define LINE_MAX_BYTES 65536
@@ -230,51 +231,31 @@ int main(int argc, char **argv)
 	const char *ip = NULL, *helo = "", *from = "";
 	int rc;
 
+	bool trace = false, helo_check = false, parallel = false;
+	struct opt_list dns = {servers, 0, MAX_SERVERS};
+	const struct opt t[] = {
+	    OPT_ITEM("trace", OPT_FLAG, &trace),
+	    OPT_ITEM("helo-check", OPT_FLAG, &helo_check),
+	    OPT_ITEM("parallel", OPT_FLAG, &parallel),
+	    OPT_ITEM("dns", OPT_LIST, &dns),
+	    OPT_ITEM("ip", OPT_STR, &ip),
+	    OPT_ITEM("helo", OPT_STR, &helo),
+	    OPT_ITEM("from", OPT_STR, &from),
+	    OPT_ITEM("hostname", OPT_STR, &d.hostname),
+	    OPT_ITEM("default-exp", OPT_STR, &d.opts.default_explanation),
+	    OPT_ITEM("timeout-ms", OPT_U64, &cfg.timeout_ms),
+	    OPT_ITEM("tries", OPT_U32, &cfg.tries),
+	    OPT_ITEM("cache-size", OPT_U32, &cfg.cache_size),
+	    OPT_ITEM("deadline-ms", OPT_U64, &d.deadline_ms),
+	};
+
 	spf_options_default(&d.opts);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--trace") == 0) {
-			d.opts.trace = 1;
-			continue;
-		}
-		if (strcmp(a, "--helo-check") == 0) {
-			d.helo_check = 1;
-			continue;
-		}
-		if (strcmp(a, "--parallel") == 0) {
-			d.parallel = 1;
-			continue;
-		}
-		if (!v) {
-			fprintf(stderr, "spf_check: %s needs a value\n", a);
-			return 2;
-		}
-		i++;
-		if (strcmp(a, "--dns") == 0 && cfg.n_servers < MAX_SERVERS)
-			servers[cfg.n_servers++] = (char *)v;
-		else if (strcmp(a, "--ip") == 0)
-			ip = v;
-		else if (strcmp(a, "--helo") == 0)
-			helo = v;
-		else if (strcmp(a, "--from") == 0)
-			from = v;
-		else if (strcmp(a, "--hostname") == 0)
-			d.hostname = v;
-		else if (strcmp(a, "--default-exp") == 0)
-			d.opts.default_explanation = v;
-		else if (strcmp(a, "--timeout-ms") == 0)
-			cfg.timeout_ms = strtoull(v, NULL, 10);
-		else if (strcmp(a, "--tries") == 0)
-			cfg.tries = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--cache-size") == 0)
-			cfg.cache_size = (uint32_t)strtoul(v, NULL, 10);
-		else if (strcmp(a, "--deadline-ms") == 0)
-			d.deadline_ms = strtoull(v, NULL, 10);
-		else {
-			fprintf(stderr, "spf_check: unknown option %s\n", a);
-			return 2;
-		}
-	}
+	if (opts_parse("spf_check", t, sizeof(t) / sizeof(t[0]), argc, argv, NULL, 0) != 0)
+		return 2;
+	cfg.n_servers = dns.n;
+	d.opts.trace = trace;
+	d.helo_check = helo_check;
+	d.parallel = parallel;
 	d.base = event_base_new();
 	d.r = d.base ? dns_c_ares_new(d.base, &cfg) : NULL;
 	if (!d.r) {

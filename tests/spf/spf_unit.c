@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "../unit.h"
-#include "spf_internal.h"
+#include "spf_int.h"
 
 static struct spf_macro_env env4(void)
 {

@@ -1,5 +1,5 @@
 /*
- * tests/toml/bench_toml.c: speed check of routes/toml.c (a benchmark,
+ * tests/toml/bench_toml.c: speed check of routes/toml/toml.c (a benchmark,
  * never run as a test). Generates a document in memory, parses it a few
  * times and prints the best wall time:
  *   toml-bench keys N      N top-level "kI = I" pairs

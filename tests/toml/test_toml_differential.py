@@ -12,12 +12,12 @@ refuses it.
 import datetime
 import json
 import math
-import random
 import tomllib
 
 import pytest
 
 from test_toml_suite import SUITE, decode_bytes, same
+import gwrandom
 
 SEED = 20261129
 CASES = 1200  # about 4 seconds; raise locally for a longer hunt
@@ -92,7 +92,7 @@ def reference(doc):
 
 
 def documents(batch):
-    rnd = random.Random(SEED + batch)
+    rnd = gwrandom.rng(SEED + batch)
     base = seeds()
     return [mutate(rnd, rnd.choice(base)) for _ in range(BATCH)]
 

@@ -1,5 +1,5 @@
 /*
- * tests/toml/test_toml_unit.c: unit tests of routes/toml.c that the
+ * tests/toml/test_toml_unit.c: unit tests of routes/toml/toml.c that the
  * toml-test suite cannot express: where an error is reported (line, byte
  * column, message), the accessor API (document order, lookup, positions of
  * keys and values), the nesting bound and the hash index of big tables.

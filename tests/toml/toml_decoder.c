@@ -1,5 +1,5 @@
 /*
- * tests/toml/toml_decoder.c: the toml-test decoder for routes/toml.c.
+ * tests/toml/toml_decoder.c: the toml-test decoder for routes/toml/toml.c.
  *
  * Reads a TOML document on stdin and prints the toml-test "tagged JSON" on
  * stdout: tables become objects, arrays arrays, every scalar
@@ -7,6 +7,7 @@
  * "line:col: message", exit status 1. Must never accept what toml_parse()
  * rejects or print anything but the tree.
  */
+#include "test_file.h"
 #include "toml.h"
 
 #include <jansson.h>
@@ -134,35 +135,13 @@ static json_t *tagged(const toml_value *v)
 	}
 }
 
-static char *read_all(FILE *f, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-		if (n == cap) {
-			char *nb = cap >= DECODER_MAX_INPUT ? NULL : realloc(buf, cap * 2);
-			if (!nb)
-				free(buf);
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	*len = n;
-	return buf;
-}
-
 int main(void)
 {
 	toml_error err;
 	toml_value *root;
 	json_t *out;
 	size_t len;
-	char *buf = read_all(stdin, &len);
+	char *buf = test_read_file("-", DECODER_MAX_INPUT, &len);
 
 	if (!buf) {
 		fprintf(stderr, "cannot read stdin\n");

@@ -12,13 +12,14 @@
  * stdout but reply lines (logs go to stderr).
  */
 #include <event2/event.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "delivery.h"
+#include "opts.h"
+#include "test_file.h"
 #include "routes.h"
 
 #define MAX_LIST    32
@@ -56,40 +57,6 @@ static void usage(void)
 	        "  --config FILE [--route NAME]: the route (and limits) of a gateway.toml;\n"
 	        "  without --route, the routing table picks it for the first --rcpt\n"
 	        "  --reconfigure: delivery_set_config() before each message\n");
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			char *nb;
-			cap = cap ? cap * 2 : 65536;
-			if (cap > MAX_MESSAGE || !(nb = realloc(buf, cap)))
-				goto fail;
-			buf = nb;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		if (got == 0)
-			break;
-		n += got;
-	}
-	if (ferror(f))
-		goto fail;
-	if (f != stdin)
-		fclose(f);
-	*len = n;
-	return buf;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return NULL;
 }
 
 static void submit_one(struct driver *dr);
@@ -198,8 +165,10 @@ static void arm_ms(struct event *ev, long ms)
 	evtimer_add(ev, &tv);
 }
 
-static int add_reply(struct gw_route *rt, const char *spec)
+/* --reply KEY=CODE X.Y.Z text */
+static int add_reply(void *arg, const char *spec)
 {
+	struct gw_route *rt = arg;
 	const char *eq = strchr(spec, '=');
 	struct gw_reply_override *o;
 	char status[16] = "";
@@ -218,8 +187,10 @@ static int add_reply(struct gw_route *rt, const char *spec)
 	return 0;
 }
 
-static int add_header(struct gw_route *rt, const char *spec)
+/* --header 'Name: value' */
+static int add_header(void *arg, const char *spec)
 {
+	struct gw_route *rt = arg;
 	const char *colon = strchr(spec, ':');
 
 	if (!colon || rt->n_headers >= MAX_LIST)
@@ -233,217 +204,139 @@ static int add_header(struct gw_route *rt, const char *spec)
 	return 0;
 }
 
-enum {
-	O_URL = 256,
-	O_FORMAT,
-	O_ROUTE,
-	O_SECRET,
-	O_HEADER,
-	O_BEARER,
-	O_BASIC,
-	O_REPLY,
-	O_TIMEOUT,
-	O_CTIMEOUT,
-	O_MAXF,
-	O_BUDGET,
-	O_BREAKER,
-	O_PROBE,
-	O_CA,
-	O_CERT,
-	O_KEY,
-	O_INSECURE,
-	O_FROM,
-	O_RCPT,
-	O_HELO,
-	O_IP,
-	O_AUTH,
-	O_COUNT,
-	O_CONC,
-	O_INTERVAL,
-	O_FORGET,
-	O_FREE,
-	O_DEADLINE,
-	O_CONFIG,
-	O_PICK,
-	O_RECONF
-};
-
-static const struct option long_opts[] = {
-    {"url", 1, 0, O_URL},
-    {"format", 1, 0, O_FORMAT},
-    {"route-name", 1, 0, O_ROUTE},
-    {"secret", 1, 0, O_SECRET},
-    {"header", 1, 0, O_HEADER},
-    {"bearer", 1, 0, O_BEARER},
-    {"basic", 1, 0, O_BASIC},
-    {"reply", 1, 0, O_REPLY},
-    {"timeout-ms", 1, 0, O_TIMEOUT},
-    {"connect-timeout-ms", 1, 0, O_CTIMEOUT},
-    {"max-in-flight", 1, 0, O_MAXF},
-    {"retry-budget-ms", 1, 0, O_BUDGET},
-    {"breaker", 1, 0, O_BREAKER},
-    {"probe-ms", 1, 0, O_PROBE},
-    {"ca-file", 1, 0, O_CA},
-    {"client-cert", 1, 0, O_CERT},
-    {"client-key", 1, 0, O_KEY},
-    {"insecure", 0, 0, O_INSECURE},
-    {"from", 1, 0, O_FROM},
-    {"rcpt", 1, 0, O_RCPT},
-    {"helo", 1, 0, O_HELO},
-    {"client-ip", 1, 0, O_IP},
-    {"auth-json", 1, 0, O_AUTH},
-    {"count", 1, 0, O_COUNT},
-    {"concurrent", 0, 0, O_CONC},
-    {"interval-ms", 1, 0, O_INTERVAL},
-    {"forget-after-ms", 1, 0, O_FORGET},
-    {"free-after-ms", 1, 0, O_FREE},
-    {"deadline-ms", 1, 0, O_DEADLINE},
-    {"config", 1, 0, O_CONFIG},
-    {"route", 1, 0, O_PICK},
-    {"reconfigure", 0, 0, O_RECONF},
-    {0, 0, 0, 0},
-};
-
-struct cli {
-	long forget_ms, free_ms, deadline_ms;
-	const char *config, *route;
-};
-
-static long num(const char *s)
+/* Options that set an owned string: frees the old value, keeps a copy. */
+static int set_dup(void *slot, const char *v)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*s && *end == '\0' && v >= 0) ? v : -1;
+	char **s = slot;
+
+	free(*s);
+	*s = strdup(v);
+	return *s ? 0 : -1;
 }
 
-static int parse_opt(struct driver *dr, struct cli *c, int o, const char *arg)
+static int set_format(void *arg, const char *v)
 {
-	struct gw_route *rt = &dr->route;
-	long v = arg ? num(arg) : 0;
+	struct gw_route *rt = arg;
 
-	switch (o) {
-	case O_URL:
-		rt->url = strdup(arg);
-		return 0;
-	case O_FORMAT:
-		rt->opts.format = strcmp(arg, "raw") == 0 ? FORMAT_RAW : FORMAT_JSON;
-		return 0;
-	case O_ROUTE:
-		rt->name = strdup(arg);
-		return 0;
-	case O_SECRET:
-		if (rt->n_secrets >= MAX_LIST)
-			return -1;
-		rt->secrets[rt->n_secrets++] = strdup(arg);
-		return 0;
-	case O_HEADER:
-		return add_header(rt, arg);
-	case O_BEARER:
-		rt->auth = WEBHOOK_AUTH_BEARER;
-		rt->bearer_token = strdup(arg);
-		return 0;
-	case O_BASIC: {
-		const char *colon = strchr(arg, ':');
-		if (!colon)
-			return -1;
-		rt->auth = WEBHOOK_AUTH_BASIC;
-		rt->basic_user = strndup(arg, (size_t)(colon - arg));
-		rt->basic_password = strdup(colon + 1);
-		return 0;
-	}
-	case O_REPLY:
-		return add_reply(rt, arg);
-	case O_CA:
-		rt->opts.ca_file = strdup(arg);
-		return 0;
-	case O_CERT:
-		rt->opts.client_cert = strdup(arg);
-		return 0;
-	case O_KEY:
-		rt->opts.client_key = strdup(arg);
-		return 0;
-	case O_INSECURE:
-		rt->opts.tls_verify = false;
-		return 0;
-	case O_FROM:
-		free(dr->env.mail_from);
-		dr->env.mail_from = strdup(arg);
-		return 0;
-	case O_RCPT:
-		if (dr->env.n_rcpts >= MAX_RCPTS)
-			return -1;
-		dr->env.rcpts[dr->env.n_rcpts].address = strdup(arg);
-		dr->env.rcpts[dr->env.n_rcpts++].match.route = rt;
-		return 0;
-	case O_HELO:
-		free(dr->env.helo);
-		dr->env.helo = strdup(arg);
-		return 0;
-	case O_IP:
-		snprintf(dr->env.client_ip, sizeof(dr->env.client_ip), "%s", arg);
-		return 0;
-	case O_AUTH:
-		json_decref(dr->auth);
-		dr->auth = json_loads(arg, 0, NULL);
-		return dr->auth ? 0 : -1;
-	case O_CONFIG:
-		c->config = arg;
-		return 0;
-	case O_PICK:
-		c->route = arg;
-		return 0;
-	case O_RECONF:
-		dr->reconfigure = true;
-		return 0;
-	case O_CONC:
-		dr->concurrent = true;
-		return 0;
-	default:
-		break;
-	}
-	if (v < 0)
+	if (strcmp(v, "raw") != 0 && strcmp(v, "json") != 0)
 		return -1;
-	switch (o) {
-	case O_TIMEOUT:
-		rt->opts.timeout_ms = (uint64_t)v;
-		break;
-	case O_CTIMEOUT:
-		rt->opts.connect_timeout_ms = (uint64_t)v;
-		break;
-	case O_MAXF:
-		rt->opts.max_in_flight = (uint32_t)v;
-		break;
-	case O_BUDGET:
-		rt->opts.retry_budget_ms = (uint64_t)v;
-		break;
-	case O_BREAKER:
-		rt->opts.circuit_breaker_threshold = (uint32_t)v;
-		break;
-	case O_PROBE:
-		rt->opts.circuit_breaker_probe_ms = (uint64_t)v;
-		break;
-	case O_COUNT:
-		dr->count = (unsigned)v;
-		break;
-	case O_INTERVAL:
-		dr->interval_ms = v;
-		break;
-	case O_FORGET:
-		c->forget_ms = v;
-		break;
-	case O_FREE:
-		c->free_ms = v;
-		break;
-	case O_DEADLINE:
-		c->deadline_ms = v;
-		break;
-	default:
-		return -1;
-	}
+	rt->opts.format = strcmp(v, "raw") == 0 ? FORMAT_RAW : FORMAT_JSON;
 	return 0;
 }
 
-/* The defaults of routes/config_keys.c's [webhook] table. */
+static int add_secret(void *arg, const char *v)
+{
+	struct gw_route *rt = arg;
+
+	if (rt->n_secrets >= MAX_LIST)
+		return -1;
+	rt->secrets[rt->n_secrets++] = strdup(v);
+	return 0;
+}
+
+static int set_bearer(void *arg, const char *v)
+{
+	struct gw_route *rt = arg;
+
+	rt->auth = WEBHOOK_AUTH_BEARER;
+	return set_dup(&rt->bearer_token, v);
+}
+
+static int set_basic(void *arg, const char *v)
+{
+	struct gw_route *rt = arg;
+	const char *colon = strchr(v, ':');
+
+	if (!colon)
+		return -1;
+	rt->auth = WEBHOOK_AUTH_BASIC;
+	rt->basic_user = strndup(v, (size_t)(colon - v));
+	rt->basic_password = strdup(colon + 1);
+	return 0;
+}
+
+static int add_rcpt(void *arg, const char *v)
+{
+	struct driver *dr = arg;
+
+	if (dr->env.n_rcpts >= MAX_RCPTS)
+		return -1;
+	dr->env.rcpts[dr->env.n_rcpts].address = strdup(v);
+	dr->env.rcpts[dr->env.n_rcpts++].match.route = &dr->route;
+	return 0;
+}
+
+static int set_ip(void *arg, const char *v)
+{
+	struct driver *dr = arg;
+
+	snprintf(dr->env.client_ip, sizeof(dr->env.client_ip), "%s", v);
+	return 0;
+}
+
+static int set_auth(void *arg, const char *v)
+{
+	struct driver *dr = arg;
+
+	json_decref(dr->auth);
+	dr->auth = json_loads(v, 0, NULL);
+	return dr->auth ? 0 : -1;
+}
+
+struct cli {
+	long forget_ms, free_ms, deadline_ms;
+	const char *config, *route, *file;
+	bool insecure;
+};
+
+/* The command line (usage()) into dr and c; -1 after saying what was wrong. */
+static int parse_args(struct driver *dr, struct cli *c, int argc, char **argv)
+{
+	struct gw_route *rt = &dr->route;
+	struct gw_route_opts *o = &rt->opts;
+	const struct opt t[] = {
+	    OPT_FN("url", set_dup, &rt->url),
+	    OPT_FN("format", set_format, rt),
+	    OPT_FN("route-name", set_dup, &rt->name),
+	    OPT_FN("secret", add_secret, rt),
+	    OPT_FN("header", add_header, rt),
+	    OPT_FN("bearer", set_bearer, rt),
+	    OPT_FN("basic", set_basic, rt),
+	    OPT_FN("reply", add_reply, rt),
+	    OPT_ITEM("timeout-ms", OPT_U64, &o->timeout_ms),
+	    OPT_ITEM("connect-timeout-ms", OPT_U64, &o->connect_timeout_ms),
+	    OPT_ITEM("max-in-flight", OPT_U32, &o->max_in_flight),
+	    OPT_ITEM("retry-budget-ms", OPT_U64, &o->retry_budget_ms),
+	    OPT_ITEM("breaker", OPT_U32, &o->circuit_breaker_threshold),
+	    OPT_ITEM("probe-ms", OPT_U64, &o->circuit_breaker_probe_ms),
+	    OPT_FN("ca-file", set_dup, &o->ca_file),
+	    OPT_FN("client-cert", set_dup, &o->client_cert),
+	    OPT_FN("client-key", set_dup, &o->client_key),
+	    OPT_ITEM("insecure", OPT_FLAG, &c->insecure),
+	    OPT_FN("from", set_dup, &dr->env.mail_from),
+	    OPT_FN("rcpt", add_rcpt, dr),
+	    OPT_FN("helo", set_dup, &dr->env.helo),
+	    OPT_FN("client-ip", set_ip, dr),
+	    OPT_FN("auth-json", set_auth, dr),
+	    OPT_ITEM("count", OPT_U32, &dr->count),
+	    OPT_ITEM("concurrent", OPT_FLAG, &dr->concurrent),
+	    OPT_ITEM("interval-ms", OPT_LONG, &dr->interval_ms),
+	    OPT_ITEM("forget-after-ms", OPT_LONG, &c->forget_ms),
+	    OPT_ITEM("free-after-ms", OPT_LONG, &c->free_ms),
+	    OPT_ITEM("deadline-ms", OPT_LONG, &c->deadline_ms),
+	    OPT_ITEM("config", OPT_STR, &c->config),
+	    OPT_ITEM("route", OPT_STR, &c->route),
+	    OPT_ITEM("reconfigure", OPT_FLAG, &dr->reconfigure),
+	};
+
+	if (opts_parse("webhook-post", t, sizeof(t) / sizeof(t[0]), argc, argv, &c->file, 1) != 1)
+		return -1;
+	if (c->insecure)
+		o->tls_verify = false;
+	return rt->url || c->config ? 0 : -1;
+}
+
+/* The defaults of routes/config/config_keys.c's [webhook] table. */
 static void defaults(struct driver *dr, struct cli *c)
 {
 	static struct gw_header headers[MAX_LIST];
@@ -472,7 +365,8 @@ static void defaults(struct driver *dr, struct cli *c)
 	dr->count = 1;
 	c->forget_ms = c->free_ms = -1;
 	c->deadline_ms = 120000;
-	c->config = c->route = NULL;
+	c->config = c->route = c->file = NULL;
+	c->insecure = false;
 }
 
 static void driver_free(struct driver *dr)
@@ -543,7 +437,7 @@ static int use_config(struct driver *dr, const struct cli *c)
 static int setup(struct driver *dr, struct cli *c, const char *file)
 {
 	size_t len = 0;
-	char *data = read_all(file, &len);
+	char *data = test_read_file(file, MAX_MESSAGE, &len);
 
 	if (!data) {
 		fprintf(stderr, "webhook-post: cannot read %s\n", file);
@@ -590,17 +484,11 @@ int main(int argc, char **argv)
 
 	memset(&dr, 0, sizeof(dr));
 	defaults(&dr, &c);
-	while ((o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-		if (o == '?' || parse_opt(&dr, &c, o, optarg) < 0) {
-			usage();
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || (!dr.route.url && !c.config)) {
+	if (parse_args(&dr, &c, argc, argv) < 0) {
 		usage();
 		return 2;
 	}
-	if (setup(&dr, &c, argv[optind]) < 0) {
+	if (setup(&dr, &c, c.file) < 0) {
 		driver_free(&dr);
 		return 1;
 	}
