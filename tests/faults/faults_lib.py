@@ -36,7 +36,7 @@ class Gateway:
     """The smtp-gateway daemon with one [[route]] per (name, domain, url)."""
 
     def __init__(self, binary, tmp, routes, workers=1, webhook="", limits="", port=None,
-                 server=""):
+                 server="", retry_budget="0"):
         self.binary = binary
         self.port = port or free_port()
         self.config = tmp / "gateway.toml"
@@ -63,7 +63,7 @@ max_connections_per_ip = 1000
 [webhook]
 timeout = "5s"
 connect_timeout = "2s"
-retry_budget = "0"
+retry_budget = "{retry_budget}"
 circuit_breaker_threshold = 0
 {webhook}
 '''
@@ -161,14 +161,16 @@ url = "{url}"
 
 def send(g, rcpt, msg, timeout=30):
     """One message in its own session. Returns the outcome of DATA:
-    ("250"|"4xx"|"5xx"|"noreply", code, text). "noreply" is a connection lost
-    (or refused) before the final reply; a 4xx/5xx before DATA counts as such."""
+    ("250"|"4xx"|"5xx"|"noreply"|"refused", code, text). "noreply" is a
+    connection lost before the final reply, "refused" one that could not be
+    opened or was closed before the greeting; a 4xx/5xx before DATA (421
+    greeting, refused MAIL or RCPT) counts as that class."""
     try:
         c = g.smtp(timeout)
     except smtplib.SMTPConnectError as e:
         return classify(e.smtp_code, e.smtp_error)
     except (OSError, smtplib.SMTPException):
-        return ("noreply", 0, "")
+        return ("refused", 0, "")
     try:
         return send_on(c, rcpt, msg)
     finally:
@@ -302,8 +304,10 @@ class RawReceiver:
 
 
 class Attempt:
-    def __init__(self, key, wid, action):
+    def __init__(self, key, wid, action, phase):
         self.key = key  # (run, n)
+        self.phase = phase  # the receiver's phase when it came ("first", "resend")
+        self.done = False  # the handler is finished with it
         self.wid = wid  # the webhook-id header
         self.action = action
         self.body_complete = False  # the whole request body was read
@@ -321,14 +325,22 @@ class _RecHandler(http.server.BaseHTTPRequestHandler):
         rec = self.server.rec
         n = int(self.headers.get("Content-Length") or 0)
         wid = self.headers.get("webhook-id", "")
-        # the key is in the first bytes (the JSON's headers come early; raw: the header)
-        first = self.rfile.read(min(n, 4096)) if n else b""
+        # the key (Message-ID) is in the first bytes of a raw body; at most half of
+        # the body is read before the plan is known, so "cut_half_body" can cut there
+        first = self.rfile.read(min(n // 2, 4096)) if n else b""
         m = KEY.search(first)
         key = (m.group(1).decode(), int(m.group(2))) if m else None
         action = rec.plan(key) if key else "ok"
-        a = Attempt(key, wid, action)
+        a = Attempt(key, wid, action, rec.phase)
         with rec.lock:
             rec.attempts.append(a)
+        try:
+            self._handle(rec, a, n, first)
+        finally:
+            a.done = True
+
+    def _handle(self, rec, a, n, first):
+        action = a.action
         rest = n - len(first)
         if action == "cut_half_body":
             self.rfile.read(max(0, n // 2 - len(first)))
@@ -372,6 +384,7 @@ class RecordingReceiver:
 
     def __init__(self, plan=None):
         self.plan = plan or (lambda key: "ok")
+        self.phase = "first"
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
         self.attempts = []
@@ -397,8 +410,7 @@ class RecordingReceiver:
 
     def in_flight(self):
         with self.lock:
-            return sum(1 for a in self.attempts if a.body_complete and not a.answered_2xx
-                       and a.action.startswith("delay:"))
+            return sum(1 for a in self.attempts if a.body_complete and not a.done)
 
     def close(self):
         self.stop_ev.set()
