@@ -87,6 +87,7 @@ def check(name, ledger, rx, resent, out=print):
     {"rows": Counter, and one count per STATS entry}."""
     rows, text = table(name, ledger, rx)
     attempts = rx.by_key()
+    assert None not in attempts, "the app got a request it cannot tie to a message"
     st = collections.Counter(rows=rows)
     st["250 without a 2xx"] = rows[("250", "got")] + rows[("250", "none")]
     st["sent again"] = len(resent)
@@ -212,9 +213,11 @@ def _finish(led, i, s, f, rest):
 def sigkill(binary, tmp, n, out=print, during="data", threads=8):
     """SIGKILL the gateway while n sessions are inside DATA (half the content
     sent), or while n POSTs are held by the app (it answers 200 after 3 s,
-    to a gateway that is dead by then). Messages already answered before the
-    kill are part of the count too (n // 4 sent and answered first)."""
-    run = f"kill{during}{random.randrange(1 << 30):x}"
+    to a gateway that is dead by then); or (during="term_data") SIGTERM while
+    n sessions are inside DATA, the rest of their content sent after it.
+    Messages already answered before the signal are part of the count too
+    (n // 4 sent and answered first)."""
+    run = f"kill{during.replace('_', '')}{random.randrange(1 << 30):x}"
     rx = RecordingReceiver()
     # every held POST must be in flight at once, whichever worker has its session
     g = Gateway(binary, tmp, [("good", "good.test", rx.url(), 'format = "raw"')], workers=2,
@@ -227,12 +230,17 @@ def sigkill(binary, tmp, n, out=print, during="data", threads=8):
                                                    range(before))):
                 led.record(i, o)
         rng = range(before, before + n)
-        if during == "data":
+        if during in ("data", "term_data"):
             open_ = [(i, *_half_data(g, led, i)) for i in rng]
-            g.proc.send_signal(signal.SIGKILL)
-            g.proc.wait(10)
+            if during == "data":
+                g.proc.send_signal(signal.SIGKILL)
+                g.proc.wait(10)
+            else:  # the drain lets them finish: the rest comes after SIGTERM
+                g.proc.send_signal(signal.SIGTERM)
+                time.sleep(0.3)
             for i, s, f, rest in open_:
                 _finish(led, i, s, f, rest)
+            g.proc.wait(30)
         else:
             rx.plan = lambda key: "delay:3"
             ex = concurrent.futures.ThreadPoolExecutor(n)
@@ -246,8 +254,9 @@ def sigkill(binary, tmp, n, out=print, during="data", threads=8):
             wait_for(lambda: rx.in_flight() == 0, 10)
         g.start()
         resent = resend_all(g, led, rx)
-        return check(f"SIGKILL during {'DATA' if during == 'data' else 'the POST'}", led, rx,
-                     resent, out)
+        title = {"data": "SIGKILL during DATA", "post": "SIGKILL during the POST",
+                 "term_data": "SIGTERM during DATA"}[during]
+        return check(title, led, rx, resent, out)
     finally:
         g.close()
         rx.close()
@@ -365,6 +374,7 @@ def main(argv=None):
          lambda t: receiver_cuts(binary, t, k(1000), retry=True, threads=16)),
         ("SIGKILL during DATA", 10, lambda t: sigkill(binary, t, k(100), during="data")),
         ("SIGKILL during the POST", 10, lambda t: sigkill(binary, t, k(100), during="post")),
+        ("SIGTERM during DATA", 10, lambda t: sigkill(binary, t, k(100), during="term_data")),
         ("SIGTERM under load (Python clients)", 5,
          lambda t: sigterm_under_load(binary, t, k(1000), threads=32)),
     ]

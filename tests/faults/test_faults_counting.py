@@ -4,7 +4,7 @@ smtplib clients -> the smtp-gateway daemon (two workers) -> a recording
 HTTP/1.1 application (faults_lib.RecordingReceiver), under faults:
 - the app's connection killed after half the request body, after the whole
   body, after the status line only (with and without a retry budget);
-- SIGKILL of the gateway during DATA and during the POST;
+- SIGKILL of the gateway during DATA and during the POST, SIGTERM during DATA;
 - SIGTERM under load from Python clients with many sessions (Postfix's
   smtp-source is not used: postfix is not installed here, and smtp-source
   cannot say which message got which reply).
@@ -43,6 +43,12 @@ def test_sigkill_during_post(gateway_bin, tmp_path):
     rows = st["rows"]
     assert rows[("noreply", "got")] + rows[("noreply", "2xx")] == 24
     assert st["sent again, app had got it, same id"] == 24
+
+
+def test_sigterm_during_data(gateway_bin, tmp_path):
+    rows = fc.sigkill(gateway_bin, tmp_path, 24, during="term_data")["rows"]
+    # the drain lets a transaction in progress finish: each client hears a reply
+    assert sum(v for (cls, _), v in rows.items() if cls in ("noreply", "refused")) == 0, rows
 
 
 def test_sigterm_under_load(gateway_bin, tmp_path):
