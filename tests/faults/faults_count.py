@@ -245,7 +245,10 @@ def sigkill(binary, tmp, n, out=print, during="data", threads=8):
             rx.plan = lambda key: "delay:3"
             ex = concurrent.futures.ThreadPoolExecutor(n)
             futs = {i: ex.submit(send, g, RCPT, led.msg(i)) for i in rng}
-            assert wait_for(lambda: rx.in_flight() >= n, 30), rx.in_flight()
+            if not wait_for(lambda: rx.in_flight() >= n, 30):
+                done = collections.Counter(f.result()[:2] for f in futs.values() if f.done())
+                raise AssertionError(f"set-up: {rx.in_flight()} of {n} POSTs held by the app; "
+                                     f"client replies so far {dict(done)}\n" + "\n".join(l for l in g.log().splitlines() if " 451 " in l or "451" in l or "error" in l or "warn" in l)[-3000:])
             g.proc.send_signal(signal.SIGKILL)
             g.proc.wait(10)
             for i, fut in futs.items():

@@ -376,6 +376,11 @@ class _RecHandler(http.server.BaseHTTPRequestHandler):
             pass
 
 
+class _RecServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog: hundreds of POSTs may connect at once
+
+
 class RecordingReceiver:
     """The application: an HTTP/1.1 ThreadingHTTPServer (Content-Length answers)
     recording every POST with its webhook-id and message key; plan(key) says
@@ -388,9 +393,7 @@ class RecordingReceiver:
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
         self.attempts = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecHandler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
+        self.server = _RecServer(("127.0.0.1", 0), _RecHandler)
         self.server.rec = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
