@@ -1,0 +1,422 @@
+"""Helpers for the fault tests: a gateway with two routes, raw-socket and
+recording webhook receivers, an SMTP client that classifies every message.
+
+Everything listens on 127.0.0.1 only; every loop is bounded in count and time.
+"""
+import http.server
+import os
+import re
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+
+TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK", "0B": "CLOSING"}
+KEY = re.compile(rb"fault-([0-9a-z]+)-(\d+)@sender\.test")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def message(run, n, body_octets=1000):
+    """A message with a unique Message-ID and Subject (run, n)."""
+    head = (f"From: Alice <alice@sender.test>\r\nTo: hello@good.test\r\n"
+            f"Subject: fault {run} {n}\r\nMessage-ID: <fault-{run}-{n}@sender.test>\r\n"
+            f"Date: Sun, 06 Dec 2026 05:00:00 +0000\r\n\r\n").encode()
+    line = b"x" * 70 + b"\r\n"
+    return head + line * max(1, body_octets // len(line))
+
+
+class Gateway:
+    """The smtp-gateway daemon with one [[route]] per (name, domain, url)."""
+
+    def __init__(self, binary, tmp, routes, workers=1, webhook="", limits="", port=None,
+                 server="", retry_budget="0"):
+        self.binary = binary
+        self.port = port or free_port()
+        self.config = tmp / "gateway.toml"
+        text = f'''
+[server]
+hostname = "mx.example.test"
+workers = {workers}
+{server}
+
+[[listener]]
+address = "127.0.0.1:{self.port}"
+mode = "smtp"
+
+[auth]
+spf = "off"
+dkim = "off"
+dmarc = "off"
+arc = "off"
+
+[limits]
+max_connections_per_ip = 1000
+{limits}
+
+[webhook]
+timeout = "5s"
+connect_timeout = "2s"
+retry_budget = "{retry_budget}"
+circuit_breaker_threshold = 0
+{webhook}
+'''
+        for name, domain, url, extra in routes:
+            text += f'''
+[[route]]
+name = "{name}"
+match = "*@{domain}"
+url = "{url}"
+{extra}
+'''
+        self.config.write_text(text)
+        self.log_path = tmp / "gateway.log"
+        self.log_fh = open(self.log_path, "ab")
+        self.proc = None
+        self.start()
+
+    def start(self, wait=15):
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        self.proc = subprocess.Popen([str(self.binary), "-c", str(self.config)],
+                                     stdout=self.log_fh, stderr=self.log_fh, env=env)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.settimeout(2)
+                    if s.recv(512).startswith(b"220"):
+                        s.sendall(b"QUIT\r\n")
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("gateway did not listen: " + self.log())
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def fd_census(self, ports):
+        """The daemon's open fds: {port: TCP sockets connected to 127.0.0.1:port
+        for each of `ports`, "other": every other fd}, with the TCP state of
+        the sockets to those ports under "states"."""
+        inodes = set()
+        total = 0
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+            total += 1
+            try:
+                link = os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        out = {p: 0 for p in ports}
+        states = []
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                port = int(cols[2].split(":")[1], 16)
+                if cols[9] in inodes and port in out:
+                    out[port] += 1
+                    states.append((port, TCP_STATES.get(cols[3], cols[3])))
+        out["other"] = total - sum(out[p] for p in ports)
+        out["states"] = states
+        return out
+
+    def wait_fds(self, at_most, seconds=15):
+        """Polls the daemon's open fd count until it is <= at_most (bounded); returns it."""
+        deadline = time.monotonic() + seconds
+        n = self.fds()
+        while n > at_most and time.monotonic() < deadline:
+            time.sleep(0.1)
+            n = self.fds()
+        return n
+
+    def smtp(self, timeout=30):
+        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.sender.test",
+                            timeout=timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def close(self):
+        self.stop()
+        self.log_fh.close()
+
+
+def send(g, rcpt, msg, timeout=30):
+    """One message in its own session. Returns the outcome of DATA:
+    ("250"|"4xx"|"5xx"|"noreply"|"refused", code, text). "noreply" is a
+    connection lost before the final reply, "refused" one that could not be
+    opened or was closed before the greeting; a 4xx/5xx before DATA (421
+    greeting, refused MAIL or RCPT) counts as that class."""
+    try:
+        c = g.smtp(timeout)
+    except smtplib.SMTPConnectError as e:
+        return classify(e.smtp_code, e.smtp_error)
+    except (OSError, smtplib.SMTPException):
+        return ("refused", 0, "")
+    try:
+        return send_on(c, rcpt, msg)
+    finally:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+
+def send_on(c, rcpt, msg):
+    """Sends one message on an open smtplib connection; outcome as send()."""
+    try:
+        code, text = c.ehlo()
+        if code != 250:
+            return classify(code, text)
+        code, text = c.mail("alice@sender.test")
+        if code != 250:
+            return classify(code, text)
+        code, text = c.rcpt(rcpt)
+        if code != 250:
+            return classify(code, text)
+        code, text = c.data(msg)
+        return classify(code, text)
+    except smtplib.SMTPDataError as e:  # DATA itself refused
+        return classify(e.smtp_code, e.smtp_error)
+    except smtplib.SMTPResponseException as e:
+        return classify(e.smtp_code, e.smtp_error)
+    except (OSError, smtplib.SMTPException):
+        return ("noreply", 0, "")
+
+
+def classify(code, text):
+    text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if code == 250:
+        return ("250", code, text)
+    if 400 <= code < 500:
+        return ("4xx", code, text)
+    if 500 <= code < 600:
+        return ("5xx", code, text)
+    return ("noreply", code, text)
+
+
+class RawReceiver:
+    """A raw-socket HTTP receiver: reads each request whole (headers and
+    Content-Length body), then calls behave(sock, receiver), which writes
+    whatever it wants; the connection is closed when behave returns, unless it
+    returns "keep" (then the next request on it is read). Counts requests and
+    connections; stop() wakes behaviours that wait on self.stop_ev."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.requests = 0
+        self.connections = 0
+        self.open_conns = 0
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def port(self):
+        return self.sock.getsockname()[1]
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port()}{path}"
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def read_request(c, buf=b""):
+        """(request bytes, leftover) or (None, b"") when the peer closed first."""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            body += chunk
+        return head + b"\r\n\r\n" + body[:length], body[length:]
+
+    def _serve(self, c):
+        with self.lock:
+            self.connections += 1
+            self.open_conns += 1
+        try:
+            c.settimeout(30)
+            left = b""
+            while not self.stop_ev.is_set():
+                req, left = self.read_request(c, left)
+                if req is None:
+                    break
+                with self.lock:
+                    self.requests += 1
+                if self.behave(c, self) != "keep":
+                    break
+        except OSError as e:
+            self.errors.append(repr(e))
+        finally:
+            with self.lock:
+                self.open_conns -= 1
+            c.close()
+
+    def close(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
+
+
+class Attempt:
+    def __init__(self, key, wid, action, phase):
+        self.key = key  # (run, n)
+        self.phase = phase  # the receiver's phase when it came ("first", "resend")
+        self.done = False  # the handler is finished with it
+        self.wid = wid  # the webhook-id header
+        self.action = action
+        self.body_complete = False  # the whole request body was read
+        self.answered_2xx = False  # a complete 2xx answer was written
+
+
+class _RecHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_POST(self):
+        rec = self.server.rec
+        n = int(self.headers.get("Content-Length") or 0)
+        wid = self.headers.get("webhook-id", "")
+        # the key (Message-ID) is in the first bytes of a raw body; at most half of
+        # the body is read before the plan is known, so "cut_half_body" can cut there
+        first = self.rfile.read(min(n // 2, 4096)) if n else b""
+        m = KEY.search(first)
+        key = (m.group(1).decode(), int(m.group(2))) if m else None
+        action = rec.plan(key) if key else "ok"
+        a = Attempt(key, wid, action, rec.phase)
+        with rec.lock:
+            rec.attempts.append(a)
+        try:
+            self._handle(rec, a, n, first)
+        finally:
+            a.done = True
+
+    def _handle(self, rec, a, n, first):
+        action = a.action
+        rest = n - len(first)
+        if action == "cut_half_body":
+            self.rfile.read(max(0, n // 2 - len(first)))
+            return self._cut()
+        if rest:
+            self.rfile.read(rest)
+        a.body_complete = True
+        if action == "cut_after_body":
+            return self._cut()
+        if action == "status_only":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.wfile.flush()
+            return self._cut()
+        if action.startswith("delay:"):
+            rec.stop_ev.wait(float(action[6:]))
+        body = b'{"ok":true}'
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            a.answered_2xx = True
+        except OSError:
+            self.close_connection = True
+
+    def _cut(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _RecServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog: hundreds of POSTs may connect at once
+
+
+class RecordingReceiver:
+    """The application: an HTTP/1.1 ThreadingHTTPServer (Content-Length answers)
+    recording every POST with its webhook-id and message key; plan(key) says
+    what to do with it: "ok", "delay:SECONDS", "cut_half_body",
+    "cut_after_body" or "status_only"."""
+
+    def __init__(self, plan=None):
+        self.plan = plan or (lambda key: "ok")
+        self.phase = "first"
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.attempts = []
+        self.server = _RecServer(("127.0.0.1", 0), _RecHandler)
+        self.server.rec = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def port(self):
+        return self.server.server_address[1]
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port()}{path}"
+
+    def by_key(self):
+        out = {}
+        with self.lock:
+            for a in self.attempts:
+                out.setdefault(a.key, []).append(a)
+        return out
+
+    def in_flight(self):
+        with self.lock:
+            return sum(1 for a in self.attempts if a.body_complete and not a.done)
+
+    def close(self):
+        self.stop_ev.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
