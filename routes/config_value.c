@@ -918,6 +918,12 @@ int cfg_set_simple(struct load *L, const struct config_key *k, const toml_value 
 
 		if (string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
 			return -1;
+		for (size_t i = 0; k->names && i < n; i++)
+			if (enum_index(k->names, list[i]) < 0) {
+				cfg_err_at(L, v, "'%s': unknown name '%s'", k->name, list[i]);
+				cfg_free_list(list, n);
+				return -1;
+			}
 		cfg_free_list(*(char ***)slot, *(size_t *)field(base, k->offset2));
 		*(char ***)slot = list;
 		*(size_t *)field(base, k->offset2) = n;

@@ -133,7 +133,7 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 			smtp_reply(s, RPL_NO_MEMORY, NULL);
 			return;
 		}
-		smtp_log(LOG_INFO_, s->id, "auth ok user=%s", user);
+		smtp_log(GW_LOG_INFO, s->id, "auth ok user=%s", user);
 		smtp_reply(s, RPL_AUTH_OK, NULL);
 		if (s->shutdown_pending)
 			smtp_reply(s, RPL_SHUTDOWN, NULL);
@@ -144,7 +144,7 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 	s->n_auth_failures++;
 	smtp_authip_failed(&s->cfg->limits, s->ip_key);
 	smtp_worker_count(s->w, C_AUTH_FAILURES);
-	smtp_log(LOG_INFO_, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
+	smtp_log(GW_LOG_INFO, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
 	/* The answer comes from the timer (smtp_session.c timer_cb, ST_AUTH_DELAY). */
 	smtp_session_state(s, ST_AUTH_DELAY);
 	uint64_t delay = s->cfg->limits.auth_failure_delay_ms;
@@ -316,7 +316,7 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(w, j);
 	struct smtp_session *s = smtp_worker_find(w, sid);
 	if (!s || s->dead || s->state != ST_AUTH_CHECK) {
-		smtp_log(LOG_INFO_, sid, "auth result for a session that is gone; dropped");
+		smtp_log(GW_LOG_INFO, sid, "auth result for a session that is gone; dropped");
 		return;
 	}
 	auth_result(s, user, ok);
@@ -335,7 +335,7 @@ static void auth_busy(struct smtp_session *s)
 	s->auth_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	smtp_worker_count(s->w, C_AUTH_BUSY);
-	smtp_log(LOG_WARN_, s->id, "limit max_auth_checks=%u reached ip=%s",
+	smtp_log(GW_LOG_WARN, s->id, "limit max_auth_checks=%u reached ip=%s",
 	         s->cfg->limits.max_auth_checks, s->ip);
 	smtp_reply(s, RPL_AUTH_BUSY, NULL);
 }
@@ -350,17 +350,17 @@ static void auth_refused(struct smtp_session *s, enum smtp_authip_verdict v)
 	smtp_session_state(s, ST_COMMAND);
 	if (v == AUTHIP_FAILURES) {
 		smtp_worker_count(s->w, C_AUTH_IP_BLOCKED);
-		smtp_log(LOG_WARN_, s->id, "limit max_auth_failures_per_ip=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit max_auth_failures_per_ip=%u reached ip=%s",
 		         lim->max_auth_failures_per_ip, s->ip);
 		smtp_reply(s, RPL_AUTH_IP_FAILURES, NULL);
 		return;
 	}
 	smtp_worker_count(s->w, C_AUTH_BUSY);
 	if (v == AUTHIP_BUSY)
-		smtp_log(LOG_WARN_, s->id, "limit max_auth_checks_per_ip=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit max_auth_checks_per_ip=%u reached ip=%s",
 		         lim->max_auth_checks_per_ip, s->ip);
 	else
-		smtp_log(LOG_WARN_, s->id, "limit auth_ip_table_size=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit auth_ip_table_size=%u reached ip=%s",
 		         lim->auth_ip_table_size, s->ip);
 	smtp_reply(s, RPL_AUTH_BUSY, NULL);
 }

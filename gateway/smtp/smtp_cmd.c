@@ -74,7 +74,7 @@ static void set_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	free(s->helo);
 	s->helo = h;
 	s->esmtp = esmtp;
-	smtp_log(LOG_DEBUG_, s->id, "%s %s", esmtp ? "ehlo" : "helo", h);
+	smtp_log(GW_LOG_DEBUG, s->id, "%s %s", esmtp ? "ehlo" : "helo", h);
 }
 
 static void do_helo(struct smtp_session *s, char *arg)
@@ -124,7 +124,7 @@ static enum smtp_reply_id check_mail(struct smtp_session *s, const char *arg)
 	uint32_t max = s->cfg->limits.max_transactions;
 	if (max && s->n_tx >= max) {
 		smtp_worker_count(s->w, C_TOO_MANY_TX);
-		smtp_log(LOG_INFO_, s->id, "limit max_transactions=%u reached ip=%s", max, s->ip);
+		smtp_log(GW_LOG_INFO, s->id, "limit max_transactions=%u reached ip=%s", max, s->ip);
 		return RPL_TOO_MANY_TX;
 	}
 	return RPL_NONE;
@@ -226,7 +226,7 @@ static void do_mail(struct smtp_session *s, char *arg)
 		return;
 	}
 	tx->active = true;
-	smtp_log(LOG_INFO_, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
+	smtp_log(GW_LOG_INFO, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
 	         (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
 	if (smtp_seam_mail(s))
 		return; /* SPF under enforce answers MAIL */
@@ -315,10 +315,10 @@ static void rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_repl
 {
 	if (r == RPL_TOO_MANY_RCPTS) {
 		smtp_worker_count(s->w, C_TOO_MANY_RCPTS);
-		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached",
+		smtp_log(GW_LOG_INFO, s->id, "limit max_recipients=%u reached",
 		         s->cfg->limits.max_recipients);
 	}
-	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
+	smtp_log(GW_LOG_INFO, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
 	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
 }
 
@@ -493,19 +493,20 @@ void smtp_cmd_data_emit(void *ctx, const char *p, size_t n)
 		return;
 	}
 	if (l->max_message_size && tx->received > l->max_message_size) {
-		smtp_log(LOG_INFO_, s->id, "limit max_message_size=%llu exceeded",
+		smtp_log(GW_LOG_INFO, s->id, "limit max_message_size=%llu exceeded",
 		         (unsigned long long)l->max_message_size);
 		tx->error = RPL_SIZE_EXCEEDED;
 		return;
 	}
 	bool in_memory = tx->msg.fd < 0;
 	if (smtp_msg_append(&tx->msg, p, n)) {
-		smtp_log(LOG_ERR_, s->id, "message store failed: %s", strerror(errno));
+		smtp_log(GW_LOG_ERROR, s->id, "message store failed: %s", strerror(errno));
 		tx->error = RPL_DELIVERY_FAILED;
 		return;
 	}
 	if (in_memory && tx->msg.fd >= 0)
-		smtp_log(LOG_INFO_, s->id, "limit memory_threshold=%llu: message spilled to a file",
+		smtp_log(GW_LOG_INFO, s->id,
+		         "limit memory_threshold=%llu: message spilled to a file",
 		         (unsigned long long)l->memory_threshold);
 }
 
@@ -545,7 +546,7 @@ static void fail_message(struct smtp_session *s)
 	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
 	count_refusal(s, e);
 	const struct smtp_reply_row *row = smtp_reply_row(e);
-	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu: %d %s %s",
+	smtp_log(GW_LOG_INFO, s->id, "message refused octets=%llu: %d %s %s",
 	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
 	         row ? row->text : "");
 	s->n_tx++;
@@ -582,10 +583,10 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	struct smtp_tx *tx = &s->tx;
 	struct envelope env;
 	struct message_bytes mb;
-	char hdr[2048];
+	char hdr[2048], id[DELIVERY_ID_SIZE] = "";
 	if (o->refuse) {
 		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
-		smtp_log(LOG_INFO_, s->id, "message refused by sender authentication: %d %s",
+		smtp_log(GW_LOG_INFO, s->id, "message refused by sender authentication: %d %s",
 		         o->refuse->code, o->refuse->status);
 		smtp_session_state(s, ST_COMMAND);
 		smtp_tx_reset(s);
@@ -602,12 +603,12 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 	fill_envelope(s, &env);
 	int rc = DELIVERY_QUEUED;
 	if (bad || smtp_msg_view(&tx->msg, &mb) ||
-	    (rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id))) {
+	    (rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id, id))) {
 		/* A payload too big to build will be as big next time: permanent, not 451. */
 		bool too_big = rc == DELIVERY_TOO_BIG, busy = rc == DELIVERY_BUSY;
 		if (too_big || busy)
 			smtp_worker_count(s->w, too_big ? C_PAYLOAD_TOO_BIG : C_DELIVERY_BUSY);
-		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted%s",
+		smtp_log(GW_LOG_WARN, s->id, "delivery could not be submitted%s",
 		         too_big ? ": payload too large"
 		         : busy  ? ": max_delivery_memory reached"
 		                 : "");
@@ -621,8 +622,9 @@ void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *
 		smtp_session_resume(s);
 		return;
 	}
-	smtp_log(LOG_INFO_, s->id, "message submitted octets=%llu rcpts=%zu route=%s",
-	         (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
+	/* The delivery id joins this line to the webhook's lines of the message. */
+	log_msg(GW_LOG_INFO, LS_SMTP, s->id, id, "message submitted octets=%llu rcpts=%zu route=%s",
+	        (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
 }
 
 /* The message is complete: stop reading until it has been answered. */
@@ -676,7 +678,7 @@ void smtp_cmd_message_end(struct smtp_session *s)
 void smtp_session_delivered(struct smtp_session *s, const struct smtp_reply *r)
 {
 	smtp_worker_count(s->w, C_MESSAGES);
-	smtp_log(LOG_INFO_, s->id, "delivered reply=%d %s", r->code, r->status);
+	smtp_log(GW_LOG_INFO, s->id, "delivered reply=%d %s", r->code, r->status);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply_raw(s, r->code, r->status, r->text, false);
@@ -801,8 +803,8 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	smtp_parse_verb(line, &vlen, &arg);
 	const struct verb *v = find_verb(line, vlen);
 	if (!v) {
-		smtp_log(LOG_INFO_, s->id, "unknown command \"%.*s\"", (int)(vlen > 16 ? 16 : vlen),
-		         line);
+		smtp_log(GW_LOG_INFO, s->id, "unknown command \"%.*s\"",
+		         (int)(vlen > 16 ? 16 : vlen), line);
 		smtp_reply(s, RPL_UNRECOGNIZED, NULL);
 		return;
 	}
@@ -825,5 +827,5 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	/* RFC 2920 3.1: legal, but worth a trace when a client does it. */
 	if ((v->flags & CF_ENDS_GROUP) && s->bev && s->state == ST_COMMAND &&
 	    evbuffer_get_length(bufferevent_get_input(s->bev)))
-		smtp_log(LOG_DEBUG_, s->id, "commands pipelined after %s", v->name);
+		smtp_log(GW_LOG_DEBUG, s->id, "commands pipelined after %s", v->name);
 }

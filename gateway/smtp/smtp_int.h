@@ -17,6 +17,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "envelope.h"
+#include "log.h"
 #include "smtp.h"
 #include "smtp_parse.h"
 
@@ -222,7 +223,6 @@ struct smtp_server {
 	size_t n_listeners; /* fixed at start: listeners are not reloadable */
 	atomic_uint connections;
 	struct smtp_runtime *rt;
-	atomic_int log_level; /* written by the main thread on reload, read by all */
 };
 
 extern struct smtp_server *smtp_srv; /* the one server of the process */
@@ -236,10 +236,9 @@ int smtp_worker_start(struct smtp_worker *w);
 void smtp_worker_post(struct smtp_worker *w, struct smtp_runtime *rt, bool stop);
 void smtp_worker_free(struct smtp_worker *w);
 
-/* ---- logging (smtp_server.c) ---- */
+/* ---- logging: the daemon's one log (include/log.h), subsystem "smtp" ---- */
 
-enum { LOG_ERR_, LOG_WARN_, LOG_INFO_, LOG_DEBUG_ };
-void smtp_log(int level, uint64_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define smtp_log(level, id, ...) log_msg(level, LS_SMTP, id, NULL, __VA_ARGS__)
 
 /* ---- message store (smtp_msg.c) ---- */
 

@@ -118,7 +118,7 @@ void smtp_seam_worker_reload(struct smtp_worker *w)
 {
 	struct smtp_auth *a = auth_new(w, w->rt);
 	if (!a) {
-		smtp_log(LOG_ERR_, 0,
+		smtp_log(GW_LOG_ERROR, 0,
 		         "worker %d: sender authentication keeps the old configuration", w->index);
 		return;
 	}
@@ -145,7 +145,7 @@ static bool refuses(const struct auth_verdict *v)
 
 static void refuse(struct smtp_session *s, const char *what, const struct auth_verdict *v)
 {
-	smtp_log(LOG_INFO_, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
+	smtp_log(GW_LOG_INFO, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
 	         v->code, v->status);
 	smtp_reply_raw(s, v->code, v->status, v->text, false);
 }
@@ -179,12 +179,12 @@ static void gone_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->dead || !s->tx.seam)
 		return;
 	if (s->tx.seam->wait == WAIT_MESSAGE && !client_reset(fd)) {
-		smtp_log(LOG_DEBUG_, s->id,
+		smtp_log(GW_LOG_DEBUG, s->id,
 		         "client half-closed: the message is complete, answering");
 		event_del(s->tx.seam->gone); /* level-triggered: it would fire again at once */
 		return;
 	}
-	smtp_log(LOG_INFO_, s->id, "client went away during sender authentication");
+	smtp_log(GW_LOG_INFO, s->id, "client went away during sender authentication");
 	smtp_session_close_now(s);
 }
 
@@ -237,7 +237,7 @@ static bool rcpt_refused(struct smtp_session *s, const char *addr, const struct 
 	auth_spf_verdict(&p, s->tx.seam->spf, &v);
 	if (!refuses(&v))
 		return false;
-	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> refused (route %s)", addr, m->route->name);
+	smtp_log(GW_LOG_INFO, s->id, "rcpt to=<%s> refused (route %s)", addr, m->route->name);
 	refuse(s, "rcpt", &v);
 	return true;
 }
@@ -251,7 +251,7 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 	st->spf_known = true;
 	st->spf = info->result;
 	st->spf_global = info->verdict;
-	smtp_log(LOG_DEBUG_, s->id, "spf %s domain=%s", spf_result_name(info->result),
+	smtp_log(GW_LOG_DEBUG, s->id, "spf %s domain=%s", spf_result_name(info->result),
 	         info->domain ? info->domain : "");
 	if (st->starting || (st->wait != WAIT_MAIL && st->wait != WAIT_RCPT))
 		return;
@@ -354,7 +354,7 @@ static int strip_forged(struct smtp_session *s)
 	auth_ar_ranges(b.data, b.len, id, r, n);
 	int rc = smtp_msg_cut(&s->tx.msg, r, n);
 	free(r);
-	smtp_log(LOG_INFO_, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
+	smtp_log(GW_LOG_INFO, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
 	         id);
 	return rc;
 }
@@ -373,14 +373,15 @@ static void on_done(void *arg, const struct auth_outcome *out)
 	if (s->dead || !s->tx.seam)
 		return;
 	if (client_reset(s->fd)) {
-		smtp_log(LOG_INFO_, s->id, "client went away during sender authentication (reset)");
+		smtp_log(GW_LOG_INFO, s->id,
+		         "client went away during sender authentication (reset)");
 		smtp_session_close_now(s);
 		return;
 	}
 	s->tx.seam->wait = WAIT_NONE;
 	smtp_session_arm(s, 0); /* [auth] timeout no longer runs: the webhook has its own */
 	watch_client(s, false); /* the delivery has its own rules for a vanished client */
-	smtp_log(LOG_INFO_, s->id, "auth %s", out->ar_value);
+	smtp_log(GW_LOG_INFO, s->id, "auth %s", out->ar_value);
 	if (!refuses(&out->verdict)) {
 		deliver(s, out->auth, out->ar_field);
 		return;
@@ -451,7 +452,7 @@ void smtp_seam_timeout(struct smtp_session *s)
 	struct auth_policy pol;
 	if (!st || st->wait == WAIT_NONE)
 		return;
-	smtp_log(LOG_INFO_, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
+	smtp_log(GW_LOG_INFO, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
 	         (unsigned long long)s->cfg->auth.timeout_ms);
 	if (st->wait != WAIT_MESSAGE) {
 		timeout_spf(s);

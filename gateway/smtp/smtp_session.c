@@ -72,7 +72,7 @@ void smtp_session_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
 		return;
-	smtp_log(LOG_DEBUG_, s->id, "state %s -> %s", smtp_state_names[s->state],
+	smtp_log(GW_LOG_DEBUG, s->id, "state %s -> %s", smtp_state_names[s->state],
 	         smtp_state_names[st]);
 	s->state = st;
 }
@@ -132,7 +132,7 @@ void smtp_session_close_now(struct smtp_session *s)
 	if (s->dead)
 		return;
 	s->dead = true;
-	smtp_log(LOG_INFO_, s->id, "disconnect ip=%s state=%s errors=%u transactions=%u", s->ip,
+	smtp_log(GW_LOG_INFO, s->id, "disconnect ip=%s state=%s errors=%u transactions=%u", s->ip,
 	         smtp_state_names[s->state], s->n_errors, s->n_tx);
 	if (s->state == ST_DELIVERY)
 		delivery_forget(s->w->delivery, s->id);
@@ -226,7 +226,7 @@ static void emit(struct smtp_session *s, int code, const char *status, const cha
 	if (n < 0 || (size_t)n >= sizeof buf)
 		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
 		             *status ? " " : "");
-	smtp_log(code >= 400 ? LOG_INFO_ : LOG_DEBUG_, s->id, "reply %.*s", n - 2, buf);
+	smtp_log(code >= 400 ? GW_LOG_INFO : GW_LOG_DEBUG, s->id, "reply %.*s", n - 2, buf);
 	send_text(s, buf, (size_t)n);
 	if (code == 421 || (flags & RF_CLOSE)) {
 		begin_close(s);
@@ -238,7 +238,7 @@ static void emit(struct smtp_session *s, int code, const char *status, const cha
 	uint32_t max = s->cfg->limits.max_errors;
 	if (max && s->n_errors >= max) {
 		smtp_worker_count(s->w, C_TOO_MANY_ERRORS);
-		smtp_log(LOG_WARN_, s->id, "limit max_errors=%u reached ip=%s", max, s->ip);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_errors=%u reached ip=%s", max, s->ip);
 		smtp_reply(s, RPL_TOO_MANY_ERRORS, NULL);
 	}
 }
@@ -263,7 +263,7 @@ void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detai
 	const struct smtp_reply_row *r = smtp_reply_row(id);
 	char text[512];
 	if (!r) {
-		smtp_log(LOG_ERR_, s->id, "no reply row %d", (int)id);
+		smtp_log(GW_LOG_ERROR, s->id, "no reply row %d", (int)id);
 		r = smtp_reply_row(RPL_DELIVERY_FAILED);
 	}
 	expand(r->text, detail, text, sizeof text);
@@ -309,7 +309,7 @@ void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines
 			continue; /* cannot happen: the text was cut to fit */
 		send_text(s, buf, (size_t)k);
 	}
-	smtp_log(LOG_DEBUG_, s->id, "reply %d (%zu lines)", code, n);
+	smtp_log(GW_LOG_DEBUG, s->id, "reply %d (%zu lines)", code, n);
 }
 
 /* ---- input ---- */
@@ -339,7 +339,7 @@ static int read_line(struct smtp_session *s, size_t *len)
 		evbuffer_drain(in, total);
 		s->skipping = false;
 		smtp_worker_count(w, C_LONG_COMMANDS);
-		smtp_log(LOG_INFO_, s->id, "limit max_command_line=%zu exceeded", max);
+		smtp_log(GW_LOG_INFO, s->id, "limit max_command_line=%zu exceeded", max);
 		if (s->state == ST_AUTH)
 			smtp_cmd_auth_abort(s, RPL_AUTH_LINE_TOO_LONG); /* RFC 4954 4, 6 */
 		else
@@ -420,7 +420,7 @@ static void command_loop(struct smtp_session *s)
 		if (output_full(s)) {
 			/* A client that sends without reading: stop reading, write_cb resumes. */
 			smtp_worker_count(s->w, C_OUTPUT_PAUSES);
-			smtp_log(LOG_DEBUG_, s->id, "limit output_high_water: reading paused");
+			smtp_log(GW_LOG_DEBUG, s->id, "limit output_high_water: reading paused");
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
@@ -454,7 +454,7 @@ static void process_input(struct smtp_session *s)
 		return;
 	if (s->state == ST_GREETING) {
 		smtp_worker_count(s->w, C_EARLY_TALKERS);
-		smtp_log(LOG_INFO_, s->id, "limit greeting_delay: early talker ip=%s", s->ip);
+		smtp_log(GW_LOG_INFO, s->id, "limit greeting_delay: early talker ip=%s", s->ip);
 		smtp_reply(s, RPL_EARLY_TALKER, NULL);
 		return;
 	}
@@ -539,7 +539,7 @@ static void handshake_done(struct smtp_session *s)
 	free(s->tls_cipher);
 	s->tls_protocol = dup_or_null(SSL_get_version(s->ssl));
 	s->tls_cipher = dup_or_null(SSL_get_cipher_name(s->ssl));
-	smtp_log(LOG_INFO_, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
+	smtp_log(GW_LOG_INFO, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
 	         s->tls_cipher ? s->tls_cipher : "?");
 	if (implicit) {
 		start_greeting(s);
@@ -574,9 +574,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		char eb[256] = "";
 		if (e)
 			ERR_error_string_n(e, eb, sizeof eb);
-		smtp_log(LOG_INFO_, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
+		smtp_log(GW_LOG_INFO, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
 	} else if (what & BEV_EVENT_ERROR) {
-		smtp_log(LOG_INFO_, s->id, "connection error: %s", strerror(errno));
+		smtp_log(GW_LOG_INFO, s->id, "connection error: %s", strerror(errno));
 	} else if (!s->ssl && s->state != ST_DELIVERY && pending_output(s)) {
 		/*
 		 * EOF is a half-close: the answers already queued still go out
@@ -630,21 +630,21 @@ static void admitted(struct smtp_session *s)
 	smtp_admit_key(s->ip, s->cfg->limits.ipv6_prefix_per_ip, s->ip_key, sizeof s->ip_key);
 	if (!smtp_admit_ip(s->ip_key, per_ip)) {
 		smtp_worker_count(s->w, C_REFUSED_PER_IP);
-		smtp_log(LOG_WARN_, s->id, "limit max_connections_per_ip=%u refused ip=%s", per_ip,
-		         s->ip);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_connections_per_ip=%u refused ip=%s",
+		         per_ip, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, RPL_TOO_MANY_CONN_IP, NULL);
 		smtp_session_close_now(s);
 		return;
 	}
 	s->ip_counted = true;
-	smtp_log(LOG_INFO_, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
+	smtp_log(GW_LOG_INFO, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
 	         s->lst->address);
 	struct event_base *base = s->w->base;
 	if (s->lst->mode == LISTEN_SMTPS) {
 		SSL *ssl = new_ssl(s);
 		if (!ssl) {
-			smtp_log(LOG_ERR_, s->id, "smtps listener without a certificate");
+			smtp_log(GW_LOG_ERROR, s->id, "smtps listener without a certificate");
 			smtp_session_close_now(s);
 			return;
 		}
@@ -730,7 +730,7 @@ static bool proxy_trusted(const struct gw_listener *l, const struct sockaddr *sa
 static void proxy_refuse(struct smtp_session *s, const char *why)
 {
 	smtp_worker_count(s->w, C_PROXY_REFUSED);
-	smtp_log(LOG_WARN_, s->id, "proxy refused ip=%s: %s", s->ip, why);
+	smtp_log(GW_LOG_WARN, s->id, "proxy refused ip=%s: %s", s->ip, why);
 	smtp_session_close_now(s);
 }
 
@@ -766,7 +766,7 @@ static void proxy_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_del(s->timer);
 	if (!pi.local)
 		set_addr(s, (const struct sockaddr *)&pi.src);
-	smtp_log(LOG_DEBUG_, s->id, "proxy client %s:%u", s->ip, s->port);
+	smtp_log(GW_LOG_DEBUG, s->id, "proxy client %s:%u", s->ip, s->port);
 	admitted(s);
 }
 
@@ -785,7 +785,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		smtp_session_state(s, ST_COMMAND);
 		if (s->n_auth_failures >= s->cfg->limits.max_auth_failures &&
 		    s->cfg->limits.max_auth_failures) {
-			smtp_log(LOG_WARN_, s->id, "limit max_auth_failures=%u reached ip=%s",
+			smtp_log(GW_LOG_WARN, s->id, "limit max_auth_failures=%u reached ip=%s",
 			         s->cfg->limits.max_auth_failures, s->ip);
 			smtp_reply(s, RPL_AUTH_TOO_MANY, NULL);
 			return;
@@ -800,7 +800,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		closing_check(s);
 		return;
 	case ST_HANDSHAKE:
-		smtp_log(LOG_INFO_, s->id, "timeout in state %s", smtp_state_names[s->state]);
+		smtp_log(GW_LOG_INFO, s->id, "timeout in state %s", smtp_state_names[s->state]);
 		smtp_session_close_now(s);
 		return;
 	case ST_SPF:
@@ -812,7 +812,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (smtp_mono_ms() < s->tx.deadline_ms)
 			break;
 		smtp_worker_count(s->w, C_TIMEOUTS);
-		smtp_log(LOG_INFO_, s->id, "limit data_deadline=%llums exceeded ip=%s octets=%llu",
+		smtp_log(GW_LOG_INFO, s->id,
+		         "limit data_deadline=%llums exceeded ip=%s octets=%llu",
 		         (unsigned long long)s->cfg->limits.data_deadline_ms, s->ip,
 		         (unsigned long long)s->tx.received);
 		smtp_reply(s, RPL_TIMEOUT, NULL);
@@ -821,7 +822,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	smtp_worker_count(s->w, C_TIMEOUTS);
-	smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s", smtp_state_names[s->state],
+	smtp_log(GW_LOG_INFO, s->id, "limit timeout in state %s ip=%s", smtp_state_names[s->state],
 	         s->ip);
 	smtp_reply(s, RPL_TIMEOUT, NULL);
 }
@@ -885,7 +886,7 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	s->counted = true;
 	if (w->draining || (max && now > max)) {
 		smtp_worker_count(w, C_REFUSED_TOTAL);
-		smtp_log(LOG_WARN_, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, w->draining ? RPL_SHUTDOWN : RPL_TOO_MANY_CONN, NULL);
 		smtp_session_close_now(s);

@@ -126,10 +126,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	int e = errno;
 	struct timeval tv = {1, 0};
 	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
-		smtp_log(LOG_WARN_, 0, "accept: %s", strerror(e));
+		smtp_log(GW_LOG_WARN, 0, "accept: %s", strerror(e));
 		return;
 	}
-	smtp_log(LOG_ERR_, 0, "accept: %s; listener paused for 1s", strerror(e));
+	smtp_log(GW_LOG_ERROR, 0, "accept: %s; listener paused for 1s", strerror(e));
 	evconnlistener_disable(l);
 	evtimer_add(c->w->relisten[c->li], &tv);
 }
@@ -158,7 +158,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_worker *w = arg;
 	(void)fd;
 	(void)what;
-	smtp_log(LOG_WARN_, 0,
+	smtp_log(GW_LOG_WARN, 0,
 	         "worker %d: drain_timeout reached, closing %zu sessions (%u deliveries in flight, "
 	         "%u answered unconfirmed at the drain deadline)",
 	         w->index, w->n_sessions, delivery_in_flight(w->delivery),
@@ -208,7 +208,7 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg)
 		delivery_set_config(w->delivery, rt->cfg);
 		smtp_seam_worker_reload(w);
 		smtp_runtime_unref(old);
-		smtp_log(LOG_DEBUG_, 0, "worker %d: configuration swapped", w->index);
+		smtp_log(GW_LOG_DEBUG, 0, "worker %d: configuration swapped", w->index);
 	}
 	if (stop)
 		start_drain(w);
@@ -233,7 +233,8 @@ static void delivery_done(void *owner, uint64_t cookie, const struct smtp_reply 
 	struct smtp_worker *w = owner;
 	struct smtp_session *s = smtp_worker_find(w, cookie);
 	if (!s || s->dead || s->state != ST_DELIVERY) {
-		smtp_log(LOG_INFO_, cookie, "delivery reply %d for a session that is gone; dropped",
+		smtp_log(GW_LOG_INFO, cookie,
+		         "delivery reply %d for a session that is gone; dropped",
 		         reply ? reply->code : 0);
 		return;
 	}
@@ -285,7 +286,7 @@ int smtp_worker_start(struct smtp_worker *w)
 	w->reaper = event_new(w->base, -1, 0, reap_cb, w);
 	w->delivery = delivery_new(w->base, w->rt->cfg, delivery_done, w);
 	if (!w->ctl || !w->reaper || !w->delivery || smtp_seam_worker_init(w)) {
-		smtp_log(LOG_ERR_, 0, "worker %d: cannot set up its loop", w->index);
+		smtp_log(GW_LOG_ERROR, 0, "worker %d: cannot set up its loop", w->index);
 		return -1;
 	}
 	if (open_listeners(w))

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "log.h"
 #include "spf.h"
 
 #define LINE_MAX_BYTES 65536
@@ -234,7 +235,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--trace") == 0) {
-			d.opts.trace = 1;
+			static char *const spf_only[] = {"spf"}; /* as log_trace = ["spf"] */
+			log_configure(GW_LOG_INFO, spf_only, 1);
 			continue;
 		}
 		if (strcmp(a, "--helo-check") == 0) {
