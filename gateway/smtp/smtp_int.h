@@ -95,6 +95,17 @@ enum smtp_reply_id {
 	RPL_SENDER_DECEPTIVE,
 	RPL_RCPT_DECEPTIVE,
 	RPL_AUTH_IP_FAILURES,
+	/* sender authentication's refusals (auth.h verdicts, RFC 7372, RFC 8617, RFC 7489) */
+	RPL_AUTH_SPF_FAIL,
+	RPL_AUTH_SPF_TEMP,
+	RPL_AUTH_DKIM_FAIL,
+	RPL_AUTH_DKIM_TEMP,
+	RPL_AUTH_ARC_FAIL,
+	RPL_AUTH_ARC_TEMP,
+	RPL_AUTH_DMARC_REJECT,
+	RPL_AUTH_DMARC_PERMERROR,
+	RPL_AUTH_DMARC_TEMP,
+	RPL_AUTH_TIMEOUT,
 	RPL_MAX
 };
 
@@ -216,7 +227,6 @@ struct smtp_worker {
 };
 
 struct smtp_server {
-	struct smtp_options opt;
 	char *config_path;
 	struct smtp_worker *workers;
 	size_t n_workers;
@@ -368,6 +378,7 @@ struct smtp_session {
 	uint32_t close_ticks; /* polls of the output while closing */
 	bool dead;
 	bool shutdown_pending;            /* drain: answer 421 when idle */
+	bool starttls;                    /* STARTTLS accepted: the session switches after it */
 	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
 	struct smtp_tx tx;
 };
@@ -376,53 +387,102 @@ struct smtp_session {
 void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,
                       socklen_t salen);
 void smtp_session_free(struct smtp_session *s);
-void smtp_session_state(struct smtp_session *s, enum smtp_state st);
 /* Drain on SIGTERM: idle sessions get 421 4.3.2 now, busy ones when idle. */
 void smtp_session_shutdown(struct smtp_session *s);
-void smtp_session_delivered(struct smtp_session *s, const struct smtp_reply *r);
-void smtp_session_close_now(struct smtp_session *s);
 
-/* Reply funnel (smtp_session.c): the only writer of replies. */
+/* ---- reply funnel (smtp_reply.c): the only writer of replies ---- */
+
 void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail);
 void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
                     bool is_error);
 void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n);
 
-void smtp_tx_reset(struct smtp_session *s);
+/* What an EHLO reply offers beyond the keywords every session gets. */
+enum {
+	EHLO_STARTTLS = 1 << 0, /* RFC 3207 */
+	EHLO_AUTH = 1 << 1,     /* RFC 4954: AUTH PLAIN LOGIN */
+};
+
+/* The EHLO reply: "host greets helo", then the catalogue's keyword lines. max_size 0: no limit. */
+void smtp_reply_ehlo(struct smtp_session *s, const char *host, const char *helo, uint64_t max_size,
+                     unsigned offers);
+
+/* ---- connection primitives (smtp_conn.c): below every other file ---- */
+
+/* The only setter of the session state (STYLE 4). */
+void smtp_session_state(struct smtp_session *s, enum smtp_state st);
+/* Ends the session now: buried, freed by the worker's reaper; a delivery in flight is forgotten. */
+void smtp_session_close_now(struct smtp_session *s);
+
+/*
+ * Reading on again (after a delivery, SPF, a password check, the output
+ * high-water mark): what is buffered is handled from a deferred read
+ * callback, never inline.
+ */
 void smtp_session_resume(struct smtp_session *s);
 void smtp_session_arm(struct smtp_session *s, uint64_t ms);
+/* The wait for the next command: idle_timeout, then command_timeout from its first octet. */
+void smtp_session_arm_command(struct smtp_session *s);
+/* Output not yet on the wire: ours, and the plain layer's under a STARTTLS filter. */
+size_t smtp_session_pending_output(struct smtp_session *s);
+/* Stop reading, flush the last reply, then close (smtp_session_closing_check() polls). */
+void smtp_session_begin_close(struct smtp_session *s);
+void smtp_session_closing_check(struct smtp_session *s);
 /* Monotonic milliseconds, for deadlines. */
 uint64_t smtp_mono_ms(void);
-void smtp_session_starttls(struct smtp_session *s);
 
 /* ---- commands (smtp_cmd.c) ---- */
 
 /* Handles one complete command line (NUL-terminated, CR LF removed). */
 void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len);
-void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len);
+void smtp_sasl_line(struct smtp_session *s, char *line, size_t len);
 /*
  * Ends an AUTH exchange that cannot go on (a response line too long): the
  * session is back in the command state and r is the one reply (RFC 4954 4).
  */
-void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r);
+void smtp_sasl_abort(struct smtp_session *s, enum smtp_reply_id r);
+
+/* ---- the transaction (smtp_tx.c): its one owner ---- */
+
+/* Ends the transaction (RSET, EHLO, STARTTLS, end of message, teardown). */
+void smtp_tx_reset(struct smtp_session *s);
+/* MAIL passed its checks (mail_from, parameters set): starts it and answers, now or later. */
+void smtp_tx_mail(struct smtp_session *s);
+/* RCPT: a recipient the routing table accepted; added and answered, now or once SPF is known. */
+void smtp_tx_rcpt(struct smtp_session *s, const char *addr, const struct route_match *m);
+/* The answer to a RCPT (r: RPL_NONE accepts), with its log line and counter. */
+void smtp_tx_rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r);
 /*
  * Builds tx->rcpts from the compact list for the envelope (end of data);
  * 0, or -1 when out of memory.
  */
 int smtp_tx_envelope_rcpts(struct smtp_session *s);
-/* End of DATA / last BDAT chunk: checks, Received:, delivery. */
-void smtp_cmd_message_end(struct smtp_session *s);
-/* Feeds DATA / BDAT bytes to the decoder and the store. */
-void smtp_cmd_data_emit(void *ctx, const char *p, size_t n);
+/* DATA accepted: the store, the decoder, the data deadline; 354. */
+void smtp_tx_data(struct smtp_session *s);
+/*
+ * A BDAT chunk of size octets. refuse (not RPL_NONE): the chunk is read
+ * only to stay in sync and answered refuse after it (RFC 3030 2).
+ */
+void smtp_tx_bdat(struct smtp_session *s, uint64_t size, bool last, enum smtp_reply_id refuse);
+/* Feeds DATA / BDAT bytes to the store (the decoder's emit callback); faults are sticky. */
+void smtp_tx_data_emit(void *ctx, const char *p, size_t n);
+/* End of DATA / of a BDAT chunk: checks, sender authentication, Received:, delivery. */
+void smtp_tx_message_end(struct smtp_session *s);
+/* The delivery's reply (delivery.h callback, found by session id): answers, next command. */
+void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r);
 
-/* ---- AUTH (smtp_auth.c) ---- */
+/* ---- SMTP AUTH, that is SASL (smtp_sasl.c); not sender authentication (the seam) ---- */
+
+/* The AUTH verb's check and run (the verb table of smtp_cmd.c). */
+enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg);
+void smtp_sasl_cmd(struct smtp_session *s, char *arg);
 
 /* Checks user/password against cfg->users (crypt(3), constant time). */
-bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass);
+bool smtp_sasl_verify(const struct gw_config *cfg, const char *user, const char *pass);
 /* The hash an unknown user is checked against: the costliest of cfg->users (NULL: none). */
-const char *smtp_auth_dummy_hash(const struct gw_config *cfg);
+const char *smtp_sasl_dummy_hash(const struct gw_config *cfg);
 /* Waits for the password checks still running (worker teardown). */
-void smtp_auth_jobs_join(struct smtp_worker *w);
+void smtp_sasl_jobs_join(struct smtp_worker *w);
 
 /* ---- AUTH per client address (smtp_authip.c), process-wide ---- */
 
@@ -453,45 +513,52 @@ struct smtp_auth *smtp_seam_ref(struct smtp_worker *w);
 void smtp_seam_unref(struct smtp_auth *a);
 
 /*
- * At MAIL (accepted so far): SPF starts and runs while RCPTs arrive.
- * Returns true when the seam answers the MAIL itself (now or once SPF
- * answers, [auth] spf = "enforce"), false when the caller answers 250.
+ * What a check decided (STYLE 10b): a value for the transaction's owner,
+ * never an action. refuse is a row of the reply catalogue (RPL_NONE: go
+ * on). The pointers are valid during the call only.
  */
-bool smtp_seam_mail(struct smtp_session *s);
+enum smtp_seam_step { SEAM_MAIL, SEAM_RCPT, SEAM_MESSAGE, SEAM_GONE /* the client left */ };
 
-/*
- * At RCPT, for a recipient the routing table accepted: a route with
- * spf = "enforce" refuses it when SPF failed. Returns true when the seam
- * answers this RCPT (a refusal now, or either answer once SPF is known,
- * through smtp_cmd_rcpt_accept()); false when the caller goes on.
- */
-bool smtp_seam_rcpt(struct smtp_session *s, const char *addr, const struct route_match *m);
-/* smtp_cmd.c: adds the recipient and answers (the end of do_rcpt). */
-void smtp_cmd_rcpt_accept(struct smtp_session *s, const char *addr, const struct route_match *m);
-
-/*
- * What sender authentication decided at the end of data. auth: the
- * payload's auth object (NULL: none); ar_field: a header field with its
- * CRLF to prepend (NULL: none); refuse: a reply that refuses the message
- * instead of delivering it (NULL: deliver). Valid during the call only.
- */
-struct smtp_seam_outcome {
-	const json_t *auth;
-	const char *ar_field;
-	const struct smtp_reply *refuse;
+struct smtp_seam_verdict {
+	enum smtp_seam_step step;
+	enum smtp_reply_id refuse;       /* RPL_NONE: accept MAIL/RCPT, deliver the message */
+	const char *check;               /* who refused ("spf", "dmarc" ...), for the log */
+	const char *rcpt;                /* SEAM_RCPT: the recipient */
+	const struct route_match *match; /* SEAM_RCPT: its route */
+	const json_t *auth;              /* SEAM_MESSAGE: the payload's auth object, or NULL */
+	const char *ar_field;            /* SEAM_MESSAGE: Authentication-Results + CRLF, or NULL */
 };
 
+/* The owner's one callback, for the verdicts that come later than the command. */
+typedef void (*smtp_seam_fn)(struct smtp_session *s, const struct smtp_seam_verdict *v);
+
+/* SEAM_NOW: *out holds the verdict. SEAM_LATER: it comes through done, exactly once. */
+enum smtp_seam_wait { SEAM_NOW, SEAM_LATER };
+
 /*
- * At the end of data, with the body as received: runs the checks and calls
- * smtp_cmd_seam_done(s, outcome) exactly once, now or later (the session
- * stays in ST_DELIVERY, not reading, meanwhile). smtp_seam_tx_end() when
- * the transaction ends cancels what still runs (no call after it).
+ * At MAIL (accepted so far): SPF starts and runs while RCPTs arrive. Waits
+ * (SEAM_LATER) only under [auth] spf = "enforce" while SPF is unknown.
  */
-void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body);
+enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
+                                   struct smtp_seam_verdict *out);
+/*
+ * At RCPT, for a recipient the routing table accepted: a route with
+ * spf = "enforce" refuses it when SPF failed; waits while SPF is unknown.
+ */
+enum smtp_seam_wait smtp_seam_rcpt(struct smtp_session *s, const char *addr,
+                                   const struct route_match *m, struct smtp_seam_verdict *out);
+/*
+ * At the end of data, with the body as received: the checks of the route
+ * (forged Authentication-Results are cut from the store first). With
+ * SEAM_LATER, done may run before this returns.
+ */
+enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body,
+                                          smtp_seam_fn done, struct smtp_seam_verdict *out);
+/* Cancels what still runs (from smtp_tx_reset()): no callback after it. */
 void smtp_seam_tx_end(struct smtp_session *s);
-/* [auth] timeout ran out while the session waited for the checks (the session timer). */
+/* [auth] timeout ran out while the transaction waited (the session timer): a verdict through done.
+ */
 void smtp_seam_timeout(struct smtp_session *s);
-void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *o);
 
 /* ---- Received: (smtp_received.c) ---- */
 

@@ -24,42 +24,6 @@
 
 #include "smtp_int.h"
 
-struct smtp_server *smtp_srv;
-
-const char *const smtp_counter_names[C_COUNTER_MAX] = {
-    [C_CONNECTIONS] = "connections",
-    [C_REFUSED_TOTAL] = "refused_max_connections",
-    [C_REFUSED_PER_IP] = "refused_max_connections_per_ip",
-    [C_TIMEOUTS] = "timeouts",
-    [C_TOO_MANY_ERRORS] = "closed_max_errors",
-    [C_TOO_MANY_TX] = "refused_max_transactions",
-    [C_LONG_COMMANDS] = "long_command_lines",
-    [C_EARLY_TALKERS] = "early_talkers",
-    [C_AUTH_FAILURES] = "auth_failures",
-    [C_MESSAGES] = "messages_delivered",
-    [C_REJECTED_MESSAGES] = "messages_refused",
-    [C_PROXY_REFUSED] = "proxy_refused",
-    [C_TLS_FAILURES] = "tls_failures",
-    [C_AUTH_BUSY] = "auth_checks_busy",
-    [C_TOO_MANY_RCPTS] = "refused_max_recipients",
-    [C_SIZE_EXCEEDED] = "refused_max_message_size",
-    [C_PAYLOAD_TOO_BIG] = "refused_max_payload_size",
-    [C_DELIVERY_BUSY] = "refused_max_delivery_memory",
-    [C_BARE_NEWLINES] = "refused_bare_newlines",
-    [C_LONG_LINES] = "refused_long_lines",
-    [C_OUTPUT_PAUSES] = "paused_output_high_water",
-    [C_AUTH_IP_BLOCKED] = "auth_ip_blocked",
-};
-
-/*
- * Every limit these options once defaulted is now a [limits] or [server]
- * key whose minimum excludes 0; the struct stays for smtp.h's callers.
- */
-void smtp_options_default(struct smtp_options *o)
-{
-	memset(o, 0, sizeof *o);
-}
-
 /* ---- configuration snapshots ---- */
 
 static struct smtp_runtime *runtime_new(struct gw_config *cfg)
@@ -74,21 +38,6 @@ static struct smtp_runtime *runtime_new(struct gw_config *cfg)
 		return NULL;
 	}
 	return rt;
-}
-
-struct smtp_runtime *smtp_runtime_ref(struct smtp_runtime *rt)
-{
-	atomic_fetch_add(&rt->refs, 1);
-	return rt;
-}
-
-void smtp_runtime_unref(struct smtp_runtime *rt)
-{
-	if (!rt || atomic_fetch_sub(&rt->refs, 1) != 1)
-		return;
-	smtp_tls_free(rt->tls);
-	config_free(rt->cfg);
-	free(rt);
 }
 
 /* ---- start-up ---- */
@@ -304,13 +253,12 @@ static int start_workers(struct smtp_server *srv)
 	return 0;
 }
 
-int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt)
+int smtp_serve(struct gw_config *cfg, const char *path)
 {
 	static struct smtp_server srv;
 	sigset_t set;
 	int rc = 1;
 	smtp_srv = &srv;
-	srv.opt = *opt;
 	log_configure(cfg->server.log_level, cfg->server.log_trace, cfg->server.n_log_trace);
 	srv.config_path = strdup(path ? path : "gateway.toml");
 	srv.n_listeners = cfg->n_listeners;
@@ -368,7 +316,6 @@ out_cfg:
 int smtp_serve_main(int argc, char **argv)
 {
 	const char *path = "gateway.toml";
-	struct smtp_options opt;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			path = argv[++i];
@@ -387,6 +334,5 @@ int smtp_serve_main(int argc, char **argv)
 		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "%s: configuration refused", path);
 		return 1;
 	}
-	smtp_options_default(&opt);
-	return smtp_serve(cfg, path, &opt);
+	return smtp_serve(cfg, path);
 }

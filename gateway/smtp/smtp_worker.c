@@ -26,59 +26,6 @@ struct accept_ctx {
 	size_t li;
 };
 
-void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c)
-{
-	atomic_fetch_add_explicit(&w->counters[c], 1, memory_order_relaxed);
-}
-
-static size_t bucket(const struct smtp_worker *w, uint64_t id)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 40) % w->id_buckets;
-}
-
-void smtp_worker_attach(struct smtp_worker *w, struct smtp_session *s)
-{
-	size_t b = bucket(w, s->id);
-	s->hnext = w->id_map[b];
-	w->id_map[b] = s;
-	w->n_sessions++;
-}
-
-void smtp_worker_detach(struct smtp_worker *w, struct smtp_session *s)
-{
-	struct smtp_session **pp = &w->id_map[bucket(w, s->id)];
-	while (*pp && *pp != s)
-		pp = &(*pp)->hnext;
-	if (!*pp)
-		return;
-	*pp = s->hnext;
-	w->n_sessions--;
-}
-
-struct smtp_session *smtp_worker_find(struct smtp_worker *w, uint64_t id)
-{
-	struct smtp_session *s = w->id_map[bucket(w, id)];
-	while (s && s->id != id)
-		s = s->hnext;
-	return s;
-}
-
-void smtp_worker_bury(struct smtp_worker *w, struct smtp_session *s)
-{
-	smtp_worker_detach(w, s);
-	if (s->bev) {
-		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	}
-	if (s->timer)
-		evtimer_del(s->timer);
-	if (s->proxy_ev)
-		event_del(s->proxy_ev);
-	s->gnext = w->graveyard;
-	w->graveyard = s;
-	event_active(w->reaper, EV_READ, 0);
-}
-
 static void check_drained(struct smtp_worker *w)
 {
 	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->auth_jobs)
@@ -238,7 +185,7 @@ static void delivery_done(void *owner, uint64_t cookie, const struct smtp_reply 
 		         reply ? reply->code : 0);
 		return;
 	}
-	smtp_session_delivered(s, reply);
+	smtp_tx_delivered(s, reply);
 }
 
 static void *run(void *arg)
@@ -296,7 +243,7 @@ int smtp_worker_start(struct smtp_worker *w)
 
 void smtp_worker_free(struct smtp_worker *w)
 {
-	smtp_auth_jobs_join(w);
+	smtp_sasl_jobs_join(w);
 	reap_cb(-1, 0, w);
 	close_listeners(w);
 	if (w->delivery)

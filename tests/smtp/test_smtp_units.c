@@ -76,11 +76,11 @@ static void dummy_hashes(void)
 			u[k].password_hash = (char *)t[i].h[k];
 			cfg.n_users++;
 		}
-		CHECK_STR(smtp_auth_dummy_hash(&cfg), t[i].want);
+		CHECK_STR(smtp_sasl_dummy_hash(&cfg), t[i].want);
 	}
 	struct gw_config none;
 	memset(&none, 0, sizeof none);
-	CHECK(smtp_auth_dummy_hash(&none) == NULL);
+	CHECK(smtp_sasl_dummy_hash(&none) == NULL);
 }
 
 /* A throw-away key and self-signed certificate, written to key and cert: 0 or -1. */

@@ -1,5 +1,5 @@
 /*
- * smtp_auth.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
+ * smtp_sasl.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, on submission listeners and over TLS only. Passwords are
  * checked with crypt_rn() against the crypt(3) hashes of [[user]] and
  * compared in constant time, on a small pool of threads so that a slow
@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "codec.h"
 #include "smtp_int.h"
 
 #define AUTH_FIELD_MAX 256
@@ -57,7 +58,7 @@ static uint64_t hash_cost(const char *h)
  * one, so that a name that does not exist takes as long as the slowest
  * that does (with users[0]'s, a cheap first hash would reveal the rest).
  */
-const char *smtp_auth_dummy_hash(const struct gw_config *cfg)
+const char *smtp_sasl_dummy_hash(const struct gw_config *cfg)
 {
 	const char *best = NULL;
 	uint64_t best_cost = 0;
@@ -74,7 +75,7 @@ const char *smtp_auth_dummy_hash(const struct gw_config *cfg)
 	return best;
 }
 
-bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass)
+bool smtp_sasl_verify(const struct gw_config *cfg, const char *user, const char *pass)
 {
 	const char *hash = NULL;
 	bool known = false;
@@ -86,7 +87,7 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 		}
 	}
 	if (!hash)
-		hash = smtp_auth_dummy_hash(cfg);
+		hash = smtp_sasl_dummy_hash(cfg);
 	if (!hash)
 		return false;
 	struct crypt_data *cd = calloc(1, sizeof *cd);
@@ -102,10 +103,10 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 	return ok && known;
 }
 
-enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg);
-void smtp_cmd_auth(struct smtp_session *s, char *arg);
+enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg);
+void smtp_sasl_cmd(struct smtp_session *s, char *arg);
 
-enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg)
+enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg)
 {
 	if (s->lst->mode != LISTEN_SUBMISSION)
 		return RPL_NOT_IMPL;
@@ -215,7 +216,7 @@ static void *pool_thread(void *arg)
 	for (;;) {
 		struct auth_job *j = pool_take();
 		pthread_mutex_unlock(&pool.lock);
-		bool ok = smtp_auth_verify(j->rt->cfg, j->user, j->pass);
+		bool ok = smtp_sasl_verify(j->rt->cfg, j->user, j->pass);
 		pthread_mutex_lock(&pool.lock);
 		OPENSSL_cleanse(j->pass, sizeof j->pass);
 		j->ok = ok;
@@ -322,7 +323,7 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 	auth_result(s, user, ok);
 }
 
-void smtp_auth_jobs_join(struct smtp_worker *w)
+void smtp_sasl_jobs_join(struct smtp_worker *w)
 {
 	while (w->auth_jobs)
 		job_free(w, w->auth_jobs);
@@ -411,11 +412,12 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 
 static int decode(const char *b64, unsigned char *out, size_t max, size_t *len)
 {
-	long n = smtp_b64_decode(b64, strlen(b64), out, max - 1);
-	if (n < 0)
+	size_t n;
+	/* SASL (RFC 4954 section 4) allows no FWS and needs the padding. */
+	if (codec_b64_decode(b64, strlen(b64), out, max - 1, &n, CODEC_B64_NEED_PAD) < 0)
 		return -1;
 	out[n] = '\0';
-	*len = (size_t)n;
+	*len = n;
 	return 0;
 }
 
@@ -475,7 +477,7 @@ static void login_step(struct smtp_session *s, const char *b64)
 	OPENSSL_cleanse(v, sizeof v);
 }
 
-void smtp_cmd_auth(struct smtp_session *s, char *arg)
+void smtp_sasl_cmd(struct smtp_session *s, char *arg)
 {
 	char *sp = strchr(arg, ' ');
 	const char *initial = NULL;
@@ -506,12 +508,12 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 	smtp_reply(s, RPL_AUTH_MECH, NULL);
 }
 
-void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r)
+void smtp_sasl_abort(struct smtp_session *s, enum smtp_reply_id r)
 {
 	auth_fail_syntax(s, r);
 }
 
-void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len)
+void smtp_sasl_line(struct smtp_session *s, char *line, size_t len)
 {
 	if (strlen(line) != len) {
 		auth_fail_syntax(s, RPL_AUTH_BAD_B64);
