@@ -22,7 +22,9 @@
 
 #include <openssl/rand.h>
 
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
 
 #define AUTHIP_WAYS 8
 

@@ -23,7 +23,10 @@
 #include <event2/event.h>
 
 #include "routes.h"
-#include "smtp_int.h"
+#include "smtp_cmd.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
 
 enum {
 	CF_PRE_TLS = 1 << 0,    /* allowed on a submission listener before STARTTLS */

@@ -17,7 +17,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "smtp_int.h"
+#include "delivery.h"
+#include "smtp_session.h"
 
 const char *const smtp_state_names[ST_MAX] = {
     [ST_ACCEPT] = "accept",

@@ -12,7 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "smtp_int.h"
+#include "smtp_session.h"
 
 void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c)
 {

@@ -17,7 +17,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "smtp_int.h"
+#include "smtp_reply.h"
+#include "smtp_session.h"
 
 static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_GREETING] = {RPL_GREETING, 220, "", "{} ESMTP smtp-gateway", 0},

@@ -25,7 +25,8 @@
 #include <openssl/crypto.h>
 
 #include "codec.h"
-#include "smtp_int.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
 
 #define AUTH_FIELD_MAX 256
 

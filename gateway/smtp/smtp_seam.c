@@ -34,7 +34,8 @@
 #include <event2/event.h>
 
 #include "auth.h"
-#include "smtp_int.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
 
 /* One auth context per worker and configuration (sessions keep theirs across a reload). */
 struct smtp_auth {

@@ -22,7 +22,9 @@
 
 #include <event2/thread.h>
 
-#include "smtp_int.h"
+#include "smtp.h"
+#include "smtp_tls.h"
+#include "smtp_worker.h"
 
 /* ---- configuration snapshots ---- */
 

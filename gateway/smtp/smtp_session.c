@@ -29,7 +29,12 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_cmd.h"
+#include "smtp_sasl.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
 
 /* Back-pressure limits (their keys' minimums exclude 0: no fallback needed). */
 static size_t output_high_water(const struct smtp_session *s)

@@ -25,7 +25,9 @@
 #include <openssl/x509v3.h>
 
 #include "safe_file.h"
-#include "smtp_int.h"
+#include "smtp.h"
+#include "smtp_tls.h"
+#include "smtp_worker.h"
 
 struct tls_cert {
 	SSL_CTX *ctx;

@@ -24,7 +24,9 @@
 #include <event2/event.h>
 
 #include "routes.h"
-#include "smtp_int.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
 
 void smtp_tx_reset(struct smtp_session *s)
 {

@@ -19,7 +19,11 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "smtp_int.h"
+#include "smtp_sasl.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
+#include "smtp_worker.h"
 
 struct accept_ctx {
 	struct smtp_worker *w;

@@ -16,7 +16,10 @@
 #include <openssl/x509.h>
 
 #include "../unit.h"
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_msg.h"
+#include "smtp_sasl.h"
+#include "smtp_tls.h"
 
 static void admit_keys(void)
 {
