@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "envelope.h"
 #include "smtp_msg.h"
 #include "smtp_parse.h"
@@ -76,7 +77,8 @@ struct smtp_tx {
 	uint64_t received;    /* message octets after unstuffing, Received: excluded */
 	uint64_t deadline_ms; /* smtp_mono_ms() by which the content must be in (data_deadline) */
 	uint32_t seq;         /* transaction number in the session */
-	struct smtp_seam_tx *seam; /* sender authentication of this transaction, or NULL */
+	struct smtp_seam_tx *seam;          /* sender authentication of this transaction, or NULL */
+	char delivery_id[DELIVERY_ID_SIZE]; /* once submitted: the webhook's id, for the log */
 };
 
 struct smtp_session {

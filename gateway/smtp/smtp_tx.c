@@ -348,7 +348,7 @@ static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_f
 	struct smtp_tx *tx = &s->tx;
 	struct envelope env;
 	struct message_bytes mb;
-	char hdr[2048], id[DELIVERY_ID_SIZE] = "";
+	char hdr[2048], *id = tx->delivery_id;
 	size_t n = smtp_received(s, hdr, sizeof hdr);
 	int bad = smtp_msg_prepend(&tx->msg, hdr, n);
 	if (!bad && ar_field)
@@ -458,7 +458,8 @@ void smtp_tx_message_end(struct smtp_session *s)
 void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 {
 	smtp_worker_count(s->w, C_MESSAGES);
-	smtp_log(GW_LOG_INFO, s->id, "delivered reply=%d %s", r->code, r->status);
+	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s", r->code,
+	        r->status);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply_raw(s, r->code, r->status, r->text, false);

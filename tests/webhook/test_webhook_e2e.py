@@ -215,6 +215,7 @@ def test_log_joins_session_and_delivery(gateway_bin, tmp_path, sink):
     assert sub, log
     session, delivery = sub.groups()
     assert delivery == sink.requests[0].headers["webhook-id"]
+    assert f"info sys=smtp session={session} delivery={delivery} delivered reply=250" in log
     hooks = [ln for ln in log.splitlines() if " sys=webhook " in ln]
     assert hooks and all(f"session={session} delivery={delivery} " in ln for ln in hooks), log
     assert any("debug sys=webhook" in ln and " job " in ln for ln in hooks), log  # traced
