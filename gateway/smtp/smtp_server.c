@@ -2,9 +2,9 @@
  * smtp_server.c: the daemon's life. Owns start-up in the fixed order
  * (parse, bind, load keys, drop privileges, start workers: STYLE 18), the
  * signal loop of the main thread (SIGTERM/SIGINT drain, SIGHUP reload),
- * the refcounted configuration snapshots sessions run under, the log
- * switches of each configuration (include/log.h) and the counters printed
- * at exit.
+ * the making of the configuration snapshots sessions run under (their
+ * references: smtp_registry.c), the log switches of each configuration
+ * (include/log.h) and the counters printed at exit.
  *
  * Never: runs a worker before privileges are dropped, frees a
  * configuration a session still references, keeps a failed reload.

@@ -1,7 +1,9 @@
 /*
- * smtp_session.c: one SMTP connection on a worker's event loop. Owns the
- * session state machine (smtp_session_state() is its only setter), the
- * reply funnel, command-line framing with PIPELINING (RFC 2920: every
+ * smtp_session.c: one SMTP connection on a worker's event loop, the top of
+ * the session's calls (session -> command -> transaction -> seam/delivery:
+ * nothing below calls back up here). Owns the connection's life (accept,
+ * PROXY, TLS, greeting, teardown), its I/O callbacks, command-line framing
+ * with PIPELINING (RFC 2920: every
  * buffered command is handled in order and the replies leave in one
  * write), the DATA/BDAT read path, timeouts (RFC 5321 4.5.3.2), the
  * greeting delay, the PROXY phase and the STARTTLS switch (RFC 3207 4.2:

@@ -2,8 +2,8 @@
  * smtp_worker.c: one worker thread = one libevent loop, its own
  * SO_REUSEPORT socket per listener, its own delivery context and the
  * sessions it accepted. Owns accept (pausing a listener on EMFILE instead
- * of spinning), the session-id map through which asynchronous completions
- * find their session, the graveyard of sessions torn down inside callbacks,
+ * of spinning), the reaper of the graveyard (the id map and the graveyard
+ * themselves are in smtp_registry.c, for the files below to reach),
  * configuration swaps (SIGHUP) and the drain on SIGTERM.
  *
  * Never: touches another worker's sessions, frees a session inside one of
