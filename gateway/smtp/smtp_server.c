@@ -324,7 +324,7 @@ int smtp_serve_main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-f") == 0) {
 			continue; /* always in the foreground; kept for compatibility */
 		} else {
-			fprintf(stderr, "smtp-gateway: unknown option '%s'\n", argv[i]);
+			log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "unknown option '%s'", argv[i]);
 			return 2;
 		}
 	}
