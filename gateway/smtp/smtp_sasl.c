@@ -125,9 +125,9 @@ enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg)
 /* The verdict, back on the session's loop. */
 static void auth_result(struct smtp_session *s, const char *user, bool ok)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	if (ok) {
 		s->auth_user = strdup(user);
@@ -161,16 +161,16 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
  * beyond it AUTH gets 454 4.7.0 (RFC 4954 6). A job holds its own copy of
  * the credentials and a reference to the configuration; its completion
  * finds the session by id (it may have gone). Jobs belong to their worker
- * (w->auth_jobs, touched by its loop only); the pool lock guards the queue,
+ * (w->sasl_jobs, touched by its loop only); the pool lock guards the queue,
  * the count and each job's state.
  */
 #define AUTH_POOL_THREADS 2
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
-struct auth_job {
-	struct auth_job *next;  /* the worker's list */
-	struct auth_job *qnext; /* the pool's queue */
+struct sasl_job {
+	struct sasl_job *next;  /* the worker's list */
+	struct sasl_job *qnext; /* the pool's queue */
 	struct smtp_worker *w;
 	uint64_t sid;
 	struct smtp_runtime *rt;
@@ -187,7 +187,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued */
 	pthread_cond_t done; /* a job finished (teardown waits for it) */
-	struct auth_job *head, *tail;
+	struct sasl_job *head, *tail;
 	uint32_t in_flight; /* queued + running */
 	uint32_t threads;
 } pool = {PTHREAD_MUTEX_INITIALIZER,
@@ -198,11 +198,11 @@ static struct {
           0,
           0};
 
-static struct auth_job *pool_take(void)
+static struct sasl_job *pool_take(void)
 {
 	while (!pool.head)
 		pthread_cond_wait(&pool.work, &pool.lock);
-	struct auth_job *j = pool.head;
+	struct sasl_job *j = pool.head;
 	pool.head = j->qnext;
 	if (!pool.head)
 		pool.tail = NULL;
@@ -215,7 +215,7 @@ static void *pool_thread(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		struct auth_job *j = pool_take();
+		struct sasl_job *j = pool_take();
 		pthread_mutex_unlock(&pool.lock);
 		bool ok = smtp_sasl_verify(j->rt->cfg, j->user, j->pass);
 		pthread_mutex_lock(&pool.lock);
@@ -245,7 +245,7 @@ static int pool_start(void)
 }
 
 /* Queues j unless max checks already run or wait: 0, or -1 (pool full or no thread). */
-static int pool_submit(struct auth_job *j, uint32_t max)
+static int pool_submit(struct sasl_job *j, uint32_t max)
 {
 	int rc = -1;
 	pthread_mutex_lock(&pool.lock);
@@ -267,11 +267,11 @@ out:
 }
 
 /* Takes j out of the queue if it has not started; else waits until it is done. */
-static void pool_cancel(struct auth_job *j)
+static void pool_cancel(struct sasl_job *j)
 {
 	pthread_mutex_lock(&pool.lock);
 	if (j->state == JOB_QUEUED) {
-		struct auth_job **pp = &pool.head, *prev = NULL;
+		struct sasl_job **pp = &pool.head, *prev = NULL;
 		while (*pp && *pp != j) {
 			prev = *pp;
 			pp = &(*pp)->qnext;
@@ -289,9 +289,9 @@ static void pool_cancel(struct auth_job *j)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-static void job_free(struct smtp_worker *w, struct auth_job *j)
+static void job_free(struct smtp_worker *w, struct sasl_job *j)
 {
-	struct auth_job **pp = &w->auth_jobs;
+	struct sasl_job **pp = &w->sasl_jobs;
 	while (*pp && *pp != j)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -307,7 +307,7 @@ static void job_free(struct smtp_worker *w, struct auth_job *j)
 
 static void job_done(evutil_socket_t fd, short what, void *arg)
 {
-	struct auth_job *j = arg;
+	struct sasl_job *j = arg;
 	struct smtp_worker *w = j->w;
 	char user[AUTH_FIELD_MAX];
 	(void)fd;
@@ -326,15 +326,15 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 
 void smtp_sasl_jobs_join(struct smtp_worker *w)
 {
-	while (w->auth_jobs)
-		job_free(w, w->auth_jobs);
+	while (w->sasl_jobs)
+		job_free(w, w->sasl_jobs);
 }
 
 static void auth_busy(struct smtp_session *s)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	smtp_worker_count(s->w, C_AUTH_BUSY);
 	smtp_log(GW_LOG_WARN, s->id, "limit max_auth_checks=%u reached ip=%s",
@@ -346,9 +346,9 @@ static void auth_busy(struct smtp_session *s)
 static void auth_refused(struct smtp_session *s, enum smtp_authip_verdict v)
 {
 	const struct gw_limits *lim = &s->cfg->limits;
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	if (v == AUTHIP_FAILURES) {
 		smtp_worker_count(s->w, C_AUTH_IP_BLOCKED);
@@ -377,7 +377,7 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 		auth_refused(s, v);
 		return;
 	}
-	struct auth_job *j = calloc(1, sizeof *j);
+	struct sasl_job *j = calloc(1, sizeof *j);
 	if (!j || strlen(user) >= sizeof j->user || pl >= sizeof j->pass) {
 		free(j);
 		smtp_authip_end(&s->cfg->limits, s->ip_key);
@@ -404,8 +404,8 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 		auth_busy(s);
 		return;
 	}
-	j->next = s->w->auth_jobs;
-	s->w->auth_jobs = j;
+	j->next = s->w->sasl_jobs;
+	s->w->sasl_jobs = j;
 	smtp_session_state(s, ST_AUTH_CHECK);
 	smtp_session_arm(s, 0);
 	bufferevent_disable(s->bev, EV_READ);
@@ -424,9 +424,9 @@ static int decode(const char *b64, unsigned char *out, size_t max, size_t *len)
 
 static void auth_fail_syntax(struct smtp_session *s, enum smtp_reply_id r)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	smtp_reply(s, r, NULL);
 }
@@ -461,19 +461,19 @@ static void login_step(struct smtp_session *s, const char *b64)
 		auth_fail_syntax(s, RPL_AUTH_BAD_B64);
 		return;
 	}
-	if (s->auth_step == AUTH_LOGIN_USER) {
-		s->auth_login_name = strdup((char *)v);
-		if (!s->auth_login_name) {
+	if (s->sasl_step == SASL_LOGIN_USER) {
+		s->sasl_login_name = strdup((char *)v);
+		if (!s->sasl_login_name) {
 			smtp_reply(s, RPL_NO_MEMORY, NULL);
 			return;
 		}
-		s->auth_step = AUTH_LOGIN_PASS;
+		s->sasl_step = SASL_LOGIN_PASS;
 		smtp_session_state(s, ST_AUTH);
 		smtp_reply(s, RPL_AUTH_CONT, "UGFzc3dvcmQ6"); /* "Password:" */
 		return;
 	}
 	char user[AUTH_FIELD_MAX];
-	snprintf(user, sizeof user, "%s", s->auth_login_name);
+	snprintf(user, sizeof user, "%s", s->sasl_login_name);
 	auth_done(s, user, (char *)v);
 	OPENSSL_cleanse(v, sizeof v);
 }
@@ -487,7 +487,7 @@ void smtp_sasl_cmd(struct smtp_session *s, char *arg)
 		initial = sp + 1;
 	}
 	if (strcasecmp(arg, "PLAIN") == 0) {
-		s->auth_step = AUTH_PLAIN_WAIT;
+		s->sasl_step = SASL_PLAIN_WAIT;
 		if (initial) {
 			plain(s, initial);
 			return;
@@ -497,7 +497,7 @@ void smtp_sasl_cmd(struct smtp_session *s, char *arg)
 		return;
 	}
 	if (strcasecmp(arg, "LOGIN") == 0) {
-		s->auth_step = AUTH_LOGIN_USER;
+		s->sasl_step = SASL_LOGIN_USER;
 		if (initial) {
 			login_step(s, initial);
 			return;
@@ -524,7 +524,7 @@ void smtp_sasl_line(struct smtp_session *s, char *line, size_t len)
 		auth_fail_syntax(s, RPL_AUTH_CANCEL);
 		return;
 	}
-	if (s->auth_step == AUTH_PLAIN_WAIT)
+	if (s->sasl_step == SASL_PLAIN_WAIT)
 		plain(s, line);
 	else
 		login_step(s, line);

@@ -93,7 +93,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->tls_protocol);
 	free(s->tls_cipher);
 	free(s->auth_user);
-	free(s->auth_login_name);
+	free(s->sasl_login_name);
 	free(s->tx.rcpts);
 	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);

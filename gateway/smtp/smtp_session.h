@@ -45,7 +45,7 @@ enum smtp_state {
 
 extern const char *const smtp_state_names[ST_MAX];
 
-enum auth_step { AUTH_NONE, AUTH_PLAIN_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
+enum sasl_step { SASL_NONE, SASL_PLAIN_WAIT, SASL_LOGIN_USER, SASL_LOGIN_PASS };
 
 /* One mail transaction: MAIL to end of message or RSET. */
 struct smtp_tx {
@@ -106,8 +106,8 @@ struct smtp_session {
 	bool tls;
 	char *tls_protocol, *tls_cipher;
 	char *auth_user;
-	enum auth_step auth_step;
-	char *auth_login_name;
+	enum sasl_step sasl_step;
+	char *sasl_login_name;
 	uint32_t n_errors, n_tx, n_auth_failures;
 	bool skipping;        /* discarding an over-long command line to its end */
 	bool partial;         /* part of a command line is buffered: command_timeout runs */

@@ -32,7 +32,7 @@ struct accept_ctx {
 
 static void check_drained(struct smtp_worker *w)
 {
-	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->auth_jobs)
+	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->sasl_jobs)
 		event_base_loopexit(w->base, NULL);
 }
 

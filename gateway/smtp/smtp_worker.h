@@ -67,7 +67,7 @@ void smtp_runtime_unref(struct smtp_runtime *rt);
 /* ---- server and workers (smtp_server.c, smtp_worker.c) ---- */
 
 struct smtp_server;
-struct auth_job;
+struct sasl_job;
 struct dns_resolver;
 struct smtp_auth;
 struct smtp_seam_tx;
@@ -95,7 +95,7 @@ struct smtp_worker {
 	size_t n_sessions;
 	uint64_t next_id;
 	struct smtp_session *graveyard; /* torn down inside a callback; freed by reaper */
-	struct auth_job *auth_jobs;     /* password checks running on their threads */
+	struct sasl_job *sasl_jobs;     /* password checks running on their threads */
 	struct dns_resolver *dns;       /* SPF/DKIM/DMARC/ARC lookups ([dns], read at start) */
 	struct smtp_auth *auth;         /* sender authentication under rt (smtp_seam.c) */
 	char *line;                     /* scratch: one command line, max_command_line + 1 */
