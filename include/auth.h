@@ -77,7 +77,27 @@ enum auth_action {
 	AUTH_TEMPFAIL,   /* 4xx */
 };
 
+/*
+ * Which verdict: the SMTP front end answers each from its reply catalogue
+ * (gateway/smtp/smtp_reply.c), by this id.
+ */
+enum auth_verdict_id {
+	AUTH_V_ACCEPT,
+	AUTH_V_QUARANTINE,
+	AUTH_V_SPF_FAIL,
+	AUTH_V_SPF_TEMP,
+	AUTH_V_DKIM_FAIL,
+	AUTH_V_DKIM_TEMP,
+	AUTH_V_ARC_FAIL,
+	AUTH_V_ARC_TEMP,
+	AUTH_V_DMARC_REJECT,
+	AUTH_V_DMARC_PERMERROR,
+	AUTH_V_DMARC_TEMP,
+	AUTH_V_MAX
+};
+
 struct auth_verdict {
+	enum auth_verdict_id id;
 	enum auth_action action;
 	int code;          /* 250, 550, 451 */
 	char status[12];   /* enhanced status: "5.7.23" */

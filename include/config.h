@@ -219,6 +219,8 @@ struct gw_server {
 	char *user;              /* drop privileges to this user after binding */
 	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
+	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */
+	size_t n_log_trace;
 };
 
 struct gw_config {

@@ -54,14 +54,20 @@ enum delivery_result {
 	DELIVERY_BUSY = -3,    /* max_delivery_memory reached: 451 4.3.1 */
 };
 
+/* A delivery id: the webhook's Idempotency-Key, NUL-terminated, for the logs. */
+#define DELIVERY_ID_SIZE 37
+
 /*
  * Posts one message to route. auth is the auth object for the payload (may
- * be NULL). Returns an enum delivery_result (0, or negative: nothing is in
- * flight then, and errno is EMSGSIZE for DELIVERY_TOO_BIG). cookie comes
- * back in the callback.
+ * be NULL). Returns an enum delivery_result: DELIVERY_QUEUED, or a
+ * refusal (nothing is in flight then); errno carries nothing. cookie (the
+ * session id) comes back in the callback and is on every log line of this
+ * delivery. On DELIVERY_QUEUED, id (when not NULL) receives the delivery
+ * id, which every webhook log line of this delivery names too.
  */
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
-                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie);
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie,
+                    char id[DELIVERY_ID_SIZE]);
 
 /* The session went away: forget cookie's request (it completes or is cancelled quietly). */
 void delivery_forget(struct delivery *d, uint64_t cookie);

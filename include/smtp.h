@@ -19,19 +19,6 @@
 #include "config.h"
 
 /*
- * Defaults of the back-pressure limits: used when the gw_limits field of
- * the same meaning is 0 (not set). listen_backlog has no key.
- */
-struct smtp_options {
-	uint32_t max_commands_per_wakeup; /* limits.max_pipelined_commands when 0 */
-	size_t output_high_water;         /* limits.output_high_water when 0 */
-	size_t input_high_water;          /* limits.input_high_water when 0 */
-	int listen_backlog;
-};
-
-void smtp_options_default(struct smtp_options *o);
-
-/*
  * The daemon entry: parses [-c FILE] [-f] (FILE defaults to ./gateway.toml),
  * loads the configuration, binds, loads TLS keys, drops privileges, starts
  * the workers and runs until SIGTERM/SIGINT (drains, then returns 0).
@@ -43,7 +30,7 @@ int smtp_serve_main(int argc, char **argv);
  * Runs the server on an already loaded configuration (takes ownership of
  * cfg). Same lifecycle as smtp_serve_main(); path is used for reloads.
  */
-int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt);
+int smtp_serve(struct gw_config *cfg, const char *path);
 
 /*
  * Loads what the file checks of config_load() cannot judge: every

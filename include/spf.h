@@ -56,7 +56,6 @@ struct spf_options {
 	unsigned max_void_lookups;       /* 2, section 4.6.4 */
 	const char *default_explanation; /* a macro-string (section 7); NULL: the built-in one */
 	int64_t now;                     /* %{t}; 0: time(NULL) */
-	int trace;                       /* non-zero: one stderr line per state change */
 };
 
 void spf_options_default(struct spf_options *o);

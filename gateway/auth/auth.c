@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "auth_int.h"
+#include "log.h"
 #include "safe_file.h"
 
 enum tx_state {
@@ -96,7 +97,7 @@ static psl_ctx_t *auth_psl_load(const char *file)
 	char *buf = safe_file_read(file, SAFE_FILE_PSL_MAX, 0, &len, err, sizeof(err));
 	psl_ctx_t *psl = NULL;
 	if (!buf) {
-		fprintf(stderr, "smtp-gateway: %s\n", err);
+		log_msg(GW_LOG_ERROR, LS_AUTH, 0, NULL, "%s", err);
 		return NULL;
 	}
 	FILE *f = len ? fmemopen(buf, len, "r") : NULL;
@@ -123,8 +124,8 @@ int auth_ctx_init(struct auth_ctx *ctx, const struct dns_resolver *dns, const st
 	if (file && file[0]) {
 		ctx->psl = auth_psl_load(file);
 		if (!ctx->psl) {
-			fprintf(stderr, "smtp-gateway: cannot load the Public Suffix List %s\n",
-			        file);
+			log_msg(GW_LOG_ERROR, LS_AUTH, 0, NULL,
+			        "cannot load the Public Suffix List %s", file);
 			return -1;
 		}
 		ctx->psl_owned = true;

@@ -334,8 +334,11 @@ static const struct {
                       "dmarc"},
 };
 
+_Static_assert((int)V_DMARC_TEMP + 1 == (int)AUTH_V_MAX, "enum auth_verdict_id follows verdicts[]");
+
 static void set_verdict(struct auth_verdict *v, enum verdict_id id)
 {
+	v->id = (enum auth_verdict_id)id;
 	v->action = verdicts[id].action;
 	v->code = verdicts[id].code;
 	snprintf(v->status, sizeof(v->status), "%s", verdicts[id].status);

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "dns_int.h"
+#include "log.h"
 
 #define DNS_SERVERS_CSV_MAX 1024
 #define DNS_EDNS_PAYLOAD    1232 /* the DNS flag day 2020 size: no fragmentation */
@@ -173,7 +174,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 	s->ev = event_new(d->base, fd, what | EV_PERSIST, on_socket, d);
 	if (!s->ev || event_add(s->ev, NULL) < 0) {
 		/* Without an event the query can only time out; say so once. */
-		fprintf(stderr, "dns: cannot watch socket %d\n", (int)fd);
+		log_msg(GW_LOG_ERROR, LS_DNS, 0, NULL, "cannot watch socket %d", (int)fd);
 		if (s->ev)
 			sock_drop(d, s);
 		else
@@ -469,19 +470,20 @@ static int channel_init(struct dns_impl *d, const struct gw_dns *cfg)
 	o.ednspsz = DNS_EDNS_PAYLOAD;
 	rc = ares_init_options(&d->channel, &o, mask);
 	if (rc != ARES_SUCCESS) {
-		fprintf(stderr, "dns: ares_init_options: %s\n", ares_strerror(rc));
+		log_msg(GW_LOG_ERROR, LS_DNS, 0, NULL, "ares_init_options: %s", ares_strerror(rc));
 		return -1;
 	}
 	d->channel_ok = true;
 	if (cfg->n_servers == 0)
 		return 0;
 	if (servers_csv(cfg, csv, sizeof(csv)) < 0) {
-		fprintf(stderr, "dns: server list too long\n");
+		log_msg(GW_LOG_ERROR, LS_DNS, 0, NULL, "server list too long");
 		return -1;
 	}
 	rc = ares_set_servers_ports_csv(d->channel, csv);
 	if (rc != ARES_SUCCESS) {
-		fprintf(stderr, "dns: servers \"%s\": %s\n", csv, ares_strerror(rc));
+		log_msg(GW_LOG_ERROR, LS_DNS, 0, NULL, "servers \"%s\": %s", csv,
+		        ares_strerror(rc));
 		return -1;
 	}
 	return 0;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_int.h"
+#include "smtp_admit.h"
 
 #define ADMIT_BUCKETS 4096
 

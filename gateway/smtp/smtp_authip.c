@@ -5,7 +5,7 @@
  * a leaky bucket that drains max_auth_failures_per_ip per
  * auth_failure_window, and password checks running or queued, at most
  * max_auth_checks_per_ip, so that one address cannot hold the whole
- * password-check pool (smtp_auth.c) while others wait.
+ * password-check pool (smtp_sasl.c) while others wait.
  *
  * One table of auth_ip_table_size entries, allocated at the first AUTH,
  * 8-way set associative under a hash keyed at random per process (a
@@ -22,7 +22,9 @@
 
 #include <openssl/rand.h>
 
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
 
 #define AUTHIP_WAYS 8
 

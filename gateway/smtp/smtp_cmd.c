@@ -3,8 +3,10 @@
  * flags}), RFC 5321 4.1.1 command semantics and sequencing (4.1.4), the
  * ESMTP extensions we advertise (RFC 1870 SIZE, RFC 6152 8BITMIME, RFC
  * 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 2034
- * ENHANCEDSTATUSCODES, RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN), the
- * transaction (smtp_tx_reset() is its one reset) and the end of a message.
+ * ENHANCEDSTATUSCODES, RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN). A
+ * command that passes its checks is handed to its owner: the transaction
+ * (smtp_tx.c) for MAIL, RCPT, DATA and BDAT, SASL (smtp_sasl.c) for AUTH;
+ * STARTTLS is flagged for the session, which switches once this returns.
  *
  * Never: accept a recipient the routing table does not own (no relay),
  * mix two webhook endpoints in one transaction, accept AUTH before TLS,
@@ -21,7 +23,10 @@
 #include <event2/event.h>
 
 #include "routes.h"
-#include "smtp_int.h"
+#include "smtp_cmd.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
 
 enum {
 	CF_PRE_TLS = 1 << 0,    /* allowed on a submission listener before STARTTLS */
@@ -35,20 +40,6 @@ struct verb {
 	void (*run)(struct smtp_session *s, char *arg);
 	unsigned flags;
 };
-
-void smtp_tx_reset(struct smtp_session *s)
-{
-	struct smtp_tx *tx = &s->tx;
-	uint32_t seq = tx->seq;
-	smtp_seam_tx_end(s);
-	free(tx->mail_from);
-	free(tx->rcpt_addrs);
-	free(tx->rcpts);
-	smtp_msg_free(&tx->msg);
-	memset(tx, 0, sizeof *tx);
-	tx->msg.fd = -1;
-	tx->seq = seq + 1;
-}
 
 /* ---- HELO / EHLO ---- */
 
@@ -74,7 +65,7 @@ static void set_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	free(s->helo);
 	s->helo = h;
 	s->esmtp = esmtp;
-	smtp_log(LOG_DEBUG_, s->id, "%s %s", esmtp ? "ehlo" : "helo", h);
+	smtp_log(GW_LOG_DEBUG, s->id, "%s %s", esmtp ? "ehlo" : "helo", h);
 }
 
 static void do_helo(struct smtp_session *s, char *arg)
@@ -85,31 +76,16 @@ static void do_helo(struct smtp_session *s, char *arg)
 
 static void do_ehlo(struct smtp_session *s, char *arg)
 {
-	char first[600], size[48]; /* hostname (255) " greets " argument (255) */
-	const char *lines[12];
-	size_t n = 0;
+	unsigned offers = 0;
 	set_helo(s, arg, true);
 	if (s->state == ST_CLOSING)
 		return;
-	snprintf(first, sizeof first, "%s greets %s", s->cfg->server.hostname, s->helo);
-	lines[n++] = first;
-	lines[n++] = "PIPELINING";
-	if (s->cfg->limits.max_message_size) {
-		snprintf(size, sizeof size, "SIZE %llu",
-		         (unsigned long long)s->cfg->limits.max_message_size);
-		lines[n++] = size;
-	} else {
-		lines[n++] = "SIZE";
-	}
-	lines[n++] = "8BITMIME";
-	lines[n++] = "SMTPUTF8";
-	lines[n++] = "ENHANCEDSTATUSCODES";
-	lines[n++] = "CHUNKING";
 	if (!s->tls && s->rt->tls && s->lst->mode != LISTEN_SMTPS)
-		lines[n++] = "STARTTLS";
+		offers |= EHLO_STARTTLS;
 	if (s->lst->mode == LISTEN_SUBMISSION && s->tls && !s->auth_user)
-		lines[n++] = "AUTH PLAIN LOGIN";
-	smtp_reply_lines(s, 250, lines, n);
+		offers |= EHLO_AUTH;
+	smtp_reply_ehlo(s, s->cfg->server.hostname, s->helo, s->cfg->limits.max_message_size,
+	                offers);
 }
 
 /* ---- MAIL ---- */
@@ -124,7 +100,7 @@ static enum smtp_reply_id check_mail(struct smtp_session *s, const char *arg)
 	uint32_t max = s->cfg->limits.max_transactions;
 	if (max && s->n_tx >= max) {
 		smtp_worker_count(s->w, C_TOO_MANY_TX);
-		smtp_log(LOG_INFO_, s->id, "limit max_transactions=%u reached ip=%s", max, s->ip);
+		smtp_log(GW_LOG_INFO, s->id, "limit max_transactions=%u reached ip=%s", max, s->ip);
 		return RPL_TOO_MANY_TX;
 	}
 	return RPL_NONE;
@@ -225,12 +201,7 @@ static void do_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, r, NULL);
 		return;
 	}
-	tx->active = true;
-	smtp_log(LOG_INFO_, s->id, "mail from=<%s> size=%llu%s", tx->mail_from,
-	         (unsigned long long)tx->declared_size, tx->smtputf8 ? " smtputf8" : "");
-	if (smtp_seam_mail(s))
-		return; /* SPF under enforce answers MAIL */
-	smtp_reply(s, RPL_MAIL_OK, NULL);
+	smtp_tx_mail(s); /* the transaction answers: now, or once SPF is known */
 }
 
 /* ---- RCPT ---- */
@@ -263,68 +234,6 @@ static enum smtp_reply_id route_rcpt(struct smtp_session *s, const char *addr,
 	if (!delivery_route_available(s->w->delivery, m->route))
 		return RPL_ROUTE_UNAVAILABLE;
 	return RPL_NONE;
-}
-
-static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
-                                   const struct route_match *m)
-{
-	struct smtp_tx *tx = &s->tx;
-	size_t n = strlen(addr) + 1;
-	if (tx->rcpt_cap - tx->rcpt_len < n) {
-		size_t cap = tx->rcpt_cap ? tx->rcpt_cap : 256;
-		while (cap - tx->rcpt_len < n)
-			cap *= 2;
-		char *b = realloc(tx->rcpt_addrs, cap);
-		if (!b)
-			return RPL_NO_MEMORY;
-		tx->rcpt_addrs = b;
-		tx->rcpt_cap = cap;
-	}
-	memcpy(tx->rcpt_addrs + tx->rcpt_len, addr, n);
-	tx->rcpt_len += n;
-	if (!tx->n_rcpts++) {
-		tx->route = m->route;
-		tx->endpoint_id = m->route->endpoint_id;
-	}
-	return RPL_NONE;
-}
-
-int smtp_tx_envelope_rcpts(struct smtp_session *s)
-{
-	struct smtp_tx *tx = &s->tx;
-	if (tx->rcpts || !tx->n_rcpts)
-		return 0;
-	struct envelope_rcpt *r = calloc(tx->n_rcpts, sizeof *r);
-	if (!r)
-		return -1;
-	char *a = tx->rcpt_addrs;
-	for (size_t i = 0; i < tx->n_rcpts; i++) {
-		r[i].address = a;
-		/* The session's table, as at RCPT time: the same verdict, recomputed. */
-		if (route_lookup(s->cfg->table, a, &r[i].match) != ROUTE_MATCH) {
-			free(r);
-			return -1;
-		}
-		a += strlen(a) + 1;
-	}
-	tx->rcpts = r;
-	return 0;
-}
-
-static void rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r)
-{
-	if (r == RPL_TOO_MANY_RCPTS) {
-		smtp_worker_count(s->w, C_TOO_MANY_RCPTS);
-		smtp_log(LOG_INFO_, s->id, "limit max_recipients=%u reached",
-		         s->cfg->limits.max_recipients);
-	}
-	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
-	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
-}
-
-void smtp_cmd_rcpt_accept(struct smtp_session *s, const char *addr, const struct route_match *m)
-{
-	rcpt_answer(s, addr, add_rcpt(s, addr, m));
 }
 
 static void do_rcpt(struct smtp_session *s, char *arg)
@@ -364,26 +273,13 @@ static void do_rcpt(struct smtp_session *s, char *arg)
 		r = route_rcpt(s, path.addr, &m);
 	}
 	if (r) {
-		rcpt_answer(s, p ? path.addr : NULL, r);
+		smtp_tx_rcpt_answer(s, p ? path.addr : NULL, r);
 		return;
 	}
-	if (smtp_seam_rcpt(s, path.addr, &m))
-		return; /* the route enforces SPF: answered now or once SPF is known */
-	smtp_cmd_rcpt_accept(s, path.addr, &m);
+	smtp_tx_rcpt(s, path.addr, &m); /* the transaction answers: now, or once SPF is known */
 }
 
 /* ---- DATA / BDAT ---- */
-
-static void start_message(struct smtp_session *s, bool chunked)
-{
-	struct smtp_tx *tx = &s->tx;
-	const struct gw_limits *l = &s->cfg->limits;
-	smtp_msg_init(&tx->msg, l->memory_threshold);
-	tx->deadline_ms = smtp_mono_ms() + l->data_deadline_ms;
-	smtp_dec_init(&tx->dec, chunked, l->bare_newlines == BARE_NL_NORMALIZE,
-	              l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
-	              smtp_cmd_data_emit, s);
-}
 
 static enum smtp_reply_id check_data(struct smtp_session *s, const char *arg)
 {
@@ -401,9 +297,7 @@ static enum smtp_reply_id check_data(struct smtp_session *s, const char *arg)
 static void do_data(struct smtp_session *s, char *arg)
 {
 	(void)arg;
-	start_message(s, false);
-	smtp_session_state(s, ST_DATA);
-	smtp_reply(s, RPL_DATA_GO, NULL);
+	smtp_tx_data(s);
 }
 
 static int parse_bdat(const char *arg, uint64_t *size, bool *last)
@@ -430,19 +324,13 @@ static int parse_bdat(const char *arg, uint64_t *size, bool *last)
  */
 static void bdat_refuse(struct smtp_session *s, const char *arg, enum smtp_reply_id why)
 {
-	struct smtp_tx *tx = &s->tx;
 	uint64_t size;
 	bool last;
 	if (parse_bdat(arg, &size, &last)) {
 		smtp_reply(s, RPL_BDAT_SYNTAX, NULL); /* the chunk length is unknown: no resync */
 		return;
 	}
-	s->discard_reply = why;
-	tx->deadline_ms = smtp_mono_ms() + s->cfg->limits.data_deadline_ms;
-	smtp_dec_init(&tx->dec, true, false, 0, smtp_cmd_data_emit, s);
-	tx->bdat_left = size;
-	tx->bdat_last = last;
-	smtp_session_state(s, ST_BDAT);
+	smtp_tx_bdat(s, size, last, why);
 }
 
 static void do_bdat(struct smtp_session *s, char *arg)
@@ -461,230 +349,7 @@ static void do_bdat(struct smtp_session *s, char *arg)
 		why = RPL_NEED_MAIL;
 	else if (!tx->n_rcpts)
 		why = RPL_NO_VALID_RCPTS;
-	if (why) {
-		bdat_refuse(s, arg, why);
-		return;
-	}
-	if (!tx->bdat) {
-		tx->bdat = true;
-		start_message(s, true);
-	}
-	tx->n_chunks++;
-	tx->bdat_left = size;
-	tx->bdat_last = last;
-	smtp_session_state(s, ST_BDAT);
-}
-
-void smtp_cmd_data_emit(void *ctx, const char *p, size_t n)
-{
-	struct smtp_session *s = ctx;
-	struct smtp_tx *tx = &s->tx;
-	const struct gw_limits *l = &s->cfg->limits;
-	if (s->discard_reply)
-		return;
-	tx->received += n;
-	if (tx->error)
-		return;
-	unsigned reject = (l->bare_newlines == BARE_NL_REJECT ? DEC_BARE_LF | DEC_BARE_CR : 0) |
-	                  (l->long_lines == LONG_LINES_REJECT ? DEC_LONG_LINE : 0);
-	unsigned f = tx->dec.flags & reject;
-	if (f) {
-		tx->error = f & (DEC_BARE_LF | DEC_BARE_CR) ? RPL_BARE_NEWLINE : RPL_LONG_LINE;
-		return;
-	}
-	if (l->max_message_size && tx->received > l->max_message_size) {
-		smtp_log(LOG_INFO_, s->id, "limit max_message_size=%llu exceeded",
-		         (unsigned long long)l->max_message_size);
-		tx->error = RPL_SIZE_EXCEEDED;
-		return;
-	}
-	bool in_memory = tx->msg.fd < 0;
-	if (smtp_msg_append(&tx->msg, p, n)) {
-		smtp_log(LOG_ERR_, s->id, "message store failed: %s", strerror(errno));
-		tx->error = RPL_DELIVERY_FAILED;
-		return;
-	}
-	if (in_memory && tx->msg.fd >= 0)
-		smtp_log(LOG_INFO_, s->id, "limit memory_threshold=%llu: message spilled to a file",
-		         (unsigned long long)l->memory_threshold);
-}
-
-static void check_flags(struct smtp_session *s)
-{
-	struct smtp_tx *tx = &s->tx;
-	const struct gw_limits *l = &s->cfg->limits;
-	if (tx->error)
-		return;
-	if (l->bare_newlines == BARE_NL_REJECT && (tx->dec.flags & (DEC_BARE_LF | DEC_BARE_CR)))
-		tx->error = RPL_BARE_NEWLINE;
-	else if (l->long_lines == LONG_LINES_REJECT && (tx->dec.flags & DEC_LONG_LINE))
-		tx->error = RPL_LONG_LINE;
-}
-
-/* The limit behind a refused message, for its counter (STYLE 22). */
-static void count_refusal(struct smtp_session *s, enum smtp_reply_id e)
-{
-	switch (e) {
-	case RPL_SIZE_EXCEEDED:
-		smtp_worker_count(s->w, C_SIZE_EXCEEDED);
-		return;
-	case RPL_BARE_NEWLINE:
-		smtp_worker_count(s->w, C_BARE_NEWLINES);
-		return;
-	case RPL_LONG_LINE:
-		smtp_worker_count(s->w, C_LONG_LINES);
-		return;
-	default:
-		return;
-	}
-}
-
-static void fail_message(struct smtp_session *s)
-{
-	enum smtp_reply_id e = s->tx.error;
-	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
-	count_refusal(s, e);
-	const struct smtp_reply_row *row = smtp_reply_row(e);
-	smtp_log(LOG_INFO_, s->id, "message refused octets=%llu: %d %s %s",
-	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
-	         row ? row->text : "");
-	s->n_tx++;
-	smtp_tx_reset(s);
-	smtp_reply(s, e, NULL);
-}
-
-static void fill_envelope(struct smtp_session *s, struct envelope *env)
-{
-	struct smtp_tx *tx = &s->tx;
-	struct timeval now;
-	memset(env, 0, sizeof *env);
-	gettimeofday(&now, NULL);
-	env->mail_from = tx->mail_from;
-	env->rcpts = tx->rcpts;
-	env->n_rcpts = tx->n_rcpts;
-	env->helo = s->helo;
-	env->esmtp = s->esmtp;
-	snprintf(env->client_ip, sizeof env->client_ip, "%s", s->ip);
-	env->client_port = s->port;
-	env->tls_protocol = s->tls_protocol;
-	env->tls_cipher = s->tls_cipher;
-	env->auth_user = s->auth_user;
-	env->body = tx->body;
-	env->smtputf8 = tx->smtputf8;
-	env->size = tx->received;
-	env->prepended = tx->msg.head; /* the trace fields, when called after they are in */
-	env->received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
-}
-
-/* Back from the seam: refuse, or prepend the trace fields and deliver. */
-void smtp_cmd_seam_done(struct smtp_session *s, const struct smtp_seam_outcome *o)
-{
-	struct smtp_tx *tx = &s->tx;
-	struct envelope env;
-	struct message_bytes mb;
-	char hdr[2048];
-	if (o->refuse) {
-		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
-		smtp_log(LOG_INFO_, s->id, "message refused by sender authentication: %d %s",
-		         o->refuse->code, o->refuse->status);
-		smtp_session_state(s, ST_COMMAND);
-		smtp_tx_reset(s);
-		smtp_reply_raw(s, o->refuse->code, o->refuse->status, o->refuse->text, false);
-		smtp_session_resume(s);
-		return;
-	}
-	size_t n = smtp_received(s, hdr, sizeof hdr);
-	int bad = smtp_msg_prepend(&tx->msg, hdr, n);
-	if (!bad && o->ar_field)
-		bad = smtp_msg_prepend(&tx->msg, o->ar_field, strlen(o->ar_field));
-	if (!bad)
-		bad = smtp_tx_envelope_rcpts(s);
-	fill_envelope(s, &env);
-	int rc = DELIVERY_QUEUED;
-	if (bad || smtp_msg_view(&tx->msg, &mb) ||
-	    (rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, o->auth, s->id))) {
-		/* A payload too big to build will be as big next time: permanent, not 451. */
-		bool too_big = rc == DELIVERY_TOO_BIG, busy = rc == DELIVERY_BUSY;
-		if (too_big || busy)
-			smtp_worker_count(s->w, too_big ? C_PAYLOAD_TOO_BIG : C_DELIVERY_BUSY);
-		smtp_log(LOG_WARN_, s->id, "delivery could not be submitted%s",
-		         too_big ? ": payload too large"
-		         : busy  ? ": max_delivery_memory reached"
-		                 : "");
-		smtp_session_state(s, ST_COMMAND);
-		smtp_tx_reset(s);
-		smtp_reply(s,
-		           too_big ? RPL_SIZE_EXCEEDED
-		           : busy  ? RPL_DELIVERY_BUSY
-		                   : RPL_DELIVERY_FAILED,
-		           NULL);
-		smtp_session_resume(s);
-		return;
-	}
-	smtp_log(LOG_INFO_, s->id, "message submitted octets=%llu rcpts=%zu route=%s",
-	         (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
-}
-
-/* The message is complete: stop reading until it has been answered. */
-static void submit(struct smtp_session *s)
-{
-	struct message_bytes body;
-	s->n_tx++;
-	smtp_session_state(s, ST_DELIVERY);
-	smtp_session_arm(s, 0);
-	bufferevent_disable(s->bev, EV_READ); /* backpressure while checks and POST run */
-	if (smtp_msg_body(&s->tx.msg, &body)) {
-		struct smtp_seam_outcome o = {NULL, NULL, NULL};
-		s->tx.msg.failed = true;
-		smtp_cmd_seam_done(s, &o); /* answers 451 */
-		return;
-	}
-	smtp_seam_end_of_data(s, &body);
-}
-
-void smtp_cmd_message_end(struct smtp_session *s)
-{
-	struct smtp_tx *tx = &s->tx;
-	char n[32];
-	bool chunk = s->state == ST_BDAT;
-	smtp_session_state(s, ST_COMMAND);
-	if (chunk && s->discard_reply) {
-		enum smtp_reply_id r = s->discard_reply;
-		s->discard_reply = RPL_NONE;
-		smtp_reply(s, r, NULL);
-		return;
-	}
-	if (chunk && tx->bdat_last)
-		smtp_dec_finish(&tx->dec);
-	check_flags(s);
-	if (chunk && !tx->bdat_last) {
-		if (tx->error) {
-			fail_message(s); /* RFC 3030 2: a failed chunk fails the transaction */
-			return;
-		}
-		snprintf(n, sizeof n, "%llu", (unsigned long long)tx->received);
-		smtp_reply(s, RPL_BDAT_OK, n);
-		return;
-	}
-	if (tx->error) {
-		fail_message(s);
-		return;
-	}
-	submit(s);
-}
-
-void smtp_session_delivered(struct smtp_session *s, const struct smtp_reply *r)
-{
-	smtp_worker_count(s->w, C_MESSAGES);
-	smtp_log(LOG_INFO_, s->id, "delivered reply=%d %s", r->code, r->status);
-	smtp_session_state(s, ST_COMMAND);
-	smtp_tx_reset(s);
-	smtp_reply_raw(s, r->code, r->status, r->text, false);
-	if (s->shutdown_pending) {
-		smtp_reply(s, RPL_SHUTDOWN, NULL);
-		return;
-	}
-	smtp_session_resume(s);
+	smtp_tx_bdat(s, size, last, why);
 }
 
 /* ---- the small verbs ---- */
@@ -751,14 +416,12 @@ static enum smtp_reply_id check_starttls(struct smtp_session *s, const char *arg
 	return RPL_NONE;
 }
 
+/* The switch itself is the session's (its I/O callbacks): it happens when this returns. */
 static void do_starttls(struct smtp_session *s, char *arg)
 {
 	(void)arg;
-	smtp_session_starttls(s);
+	s->starttls = true;
 }
-
-void smtp_cmd_auth(struct smtp_session *s, char *arg);
-enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg);
 
 static const struct verb verbs[] = {
     {"EHLO", check_helo, do_ehlo, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
@@ -773,7 +436,7 @@ static const struct verb verbs[] = {
     {"VRFY", check_vrfy, do_vrfy, CF_ENDS_GROUP},
     {"HELP", NULL, do_help, CF_PRE_TLS | CF_PRE_AUTH},
     {"STARTTLS", check_starttls, do_starttls, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
-    {"AUTH", smtp_cmd_auth_check, smtp_cmd_auth, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
+    {"AUTH", smtp_sasl_check, smtp_sasl_cmd, CF_PRE_TLS | CF_PRE_AUTH | CF_ENDS_GROUP},
     {"EXPN", NULL, do_not_impl, CF_ENDS_GROUP},
     {"TURN", NULL, do_not_impl, CF_ENDS_GROUP},
     {"ETRN", NULL, do_not_impl, 0},
@@ -801,8 +464,8 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	smtp_parse_verb(line, &vlen, &arg);
 	const struct verb *v = find_verb(line, vlen);
 	if (!v) {
-		smtp_log(LOG_INFO_, s->id, "unknown command \"%.*s\"", (int)(vlen > 16 ? 16 : vlen),
-		         line);
+		smtp_log(GW_LOG_INFO, s->id, "unknown command \"%.*s\"",
+		         (int)(vlen > 16 ? 16 : vlen), line);
 		smtp_reply(s, RPL_UNRECOGNIZED, NULL);
 		return;
 	}
@@ -825,5 +488,5 @@ void smtp_cmd_dispatch(struct smtp_session *s, char *line, size_t len)
 	/* RFC 2920 3.1: legal, but worth a trace when a client does it. */
 	if ((v->flags & CF_ENDS_GROUP) && s->bev && s->state == ST_COMMAND &&
 	    evbuffer_get_length(bufferevent_get_input(s->bev)))
-		smtp_log(LOG_DEBUG_, s->id, "commands pipelined after %s", v->name);
+		smtp_log(GW_LOG_DEBUG, s->id, "commands pipelined after %s", v->name);
 }

@@ -25,7 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "smtp_int.h"
+#include "smtp_msg.h"
 
 void smtp_msg_init(struct smtp_msg *m, uint64_t threshold)
 {

@@ -363,21 +363,6 @@ enum smtp_perr smtp_parse_params(const char *p, struct smtp_param *out, size_t m
 	}
 }
 
-/* SASL (RFC 4954 section 4) allows no FWS and needs the padding. */
-long smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax)
-{
-	size_t n;
-
-	if (codec_b64_decode(in, inlen, out, outmax, &n, CODEC_B64_NEED_PAD) < 0)
-		return -1;
-	return (long)n;
-}
-
-void smtp_b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	codec_b64_encode(in, n, out);
-}
-
 static int copy_field(const unsigned char *p, size_t n, char *dst, size_t max)
 {
 	if (n == 0 || n >= max || memchr(p, '\0', n))

@@ -137,11 +137,6 @@ enum proxy_result proxy_parse(const unsigned char *buf, size_t len, struct proxy
 
 /* ---- SASL (RFC 4616 PLAIN, LOGIN) ---- */
 
-/* Base64 decode (RFC 4648, padding required); returns length or -1. */
-long smtp_b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax);
-/* Base64 encode; out must hold 4*((n+2)/3)+1. */
-void smtp_b64_encode(const unsigned char *in, size_t n, char *out);
-
 /*
  * Splits a decoded PLAIN message "authzid NUL authcid NUL passwd" into
  * NUL-terminated user and password (authzid must be empty or equal the

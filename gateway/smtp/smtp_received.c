@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "smtp_int.h"
+#include "smtp_session.h"
 
 static const char *protocol(const struct smtp_session *s)
 {

@@ -1,14 +1,24 @@
 /*
- * smtp_reply.c: the reply catalogue. Every reply the SMTP front end sends
- * on its own account is one row here, with its RFC 5321 4.2 code and its
- * RFC 3463 enhanced status (RFC 2034); the funnel in smtp_session.c is the
- * only user. Delivery replies come from the webhook and bypass the table.
+ * smtp_reply.c: the reply catalogue and the reply funnel. Every reply the
+ * SMTP front end sends on its own account is one row here, with its RFC
+ * 5321 4.2 code and its RFC 3463 enhanced status (RFC 2034), the EHLO
+ * keyword lines and the sender-authentication refusals included. Every
+ * reply leaves through the funnel below (smtp_reply(), smtp_reply_raw() for
+ * the webhook's own replies, smtp_reply_lines() for multi-line ones): it
+ * formats, logs, counts errors toward max_errors and closes after 421.
  *
  * Never: type a reply text anywhere else; give 421 without RF_CLOSE.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 
-#include "smtp_int.h"
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "smtp_reply.h"
+#include "smtp_session.h"
 
 static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_GREETING] = {RPL_GREETING, 220, "", "{} ESMTP smtp-gateway", 0},
@@ -103,6 +113,42 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
     [RPL_AUTH_IP_FAILURES] = {RPL_AUTH_IP_FAILURES, 454, "4.7.0",
                               "Too many failed authentications from your address, try again later",
                               RF_ERROR},
+    /* Sender authentication (include/auth.h verdicts; the seam maps them here). */
+    [RPL_AUTH_SPF_FAIL] = {RPL_AUTH_SPF_FAIL, 550, "5.7.23", "SPF validation failed", 0},
+    [RPL_AUTH_SPF_TEMP] = {RPL_AUTH_SPF_TEMP, 451, "4.7.24",
+                           "SPF validation error, try again later", 0},
+    [RPL_AUTH_DKIM_FAIL] = {RPL_AUTH_DKIM_FAIL, 550, "5.7.20", "No passing DKIM signature found",
+                            0},
+    [RPL_AUTH_DKIM_TEMP] = {RPL_AUTH_DKIM_TEMP, 451, "4.7.20",
+                            "DKIM key lookup failed, try again later", 0},
+    [RPL_AUTH_ARC_FAIL] = {RPL_AUTH_ARC_FAIL, 550, "5.7.29", "ARC validation failure", 0},
+    [RPL_AUTH_ARC_TEMP] = {RPL_AUTH_ARC_TEMP, 451, "4.7.29",
+                           "ARC validation error, try again later", 0},
+    [RPL_AUTH_DMARC_REJECT] = {RPL_AUTH_DMARC_REJECT, 550, "5.7.1",
+                               "Message rejected per the DMARC policy of the author domain", 0},
+    /* RFC 7489 section 6.6.1: the authors cannot all be checked; refusing is allowed. */
+    [RPL_AUTH_DMARC_PERMERROR] = {RPL_AUTH_DMARC_PERMERROR, 550, "5.7.1",
+                                  "Message rejected: the From field cannot be checked under DMARC",
+                                  0},
+    [RPL_AUTH_DMARC_TEMP] = {RPL_AUTH_DMARC_TEMP, 451, "4.7.1",
+                             "DMARC policy lookup failed, try again later", 0},
+    [RPL_AUTH_TIMEOUT] = {RPL_AUTH_TIMEOUT, 451, "4.7.1",
+                          "Sender authentication timed out, try again later", 0},
+};
+
+/* EHLO keyword lines (RFC 5321 4.1.1.1), in the order they are sent. */
+static const struct {
+	unsigned need; /* EHLO_* the session must offer; 0: always */
+	const char *text;
+} ehlo_keywords[] = {
+    {0, "PIPELINING"},          /* RFC 2920 */
+    {0, "SIZE"},                /* RFC 1870: the limit is appended when there is one */
+    {0, "8BITMIME"},            /* RFC 6152 */
+    {0, "SMTPUTF8"},            /* RFC 6531 */
+    {0, "ENHANCEDSTATUSCODES"}, /* RFC 2034 */
+    {0, "CHUNKING"},            /* RFC 3030 */
+    {EHLO_STARTTLS, "STARTTLS"},
+    {EHLO_AUTH, "AUTH PLAIN LOGIN"},
 };
 
 const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)
@@ -110,4 +156,134 @@ const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)
 	if (id <= RPL_NONE || id >= RPL_MAX || !rows[id].code)
 		return NULL;
 	return &rows[id];
+}
+
+static void send_text(struct smtp_session *s, const char *buf, size_t n)
+{
+	if (s->bev) {
+		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0)
+			return;
+		smtp_session_close_now(s);
+		return;
+	}
+	/* Before any bufferevent exists (refused at admission): one best-effort write. */
+	ssize_t w = send(s->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)w;
+}
+
+static void emit(struct smtp_session *s, int code, const char *status, const char *text,
+                 unsigned flags)
+{
+	char buf[640];
+	if (s->dead || s->state == ST_CLOSING)
+		return;
+	int n = snprintf(buf, sizeof buf, "%d %s%s%s\r\n", code, status, *status ? " " : "", text);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
+		             *status ? " " : "");
+	smtp_log(code >= 400 ? GW_LOG_INFO : GW_LOG_DEBUG, s->id, "reply %.*s", n - 2, buf);
+	send_text(s, buf, (size_t)n);
+	if (code == 421 || (flags & RF_CLOSE)) {
+		smtp_session_begin_close(s);
+		return;
+	}
+	if (!(flags & RF_ERROR))
+		return;
+	s->n_errors++;
+	uint32_t max = s->cfg->limits.max_errors;
+	if (max && s->n_errors >= max) {
+		smtp_worker_count(s->w, C_TOO_MANY_ERRORS);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_errors=%u reached ip=%s", max, s->ip);
+		smtp_reply(s, RPL_TOO_MANY_ERRORS, NULL);
+	}
+}
+
+static void expand(const char *tmpl, const char *detail, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *p = tmpl; *p && o + 1 < outlen; p++) {
+		if (p[0] == '{' && p[1] == '}') {
+			for (const char *d = detail ? detail : ""; *d && o + 1 < outlen; d++)
+				out[o++] = *d;
+			p++;
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail)
+{
+	const struct smtp_reply_row *r = smtp_reply_row(id);
+	char text[512];
+	if (!r) {
+		smtp_log(GW_LOG_ERROR, s->id, "no reply row %d", (int)id);
+		r = smtp_reply_row(RPL_DELIVERY_FAILED);
+	}
+	expand(r->text, detail, text, sizeof text);
+	emit(s, r->code, r->status, text, r->flags);
+}
+
+void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
+                    bool is_error)
+{
+	char clean[256];
+	size_t o = 0;
+	/* Text from outside (the webhook) must stay one printable line. */
+	for (const char *p = text; *p && o + 1 < sizeof clean; p++)
+		clean[o++] = (*p >= 32 && *p <= 126) ? *p : ' ';
+	clean[o] = '\0';
+	emit(s, code, status, clean, is_error ? RF_ERROR : 0);
+}
+
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF; longer text is cut. */
+#define SMTP_REPLY_LINE_MAX 512
+
+/* The length of s cut to at most max octets, never inside a UTF-8 sequence. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n)
+{
+	char buf[SMTP_REPLY_LINE_MAX + 1];
+	if (s->dead || s->state == ST_CLOSING)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int len = (int)utf8_prefix(lines[i], SMTP_REPLY_LINE_MAX - 6); /* "250-" and CRLF */
+		int k = snprintf(buf, sizeof buf, "%d%c%.*s\r\n", code, i + 1 < n ? '-' : ' ', len,
+		                 lines[i]);
+		if (k < 0 || (size_t)k >= sizeof buf)
+			continue; /* cannot happen: the text was cut to fit */
+		send_text(s, buf, (size_t)k);
+	}
+	smtp_log(GW_LOG_DEBUG, s->id, "reply %d (%zu lines)", code, n);
+}
+
+void smtp_reply_ehlo(struct smtp_session *s, const char *host, const char *helo, uint64_t max_size,
+                     unsigned offers)
+{
+	char first[600], size[48]; /* hostname (255) " greets " argument (255) */
+	const char *lines[1 + sizeof ehlo_keywords / sizeof ehlo_keywords[0]];
+	size_t n = 0;
+	snprintf(first, sizeof first, "%s greets %s", host, helo);
+	lines[n++] = first;
+	for (size_t i = 0; i < sizeof ehlo_keywords / sizeof ehlo_keywords[0]; i++) {
+		const char *kw = ehlo_keywords[i].text;
+		if (ehlo_keywords[i].need && !(offers & ehlo_keywords[i].need))
+			continue;
+		if (max_size && strcmp(kw, "SIZE") == 0) {
+			snprintf(size, sizeof size, "%s %llu", kw, (unsigned long long)max_size);
+			kw = size;
+		}
+		lines[n++] = kw;
+	}
+	smtp_reply_lines(s, 250, lines, n);
 }

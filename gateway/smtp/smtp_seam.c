@@ -8,14 +8,20 @@
  * removal of Authentication-Results fields that claim our authserv-id
  * (RFC 8601 section 5) before ours is prepended.
  *
+ * Checks return verdicts, they never act (STYLE 10b): every decision goes
+ * back to the transaction's owner (smtp_tx.c) as a struct smtp_seam_verdict,
+ * returned at once or passed later to the one callback it gave at MAIL.
+ * This file writes no reply, sets no session state, arms no timer and
+ * closes nothing; the refusals are reply ids of the catalogue.
+ *
  * Every callback of auth.h comes on the worker's loop with the session as
  * argument: smtp_seam_tx_end() (from smtp_tx_reset(), which the session's
  * teardown runs too) calls auth_tx_free(), after which none comes, so the
  * pointer cannot outlive the session; a session already buried ignores them.
  *
  * Never: block, query DNS when every policy that could apply is off, let a
- * client's own Authentication-Results with our authserv-id through, answer
- * a command twice.
+ * client's own Authentication-Results with our authserv-id through, give a
+ * verdict twice.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +34,8 @@
 #include <event2/event.h>
 
 #include "auth.h"
-#include "smtp_int.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
 
 /* One auth context per worker and configuration (sessions keep theirs across a reload). */
 struct smtp_auth {
@@ -52,6 +59,7 @@ struct smtp_seam_tx {
 	struct event *gone;           /* the client's FIN while we wait (reading is off) */
 	char rcpt[SMTP_PATH_MAX + 1]; /* the RCPT waiting for SPF */
 	struct route_match match;
+	smtp_seam_fn done; /* the transaction's owner, for the verdicts that come later */
 };
 
 /* ---- contexts ---- */
@@ -118,7 +126,7 @@ void smtp_seam_worker_reload(struct smtp_worker *w)
 {
 	struct smtp_auth *a = auth_new(w, w->rt);
 	if (!a) {
-		smtp_log(LOG_ERR_, 0,
+		smtp_log(GW_LOG_ERROR, 0,
 		         "worker %d: sender authentication keeps the old configuration", w->index);
 		return;
 	}
@@ -136,18 +144,41 @@ void smtp_seam_worker_fini(struct smtp_worker *w)
 	w->dns = NULL;
 }
 
-/* ---- replies ---- */
+/* ---- verdicts ---- */
 
 static bool refuses(const struct auth_verdict *v)
 {
 	return v->action == AUTH_REJECT || v->action == AUTH_TEMPFAIL;
 }
 
-static void refuse(struct smtp_session *s, const char *what, const struct auth_verdict *v)
+/* The catalogue's row for each refusal of auth.h. */
+static enum smtp_reply_id refusal_reply(const struct auth_verdict *v)
 {
-	smtp_log(LOG_INFO_, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
-	         v->code, v->status);
-	smtp_reply_raw(s, v->code, v->status, v->text, false);
+	static const enum smtp_reply_id map[AUTH_V_MAX] = {
+	    [AUTH_V_SPF_FAIL] = RPL_AUTH_SPF_FAIL,
+	    [AUTH_V_SPF_TEMP] = RPL_AUTH_SPF_TEMP,
+	    [AUTH_V_DKIM_FAIL] = RPL_AUTH_DKIM_FAIL,
+	    [AUTH_V_DKIM_TEMP] = RPL_AUTH_DKIM_TEMP,
+	    [AUTH_V_ARC_FAIL] = RPL_AUTH_ARC_FAIL,
+	    [AUTH_V_ARC_TEMP] = RPL_AUTH_ARC_TEMP,
+	    [AUTH_V_DMARC_REJECT] = RPL_AUTH_DMARC_REJECT,
+	    [AUTH_V_DMARC_PERMERROR] = RPL_AUTH_DMARC_PERMERROR,
+	    [AUTH_V_DMARC_TEMP] = RPL_AUTH_DMARC_TEMP,
+	};
+	if (!refuses(v))
+		return RPL_NONE;
+	enum smtp_reply_id r = (unsigned)v->id < AUTH_V_MAX ? map[v->id] : RPL_NONE;
+	/* Fails closed: a refusal without a row is a temporary refusal, never a pass. */
+	return r ? r : RPL_AUTH_TIMEOUT;
+}
+
+static void verdict_of(struct smtp_seam_verdict *out, enum smtp_seam_step step,
+                       const struct auth_verdict *v)
+{
+	memset(out, 0, sizeof *out);
+	out->step = step;
+	out->refuse = refusal_reply(v);
+	out->check = v->check ? v->check : "auth";
 }
 
 /*
@@ -171,21 +202,26 @@ static bool client_reset(int fd)
 	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE;
 }
 
-/* The client went away while its checks ran: end the session, which cancels them. */
+static void watch_client(struct smtp_session *s, bool on);
+
+/* The client went away while its checks ran: the owner ends the session, which cancels them. */
 static void gone_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	struct smtp_seam_tx *st = s->tx.seam;
 	(void)what;
-	if (s->dead || !s->tx.seam)
+	if (s->dead || !st)
 		return;
-	if (s->tx.seam->wait == WAIT_MESSAGE && !client_reset(fd)) {
-		smtp_log(LOG_DEBUG_, s->id,
+	if (st->wait == WAIT_MESSAGE && !client_reset(fd)) {
+		smtp_log(GW_LOG_DEBUG, s->id,
 		         "client half-closed: the message is complete, answering");
-		event_del(s->tx.seam->gone); /* level-triggered: it would fire again at once */
+		event_del(st->gone); /* level-triggered: it would fire again at once */
 		return;
 	}
-	smtp_log(LOG_INFO_, s->id, "client went away during sender authentication");
-	smtp_session_close_now(s);
+	struct smtp_seam_verdict v = {.step = SEAM_GONE};
+	st->wait = WAIT_NONE;
+	watch_client(s, false);
+	st->done(s, &v);
 }
 
 /*
@@ -206,40 +242,45 @@ static void watch_client(struct smtp_session *s, bool on)
 		event_add(st->gone, NULL);
 }
 
-/* Stops reading until SPF answers (the replies must leave in order). */
-static void wait_spf(struct smtp_session *s, enum seam_wait what)
+/* Waits for SPF: the owner stops reading (the replies must leave in order). */
+static enum smtp_seam_wait wait_spf(struct smtp_session *s, enum seam_wait what)
 {
 	s->tx.seam->wait = what;
-	smtp_session_state(s, ST_SPF);
-	smtp_session_arm(s, s->cfg->auth.timeout_ms);
-	if (s->bev)
-		bufferevent_disable(s->bev, EV_READ);
 	watch_client(s, true);
+	return SEAM_LATER;
 }
 
-static void answer_mail(struct smtp_session *s)
+static void mail_verdict(struct smtp_session *s, struct smtp_seam_verdict *out)
 {
-	struct auth_verdict v = s->tx.seam->spf_global;
-	if (!refuses(&v)) {
-		smtp_reply(s, RPL_MAIL_OK, NULL);
-		return;
-	}
-	smtp_tx_reset(s); /* frees the seam state */
-	refuse(s, "mail", &v);
+	verdict_of(out, SEAM_MAIL, &s->tx.seam->spf_global);
 }
 
-/* True when the route refuses the recipient for SPF (answered). */
-static bool rcpt_refused(struct smtp_session *s, const char *addr, const struct route_match *m)
+static void rcpt_verdict(struct smtp_session *s, const struct route_match *m,
+                         struct smtp_seam_verdict *out)
 {
 	struct auth_policy p;
 	struct auth_verdict v;
 	auth_policy_route(&p, &s->cfg->auth, &m->route->opts);
 	auth_spf_verdict(&p, s->tx.seam->spf, &v);
-	if (!refuses(&v))
-		return false;
-	smtp_log(LOG_INFO_, s->id, "rcpt to=<%s> refused (route %s)", addr, m->route->name);
-	refuse(s, "rcpt", &v);
-	return true;
+	verdict_of(out, SEAM_RCPT, &v);
+}
+
+/* SPF is known (or timed out) while MAIL or RCPT waits: the verdict goes to the owner. */
+static void spf_settled(struct smtp_session *s)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct smtp_seam_verdict v;
+	enum seam_wait w = st->wait;
+	st->wait = WAIT_NONE;
+	watch_client(s, false);
+	if (w == WAIT_MAIL) {
+		mail_verdict(s, &v);
+	} else {
+		rcpt_verdict(s, &st->match, &v);
+		v.rcpt = st->rcpt;
+		v.match = &st->match;
+	}
+	st->done(s, &v);
 }
 
 static void on_spf(void *arg, const struct auth_spf_info *info)
@@ -251,20 +292,11 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 	st->spf_known = true;
 	st->spf = info->result;
 	st->spf_global = info->verdict;
-	smtp_log(LOG_DEBUG_, s->id, "spf %s domain=%s", spf_result_name(info->result),
+	smtp_log(GW_LOG_DEBUG, s->id, "spf %s domain=%s", spf_result_name(info->result),
 	         info->domain ? info->domain : "");
 	if (st->starting || (st->wait != WAIT_MAIL && st->wait != WAIT_RCPT))
 		return;
-	enum seam_wait w = st->wait;
-	st->wait = WAIT_NONE;
-	watch_client(s, false);
-	smtp_session_arm(s, 0);
-	smtp_session_state(s, ST_COMMAND);
-	if (w == WAIT_MAIL)
-		answer_mail(s);
-	else if (!rcpt_refused(s, st->rcpt, &st->match))
-		smtp_cmd_rcpt_accept(s, st->rcpt, &st->match);
-	smtp_session_resume(s);
+	spf_settled(s);
 }
 
 /* ---- MAIL and RCPT ---- */
@@ -286,48 +318,58 @@ static const struct sockaddr *client_addr(const struct smtp_session *s, struct s
 	return NULL;
 }
 
-bool smtp_seam_mail(struct smtp_session *s)
+enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
+                                   struct smtp_seam_verdict *out)
 {
 	struct smtp_auth *a = s->auth;
 	struct sockaddr_storage ss;
+	memset(out, 0, sizeof *out);
+	out->step = SEAM_MAIL;
 	if (!a || !a->needed)
-		return false;
+		return SEAM_NOW;
 	struct smtp_seam_tx *st = calloc(1, sizeof *st);
-	if (!st)
-		goto oom;
+	if (!st) {
+		out->refuse = RPL_NO_MEMORY;
+		return SEAM_NOW;
+	}
 	s->tx.seam = st;
+	st->done = done;
 	const struct sockaddr *sa = client_addr(s, &ss);
 	st->spf_expected = sa && a->ctx.any_spf;
 	st->starting = true;
 	st->tx = auth_tx_start(&a->ctx, sa, s->helo, s->tx.mail_from, on_spf, s);
 	st->starting = false;
-	if (!st->tx)
-		goto oom;
-	if (a->ctx.policy.spf != POLICY_ENFORCE || !st->spf_expected)
-		return false;
-	if (!st->spf_known) {
-		wait_spf(s, WAIT_MAIL);
-		return true;
+	if (!st->tx) {
+		out->refuse = RPL_NO_MEMORY;
+		return SEAM_NOW;
 	}
-	answer_mail(s);
-	return true;
-oom:
-	smtp_tx_reset(s);
-	smtp_reply(s, RPL_NO_MEMORY, NULL);
-	return true;
+	if (a->ctx.policy.spf != POLICY_ENFORCE || !st->spf_expected)
+		return SEAM_NOW;
+	if (!st->spf_known)
+		return wait_spf(s, WAIT_MAIL);
+	mail_verdict(s, out);
+	return SEAM_NOW;
 }
 
-bool smtp_seam_rcpt(struct smtp_session *s, const char *addr, const struct route_match *m)
+enum smtp_seam_wait smtp_seam_rcpt(struct smtp_session *s, const char *addr,
+                                   const struct route_match *m, struct smtp_seam_verdict *out)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
+	memset(out, 0, sizeof *out);
+	out->step = SEAM_RCPT;
+	out->rcpt = addr;
+	out->match = m;
 	if (!st || !st->spf_expected || m->route->opts.spf != POLICY_ENFORCE)
-		return false;
-	if (st->spf_known)
-		return rcpt_refused(s, addr, m);
+		return SEAM_NOW;
+	if (st->spf_known) {
+		rcpt_verdict(s, m, out);
+		out->rcpt = addr;
+		out->match = m;
+		return SEAM_NOW;
+	}
 	snprintf(st->rcpt, sizeof st->rcpt, "%s", addr);
 	st->match = *m;
-	wait_spf(s, WAIT_RCPT);
-	return true;
+	return wait_spf(s, WAIT_RCPT);
 }
 
 /* ---- end of data ---- */
@@ -354,62 +396,67 @@ static int strip_forged(struct smtp_session *s)
 	auth_ar_ranges(b.data, b.len, id, r, n);
 	int rc = smtp_msg_cut(&s->tx.msg, r, n);
 	free(r);
-	smtp_log(LOG_INFO_, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
+	smtp_log(GW_LOG_INFO, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
 	         id);
 	return rc;
 }
 
-static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_field)
+/* The message may go: with these results, once the forged fields are cut. */
+static void deliver_verdict(struct smtp_session *s, const json_t *auth, const char *ar_field,
+                            struct smtp_seam_verdict *out)
 {
-	struct smtp_seam_outcome o = {auth, ar_field, NULL};
+	memset(out, 0, sizeof *out);
+	out->step = SEAM_MESSAGE;
+	out->auth = auth;
+	out->ar_field = ar_field;
 	if (strip_forged(s))
-		s->tx.msg.failed = true; /* smtp_cmd_seam_done() answers 451 */
-	smtp_cmd_seam_done(s, &o);
+		out->refuse = RPL_DELIVERY_FAILED; /* the store failed: 451, not delivered */
 }
 
 static void on_done(void *arg, const struct auth_outcome *out)
 {
 	struct smtp_session *s = arg;
-	if (s->dead || !s->tx.seam)
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct smtp_seam_verdict v;
+	if (s->dead || !st)
 		return;
-	if (client_reset(s->fd)) {
-		smtp_log(LOG_INFO_, s->id, "client went away during sender authentication (reset)");
-		smtp_session_close_now(s);
-		return;
-	}
-	s->tx.seam->wait = WAIT_NONE;
-	smtp_session_arm(s, 0); /* [auth] timeout no longer runs: the webhook has its own */
+	st->wait = WAIT_NONE;
 	watch_client(s, false); /* the delivery has its own rules for a vanished client */
-	smtp_log(LOG_INFO_, s->id, "auth %s", out->ar_value);
-	if (!refuses(&out->verdict)) {
-		deliver(s, out->auth, out->ar_field);
+	if (client_reset(s->fd)) {
+		v = (struct smtp_seam_verdict){.step = SEAM_GONE};
+		st->done(s, &v);
 		return;
 	}
-	struct smtp_reply r = {.code = out->verdict.code};
-	snprintf(r.status, sizeof r.status, "%s", out->verdict.status);
-	snprintf(r.text, sizeof r.text, "%s", out->verdict.text);
-	struct smtp_seam_outcome o = {out->auth, NULL, &r};
-	smtp_cmd_seam_done(s, &o);
+	smtp_log(GW_LOG_INFO, s->id, "auth %s", out->ar_value);
+	if (!refuses(&out->verdict)) {
+		deliver_verdict(s, out->auth, out->ar_field, &v);
+	} else {
+		verdict_of(&v, SEAM_MESSAGE, &out->verdict);
+		v.auth = out->auth;
+	}
+	st->done(s, &v);
 }
 
-void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body)
+enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body,
+                                          smtp_seam_fn done, struct smtp_seam_verdict *out)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
 	struct auth_policy pol;
 	if (!st) {
-		deliver(s, NULL, NULL);
-		return;
+		deliver_verdict(s, NULL, NULL, out);
+		return SEAM_NOW;
 	}
 	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
 	if (!policy_on(pol.spf) && !policy_on(pol.dkim) && !policy_on(pol.dmarc) &&
 	    !policy_on(pol.arc)) {
-		deliver(s, NULL, NULL); /* this route checks nothing: no DNS work */
-		return;
+		deliver_verdict(s, NULL, NULL, out); /* this route checks nothing: no DNS work */
+		return SEAM_NOW;
 	}
+	st->done = done;
 	st->wait = WAIT_MESSAGE;
 	watch_client(s, true);
-	smtp_session_arm(s, s->cfg->auth.timeout_ms);
 	auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
+	return SEAM_LATER; /* the verdict may have come already, through done */
 }
 
 /*
@@ -421,37 +468,26 @@ void smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *b
  * auth results (payload auth null, no Authentication-Results of ours),
  * rather than held back by a slow DNS server.
  */
-static const struct smtp_reply auth_timeout_reply = {451, "4.7.1",
-                                                     "Sender authentication timed out, try "
-                                                     "again later"};
-
 static void timeout_spf(struct smtp_session *s)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
 	struct auth_policy p;
-	enum seam_wait w = st->wait;
 	st->timed_out = true;
 	st->spf_known = true;
 	st->spf = SPF_TEMPERROR;
-	st->wait = WAIT_NONE;
 	auth_policy_global(&p, &s->cfg->auth);
 	auth_spf_verdict(&p, SPF_TEMPERROR, &st->spf_global);
-	watch_client(s, false);
-	smtp_session_state(s, ST_COMMAND);
-	if (w == WAIT_MAIL)
-		answer_mail(s);
-	else if (!rcpt_refused(s, st->rcpt, &st->match))
-		smtp_cmd_rcpt_accept(s, st->rcpt, &st->match);
-	smtp_session_resume(s);
+	spf_settled(s);
 }
 
 void smtp_seam_timeout(struct smtp_session *s)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
 	struct auth_policy pol;
+	struct smtp_seam_verdict v;
 	if (!st || st->wait == WAIT_NONE)
 		return;
-	smtp_log(LOG_INFO_, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
+	smtp_log(GW_LOG_INFO, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
 	         (unsigned long long)s->cfg->auth.timeout_ms);
 	if (st->wait != WAIT_MESSAGE) {
 		timeout_spf(s);
@@ -464,11 +500,13 @@ void smtp_seam_timeout(struct smtp_session *s)
 	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
 	if (pol.spf == POLICY_ENFORCE || pol.dkim == POLICY_ENFORCE ||
 	    pol.dmarc == POLICY_ENFORCE) {
-		struct smtp_seam_outcome o = {NULL, NULL, &auth_timeout_reply};
-		smtp_cmd_seam_done(s, &o);
+		v = (struct smtp_seam_verdict){
+		    .step = SEAM_MESSAGE, .refuse = RPL_AUTH_TIMEOUT, .check = "auth timeout"};
+		st->done(s, &v);
 		return;
 	}
-	deliver(s, NULL, NULL);
+	deliver_verdict(s, NULL, NULL, &v);
+	st->done(s, &v);
 }
 
 void smtp_seam_tx_end(struct smtp_session *s)

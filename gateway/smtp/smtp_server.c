@@ -2,8 +2,9 @@
  * smtp_server.c: the daemon's life. Owns start-up in the fixed order
  * (parse, bind, load keys, drop privileges, start workers: STYLE 18), the
  * signal loop of the main thread (SIGTERM/SIGINT drain, SIGHUP reload),
- * the refcounted configuration snapshots sessions run under, logging and
- * the counters printed at exit.
+ * the making of the configuration snapshots sessions run under (their
+ * references: smtp_registry.c), the log switches of each configuration
+ * (include/log.h) and the counters printed at exit.
  *
  * Never: runs a worker before privileges are dropped, frees a
  * configuration a session still references, keeps a failed reload.
@@ -21,91 +22,9 @@
 
 #include <event2/thread.h>
 
-#include "smtp_int.h"
-
-struct smtp_server *smtp_srv;
-
-const char *const smtp_counter_names[C_COUNTER_MAX] = {
-    [C_CONNECTIONS] = "connections",
-    [C_REFUSED_TOTAL] = "refused_max_connections",
-    [C_REFUSED_PER_IP] = "refused_max_connections_per_ip",
-    [C_TIMEOUTS] = "timeouts",
-    [C_TOO_MANY_ERRORS] = "closed_max_errors",
-    [C_TOO_MANY_TX] = "refused_max_transactions",
-    [C_LONG_COMMANDS] = "long_command_lines",
-    [C_EARLY_TALKERS] = "early_talkers",
-    [C_AUTH_FAILURES] = "auth_failures",
-    [C_MESSAGES] = "messages_delivered",
-    [C_REJECTED_MESSAGES] = "messages_refused",
-    [C_PROXY_REFUSED] = "proxy_refused",
-    [C_TLS_FAILURES] = "tls_failures",
-    [C_AUTH_BUSY] = "auth_checks_busy",
-    [C_TOO_MANY_RCPTS] = "refused_max_recipients",
-    [C_SIZE_EXCEEDED] = "refused_max_message_size",
-    [C_PAYLOAD_TOO_BIG] = "refused_max_payload_size",
-    [C_DELIVERY_BUSY] = "refused_max_delivery_memory",
-    [C_BARE_NEWLINES] = "refused_bare_newlines",
-    [C_LONG_LINES] = "refused_long_lines",
-    [C_OUTPUT_PAUSES] = "paused_output_high_water",
-    [C_AUTH_IP_BLOCKED] = "auth_ip_blocked",
-};
-
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
-/*
- * Every limit these options once defaulted is now a [limits] or [server]
- * key whose minimum excludes 0; the struct stays for smtp.h's callers.
- */
-void smtp_options_default(struct smtp_options *o)
-{
-	memset(o, 0, sizeof *o);
-}
-
-/*
- * Client strings (verbs, addresses, names) reach the log through %s: a CR,
- * LF or terminal escape in them must not forge a line or recolour a
- * terminal, so every control octet becomes \xHH here, in the one funnel.
- */
-static size_t log_escape(const char *in, size_t n, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c >= 0x20 && c != 0x7f) {
-			if (o + 1 > cap)
-				break;
-			out[o++] = (char)c;
-			continue;
-		}
-		if (o + 4 > cap)
-			break;
-		out[o++] = '\\';
-		out[o++] = 'x';
-		out[o++] = hex[c >> 4];
-		out[o++] = hex[c & 15];
-	}
-	return o;
-}
-
-void smtp_log(int level, uint64_t id, const char *fmt, ...)
-{
-	char buf[1024], msg[1024];
-	if (smtp_srv && level > atomic_load_explicit(&smtp_srv->log_level, memory_order_relaxed))
-		return;
-	int n = snprintf(buf, sizeof buf, "smtp-gateway[%d]: %s session=%016llx ", (int)getpid(),
-	                 level_names[level], (unsigned long long)id);
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
-	size_t len = (size_t)n + log_escape(msg, mlen, buf + n, sizeof buf - (size_t)n - 1);
-	buf[len++] = '\n';
-	/* One write per line, so that workers never interleave inside a line. */
-	ssize_t w = write(STDERR_FILENO, buf, len);
-	(void)w;
-}
+#include "smtp.h"
+#include "smtp_tls.h"
+#include "smtp_worker.h"
 
 /* ---- configuration snapshots ---- */
 
@@ -121,21 +40,6 @@ static struct smtp_runtime *runtime_new(struct gw_config *cfg)
 		return NULL;
 	}
 	return rt;
-}
-
-struct smtp_runtime *smtp_runtime_ref(struct smtp_runtime *rt)
-{
-	atomic_fetch_add(&rt->refs, 1);
-	return rt;
-}
-
-void smtp_runtime_unref(struct smtp_runtime *rt)
-{
-	if (!rt || atomic_fetch_sub(&rt->refs, 1) != 1)
-		return;
-	smtp_tls_free(rt->tls);
-	config_free(rt->cfg);
-	free(rt);
 }
 
 /* ---- start-up ---- */
@@ -173,13 +77,13 @@ static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
 		for (size_t i = 0; i < cfg->n_listeners; i++) {
 			w->fds[i] = bind_one(&cfg->listeners[i], (int)cfg->server.listen_backlog);
 			if (w->fds[i] < 0) {
-				smtp_log(LOG_ERR_, 0, "cannot listen on %s: %s",
-				         cfg->listeners[i].address, strerror(errno));
+				log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "cannot listen on %s: %s",
+				        cfg->listeners[i].address, strerror(errno));
 				return -1;
 			}
 			if (wi == 0)
-				smtp_log(LOG_INFO_, 0, "listening on %s backlog=%u",
-				         cfg->listeners[i].address, cfg->server.listen_backlog);
+				log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "listening on %s backlog=%u",
+				        cfg->listeners[i].address, cfg->server.listen_backlog);
 		}
 	}
 	return 0;
@@ -190,23 +94,26 @@ static int drop_privileges(const char *user)
 	if (!user || !*user)
 		return 0;
 	if (geteuid() != 0) {
-		smtp_log(LOG_INFO_, 0, "not running as root; server.user=%s not applied", user);
+		log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL,
+		        "not running as root; server.user=%s not applied", user);
 		return 0;
 	}
 	struct passwd *pw = getpwnam(user);
 	if (!pw) {
-		smtp_log(LOG_ERR_, 0, "server.user %s does not exist", user);
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "server.user %s does not exist", user);
 		return -1;
 	}
 	if (initgroups(user, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
-		smtp_log(LOG_ERR_, 0, "cannot become %s: %s", user, strerror(errno));
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "cannot become %s: %s", user,
+		        strerror(errno));
 		return -1;
 	}
 	if (setuid(0) == 0) {
-		smtp_log(LOG_ERR_, 0, "privileges could be regained; refusing to run");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+		        "privileges could be regained; refusing to run");
 		return -1;
 	}
-	smtp_log(LOG_INFO_, 0, "running as %s (uid %d)", user, (int)pw->pw_uid);
+	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "running as %s (uid %d)", user, (int)pw->pw_uid);
 	return 0;
 }
 
@@ -225,9 +132,9 @@ static size_t worker_count(const struct gw_config *cfg)
 static void print_diag(const struct gw_diag *d)
 {
 	for (size_t i = 0; i < d->n_errors; i++)
-		smtp_log(LOG_ERR_, 0, "config: %s", d->errors[i]);
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "config: %s", d->errors[i]);
 	for (size_t i = 0; i < d->n_warnings; i++)
-		smtp_log(LOG_WARN_, 0, "config: %s", d->warnings[i]);
+		log_msg(GW_LOG_WARN, LS_MAIN, 0, NULL, "config: %s", d->warnings[i]);
 }
 
 /*
@@ -258,14 +165,14 @@ static const char *listener_change(const struct gw_listener *a, const struct gw_
 static bool same_listeners(const struct gw_config *a, const struct gw_config *b)
 {
 	if (a->n_listeners != b->n_listeners) {
-		smtp_log(LOG_ERR_, 0, "reload: the number of listeners changed");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "reload: the number of listeners changed");
 		return false;
 	}
 	for (size_t i = 0; i < a->n_listeners; i++) {
 		const char *what = listener_change(&a->listeners[i], &b->listeners[i]);
 		if (what) {
-			smtp_log(LOG_ERR_, 0, "reload: listener %s: %s changed",
-			         a->listeners[i].address, what);
+			log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "reload: listener %s: %s changed",
+			        a->listeners[i].address, what);
 			return false;
 		}
 	}
@@ -279,17 +186,20 @@ static void reload(struct smtp_server *srv)
 	print_diag(&diag);
 	diag_free(&diag);
 	if (!cfg) {
-		smtp_log(LOG_ERR_, 0, "reload failed; keeping the running configuration");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+		        "reload failed; keeping the running configuration");
 		return;
 	}
 	if (!same_listeners(srv->rt->cfg, cfg)) {
-		smtp_log(LOG_ERR_, 0, "reload refused: listeners changed (restart needed)");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+		        "reload refused: listeners changed (restart needed)");
 		config_free(cfg);
 		return;
 	}
 	struct smtp_runtime *rt = runtime_new(cfg);
 	if (!rt) {
-		smtp_log(LOG_ERR_, 0, "reload failed (TLS); keeping the running configuration");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+		        "reload failed (TLS); keeping the running configuration");
 		config_free(cfg);
 		return;
 	}
@@ -297,8 +207,8 @@ static void reload(struct smtp_server *srv)
 		smtp_worker_post(&srv->workers[i], rt, false);
 	smtp_runtime_unref(srv->rt);
 	srv->rt = rt;
-	atomic_store(&srv->log_level, (int)cfg->server.log_level);
-	smtp_log(LOG_INFO_, 0, "configuration reloaded from %s", srv->config_path);
+	log_configure(cfg->server.log_level, cfg->server.log_trace, cfg->server.n_log_trace);
+	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "configuration reloaded from %s", srv->config_path);
 }
 
 static void signal_loop(struct smtp_server *srv, const sigset_t *set)
@@ -311,7 +221,7 @@ static void signal_loop(struct smtp_server *srv, const sigset_t *set)
 			reload(srv);
 			continue;
 		}
-		smtp_log(LOG_INFO_, 0, "signal %d: draining", sig);
+		log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "signal %d: draining", sig);
 		return;
 	}
 }
@@ -329,7 +239,7 @@ static void log_counters(struct smtp_server *srv)
 			break;
 		o += (size_t)n;
 	}
-	smtp_log(LOG_INFO_, 0, "counters%s", buf);
+	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "counters%s", buf);
 }
 
 static int start_workers(struct smtp_server *srv)
@@ -345,14 +255,13 @@ static int start_workers(struct smtp_server *srv)
 	return 0;
 }
 
-int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_options *opt)
+int smtp_serve(struct gw_config *cfg, const char *path)
 {
 	static struct smtp_server srv;
 	sigset_t set;
 	int rc = 1;
 	smtp_srv = &srv;
-	srv.opt = *opt;
-	atomic_store(&srv.log_level, (int)cfg->server.log_level);
+	log_configure(cfg->server.log_level, cfg->server.log_trace, cfg->server.n_log_trace);
 	srv.config_path = strdup(path ? path : "gateway.toml");
 	srv.n_listeners = cfg->n_listeners;
 	srv.n_workers = worker_count(cfg);
@@ -369,13 +278,14 @@ int smtp_serve(struct gw_config *cfg, const char *path, const struct smtp_option
 		goto out_cfg;
 	srv.rt = runtime_new(cfg); /* loads the keys, still privileged */
 	if (!srv.rt) {
-		smtp_log(LOG_ERR_, 0, "cannot load the TLS certificates");
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "cannot load the TLS certificates");
 		goto out_cfg;
 	}
 	cfg = NULL;
 	if (drop_privileges(srv.rt->cfg->server.user) || start_workers(&srv))
 		goto out;
-	smtp_log(LOG_INFO_, 0, "ready: %zu workers, %zu listeners", srv.n_workers, srv.n_listeners);
+	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "ready: %zu workers, %zu listeners", srv.n_workers,
+	        srv.n_listeners);
 	signal_loop(&srv, &set);
 	for (size_t i = 0; i < srv.n_workers; i++)
 		smtp_worker_post(&srv.workers[i], NULL, true);
@@ -401,21 +311,20 @@ out_cfg:
 		config_free(cfg);
 	free(srv.workers);
 	free(srv.config_path);
-	smtp_log(LOG_INFO_, 0, "exit %d", rc);
+	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "exit %d", rc);
 	return rc;
 }
 
 int smtp_serve_main(int argc, char **argv)
 {
 	const char *path = "gateway.toml";
-	struct smtp_options opt;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			path = argv[++i];
 		} else if (strcmp(argv[i], "-f") == 0) {
 			continue; /* always in the foreground; kept for compatibility */
 		} else {
-			fprintf(stderr, "smtp-gateway: unknown option '%s'\n", argv[i]);
+			log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "unknown option '%s'", argv[i]);
 			return 2;
 		}
 	}
@@ -424,9 +333,8 @@ int smtp_serve_main(int argc, char **argv)
 	print_diag(&diag);
 	diag_free(&diag);
 	if (!cfg) {
-		fprintf(stderr, "smtp-gateway: %s: configuration refused\n", path);
+		log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "%s: configuration refused", path);
 		return 1;
 	}
-	smtp_options_default(&opt);
-	return smtp_serve(cfg, path, &opt);
+	return smtp_serve(cfg, path);
 }

@@ -1,7 +1,9 @@
 /*
- * smtp_session.c: one SMTP connection on a worker's event loop. Owns the
- * session state machine (smtp_session_state() is its only setter), the
- * reply funnel, command-line framing with PIPELINING (RFC 2920: every
+ * smtp_session.c: one SMTP connection on a worker's event loop, the top of
+ * the session's calls (session -> command -> transaction -> seam/delivery:
+ * nothing below calls back up here). Owns the connection's life (accept,
+ * PROXY, TLS, greeting, teardown), its I/O callbacks, command-line framing
+ * with PIPELINING (RFC 2920: every
  * buffered command is handled in order and the replies leave in one
  * write), the DATA/BDAT read path, timeouts (RFC 5321 4.5.3.2), the
  * greeting delay, the PROXY phase and the STARTTLS switch (RFC 3207 4.2:
@@ -29,7 +31,12 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_cmd.h"
+#include "smtp_sasl.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
 
 /* Back-pressure limits (their keys' minimums exclude 0: no fallback needed). */
 static size_t output_high_water(const struct smtp_session *s)
@@ -47,52 +54,11 @@ static uint32_t max_pipelined(const struct smtp_session *s)
 	return s->cfg->limits.max_pipelined_commands;
 }
 
-const char *const smtp_state_names[ST_MAX] = {
-    [ST_ACCEPT] = "accept",
-    [ST_PROXY] = "proxy",
-    [ST_HANDSHAKE] = "handshake",
-    [ST_GREETING] = "greeting",
-    [ST_COMMAND] = "command",
-    [ST_AUTH] = "auth",
-    [ST_AUTH_CHECK] = "auth-check",
-    [ST_AUTH_DELAY] = "auth-delay",
-    [ST_DATA] = "data",
-    [ST_BDAT] = "bdat",
-    [ST_SPF] = "spf",
-    [ST_DELIVERY] = "delivery",
-    [ST_CLOSING] = "closing",
-};
-
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void process_input(struct smtp_session *s);
-
-void smtp_session_state(struct smtp_session *s, enum smtp_state st)
-{
-	if (s->state == st)
-		return;
-	smtp_log(LOG_DEBUG_, s->id, "state %s -> %s", smtp_state_names[s->state],
-	         smtp_state_names[st]);
-	s->state = st;
-}
-
-void smtp_session_arm(struct smtp_session *s, uint64_t ms)
-{
-	if (!ms) {
-		evtimer_del(s->timer);
-		return;
-	}
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-	evtimer_add(s->timer, &tv);
-}
-
-uint64_t smtp_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static void smtp_session_starttls(struct smtp_session *s);
 
 /*
  * While content arrives: data_timeout of silence, but never past the
@@ -106,38 +72,7 @@ static void arm_data(struct smtp_session *s)
 	smtp_session_arm(s, left < ms ? left : ms);
 }
 
-/*
- * The wait for the next command: idle_timeout while nothing of it has
- * arrived, then command_timeout from its first octet to its end (a
- * deadline: trickling bytes do not extend it).
- */
-static void arm_command(struct smtp_session *s)
-{
-	const struct gw_limits *l = &s->cfg->limits;
-	if (!s->bev || !evbuffer_get_length(bufferevent_get_input(s->bev))) {
-		s->partial = false;
-		smtp_session_arm(s, l->idle_timeout_ms);
-		return;
-	}
-	if (s->partial)
-		return;
-	s->partial = true;
-	smtp_session_arm(s, l->command_timeout_ms);
-}
-
 /* ---- teardown ---- */
-
-void smtp_session_close_now(struct smtp_session *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	smtp_log(LOG_INFO_, s->id, "disconnect ip=%s state=%s errors=%u transactions=%u", s->ip,
-	         smtp_state_names[s->state], s->n_errors, s->n_tx);
-	if (s->state == ST_DELIVERY)
-		delivery_forget(s->w->delivery, s->id);
-	smtp_worker_bury(s->w, s);
-}
 
 void smtp_session_free(struct smtp_session *s)
 {
@@ -158,158 +93,12 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->tls_protocol);
 	free(s->tls_cipher);
 	free(s->auth_user);
-	free(s->auth_login_name);
+	free(s->sasl_login_name);
 	free(s->tx.rcpts);
 	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);
 	free(s);
-}
-
-/* Output not yet on the wire: ours, and the plain layer's under a STARTTLS filter. */
-static size_t pending_output(struct smtp_session *s)
-{
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	if (under)
-		n += evbuffer_get_length(bufferevent_get_output(under));
-	return n;
-}
-
-/* Closing: poll until the last reply has left (write_cb alone cannot see the plain layer). */
-static void closing_check(struct smtp_session *s)
-{
-	if (!pending_output(s) || ++s->close_ticks > 500) {
-		smtp_session_close_now(s);
-		return;
-	}
-	smtp_session_arm(s, 20); /* at most 500 x 20 ms: a client that never reads cannot keep us */
-}
-
-static void begin_close(struct smtp_session *s)
-{
-	smtp_session_state(s, ST_CLOSING);
-	if (!s->bev) {
-		smtp_session_close_now(s);
-		return;
-	}
-	bufferevent_disable(s->bev, EV_READ);
-	if (!pending_output(s)) {
-		smtp_session_close_now(s);
-		return;
-	}
-	smtp_session_arm(s, 20);
-}
-
-/* ---- the reply funnel ---- */
-
-static void send_text(struct smtp_session *s, const char *buf, size_t n)
-{
-	if (s->bev) {
-		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0)
-			return;
-		smtp_session_close_now(s);
-		return;
-	}
-	/* Before any bufferevent exists (refused at admission): one best-effort write. */
-	ssize_t w = send(s->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)w;
-}
-
-static void emit(struct smtp_session *s, int code, const char *status, const char *text,
-                 unsigned flags)
-{
-	char buf[640];
-	if (s->dead || s->state == ST_CLOSING)
-		return;
-	int n = snprintf(buf, sizeof buf, "%d %s%s%s\r\n", code, status, *status ? " " : "", text);
-	if (n < 0 || (size_t)n >= sizeof buf)
-		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
-		             *status ? " " : "");
-	smtp_log(code >= 400 ? LOG_INFO_ : LOG_DEBUG_, s->id, "reply %.*s", n - 2, buf);
-	send_text(s, buf, (size_t)n);
-	if (code == 421 || (flags & RF_CLOSE)) {
-		begin_close(s);
-		return;
-	}
-	if (!(flags & RF_ERROR))
-		return;
-	s->n_errors++;
-	uint32_t max = s->cfg->limits.max_errors;
-	if (max && s->n_errors >= max) {
-		smtp_worker_count(s->w, C_TOO_MANY_ERRORS);
-		smtp_log(LOG_WARN_, s->id, "limit max_errors=%u reached ip=%s", max, s->ip);
-		smtp_reply(s, RPL_TOO_MANY_ERRORS, NULL);
-	}
-}
-
-static void expand(const char *tmpl, const char *detail, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (const char *p = tmpl; *p && o + 1 < outlen; p++) {
-		if (p[0] == '{' && p[1] == '}') {
-			for (const char *d = detail ? detail : ""; *d && o + 1 < outlen; d++)
-				out[o++] = *d;
-			p++;
-			continue;
-		}
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-}
-
-void smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *detail)
-{
-	const struct smtp_reply_row *r = smtp_reply_row(id);
-	char text[512];
-	if (!r) {
-		smtp_log(LOG_ERR_, s->id, "no reply row %d", (int)id);
-		r = smtp_reply_row(RPL_DELIVERY_FAILED);
-	}
-	expand(r->text, detail, text, sizeof text);
-	emit(s, r->code, r->status, text, r->flags);
-}
-
-void smtp_reply_raw(struct smtp_session *s, int code, const char *status, const char *text,
-                    bool is_error)
-{
-	char clean[256];
-	size_t o = 0;
-	/* Text from outside (the webhook) must stay one printable line. */
-	for (const char *p = text; *p && o + 1 < sizeof clean; p++)
-		clean[o++] = (*p >= 32 && *p <= 126) ? *p : ' ';
-	clean[o] = '\0';
-	emit(s, code, status, clean, is_error ? RF_ERROR : 0);
-}
-
-/* The length of s cut to at most max octets, never inside a UTF-8 sequence. */
-static size_t utf8_prefix(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n <= max)
-		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
-}
-
-/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF; longer text is cut. */
-#define SMTP_REPLY_LINE_MAX 512
-
-void smtp_reply_lines(struct smtp_session *s, int code, const char *const *lines, size_t n)
-{
-	char buf[SMTP_REPLY_LINE_MAX + 1];
-	if (s->dead || s->state == ST_CLOSING)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		int len = (int)utf8_prefix(lines[i], SMTP_REPLY_LINE_MAX - 6); /* "250-" and CRLF */
-		int k = snprintf(buf, sizeof buf, "%d%c%.*s\r\n", code, i + 1 < n ? '-' : ' ', len,
-		                 lines[i]);
-		if (k < 0 || (size_t)k >= sizeof buf)
-			continue; /* cannot happen: the text was cut to fit */
-		send_text(s, buf, (size_t)k);
-	}
-	smtp_log(LOG_DEBUG_, s->id, "reply %d (%zu lines)", code, n);
 }
 
 /* ---- input ---- */
@@ -339,9 +128,9 @@ static int read_line(struct smtp_session *s, size_t *len)
 		evbuffer_drain(in, total);
 		s->skipping = false;
 		smtp_worker_count(w, C_LONG_COMMANDS);
-		smtp_log(LOG_INFO_, s->id, "limit max_command_line=%zu exceeded", max);
+		smtp_log(GW_LOG_INFO, s->id, "limit max_command_line=%zu exceeded", max);
 		if (s->state == ST_AUTH)
-			smtp_cmd_auth_abort(s, RPL_AUTH_LINE_TOO_LONG); /* RFC 4954 4, 6 */
+			smtp_sasl_abort(s, RPL_AUTH_LINE_TOO_LONG); /* RFC 4954 4, 6 */
 		else
 			smtp_reply(s, RPL_LINE_TOO_LONG, NULL);
 		return -1;
@@ -396,7 +185,7 @@ static bool feed_data(struct smtp_session *s)
 	} else if (tx->dec.st != DEC_END) {
 		return false;
 	}
-	smtp_cmd_message_end(s);
+	smtp_tx_message_end(s);
 	return true;
 }
 
@@ -420,7 +209,7 @@ static void command_loop(struct smtp_session *s)
 		if (output_full(s)) {
 			/* A client that sends without reading: stop reading, write_cb resumes. */
 			smtp_worker_count(s->w, C_OUTPUT_PAUSES);
-			smtp_log(LOG_DEBUG_, s->id, "limit output_high_water: reading paused");
+			smtp_log(GW_LOG_DEBUG, s->id, "limit output_high_water: reading paused");
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
@@ -432,7 +221,7 @@ static void command_loop(struct smtp_session *s)
 		size_t len;
 		int r = read_line(s, &len);
 		if (r == 0) {
-			arm_command(s);
+			smtp_session_arm_command(s);
 			return;
 		}
 		s->partial = false;
@@ -440,9 +229,14 @@ static void command_loop(struct smtp_session *s)
 		if (r < 0)
 			continue;
 		if (s->state == ST_AUTH)
-			smtp_cmd_auth_line(s, s->w->line, len);
+			smtp_sasl_line(s, s->w->line, len);
 		else
 			smtp_cmd_dispatch(s, s->w->line, len);
+		if (s->starttls) {
+			s->starttls = false;
+			smtp_session_starttls(s); /* drains what was pipelined after it */
+			return;
+		}
 		if (s->state == ST_COMMAND && s->shutdown_pending && !s->tx.active)
 			smtp_reply(s, RPL_SHUTDOWN, NULL);
 	}
@@ -454,23 +248,11 @@ static void process_input(struct smtp_session *s)
 		return;
 	if (s->state == ST_GREETING) {
 		smtp_worker_count(s->w, C_EARLY_TALKERS);
-		smtp_log(LOG_INFO_, s->id, "limit greeting_delay: early talker ip=%s", s->ip);
+		smtp_log(GW_LOG_INFO, s->id, "limit greeting_delay: early talker ip=%s", s->ip);
 		smtp_reply(s, RPL_EARLY_TALKER, NULL);
 		return;
 	}
 	command_loop(s);
-}
-
-void smtp_session_resume(struct smtp_session *s)
-{
-	if (s->dead || !s->bev)
-		return;
-	bufferevent_enable(s->bev, EV_READ);
-	if (s->state == ST_COMMAND)
-		arm_command(s);
-	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
-		bufferevent_trigger(s->bev, EV_READ,
-		                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -486,7 +268,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	if (s->dead)
 		return;
 	if (s->state == ST_CLOSING) {
-		closing_check(s);
+		smtp_session_closing_check(s);
 		return;
 	}
 	if (s->state == ST_COMMAND || s->state == ST_AUTH)
@@ -499,7 +281,7 @@ static void greet(struct smtp_session *s)
 {
 	smtp_session_state(s, ST_COMMAND);
 	smtp_reply(s, RPL_GREETING, s->cfg->server.hostname);
-	arm_command(s);
+	smtp_session_arm_command(s);
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
 		process_input(s);
 }
@@ -539,7 +321,7 @@ static void handshake_done(struct smtp_session *s)
 	free(s->tls_cipher);
 	s->tls_protocol = dup_or_null(SSL_get_version(s->ssl));
 	s->tls_cipher = dup_or_null(SSL_get_cipher_name(s->ssl));
-	smtp_log(LOG_INFO_, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
+	smtp_log(GW_LOG_INFO, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
 	         s->tls_cipher ? s->tls_cipher : "?");
 	if (implicit) {
 		start_greeting(s);
@@ -551,7 +333,7 @@ static void handshake_done(struct smtp_session *s)
 	s->helo = NULL;
 	s->esmtp = false;
 	smtp_session_state(s, ST_COMMAND);
-	arm_command(s);
+	smtp_session_arm_command(s);
 	/* TLS 1.3 data may come with the client's Finished: it is already decrypted. */
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
 		process_input(s);
@@ -574,15 +356,15 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		char eb[256] = "";
 		if (e)
 			ERR_error_string_n(e, eb, sizeof eb);
-		smtp_log(LOG_INFO_, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
+		smtp_log(GW_LOG_INFO, s->id, "tls handshake failed ip=%s %s", s->ip, eb);
 	} else if (what & BEV_EVENT_ERROR) {
-		smtp_log(LOG_INFO_, s->id, "connection error: %s", strerror(errno));
-	} else if (!s->ssl && s->state != ST_DELIVERY && pending_output(s)) {
+		smtp_log(GW_LOG_INFO, s->id, "connection error: %s", strerror(errno));
+	} else if (!s->ssl && s->state != ST_DELIVERY && smtp_session_pending_output(s)) {
 		/*
 		 * EOF is a half-close: the answers already queued still go out
 		 * (a TLS layer that saw the peer close may never write them).
 		 */
-		begin_close(s);
+		smtp_session_begin_close(s);
 		return;
 	}
 	smtp_session_close_now(s);
@@ -595,7 +377,7 @@ static SSL *new_ssl(struct smtp_session *s)
 	return smtp_tls_ssl(s->rt->tls);
 }
 
-void smtp_session_starttls(struct smtp_session *s)
+static void smtp_session_starttls(struct smtp_session *s)
 {
 	/* CVE-2011-0411: nothing the client sent with STARTTLS survives it. */
 	struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -630,21 +412,21 @@ static void admitted(struct smtp_session *s)
 	smtp_admit_key(s->ip, s->cfg->limits.ipv6_prefix_per_ip, s->ip_key, sizeof s->ip_key);
 	if (!smtp_admit_ip(s->ip_key, per_ip)) {
 		smtp_worker_count(s->w, C_REFUSED_PER_IP);
-		smtp_log(LOG_WARN_, s->id, "limit max_connections_per_ip=%u refused ip=%s", per_ip,
-		         s->ip);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_connections_per_ip=%u refused ip=%s",
+		         per_ip, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, RPL_TOO_MANY_CONN_IP, NULL);
 		smtp_session_close_now(s);
 		return;
 	}
 	s->ip_counted = true;
-	smtp_log(LOG_INFO_, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
+	smtp_log(GW_LOG_INFO, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
 	         s->lst->address);
 	struct event_base *base = s->w->base;
 	if (s->lst->mode == LISTEN_SMTPS) {
 		SSL *ssl = new_ssl(s);
 		if (!ssl) {
-			smtp_log(LOG_ERR_, s->id, "smtps listener without a certificate");
+			smtp_log(GW_LOG_ERROR, s->id, "smtps listener without a certificate");
 			smtp_session_close_now(s);
 			return;
 		}
@@ -730,7 +512,7 @@ static bool proxy_trusted(const struct gw_listener *l, const struct sockaddr *sa
 static void proxy_refuse(struct smtp_session *s, const char *why)
 {
 	smtp_worker_count(s->w, C_PROXY_REFUSED);
-	smtp_log(LOG_WARN_, s->id, "proxy refused ip=%s: %s", s->ip, why);
+	smtp_log(GW_LOG_WARN, s->id, "proxy refused ip=%s: %s", s->ip, why);
 	smtp_session_close_now(s);
 }
 
@@ -766,7 +548,7 @@ static void proxy_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_del(s->timer);
 	if (!pi.local)
 		set_addr(s, (const struct sockaddr *)&pi.src);
-	smtp_log(LOG_DEBUG_, s->id, "proxy client %s:%u", s->ip, s->port);
+	smtp_log(GW_LOG_DEBUG, s->id, "proxy client %s:%u", s->ip, s->port);
 	admitted(s);
 }
 
@@ -785,7 +567,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		smtp_session_state(s, ST_COMMAND);
 		if (s->n_auth_failures >= s->cfg->limits.max_auth_failures &&
 		    s->cfg->limits.max_auth_failures) {
-			smtp_log(LOG_WARN_, s->id, "limit max_auth_failures=%u reached ip=%s",
+			smtp_log(GW_LOG_WARN, s->id, "limit max_auth_failures=%u reached ip=%s",
 			         s->cfg->limits.max_auth_failures, s->ip);
 			smtp_reply(s, RPL_AUTH_TOO_MANY, NULL);
 			return;
@@ -797,10 +579,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		proxy_refuse(s, "timeout");
 		return;
 	case ST_CLOSING:
-		closing_check(s);
+		smtp_session_closing_check(s);
 		return;
 	case ST_HANDSHAKE:
-		smtp_log(LOG_INFO_, s->id, "timeout in state %s", smtp_state_names[s->state]);
+		smtp_log(GW_LOG_INFO, s->id, "timeout in state %s", smtp_state_names[s->state]);
 		smtp_session_close_now(s);
 		return;
 	case ST_SPF:
@@ -812,7 +594,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (smtp_mono_ms() < s->tx.deadline_ms)
 			break;
 		smtp_worker_count(s->w, C_TIMEOUTS);
-		smtp_log(LOG_INFO_, s->id, "limit data_deadline=%llums exceeded ip=%s octets=%llu",
+		smtp_log(GW_LOG_INFO, s->id,
+		         "limit data_deadline=%llums exceeded ip=%s octets=%llu",
 		         (unsigned long long)s->cfg->limits.data_deadline_ms, s->ip,
 		         (unsigned long long)s->tx.received);
 		smtp_reply(s, RPL_TIMEOUT, NULL);
@@ -821,7 +604,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	smtp_worker_count(s->w, C_TIMEOUTS);
-	smtp_log(LOG_INFO_, s->id, "limit timeout in state %s ip=%s", smtp_state_names[s->state],
+	smtp_log(GW_LOG_INFO, s->id, "limit timeout in state %s ip=%s", smtp_state_names[s->state],
 	         s->ip);
 	smtp_reply(s, RPL_TIMEOUT, NULL);
 }
@@ -885,7 +668,7 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	s->counted = true;
 	if (w->draining || (max && now > max)) {
 		smtp_worker_count(w, C_REFUSED_TOTAL);
-		smtp_log(LOG_WARN_, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
+		smtp_log(GW_LOG_WARN, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, w->draining ? RPL_SHUTDOWN : RPL_TOO_MANY_CONN, NULL);
 		smtp_session_close_now(s);

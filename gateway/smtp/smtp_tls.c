@@ -25,7 +25,9 @@
 #include <openssl/x509v3.h>
 
 #include "safe_file.h"
-#include "smtp_int.h"
+#include "smtp.h"
+#include "smtp_tls.h"
+#include "smtp_worker.h"
 
 struct tls_cert {
 	SSL_CTX *ctx;
@@ -43,7 +45,7 @@ static void log_ssl(const char *what, const char *file)
 	char buf[256];
 	unsigned long e = ERR_get_error();
 	ERR_error_string_n(e, buf, sizeof buf);
-	smtp_log(LOG_ERR_, 0, "tls: %s %s: %s", what, file, buf);
+	smtp_log(GW_LOG_ERROR, 0, "tls: %s %s: %s", what, file, buf);
 	ERR_clear_error();
 }
 
@@ -121,7 +123,7 @@ static BIO *pem_bio(const char *what, const char *path, unsigned flags, char **b
 	char err[512];
 	*buf = safe_file_read(path, SAFE_FILE_PEM_MAX, flags, len, err, sizeof err);
 	if (!*buf) {
-		smtp_log(LOG_ERR_, 0, "tls: %s %s; refused", what, err);
+		smtp_log(GW_LOG_ERROR, 0, "tls: %s %s; refused", what, err);
 		return NULL;
 	}
 	BIO *bio = BIO_new_mem_buf(*buf, (int)*len);
@@ -285,7 +287,7 @@ static int check_ca_file(const char *path)
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	pem_done(bio, buf, len);
 	if (!infos || n == 0) {
-		smtp_log(LOG_ERR_, 0, "tls: ca_file %s holds no PEM certificate", path);
+		smtp_log(GW_LOG_ERROR, 0, "tls: ca_file %s holds no PEM certificate", path);
 		ERR_clear_error();
 		return -1;
 	}

@@ -2,8 +2,8 @@
  * smtp_worker.c: one worker thread = one libevent loop, its own
  * SO_REUSEPORT socket per listener, its own delivery context and the
  * sessions it accepted. Owns accept (pausing a listener on EMFILE instead
- * of spinning), the session-id map through which asynchronous completions
- * find their session, the graveyard of sessions torn down inside callbacks,
+ * of spinning), the reaper of the graveyard (the id map and the graveyard
+ * themselves are in smtp_registry.c, for the files below to reach),
  * configuration swaps (SIGHUP) and the drain on SIGTERM.
  *
  * Never: touches another worker's sessions, frees a session inside one of
@@ -19,69 +19,20 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "smtp_int.h"
+#include "smtp_sasl.h"
+#include "smtp_seam.h"
+#include "smtp_session.h"
+#include "smtp_tx.h"
+#include "smtp_worker.h"
 
 struct accept_ctx {
 	struct smtp_worker *w;
 	size_t li;
 };
 
-void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c)
-{
-	atomic_fetch_add_explicit(&w->counters[c], 1, memory_order_relaxed);
-}
-
-static size_t bucket(const struct smtp_worker *w, uint64_t id)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 40) % w->id_buckets;
-}
-
-void smtp_worker_attach(struct smtp_worker *w, struct smtp_session *s)
-{
-	size_t b = bucket(w, s->id);
-	s->hnext = w->id_map[b];
-	w->id_map[b] = s;
-	w->n_sessions++;
-}
-
-void smtp_worker_detach(struct smtp_worker *w, struct smtp_session *s)
-{
-	struct smtp_session **pp = &w->id_map[bucket(w, s->id)];
-	while (*pp && *pp != s)
-		pp = &(*pp)->hnext;
-	if (!*pp)
-		return;
-	*pp = s->hnext;
-	w->n_sessions--;
-}
-
-struct smtp_session *smtp_worker_find(struct smtp_worker *w, uint64_t id)
-{
-	struct smtp_session *s = w->id_map[bucket(w, id)];
-	while (s && s->id != id)
-		s = s->hnext;
-	return s;
-}
-
-void smtp_worker_bury(struct smtp_worker *w, struct smtp_session *s)
-{
-	smtp_worker_detach(w, s);
-	if (s->bev) {
-		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	}
-	if (s->timer)
-		evtimer_del(s->timer);
-	if (s->proxy_ev)
-		event_del(s->proxy_ev);
-	s->gnext = w->graveyard;
-	w->graveyard = s;
-	event_active(w->reaper, EV_READ, 0);
-}
-
 static void check_drained(struct smtp_worker *w)
 {
-	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->auth_jobs)
+	if (w->base && w->draining && w->n_sessions == 0 && !w->graveyard && !w->sasl_jobs)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -126,10 +77,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	int e = errno;
 	struct timeval tv = {1, 0};
 	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
-		smtp_log(LOG_WARN_, 0, "accept: %s", strerror(e));
+		smtp_log(GW_LOG_WARN, 0, "accept: %s", strerror(e));
 		return;
 	}
-	smtp_log(LOG_ERR_, 0, "accept: %s; listener paused for 1s", strerror(e));
+	smtp_log(GW_LOG_ERROR, 0, "accept: %s; listener paused for 1s", strerror(e));
 	evconnlistener_disable(l);
 	evtimer_add(c->w->relisten[c->li], &tv);
 }
@@ -158,7 +109,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_worker *w = arg;
 	(void)fd;
 	(void)what;
-	smtp_log(LOG_WARN_, 0,
+	smtp_log(GW_LOG_WARN, 0,
 	         "worker %d: drain_timeout reached, closing %zu sessions (%u deliveries in flight, "
 	         "%u answered unconfirmed at the drain deadline)",
 	         w->index, w->n_sessions, delivery_in_flight(w->delivery),
@@ -208,7 +159,7 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg)
 		delivery_set_config(w->delivery, rt->cfg);
 		smtp_seam_worker_reload(w);
 		smtp_runtime_unref(old);
-		smtp_log(LOG_DEBUG_, 0, "worker %d: configuration swapped", w->index);
+		smtp_log(GW_LOG_DEBUG, 0, "worker %d: configuration swapped", w->index);
 	}
 	if (stop)
 		start_drain(w);
@@ -233,11 +184,12 @@ static void delivery_done(void *owner, uint64_t cookie, const struct smtp_reply 
 	struct smtp_worker *w = owner;
 	struct smtp_session *s = smtp_worker_find(w, cookie);
 	if (!s || s->dead || s->state != ST_DELIVERY) {
-		smtp_log(LOG_INFO_, cookie, "delivery reply %d for a session that is gone; dropped",
+		smtp_log(GW_LOG_INFO, cookie,
+		         "delivery reply %d for a session that is gone; dropped",
 		         reply ? reply->code : 0);
 		return;
 	}
-	smtp_session_delivered(s, reply);
+	smtp_tx_delivered(s, reply);
 }
 
 static void *run(void *arg)
@@ -285,7 +237,7 @@ int smtp_worker_start(struct smtp_worker *w)
 	w->reaper = event_new(w->base, -1, 0, reap_cb, w);
 	w->delivery = delivery_new(w->base, w->rt->cfg, delivery_done, w);
 	if (!w->ctl || !w->reaper || !w->delivery || smtp_seam_worker_init(w)) {
-		smtp_log(LOG_ERR_, 0, "worker %d: cannot set up its loop", w->index);
+		smtp_log(GW_LOG_ERROR, 0, "worker %d: cannot set up its loop", w->index);
 		return -1;
 	}
 	if (open_listeners(w))
@@ -295,7 +247,7 @@ int smtp_worker_start(struct smtp_worker *w)
 
 void smtp_worker_free(struct smtp_worker *w)
 {
-	smtp_auth_jobs_join(w);
+	smtp_sasl_jobs_join(w);
 	reap_cb(-1, 0, w);
 	close_listeners(w);
 	if (w->delivery)

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "spf_int.h"
 
 #define SPF_LOOKUPS_CAP 20
@@ -121,9 +122,8 @@ void spf_options_default(struct spf_options *o)
 
 static void set_state(struct spf_check *c, enum spf_state s)
 {
-	if (c->opts.trace)
-		fprintf(stderr, "spf: %s -> %s (depth %zu, lookups %u)\n",
-		        spf_state_names[c->state], spf_state_names[s], c->depth, c->lookups);
+	log_msg(GW_LOG_DEBUG, LS_SPF, 0, NULL, "%s -> %s (depth %zu, lookups %u)",
+	        spf_state_names[c->state], spf_state_names[s], c->depth, c->lookups);
 	c->state = s;
 }
 

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "http_reply.h"
+#include "log.h"
 #include "webhook_answer.h"
 #include "webhook_multi.h"
 #include "webhook_request.h"
@@ -114,7 +115,6 @@ struct delivery {
 	int64_t drain_until_us; /* SIGTERM: nothing runs past this; 0 = not draining */
 	struct event *drain_ev; /* at drain_until_us: what is still open gets its reply */
 	uint64_t rng;           /* backoff jitter only: not a secret */
-	bool trace;             /* SMTPGW_WEBHOOK_TRACE set: log every job state change */
 	uint64_t n_dropped;     /* auto-replies and bounces accepted and dropped (auto_replies) */
 };
 
@@ -167,9 +167,8 @@ static uint64_t rng_next(struct delivery *d)
 
 static void job_set_state(struct job *j, enum job_state s)
 {
-	if (j->d->trace)
-		fprintf(stderr, "webhook: %s %s -> %s\n", j->req.id, job_state_names[j->state],
-		        job_state_names[s]);
+	log_msg(GW_LOG_DEBUG, LS_WEBHOOK, j->cookie, j->req.id, "job %s -> %s",
+	        job_state_names[j->state], job_state_names[s]);
 	j->state = s;
 }
 
@@ -221,7 +220,8 @@ static void breaker_record(struct route_state *rs, const char *name, bool transi
 {
 	if (!transient) {
 		if (rs->breaker == BREAKER_OPEN)
-			fprintf(stderr, "webhook: route %s: circuit breaker closed\n", name);
+			log_msg(GW_LOG_INFO, LS_WEBHOOK, 0, NULL, "route=%s circuit breaker closed",
+			        name);
 		rs->breaker = BREAKER_CLOSED;
 		rs->failures = 0;
 		return;
@@ -232,9 +232,9 @@ static void breaker_record(struct route_state *rs, const char *name, bool transi
 		return;
 	if (rs->breaker == BREAKER_CLOSED && rs->failures >= rs->threshold) {
 		rs->breaker = BREAKER_OPEN;
-		fprintf(stderr,
-		        "webhook: route %s: circuit breaker open after %u transient failures\n",
-		        name, rs->failures);
+		log_msg(GW_LOG_WARN, LS_WEBHOOK, 0, NULL,
+		        "route=%s circuit breaker open after %u transient failures", name,
+		        rs->failures);
 	}
 	if (rs->breaker == BREAKER_OPEN) /* a failed probe waits a whole period again */
 		rs->next_probe_us = now_us() + (int64_t)rs->probe_ms * 1000;
@@ -263,21 +263,13 @@ static void job_unqueue(struct job *j)
 	j->in_queue = false;
 }
 
-/*
- * A delivered message is an INFO event: below that level the line (one
- * formatted write to unbuffered stderr per message) is skipped. Refusals and
- * deferrals are always logged.
- */
+/* A delivered message is an INFO event; refusals and deferrals are WARN. */
 static void log_reply(const struct job *j, const struct http_answer *a, const struct smtp_reply *r)
 {
-	const struct gw_config *cfg = j->d->cfg;
-
-	if (r->code / 100 == 2 && cfg && cfg->server.log_level < GW_LOG_INFO)
-		return;
-	fprintf(stderr, "webhook: route=%s id=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s\n",
-	        j->req.route_name, j->req.id, j->attempts, a ? a->status : 0L,
-	        a ? (int)a->outcome : -1, j->forgotten ? " (forgotten)" : "", r->code, r->status,
-	        r->text);
+	log_msg(r->code / 100 == 2 ? GW_LOG_INFO : GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id,
+	        "reply route=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s", j->req.route_name,
+	        j->attempts, a ? a->status : 0L, a ? (int)a->outcome : -1,
+	        j->forgotten ? " (forgotten)" : "", r->code, r->status, r->text);
 }
 
 /* The one way out: unlink, tell the session (unless it left), free. */
@@ -307,7 +299,8 @@ static void job_fail_later(struct job *j, enum http_outcome outcome, const char 
 {
 	struct http_answer a = {.outcome = outcome, .retry_after_s = -1};
 
-	fprintf(stderr, "webhook: route=%s id=%s: %s\n", j->req.route_name, j->req.id, why);
+	log_msg(GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id, "route=%s %s", j->req.route_name,
+	        why);
 	http_reply_map(&a, j->req.replies, j->req.n_replies, &j->failed);
 	job_unqueue(j);
 	job_set_state(j, JOB_FAILED);
@@ -412,8 +405,8 @@ static void read_answer(struct job *j, CURLcode rc, struct http_answer *a)
 
 	a->id = j->req.id;
 	if (why)
-		fprintf(stderr, "webhook: route=%s id=%s attempt %u: %s\n", j->req.route_name,
-		        j->req.id, j->attempts, why);
+		log_msg(GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id, "route=%s attempt %u: %s",
+		        j->req.route_name, j->attempts, why);
 }
 
 static void log_redirect(struct job *j, const struct http_answer *a)
@@ -421,9 +414,9 @@ static void log_redirect(struct job *j, const struct http_answer *a)
 	char *to = NULL;
 
 	curl_easy_getinfo(j->easy, CURLINFO_REDIRECT_URL, &to);
-	fprintf(stderr,
-	        "webhook: ERROR: route %s: %s answered %ld redirecting to %s; redirects are not "
-	        "followed: fix the route's url (messages get 451 4.3.0 meanwhile)\n",
+	log_msg(GW_LOG_ERROR, LS_WEBHOOK, j->cookie, j->req.id,
+	        "route=%s %s answered %ld redirecting to %s; redirects are not followed: fix the "
+	        "route's url (messages get 451 4.3.0 meanwhile)",
 	        j->req.route_name, j->req.url, a->status, to ? to : "(no Location)");
 }
 
@@ -515,7 +508,6 @@ struct delivery *delivery_new(struct event_base *base, const struct gw_config *c
 	d->done = done;
 	d->owner = owner;
 	TAILQ_INIT(&d->jobs);
-	d->trace = getenv("SMTPGW_WEBHOOK_TRACE") != NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)d;
 	if (d->rng == 0)
@@ -603,8 +595,8 @@ static bool drop_auto_reply(struct delivery *d, const struct gw_route *route, st
 	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
 		return false;
 	d->n_dropped++;
-	fprintf(stderr, "webhook: route=%s id=%s dropped kind=%s dropped_total=%llu -> 250\n",
-	        j->req.route_name, j->req.id,
+	log_msg(GW_LOG_INFO, LS_WEBHOOK, j->cookie, j->req.id,
+	        "route=%s dropped kind=%s dropped_total=%llu -> 250", j->req.route_name,
 	        j->req.kind == PAYLOAD_BOUNCE ? "bounce" : "auto_reply",
 	        (unsigned long long)d->n_dropped);
 	j->failed = dropped;
@@ -618,11 +610,14 @@ uint64_t delivery_dropped(const struct delivery *d)
 	return d->n_dropped;
 }
 
+_Static_assert(DELIVERY_ID_SIZE == WEBHOOK_ID_SIZE, "the delivery id is the webhook id");
+
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
-                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie,
+                    char id[DELIVERY_ID_SIZE])
 {
 	struct job *j;
-	char err[256];
+	char err[256] = "cannot set up the delivery";
 	int64_t now = now_us();
 	uint64_t budget, whole;
 	int rc = DELIVERY_FAILED;
@@ -668,6 +663,8 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	j->retry_until_us = now + (int64_t)budget * 1000;
 	j->deadline_us = now + (int64_t)whole * 1000;
 	job_clamp_to_drain(j);
+	if (id)
+		memcpy(id, j->req.id, DELIVERY_ID_SIZE);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);
 	d->n_jobs++;
 	if (drop_auto_reply(d, route, j))
@@ -676,9 +673,9 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	route_pump(d, j->rs);
 	return DELIVERY_QUEUED;
 fail:
-	fprintf(stderr, "webhook: route %s: %s\n", route && route->name ? route->name : "?", err);
+	log_msg(GW_LOG_WARN, LS_WEBHOOK, cookie, j->req.id[0] ? j->req.id : NULL, "route=%s %s",
+	        route && route->name ? route->name : "?", err);
 	job_free(j);
-	errno = rc == DELIVERY_TOO_BIG ? EMSGSIZE : 0;
 	return rc;
 }
 
@@ -753,9 +750,9 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 		job_finish(j, &r);
 	}
 	d->drained_cut += cut;
-	fprintf(stderr,
-	        "webhook: drain deadline: %u deliveries answered 451 4.3.2 unconfirmed (%u had a "
-	        "request in flight)\n",
+	log_msg(GW_LOG_WARN, LS_WEBHOOK, 0, NULL,
+	        "drain deadline: %u deliveries answered 451 4.3.2 unconfirmed (%u had a request in "
+	        "flight)",
 	        cut, running);
 }
 

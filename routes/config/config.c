@@ -518,6 +518,7 @@ void config_free(struct gw_config *c)
 	cfg_free_list(c->auth.trusted_arc_sealers, c->auth.n_trusted_arc_sealers);
 	cfg_free_list(c->dns.servers, c->dns.n_servers);
 	cfg_free_list(c->routing.domains, c->routing.n_domains);
+	cfg_free_list(c->server.log_trace, c->server.n_log_trace);
 	free(c->webhook.ca_file);
 	free(c->webhook.client_cert);
 	free(c->webhook.client_key);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "log.h"
 
 #define MS(x)  ((uint64_t)(x))
 #define SEC(x) ((uint64_t)(x)*1000)
@@ -29,6 +30,9 @@ static const char *const attachments[] = {"inline", "metadata", "omit", NULL};
 static const char *const auto_replies[] = {"deliver", "accept-and-drop", NULL};
 static const char *const discoveries[] = {"tree-walk", "psl", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+#define LOG_TRACE_NAME(e, name) name,
+static const char *const log_trace_names[] = {LOG_SUBSYSTEMS(LOG_TRACE_NAME) NULL};
+#undef LOG_TRACE_NAME
 
 #define SRV(f) offsetof(struct gw_server, f)
 static const struct config_key server_keys[] = {
@@ -45,6 +49,10 @@ static const struct config_key server_keys[] = {
      "(listen(2) backlog; the kernel caps it at net.core.somaxconn)."},
     {"log_level", KT_ENUM, "info", 0, 0, SRV(log_level), 0, log_levels, KEY_RELOADABLE,
      "error, warn, info or debug; logs go to standard error."},
+    {"log_trace", KT_STRING_LIST, "[]", 0, 0, SRV(log_trace), SRV(n_log_trace), log_trace_names,
+     KEY_RELOADABLE,
+     "Tracing per subsystem: the debug lines of these subsystems are written whatever "
+     "log_level says, e.g. [\"smtp\", \"webhook\"]."},
 };
 
 #define LST(f) offsetof(struct gw_listener, f)

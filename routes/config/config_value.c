@@ -623,6 +623,12 @@ static int set_string_list(struct load *L, const struct config_key *k, const tom
 
 	if (cfg_string_list(L, v, k->name, false, &list, &n, NULL, NULL) < 0)
 		return -1;
+	for (size_t i = 0; k->names && i < n; i++)
+		if (enum_index(k->names, list[i]) < 0) {
+			cfg_err_at(L, v, "'%s': unknown name '%s'", k->name, list[i]);
+			cfg_free_list(list, n);
+			return -1;
+		}
 	cfg_free_list(*(char ***)cfg_field(base, k->offset),
 	              *(size_t *)cfg_field(base, k->offset2));
 	*(char ***)cfg_field(base, k->offset) = list;

@@ -265,4 +265,4 @@ def test_bad_server_address_is_refused():
     proc = subprocess.run([str(DRIVER), "--dns", "not-an-address:x"], input="",
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 2
-    assert "dns: servers" in proc.stderr
+    assert "sys=dns servers" in proc.stderr

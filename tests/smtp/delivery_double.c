@@ -190,7 +190,8 @@ static void make_reply(const char *url, struct smtp_reply *r)
 }
 
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
-                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie)
+                    const struct message_bytes *msg, const json_t *auth, uint64_t cookie,
+                    char id[DELIVERY_ID_SIZE])
 {
 	(void)auth;
 	const char *url = route->url ? route->url : "";
@@ -205,6 +206,8 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	make_reply(url, &p->reply);
 	p->next = d->list;
 	d->list = p;
+	if (id)
+		snprintf(id, DELIVERY_ID_SIZE, "double-%llu", (unsigned long long)cookie);
 	if (url_has(url, "/hang"))
 		return 0;
 	const char *dl = strstr(url, "delay=");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "smtp_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,11 +38,12 @@ static void parse_line(const char *line)
 	}
 	unsigned char out[512];
 	char user[256], pass[256];
-	long dl = smtp_b64_decode(arg, strlen(arg), out, sizeof out);
-	if (dl > (long)sizeof out)
-		abort();
-	if (dl >= 0)
-		smtp_sasl_plain(out, (size_t)dl, user, sizeof user, pass, sizeof pass);
+	size_t dl;
+	if (codec_b64_decode(arg, strlen(arg), out, sizeof out, &dl, CODEC_B64_NEED_PAD) == 0) {
+		if (dl > sizeof out)
+			abort();
+		smtp_sasl_plain(out, dl, user, sizeof user, pass, sizeof pass);
+	}
 	uint64_t v;
 	smtp_parse_u64(arg, strlen(arg), &v);
 }

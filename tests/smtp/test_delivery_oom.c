@@ -138,7 +138,7 @@ int main(void)
 	                              .n_rcpts = 1,
 	                              .client_ip = "192.0.2.1"};
 	static const struct message_bytes msg = {"Subject: t\r\n\r\nbody\r\n", 20};
-	CHECK_INT(delivery_submit(d, &route, &env, &msg, NULL, 7), 0);
+	CHECK_INT(delivery_submit(d, &route, &env, &msg, NULL, 7, NULL), 0);
 	atomic_store(&fail_realloc,
 	             true); /* the request is built: only the answer's body is left */
 	for (int i = 0; i < 100 && (s.n < 1 || delivery_in_flight(d) > 0); i++) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../unit.h"
-#include "smtp_int.h"
+#include "smtp_reply.h"
 
 int main(void)
 {

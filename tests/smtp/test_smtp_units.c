@@ -16,7 +16,10 @@
 #include <openssl/x509.h>
 
 #include "../unit.h"
-#include "smtp_int.h"
+#include "smtp_admit.h"
+#include "smtp_msg.h"
+#include "smtp_sasl.h"
+#include "smtp_tls.h"
 
 static void admit_keys(void)
 {
@@ -76,11 +79,11 @@ static void dummy_hashes(void)
 			u[k].password_hash = (char *)t[i].h[k];
 			cfg.n_users++;
 		}
-		CHECK_STR(smtp_auth_dummy_hash(&cfg), t[i].want);
+		CHECK_STR(smtp_sasl_dummy_hash(&cfg), t[i].want);
 	}
 	struct gw_config none;
 	memset(&none, 0, sizeof none);
-	CHECK(smtp_auth_dummy_hash(&none) == NULL);
+	CHECK(smtp_sasl_dummy_hash(&none) == NULL);
 }
 
 /* A throw-away key and self-signed certificate, written to key and cert: 0 or -1. */

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "log.h"
 #include "opts.h"
 #include "spf.h"
 
@@ -253,7 +254,10 @@ int main(int argc, char **argv)
 	if (opts_parse("spf_check", t, sizeof(t) / sizeof(t[0]), argc, argv, NULL, 0) != 0)
 		return 2;
 	cfg.n_servers = dns.n;
-	d.opts.trace = trace;
+	if (trace) {
+		static char *const spf_only[] = {"spf"}; /* as log_trace = ["spf"] */
+		log_configure(GW_LOG_INFO, spf_only, 1);
+	}
 	d.helo_check = helo_check;
 	d.parallel = parallel;
 	d.base = event_base_new();

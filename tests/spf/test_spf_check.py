@@ -66,3 +66,22 @@ def test_helo_identity_check(dns_server):
     assert (out["result"], out["identity"], out["domain"]) == ("pass", "helo",
                                                                 "helo.example.org")
     assert dns.count("fast.example.com", "TXT") == 0
+
+
+def test_trace_goes_through_the_log(dns_server):
+    """--trace is log_trace = ["spf"]: SPF's state changes are debug lines of the
+    daemon's one log (sys=spf), and nothing is traced without it."""
+    dns = dns_server(ZONE)
+    args = ["--dns", dns.address, "--ip", "192.0.2.25", "--helo", "h.example.org",
+            "--from", "x@fast.example.com"]
+    for trace in (False, True):
+        proc = subprocess.run([str(DRIVER), *args, *(["--trace"] if trace else [])],
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["result"] == "pass"
+        lines = [ln for ln in proc.stderr.splitlines() if " sys=spf " in ln]
+        if not trace:
+            assert lines == [], proc.stderr
+            continue
+        assert lines and all(": debug sys=spf " in ln and " -> " in ln for ln in lines), \
+            proc.stderr

@@ -68,7 +68,8 @@ static void on_done(void *owner, uint64_t cookie, const struct smtp_reply *r)
 static void submit_more(struct bench *b)
 {
 	while (b->submitted < b->n && b->submitted - b->done < b->conc)
-		if (delivery_submit(b->d, &b->route, &b->env, &b->msg, NULL, b->submitted++) < 0)
+		if (delivery_submit(b->d, &b->route, &b->env, &b->msg, NULL, b->submitted++, NULL) <
+		    0)
 			b->done++;
 }
 

@@ -95,7 +95,7 @@ static int submit(struct delivery *d, struct seen *s, const struct gw_route *r, 
 	int rc;
 
 	s->in_submit = true;
-	rc = delivery_submit(d, r, &env, &msg, NULL, cookie);
+	rc = delivery_submit(d, r, &env, &msg, NULL, cookie, NULL);
 	s->in_submit = false;
 	return rc;
 }

@@ -44,7 +44,7 @@ def test_accept_and_drop(gateway_bin, tmp_path, sink):
     assert len(dropped) == 2, log
     assert "kind=auto_reply" in dropped[0] and "dropped_total=1" in dropped[0]
     assert "kind=bounce" in dropped[1] and "dropped_total=2" in dropped[1]
-    assert all(" id=" in line and "-> 250" in line for line in dropped)
+    assert all(" delivery=" in line and "-> 250" in line for line in dropped)
 
 
 def test_deliver_is_the_default(gateway_bin, tmp_path, sink):

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -27,13 +28,14 @@ def free_port():
 
 
 class Gateway:
-    def __init__(self, binary, tmp, sink_url, extra=""):
+    def __init__(self, binary, tmp, sink_url, extra="", server=""):
         self.port = free_port()
         self.config = tmp / "gateway.toml"
         self.config.write_text(f'''
 [server]
 hostname = "mx.example.test"
 workers = 1
+{server}
 
 [[listener]]
 address = "127.0.0.1:{self.port}"
@@ -195,3 +197,37 @@ def test_client_gone_while_posting(gateway, sink):
         assert c2.sendmail("alice@sender.test", ["hello@example.test"], MSG) == {}
     assert len(sink.requests) == 2
     assert gateway.proc.poll() is None
+
+
+def test_log_joins_session_and_delivery(gateway_bin, tmp_path, sink):
+    """One log (docs/logging.md): the submit line names the delivery id, every webhook
+    line names the session, and log_trace turns on one subsystem's debug lines alone."""
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                server='log_level = "info"\nlog_trace = ["webhook"]')
+    try:
+        with g.smtp() as c:
+            assert c.sendmail("alice@sender.test", ["hello@example.test"], MSG) == {}
+        assert g.proc.poll() is None
+    finally:
+        g.stop()
+    log = g.log()
+    sub = re.search(r"info sys=smtp session=([0-9a-f]{16}) delivery=(\S+) message submitted", log)
+    assert sub, log
+    session, delivery = sub.groups()
+    assert delivery == sink.requests[0].headers["webhook-id"]
+    assert f"info sys=smtp session={session} delivery={delivery} delivered reply=250" in log
+    hooks = [ln for ln in log.splitlines() if " sys=webhook " in ln]
+    assert hooks and all(f"session={session} delivery={delivery} " in ln for ln in hooks), log
+    assert any("debug sys=webhook" in ln and " job " in ln for ln in hooks), log  # traced
+    assert "debug sys=smtp" not in log  # smtp is not traced: its debug lines stay off
+    assert "info sys=main" in log and "ready:" in log
+
+
+def test_log_trace_unknown_name_refused(gateway_bin, tmp_path):
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text('[server]\nlog_trace = ["smtp", "nosuch"]\n'
+                   '[[listener]]\naddress = "127.0.0.1:%d"\n' % free_port())
+    p = subprocess.run([str(gateway_bin), "check", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0
+    assert "'log_trace': unknown name 'nosuch'" in p.stderr

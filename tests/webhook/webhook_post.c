@@ -98,7 +98,7 @@ static void submit_one(struct driver *dr)
 		on_done(dr, cookie, &r); /* what the front end answers at RCPT */
 		return;
 	}
-	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie);
+	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie, NULL);
 	if (rc < 0) { /* what smtp_cmd.c answers for each result */
 		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up"};
 		if (rc == DELIVERY_TOO_BIG)

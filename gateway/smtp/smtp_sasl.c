@@ -1,5 +1,5 @@
 /*
- * smtp_auth.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
+ * smtp_sasl.c: SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, on submission listeners and over TLS only. Passwords are
  * checked with crypt_rn() against the crypt(3) hashes of [[user]] and
  * compared in constant time, on a small pool of threads so that a slow
@@ -24,7 +24,9 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
-#include "smtp_int.h"
+#include "codec.h"
+#include "smtp_sasl.h"
+#include "smtp_session.h"
 
 #define AUTH_FIELD_MAX 256
 
@@ -57,7 +59,7 @@ static uint64_t hash_cost(const char *h)
  * one, so that a name that does not exist takes as long as the slowest
  * that does (with users[0]'s, a cheap first hash would reveal the rest).
  */
-const char *smtp_auth_dummy_hash(const struct gw_config *cfg)
+const char *smtp_sasl_dummy_hash(const struct gw_config *cfg)
 {
 	const char *best = NULL;
 	uint64_t best_cost = 0;
@@ -74,7 +76,7 @@ const char *smtp_auth_dummy_hash(const struct gw_config *cfg)
 	return best;
 }
 
-bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char *pass)
+bool smtp_sasl_verify(const struct gw_config *cfg, const char *user, const char *pass)
 {
 	const char *hash = NULL;
 	bool known = false;
@@ -86,7 +88,7 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 		}
 	}
 	if (!hash)
-		hash = smtp_auth_dummy_hash(cfg);
+		hash = smtp_sasl_dummy_hash(cfg);
 	if (!hash)
 		return false;
 	struct crypt_data *cd = calloc(1, sizeof *cd);
@@ -102,10 +104,10 @@ bool smtp_auth_verify(const struct gw_config *cfg, const char *user, const char 
 	return ok && known;
 }
 
-enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg);
-void smtp_cmd_auth(struct smtp_session *s, char *arg);
+enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg);
+void smtp_sasl_cmd(struct smtp_session *s, char *arg);
 
-enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg)
+enum smtp_reply_id smtp_sasl_check(struct smtp_session *s, const char *arg)
 {
 	if (s->lst->mode != LISTEN_SUBMISSION)
 		return RPL_NOT_IMPL;
@@ -123,9 +125,9 @@ enum smtp_reply_id smtp_cmd_auth_check(struct smtp_session *s, const char *arg)
 /* The verdict, back on the session's loop. */
 static void auth_result(struct smtp_session *s, const char *user, bool ok)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	if (ok) {
 		s->auth_user = strdup(user);
@@ -133,7 +135,7 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 			smtp_reply(s, RPL_NO_MEMORY, NULL);
 			return;
 		}
-		smtp_log(LOG_INFO_, s->id, "auth ok user=%s", user);
+		smtp_log(GW_LOG_INFO, s->id, "auth ok user=%s", user);
 		smtp_reply(s, RPL_AUTH_OK, NULL);
 		if (s->shutdown_pending)
 			smtp_reply(s, RPL_SHUTDOWN, NULL);
@@ -144,7 +146,7 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
 	s->n_auth_failures++;
 	smtp_authip_failed(&s->cfg->limits, s->ip_key);
 	smtp_worker_count(s->w, C_AUTH_FAILURES);
-	smtp_log(LOG_INFO_, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
+	smtp_log(GW_LOG_INFO, s->id, "auth failed ip=%s failures=%u", s->ip, s->n_auth_failures);
 	/* The answer comes from the timer (smtp_session.c timer_cb, ST_AUTH_DELAY). */
 	smtp_session_state(s, ST_AUTH_DELAY);
 	uint64_t delay = s->cfg->limits.auth_failure_delay_ms;
@@ -159,16 +161,16 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
  * beyond it AUTH gets 454 4.7.0 (RFC 4954 6). A job holds its own copy of
  * the credentials and a reference to the configuration; its completion
  * finds the session by id (it may have gone). Jobs belong to their worker
- * (w->auth_jobs, touched by its loop only); the pool lock guards the queue,
+ * (w->sasl_jobs, touched by its loop only); the pool lock guards the queue,
  * the count and each job's state.
  */
 #define AUTH_POOL_THREADS 2
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
-struct auth_job {
-	struct auth_job *next;  /* the worker's list */
-	struct auth_job *qnext; /* the pool's queue */
+struct sasl_job {
+	struct sasl_job *next;  /* the worker's list */
+	struct sasl_job *qnext; /* the pool's queue */
 	struct smtp_worker *w;
 	uint64_t sid;
 	struct smtp_runtime *rt;
@@ -185,7 +187,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued */
 	pthread_cond_t done; /* a job finished (teardown waits for it) */
-	struct auth_job *head, *tail;
+	struct sasl_job *head, *tail;
 	uint32_t in_flight; /* queued + running */
 	uint32_t threads;
 } pool = {PTHREAD_MUTEX_INITIALIZER,
@@ -196,11 +198,11 @@ static struct {
           0,
           0};
 
-static struct auth_job *pool_take(void)
+static struct sasl_job *pool_take(void)
 {
 	while (!pool.head)
 		pthread_cond_wait(&pool.work, &pool.lock);
-	struct auth_job *j = pool.head;
+	struct sasl_job *j = pool.head;
 	pool.head = j->qnext;
 	if (!pool.head)
 		pool.tail = NULL;
@@ -213,9 +215,9 @@ static void *pool_thread(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		struct auth_job *j = pool_take();
+		struct sasl_job *j = pool_take();
 		pthread_mutex_unlock(&pool.lock);
-		bool ok = smtp_auth_verify(j->rt->cfg, j->user, j->pass);
+		bool ok = smtp_sasl_verify(j->rt->cfg, j->user, j->pass);
 		pthread_mutex_lock(&pool.lock);
 		OPENSSL_cleanse(j->pass, sizeof j->pass);
 		j->ok = ok;
@@ -243,7 +245,7 @@ static int pool_start(void)
 }
 
 /* Queues j unless max checks already run or wait: 0, or -1 (pool full or no thread). */
-static int pool_submit(struct auth_job *j, uint32_t max)
+static int pool_submit(struct sasl_job *j, uint32_t max)
 {
 	int rc = -1;
 	pthread_mutex_lock(&pool.lock);
@@ -265,11 +267,11 @@ out:
 }
 
 /* Takes j out of the queue if it has not started; else waits until it is done. */
-static void pool_cancel(struct auth_job *j)
+static void pool_cancel(struct sasl_job *j)
 {
 	pthread_mutex_lock(&pool.lock);
 	if (j->state == JOB_QUEUED) {
-		struct auth_job **pp = &pool.head, *prev = NULL;
+		struct sasl_job **pp = &pool.head, *prev = NULL;
 		while (*pp && *pp != j) {
 			prev = *pp;
 			pp = &(*pp)->qnext;
@@ -287,9 +289,9 @@ static void pool_cancel(struct auth_job *j)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-static void job_free(struct smtp_worker *w, struct auth_job *j)
+static void job_free(struct smtp_worker *w, struct sasl_job *j)
 {
-	struct auth_job **pp = &w->auth_jobs;
+	struct sasl_job **pp = &w->sasl_jobs;
 	while (*pp && *pp != j)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -305,7 +307,7 @@ static void job_free(struct smtp_worker *w, struct auth_job *j)
 
 static void job_done(evutil_socket_t fd, short what, void *arg)
 {
-	struct auth_job *j = arg;
+	struct sasl_job *j = arg;
 	struct smtp_worker *w = j->w;
 	char user[AUTH_FIELD_MAX];
 	(void)fd;
@@ -316,26 +318,26 @@ static void job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(w, j);
 	struct smtp_session *s = smtp_worker_find(w, sid);
 	if (!s || s->dead || s->state != ST_AUTH_CHECK) {
-		smtp_log(LOG_INFO_, sid, "auth result for a session that is gone; dropped");
+		smtp_log(GW_LOG_INFO, sid, "auth result for a session that is gone; dropped");
 		return;
 	}
 	auth_result(s, user, ok);
 }
 
-void smtp_auth_jobs_join(struct smtp_worker *w)
+void smtp_sasl_jobs_join(struct smtp_worker *w)
 {
-	while (w->auth_jobs)
-		job_free(w, w->auth_jobs);
+	while (w->sasl_jobs)
+		job_free(w, w->sasl_jobs);
 }
 
 static void auth_busy(struct smtp_session *s)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	smtp_worker_count(s->w, C_AUTH_BUSY);
-	smtp_log(LOG_WARN_, s->id, "limit max_auth_checks=%u reached ip=%s",
+	smtp_log(GW_LOG_WARN, s->id, "limit max_auth_checks=%u reached ip=%s",
 	         s->cfg->limits.max_auth_checks, s->ip);
 	smtp_reply(s, RPL_AUTH_BUSY, NULL);
 }
@@ -344,23 +346,23 @@ static void auth_busy(struct smtp_session *s)
 static void auth_refused(struct smtp_session *s, enum smtp_authip_verdict v)
 {
 	const struct gw_limits *lim = &s->cfg->limits;
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	if (v == AUTHIP_FAILURES) {
 		smtp_worker_count(s->w, C_AUTH_IP_BLOCKED);
-		smtp_log(LOG_WARN_, s->id, "limit max_auth_failures_per_ip=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit max_auth_failures_per_ip=%u reached ip=%s",
 		         lim->max_auth_failures_per_ip, s->ip);
 		smtp_reply(s, RPL_AUTH_IP_FAILURES, NULL);
 		return;
 	}
 	smtp_worker_count(s->w, C_AUTH_BUSY);
 	if (v == AUTHIP_BUSY)
-		smtp_log(LOG_WARN_, s->id, "limit max_auth_checks_per_ip=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit max_auth_checks_per_ip=%u reached ip=%s",
 		         lim->max_auth_checks_per_ip, s->ip);
 	else
-		smtp_log(LOG_WARN_, s->id, "limit auth_ip_table_size=%u reached ip=%s",
+		smtp_log(GW_LOG_WARN, s->id, "limit auth_ip_table_size=%u reached ip=%s",
 		         lim->auth_ip_table_size, s->ip);
 	smtp_reply(s, RPL_AUTH_BUSY, NULL);
 }
@@ -375,7 +377,7 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 		auth_refused(s, v);
 		return;
 	}
-	struct auth_job *j = calloc(1, sizeof *j);
+	struct sasl_job *j = calloc(1, sizeof *j);
 	if (!j || strlen(user) >= sizeof j->user || pl >= sizeof j->pass) {
 		free(j);
 		smtp_authip_end(&s->cfg->limits, s->ip_key);
@@ -402,8 +404,8 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 		auth_busy(s);
 		return;
 	}
-	j->next = s->w->auth_jobs;
-	s->w->auth_jobs = j;
+	j->next = s->w->sasl_jobs;
+	s->w->sasl_jobs = j;
 	smtp_session_state(s, ST_AUTH_CHECK);
 	smtp_session_arm(s, 0);
 	bufferevent_disable(s->bev, EV_READ);
@@ -411,19 +413,20 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 
 static int decode(const char *b64, unsigned char *out, size_t max, size_t *len)
 {
-	long n = smtp_b64_decode(b64, strlen(b64), out, max - 1);
-	if (n < 0)
+	size_t n;
+	/* SASL (RFC 4954 section 4) allows no FWS and needs the padding. */
+	if (codec_b64_decode(b64, strlen(b64), out, max - 1, &n, CODEC_B64_NEED_PAD) < 0)
 		return -1;
 	out[n] = '\0';
-	*len = (size_t)n;
+	*len = n;
 	return 0;
 }
 
 static void auth_fail_syntax(struct smtp_session *s, enum smtp_reply_id r)
 {
-	s->auth_step = AUTH_NONE;
-	free(s->auth_login_name);
-	s->auth_login_name = NULL;
+	s->sasl_step = SASL_NONE;
+	free(s->sasl_login_name);
+	s->sasl_login_name = NULL;
 	smtp_session_state(s, ST_COMMAND);
 	smtp_reply(s, r, NULL);
 }
@@ -458,24 +461,24 @@ static void login_step(struct smtp_session *s, const char *b64)
 		auth_fail_syntax(s, RPL_AUTH_BAD_B64);
 		return;
 	}
-	if (s->auth_step == AUTH_LOGIN_USER) {
-		s->auth_login_name = strdup((char *)v);
-		if (!s->auth_login_name) {
+	if (s->sasl_step == SASL_LOGIN_USER) {
+		s->sasl_login_name = strdup((char *)v);
+		if (!s->sasl_login_name) {
 			smtp_reply(s, RPL_NO_MEMORY, NULL);
 			return;
 		}
-		s->auth_step = AUTH_LOGIN_PASS;
+		s->sasl_step = SASL_LOGIN_PASS;
 		smtp_session_state(s, ST_AUTH);
 		smtp_reply(s, RPL_AUTH_CONT, "UGFzc3dvcmQ6"); /* "Password:" */
 		return;
 	}
 	char user[AUTH_FIELD_MAX];
-	snprintf(user, sizeof user, "%s", s->auth_login_name);
+	snprintf(user, sizeof user, "%s", s->sasl_login_name);
 	auth_done(s, user, (char *)v);
 	OPENSSL_cleanse(v, sizeof v);
 }
 
-void smtp_cmd_auth(struct smtp_session *s, char *arg)
+void smtp_sasl_cmd(struct smtp_session *s, char *arg)
 {
 	char *sp = strchr(arg, ' ');
 	const char *initial = NULL;
@@ -484,7 +487,7 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 		initial = sp + 1;
 	}
 	if (strcasecmp(arg, "PLAIN") == 0) {
-		s->auth_step = AUTH_PLAIN_WAIT;
+		s->sasl_step = SASL_PLAIN_WAIT;
 		if (initial) {
 			plain(s, initial);
 			return;
@@ -494,7 +497,7 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 		return;
 	}
 	if (strcasecmp(arg, "LOGIN") == 0) {
-		s->auth_step = AUTH_LOGIN_USER;
+		s->sasl_step = SASL_LOGIN_USER;
 		if (initial) {
 			login_step(s, initial);
 			return;
@@ -506,12 +509,12 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 	smtp_reply(s, RPL_AUTH_MECH, NULL);
 }
 
-void smtp_cmd_auth_abort(struct smtp_session *s, enum smtp_reply_id r)
+void smtp_sasl_abort(struct smtp_session *s, enum smtp_reply_id r)
 {
 	auth_fail_syntax(s, r);
 }
 
-void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len)
+void smtp_sasl_line(struct smtp_session *s, char *line, size_t len)
 {
 	if (strlen(line) != len) {
 		auth_fail_syntax(s, RPL_AUTH_BAD_B64);
@@ -521,7 +524,7 @@ void smtp_cmd_auth_line(struct smtp_session *s, char *line, size_t len)
 		auth_fail_syntax(s, RPL_AUTH_CANCEL);
 		return;
 	}
-	if (s->auth_step == AUTH_PLAIN_WAIT)
+	if (s->sasl_step == SASL_PLAIN_WAIT)
 		plain(s, line);
 	else
 		login_step(s, line);
