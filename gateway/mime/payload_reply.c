@@ -576,11 +576,173 @@ static size_t skip_blank(const struct line *l, size_t n, size_t i)
 	return i;
 }
 
+/* The state of the walk down the lines that cuts the quoted history out. */
+struct cut {
+	struct preply *out;
+	struct line *l; /* the body's lines */
+	size_t n;
+	const char *end; /* the end of the body, to tell a last line without '\n' */
+	struct run run;  /* kept lines not yet copied to out->text */
+	bool forward;    /* a forwarded message: kept whole */
+	bool after_quote;
+	char scratch[3 * LINE_MAX_HEADER + 4]; /* quote_header()'s joined lines */
+};
+
+/* What the walk does after a line. */
+enum step {
+	STEP_ON,   /* go on at the index the step left */
+	STEP_STOP, /* the rest is history (or kept whole) */
+	STEP_OOM,
+};
+
+/* The first boundary found names the method; any later one only confirms the cut. */
+static void mark_quoted(struct preply *out, const char *method)
+{
+	if (!out->quoted)
+		out->method = method;
+	out->quoted = 1;
+}
+
+/* The lines of s, calloc'ed (*n of them), or NULL. */
+static struct line *body_lines(const char *s, size_t len, size_t *n)
+{
+	size_t cap = 0;
+	for (size_t i = 0; i < len; i++)
+		cap += s[i] == '\n';
+	struct line *l = calloc(cap + 1, sizeof(*l));
+	if (l)
+		*n = split_lines(s, len, l, cap + 1);
+	return l;
+}
+
+/* A forward marker: a forward is not a reply, keep it and everything after it. */
+static enum step keep_forward(struct cut *c, size_t i)
+{
+	c->forward = true;
+	for (; i < c->n; i++)
+		if (run_add(&c->out->text, &c->run, c->l[i], c->end) < 0)
+			return STEP_OOM;
+	return STEP_STOP;
+}
+
+/* A quote header of h lines at *i. */
+static enum step at_quote_header(struct cut *c, size_t *i, int h)
+{
+	mark_quoted(c->out, "quote-header");
+	size_t k = skip_blank(c->l, c->n, *i + (size_t)h);
+	if (k >= c->n || !quoted(c->l[k]))
+		return STEP_STOP; /* unmarked quote: everything below is history */
+	*i = k; /* header over a '>' block: drop both, inline replies may follow */
+	c->after_quote = true;
+	return STEP_ON;
+}
+
+/* "Sent from my iPhone" then more text: mobile clients put the quote below it. */
+static bool trailer_above_quote(const struct line *l, size_t n, size_t i)
+{
+	size_t next;
+	return i > 0 && trailer(trim(l[i])) && (next = skip_blank(l, n, i + 1)) < n &&
+	       !trailer(trim(l[next]));
+}
+
+/* The end of the '>' block at i, with the lines a client's wrapping left unmarked inside it. */
+static size_t quote_block_end(const struct line *l, size_t n, size_t i)
+{
+	while (i < n && (quoted(l[i]) ||
+	                 (!blank(l[i]) && i + 1 < n && quoted(l[i + 1]) && quoted(l[i - 1]))))
+		i++;
+	return i;
+}
+
+/* Text the sender wrote: kept, with one empty line where a quote was cut out between paragraphs. */
+static enum step keep_line(struct cut *c, size_t *i)
+{
+	struct pbuf *t = &c->out->text;
+	if (c->after_quote && run_flush(t, &c->run) < 0)
+		return STEP_OOM;
+	if (c->after_quote && blank(c->l[*i]) &&
+	    (t->len == 0 ||
+	     (t->len >= 2 && t->p[t->len - 1] == '\n' && t->p[t->len - 2] == '\n'))) {
+		(*i)++;
+		return STEP_ON;
+	}
+	c->after_quote = false;
+	if (run_add(t, &c->run, c->l[*i], c->end) < 0)
+		return STEP_OOM;
+	(*i)++;
+	return STEP_ON;
+}
+
+/* Looks at line *i and moves *i past what it decided about. */
+static enum step cut_line(struct cut *c, size_t *i)
+{
+	struct line t = trim(c->l[*i]);
+	int h;
+	if (!c->out->quoted && forward_marker(t))
+		return keep_forward(c, *i);
+	if ((h = quote_header(c->l, c->n, *i, c->scratch)) > 0)
+		return at_quote_header(c, i, h);
+	if (original_message(t) || header_block(c->l, c->n, *i)) {
+		mark_quoted(c->out, original_message(t) ? "original-message" : "header-block");
+		return STEP_STOP;
+	}
+	if (trailer_above_quote(c->l, c->n, *i)) {
+		if (run_add(&c->out->text, &c->run, c->l[*i], c->end) < 0)
+			return STEP_OOM;
+		mark_quoted(c->out, "signature-trailer");
+		return STEP_STOP;
+	}
+	if (quoted(c->l[*i])) {
+		*i = quote_block_end(c->l, c->n, *i);
+		c->after_quote = true;
+		mark_quoted(c->out, "quote-marks");
+		return STEP_ON;
+	}
+	return keep_line(c, i);
+}
+
+/* Walks the lines, copying what the sender wrote to out->text; 0 or -1 (out of memory). */
+static int cut_quotes(struct cut *c)
+{
+	for (size_t i = 0; i < c->n;) {
+		enum step st = cut_line(c, &i);
+		if (st == STEP_OOM)
+			return -1;
+		if (st == STEP_STOP)
+			break;
+	}
+	return run_flush(&c->out->text, &c->run);
+}
+
+/* Leading blank lines (top of a bottom-posted reply) are not content. */
+static void drop_leading_blank(struct pbuf *b)
+{
+	size_t lead = 0;
+	while (lead < b->len && (b->p[lead] == '\n' || b->p[lead] == ' '))
+		lead++;
+	while (lead && b->p[lead - 1] == ' ')
+		lead--; /* the indent of the first line is content */
+	if (!lead)
+		return;
+	memmove(b->p, b->p + lead, b->len - lead);
+	b->len -= lead;
+}
+
+/* Nothing but quotes: the cut is wrong or the reply is the quote; keep all. */
+static int keep_all(struct preply *out, const char *s, size_t len)
+{
+	if (pbuf_add(&out->text, s, len) < 0)
+		return -1;
+	rtrim_buf(&out->text);
+	out->quoted = 0;
+	out->method = "none";
+	return 0;
+}
+
 int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out)
 {
-	char scratch[3 * LINE_MAX_HEADER + 4];
+	struct cut c = {.out = out, .end = s + len};
 	int rc = -1;
-	size_t cap = 0, n;
 
 	out->method = "none";
 	out->quoted = 0;
@@ -589,110 +751,18 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 		out->quoted = -1;
 		return 0;
 	}
-	for (size_t i = 0; i < len; i++)
-		cap += s[i] == '\n';
-	struct line *l = calloc(cap + 1, sizeof(*l));
-	if (!l)
+	c.l = body_lines(s, len, &c.n);
+	if (!c.l)
 		return -1;
-	n = split_lines(s, len, l, cap + 1);
 	out->text.max = len + 2;
 	out->sig.max = len + 2;
-
-	bool forward = false, after_quote = false;
-	struct run run = {NULL, 0};
-	const char *end = s + len;
-	for (size_t i = 0; i < n;) {
-		struct line t = trim(l[i]);
-		int h;
-		if (!out->quoted && forward_marker(t)) {
-			forward = true; /* a forward is not a reply: keep the rest */
-			for (; i < n; i++)
-				if (run_add(&out->text, &run, l[i], end) < 0)
-					goto out;
-			break;
-		}
-		if ((h = quote_header(l, n, i, scratch)) > 0) {
-			size_t k = skip_blank(l, n, i + (size_t)h);
-			if (k < n && quoted(l[k])) { /* header over a '>' block: drop both */
-				i = k;
-				after_quote = true;
-				if (!out->quoted)
-					out->method = "quote-header";
-				out->quoted = 1;
-				continue;
-			}
-			if (!out->quoted)
-				out->method = "quote-header";
-			out->quoted = 1;
-			break; /* unmarked quote: everything below is history */
-		}
-		if (original_message(t) || header_block(l, n, i)) {
-			if (!out->quoted)
-				out->method =
-				    original_message(t) ? "original-message" : "header-block";
-			out->quoted = 1;
-			break;
-		}
-		size_t next = 0;
-		if (i > 0 && trailer(t) && (next = skip_blank(l, n, i + 1)) < n &&
-		    !trailer(trim(l[next]))) {
-			/* "Sent from my iPhone" then more: mobile clients put the quote below it */
-			if (run_add(&out->text, &run, l[i], end) < 0)
-				goto out;
-			if (!out->quoted)
-				out->method = "signature-trailer";
-			out->quoted = 1;
-			break;
-		}
-		if (quoted(l[i])) {
-			/* a '>' block, with the lines a client's wrapping left unmarked inside it
-			 */
-			while (i < n && (quoted(l[i]) || (!blank(l[i]) && i + 1 < n &&
-			                                  quoted(l[i + 1]) && quoted(l[i - 1]))))
-				i++;
-			after_quote = true;
-			if (!out->quoted)
-				out->method = "quote-marks";
-			out->quoted = 1;
-			continue;
-		}
-		/* one empty line where a quote was cut out between two paragraphs */
-		if (after_quote && run_flush(&out->text, &run) < 0)
-			goto out;
-		if (after_quote && blank(l[i]) &&
-		    (out->text.len == 0 ||
-		     (out->text.len >= 2 && out->text.p[out->text.len - 1] == '\n' &&
-		      out->text.p[out->text.len - 2] == '\n'))) {
-			i++;
-			continue;
-		}
-		after_quote = false;
-		if (run_add(&out->text, &run, l[i], end) < 0)
-			goto out;
-		i++;
-	}
-	if (run_flush(&out->text, &run) < 0)
+	if (cut_quotes(&c) < 0)
 		goto out;
 	drop_separator(&out->text);
-	/* Leading blank lines (top of a bottom-posted reply) are not content. */
-	size_t lead = 0;
-	while (lead < out->text.len && (out->text.p[lead] == '\n' || out->text.p[lead] == ' '))
-		lead++;
-	while (lead && out->text.p[lead - 1] == ' ')
-		lead--;
-	if (lead) {
-		memmove(out->text.p, out->text.p + lead, out->text.len - lead);
-		out->text.len -= lead;
-	}
-	if (out->text.len == 0 && out->quoted > 0) {
-		/* Nothing but quotes: the cut is wrong or the reply is the quote; keep all. */
-		if (pbuf_add(&out->text, s, len) < 0)
-			goto out;
-		rtrim_buf(&out->text);
-		out->quoted = 0;
-		out->method = "none";
-	}
-	if (forward)
+	drop_leading_blank(&out->text);
+	if (out->text.len == 0 && out->quoted > 0 && keep_all(out, s, len) < 0)
+		goto out;
+	if (c.forward)
 		out->method = "forward";
 	else if (split_signature(out) < 0)
 		goto out;
@@ -700,7 +770,7 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 		out->method = out->sig_is_trailer ? "signature-trailer" : "signature-delimiter";
 	rc = 0;
 out:
-	free(l);
+	free(c.l);
 	return rc;
 }
 
