@@ -51,7 +51,8 @@ def main():
                 print(f"    attack error: {r['attack_error']}")
             if a.verbose or not r["pass"]:
                 print("    " + "\n    ".join(r["log_tail"].splitlines()[-8:]))
-        print(f"    bound: {sc.bound_text}", flush=True)
+        print(f"    bound: {sc.bound_text}; webhook: {r['posts']} POSTs, "
+              f"{r['post_bytes'] / 1e6:.1f} MB", flush=True)
     if a.json:
         for r in results:
             r.pop("log_tail", None)

@@ -96,7 +96,12 @@ def messages(ctx, conns, per_conn, make, sender=lambda i, k: "a@attacker.test",
             try:
                 if c is None:
                     c = client(ctx.port)
-                    ehlo(c)
+                    code = ehlo(c)
+                    if code != 250:
+                        ctx.tally.add(f"greeting/EHLO {code}")
+                        c.close()
+                        c = None
+                        continue
                 send_message(ctx, c, sender(i, k), [rcpt], make(i, k))
             except (OSError, EOFError, ValueError) as e:
                 ctx.tally.add(type(e).__name__)
@@ -717,7 +722,8 @@ class DnsBlackhole(Scenario):
 
     def config(self, full):
         return dict(AUTH_ON, **{"dns.timeout": '"2s"' if full else '"300ms"',
-                                "dns.tries": "2" if full else "1"})
+                                "dns.tries": "2" if full else "1",
+                                "limits.max_connections_per_ip": str(self.n(full) + 20)})
 
     def zone(self, extra, full):
         faults = ["blackhole.example", "_dmarc.blackhole.example", "_dmarc.example"]
