@@ -202,7 +202,7 @@ def run_threads(n, fn, deadline):
 
 # ---- the probe ----------------------------------------------------------
 def _probe_main(port, stop, out, greet_every, max_messages, max_seconds):
-    lat, greet, failures = [], [], []
+    lat, greet, failures, cycle = [], [], [], []
     msgs = 0
     c = None
     on_conn = 0
@@ -236,6 +236,7 @@ def _probe_main(port, stop, out, greet_every, max_messages, max_seconds):
                 connect().close()  # a fresh connection's greeting latency
             msgs += 1
             on_conn += 1
+            start = time.monotonic()
             c.send(f"MAIL FROM:<{PROBE_FROM}>\r\nRCPT TO:<{PROBE_RCPT}>\r\nDATA\r\n".encode())
             codes = [c.reply(HANG_S)[0] for _ in range(3)]
             if codes != [250, 250, 354]:
@@ -245,6 +246,7 @@ def _probe_main(port, stop, out, greet_every, max_messages, max_seconds):
             c.send(b".\r\n")
             code, text, _ = c.reply(HANG_S)
             lat.append((time.monotonic() - t0) * 1000)
+            cycle.append((time.monotonic() - start) * 1000)
             if code != 250:
                 failures.append(f"{msgs}: {text}")
                 if code == 421:
@@ -264,7 +266,7 @@ def _probe_main(port, stop, out, greet_every, max_messages, max_seconds):
         except OSError:
             pass
         c.close()
-    out.put({"lat": lat, "greet": greet, "failures": failures, "messages": msgs})
+    out.put({"lat": lat, "greet": greet, "failures": failures, "messages": msgs, "cycle": cycle})
 
 
 class Probe:
@@ -286,11 +288,31 @@ class Probe:
         try:
             res = self.q.get(timeout=HANG_S + 15)  # it may be waiting on one reply
         except Exception:  # noqa: BLE001 (queue.Empty: the probe itself hung)
-            res = {"lat": [], "greet": [], "failures": ["probe did not report"], "messages": 0}
+            res = {"lat": [], "greet": [], "failures": ["probe did not report"], "messages": 0,
+                   "cycle": []}
         self.proc.join(5)
         if self.proc.is_alive():
             self.proc.kill()
         return res
+
+
+def corrected(lat, cycle):
+    """The latencies with coordinated omission corrected (as HdrHistogram's
+    recordValueWithExpectedInterval): a back-to-back probe stuck for 20 s sends
+    one message where it would have sent thousands, so each latency L longer than
+    the probe's median cycle I also stands for L-I, L-2I, ... down to I."""
+    if not lat:
+        return []
+    interval = max(pct(cycle, 50), 0.05)
+    out = list(lat)
+    for v in lat:
+        missing = v - interval
+        n = 0
+        while missing >= interval and n < 1000000:
+            out.append(missing)
+            missing -= interval
+            n += 1
+    return out
 
 
 def pct(values, p):
@@ -314,7 +336,7 @@ class Ctx:
         return self.deadline - time.monotonic()
 
 
-def run_scenario(sc, binary, tmp, full, log=print):
+def run_scenario(sc, binary, tmp, full):
     """Runs one scenario (see scenarios.py) and returns its result dict."""
     tmp = pathlib.Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -341,7 +363,11 @@ def run_scenario(sc, binary, tmp, full, log=print):
                  routes=routes, max_fds=sc.fds(full) + 512)
     pid = gw.proc.pid
     tally = Tally()
-    res = {"name": sc.name, "full": full}
+    res = {"name": sc.name, "full": full, "attack_s": 0.0, "rss_after_kb": 0, "alive": False,
+           "after_ok": False}
+    pr = {"lat": [], "greet": [], "failures": ["the run stopped early"], "cycle": []}
+    base = hwm = 0
+    ctx = Ctx(gw, sub_port, full, tally, dns, time.monotonic(), extra)
     try:
         probe = Probe(gw.port)
         probe.start()
@@ -386,9 +412,11 @@ def run_scenario(sc, binary, tmp, full, log=print):
         if dns is not None:
             dns.stop()
     lat = pr["lat"]
+    co = corrected(lat, pr["cycle"])
     res.update({
         "messages": len(lat), "failures": pr["failures"],
         "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat) if lat else float("nan"),
+        "p99co": pct(co, 99), "cycle_ms": pct(pr["cycle"], 50),
         "greet_p99": pct(pr["greet"], 99), "greet_max": max(pr["greet"] or [float("nan")]),
         "base_kb": base, "hwm_kb": hwm, "attacker": tally.text(), "counts": dict(tally.c),
         "inflight": ctx.inflight_bytes, "posts": receiver.posts, "post_bytes": receiver.bytes,
@@ -397,20 +425,22 @@ def run_scenario(sc, binary, tmp, full, log=print):
     })
     res["bound_kb"] = base + sc.memory_bound_kb(ctx)
     res["bound_text"] = sc.bound_text
-    res["pass"] = (res["p99"] < 200 and not res["failures"] and hwm <= res["bound_kb"]
+    res["pass"] = (res["p99co"] < 200 and not res["failures"] and hwm <= res["bound_kb"]
                    and res["alive"] and res["after_ok"] and res["exit"] == 0)
     return res
 
 
 def table_header():
-    return (f"{'scenario':<18} {'msgs':>5} {'p50':>7} {'p99':>7} {'max':>7} {'greet99':>7} "
+    return (f"{'scenario':<18} {'msgs':>5} {'p50':>7} {'p99':>7} {'p99co':>7} {'max':>7} "
+            f"{'greet99':>7} {'gr.max':>7} "
             f"{'fail':>4} {'baseMB':>6} {'peakMB':>6} {'afterMB':>7} {'boundMB':>7} "
             f"{'exit':>4} {'ok':>4}  attacker got")
 
 
 def table_line(r):
     return (f"{r['name']:<18} {r['messages']:>5} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-            f"{r['max']:>7.1f} {r['greet_p99']:>7.1f} {len(r['failures']):>4} "
+            f"{r['p99co']:>7.1f} {r['max']:>7.1f} {r['greet_p99']:>7.1f} "
+            f"{r['greet_max']:>7.1f} {len(r['failures']):>4} "
             f"{r['base_kb'] / 1024:>6.1f} {r['hwm_kb'] / 1024:>6.1f} "
             f"{r['rss_after_kb'] / 1024:>7.1f} {r['bound_kb'] / 1024:>7.1f} {r['exit']!s:>4} "
             f"{'PASS' if r['pass'] else 'FAIL':>4}  {r['attacker']} ({r['attack_s']:.1f} s)")

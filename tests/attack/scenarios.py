@@ -266,7 +266,7 @@ class Charsets(Scenario):
     """The TSCII message first, then every `iconv -l` name as the label of the
     message tests/mime/charset_sweep.c builds (small: a sample)."""
     name = "charset_sweep"
-    xfail = "needs h/mime (the TSCII message hangs a worker on main)"
+    xfail = "needs h/mime (the TSCII message hangs a worker on this branch's base fb4d799; passes on main 4916bd6)"
 
     def config(self, full):
         return {"limits.max_transactions": "1000"}
@@ -541,9 +541,12 @@ class Recipients(Scenario):
 
     def expected(self, counts, full):
         want = {"MAIL 250 2.1.0": 1, "RCPT 250 2.1.5": self.limit(full), "RCPT 452 4.5.3": 100,
-                "DATA 354": 1, "END 250 2.0.0": 1}
+                "DATA 354": 1}
+        # The end: delivered, or refused as a payload over max_payload_size (552 5.3.4).
+        end = ("END 250 2.0.0", "END 552 5.3.4")
         return [f"{k}: got {counts.get(k, 0)}, want {v}" for k, v in want.items()
-                if counts.get(k, 0) != v] + only(counts, want)
+                if counts.get(k, 0) != v] + only(counts, (*want, *end)) + \
+            ([] if sum(counts.get(k, 0) for k in end) == 1 else ["no end-of-data reply"])
 
 
 class DataNeverEnds(Scenario):
@@ -571,30 +574,29 @@ class DataNeverEnds(Scenario):
                 if codes != [250, 250, 354]:
                     ctx.tally.add(f"envelope {codes}")
                     return
-                got = []
-                t0 = time.monotonic()
+                stop = threading.Event()
+                sent = [0]
 
-                def reader():
+                def writer():  # as fast as the daemon reads, until its reply or the deadline
                     try:
-                        got.append(key(c.reply(ctx.left() + HANG_S)[1]))
-                    except (OSError, EOFError) as e:
-                        got.append(type(e).__name__)
-                t = threading.Thread(target=reader, daemon=True)
-                t.start()
-                sent = 0
-                c.sock.settimeout(1.0)
-                while not got and ctx.left() > 0:
-                    try:
-                        c.sock.sendall(chunk)
-                        sent += len(chunk)
-                    except socket.timeout:
-                        continue
+                        while not stop.is_set() and ctx.left() > 0:
+                            c.sock.sendall(chunk)
+                            sent[0] += len(chunk)
                     except OSError:
-                        break
-                t.join(HANG_S)
-                ctx.tally.add(got[0] if got else "no reply")
+                        pass
+                t0 = time.monotonic()
+                c.sock.settimeout(ctx.left() + HANG_S)  # one timeout: the reply's
+                t = threading.Thread(target=writer, daemon=True)
+                t.start()
+                try:
+                    ctx.tally.add(key(c.reply(ctx.left() + HANG_S)[1]))
+                except (OSError, EOFError) as e:
+                    ctx.tally.add(f"no reply: {type(e).__name__}")
+                stop.set()
                 ctx.tally.add(f"s to the reply, #{i}", int(time.monotonic() - t0))
-                ctx.tally.add(f"MB sent by #{i}", sent // MB)
+                c.sock.close()
+                t.join(HANG_S)
+                ctx.tally.add(f"MB sent by #{i}", sent[0] // MB)
                 c.close()
             except (OSError, EOFError) as e:
                 ctx.tally.add(type(e).__name__)
