@@ -171,6 +171,8 @@ class BigMessage(Scenario):
 
 class MimeEmptyParts(BigMessage):
     name = "mime_700k_empty"
+    xfail = ("needs h/mime (this branch's base fb4d799: 70,000 empty parts peak at 112-215 MB, "
+             "700,000 at 1.8 GB with a 20 s stall; main 4916bd6: 25 MB)")
 
     def build(self, full):
         n = 700000 if full else 70000
