@@ -74,7 +74,7 @@ def free_port():
 
 class Gateway:
     def __init__(self, tmp, overrides, certs=None, users=None, extra_listeners=(), env=None,
-                 expect_fail=False, max_fds=None):
+                 expect_fail=False, max_fds=None, binary=None, routes=None):
         self.tmp = pathlib.Path(tmp)
         self.port = free_port()
         self.overrides, self.extra_listeners = overrides, extra_listeners
@@ -82,7 +82,8 @@ class Gateway:
         self.records = self.tmp / "records"
         self.records.mkdir(exist_ok=True)
         self.config = self.tmp / "gateway.toml"
-        self.config.write_text(toml_config(self.port, overrides, certs, users, extra_listeners))
+        self.config.write_text(toml_config(self.port, overrides, certs, users, extra_listeners,
+                                           routes))
         self.logfile = self.tmp / "gateway.log"
         env = dict(os.environ, SMTPGW_DOUBLE_DIR=str(self.records), **(env or {}))
         self.log_fh = open(self.logfile, "wb")
@@ -90,8 +91,9 @@ class Gateway:
             if max_fds:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
 
-        self.proc = subprocess.Popen([str(DOUBLE), "-c", str(self.config)], stdout=self.log_fh,
-                                     stderr=self.log_fh, env=env, preexec_fn=limit_fds)
+        self.proc = subprocess.Popen([str(binary or DOUBLE), "-c", str(self.config)],
+                                     stdout=self.log_fh, stderr=self.log_fh, env=env,
+                                     preexec_fn=limit_fds)
         if expect_fail:
             self.proc.wait(timeout=10)
         else:
