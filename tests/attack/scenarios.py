@@ -171,8 +171,6 @@ class BigMessage(Scenario):
 
 class MimeEmptyParts(BigMessage):
     name = "mime_700k_empty"
-    xfail = ("needs h/mime (this branch's base fb4d799: 70,000 empty parts peak at 112-215 MB, "
-             "700,000 at 1.8 GB with a 20 s stall; main 4916bd6: 25 MB)")
 
     def build(self, full):
         n = 700000 if full else 70000
@@ -268,7 +266,6 @@ class Charsets(Scenario):
     """The TSCII message first, then every `iconv -l` name as the label of the
     message tests/mime/charset_sweep.c builds (small: a sample)."""
     name = "charset_sweep"
-    xfail = "needs h/mime (the TSCII message hangs a worker on this branch's base fb4d799; passes on main 4916bd6)"
 
     def config(self, full):
         return {"limits.max_transactions": "1000"}
