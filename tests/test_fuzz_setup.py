@@ -117,6 +117,7 @@ if [ "${FAKE_CRASH:-}" = 1 ]; then
 fi
 printf '#1234\\tDONE   cov: 42 ft: 77 corp: 9/100b lim: 4 exec/s: 600 rss: 31Mb\\n'
 echo "stat::number_of_executed_units: 1234"
+echo "stat::peak_rss_mb:              31"
 """
 
 
@@ -140,10 +141,10 @@ def test_script_summary(tmp_path):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].split() == ["target", "seconds", "executions", "edges", "features", "corpus",
-                                "findings"]
+                                "rss_mb", "findings"]
     rows = {l.split()[0]: l.split()[1:] for l in lines[1:]}
-    assert rows["fuzz_smtp_proxy"][1:] == ["1234", "42", "77", "9", "0"]
-    assert rows["fuzz_dmarc_from"][1:] == ["1234", "42", "77", "9", "0"]
+    assert rows["fuzz_smtp_proxy"][1:] == ["1234", "42", "77", "9", "31", "0"]
+    assert rows["fuzz_dmarc_from"][1:] == ["1234", "42", "77", "9", "31", "0"]
     # The last target's arguments: its limits, one joined dictionary, scratch corpus first.
     assert "-max_total_time=3" in args and "-max_len=1024" in args
     d = next(a for a in args if a.startswith("-dict="))[len("-dict="):]
@@ -157,7 +158,7 @@ def test_script_fails_on_an_artifact(tmp_path):
     p, work, _ = run_fake(tmp_path, crash=True)
     assert p.returncode == 1
     rows = {l.split()[0]: l.split()[1:] for l in p.stdout.splitlines()[1:]}
-    assert rows["fuzz_smtp_proxy"][1:] == ["77", "40", "70", "8", "1"]
+    assert rows["fuzz_smtp_proxy"][1:] == ["77", "40", "70", "8", "?", "1"]
     assert "crash-0123" in p.stderr
     dmarc = (work / "runs").glob("*/fuzz_dmarc_from.dict")
     joined = next(dmarc).read_text()
