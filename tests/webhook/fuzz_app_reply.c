@@ -23,7 +23,10 @@
  *   - the app never changes the reply's class; its code is taken exactly
  *     when the contract allows (same class, 2xx only as 250, never 421),
  *     with its status when well formed and its words, cleaned, as the text;
- *   - the delivery id of a 2xx and the Retry-After of a 4xx survive the cap.
+ *   - the delivery id of a 2xx and the Retry-After of a 4xx survive the cap;
+ *   - http_reply_transient() holds for connect, timeout, reset, 502..504 only;
+ *   - http_reply_sanitize() into a buffer of 0..8 bytes (exactly that size)
+ *     stays inside it and keeps its promises.
  * Build and run: docs/fuzzing.md, "Webhook" (scripts/fuzz fuzz_app_reply).
  */
 #include <stdint.h>
@@ -118,6 +121,22 @@ static size_t decoded(const uint8_t *s, size_t n, char *out)
 	return o;
 }
 
+/* The cleaner on its own, with tiny buffers: cap bytes with the NUL, at most max characters. */
+static void check_sanitize(const uint8_t *in, size_t len, size_t cap, size_t max)
+{
+	char *out = malloc(cap ? cap : 1);
+	size_t n;
+
+	if (!out)
+		return;
+	n = http_reply_sanitize((const char *)in, len, out, cap, max);
+	if (cap == 0 ? n != 0 : n >= cap || n > max || strlen(out) != n)
+		abort();
+	if (cap > 0 && n > 0)
+		check_text(out);
+	free(out);
+}
+
 /* The suffix the reply must end with, or "" when none. */
 static void want_suffix(const struct http_answer *a, const struct smtp_reply *r, char *s,
                         size_t cap)
@@ -169,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	app_code = (data[4] & 0x80) ? (int16_t)(data[4] << 8 | data[5])
 	                            : 200 + (data[4] << 8 | data[5]) % 400;
 	size_t st_len = data[6] % 16, ovt_len = data[9] % 64;
+	size_t small_cap = (size_t)(data[6] >> 4) % 9, small_max = data[9] >> 6;
 	ov.key = (char *)ov_keys[data[8] % (sizeof(ov_keys) / sizeof(ov_keys[0]))];
 	ov.code = ov_codes[data[7] % (sizeof(ov_codes) / sizeof(ov_codes[0]))];
 	snprintf(ov.status, sizeof(ov.status), "%s",
@@ -221,6 +241,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_reply_map(&a, &ov, n_ov, &r);
 
 	bool is2xx = a.outcome == HTTP_OUTCOME_STATUS && a.status >= 200 && a.status <= 299;
+	bool transient = a.outcome == HTTP_OUTCOME_CONNECT || a.outcome == HTTP_OUTCOME_TIMEOUT ||
+	                 a.outcome == HTTP_OUTCOME_RESET ||
+	                 (a.outcome == HTTP_OUTCOME_STATUS && a.status >= 502 && a.status <= 504);
+	if (http_reply_transient(&a) != transient)
+		abort();
+	check_sanitize(data, size, small_cap, small_max);
 	if (r.code < 200 || r.code > 599 || (r.code / 100 == 2 && !is2xx))
 		abort();
 	if (n_ov == 0 && (r.code / 100 == 2) != is2xx)
