@@ -612,14 +612,24 @@ uint64_t delivery_dropped(const struct delivery *d)
 
 _Static_assert(DELIVERY_ID_SIZE == WEBHOOK_ID_SIZE, "the delivery id is the webhook id");
 
+/* The retry budget and the whole deadline run from submission, never past a drain. */
+static void job_set_deadlines(struct job *j, int64_t now)
+{
+	uint64_t budget = j->req.opts.retry_budget_ms;
+	uint64_t whole = j->req.opts.timeout_ms > budget ? j->req.opts.timeout_ms : budget;
+
+	j->started_us = now;
+	j->retry_until_us = now + (int64_t)budget * 1000;
+	j->deadline_us = now + (int64_t)whole * 1000;
+	job_clamp_to_drain(j);
+}
+
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie,
                     char id[DELIVERY_ID_SIZE])
 {
 	struct job *j;
 	char err[256] = "cannot set up the delivery";
-	int64_t now = now_us();
-	uint64_t budget, whole;
 	int rc = DELIVERY_FAILED;
 	const struct gw_limits *limits = d->cfg ? &d->cfg->limits : NULL;
 
@@ -657,12 +667,7 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	j->timer = evtimer_new(d->base, on_job_timer, j);
 	if (!j->timer)
 		goto fail;
-	budget = j->req.opts.retry_budget_ms;
-	whole = j->req.opts.timeout_ms > budget ? j->req.opts.timeout_ms : budget;
-	j->started_us = now;
-	j->retry_until_us = now + (int64_t)budget * 1000;
-	j->deadline_us = now + (int64_t)whole * 1000;
-	job_clamp_to_drain(j);
+	job_set_deadlines(j, now_us());
 	if (id)
 		memcpy(id, j->req.id, DELIVERY_ID_SIZE);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);

@@ -157,7 +157,7 @@ static void reply_set(struct smtp_reply *out, int code, const char *status, cons
 		snprintf(out->status, sizeof(out->status), "%s", status);
 	else
 		snprintf(out->status, sizeof(out->status), "%d.0.0", code / 100);
-	if (text && text[0])
+	if (text && text[strspn(text, " \t")]) /* blank words would leave the reply without text */
 		http_reply_sanitize(text, strlen(text), out->text, sizeof(out->text),
 		                    HTTP_REPLY_TEXT_MAX);
 }

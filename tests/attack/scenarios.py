@@ -11,7 +11,6 @@ must do the work, not stop at a wrong bh=).
 """
 import base64
 import hashlib
-import random
 import selectors
 import socket
 import ssl
@@ -20,6 +19,7 @@ import threading
 import time
 
 from attack_lib import HANG_S, client, ehlo, rsa_dkim_key, run_threads
+from gwrandom import rng
 
 MB = 1024 * 1024
 AUTH_ON = {"auth.spf": '"annotate"', "auth.dkim": '"annotate"', "auth.dmarc": '"annotate"',
@@ -38,7 +38,7 @@ def key(text):
 
 
 def junk(n, seed):
-    rnd = random.Random(seed)
+    rnd = rng(seed)
     alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     return "".join(rnd.choice(alpha) for _ in range(n))
 

@@ -141,7 +141,7 @@ static void test_overrides(void)
 {
 	static const struct gw_reply_override ov[] = {
 	    {(char *)"404", 550, "5.1.1", (char *)"No such ticket"},
-	    {(char *)"4xx", 450, "4.2.0", (char *)""},
+	    {(char *)"4xx", 450, "4.2.0", (char *)"   "},         /* blank: the row's text stays */
 	    {(char *)"5xx", 250, "2.0.0", (char *)"always fine"}, /* refused: never 250 */
 	    {(char *)"timeout", 421, "4.4.2", (char *)"slow"},
 	    {(char *)"connect", 452, "4.4.1", NULL},
