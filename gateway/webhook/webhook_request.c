@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "format.h"
 #include "payload.h"
 
 /*
@@ -168,7 +169,9 @@ static int build_headers(struct webhook_request *r, const struct gw_route *route
 	int rc = 0;
 
 	rc |= add_header(h, "Content-Type",
-	                 r->opts.format == FORMAT_RAW ? "message/rfc822" : "application/json");
+	                 r->fmt                         ? r->fmt->content_type
+	                 : r->opts.format == FORMAT_RAW ? "message/rfc822"
+	                                                : "application/json");
 	rc |= add_header(h, "Idempotency-Key", r->id);
 	rc |= append_line(h, "Expect:"); /* curl's way to drop Expect: no 100-continue wait */
 	if (r->auth == WEBHOOK_AUTH_BEARER && route->bearer_token) {
@@ -211,6 +214,12 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 	if (!r->keys)
 		return -1;
 	for (size_t i = 0; i < route->n_secrets; i++) {
+		if ((route->opts.format == FORMAT_MAILGUN ||
+		     route->opts.format == FORMAT_MAILGUN_MIME) &&
+		    strncmp(route->secrets[i], "whsec_", 6) != 0 &&
+		    strncmp(route->secrets[i], "whsk_", 5) != 0)
+			continue; /* Mailgun's plain signing key (format.c), not a Standard Webhooks
+			             key */
 		if (webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]) < 0) {
 			snprintf(err, errsz, "secret %zu is not a whsec_/whsk_ key", i + 1);
 			return -1;
@@ -273,6 +282,8 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
+	if (format_is_provider(r->opts.format))
+		return format_build(r, route, env, msg, auth, &o);
 	b.max = body_max(msg);
 	/*
 	 * Sized for the usual payload (the text once, escaped, plus the
@@ -310,8 +321,7 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 		return -1;
 	webhook_sign_id(r->route_name, r->url, env, msg, r->id);
 	if (build_body(r, route, env, msg, auth, limits) < 0) {
-		snprintf(err, errsz, "could not build the %s payload",
-		         r->opts.format == FORMAT_RAW ? "raw" : "json");
+		snprintf(err, errsz, "could not build the %s payload", format_name(r->opts.format));
 		return -1;
 	}
 	if (build_headers(r, route, env, auth) < 0)
@@ -324,6 +334,7 @@ void webhook_request_free(struct webhook_request *r)
 	free(r->route_name);
 	free(r->url);
 	free(r->body);
+	format_free(r->fmt);
 	curl_slist_free_all(r->headers);
 	for (size_t i = 0; i < r->n_keys; i++)
 		webhook_sign_key_free(&r->keys[i]);
@@ -348,11 +359,17 @@ struct curl_slist *webhook_request_headers(const struct webhook_request *r, int6
 			goto fail;
 		h = n;
 	}
+	if (format_attempt(r, ts) < 0)
+		goto fail;
+	if (!r->opts.standard_webhooks)
+		return h;
 	snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
 	rc |= add_header(&h, "webhook-id", r->id);
 	rc |= add_header(&h, "webhook-timestamp", tsbuf);
 	if (r->n_keys) {
-		sig = webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
+		sig = r->fmt && r->fmt->form
+		          ? format_sign(r, ts)
+		          : webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
 		if (!sig)
 			goto fail;
 		rc |= add_header(&h, "webhook-signature", sig);
@@ -396,4 +413,5 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 		curl_easy_setopt(easy, CURLOPT_USERNAME, r->basic_user);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, r->basic_password);
 	}
+	format_setup(r, easy);
 }

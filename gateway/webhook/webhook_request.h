@@ -13,6 +13,8 @@
 #include "envelope.h"
 #include "webhook_sign.h"
 
+struct format_state;
+
 /* Longest value we put in one request header (the X-Gateway-* envelope headers). */
 #define WEBHOOK_HEADER_VALUE_MAX 8192
 
@@ -34,6 +36,7 @@ struct webhook_request {
 	struct gw_reply_override *replies; /* deep copy of the route's */
 	size_t n_replies;
 	struct gw_route_opts opts; /* ca_file, client_cert, client_key deep-copied */
+	struct format_state *fmt;  /* provider formats (format.h), else NULL */
 };
 
 /*
