@@ -72,6 +72,22 @@ const char *fmt_str(const json_t *o, const char *path)
 	return s ? s : "";
 }
 
+json_t *fmt_strj(const json_t *o, const char *path)
+{
+	json_t *v = fmt_get(o, path);
+
+	return json_is_string(v) ? json_incref(v) : json_string("");
+}
+
+int fmt_add_str(struct form_data *f, const char *name, const json_t *o, const char *path)
+{
+	json_t *v = fmt_get(o, path);
+
+	if (!json_is_string(v))
+		return form_data_add(f, name, "", 0) < 0 ? -1 : 0;
+	return form_data_add(f, name, json_string_value(v), json_string_length(v)) < 0 ? -1 : 0;
+}
+
 /* A display name as one quoted-string (RFC 5322 3.2.4): '"' and '\' escaped. */
 static void put_name(FILE *o, const char *name)
 {

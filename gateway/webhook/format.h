@@ -56,6 +56,10 @@ void format_free(struct format_state *s);
 /* Member lookups that tolerate a missing or mistyped member (NULL / ""). */
 json_t *fmt_get(const json_t *o, const char *path); /* "message.reply.text" */
 const char *fmt_str(const json_t *o, const char *path);
+/* The string at path as a new reference ("" when absent): keeps NUL bytes, unlike fmt_str. */
+json_t *fmt_strj(const json_t *o, const char *path);
+/* Adds the string at path (NUL bytes kept) as a form field. Returns 0 or -1. */
+int fmt_add_str(struct form_data *f, const char *name, const json_t *o, const char *path);
 
 /* The address list at path as "Name <a@b>, c@d" (display names quoted when needed). */
 char *fmt_addr_list(const json_t *list);

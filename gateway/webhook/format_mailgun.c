@@ -68,7 +68,7 @@ static int envelope_fields(struct form_data *f, json_t *payload, const struct en
 	rc |= form_data_add0(f, "recipient", rcpts) < 0;
 	rc |= form_data_add0(f, "sender", env && env->mail_from ? env->mail_from : "") < 0;
 	rc |= form_data_add0(f, "from", from ? from : "") < 0;
-	rc |= form_data_add0(f, "subject", fmt_str(payload, "message.subject")) < 0;
+	rc |= fmt_add_str(f, "subject", payload, "message.subject") < 0;
 	free(rcpts);
 	return rc ? -1 : 0;
 }
@@ -87,13 +87,13 @@ static int body_fields(struct form_data *f, json_t *payload)
 	int rc = 0;
 
 	/* Mailgun makes body-plain from the HTML when there is no text part; we do not convert */
-	rc |= form_data_add0(f, "body-plain", fmt_str(payload, "message.text")) < 0;
-	rc |= form_data_add0(f, "stripped-text", fmt_str(payload, "message.reply.text")) < 0;
-	rc |= form_data_add0(f, "stripped-signature", fmt_str(payload, "message.reply.signature")) <
-	      0;
+	rc |= fmt_add_str(f, "body-plain", payload, "message.text") < 0;
+	rc |= fmt_add_str(f, "stripped-text", payload, "message.reply.text") < 0;
+	rc |= fmt_add_str(f, "stripped-signature", payload, "message.reply.signature") < 0;
 	if (html) {
-		rc |= form_data_add0(f, "body-html", html) < 0;
-		rc |= form_data_add0(f, "stripped-html", html) < 0; /* no quote stripping in HTML */
+		rc |= fmt_add_str(f, "body-html", payload, "message.html") < 0;
+		/* no quote stripping in HTML: stripped-html is body-html */
+		rc |= fmt_add_str(f, "stripped-html", payload, "message.html") < 0;
 	}
 	return rc ? -1 : 0;
 }

@@ -208,16 +208,16 @@ static int top_members(json_t *o, const json_t *payload, const struct webhook_re
 	rc |= addr_members(o, payload, "Cc", "message.cc");
 	rc |= addr_members(o, payload, "Bcc", "message.bcc");
 	rc |= set(o, "OriginalRecipient", json_string(rcpts));
-	rc |= set(o, "Subject", json_string(fmt_str(payload, "message.subject")));
+	rc |= set(o, "Subject", fmt_strj(payload, "message.subject"));
 	rc |= set(o, "MessageID", message_uuid(r->id));
 	rc |= set(o, "ReplyTo", json_string(reply_to));
 	rc |= set(o, "MailboxHash",
 	          json_string(fmt_mailbox_hash(payload, first, hash, sizeof(hash))));
 	rc |= set(o, "Date", json_string(fmt_str(payload, "message.date.original")));
-	rc |= set(o, "TextBody", json_string(fmt_str(payload, "message.text")));
-	rc |= set(o, "HtmlBody", json_string(fmt_str(payload, "message.html")));
+	rc |= set(o, "TextBody", fmt_strj(payload, "message.text"));
+	rc |= set(o, "HtmlBody", fmt_strj(payload, "message.html"));
 	/* message.reply (stripped reply text) where the payload has it; else empty */
-	rc |= set(o, "StrippedTextReply", json_string(fmt_str(payload, "message.reply.text")));
+	rc |= set(o, "StrippedTextReply", fmt_strj(payload, "message.reply.text"));
 	rc |= set(o, "Tag", json_string(""));
 	free(rcpts);
 	free(reply_to);

@@ -70,11 +70,12 @@ static int address_fields(struct form_data *f, json_t *payload, json_t *charsets
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const char *v = fmt_header(payload, fields[i][1]);
-		if (i == 3) /* subject: decoded, as the payload has it */
-			v = json_string_value(fmt_get(payload, "message.subject"));
 		if (!v && i == 1)
 			continue; /* cc only when present */
-		rc |= form_data_add0(f, fields[i][0], v ? v : "") < 0;
+		if (i == 3)       /* subject: decoded, as the payload has it */
+			rc |= fmt_add_str(f, "subject", payload, "message.subject") < 0;
+		else
+			rc |= form_data_add0(f, fields[i][0], v ? v : "") < 0;
 		rc |= json_object_set_new(charsets, fields[i][0], json_string("UTF-8"));
 	}
 	return rc ? -1 : 0;
@@ -87,11 +88,11 @@ static int text_fields(struct form_data *f, json_t *payload, json_t *charsets)
 	int rc = 0;
 
 	if (text) {
-		rc |= form_data_add0(f, "text", text) < 0;
+		rc |= fmt_add_str(f, "text", payload, "message.text") < 0;
 		rc |= json_object_set_new(charsets, "text", json_string("UTF-8"));
 	}
 	if (html) {
-		rc |= form_data_add0(f, "html", html) < 0;
+		rc |= fmt_add_str(f, "html", payload, "message.html") < 0;
 		rc |= json_object_set_new(charsets, "html", json_string("UTF-8"));
 	}
 	return rc ? -1 : 0;
