@@ -432,3 +432,79 @@ def test_answer_table_unchanged(driver, sink, tmp_path):
         want = deliver(driver, sink, tmp_path, "json", CASES / "client-gmail.eml")
         for fmt in FORMATS:
             assert deliver(driver, sink, tmp_path, fmt, CASES / "client-gmail.eml") == want, fmt
+
+
+def test_every_format_through_the_daemon(gateway_bin, sink, tmp_path):
+    """smtplib -> the daemon -> each format -> the sink, with the same message."""
+    import smtplib
+    import socket
+    port = None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    routes = "".join(f'''
+[[route]]
+name = "{f}"
+match = "{f}@example.test"
+url = "{sink.url('/' + f)}"
+format = "{f}"
+secret = "{SECRET}"
+include_raw = true
+{f'mailgun_signing_key = "{MAILGUN_KEY}"' if f.startswith("mailgun") else ""}
+''' for f in FORMATS)
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(f'''
+[server]
+hostname = "mx.example.test"
+workers = 1
+[[listener]]
+address = "127.0.0.1:{port}"
+[auth]
+spf = "off"
+dkim = "off"
+dmarc = "off"
+arc = "off"
+[webhook]
+timeout = "10s"
+retry_budget = "0"
+''' + routes)
+    cfg.chmod(0o600)
+    eml = (CASES / "client-gmail.eml").read_bytes()
+    log = open(tmp_path / "gateway.log", "wb")
+    proc = subprocess.Popen([str(gateway_bin), "-c", str(cfg)], stdout=log, stderr=log,
+                            env=clean_env())
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.sender.test", timeout=60) as c:
+            for f in FORMATS:
+                assert c.sendmail(SENDER, [f"{f}@example.test"], eml) == {}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+    by_path = {r.path: r for r in sink.requests}
+    assert sorted(by_path) == sorted("/" + f for f in FORMATS)
+    pm = json.loads(by_path["/postmark"].body)
+    assert pm["OriginalRecipient"] == "postmark@example.test"
+    assert pm["RawEmail"].encode().endswith(eml) and pm["RawEmail"].startswith("Received: ")
+    for f in FORMATS[1:]:
+        d = {n: v for n, _, _, v in form_fields(by_path["/" + f])}
+        raw = d.get("body-mime", d.get("email"))
+        if raw is not None:
+            assert raw.endswith(eml) and raw.startswith(b"Received: ")
+        assert d["subject"] == "Meeting notes \U0001f4dd".encode()
+        if f.startswith("mailgun"):
+            assert d["recipient"] == f"{f}@example.test".encode()
+            check_mailgun_signature({k: d[k].decode() for k in ("timestamp", "token",
+                                                                 "signature")})
+        else:
+            assert json.loads(d["envelope"]) == {"to": [f"{f}@example.test"], "from": SENDER}
+            assert d["sender_ip"] == b"127.0.0.1"
