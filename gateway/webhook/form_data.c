@@ -34,6 +34,8 @@ static void part_free(struct form_part *p)
 	free(p->filename);
 	free(p->content_type);
 	free(p->owned);
+	if (p->unref)
+		p->unref(p->ref);
 }
 
 void form_data_free(struct form_data *f)
@@ -87,6 +89,22 @@ int form_data_add_owned(struct form_data *f, const char *name, char *value, size
 	p->owned = value;
 	p->data = value ? value : "";
 	p->len = value ? len : 0;
+	return (int)(f->n - 1);
+}
+
+int form_data_add_ref(struct form_data *f, const char *name, const char *data, size_t len,
+                      void *ref, void (*unref)(void *ref))
+{
+	struct form_part *p = part_new(f, name, NULL, NULL);
+
+	if (!p) {
+		unref(ref);
+		return -1;
+	}
+	p->data = data;
+	p->len = len;
+	p->ref = ref;
+	p->unref = unref;
 	return (int)(f->n - 1);
 }
 

@@ -23,6 +23,8 @@ struct form_part {
 	const char *data;                     /* the value: owned or a slice of the form's blob */
 	size_t len;
 	char *owned; /* data's allocation when the part owns it */
+	void *ref;   /* or what keeps data alive (a JSON string), released by unref */
+	void (*unref)(void *ref);
 };
 
 struct form_data {
@@ -54,6 +56,13 @@ static inline int form_data_add0(struct form_data *f, const char *name, const ch
 /* Adds a field whose value the form takes over (value was malloc'd; freed on -1 too). */
 int form_data_add_owned(struct form_data *f, const char *name, char *value, size_t len,
                         const char *filename, const char *content_type);
+
+/*
+ * Adds a text field whose value is borrowed: data stays valid while ref is
+ * held; the form calls unref(ref) when it is freed (and on -1).
+ */
+int form_data_add_ref(struct form_data *f, const char *name, const char *data, size_t len,
+                      void *ref, void (*unref)(void *ref));
 
 /* Adds a text field whose value is the form's blob (form_data_set_blob), not copied. */
 int form_data_add_blob(struct form_data *f, const char *name);

@@ -79,13 +79,22 @@ json_t *fmt_strj(const json_t *o, const char *path)
 	return json_is_string(v) ? json_incref(v) : json_string("");
 }
 
+static void unref_json(void *ref)
+{
+	json_decref(ref);
+}
+
+/* The value is the tree's own string, not a copy: a 25 MB body is held once. */
 int fmt_add_str(struct form_data *f, const char *name, const json_t *o, const char *path)
 {
 	json_t *v = fmt_get(o, path);
 
 	if (!json_is_string(v))
 		return form_data_add(f, name, "", 0) < 0 ? -1 : 0;
-	return form_data_add(f, name, json_string_value(v), json_string_length(v)) < 0 ? -1 : 0;
+	return form_data_add_ref(f, name, json_string_value(v), json_string_length(v),
+	                         json_incref(v), unref_json) < 0
+	           ? -1
+	           : 0;
 }
 
 /* A display name as one quoted-string (RFC 5322 3.2.4): '"' and '\' escaped. */
@@ -185,22 +194,27 @@ char *fmt_recipients(const struct envelope *env)
 	return buf;
 }
 
-char *fmt_raw_header(const struct message_bytes *msg, size_t *len)
+size_t fmt_header_len(const struct message_bytes *msg)
 {
-	const char *d = (const char *)msg->data;
+	const char *d = msg->data;
 	const char *crlf = memmem(d, msg->len, "\r\n\r\n", 4);
 	const char *lf = memmem(d, msg->len, "\n\n", 2);
-	size_t n = msg->len;
-	char *out;
 
 	if (crlf && (!lf || crlf < lf))
-		n = (size_t)(crlf - d) + 2;
-	else if (lf)
-		n = (size_t)(lf - d) + 1;
-	out = malloc(n + 1);
+		return (size_t)(crlf - d) + 2;
+	if (lf)
+		return (size_t)(lf - d) + 1;
+	return msg->len;
+}
+
+char *fmt_raw_header(const struct message_bytes *msg, size_t *len)
+{
+	size_t n = fmt_header_len(msg);
+	char *out = malloc(n + 1);
+
 	if (!out)
 		return NULL;
-	memcpy(out, d, n);
+	memcpy(out, msg->data, n);
 	out[n] = '\0';
 	*len = n;
 	return out;
@@ -282,9 +296,14 @@ int format_build(struct webhook_request *r, const struct gw_route *route,
 			return -1;
 	}
 	po.include_raw = false; /* RawEmail, body-mime and email are the message itself */
-	if (f == FORMAT_MAILGUN_MIME || f == FORMAT_SENDGRID_RAW)
+	if (f == FORMAT_MAILGUN_MIME || f == FORMAT_SENDGRID_RAW) {
+		/* only header fields are taken from the parse: parse the header section alone */
+		struct message_bytes head = {msg->data, fmt_header_len(msg)};
 		po.attachments = ATTACH_OMIT;
-	payload = payload_build(msg, env, auth, r->id, &po);
+		payload = payload_build(&head, env, auth, r->id, &po);
+	} else {
+		payload = payload_build(msg, env, auth, r->id, &po);
+	}
 	if (!payload)
 		return -1;
 	if (f != FORMAT_POSTMARK) {

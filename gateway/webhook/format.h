@@ -69,6 +69,8 @@ const char *fmt_mailbox_hash(const json_t *payload, const char *address, char *b
 const char *fmt_header(const json_t *payload, const char *name);
 /* The envelope recipients joined with ", ". */
 char *fmt_recipients(const struct envelope *env);
+/* Length of the header section (through the last field's line break; all when no empty line). */
+size_t fmt_header_len(const struct message_bytes *msg);
 /* The header block of the message as received (up to the empty line), malloc'd. */
 char *fmt_raw_header(const struct message_bytes *msg, size_t *len);
 /* Decodes an attachment's base64 content into a malloc'd buffer; frees the tree's copy. */

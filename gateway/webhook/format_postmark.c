@@ -238,10 +238,12 @@ int format_postmark(struct webhook_request *r, json_t *payload, const struct env
 		goto out;
 	if (r->opts.include_raw && set(o, "RawEmail", raw_email(msg)) < 0)
 		goto out;
-	r->body = json_dumps(o, JSON_COMPACT);
-	if (!r->body)
+	/* sized first, then written once: no doubling buffer beside a 25 MB body */
+	r->body_len = json_dumpb(o, NULL, 0, JSON_COMPACT);
+	if (r->body_len == 0 || !(r->body = malloc(r->body_len + 1)) ||
+	    json_dumpb(o, r->body, r->body_len, JSON_COMPACT) != r->body_len)
 		goto out;
-	r->body_len = strlen(r->body);
+	r->body[r->body_len] = '\0';
 	rc = 0;
 out:
 	json_decref(o);
