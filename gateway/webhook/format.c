@@ -230,10 +230,12 @@ char *fmt_take_content(json_t *att, size_t *len)
 	if (!out)
 		return NULL;
 	*len = 0;
-	if (n == 0 || n % 4 != 0) { /* the payload writes padded base64; anything else is empty */
-		json_object_set_new(att, "content", json_null());
-		return out;
+	if (n % 4 != 0) { /* the payload writes padded base64: anything else is a bug, fail */
+		free(out);
+		return NULL;
 	}
+	if (n == 0)
+		return out;
 	got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)b64, (int)n);
 	if (got < 0) {
 		free(out);
@@ -271,7 +273,7 @@ static const char *mailgun_key(const struct gw_route *route)
 	return NULL;
 }
 
-int format_build(struct webhook_request *r, const struct gw_route *route,
+static int build(struct webhook_request *r, const struct gw_route *route,
                  const struct envelope *env, const struct message_bytes *msg, const json_t *auth,
                  const struct payload_options *o)
 {
@@ -331,6 +333,18 @@ int format_build(struct webhook_request *r, const struct gw_route *route,
 	snprintf(s->content_type, sizeof(s->content_type), "multipart/form-data; boundary=%s",
 	         s->form->boundary);
 	return format_attempt(r, 0);
+}
+
+int format_build(struct webhook_request *r, const struct gw_route *route,
+                 const struct envelope *env, const struct message_bytes *msg, const json_t *auth,
+                 const struct payload_options *o)
+{
+	errno = 0;
+	if (build(r, route, env, msg, auth, o) == 0)
+		return 0;
+	if (errno != EINVAL)
+		errno = ENOMEM; /* never a stale EMSGSIZE: that would answer 552 */
+	return -1;
 }
 
 void format_free(struct format_state *s)

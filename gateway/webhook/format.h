@@ -34,7 +34,8 @@ const char *format_name(enum gw_format f);
 
 /*
  * Builds r's body (postmark: r->body; the others: r->fmt->form) for the
- * route's format. Returns 0, or -1 with errno (EMSGSIZE: a value too big).
+ * route's format. Returns 0, or -1 with errno ENOMEM (or EINVAL: a mailgun
+ * route without its key, which the configuration refuses).
  */
 int format_build(struct webhook_request *r, const struct gw_route *route,
                  const struct envelope *env, const struct message_bytes *msg, const json_t *auth,
