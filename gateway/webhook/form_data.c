@@ -138,6 +138,17 @@ int form_data_add_blob(struct form_data *f, const char *name)
 	return (int)(f->n - 1);
 }
 
+int form_data_set_type(struct form_data *f, size_t i, const char *content_type)
+{
+	char *t;
+
+	if (i >= f->n || f->finished || !(t = strdup(content_type)))
+		return -1;
+	free(f->parts[i].content_type);
+	f->parts[i].content_type = t;
+	return 0;
+}
+
 void form_data_set(struct form_data *f, size_t i, const char *data, size_t len)
 {
 	if (i >= f->n)
@@ -162,11 +173,11 @@ static void put_quoted(FILE *o, const char *s)
 	}
 }
 
-/* Media types come from the parsed message (lower-case type/subtype): keep it clean anyway. */
+/* Media types come from the parsed message or from us: no control character gets through. */
 static void put_token(FILE *o, const char *s)
 {
 	for (; *s; s++)
-		fputc((unsigned char)*s <= 0x20 || *s == 0x7f ? '_' : *s, o);
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '_' : *s, o);
 }
 
 static int write_head(const struct form_data *f, struct form_part *p)

@@ -70,6 +70,9 @@ int form_data_add_blob(struct form_data *f, const char *name);
 /* Hands the form one malloc'd buffer (the message) for form_data_add_blob. */
 void form_data_set_blob(struct form_data *f, char *blob, size_t len);
 
+/* Gives part i a Content-Type (before form_data_finish). Returns 0 or -1. */
+int form_data_set_type(struct form_data *f, size_t i, const char *content_type);
+
 /*
  * Points part i at another value (per-attempt fields such as Mailgun's
  * timestamp); data must outlive the form's next read. Resets the cursor.

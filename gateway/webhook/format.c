@@ -247,6 +247,58 @@ char *fmt_take_content(json_t *att, size_t *len)
 	return out;
 }
 
+bool fmt_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p;
+		size_t n;
+		unsigned cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if ((c & 0xf0) == 0xe0)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if ((c & 0xf8) == 0xf0)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return false;
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+int fmt_add_message_field(struct form_data *f, const char *name, char *copy, size_t len, bool blob)
+{
+	int i;
+
+	if (blob) {
+		form_data_set_blob(f, copy, len);
+		i = form_data_add_blob(f, name);
+	} else {
+		i = form_data_add_owned(f, name, copy, len, NULL, NULL);
+	}
+	if (i < 0)
+		return -1;
+	if (!fmt_utf8_valid(f->parts[i].data, f->parts[i].len))
+		return form_data_set_type(f, (size_t)i, "text/plain; charset=ISO-8859-1");
+	return 0;
+}
+
 char *fmt_message_copy(const struct message_bytes *msg)
 {
 	char *c = malloc(msg->len + 1);

@@ -76,6 +76,15 @@ size_t fmt_header_len(const struct message_bytes *msg);
 char *fmt_raw_header(const struct message_bytes *msg, size_t *len);
 /* Decodes an attachment's base64 content into a malloc'd buffer; frees the tree's copy. */
 char *fmt_take_content(json_t *att, size_t *len);
+/* Whether s is valid UTF-8 (RFC 3629: no overlong forms, no surrogates). */
+bool fmt_utf8_valid(const char *s, size_t len);
+/*
+ * Adds the message (or its header block) as a plain field: raw bytes, as
+ * the providers send it; labelled text/plain; charset=ISO-8859-1 when it is
+ * not UTF-8, so that receivers that check text fields' encoding (Rack and
+ * Rails answer 400) take the bytes as they are. blob: the form's blob.
+ */
+int fmt_add_message_field(struct form_data *f, const char *name, char *copy, size_t len, bool blob);
 /* A copy of the message (valid UTF-8 or not: for form fields). */
 char *fmt_message_copy(const struct message_bytes *msg);
 

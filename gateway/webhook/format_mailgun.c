@@ -166,10 +166,7 @@ int format_mailgun(struct format_state *s, json_t *payload, const struct envelop
 		return -1;
 	if (mime) {
 		char *copy = fmt_message_copy(msg);
-		if (!copy)
-			return -1;
-		form_data_set_blob(f, copy, msg->len);
-		if (form_data_add_blob(f, "body-mime") < 0)
+		if (!copy || fmt_add_message_field(f, "body-mime", copy, msg->len, true) < 0)
 			return -1;
 	} else if (body_fields(f, payload) < 0 || attachment_fields(f, payload) < 0 ||
 	           header_fields(f, payload) < 0) {

@@ -160,7 +160,7 @@ int format_sendgrid(struct format_state *s, json_t *payload, const struct envelo
 	if (!raw) {
 		size_t len;
 		char *head = fmt_raw_header(msg, &len);
-		rc |= !head || form_data_add_owned(f, "headers", head, len, NULL, NULL) < 0;
+		rc |= !head || fmt_add_message_field(f, "headers", head, len, false) < 0;
 	}
 	rc |= dkim_field(f, payload) < 0;
 	rc |= address_fields(f, payload, charsets) < 0;
@@ -179,9 +179,6 @@ int format_sendgrid(struct format_state *s, json_t *payload, const struct envelo
 		return attachment_fields(f, payload);
 	{
 		char *copy = fmt_message_copy(msg);
-		if (!copy)
-			return -1;
-		form_data_set_blob(f, copy, msg->len);
-		return form_data_add_blob(f, "email") < 0 ? -1 : 0;
+		return copy ? fmt_add_message_field(f, "email", copy, msg->len, true) : -1;
 	}
 }

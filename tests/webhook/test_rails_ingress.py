@@ -189,6 +189,15 @@ def message(name):
             ).encode()
 
 
+def latin1_message(name):
+    # 8-bit text that is not UTF-8, in the header and the body (8BITMIME)
+    return (f"From: Zoe <zoe@sender.test>\r\nTo: {name}@example.test\r\n"
+            f"Subject: caf\xe9 in Latin-1\r\nMessage-ID: <rails-latin1-{name}@sender.test>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\nCaf\xe9 cr\xe8me br\xfbl\xe9e.\r\n"
+            ).encode("latin-1")
+
+
 def stored(rails, message_id):
     """The raw message Rails kept for the InboundEmail with this Message-ID, or None."""
     db = sqlite3.connect(rails["tmp"] / "db.sqlite3")
@@ -237,3 +246,27 @@ def test_rails_refuses_wrong_secret(rails, gateway, name):
     assert e.value.smtp_code == 550
     assert e.value.smtp_error.startswith(b"5.7.1"), e.value.smtp_error
     assert stored(rails, f"rails-wrong{name}@sender.test") is None
+
+
+@pytest.mark.parametrize("name", ["mailgun", "sendgrid", "relay"])
+def test_rails_stores_8bit_message_exactly(rails, gateway, name):
+    """Mail that is not UTF-8: the raw-message fields are labelled ISO-8859-1, so Rack takes
+    the bytes as they are (unlabelled, Rails answers 400 to an invalid UTF-8 parameter)."""
+    msg = latin1_message(name)
+    rcpt = f"{name}@example.test"
+    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
+        assert c.sendmail("zoe@sender.test", [rcpt], msg) == {}
+    got = stored(rails, f"rails-latin1-{name}@sender.test")
+    assert got is not None, rails["log"]()
+    assert got.endswith(msg), got[:400]
+
+
+def test_rails_postmark_8bit_message(rails, gateway):
+    """Postmark's JSON is UTF-8: RawEmail carries U+FFFD for each byte that is not (docs)."""
+    msg = latin1_message("postmark")
+    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
+        assert c.sendmail("zoe@sender.test", ["postmark@example.test"], msg) == {}
+    got = stored(rails, "rails-latin1-postmark@sender.test")
+    assert got is not None, rails["log"]()
+    assert got.endswith(msg.decode("latin-1").translate(
+        {c: "\ufffd" for c in range(0x80, 0x100)}).encode("utf-8"))
