@@ -133,41 +133,79 @@ static json_t *attachments(json_t *payload)
 	return out;
 }
 
-/* The message as a JSON string: invalid UTF-8 sequences become U+FFFD, byte by byte. */
-static json_t *raw_email(const struct message_bytes *msg)
+/*
+ * The message as the inside of a JSON string (RFC 8259 7), written into out
+ * (NULL: only counted): '"', '\\' and control characters escaped, each byte
+ * that does not start a valid UTF-8 sequence replaced by U+FFFD. Written
+ * straight from the message: no second copy of it in a JSON tree.
+ */
+static size_t raw_escape(const struct message_bytes *msg, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)msg->data;
 	size_t n = msg->len, o = 0, i = 0;
-	json_t *s = json_stringn((const char *)p, n);
-	char *fixed;
 
-	if (s || n == 0)
-		return s ? s : json_string("");
-	fixed = malloc(n * 3 + 1);
-	if (!fixed)
-		return NULL;
 	while (i < n) {
-		unsigned char c = p[i];
-		size_t len = c < 0x80         ? 1
-		             : (c >> 5) == 6  ? 2
-		             : (c >> 4) == 14 ? 3
-		             : (c >> 3) == 30 ? 4
-		                              : 0;
-		json_t *probe = len && i + len <= n ? json_stringn((const char *)p + i, len) : NULL;
-		if (probe) {
-			memcpy(fixed + o, p + i, len);
-			o += len;
-			i += len;
-			json_decref(probe);
-		} else {
-			memcpy(fixed + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
+		unsigned c = p[i];
+		char esc[8];
+		const char *w = esc;
+		size_t len = 1;
+
+		if (c >= 0x80) {
+			len = fmt_utf8_seq(p + i, n - i);
+			w = len ? (const char *)p + i : "\xef\xbf\xbd";
+			if (out)
+				memcpy(out + o, w, len ? len : 3);
+			o += len ? len : 3;
+			i += len ? len : 1;
+			continue;
 		}
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\', esc[1] = (char)c, len = 2;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			esc[0] = '\\', esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't', len = 2;
+		} else if (c < 0x20) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4], esc[5] = hex[c & 15], len = 6;
+		} else {
+			esc[0] = (char)c;
+		}
+		if (out)
+			memcpy(out + o, w, len);
+		o += len;
+		i++;
 	}
-	s = json_stringn(fixed, o);
-	free(fixed);
-	return s;
+	return o;
+}
+
+/*
+ * The JSON of o, then RawEmail appended as its last member, written from
+ * the message itself; both sized first, so the body is allocated once.
+ */
+static int dump(struct webhook_request *r, json_t *o, const struct message_bytes *msg)
+{
+	static const char member[] = ",\"RawEmail\":\"";
+	size_t head = json_dumpb(o, NULL, 0, JSON_COMPACT), raw = 0, total = head;
+
+	if (head < 2)
+		return -1;
+	if (r->opts.include_raw) {
+		raw = raw_escape(msg, NULL);
+		total += sizeof(member) - 1 + raw + 1;
+	}
+	r->body = malloc(total + 1);
+	if (!r->body || json_dumpb(o, r->body, head, JSON_COMPACT) != head)
+		return -1;
+	if (r->opts.include_raw) { /* replace the final '}' */
+		char *w = r->body + head - 1;
+		memcpy(w, member, sizeof(member) - 1);
+		w += sizeof(member) - 1;
+		w += raw_escape(msg, w);
+		memcpy(w, "\"}", 2);
+	}
+	r->body_len = total;
+	r->body[total] = '\0';
+	return 0;
 }
 
 /* Postmark's MessageID is a UUID of its own: ours is the delivery id's 32 hex digits. */
@@ -236,15 +274,7 @@ int format_postmark(struct webhook_request *r, json_t *payload, const struct env
 	    set(o, "Headers", headers(payload, fmt_get(payload, "auth.spf"), env)) < 0 ||
 	    set(o, "Attachments", attachments(payload)) < 0)
 		goto out;
-	if (r->opts.include_raw && set(o, "RawEmail", raw_email(msg)) < 0)
-		goto out;
-	/* sized first, then written once: no doubling buffer beside a 25 MB body */
-	r->body_len = json_dumpb(o, NULL, 0, JSON_COMPACT);
-	if (r->body_len == 0 || !(r->body = malloc(r->body_len + 1)) ||
-	    json_dumpb(o, r->body, r->body_len, JSON_COMPACT) != r->body_len)
-		goto out;
-	r->body[r->body_len] = '\0';
-	rc = 0;
+	rc = dump(r, o, msg);
 out:
 	json_decref(o);
 	if (rc < 0)
