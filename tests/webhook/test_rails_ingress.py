@@ -16,7 +16,10 @@ For each, the InboundEmail that Rails stored (Active Storage on disk) holds
 the message we sent byte for byte, after the lines Rails itself prepends
 (X-Original-To, from the recipient fields) and the gateway's Received field;
 and a wrong key or password makes Rails answer 401, which the sender gets as
-550 5.7.1.
+550 5.7.1. Mail that is not UTF-8 (Latin-1, 8BITMIME) is stored byte for
+byte too through the Mailgun, SendGrid and Relay ingresses (Rails answers
+400 to such a form field unless it is labelled with its charset); through
+Postmark's JSON it arrives with U+FFFD for each such byte.
 """
 import os
 import pathlib
