@@ -41,6 +41,12 @@ bool format_is_provider(enum gw_format f)
 	return f >= FORMAT_POSTMARK && f <= FORMAT_SENDGRID_RAW;
 }
 
+bool format_mailgun_key(enum gw_format f, const char *secret)
+{
+	return (f == FORMAT_MAILGUN || f == FORMAT_MAILGUN_MIME) &&
+	       strncmp(secret, "whsec_", 6) != 0 && strncmp(secret, "whsk_", 5) != 0;
+}
+
 const char *format_name(enum gw_format f)
 {
 	return (size_t)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
@@ -329,8 +335,7 @@ static const char *mailgun_key(const struct gw_route *route)
 	if (route->mailgun_signing_key && route->mailgun_signing_key[0])
 		return route->mailgun_signing_key;
 	for (size_t i = 0; i < route->n_secrets; i++)
-		if (strncmp(route->secrets[i], "whsec_", 6) != 0 &&
-		    strncmp(route->secrets[i], "whsk_", 5) != 0)
+		if (format_mailgun_key(route->opts.format, route->secrets[i]))
 			return route->secrets[i];
 	return NULL;
 }

@@ -30,6 +30,9 @@ struct format_state {
 };
 
 bool format_is_provider(enum gw_format f);
+/* Whether secret is the Mailgun signing key of a mailgun* route (a plain, not whsec_/whsk_, key).
+ */
+bool format_mailgun_key(enum gw_format f, const char *secret);
 const char *format_name(enum gw_format f);
 
 /*

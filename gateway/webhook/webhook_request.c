@@ -2,7 +2,8 @@
  * webhook_request.c: builds the HTTP request of one message.
  *
  * Owns: the request body (the payload JSON of docs/payload.md, or the
- * message itself as message/rfc822 for format "raw"), the request headers
+ * message itself as message/rfc822 for format "raw"; the provider formats
+ * of docs/formats.md are format.c's), the request headers
  * (Content-Type, User-Agent, Idempotency-Key, auth, the route's extra
  * headers, the X-Gateway-* envelope headers of format "raw") and the
  * per-attempt Standard Webhooks headers webhook-id, webhook-timestamp,
@@ -214,12 +215,8 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 	if (!r->keys)
 		return -1;
 	for (size_t i = 0; i < route->n_secrets; i++) {
-		if ((route->opts.format == FORMAT_MAILGUN ||
-		     route->opts.format == FORMAT_MAILGUN_MIME) &&
-		    strncmp(route->secrets[i], "whsec_", 6) != 0 &&
-		    strncmp(route->secrets[i], "whsk_", 5) != 0)
-			continue; /* Mailgun's plain signing key (format.c), not a Standard Webhooks
-			             key */
+		if (format_mailgun_key(route->opts.format, route->secrets[i]))
+			continue; /* Mailgun's signing key, not a Standard Webhooks key */
 		if (webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]) < 0) {
 			snprintf(err, errsz, "secret %zu is not a whsec_/whsk_ key", i + 1);
 			return -1;
