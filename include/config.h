@@ -34,7 +34,16 @@ enum gw_policy {
 
 enum gw_bare_newlines { BARE_NL_REJECT, BARE_NL_NORMALIZE };
 enum gw_long_lines { LONG_LINES_REJECT, LONG_LINES_ACCEPT };
-enum gw_format { FORMAT_JSON, FORMAT_RAW };
+/* The provider formats (docs/formats.md) come after FORMAT_RAW: gateway/webhook/format*.c. */
+enum gw_format {
+	FORMAT_JSON,
+	FORMAT_RAW,
+	FORMAT_POSTMARK,
+	FORMAT_MAILGUN,
+	FORMAT_MAILGUN_MIME,
+	FORMAT_SENDGRID,
+	FORMAT_SENDGRID_RAW
+};
 enum gw_attachments { ATTACH_INLINE, ATTACH_METADATA, ATTACH_OMIT };
 enum gw_auto_replies { AUTO_REPLIES_DELIVER, AUTO_REPLIES_DROP }; /* route auto_replies */
 enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
@@ -100,6 +109,7 @@ struct gw_route_opts {
 	enum gw_attachments attachments;
 	bool include_raw;
 	enum gw_auto_replies auto_replies; /* accept-and-drop: 250 and no POST */
+	bool standard_webhooks; /* send webhook-id/-timestamp/-signature (every format) */
 	bool tls_verify;
 	char *ca_file;     /* NULL: the system store */
 	char *client_cert; /* NULL: none */
@@ -122,6 +132,7 @@ struct gw_route {
 	enum gw_webhook_auth auth;
 	char *bearer_token;
 	char *basic_user, *basic_password;
+	char *mailgun_signing_key; /* formats mailgun*: plain key, as Mailgun issues it */
 	struct gw_reply_override *replies;
 	size_t n_replies;
 	struct gw_route_opts opts;

@@ -239,8 +239,11 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		content = json_stringn_nocheck(b.p ? b.p : "", b.len);
 	}
 	if (json_object_set_new(a, "size", json_integer((json_int_t)m.size)) < 0 ||
-	    json_object_set_new(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 || !content ||
-	    json_object_set_new(a, "content", content) < 0)
+	    json_object_set_new(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 || !content) {
+		json_decref(content); /* not in the tree yet: out of memory must not leak it */
+		goto out;
+	}
+	if (json_object_set_new(a, "content", content) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -275,8 +278,12 @@ static void add_attachment(struct walk *w, GMimeObject *o)
 	              "content_type_params", params_json(c, ct), "disposition", disposition(o),
 	              "content_id", cid ? ptext_json0(c, cid, "Content-ID") : json_null());
 	g_free(type);
-	if (!a || attachment_content(w, a, &d) < 0 || json_array_append_new(w->attachments, a) < 0)
+	if (!a || attachment_content(w, a, &d) < 0) {
+		json_decref(a); /* out of memory: the half-built attachment is not leaked */
 		c->oom = 1;
+	} else if (json_array_append_new(w->attachments, a) < 0) {
+		c->oom = 1;
+	}
 }
 
 /* ---- bodies ---- */

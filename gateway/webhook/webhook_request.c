@@ -2,7 +2,8 @@
  * webhook_request.c: builds the HTTP request of one message.
  *
  * Owns: the request body (the payload JSON of docs/payload.md, or the
- * message itself as message/rfc822 for format "raw"), the request headers
+ * message itself as message/rfc822 for format "raw"; the provider formats
+ * of docs/formats.md are format.c's), the request headers
  * (Content-Type, User-Agent, Idempotency-Key, auth, the route's extra
  * headers, the X-Gateway-* envelope headers of format "raw") and the
  * per-attempt Standard Webhooks headers webhook-id, webhook-timestamp,
@@ -23,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "form_data.h"
+#include "format.h"
 #include "payload.h"
 
 /*
@@ -231,7 +234,9 @@ static int build_headers(struct webhook_request *r, const struct gw_route *route
 	int rc = 0;
 
 	rc |= add_header(h, "Content-Type",
-	                 r->opts.format == FORMAT_RAW ? "message/rfc822" : "application/json");
+	                 r->fmt                         ? r->fmt->content_type
+	                 : r->opts.format == FORMAT_RAW ? "message/rfc822"
+	                                                : "application/json");
 	rc |= add_header(h, "Idempotency-Key", r->id);
 	rc |= append_line(h, "Expect:"); /* curl's way to drop Expect: no 100-continue wait */
 	if (r->auth == WEBHOOK_AUTH_BEARER && route->bearer_token) {
@@ -274,6 +279,8 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 	if (!r->keys)
 		return -1;
 	for (size_t i = 0; i < route->n_secrets; i++) {
+		if (format_mailgun_key(route->opts.format, route->secrets[i]))
+			continue; /* Mailgun's signing key, not a Standard Webhooks key */
 		if (webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]) < 0) {
 			snprintf(err, errsz, "secret %zu is not a whsec_/whsk_ key", i + 1);
 			return -1;
@@ -388,6 +395,27 @@ static int build_raw_body(struct webhook_request *r, const struct envelope *env,
 	return 0;
 }
 
+/*
+ * A provider format (docs/formats.md) is built from the same parse; a
+ * multipart body is streamed, its length known before the first byte, and
+ * max_payload_size bounds it as it bounds our own format.
+ */
+static int build_provider_body(struct webhook_request *r, const struct gw_route *route,
+                               const struct envelope *env, const struct message_bytes *msg,
+                               const json_t *auth, const struct payload_options *o, size_t max)
+{
+	uint64_t len;
+
+	if (format_build(r, route, env, msg, auth, o) < 0)
+		return -1;
+	len = r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
+	if (len > max) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
 static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const struct envelope *env, const struct message_bytes *msg,
                       const json_t *auth, const struct gw_limits *limits)
@@ -410,6 +438,8 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
+	if (format_is_provider(r->opts.format))
+		return build_provider_body(r, route, env, msg, auth, &o, max);
 	b.max = max; /* max_payload_size or less: the build stops there, never past it */
 	o.kind_out = &r->kind;
 	/*
@@ -454,7 +484,7 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 	webhook_sign_id(r->route_name, r->url, env, msg, r->id);
 	if (build_body(r, route, env, msg, auth, limits) < 0) {
 		snprintf(err, errsz, "could not build the %s payload%s",
-		         r->opts.format == FORMAT_RAW ? "raw" : "json",
+		         format_name(r->opts.format),
 		         errno == EMSGSIZE ? ": larger than max_payload_size or its cap" : "");
 		return -1;
 	}
@@ -468,6 +498,7 @@ void webhook_request_free(struct webhook_request *r)
 	free(r->route_name);
 	free(r->url);
 	free(r->body);
+	format_free(r->fmt);
 	curl_slist_free_all(r->headers);
 	for (size_t i = 0; i < r->n_keys; i++)
 		webhook_sign_key_free(&r->keys[i]);
@@ -492,11 +523,17 @@ struct curl_slist *webhook_request_headers(const struct webhook_request *r, int6
 			goto fail;
 		h = n;
 	}
+	if (format_attempt(r, ts) < 0)
+		goto fail;
+	if (!r->opts.standard_webhooks)
+		return h;
 	snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
 	rc |= add_header(&h, "webhook-id", r->id);
 	rc |= add_header(&h, "webhook-timestamp", tsbuf);
 	if (r->n_keys) {
-		sig = webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
+		sig = r->fmt && r->fmt->form
+		          ? format_sign(r, ts)
+		          : webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
 		if (!sig)
 			goto fail;
 		rc |= add_header(&h, "webhook-signature", sig);
@@ -545,4 +582,5 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 		curl_easy_setopt(easy, CURLOPT_USERNAME, r->basic_user);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, r->basic_password);
 	}
+	format_setup(r, easy);
 }

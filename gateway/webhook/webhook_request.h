@@ -15,6 +15,8 @@
 #include "payload.h"
 #include "webhook_sign.h"
 
+struct format_state;
+
 /* Longest value we put in one request header (the X-Gateway-* envelope headers). */
 #define WEBHOOK_HEADER_VALUE_MAX 8192
 
@@ -37,6 +39,7 @@ struct webhook_request {
 	size_t n_replies;
 	struct gw_route_opts opts; /* ca_file, client_cert, client_key deep-copied */
 	enum payload_kind kind;    /* message.classification.kind (json format; else human) */
+	struct format_state *fmt;  /* provider formats (format.h), else NULL */
 };
 
 /*

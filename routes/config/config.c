@@ -485,6 +485,7 @@ static void route_free(struct gw_route *r)
 	free(r->bearer_token);
 	free(r->basic_user);
 	free(r->basic_password);
+	free(r->mailgun_signing_key);
 	config_replies_free(r->replies, r->n_replies);
 	config_route_opts_free(&r->opts);
 }

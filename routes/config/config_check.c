@@ -135,6 +135,46 @@ static void check_route_names(struct load *L)
 	free(sorted);
 }
 
+static bool is_mailgun(const struct gw_route *r)
+{
+	return r->opts.format == FORMAT_MAILGUN || r->opts.format == FORMAT_MAILGUN_MIME;
+}
+
+/*
+ * Standard Webhooks secrets are whsec_/whsk_ keys. The mailgun formats also
+ * take one plain secret, Mailgun's signing key as Mailgun issues it, and
+ * need a key: Mailgun's receivers refuse an unsigned POST, so fail closed.
+ */
+static void validate_route_secrets(struct load *L, struct gw_route *r)
+{
+	size_t plain = 0;
+
+	for (size_t s = 0; s < r->n_secrets; s++)
+		if (strncmp(r->secrets[s], "whsec_", 6) != 0 &&
+		    strncmp(r->secrets[s], "whsk_", 5) != 0)
+			plain++;
+	if (plain && (!is_mailgun(r) || plain > 1 || r->mailgun_signing_key))
+		diag_add_error(L->diag, L->file, r->line, r->col,
+		               "route '%s': a secret must start with whsec_ (HMAC-SHA256) or whsk_ "
+		               "(Ed25519)%s",
+		               r->name,
+		               is_mailgun(r)
+		                   ? "; formats mailgun* take one plain secret (the Mailgun "
+		                     "signing key) when mailgun_signing_key is not set"
+		                   : "");
+	if (is_mailgun(r) && !plain && !(r->mailgun_signing_key && r->mailgun_signing_key[0]))
+		diag_add_error(L->diag, L->file, r->line, r->col,
+		               "route '%s': format %s needs the Mailgun signing key "
+		               "(mailgun_signing_key, or a plain secret)",
+		               r->name,
+		               r->opts.format == FORMAT_MAILGUN ? "mailgun" : "mailgun-mime");
+	if (r->mailgun_signing_key && !is_mailgun(r))
+		diag_add_error(
+		    L->diag, L->file, r->line, r->col,
+		    "route '%s': mailgun_signing_key is for formats mailgun and mailgun-mime",
+		    r->name);
+}
+
 static void validate_routes(struct load *L)
 {
 	struct gw_config *c = L->cfg;
@@ -165,13 +205,7 @@ static void validate_routes(struct load *L)
 			diag_add_error(L->diag, L->file, r->line, r->col,
 			               "route '%s': client_cert and client_key go together",
 			               r->name);
-		for (size_t s = 0; s < r->n_secrets; s++)
-			if (strncmp(r->secrets[s], "whsec_", 6) != 0 &&
-			    strncmp(r->secrets[s], "whsk_", 5) != 0)
-				diag_add_error(L->diag, L->file, r->line, r->col,
-				               "route '%s': a secret must start with whsec_ "
-				               "(HMAC-SHA256) or whsk_ (Ed25519)",
-				               r->name);
+		validate_route_secrets(L, r);
 		validate_route_files(L, r);
 	}
 	check_route_names(L);
@@ -224,6 +258,8 @@ static char *endpoint_text(const struct gw_route *r)
 		fprintf(f, "\x1fH%s:%s", r->headers[i].name, r->headers[i].value);
 	for (size_t i = 0; i < r->n_secrets; i++)
 		fprintf(f, "\x1fS%s", r->secrets[i]);
+	fprintf(f, "\x1fM%s\x1f%d", r->mailgun_signing_key ? r->mailgun_signing_key : "",
+	        (int)o->standard_webhooks);
 	for (size_t i = 0; i < r->n_replies; i++)
 		fprintf(f, "\x1fR%s=%d %s %s", r->replies[i].key, r->replies[i].code,
 		        r->replies[i].status, r->replies[i].text);

@@ -25,7 +25,8 @@ static const char *const listener_modes[] = {"smtp", "smtps", "submission", NULL
 static const char *const policies[] = {"off", "annotate", "enforce", NULL};
 static const char *const bare_newlines[] = {"reject", "normalize", NULL};
 static const char *const long_lines[] = {"reject", "accept", NULL};
-static const char *const formats[] = {"json", "raw", NULL};
+static const char *const formats[] = {"json",         "raw",      "postmark",     "mailgun",
+                                      "mailgun-mime", "sendgrid", "sendgrid-raw", NULL};
 static const char *const attachments[] = {"inline", "metadata", "omit", NULL};
 static const char *const auto_replies[] = {"deliver", "accept-and-drop", NULL};
 static const char *const discoveries[] = {"tree-walk", "psl", NULL};
@@ -297,15 +298,20 @@ const struct config_key config_route_opt_keys[] = {
      0, NULL, KEY_RELOADABLE, "How often an open breaker lets one message through as a probe."},
     {"format", KT_ENUM, "json", 0, 0, OPT(format), 0, formats, KEY_RELOADABLE,
      "json (the payload of docs/payload.md) or raw (the message as message/rfc822, envelope in "
-     "headers)."},
+     "headers); for apps written against a provider: postmark, mailgun, mailgun-mime, sendgrid, "
+     "sendgrid-raw (docs/formats.md)."},
     {"attachments", KT_ENUM, "inline", 0, 0, OPT(attachments), 0, attachments, KEY_RELOADABLE,
      "inline (content as base64), metadata (no content) or omit."},
     {"include_raw", KT_BOOL, "false", 0, 0, OPT(include_raw), 0, NULL, KEY_RELOADABLE,
-     "Add the whole original message, base64-encoded, to the payload."},
+     "Add the whole original message, base64-encoded, to the payload (format postmark: as "
+     "RawEmail)."},
     {"auto_replies", KT_ENUM, "deliver", 0, 0, OPT(auto_replies), 0, auto_replies, KEY_RELOADABLE,
      "deliver, or accept-and-drop: a message classified auto_reply or bounce "
      "(message.classification) gets 250 and is not POSTed; it is logged with its delivery id "
      "and counted. Only with format = \"json\"; raw messages are always delivered."},
+    {"standard_webhooks", KT_BOOL, "true", 0, 0, OPT(standard_webhooks), 0, NULL, KEY_RELOADABLE,
+     "Send the Standard Webhooks headers webhook-id, webhook-timestamp and (with a whsec_/whsk_ "
+     "secret) webhook-signature, in every format."},
     {"tls_verify", KT_BOOL, "true", 0, 0, OPT(tls_verify), 0, NULL, KEY_RELOADABLE,
      "Verify the webhook's TLS certificate and host name."},
     {"ca_file", KT_PATH, NULL, 0, 0, OPT(ca_file), 0, NULL, KEY_RELOADABLE,
@@ -345,6 +351,12 @@ static const struct config_key route_keys[] = {
      "Send HTTP basic authentication as this user (with basic_password)."},
     {"basic_password", KT_SECRET, NULL, 0, 0, RTE(basic_password), 0, NULL, KEY_RELOADABLE,
      "Password for basic_user. Also basic_password_env, basic_password_file."},
+    {"mailgun_signing_key", KT_SECRET, NULL, 0, 0, RTE(mailgun_signing_key), 0, NULL,
+     KEY_RELOADABLE,
+     "Formats mailgun and mailgun-mime: the Mailgun HTTP webhook signing key, as Mailgun issues "
+     "it (a plain string); the timestamp, token and signature fields are made with it. A plain "
+     "(not whsec_/whsk_) secret is taken as this key too. Also mailgun_signing_key_env, "
+     "mailgun_signing_key_file."},
     {"replies", KT_REPLIES, "{}", 0, 0, RTE(replies), RTE(n_replies), NULL, KEY_RELOADABLE,
      "Overrides of the HTTP-to-SMTP table: { \"404\" = \"550 5.1.1 No such ticket\", \"5xx\" "
      "= \"451 4.3.0\", \"timeout\" = \"451 4.4.2\" }. Keys: an HTTP status, a class (2xx to "

@@ -152,7 +152,8 @@ int main(int argc, char **argv)
 	                                      .max_in_flight = b.conc,
 	                                      .retry_budget_ms = 0,
 	                                      .format = FORMAT_RAW,
-	                                      .tls_verify = true};
+	                                      .tls_verify = true,
+	                                      .standard_webhooks = true};
 	char *secrets[] = {(char *)"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
 	b.route.secrets = secrets;
 	b.route.n_secrets = 1;

@@ -72,6 +72,7 @@ static void route_init(struct gw_route *r, const char *name, const char *url)
 	r->opts.circuit_breaker_probe_ms = 3600 * 1000; /* no probe during the test */
 	r->opts.format = FORMAT_RAW;
 	r->opts.tls_verify = true;
+	r->opts.standard_webhooks = true;
 }
 
 static void run_until(struct event_base *base, struct delivery *d, const struct seen *s, int n)

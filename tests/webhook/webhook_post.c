@@ -356,6 +356,7 @@ static void defaults(struct driver *dr, struct cli *c)
 	rt->opts.circuit_breaker_probe_ms = 30000;
 	rt->opts.format = FORMAT_JSON;
 	rt->opts.tls_verify = true;
+	rt->opts.standard_webhooks = true;
 	dr->env.rcpts = rcpts;
 	dr->env.mail_from = strdup("sender@sender.test");
 	dr->env.helo = strdup("client.sender.test");

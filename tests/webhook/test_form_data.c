@@ -1,0 +1,135 @@
+/*
+ * test_form_data.c: the streamed multipart/form-data writer
+ * (gateway/webhook/form_data.c): the body libcurl reads in chunks of any
+ * size equals the body form_data_each() gives (the one that is signed),
+ * its length is the announced Content-Length, seeking lands anywhere,
+ * names are escaped as HTML forms do, and a value that holds the boundary
+ * cannot be sent.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "form_data.h"
+#include "unit.h"
+
+struct flat {
+	char *p;
+	size_t len;
+};
+
+static int append(void *arg, const char *p, size_t n)
+{
+	struct flat *f = arg;
+	char *np = realloc(f->p, f->len + n + 1);
+
+	if (!np)
+		return -1;
+	memcpy(np + f->len, p, n);
+	f->p = np;
+	f->len += n;
+	f->p[f->len] = '\0';
+	return 0;
+}
+
+static struct form_data *sample(void)
+{
+	struct form_data *f = form_data_new();
+	char *blob = strdup("From: a@b\r\n\r\nbody with -- dashes\r\n");
+	char *file = malloc(4);
+
+	memcpy(file, "\0\1\2\3", 4);
+	CHECK_INT(form_data_add0(f, "recipient", "x@example.test"), 0);
+	CHECK_INT(form_data_add(f, "nul", "a\0b", 3), 1);
+	CHECK_INT(form_data_add_owned(f, "attachment-1", file, 4, "we\"ird\r\n.bin",
+	                              "application/octet-stream"),
+	          2);
+	form_data_set_blob(f, blob, strlen(blob));
+	CHECK_INT(form_data_add_blob(f, "body-mime"), 3);
+	CHECK_INT(form_data_add0(f, "empty", ""), 4);
+	CHECK_INT(form_data_finish(f), 0);
+	return f;
+}
+
+static void test_chunks_equal_each(void)
+{
+	struct form_data *f = sample();
+	struct flat whole = {NULL, 0};
+	static const size_t sizes[] = {1, 2, 3, 7, 64, 100000};
+
+	CHECK_INT(form_data_each(f, append, &whole), 0);
+	CHECK_INT(whole.len, form_data_length(f));
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		char *got = malloc(whole.len + 1);
+		size_t n = 0, r;
+		form_data_rewind(f);
+		while ((r = form_data_read(got + n, 1, sizes[s], f)) > 0)
+			n += r;
+		CHECK_INT(n, whole.len);
+		CHECK(n == whole.len && memcmp(got, whole.p, n) == 0);
+		free(got);
+	}
+	/* shape: first delimiter, escaped file name, closing delimiter */
+	CHECK(strncmp(whole.p, "--smtpgw-", 9) == 0);
+	{
+		static const char want[] =
+		    "name=\"attachment-1\"; filename=\"we%22ird%0D%0A.bin\"\r\n"
+		    "Content-Type: application/octet-stream\r\n\r\n";
+		CHECK(memmem(whole.p, whole.len, want, sizeof(want) - 1) != NULL);
+	}
+	CHECK(memmem(whole.p, whole.len, "name=\"nul\"\r\n\r\na\0b\r\n--", 18) != NULL);
+	CHECK(whole.len > 4 && memcmp(whole.p + whole.len - 4, "--\r\n", 4) == 0);
+	free(whole.p);
+	form_data_free(f);
+}
+
+static void test_seek(void)
+{
+	struct form_data *f = sample();
+	struct flat whole = {NULL, 0};
+	char buf[32];
+
+	form_data_each(f, append, &whole);
+	for (size_t off = 0; off + 10 <= whole.len; off += 37) {
+		CHECK_INT(form_data_seek(f, (curl_off_t)off, SEEK_SET), CURL_SEEKFUNC_OK);
+		CHECK_INT(form_data_read(buf, 1, 10, f), 10);
+		CHECK(memcmp(buf, whole.p + off, 10) == 0);
+	}
+	CHECK_INT(form_data_seek(f, (curl_off_t)whole.len + 1, SEEK_SET), CURL_SEEKFUNC_CANTSEEK);
+	CHECK_INT(form_data_seek(f, 0, SEEK_CUR), CURL_SEEKFUNC_CANTSEEK);
+	free(whole.p);
+	form_data_free(f);
+}
+
+/* A per-attempt value of another length changes the length and the body consistently. */
+static void test_set(void)
+{
+	struct form_data *f = sample();
+	uint64_t before = form_data_length(f);
+	struct flat whole = {NULL, 0};
+
+	form_data_set(f, 0, "longer-value@example.test", 25);
+	CHECK_INT(form_data_length(f), before + 25 - 14);
+	form_data_each(f, append, &whole);
+	CHECK_INT(whole.len, form_data_length(f));
+	CHECK(memmem(whole.p, whole.len, "\r\n\r\nlonger-value@example.test\r\n", 31) != NULL);
+	free(whole.p);
+	form_data_free(f);
+}
+
+/* A finished form takes no more parts (its length was announced). */
+static void test_no_parts_after_finish(void)
+{
+	struct form_data *f = sample();
+
+	CHECK_INT(form_data_add0(f, "late", "x"), -1);
+	form_data_free(f);
+}
+
+int main(void)
+{
+	test_chunks_equal_each();
+	test_seek();
+	test_set();
+	test_no_parts_after_finish();
+	return UNIT_END("webhook_form_data");
+}
