@@ -24,6 +24,34 @@
 
 #include "dmarc.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char injected[] = "\r\nFrom: a@injected.example\r\n";
+
+static void check_domain(char (*out)[DMARC_DOMAIN_MAX], int i)
+{
+	const char *d = out[i];
+	size_t len = strnlen(d, DMARC_DOMAIN_MAX), label = 0;
+	char again[DMARC_DOMAIN_MAX];
+
+	if (len == 0 || len > 253 || d[0] == '.' || d[len - 1] == '.')
+		abort();
+	for (size_t j = 0; j < len; j++) {
+		unsigned char c = (unsigned char)d[j];
+		if (c <= 0x20 || c >= 0x7f || (c >= 'A' && c <= 'Z') || c == '@' || c == '[' ||
+		    c == ']' || c == '\\')
+			abort();
+		label = c == '.' ? 0 : label + 1;
+		if (label > 63 || (c == '.' && j > 0 && d[j - 1] == '.'))
+			abort();
+	}
+	if (dmarc_domain_normalize(d, len, again) != 0 || strcmp(again, d) != 0)
+		abort();
+	for (int j = 0; j < i; j++)
+		if (strcmp(out[j], d) == 0)
+			abort(); /* distinct domains only */
+}
+
 /* The parts of one call's result that another call on the same header must repeat. */
 static void check_same(int k, const struct dmarc_from_info *a, int k2,
                        const struct dmarc_from_info *b)
