@@ -274,17 +274,19 @@ static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 }
 
 /* The address without its plus tag: local before the separator, "@", domain. */
-static json_t *base_json(struct pctx *c, const struct route_addr *a)
+static json_t *base_json(struct pctx *c, const struct envelope_addr *a)
 {
-	size_t l = a->has_tag && a->base_len < sizeof(a->local) ? a->base_len : strlen(a->local);
+	size_t len = a->local ? strlen(a->local) : 0;
+	size_t l = a->has_tag && a->base_len < len ? a->base_len : len;
 	char buf[ROUTE_LOCAL_MAX + 1 + ROUTE_DOMAIN_MAX];
-	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local, a->domain);
+	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local ? a->local : "",
+	                 a->domain ? a->domain : "");
 	return ptext_json(c, buf, n > 0 ? (size_t)n : 0, "recipient");
 }
 
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
-	const struct route_match *m = &r->match;
+	const struct envelope_match *m = &r->match;
 	const char *kind = match_kind_name(m->kind);
 	json_t *route =
 	    m->route ? json_pack("{s:o, s:o, s:o}", "name", ptext_json0(c, m->route->name, "route"),
@@ -293,8 +295,8 @@ static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 	             : json_null();
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
 	                 ptext_json0(c, r->address, "recipient"), "local",
-	                 ptext_json0(c, m->addr.local, "recipient"), "domain",
-	                 ptext_json0(c, m->addr.domain, "recipient"), "tag",
+	                 ptext_json0(c, m->addr.local ? m->addr.local : "", "recipient"), "domain",
+	                 ptext_json0(c, m->addr.domain ? m->addr.domain : "", "recipient"), "tag",
 	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
 	                 "base", base_json(c, &m->addr), "route", route);
 }

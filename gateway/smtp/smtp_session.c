@@ -113,6 +113,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->sasl_login_name);
 	free(s->tx.rcpts);
+	free(s->tx.rcpt_parts);
 	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);

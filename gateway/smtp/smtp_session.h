@@ -61,7 +61,9 @@ struct smtp_tx {
 	char *rcpt_addrs;
 	size_t rcpt_len, rcpt_cap;
 	size_t n_rcpts;
-	struct envelope_rcpt *rcpts;  /* NULL until the end of data */
+	struct envelope_rcpt *rcpts; /* NULL until the end of data */
+	char *rcpt_parts;            /* the strings rcpts' matches point to */
+	size_t rcpt_parts_len;
 	const struct gw_route *route; /* route of the first accepted recipient */
 	uint32_t endpoint_id;
 	bool smtputf8;

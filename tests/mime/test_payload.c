@@ -667,9 +667,9 @@ static void check_envelope(void)
 	r.match.route = &route;
 	r.match.kind = MATCH_PLUS;
 	r.match.pattern = "bill@example.com";
-	snprintf(r.match.addr.local, sizeof(r.match.addr.local), "bill+q3");
-	snprintf(r.match.addr.domain, sizeof(r.match.addr.domain), "example.com");
-	snprintf(r.match.addr.tag, sizeof(r.match.addr.tag), "q3");
+	r.match.addr.local = "bill+q3";
+	r.match.addr.domain = "example.com";
+	r.match.addr.tag = "q3";
 	r.match.addr.has_tag = true;
 	r.match.addr.base_len = 4;
 	struct envelope e = {.mail_from = "",

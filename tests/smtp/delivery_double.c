@@ -137,7 +137,7 @@ static json_t *envelope_json(const struct gw_route *route, const struct envelope
 {
 	json_t *rcpts = json_array(), *matches = json_array();
 	for (size_t i = 0; i < env->n_rcpts; i++) {
-		const struct route_match *m = &env->rcpts[i].match;
+		const struct envelope_match *m = &env->rcpts[i].match;
 		json_array_append_new(rcpts, json_string(env->rcpts[i].address));
 		/* What the routing table said for each recipient: route, pattern, local part. */
 		json_array_append_new(matches,
