@@ -504,8 +504,12 @@ void smtp_tx_message_end(struct smtp_session *s)
 void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 {
 	smtp_worker_count(s->w, C_MESSAGES);
-	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s", r->code,
-	        r->status);
+	/*
+	 * The answer is written either way; but a client that ended its side
+	 * before it (RFC 5321 wants QUIT, after the reply) is not told: say so.
+	 */
+	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s%s", r->code,
+	        r->status, smtp_session_client_gone(s) ? " client=gone" : "");
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply_raw(s, r->code, r->status, r->text, false);
