@@ -22,7 +22,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,15 +88,6 @@ static bool data_deadline_over(struct smtp_session *s)
 	         (unsigned long long)s->tx.received);
 	smtp_reply(s, RPL_TIMEOUT, NULL);
 	return true;
-}
-
-bool smtp_session_client_gone(const struct smtp_session *s)
-{
-	/* POLLRDHUP: the peer's FIN, seen even with unread input before it */
-	struct pollfd p = {.fd = s->fd, .events = POLLRDHUP};
-	if (s->fd < 0)
-		return true;
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* ---- teardown ---- */
