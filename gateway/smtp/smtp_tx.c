@@ -112,6 +112,7 @@ int smtp_tx_envelope_rcpts(struct smtp_session *s)
 	int rc = -1;
 	if (!r || !parts || !m)
 		goto out;
+	free(tx->rcpt_parts); /* a failed earlier call's */
 	tx->rcpt_parts = parts;
 	tx->rcpt_parts_len = 0;
 	parts = NULL;
