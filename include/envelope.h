@@ -15,9 +15,30 @@
 
 enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
+/*
+ * A recipient's address as the router split it (struct route_addr without
+ * its fixed 1 KB of arrays: 100,000 recipients must not cost 100 MB). The
+ * strings point into one buffer the session owns.
+ */
+struct envelope_addr {
+	const char *local;  /* case kept, tag included; unquoted */
+	const char *domain; /* as written */
+	const char *tag;    /* the plus tag without the separator; "" without has_tag */
+	bool has_tag;
+	size_t base_len; /* with has_tag: bytes of local before the separator */
+};
+
+/* What the routing table said (struct route_match, compact). */
+struct envelope_match {
+	const struct gw_route *route;
+	enum route_match_kind kind;
+	const char *pattern; /* the pattern as written in the file (owned by the route) */
+	struct envelope_addr addr;
+};
+
 struct envelope_rcpt {
-	char *address;            /* the addr-spec as written in RCPT TO (no <>) */
-	struct route_match match; /* what the routing table said */
+	char *address;               /* the addr-spec as written in RCPT TO (no <>) */
+	struct envelope_match match; /* what the routing table said */
 };
 
 struct envelope {

@@ -240,13 +240,31 @@ static void put(struct pctx *c, json_t *o, const char *key, json_t *v)
 		c->oom = 1;
 }
 
+/*
+ * An envelope list: an empty array to fill now, or (payload_write() with
+ * our serialiser, and recipients to list) a placeholder whose elements
+ * pjson_write() builds one at a time.
+ */
+static json_t *defer_list(struct pctx *c, enum pdefer_list list)
+{
+	if (!c->defer_lists || !c->env || !c->env->n_rcpts)
+		return json_array();
+	json_t *p = json_string(PLACEHOLDER);
+	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	c->deferred[c->n_deferred - 1].list = list;
+	return p;
+}
+
 static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 {
 	json_t *o = json_object(), *client = json_object();
 	const char *bt = e ? body_type_name(e->body) : NULL;
-	json_t *rcpt = json_array();
+	json_t *rcpt = defer_list(c, PLIST_RCPT_TO);
 
-	for (size_t i = 0; rcpt && e && i < e->n_rcpts; i++)
+	for (size_t i = 0; json_is_array(rcpt) && e && i < e->n_rcpts; i++)
 		if (json_array_append_new(rcpt, ptext_json0(c, e->rcpts[i].address, "envelope")) <
 		    0)
 			c->oom = 1;
@@ -274,17 +292,19 @@ static json_t *envelope_json(struct pctx *c, const struct envelope *e)
 }
 
 /* The address without its plus tag: local before the separator, "@", domain. */
-static json_t *base_json(struct pctx *c, const struct route_addr *a)
+static json_t *base_json(struct pctx *c, const struct envelope_addr *a)
 {
-	size_t l = a->has_tag && a->base_len < sizeof(a->local) ? a->base_len : strlen(a->local);
+	size_t len = a->local ? strlen(a->local) : 0;
+	size_t l = a->has_tag && a->base_len < len ? a->base_len : len;
 	char buf[ROUTE_LOCAL_MAX + 1 + ROUTE_DOMAIN_MAX];
-	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local, a->domain);
+	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local ? a->local : "",
+	                 a->domain ? a->domain : "");
 	return ptext_json(c, buf, n > 0 ? (size_t)n : 0, "recipient");
 }
 
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
-	const struct route_match *m = &r->match;
+	const struct envelope_match *m = &r->match;
 	const char *kind = match_kind_name(m->kind);
 	json_t *route =
 	    m->route ? json_pack("{s:o, s:o, s:o}", "name", ptext_json0(c, m->route->name, "route"),
@@ -293,16 +313,26 @@ static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 	             : json_null();
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
 	                 ptext_json0(c, r->address, "recipient"), "local",
-	                 ptext_json0(c, m->addr.local, "recipient"), "domain",
-	                 ptext_json0(c, m->addr.domain, "recipient"), "tag",
+	                 ptext_json0(c, m->addr.local ? m->addr.local : "", "recipient"), "domain",
+	                 ptext_json0(c, m->addr.domain ? m->addr.domain : "", "recipient"), "tag",
 	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
 	                 "base", base_json(c, &m->addr), "route", route);
 }
 
+json_t *payload_list_item(struct pctx *c, enum pdefer_list list, size_t i)
+{
+	const struct envelope *e = c->env;
+	if (!e || i >= e->n_rcpts)
+		return NULL;
+	if (list == PLIST_RCPT_TO)
+		return ptext_json0(c, e->rcpts[i].address, "envelope");
+	return recipient_json(c, &e->rcpts[i]);
+}
+
 static json_t *recipients_json(struct pctx *c, const struct envelope *e)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && e && i < e->n_rcpts; i++)
+	json_t *a = defer_list(c, PLIST_RECIPIENTS);
+	for (size_t i = 0; json_is_array(a) && e && i < e->n_rcpts; i++)
 		if (json_array_append_new(a, recipient_json(c, &e->rcpts[i])) < 0)
 			c->oom = 1;
 	return a;
@@ -566,7 +596,8 @@ int payload_write(const struct message_bytes *msg, const struct envelope *env, c
 	struct pctx c = {.opt = opt,
 	                 .msg = msg,
 	                 .defer = true,
-	                 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH))};
+	                 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)),
+	                 .defer_lists = pjson_fast(flags)};
 	json_t *root = build(&c, env, auth, id);
 	int rc = -1;
 	if (root) {

@@ -50,6 +50,12 @@ struct pdeferred {
 	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
 	bool given_back; /* text's pages were returned to the kernel as written */
+	/*
+	 * A list of the envelope written one element at a time at dump time
+	 * (100,000 recipients as a tree would cost ~1 KB each): an array,
+	 * not a string. Only the fast serialiser writes these.
+	 */
+	enum pdefer_list { PLIST_NONE, PLIST_RCPT_TO, PLIST_RECIPIENTS } list;
 };
 
 struct pctx {
@@ -58,6 +64,7 @@ struct pctx {
 	const struct message_bytes *msg;
 	bool defer;        /* payload_write(): content is streamed at dump time */
 	bool defer_text;   /* and bodies are escaped by us (flags jansson-compatible) */
+	bool defer_lists;  /* and the envelope's lists too (pjson_fast(): our serialiser) */
 	json_t *warnings;  /* the "warnings" array, owned by the tree */
 	bool warn_full;    /* PAYLOAD_MAX_WARNINGS reached */
 	uint32_t parts;    /* MIME objects visited, against max_mime_parts */
@@ -210,6 +217,15 @@ json_t *pmsgid_list(struct pctx *c, GMimeObject *o, const char *name, size_t max
 
 /* payload_json.c: the JSON text with the deferred values streamed in. */
 int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data);
+
+/* Does pjson_write() use its own serialiser (not jansson's) for these flags? */
+bool pjson_fast(size_t flags);
+
+/*
+ * Element i of a deferred envelope list (payload.c): the address of
+ * rcpt_to, or the object of recipients[]. NULL when out of memory.
+ */
+json_t *payload_list_item(struct pctx *c, enum pdefer_list list, size_t i);
 
 /* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
 int pscan_message(struct pctx *c, size_t len);

@@ -251,12 +251,36 @@ static int string(struct fast *f, const char *s, size_t len)
 
 static int value(struct fast *f, json_t *v, size_t depth);
 
-static int deferred(struct fast *f, json_t *v)
+/* A deferred envelope list: as array() writes it, one element built at a time. */
+static int list(struct fast *f, enum pdefer_list kind, size_t depth)
+{
+	size_t n = f->c->env ? f->c->env->n_rcpts : 0;
+
+	if (n == 0)
+		return put(f, "[]", 2);
+	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *el = payload_list_item(f->c, kind, i);
+		int rc = el && !f->c->oom ? value(f, el, depth + 1) : -1;
+		json_decref(el);
+		if (rc < 0)
+			return -1;
+		if (i + 1 < n ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		              : indent(f, depth, false) < 0)
+			return -1;
+	}
+	return put(f, "]", 1);
+}
+
+static int deferred(struct fast *f, json_t *v, size_t depth)
 {
 	for (size_t i = 0; i < f->c->n_deferred; i++) {
 		struct pdeferred *d = &f->c->deferred[i];
 		if (d->placeholder != v)
 			continue;
+		if (d->list)
+			return list(f, d->list, depth);
 		if (put(f, "\"", 1) < 0)
 			return -1;
 		int rc = d->text ? body_text(d, escaped_text, f) : pbody_stream_content(d, put, f);
@@ -330,7 +354,7 @@ static int value(struct fast *f, json_t *v, size_t depth)
 	case JSON_ARRAY:
 		return array(f, v, depth);
 	case JSON_STRING: {
-		int rc = deferred(f, v);
+		int rc = deferred(f, v, depth);
 		return rc <= 0 ? rc : string(f, json_string_value(v), json_string_length(v));
 	}
 	case JSON_INTEGER:
@@ -347,12 +371,17 @@ static int value(struct fast *f, json_t *v, size_t depth)
 	}
 }
 
-int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data)
+bool pjson_fast(size_t flags)
 {
 	/* flags whose output rules are not reimplemented here go through jansson */
 	size_t other = JSON_ENSURE_ASCII | JSON_SORT_KEYS | JSON_ESCAPE_SLASH | JSON_EMBED |
 	               JSON_REAL_PRECISION(31) | JSON_ENCODE_ANY;
-	if (flags & other) {
+	return !(flags & other);
+}
+
+int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t cb, void *data)
+{
+	if (!pjson_fast(flags)) {
 		struct writer w = {.c = c, .cb = cb, .data = data};
 		return json_dump_callback(root, write_cb, &w, flags);
 	}

@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "delivery.h"
 #include "routes.h"
 #include "smtp_cmd.h"
 #include "smtp_sasl.h"
@@ -294,9 +295,31 @@ static enum smtp_reply_id check_data(struct smtp_session *s, const char *arg)
 	return RPL_NONE;
 }
 
+/*
+ * The request bodies of the deliveries in flight (all workers) already
+ * fill max_delivery_memory: 451 4.3.1 before the client sends a message
+ * that could only be refused at its end. The end of data checks again
+ * with the message's own body (delivery_submit()).
+ */
+static bool delivery_memory_full(struct smtp_session *s)
+{
+	uint64_t max = s->cfg->limits.max_delivery_memory, held = delivery_memory_held();
+	if (!max || held < max)
+		return false;
+	smtp_worker_count(s->w, C_DATA_BUSY);
+	smtp_log(GW_LOG_WARN, s->id, "limit max_delivery_memory=%llu reached at DATA: %llu held",
+	         (unsigned long long)max, (unsigned long long)held);
+	return true;
+}
+
 static void do_data(struct smtp_session *s, char *arg)
 {
 	(void)arg;
+	if (delivery_memory_full(s)) {
+		smtp_reply(s, RPL_DELIVERY_BUSY,
+		           NULL); /* the transaction stays: DATA may be retried */
+		return;
+	}
 	smtp_tx_data(s);
 }
 
@@ -349,6 +372,8 @@ static void do_bdat(struct smtp_session *s, char *arg)
 		why = RPL_NEED_MAIL;
 	else if (!tx->n_rcpts)
 		why = RPL_NO_VALID_RCPTS;
+	else if (!tx->bdat && delivery_memory_full(s))
+		why = RPL_DELIVERY_BUSY; /* the first chunk, as DATA */
 	smtp_tx_bdat(s, size, last, why);
 }
 

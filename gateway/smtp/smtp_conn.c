@@ -10,6 +10,7 @@
  *
  * Never: free a session (it is buried, the worker reaps it), answer a command.
  */
+#include <poll.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -138,4 +139,13 @@ void smtp_session_resume(struct smtp_session *s)
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)))
 		bufferevent_trigger(s->bev, EV_READ,
 		                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+bool smtp_session_client_gone(const struct smtp_session *s)
+{
+	/* POLLRDHUP: the peer's FIN, seen even with unread input before it */
+	struct pollfd p = {.fd = s->fd, .events = POLLRDHUP};
+	if (s->fd < 0)
+		return true;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }

@@ -88,6 +88,7 @@ const char *const smtp_counter_names[C_COUNTER_MAX] = {
     [C_SIZE_EXCEEDED] = "refused_max_message_size",
     [C_PAYLOAD_TOO_BIG] = "refused_max_payload_size",
     [C_DELIVERY_BUSY] = "refused_max_delivery_memory",
+    [C_DATA_BUSY] = "refused_max_delivery_memory_at_data",
     [C_BARE_NEWLINES] = "refused_bare_newlines",
     [C_LONG_LINES] = "refused_long_lines",
     [C_OUTPUT_PAUSES] = "paused_output_high_water",

@@ -72,6 +72,24 @@ static void arm_data(struct smtp_session *s)
 	smtp_session_arm(s, left < ms ? left : ms);
 }
 
+/*
+ * data_deadline: answers 421 4.4.2 (and closes) once it has passed. Checked
+ * on every read as well as by the timer: a client that never pauses keeps
+ * re-arming the timer before it can fire (libevent drops an expired timer
+ * from the active queue when it is added again).
+ */
+static bool data_deadline_over(struct smtp_session *s)
+{
+	if (smtp_mono_ms() < s->tx.deadline_ms)
+		return false;
+	smtp_worker_count(s->w, C_TIMEOUTS);
+	smtp_log(GW_LOG_INFO, s->id, "limit data_deadline=%llums exceeded ip=%s octets=%llu",
+	         (unsigned long long)s->cfg->limits.data_deadline_ms, s->ip,
+	         (unsigned long long)s->tx.received);
+	smtp_reply(s, RPL_TIMEOUT, NULL);
+	return true;
+}
+
 /* ---- teardown ---- */
 
 void smtp_session_free(struct smtp_session *s)
@@ -95,6 +113,7 @@ void smtp_session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->sasl_login_name);
 	free(s->tx.rcpts);
+	free(s->tx.rcpt_parts);
 	free(s->tx.rcpt_addrs);
 	smtp_seam_unref(s->auth);
 	smtp_runtime_unref(s->rt);
@@ -199,6 +218,8 @@ static void command_loop(struct smtp_session *s)
 	uint32_t handled = 0;
 	while (!s->dead) {
 		if (s->state == ST_DATA || s->state == ST_BDAT) {
+			if (data_deadline_over(s))
+				return;
 			arm_data(s);
 			if (!feed_data(s))
 				return;
@@ -591,15 +612,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	case ST_DATA:
 	case ST_BDAT:
-		if (smtp_mono_ms() < s->tx.deadline_ms)
-			break;
-		smtp_worker_count(s->w, C_TIMEOUTS);
-		smtp_log(GW_LOG_INFO, s->id,
-		         "limit data_deadline=%llums exceeded ip=%s octets=%llu",
-		         (unsigned long long)s->cfg->limits.data_deadline_ms, s->ip,
-		         (unsigned long long)s->tx.received);
-		smtp_reply(s, RPL_TIMEOUT, NULL);
-		return;
+		if (data_deadline_over(s))
+			return;
+		break;
 	default:
 		break;
 	}

@@ -61,7 +61,9 @@ struct smtp_tx {
 	char *rcpt_addrs;
 	size_t rcpt_len, rcpt_cap;
 	size_t n_rcpts;
-	struct envelope_rcpt *rcpts;  /* NULL until the end of data */
+	struct envelope_rcpt *rcpts; /* NULL until the end of data */
+	char *rcpt_parts;            /* the strings rcpts' matches point to */
+	size_t rcpt_parts_len;
 	const struct gw_route *route; /* route of the first accepted recipient */
 	uint32_t endpoint_id;
 	bool smtputf8;
@@ -144,6 +146,11 @@ void smtp_session_arm(struct smtp_session *s, uint64_t ms);
 void smtp_session_arm_command(struct smtp_session *s);
 /* Output not yet on the wire: ours, and the plain layer's under a STARTTLS filter. */
 size_t smtp_session_pending_output(struct smtp_session *s);
+/*
+ * Has the client left (reset, or closed its side: FIN) while reading was
+ * off? Looks at the socket without reading a byte of what was pipelined.
+ */
+bool smtp_session_client_gone(const struct smtp_session *s);
 /* Stop reading, flush the last reply, then close (smtp_session_closing_check() polls). */
 void smtp_session_begin_close(struct smtp_session *s);
 void smtp_session_closing_check(struct smtp_session *s);

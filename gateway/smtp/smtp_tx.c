@@ -36,6 +36,7 @@ void smtp_tx_reset(struct smtp_session *s)
 	free(tx->mail_from);
 	free(tx->rcpt_addrs);
 	free(tx->rcpts);
+	free(tx->rcpt_parts);
 	smtp_msg_free(&tx->msg);
 	memset(tx, 0, sizeof *tx);
 	tx->msg.fd = -1;
@@ -66,26 +67,72 @@ static enum smtp_reply_id add_rcpt(struct smtp_session *s, const char *addr,
 	return RPL_NONE;
 }
 
+/* Appends str to the parts buffer (sized before: never reallocated). */
+static const char *put_part(struct smtp_tx *tx, size_t cap, const char *str, size_t n)
+{
+	if (cap - tx->rcpt_parts_len < n + 1)
+		return NULL;
+	char *p = tx->rcpt_parts + tx->rcpt_parts_len;
+	memcpy(p, str, n);
+	p[n] = '\0';
+	tx->rcpt_parts_len += n + 1;
+	return p;
+}
+
+/* The compact copy of one route_match: its strings go to the parts buffer. */
+static int compact_match(struct smtp_tx *tx, size_t cap, const struct route_match *m,
+                         struct envelope_match *out)
+{
+	const struct route_addr *a = &m->addr;
+	out->route = m->route;
+	out->kind = m->kind;
+	out->pattern = m->pattern;
+	out->addr.has_tag = a->has_tag;
+	out->addr.base_len = a->base_len;
+	out->addr.local = put_part(tx, cap, a->local, strlen(a->local));
+	out->addr.domain = put_part(tx, cap, a->domain, strlen(a->domain));
+	out->addr.tag = put_part(tx, cap, a->tag, a->has_tag ? strlen(a->tag) : 0);
+	return out->addr.local && out->addr.domain && out->addr.tag ? 0 : -1;
+}
+
 int smtp_tx_envelope_rcpts(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	if (tx->rcpts || !tx->n_rcpts)
 		return 0;
+	/*
+	 * The local part (unquoted), the domain and the tag are each at most
+	 * the address itself: three times the addresses' bytes is enough, and
+	 * put_part() refuses (451) rather than overrun if it were not.
+	 */
+	size_t cap = 3 * tx->rcpt_len;
 	struct envelope_rcpt *r = calloc(tx->n_rcpts, sizeof *r);
-	if (!r)
-		return -1;
+	char *parts = malloc(cap);
+	struct route_match *m = malloc(sizeof *m); /* 1 KB, once per message */
+	int rc = -1;
+	if (!r || !parts || !m)
+		goto out;
+	free(tx->rcpt_parts); /* a failed earlier call's */
+	tx->rcpt_parts = parts;
+	tx->rcpt_parts_len = 0;
+	parts = NULL;
 	char *a = tx->rcpt_addrs;
 	for (size_t i = 0; i < tx->n_rcpts; i++) {
 		r[i].address = a;
 		/* The session's table, as at RCPT time: the same verdict, recomputed. */
-		if (route_lookup(s->cfg->table, a, &r[i].match) != ROUTE_MATCH) {
-			free(r);
-			return -1;
-		}
+		if (route_lookup(s->cfg->table, a, m) != ROUTE_MATCH ||
+		    compact_match(tx, cap, m, &r[i].match))
+			goto out;
 		a += strlen(a) + 1;
 	}
 	tx->rcpts = r;
-	return 0;
+	r = NULL;
+	rc = 0;
+out:
+	free(r);
+	free(parts);
+	free(m);
+	return rc;
 }
 
 void smtp_tx_rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_reply_id r)
@@ -458,8 +505,12 @@ void smtp_tx_message_end(struct smtp_session *s)
 void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 {
 	smtp_worker_count(s->w, C_MESSAGES);
-	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s", r->code,
-	        r->status);
+	/*
+	 * The answer is written either way; but a client that ended its side
+	 * before it (RFC 5321 wants QUIT, after the reply) is not told: say so.
+	 */
+	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s%s", r->code,
+	        r->status, smtp_session_client_gone(s) ? " client=gone" : "");
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply_raw(s, r->code, r->status, r->text, false);

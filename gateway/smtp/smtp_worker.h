@@ -42,6 +42,7 @@ enum smtp_counter {
 	C_SIZE_EXCEEDED,
 	C_PAYLOAD_TOO_BIG,
 	C_DELIVERY_BUSY,
+	C_DATA_BUSY, /* DATA/BDAT refused: max_delivery_memory already held */
 	C_BARE_NEWLINES,
 	C_LONG_LINES,
 	C_OUTPUT_PAUSES,

@@ -47,10 +47,6 @@ def test_attack(sc, tmp_path):
     assert r["exit"] == 0, f"exit status {r['exit']}\n{tail}"
 
 
-@pytest.mark.xfail(reason="bug (reported by h/probe): a message to 100,000 recipients peaks at "
-                   "~270-280 MB over the baseline at the end of data, delivered or refused 552 "
-                   "(~2.8 kB per recipient; "
-                   "24 bytes while they are received), most of it kept after", strict=False)
 def test_rcpt_100k_memory(tmp_path):
     """rcpt_100k at full size: the transaction, the 452s past max_recipients, one
     delivery, and the peak RSS within the (doubled) bound: baseline + 128 MB."""

@@ -210,8 +210,8 @@ def test_connection_close_each_sequential_reuses_nothing(gateway_bin, tmp_path, 
 def test_2xx_after_the_client_left(gateway_bin, tmp_path, good, keep):
     """The client sends the message and leaves without waiting for the reply;
     the receiver answers 200 1.5 s later. The daemon does not crash, logs the
-    delivery and the disconnection of each such session, and its fds return
-    to the baseline."""
+    delivery (marked client=gone: nobody got that 250) and the disconnection
+    of each such session, and its fds return to the baseline."""
     delay = 1.5
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + \
         (b"\r\n" if keep else b"Connection: close\r\n\r\n")
@@ -250,6 +250,13 @@ def test_2xx_after_the_client_left(gateway_bin, tmp_path, good, keep):
             time.sleep(0.1)
         print(f"{len(done)} of {n} late 250s logged for sessions whose client left")
         assert len(done) == n, log[-3000:]
+        # ...and the line says nobody got that 250; a client that waited for its
+        # answer (the good burst) has no such mark
+        for sid in sids:
+            line = re.search(rf"session={sid} (?:delivery=\S+ )?delivered reply=250[^\n]*", log)
+            assert line.group(0).endswith(" client=gone"), line.group(0)
+        waited = re.findall(r"delivered reply=250[^\n]*", log)
+        assert len(waited) > n and sum("client=gone" in ln for ln in waited) == n, waited
         assert g.proc.poll() is None
         check_after(g, base, good, bad, n if keep else 0)
     finally:

@@ -660,6 +660,36 @@ static void check_prescan_headers(void)
 	free(b.p);
 }
 
+/*
+ * payload_write() streams rcpt_to and recipients[] one element at a time
+ * (a tree of 100,000 recipients held ~1 KB each): the same text as the
+ * whole tree, compact or indented, one recipient or three.
+ */
+static void check_envelope_streamed(struct envelope *e, const struct envelope_rcpt *r,
+                                    const struct message_bytes *m, const json_t *auth)
+{
+	struct envelope_rcpt three[3] = {*r, *r, *r};
+	three[1].address = "x\"y@example.com";
+	three[2].match.route = NULL;
+	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), 0, JSON_ENSURE_ASCII};
+	for (size_t n = 1; n <= 3; n += 2)
+		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			e->rcpts = n == 1 ? (struct envelope_rcpt *)r : three;
+			e->n_rcpts = n;
+			json_t *tree = payload_build(m, e, auth, "d-1", NULL);
+			char *want = json_dumps(tree, flags[i]);
+			struct pbuf got = {.max = 1 << 20};
+			CHECK_INT(payload_write(m, e, auth, "d-1", NULL, flags[i], dump_sink, &got),
+			          0);
+			CHECK(pbuf_add(&got, "", 1) == 0);
+			CHECK_STR(got.p, want);
+			CHECK(strstr(got.p, "gw-deferred-content") == NULL);
+			free(want);
+			pbuf_free(&got);
+			json_decref(tree);
+		}
+}
+
 static void check_envelope(void)
 {
 	struct gw_route route = {.name = "billing"};
@@ -667,9 +697,9 @@ static void check_envelope(void)
 	r.match.route = &route;
 	r.match.kind = MATCH_PLUS;
 	r.match.pattern = "bill@example.com";
-	snprintf(r.match.addr.local, sizeof(r.match.addr.local), "bill+q3");
-	snprintf(r.match.addr.domain, sizeof(r.match.addr.domain), "example.com");
-	snprintf(r.match.addr.tag, sizeof(r.match.addr.tag), "q3");
+	r.match.addr.local = "bill+q3";
+	r.match.addr.domain = "example.com";
+	r.match.addr.tag = "q3";
 	r.match.addr.has_tag = true;
 	r.match.addr.base_len = 4;
 	struct envelope e = {.mail_from = "",
@@ -705,6 +735,7 @@ static void check_envelope(void)
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rc, "route"), "name")),
 	          "billing");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(root, "auth"), "spf")), "pass");
+	check_envelope_streamed(&e, &r, &m, auth);
 	json_decref(auth);
 	json_decref(root);
 }

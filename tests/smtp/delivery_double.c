@@ -8,7 +8,9 @@
  *   http://double/fail                 delivery_submit() returns -1
  *   http://double/250?breaker=open     delivery_route_available() says false
  * and records each submission into $SMTPGW_DOUBLE_DIR as N.eml (the exact
- * message bytes) and N.json (the envelope), the .json written last.
+ * message bytes) and N.json (the envelope), the .json written last. Each
+ * delivery in flight holds DOUBLE_HELD bytes for delivery_memory_held()
+ * (so max_delivery_memory = "1MB" is full while one delivery hangs).
  *
  * Never used by the real daemon; never blocks the loop except for the
  * local file writes of a test.
@@ -24,6 +26,7 @@
 #include "delivery.h"
 
 #define DOUBLE_PREFIX "http://double/"
+#define DOUBLE_HELD   (1024 * 1024)
 
 struct pending {
 	struct delivery *d;
@@ -43,6 +46,12 @@ struct delivery {
 };
 
 static atomic_uint record_seq;
+static _Atomic uint64_t held; /* DOUBLE_HELD per delivery in flight, all workers */
+
+uint64_t delivery_memory_held(void)
+{
+	return atomic_load(&held);
+}
 
 struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
                               delivery_done_fn done, void *owner)
@@ -64,6 +73,7 @@ static void unlink_pending(struct delivery *d, struct pending *p)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = p->next;
+	atomic_fetch_sub(&held, DOUBLE_HELD);
 	if (p->ev)
 		event_free(p->ev);
 	free(p);
@@ -137,7 +147,7 @@ static json_t *envelope_json(const struct gw_route *route, const struct envelope
 {
 	json_t *rcpts = json_array(), *matches = json_array();
 	for (size_t i = 0; i < env->n_rcpts; i++) {
-		const struct route_match *m = &env->rcpts[i].match;
+		const struct envelope_match *m = &env->rcpts[i].match;
 		json_array_append_new(rcpts, json_string(env->rcpts[i].address));
 		/* What the routing table said for each recipient: route, pattern, local part. */
 		json_array_append_new(matches,
@@ -206,6 +216,7 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	make_reply(url, &p->reply);
 	p->next = d->list;
 	d->list = p;
+	atomic_fetch_add(&held, DOUBLE_HELD);
 	if (id)
 		snprintf(id, DELIVERY_ID_SIZE, "double-%llu", (unsigned long long)cookie);
 	if (url_has(url, "/hang"))

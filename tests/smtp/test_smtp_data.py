@@ -245,3 +245,104 @@ def test_data_deadline_stops_a_trickling_client(bdat, start_gateway, client_of):
     assert gw.wait_log("limit data_deadline=2000ms exceeded")
     gw.stop()
     assert "timeouts=1" in gw.log()
+
+
+@pytest.mark.parametrize("bdat", [False, True])
+def test_data_deadline_stops_a_client_that_never_pauses(bdat, start_gateway, client_of):
+    """A client that sends content as fast as it can, with no pause for the
+    data_timeout timer to fire in, still gets 421 4.4.2 at data_deadline: the
+    deadline is checked on every read, not only when the timer runs. The bound
+    (10 s for a 2 s deadline) is a hang bound; the octets are printed."""
+    import threading
+    import time
+    gw = start_gateway({"limits.data_deadline": '"2s"', "limits.max_message_size": '"1MB"'})
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    size = 1 << 40  # one BDAT chunk that never ends either
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n" +
+           (b"BDAT %d LAST\r\n" % size if bdat else b"DATA\r\n"))
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 250]
+    if not bdat:
+        assert c.reply()[0] == 354
+    # 64 KB of bare LFs: never an end of data, and the slowest octets for the
+    # decoder, so the daemon (not this client) is the bottleneck: its socket
+    # never runs dry, and a timer that only fires in a pause never fires.
+    chunk = b"\n" * 65536
+    stop, sent, lock = threading.Event(), [0], threading.Lock()
+    start = time.monotonic()
+
+    def writer():
+        try:
+            for _ in range(1 << 18):  # bounded: 16 GB, or 15 s
+                if stop.is_set() or time.monotonic() - start > 15:
+                    return
+                c.sock.sendall(chunk)
+                with lock:
+                    sent[0] += len(chunk)
+        except OSError:
+            pass
+    # Two writers keep the daemon's socket readable all the time.
+    ts = [threading.Thread(target=writer, daemon=True) for _ in range(2)]
+    c.sock.settimeout(40)
+    for t in ts:
+        t.start()
+    try:
+        code, text, _ = c.reply(timeout=40)
+    finally:
+        took = time.monotonic() - start
+        stop.set()
+        for t in ts:
+            t.join(40)
+    print(f"421 after {took:.1f} s, {sent[0] >> 20} MB sent")
+    assert (code, text[:9]) == (421, "421 4.4.2"), text
+    assert took < 10, f"the deadline was only seen after {took:.1f} s"
+    assert gw.wait_log("limit data_deadline=2000ms exceeded")
+    m = re.search(r"limit data_deadline=2000ms exceeded ip=\S+ octets=(\d+)", gw.log())
+    print(f"octets accepted before the 421: {int(m.group(1)) >> 20} MB")
+    assert int(m.group(1)) <= sent[0]
+
+
+def test_max_delivery_memory_refuses_data_and_bdat(start_gateway, client_of):
+    """While the deliveries in flight hold max_delivery_memory (the double
+    holds 1 MB per delivery; one hangs), DATA and the first BDAT get 451 4.3.1
+    at once, before any content; the transaction stays and the session goes
+    on; once nothing is held, DATA gets 354 again."""
+    import signal
+    gw = start_gateway({"limits.max_delivery_memory": '"1MB"', "limits.drain_timeout": '"1s"'})
+    a = client_of(gw)
+    assert a.reply()[0] == 220
+    a.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<x@hang.test>\r\n"
+           b"DATA\r\nSubject: held\r\n\r\nx\r\n.\r\n")
+    assert [a.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    assert gw.wait_log("message submitted")  # its answer never comes: 1 MB held
+    b = client_of(gw)
+    assert b.reply()[0] == 220
+    b.send(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\n"
+           b"DATA\r\n")
+    assert [b.reply()[0] for _ in range(3)] == [250, 250, 250]
+    assert b.reply()[1].startswith("451 4.3.1")
+    # BDAT: the chunk is read (never taken for commands), then 451 4.3.1
+    b.send(b"BDAT 12 LAST\r\nNOOP\r\nNOOP\r\nNOOP\r\n")
+    assert b.reply()[1].startswith("451 4.3.1")
+    assert b.reply()[1].startswith("250")  # the NOOP after the chunk: in sync
+    assert "limit max_delivery_memory=1048576 reached at DATA" in gw.log()
+    assert len(gw.deliveries()) == 1  # only the held one
+    gw.signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=10) == 0
+    assert "refused_max_delivery_memory_at_data=2" in gw.log()
+
+
+def test_data_accepted_when_delivery_memory_is_free(start_gateway, client_of):
+    """The other side of the DATA-time check: the same budget, nothing held
+    (each delivery answered), every DATA gets 354."""
+    gw = start_gateway({"limits.max_delivery_memory": '"1MB"'})
+    c = client_of(gw)
+    assert c.reply()[0] == 220
+    c.send(b"EHLO client.test\r\n")
+    assert c.reply()[0] == 250
+    for _ in range(3):
+        c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
+        assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+        c.send(b"Subject: free\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+    assert len(gw.deliveries()) == 3

@@ -94,6 +94,9 @@ def test_max_delivery_memory(gateway_bin, tmp_path, sink):
         b.close()
         assert len(sink.requests) == 3
         assert "max_delivery_memory" in g.log()
+        # what is held (the two bodies as built, ~1.3 MB each) is under 4 MB: DATA
+        # was accepted, the third body's cap (2 MB) is what did not fit
+        assert "reached at DATA" not in g.log()
         json.loads(sink.requests[2].body)
     finally:
         g.stop()
