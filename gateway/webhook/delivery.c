@@ -751,11 +751,11 @@ static int build_later(struct job *j, const struct gw_route *route, const struct
 	return 0;
 }
 
-/* Large messages are built off the loop (payload_offload_threshold). */
+/* Large messages are built off the loop (payload_offload_threshold; 0: none is). */
 static bool offload(const struct gw_route *route, const struct message_bytes *msg,
                     const struct gw_limits *limits)
 {
-	return limits && route && route->url && msg &&
+	return limits && limits->payload_offload_threshold && route && route->url && msg &&
 	       msg->len >= limits->payload_offload_threshold;
 }
 

@@ -107,8 +107,8 @@ static const struct config_key limits_keys[] = {
      NULL, KEY_RELOADABLE,
      "A message of at least this many octets has its webhook payload (MIME parse and JSON) "
      "built on the payload build threads, so that its worker keeps serving its other sessions "
-     "meanwhile; smaller ones are built on the worker's loop, which is cheaper. 0: every "
-     "message."},
+     "meanwhile; smaller ones are built on the worker's loop, which is cheaper. 0: none (every "
+     "payload is built on the loop)."},
     {"payload_build_threads", KT_U32, "2", 1, 64, LIM(payload_build_threads), 0, NULL, 0,
      "Threads building the payloads of messages over payload_offload_threshold, for the whole "
      "process; started with the first such message, read at start."},
