@@ -627,7 +627,7 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
 static bool drop_auto_reply(struct delivery *d, struct job *j)
 {
 	static const struct smtp_reply dropped = {250, "2.0.0",
-	                                          "Accepted (automatic reply dropped)"};
+	                                          "Accepted (automatic reply dropped)", 0};
 
 	if (j->req.opts.auto_replies != AUTO_REPLIES_DROP ||
 	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
@@ -694,9 +694,10 @@ static void build_run(struct webhook_pool_job *pj)
 /* Back on the loop: the build is over; the session is still there (else j was freed). */
 static void on_built(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct smtp_reply too_big = {552, "5.3.4", "Message size exceeds fixed limit"};
-	static const struct smtp_reply failed = {451, "4.3.0",
-	                                         "Temporary local problem, try again later"};
+	static const struct smtp_reply too_big = {552, "5.3.4", "Message too big for the webhook",
+	                                          DELIVERY_TOO_BIG};
+	static const struct smtp_reply failed = {451, "4.3.0", "Delivery could not be set up",
+	                                         DELIVERY_FAILED};
 	struct job *j = arg;
 	const struct gw_route *route = j->route;
 	(void)fd;
@@ -875,7 +876,7 @@ unsigned delivery_in_flight(const struct delivery *d)
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
-	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed"};
+	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed", 0};
 	struct job *j;
 	unsigned cut = 0, running = 0;
 
