@@ -704,8 +704,12 @@ static void on_built(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	job_build_stop(j); /* done: frees the event and the auth copy */
-	if (j->build_rc == 0 && job_ready(j, route) == 0)
+	if (j->build_rc == 0 && job_ready(j, route) == 0) {
+		log_msg(GW_LOG_INFO, LS_WEBHOOK, j->cookie, j->req.id,
+		        "route=%s payload built off the loop octets=%zu body=%zu",
+		        j->req.route_name, j->msg.len, j->req.body_len);
 		return;
+	}
 	if (j->build_rc == 0)
 		snprintf(j->build_err, sizeof(j->build_err), "cannot set up the delivery");
 	log_msg(GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id, "route=%s %s", j->req.route_name,
