@@ -150,6 +150,11 @@ struct gw_limits {
 	uint64_t max_message_size;
 	uint64_t max_payload_size;    /* one webhook request body (552 5.3.4 beyond) */
 	uint64_t max_delivery_memory; /* request bodies of all deliveries in flight (451 4.3.1) */
+	uint64_t payload_offload_threshold; /* message octets from which the payload is built off
+	                                       the loop, on the payload build threads */
+	uint32_t payload_build_threads;     /* those threads, whole process; read at start */
+	uint32_t
+	    max_payload_builds; /* builds running or queued on them at once (451 4.3.0 beyond) */
 	uint32_t max_recipients;
 	uint32_t max_errors;
 	uint32_t max_transactions;

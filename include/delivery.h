@@ -8,8 +8,13 @@
  * driven by the worker's libevent loop (never a blocking call).
  *
  * delivery_submit() copies (or serialises) everything it needs before it
- * returns: the session may go away while the request is in flight. The
- * completion is found by cookie (the session id), never by pointer.
+ * returns, but for a message of payload_offload_threshold octets or more:
+ * its payload is built on another thread, which reads the route, envelope
+ * and message the caller passed until the callback comes or
+ * delivery_forget() returns (it waits for a build that runs). So the
+ * caller keeps them untouched meanwhile, as the session does while it
+ * waits for its reply. The completion is found by cookie (the session
+ * id), never by pointer.
  */
 #ifndef DELIVERY_H
 #define DELIVERY_H
@@ -29,6 +34,13 @@ struct smtp_reply {
 	int code;        /* 250, 451, 550 ... */
 	char status[16]; /* "2.0.0" */
 	char text[256];
+	/*
+	 * 0, or the enum delivery_result (< 0) of a message refused before any
+	 * request started (its payload, built after delivery_submit returned,
+	 * could not be): the session answers it as it would have answered that
+	 * return value; code, status and text say the same for other callers.
+	 */
+	int refused;
 };
 
 /* Messages accepted and dropped by a route's auto_replies = "accept-and-drop". */
@@ -37,7 +49,12 @@ uint64_t delivery_dropped(const struct delivery *d);
 
 typedef void (*delivery_done_fn)(void *owner, uint64_t cookie, const struct smtp_reply *reply);
 
-/* A per-worker delivery context on base. done is called on base's thread. */
+/*
+ * A per-worker delivery context on base. done is called on base's thread.
+ * base must be made after evthread_use_pthreads(): the payloads of large
+ * messages (payload_offload_threshold) are built on other threads, whose
+ * completions wake base.
+ */
 struct delivery *delivery_new(struct event_base *base, const struct gw_config *cfg,
                               delivery_done_fn done, void *owner);
 void delivery_free(struct delivery *d); /* cancels what is in flight, no callbacks */

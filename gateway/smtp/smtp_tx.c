@@ -389,6 +389,30 @@ static void refuse_message(struct smtp_session *s, enum smtp_reply_id r)
 	smtp_session_resume(s);
 }
 
+/* delivery_submit() refused the message, at once or later (smtp_reply.refused). */
+static void submit_refused(struct smtp_session *s, enum delivery_result rc)
+{
+	switch (rc) {
+	case DELIVERY_QUEUED:
+		break;
+	case DELIVERY_TOO_BIG: /* a payload too big to build will be as big next time: 552 */
+		smtp_worker_count(s->w, C_PAYLOAD_TOO_BIG);
+		smtp_log(GW_LOG_WARN, s->id, "delivery could not be submitted: payload too large");
+		refuse_message(s, RPL_SIZE_EXCEEDED);
+		return;
+	case DELIVERY_BUSY:
+		smtp_worker_count(s->w, C_DELIVERY_BUSY);
+		smtp_log(GW_LOG_WARN, s->id,
+		         "delivery could not be submitted: max_delivery_memory reached");
+		refuse_message(s, RPL_DELIVERY_BUSY);
+		return;
+	case DELIVERY_FAILED:
+		break;
+	}
+	smtp_log(GW_LOG_WARN, s->id, "delivery could not be submitted");
+	refuse_message(s, RPL_DELIVERY_FAILED);
+}
+
 /* Prepends the trace fields and hands the message to delivery; or answers why not. */
 static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_field)
 {
@@ -406,29 +430,14 @@ static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_f
 	enum delivery_result rc = DELIVERY_FAILED;
 	if (!bad && !smtp_msg_view(&tx->msg, &mb))
 		rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, auth, s->id, id);
-	switch (rc) {
-	case DELIVERY_QUEUED:
+	if (rc == DELIVERY_QUEUED) {
 		/* The delivery id joins this line to the webhook's lines of the message. */
 		log_msg(GW_LOG_INFO, LS_SMTP, s->id, id,
 		        "message submitted octets=%llu rcpts=%zu route=%s",
 		        (unsigned long long)tx->received, tx->n_rcpts, tx->route->name);
 		return;
-	case DELIVERY_TOO_BIG: /* a payload too big to build will be as big next time: 552 */
-		smtp_worker_count(s->w, C_PAYLOAD_TOO_BIG);
-		smtp_log(GW_LOG_WARN, s->id, "delivery could not be submitted: payload too large");
-		refuse_message(s, RPL_SIZE_EXCEEDED);
-		return;
-	case DELIVERY_BUSY:
-		smtp_worker_count(s->w, C_DELIVERY_BUSY);
-		smtp_log(GW_LOG_WARN, s->id,
-		         "delivery could not be submitted: max_delivery_memory reached");
-		refuse_message(s, RPL_DELIVERY_BUSY);
-		return;
-	case DELIVERY_FAILED:
-		break;
 	}
-	smtp_log(GW_LOG_WARN, s->id, "delivery could not be submitted");
-	refuse_message(s, RPL_DELIVERY_FAILED);
+	submit_refused(s, rc);
 }
 
 /* Sender authentication's verdict on the message: refuse it, or deliver it. */
@@ -504,6 +513,12 @@ void smtp_tx_message_end(struct smtp_session *s)
 
 void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 {
+	if (r->refused) { /* a large message's payload could not be built (delivery.h) */
+		submit_refused(s, (enum delivery_result)r->refused);
+		if (s->shutdown_pending)
+			smtp_reply(s, RPL_SHUTDOWN, NULL);
+		return;
+	}
 	smtp_worker_count(s->w, C_MESSAGES);
 	/*
 	 * The answer is written either way; but a client that ended its side

@@ -12,7 +12,17 @@
  * bounds what a retry budget may sensibly be; RFC 3463 codes come from
  * http_reply.c.
  *
- * Must never: block or sleep; answer 250 unless the app answered 2xx for
+ * A large message's request is built on the payload build threads
+ * (webhook_pool.c): the MIME parse and JSON of a 10 MB header section take
+ * a few hundred ms, which would stall every other session of the worker.
+ * Such a build borrows the session's route, envelope and message (the
+ * session keeps them until its reply or delivery_forget()); only its id
+ * (a SHA-256 of the message) is computed on the loop, so that the session
+ * can log it at once. Forgetting, draining or freeing a job whose build
+ * runs waits for that build: the one place here that blocks, for one
+ * build at most, and only when a session goes away meanwhile.
+ *
+ * Must never: block or sleep (but for the wait above); answer 250 unless the app answered 2xx for
  * this very message; call the done callback from inside delivery_submit,
  * delivery_forget or delivery_free; call it for a forgotten cookie; touch
  * the session's envelope or message after delivery_submit returns.
@@ -24,6 +34,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +45,7 @@
 #include "log.h"
 #include "webhook_answer.h"
 #include "webhook_multi.h"
+#include "webhook_pool.h"
 #include "webhook_request.h"
 
 /* First retry after about this, doubling each time (half of it random jitter). */
@@ -48,16 +60,17 @@
 #define ROUTE_KEY_MAX 4096
 
 enum job_state {
-	JOB_NEW,     /* being set up in delivery_submit */
-	JOB_QUEUED,  /* waiting for a max_in_flight slot of its route */
-	JOB_RUNNING, /* an attempt is in libcurl */
-	JOB_BACKOFF, /* a transient failure; the timer starts the next attempt */
-	JOB_FAILED,  /* could not start; the timer delivers the reply on the next loop turn */
+	JOB_NEW,      /* being set up in delivery_submit */
+	JOB_BUILDING, /* its request is being built on the payload build threads */
+	JOB_QUEUED,   /* waiting for a max_in_flight slot of its route */
+	JOB_RUNNING,  /* an attempt is in libcurl */
+	JOB_BACKOFF,  /* a transient failure; the timer starts the next attempt */
+	JOB_FAILED,   /* could not start; the timer delivers the reply on the next loop turn */
 	JOB_STATE_MAX
 };
 
-static const char *const job_state_names[JOB_STATE_MAX] = {"new", "queued", "running", "backoff",
-                                                           "failed"};
+static const char *const job_state_names[JOB_STATE_MAX] = {"new",     "building", "queued",
+                                                           "running", "backoff",  "failed"};
 
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_STATE_MAX };
 
@@ -98,8 +111,18 @@ struct job {
 	struct curl_slist *headers; /* of the attempt in flight */
 	struct webhook_answer ans;  /* what the attempt in flight was answered */
 	struct smtp_reply failed;   /* JOB_FAILED's reply */
-	TAILQ_ENTRY(job) qlink;     /* in rs->queue while in_queue */
-	TAILQ_ENTRY(job) link;      /* in d->jobs always */
+	/* JOB_BUILDING: the build on the pool, and what it borrows (see the file's comment) */
+	struct webhook_pool_job build;
+	const struct gw_route *route; /* the session's */
+	struct envelope env;          /* a shallow copy: its pointers are the session's */
+	const struct envelope *envp;  /* &env, or NULL when the session gave none */
+	struct message_bytes msg;     /* the session's bytes */
+	json_t *auth;                 /* our own deep copy */
+	struct gw_limits limits;      /* a copy: a reload may free d->cfg meanwhile */
+	int build_rc, build_errno;
+	char build_err[256];
+	TAILQ_ENTRY(job) qlink; /* in rs->queue while in_queue */
+	TAILQ_ENTRY(job) link;  /* in d->jobs always */
 };
 
 struct delivery {
@@ -242,8 +265,21 @@ static void breaker_record(struct route_state *rs, const char *name, bool transi
 
 /* ---- jobs ---- */
 
+/* Stops j's build (dequeued, or waited for): after it nothing reads what j borrows. */
+static void job_build_stop(struct job *j)
+{
+	if (!j->build.done)
+		return;
+	webhook_pool_cancel(&j->build);
+	event_free(j->build.done);
+	j->build.done = NULL;
+	json_decref(j->auth);
+	j->auth = NULL;
+}
+
 static void job_free(struct job *j)
 {
+	job_build_stop(j);
 	if (j->rs)
 		j->rs->jobs--;
 	if (j->held)
@@ -267,9 +303,10 @@ static void job_unqueue(struct job *j)
 static void log_reply(const struct job *j, const struct http_answer *a, const struct smtp_reply *r)
 {
 	log_msg(r->code / 100 == 2 ? GW_LOG_INFO : GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id,
-	        "reply route=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s", j->req.route_name,
-	        j->attempts, a ? a->status : 0L, a ? (int)a->outcome : -1,
-	        j->forgotten ? " (forgotten)" : "", r->code, r->status, r->text);
+	        "reply route=%s attempts=%u http=%ld outcome=%d%s -> %d %s %s",
+	        j->req.route_name ? j->req.route_name : "?", j->attempts, a ? a->status : 0L,
+	        a ? (int)a->outcome : -1, j->forgotten ? " (forgotten)" : "", r->code, r->status,
+	        r->text);
 }
 
 /* The one way out: unlink, tell the session (unless it left), free. */
@@ -277,6 +314,7 @@ static void job_finish(struct job *j, const struct smtp_reply *reply)
 {
 	struct delivery *d = j->d;
 
+	job_build_stop(j); /* before the session hears of it and frees what the build reads */
 	job_unqueue(j);
 	TAILQ_REMOVE(&d->jobs, j, link);
 	d->n_jobs--;
@@ -586,12 +624,12 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
  * without a POST, on the next loop turn. The one 250 not backed by a 2xx,
  * and only because the operator asked for it; logged and counted.
  */
-static bool drop_auto_reply(struct delivery *d, const struct gw_route *route, struct job *j)
+static bool drop_auto_reply(struct delivery *d, struct job *j)
 {
 	static const struct smtp_reply dropped = {250, "2.0.0",
-	                                          "Accepted (automatic reply dropped)"};
+	                                          "Accepted (automatic reply dropped)", 0};
 
-	if (route->opts.auto_replies != AUTO_REPLIES_DROP ||
+	if (j->req.opts.auto_replies != AUTO_REPLIES_DROP ||
 	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
 		return false;
 	d->n_dropped++;
@@ -612,16 +650,118 @@ uint64_t delivery_dropped(const struct delivery *d)
 
 _Static_assert(DELIVERY_ID_SIZE == WEBHOOK_ID_SIZE, "the delivery id is the webhook id");
 
-/* The retry budget and the whole deadline run from submission, never past a drain. */
-static void job_set_deadlines(struct job *j, int64_t now)
+/*
+ * The request is built: its route state, budget and first place in the
+ * queue (or the auto-reply drop). j is in d->jobs. Returns 0, or -1 (out
+ * of memory; nothing started).
+ */
+static int job_ready(struct job *j, const struct gw_route *route)
 {
-	uint64_t budget = j->req.opts.retry_budget_ms;
-	uint64_t whole = j->req.opts.timeout_ms > budget ? j->req.opts.timeout_ms : budget;
+	struct delivery *d = j->d;
+	int64_t now = now_us();
+	uint64_t budget, whole;
 
+	atomic_fetch_sub(&memory_held, j->held - j->req.body_len);
+	j->held = j->req.body_len;
+	j->rs = route_state_get(d, route);
+	if (!j->rs)
+		return -1;
+	j->rs->jobs++;
+	budget = j->req.opts.retry_budget_ms;
+	whole = j->req.opts.timeout_ms > budget ? j->req.opts.timeout_ms : budget;
 	j->started_us = now;
 	j->retry_until_us = now + (int64_t)budget * 1000;
 	j->deadline_us = now + (int64_t)whole * 1000;
 	job_clamp_to_drain(j);
+	if (!drop_auto_reply(d, j)) {
+		job_enqueue(j);
+		route_pump(d, j->rs);
+	}
+	return 0;
+}
+
+/* On a payload build thread: nothing but the pure build. */
+static void build_run(struct webhook_pool_job *pj)
+{
+	struct job *j = (struct job *)((char *)pj - offsetof(struct job, build));
+
+	errno = 0;
+	j->build_rc = webhook_request_build(&j->req, j->route, j->envp, &j->msg, j->auth,
+	                                    &j->limits, j->build_err, sizeof(j->build_err));
+	j->build_errno = errno;
+}
+
+/* Back on the loop: the build is over; the session is still there (else j was freed). */
+static void on_built(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct smtp_reply too_big = {552, "5.3.4", "Message too big for the webhook",
+	                                          DELIVERY_TOO_BIG};
+	static const struct smtp_reply failed = {451, "4.3.0", "Delivery could not be set up",
+	                                         DELIVERY_FAILED};
+	struct job *j = arg;
+	const struct gw_route *route = j->route;
+	(void)fd;
+	(void)what;
+
+	job_build_stop(j); /* done: frees the event and the auth copy */
+	if (j->build_rc == 0 && job_ready(j, route) == 0) {
+		log_msg(GW_LOG_INFO, LS_WEBHOOK, j->cookie, j->req.id,
+		        "route=%s payload built off the loop octets=%zu body=%zu",
+		        j->req.route_name, j->msg.len, j->req.body_len);
+		return;
+	}
+	if (j->build_rc == 0)
+		snprintf(j->build_err, sizeof(j->build_err), "cannot set up the delivery");
+	log_msg(GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id, "route=%s %s", j->req.route_name,
+	        j->build_err);
+	j->failed = j->build_rc < 0 && j->build_errno == EMSGSIZE ? too_big : failed;
+	job_set_state(j, JOB_FAILED);
+	timer_after_us(j->timer, 0);
+}
+
+/*
+ * Starts j's build on the pool; the id is computed here, on the loop.
+ * Returns 0 (j is in d->jobs, building), or -1 with a reason in err.
+ */
+static int build_later(struct job *j, const struct gw_route *route, const struct envelope *env,
+                       const struct message_bytes *msg, const json_t *auth,
+                       const struct gw_limits *limits, char *err, size_t errsz)
+{
+	struct delivery *d = j->d;
+
+	webhook_sign_id(route->name ? route->name : "", route->url, env, msg, j->req.id);
+	j->route = route;
+	if (env) {
+		j->env = *env;
+		j->envp = &j->env;
+	}
+	j->msg = *msg;
+	j->limits = *limits;
+	j->auth = auth ? json_deep_copy(auth) : NULL;
+	j->build.run = build_run;
+	j->build.done = event_new(d->base, -1, 0, on_built, j);
+	if ((auth && !j->auth) || !j->build.done)
+		return -1;
+	if (webhook_pool_submit(&j->build, limits->payload_build_threads,
+	                        limits->max_payload_builds) < 0) {
+		event_free(j->build.done);
+		j->build.done = NULL;
+		snprintf(err, errsz, "limit max_payload_builds=%u reached (or no build thread)",
+		         limits->max_payload_builds);
+		return -1;
+	}
+	job_set_state(j, JOB_BUILDING);
+	TAILQ_INSERT_TAIL(&d->jobs, j, link);
+	d->n_jobs++;
+	return 0;
+}
+
+/* Large messages are built off the loop (payload_offload_threshold; 0: none is). */
+static bool offload(const struct gw_route *route, const struct message_bytes *msg,
+                    const struct gw_limits *limits)
+{
+	return limits && limits->payload_offload_threshold && route && route->url && msg &&
+	       msg->len >= limits->payload_offload_threshold;
 }
 
 int delivery_submit(struct delivery *d, const struct gw_route *route, const struct envelope *env,
@@ -653,29 +793,30 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 		rc = DELIVERY_BUSY;
 		goto fail;
 	}
+	j->timer = evtimer_new(d->base, on_job_timer, j);
+	if (!j->timer)
+		goto fail;
+	if (offload(route, msg, limits)) {
+		if (build_later(j, route, env, msg, auth, limits, err, sizeof(err)) < 0)
+			goto fail;
+		if (id)
+			memcpy(id, j->req.id, DELIVERY_ID_SIZE);
+		return DELIVERY_QUEUED;
+	}
 	errno = 0;
 	if (webhook_request_build(&j->req, route, env, msg, auth, limits, err, sizeof(err)) < 0) {
 		rc = errno == EMSGSIZE ? DELIVERY_TOO_BIG : DELIVERY_FAILED;
 		goto fail;
 	}
-	atomic_fetch_sub(&memory_held, j->held - j->req.body_len);
-	j->held = j->req.body_len;
-	j->rs = route_state_get(d, route);
-	if (!j->rs)
-		goto fail;
-	j->rs->jobs++;
-	j->timer = evtimer_new(d->base, on_job_timer, j);
-	if (!j->timer)
-		goto fail;
-	job_set_deadlines(j, now_us());
 	if (id)
 		memcpy(id, j->req.id, DELIVERY_ID_SIZE);
 	TAILQ_INSERT_TAIL(&d->jobs, j, link);
 	d->n_jobs++;
-	if (drop_auto_reply(d, route, j))
-		return DELIVERY_QUEUED;
-	job_enqueue(j);
-	route_pump(d, j->rs);
+	if (job_ready(j, route) < 0) {
+		TAILQ_REMOVE(&d->jobs, j, link);
+		d->n_jobs--;
+		goto fail;
+	}
 	return DELIVERY_QUEUED;
 fail:
 	log_msg(GW_LOG_WARN, LS_WEBHOOK, cookie, j->req.id[0] ? j->req.id : NULL, "route=%s %s",
@@ -739,7 +880,7 @@ unsigned delivery_in_flight(const struct delivery *d)
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
-	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed"};
+	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed", 0};
 	struct job *j;
 	unsigned cut = 0, running = 0;
 

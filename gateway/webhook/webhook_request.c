@@ -481,7 +481,8 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 	}
 	if (copy_route(r, route) < 0 || parse_keys(r, route, err, errsz) < 0)
 		return -1;
-	webhook_sign_id(r->route_name, r->url, env, msg, r->id);
+	if (!r->id[0]) /* the caller may have computed it already (delivery.c, offloaded builds) */
+		webhook_sign_id(r->route_name, r->url, env, msg, r->id);
 	if (build_body(r, route, env, msg, auth, limits) < 0) {
 		snprintf(err, errsz, "could not build the %s payload%s",
 		         format_name(r->opts.format),

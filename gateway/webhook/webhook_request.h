@@ -43,8 +43,11 @@ struct webhook_request {
 };
 
 /*
- * Builds r (zeroed by the caller). limits may be NULL (payload defaults).
- * Returns 0, or -1 with a reason in err (r must still be freed).
+ * Builds r (zeroed by the caller, or with only r->id already set to
+ * webhook_sign_id()'s value for the same arguments). limits may be NULL
+ * (payload defaults). Pure: it may run on any thread while nothing changes
+ * its arguments. Returns 0, or -1 with a reason in err (r must still be
+ * freed).
  */
 int webhook_request_build(struct webhook_request *r, const struct gw_route *route,
                           const struct envelope *env, const struct message_bytes *msg,

@@ -104,6 +104,20 @@ static const struct config_key limits_keys[] = {
      "answer or the end of its retry budget). A body's cap (at most max_payload_size) is "
      "counted before it is built: a message whose cap does not fit gets 451 4.3.1 at the end "
      "of data. Keep it well above max_payload_size (docs/webhook.md)."},
+    {"payload_offload_threshold", KT_SIZE, "256KB", 0, GB(4), LIM(payload_offload_threshold), 0,
+     NULL, KEY_RELOADABLE,
+     "A message of at least this many octets has its webhook payload (MIME parse and JSON) "
+     "built on the payload build threads, so that its worker keeps serving its other sessions "
+     "meanwhile; smaller ones are built on the worker's loop, which is cheaper. 0: none (every "
+     "payload is built on the loop)."},
+    {"payload_build_threads", KT_U32, "2", 1, 64, LIM(payload_build_threads), 0, NULL, 0,
+     "Threads building the payloads of messages over payload_offload_threshold, for the whole "
+     "process; started with the first such message, read at start."},
+    {"max_payload_builds", KT_U32, "64", 1, 100000, LIM(max_payload_builds), 0, NULL,
+     KEY_RELOADABLE,
+     "Payload builds running or waiting on the payload build threads at once, whole process "
+     "(each also holds its body's cap in max_delivery_memory); beyond it the message gets 451 "
+     "4.3.0 at the end of data."},
     {"max_recipients", KT_U32, "100", 1, 100000, LIM(max_recipients), 0, NULL, KEY_RELOADABLE,
      "Recipients in one transaction (RFC 5321 4.5.3.1.8 asks for at least 100); beyond it "
      "452 4.5.3."},

@@ -12,6 +12,7 @@
  * stdout but reply lines (logs go to stderr).
  */
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,8 @@ static void on_done(void *owner, uint64_t cookie, const struct smtp_reply *r)
 static void submit_one(struct driver *dr)
 {
 	uint64_t cookie = dr->submitted++;
-	struct smtp_reply r = {451, "4.3.0", "Circuit open: webhook unavailable, try again later"};
+	struct smtp_reply r = {451, "4.3.0", "Circuit open: webhook unavailable, try again later",
+	                       0};
 
 	if (dr->reconfigure)
 		delivery_set_config(dr->d, dr->cfg);
@@ -100,11 +102,12 @@ static void submit_one(struct driver *dr)
 	}
 	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie, NULL);
 	if (rc < 0) { /* what smtp_cmd.c answers for each result */
-		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up"};
+		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up", 0};
 		if (rc == DELIVERY_TOO_BIG)
-			e = (struct smtp_reply){552, "5.3.4", "Message size exceeds fixed limit"};
+			e = (struct smtp_reply){552, "5.3.4", "Message size exceeds fixed limit",
+			                        0};
 		else if (rc == DELIVERY_BUSY)
-			e = (struct smtp_reply){451, "4.3.1", "Insufficient system resources"};
+			e = (struct smtp_reply){451, "4.3.1", "Insufficient system resources", 0};
 		on_done(dr, cookie, &e);
 	}
 }
@@ -459,6 +462,9 @@ static int setup(struct driver *dr, struct cli *c, const char *file)
 		return -1;
 	for (size_t i = 0; i < dr->env.n_rcpts; i++)
 		dr->env.rcpts[i].match.route = dr->use;
+	/* large payloads are built on the pool, whose completions wake this loop */
+	if (evthread_use_pthreads())
+		return -1;
 	dr->base = event_base_new();
 	dr->d = delivery_new(dr->base, dr->cfg, on_done, dr);
 	dr->next_ev = evtimer_new(dr->base, on_next, dr);
