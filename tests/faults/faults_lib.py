@@ -411,6 +411,10 @@ class RecordingReceiver:
                 out.setdefault(a.key, []).append(a)
         return out
 
+    def by_key_list(self):
+        with self.lock:
+            return list(self.attempts)
+
     def in_flight(self):
         with self.lock:
             return sum(1 for a in self.attempts if a.body_complete and not a.done)
