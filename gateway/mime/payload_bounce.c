@@ -183,7 +183,8 @@ static void delivery_status(struct bnc *b, const char *p, size_t n)
 			g_free(diag);
 			g_free(mta);
 		} else if (fr && first) {
-			/* no per-message group: this is already a recipient; read it again as one */
+			/* no per-message group: this is already a recipient; read it again as one
+			 */
 			g_free(fr);
 			first = false;
 			continue;
