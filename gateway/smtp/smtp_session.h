@@ -81,6 +81,10 @@ struct smtp_tx {
 	uint32_t seq;         /* transaction number in the session */
 	struct smtp_seam_tx *seam;          /* sender authentication of this transaction, or NULL */
 	char delivery_id[DELIVERY_ID_SIZE]; /* once submitted: the webhook's id, for the log */
+	/* Stage times of the message (smtp_record_now_us(); 0: not reached), for its log line */
+	uint64_t data_us;    /* DATA or the first BDAT accepted */
+	uint64_t end_us;     /* end of data */
+	uint64_t checked_us; /* sender authentication's verdict */
 };
 
 struct smtp_session {
