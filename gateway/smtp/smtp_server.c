@@ -371,7 +371,8 @@ int smtp_serve_main(int argc, char **argv)
 	struct gw_diag diag = {0};
 	struct gw_config *cfg = config_load(path, &diag);
 	if (cfg) /* the warnings in the format and place the configuration asks for */
-		log_set_output(cfg->server.log_format, cfg->server.log_target, cfg->server.log_file);
+		log_set_output(cfg->server.log_format, cfg->server.log_target,
+		               cfg->server.log_file);
 	print_diag(&diag);
 	diag_free(&diag);
 	if (!cfg) {
