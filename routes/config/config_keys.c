@@ -265,7 +265,9 @@ static const struct config_key auth_keys[] = {
      "DMARC: off, annotate or enforce (a fail under p=reject gets 550 5.7.1 at the end of "
      "data; quarantine is accepted and marked). Routes may override it."},
     {"arc", KT_ENUM, "annotate", 0, 0, AUT(arc), 0, policies, KEY_RELOADABLE,
-     "ARC (RFC 8617) chain validation: off or annotate (enforce acts as annotate)."},
+     "ARC (RFC 8617) chain validation: off, annotate, or enforce: a chain that fails is "
+     "refused 550 5.7.29 at the end of data (451 4.7.29 when a DNS failure caused it), see "
+     "docs/authentication.md."},
     {"dmarc_discovery", KT_ENUM, "tree-walk", 0, 0, AUT(dmarc_discovery), 0, discoveries,
      KEY_RELOADABLE,
      "How DMARC finds the policy and organizational domain: tree-walk (RFC 9989) or psl "
@@ -514,7 +516,9 @@ void config_write_doc(FILE *f)
 	    "checks that it is current. -->\n\n"
 	    "The configuration is one TOML 1.0 file (`-c FILE`, default `./gateway.toml`). "
 	    "Unknown keys, wrong types and values out of range are errors reported as "
-	    "`file:line:column: message`; `smtp-gateway check` prints every one.\n\n"
+	    "`file:line:column: message`; `smtp-gateway check` prints every one (`check -c -` "
+	    "reads the file from standard input, `check -c /dev/fd/N` from descriptor N, once: a "
+	    "pipe works).\n\n"
 	    "- **size**: an integer of bytes or a string with a unit: `\"512KB\"`, `\"25MB\"`, "
 	    "`\"1GB\"` (KB = 1024 bytes; `B`, `KiB`, `MiB`, `GiB` are accepted too).\n"
 	    "- **duration**: a string with a unit: `\"500ms\"`, `\"30s\"`, `\"5m\"`, `\"1h\"`, "
