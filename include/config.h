@@ -202,7 +202,9 @@ struct gw_dns {
 	uint64_t cache_max_ttl_ms;
 	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
 
-	uint64_t cache_max_bytes; /* memory of the cached answers, per worker */
+	uint64_t cache_max_bytes;   /* memory of the cached answers, per worker */
+	bool reverse_lookup;        /* envelope.client.reverse_name: forward-confirmed PTR */
+	uint32_t reverse_max_names; /* PTR names of one client checked forward */
 };
 
 struct gw_auth {

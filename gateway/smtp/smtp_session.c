@@ -108,6 +108,7 @@ void smtp_session_free(struct smtp_session *s)
 		smtp_release_ip(s->ip_key);
 	if (s->counted)
 		atomic_fetch_sub(&smtp_srv->connections, 1);
+	smtp_rdns_free(s);
 	free(s->helo);
 	free(s->tls_protocol);
 	free(s->tls_cipher);
@@ -445,6 +446,7 @@ static void admitted(struct smtp_session *s)
 	}
 	s->ip_counted = true;
 	metrics_add(M_CONNECTIONS, s->lst->address, "accepted", 1);
+	smtp_rdns_start(s);
 	smtp_log(GW_LOG_INFO, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
 	         s->lst->address);
 	struct event_base *base = s->w->base;

@@ -376,6 +376,7 @@ static void fill_envelope(struct smtp_session *s, struct envelope *env)
 	env->esmtp = s->esmtp;
 	snprintf(env->client_ip, sizeof env->client_ip, "%s", s->ip);
 	env->client_port = s->port;
+	env->client_name = s->rdns.verified;
 	env->tls_protocol = s->tls_protocol;
 	env->tls_cipher = s->tls_cipher;
 	env->auth_user = s->auth_user;

@@ -252,6 +252,12 @@ static const struct config_key dns_keys[] = {
      "Cap on the TTL an answer is cached for."},
     {"negative_ttl", KT_DURATION, "5m", 0, SEC(86400), DNS(negative_ttl_ms), 0, NULL, 0,
      "Cap on how long NXDOMAIN and no-data answers are cached."},
+    {"reverse_lookup", KT_BOOL, "true", 0, 0, DNS(reverse_lookup), 0, NULL, KEY_RELOADABLE,
+     "Look up each client's reverse DNS name while the session runs and confirm it forward "
+     "(FCrDNS): envelope.client.reverse_name is that name, or null when there is none, it "
+     "does not confirm, or the lookup has not finished by the end of data."},
+    {"reverse_max_names", KT_U32, "3", 1, 10, DNS(reverse_max_names), 0, NULL, KEY_RELOADABLE,
+     "PTR names of one client looked up forward at most; the others are ignored."},
 };
 
 #define AUT(f) offsetof(struct gw_auth, f)
