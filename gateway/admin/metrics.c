@@ -150,8 +150,8 @@ static struct series *series_find(struct table *t, enum metric_id m, const char 
 	for (size_t i = 0; i < t->n_slots; i++) {
 		struct series *s = &t->slots[(h + i) & (t->n_slots - 1)];
 		if (!atomic_load_explicit(&s->used, memory_order_relaxed)) {
-			if (t->n_used >= t->max_series)
-				return NULL;
+			if (t->n_used >= t->max_series && m != M_DROPPED)
+				return NULL; /* the dropped counter itself always finds room */
 			s->hash = h;
 			s->metric = m;
 			memcpy(s->labels, labels, LABELS_MAX);
