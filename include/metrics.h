@@ -56,6 +56,9 @@
 	  "DNS queries answered by a server (not the cache), by result.")                          \
 	X(M_DNS_CACHE_HITS, "smtp_gateway_dns_cache_hits_total", MT_COUNTER, NULL, NULL,           \
 	  "DNS lookups answered from the cache.")                                                  \
+	X(M_EVENTS, "smtp_gateway_events_total", MT_COUNTER, "event", NULL,                        \
+	  "The SMTP front end's counters (the exit-time counters line), by name: limits reached, " \
+	  "timeouts, refusals.")                                                                   \
 	X(M_DROPPED, "smtp_gateway_metrics_dropped_total", MT_COUNTER, NULL, NULL,                 \
 	  "Samples not kept: a thread's table held [admin] max_series series already.")
 

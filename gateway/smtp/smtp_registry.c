@@ -18,6 +18,7 @@
 void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c)
 {
 	atomic_fetch_add_explicit(&w->counters[c], 1, memory_order_relaxed);
+	metrics_add(M_EVENTS, smtp_counter_names[c], NULL, 1);
 }
 
 static size_t bucket(const struct smtp_worker *w, uint64_t id)

@@ -190,6 +190,10 @@ def test_connections_sessions_bytes_recipients(world, ran):
     assert total(after, "smtp_gateway_connections_total", result="accepted") - total(
         before, "smtp_gateway_connections_total", result="accepted") == run.sessions
     assert value(after, "smtp_gateway_sessions") == 0
+    # the exit-time counters, live
+    assert delta(before, after, "smtp_gateway_events_total", event="connections") == run.sessions
+    assert delta(before, after, "smtp_gateway_events_total", event="messages_delivered") == \
+        run.data_messages
     assert delta(before, after, "smtp_gateway_received_bytes_total") == run.octets
     assert delta(before, after, "smtp_gateway_recipients_refused_total",
                  reason="relay_denied") == run.refused_rcpts
