@@ -154,7 +154,7 @@ static struct series *series_find(struct table *t, enum metric_id m, const char 
 				return NULL; /* the dropped counter itself always finds room */
 			s->hash = h;
 			s->metric = m;
-			memcpy(s->labels, labels, LABELS_MAX);
+			snprintf(s->labels, sizeof s->labels, "%s", labels);
 			atomic_store_explicit(&s->used, 1, memory_order_release);
 			t->n_used++;
 			return s;
