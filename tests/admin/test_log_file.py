@@ -66,3 +66,26 @@ def test_sigusr1_reopens_the_log_file(tmp_path):
         assert connects(old) == 1 and connects(new) == 1  # each session in its own file
     finally:
         d.stop()
+
+
+def test_sighup_switches_the_log_format(tmp_path):
+    """log_format is reloadable: after SIGHUP the lines on standard error are JSON."""
+    log = tmp_path / "unused.log"
+    text = config(log).replace('log_format = "json"\nlog_target = "file"\n',
+                               'log_format = "text"\nlog_target = "stderr"\n')
+    d = Daemon(tmp_path, text)
+    try:
+        session(d, "text.test")
+        assert wait_for(lambda: "disconnect" in d.log())
+        assert d.log().startswith("smtp-gateway[")
+        d.config.write_text(d.config.read_text().replace('log_format = "text"',
+                                                         'log_format = "json"'))
+        d.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "configuration reloaded" in d.log())
+        before = len(d.log().splitlines())
+        session(d, "json.test")
+        assert wait_for(lambda: d.log().count("disconnect") == 2)
+        after = d.log().splitlines()[before:]
+        assert after and all(json.loads(ln)["sys"] for ln in after)
+    finally:
+        d.stop()
