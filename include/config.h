@@ -233,6 +233,7 @@ struct gw_server {
 	char *hostname;          /* greeting, Received:, authserv-id */
 	uint32_t workers;        /* 0 = one per core ("auto") */
 	char *user;              /* drop privileges to this user after binding */
+	bool allow_root;         /* run as root when user is unset (refused otherwise) */
 	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
 	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */

@@ -44,7 +44,11 @@ static const struct config_key server_keys[] = {
      "Worker threads, each with its own event loop and SO_REUSEPORT socket; \"auto\" is one "
      "per core."},
     {"user", KT_STRING, NULL, 0, 0, SRV(user), 0, NULL, 0,
-     "After binding the listeners as root, run as this user. Default: stay who we are."},
+     "After binding the listeners as root, run as this user. Default: stay who we are; as "
+     "root that is refused unless allow_root is set."},
+    {"allow_root", KT_BOOL, "false", 0, 0, SRV(allow_root), 0, NULL, 0,
+     "Let the daemon run as root when user is not set. Off: every session would parse "
+     "untrusted mail with full privileges, so starting as root without user is refused."},
     {"listen_backlog", KT_U32, "1024", 16, 65535, SRV(listen_backlog), 0, NULL, 0,
      "Connections the kernel queues on each listener socket before we accept them "
      "(listen(2) backlog; the kernel caps it at net.core.somaxconn)."},
