@@ -302,6 +302,9 @@ void diag_free(struct gw_diag *d);
 
 /* Writes docs/configuration.md's text (generated from the key tables) to f. */
 void config_write_doc(FILE *f);
+/* Writes the gateway.toml(5) manual page (roff, from the same key tables) to f; the
+ * version names the release in the page footer. */
+void config_write_man(FILE *f, const char *version);
 
 /* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
 /*

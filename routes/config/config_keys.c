@@ -453,7 +453,7 @@ const char *config_key_type_name(enum key_type t)
 	return names[t];
 }
 
-static void doc_range(FILE *f, const struct config_key *k)
+void config_key_write_range(FILE *f, const struct config_key *k)
 {
 	if (k->min == 0 && k->max == 0)
 		return;
@@ -476,7 +476,7 @@ static void doc_key(FILE *f, const struct config_key *k)
 		for (size_t i = 0; k->names[i]; i++)
 			fprintf(f, "%s`%s`", i ? ", " : "", k->names[i]);
 	}
-	doc_range(f, k);
+	config_key_write_range(f, k);
 	if (k->flags & KEY_REQUIRED)
 		fputs(" | required", f);
 	else if (k->def)
