@@ -16,10 +16,10 @@
 ARG BASE=debian:12-slim
 
 FROM ${BASE} AS build
+# The package lists are the repository's own (scripts/packages-*.txt).
+COPY scripts/packages-build.txt /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev meson ninja-build pkg-config \
-      libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libgmime-3.0-dev \
-      libc-ares-dev libpsl-dev libcrypt-dev \
+ && apt-get install -y --no-install-recommends $(grep -v '^#' /tmp/packages-build.txt) \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -29,11 +29,10 @@ RUN meson setup /build --prefix=/usr --sysconfdir=/etc -Dbuildtype=release -Db_n
  && install -D -m 0644 deploy/container/gateway.toml /out/etc/smtp-gateway/gateway.toml
 
 FROM ${BASE}
+COPY scripts/packages-runtime.txt /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
-      libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libssl3 libcurl4 \
-      libjansson4 libgmime-3.0-0 libc-ares2 libpsl5 libcrypt1 \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get install -y --no-install-recommends $(grep -v '^#' /tmp/packages-runtime.txt) \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages-runtime.txt \
  && groupadd --gid 10025 smtpgw \
  && useradd --uid 10025 --gid 10025 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin smtpgw
