@@ -13,16 +13,19 @@ BIN = BUILD / "gateway" / "smtp-gateway"
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 that answers 200 and keeps (path, JSON body)."""
+    """An HTTP server on 127.0.0.1 that answers 200 and keeps (path, JSON body), and
+    each request's headers and raw body in raw."""
 
     def __init__(self):
         self.posts = []
+        self.raw = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
+                outer.raw.append((dict(self.headers.items()), body))
                 outer.posts.append((self.path, json.loads(body)))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
