@@ -6,7 +6,7 @@
 # listens on 2525: map port 25 to it (docker run -p 25:2525, or the
 # Kubernetes Service in deploy/kubernetes/).
 #
-#   podman build -t smtp-gateway .
+#   podman build --format docker -t smtp-gateway .   # docker format: OCI drops HEALTHCHECK
 #   podman run -p 25:2525 -v ./gateway.toml:/etc/smtp-gateway/gateway.toml:ro smtp-gateway
 #
 # tests/deploy/test_container.py builds it and runs a message through it.

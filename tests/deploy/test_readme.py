@@ -42,7 +42,8 @@ COVERED = {
     # No systemd as PID 1 on a test machine: the unit it enables is verified instead.
     "systemctl enable --now smtp-gateway":
         ("tests/deploy/test_install.py", '"systemd-analyze", "verify"'),
-    "podman build -t smtp-gateway .": ("tests/deploy/test_container.py", 'podman("build"'),
+    "podman build --format docker -t smtp-gateway .":
+        ("tests/deploy/test_container.py", "\"--format=docker\""),
     "podman run -d -p 25:2525 -e WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "
     "smtp-gateway": ("tests/deploy/test_container.py", 'podman("run", "-d"'),
     # No cluster on a test machine: the manifests it applies are checked.
