@@ -140,11 +140,20 @@ def test_pod_is_unprivileged(pod, gw, objs):
     assert gw["resources"]["requests"]["cpu"], "the HPA's utilisation needs a CPU request"
 
 
-def test_configmap_gateway_toml_checks(objs, tmp_path):
+def test_configmap_gateway_toml_checks(objs, pod, tmp_path):
+    """The files as the kubelet lays them out: the ConfigMap's key a symlink into a
+    ..data directory, the secret copied by the init container's own command."""
     text = objs["ConfigMap"]["data"]["gateway.toml"]
-    secret = tmp_path / "webhook-secret"
-    secret.write_text(objs["Secret"]["stringData"]["webhook-secret"])
-    secret.chmod(0o400)
+    secret_in = tmp_path / "secrets-in" / "webhook-secret"
+    secret_in.parent.mkdir()
+    secret_in.write_text(objs["Secret"]["stringData"]["webhook-secret"])
+    secret_in.chmod(0o440)
+    secret = tmp_path / "secrets" / "webhook-secret"
+    (init,) = pod["spec"]["initContainers"]
+    cmd = [a.replace("/secrets-in/", f"{secret_in.parent}/")
+           .replace("/run/smtp-gateway/secrets/", f"{secret.parent}/") for a in init["command"]]
+    secret.parent.mkdir()
+    subprocess.run(cmd, check=True, timeout=60)
     text = text.replace("/run/smtp-gateway/secrets/webhook-secret", str(secret))
     probe = tmp_path / "probe.toml"
     probe.write_text('[admin]\naddress = "127.0.0.1:1"\n[[listener]]\naddress = "127.0.0.1:1"\n')
@@ -152,8 +161,13 @@ def test_configmap_gateway_toml_checks(objs, tmp_path):
                       timeout=60).returncode != 0:
         # This build predates the [admin] listener: check the rest.
         text = re.sub(r"\[admin\]\naddress = .*\n", "", text)
-    cfg = tmp_path / "gateway.toml"
-    cfg.write_text(text)
+    data = tmp_path / "config" / "..2026_12_06_00_00_00.000000001"
+    data.mkdir(parents=True)
+    (data / "gateway.toml").write_text(text)
+    (data / "gateway.toml").chmod(0o644)
+    (tmp_path / "config" / "..data").symlink_to(data.name)
+    cfg = tmp_path / "config" / "gateway.toml"
+    cfg.symlink_to("..data/gateway.toml")
     p = subprocess.run([str(BIN), "check", "-c", str(cfg)], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
