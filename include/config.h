@@ -237,6 +237,7 @@ struct gw_server {
 	char *hostname;          /* greeting, Received:, authserv-id */
 	uint32_t workers;        /* 0 = one per core ("auto") */
 	char *user;              /* drop privileges to this user after binding */
+	bool allow_root;         /* run as root when user is unset (refused otherwise) */
 	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
 	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */
@@ -317,6 +318,9 @@ void diag_free(struct gw_diag *d);
 
 /* Writes docs/configuration.md's text (generated from the key tables) to f. */
 void config_write_doc(FILE *f);
+/* Writes the gateway.toml(5) manual page (roff, from the same key tables) to f; the
+ * version names the release in the page footer. */
+void config_write_man(FILE *f, const char *version);
 
 /* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
 /*

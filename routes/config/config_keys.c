@@ -46,7 +46,11 @@ static const struct config_key server_keys[] = {
      "Worker threads, each with its own event loop and SO_REUSEPORT socket; \"auto\" is one "
      "per core."},
     {"user", KT_STRING, NULL, 0, 0, SRV(user), 0, NULL, 0,
-     "After binding the listeners as root, run as this user. Default: stay who we are."},
+     "After binding the listeners as root, run as this user. Default: stay who we are; as "
+     "root that is refused unless allow_root is set."},
+    {"allow_root", KT_BOOL, "false", 0, 0, SRV(allow_root), 0, NULL, 0,
+     "Let the daemon run as root when user is not set. Off: every session would parse "
+     "untrusted mail with full privileges, so starting as root without user is refused."},
     {"listen_backlog", KT_U32, "1024", 16, 65535, SRV(listen_backlog), 0, NULL, 0,
      "Connections the kernel queues on each listener socket before we accept them "
      "(listen(2) backlog; the kernel caps it at net.core.somaxconn)."},
@@ -481,7 +485,7 @@ const char *config_key_type_name(enum key_type t)
 	return names[t];
 }
 
-static void doc_range(FILE *f, const struct config_key *k)
+void config_key_write_range(FILE *f, const struct config_key *k)
 {
 	if (k->min == 0 && k->max == 0)
 		return;
@@ -504,7 +508,7 @@ static void doc_key(FILE *f, const struct config_key *k)
 		for (size_t i = 0; k->names[i]; i++)
 			fprintf(f, "%s`%s`", i ? ", " : "", k->names[i]);
 	}
-	doc_range(f, k);
+	config_key_write_range(f, k);
 	if (k->flags & KEY_REQUIRED)
 		fputs(" | required", f);
 	else if (k->def)
