@@ -206,3 +206,60 @@ def test_client_gone_during_build(gateway_bin, tmp_path, sink):
     finally:
         g.stop()
     assert g.proc.returncode == 0, g.log()[-3000:]
+
+
+def open_data(port):
+    """A session on the gateway, after DATA's 354."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"EHLO client.sender.test\r\nMAIL FROM:<alice@sender.test>\r\n"
+              b"RCPT TO:<hello@example.test>\r\nDATA\r\n")
+    got = b""
+    while b"354" not in got:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    return s
+
+
+def reply_of(s):
+    got = b""
+    while not got.endswith(b"\r\n"):
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    return got.decode()
+
+
+def test_payload_pool_full(gateway_bin, tmp_path, sink):
+    """max_payload_builds = 1: two large messages end together on one worker; the first
+    one's build holds the pool's one place (a build of 8 MB of header fields takes far
+    longer than reading the next terminator), so the other gets 451 4.3.0 and the log
+    names the limit; the session goes on and its next message is delivered."""
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                extra='[limits]\nmax_message_size = "20MB"\npayload_offload_threshold = "4KB"\n'
+                      'max_payload_builds = 1\npayload_build_threads = 1\n')
+    try:
+        a, b = open_data(g.port), open_data(g.port)
+        a.sendall(big_message(1, 8 * 1024 * 1024))
+        b.sendall(big_message(2, 8 * 1024 * 1024))
+        a.sendall(b".\r\n")
+        b.sendall(b".\r\n")
+        replies = sorted([reply_of(a)[:9], reply_of(b)[:9]])
+        assert replies == ["250 2.0.0", "451 4.3.0"], replies
+        for s in (a, b):
+            s.sendall(b"MAIL FROM:<bob@sender.test>\r\nRCPT TO:<hello@example.test>\r\nDATA\r\n")
+        for s in (a, b):
+            got = b""
+            while b"354" not in got:
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+            s.sendall(small_message(3) + b".\r\n")
+            assert reply_of(s).startswith("250 "), "the session goes on"
+        a.close()
+        b.close()
+    finally:
+        g.stop()
+    log = g.log()
+    assert "limit max_payload_builds=1 reached" in log
+    assert len(sink.requests) == 3
