@@ -201,7 +201,7 @@ int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned 
 /* ---- the life of one verification (DKIM or ARC) -------------------- */
 
 /*
- * STARTING while *_verify_start() hashes and sends the key queries: an
+ * STARTING while *_verify_resume() sends the key queries: an
  * answer that arrives then (a synchronous resolver, a cache hit) must not
  * finish and free the verification under start's feet. WAITING once start
  * has sent everything: the last answer finishes it. (Finishing frees the
@@ -209,8 +209,14 @@ int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned 
  */
 /* The reason of a signature left unverified by the body hash limit. */
 #define DKIM_NOT_EVALUATED "not evaluated: body hash limit reached"
+/* The reason of a signature left unhashed because the verification threads were full. */
+#define DKIM_NOT_EVALUATED_BUSY "not evaluated: verification threads busy"
 
-enum dkim_vstate { DKIM_VS_STARTING, DKIM_VS_WAITING, DKIM_VS_MAX };
+/*
+ * PREPARED once *_verify_prepare() has hashed (maybe on a pool thread):
+ * no DNS asked, no callback known yet; *_verify_resume() moves on.
+ */
+enum dkim_vstate { DKIM_VS_PREPARED, DKIM_VS_STARTING, DKIM_VS_WAITING, DKIM_VS_MAX };
 
 extern const char *const dkim_vstate_names[DKIM_VS_MAX];
 
