@@ -93,6 +93,11 @@ struct arc_verify *arc_verify_prepare(const char *msg, size_t len, const struct 
 struct arc_verify *arc_verify_resume(struct arc_verify *v, const struct dns_resolver *resolver,
                                      struct dkim_key_cache *cache, arc_cb cb, void *arg);
 
+/* Deferred public-key operations, as dkim_verify_defer_crypto() and the rest in dkim.h. */
+void arc_verify_defer_crypto(struct arc_verify *v, void (*ready)(void *arg));
+void arc_verify_crypto(struct arc_verify *v);
+void arc_verify_finish(struct arc_verify *v);
+
 /* Cancels a verification whose callback has not run, or a prepared one never resumed. */
 void arc_verify_cancel(struct arc_verify *v);
 

@@ -169,6 +169,21 @@ struct dkim_verify *dkim_verify_resume(struct dkim_verify *v, const struct dns_r
                                        struct dkim_key_cache *cache, dkim_cb cb, void *arg);
 
 /*
+ * Before dkim_verify_resume(): leave the public-key operations (the one
+ * costly step once the keys are in) to the owner. When every key is in and
+ * some operation waits, ready(arg) runs on the loop (maybe inside resume,
+ * which then returns v) instead of the callback; the owner then calls
+ * dkim_verify_crypto(v), pure, on any thread while nothing else touches v,
+ * and then dkim_verify_finish(v) on the loop, which reports through the
+ * callback and frees v. An operation that never ran (finish without
+ * crypto: the threads were full) leaves its signature temperror, never a
+ * pass. NULL is a no-op.
+ */
+void dkim_verify_defer_crypto(struct dkim_verify *v, void (*ready)(void *arg));
+void dkim_verify_crypto(struct dkim_verify *v);
+void dkim_verify_finish(struct dkim_verify *v);
+
+/*
  * Cancels a verification whose callback has not run (or a prepared one
  * never resumed); its callback never runs. NULL is a no-op.
  */

@@ -58,6 +58,19 @@ struct auth_prep {
 	struct arc_verify *arc_v;
 };
 
+/*
+ * The public-key operations of one message's DKIM and ARC (deferred by
+ * *_verify_defer_crypto()) on a verification thread, once every key is in.
+ * Owned by its transaction (tx->crypto); the verifications it works on
+ * are the transaction's (tx->dkim_q, tx->arc_q), untouched by the loop
+ * until it is done or cancelled.
+ */
+struct auth_crypto {
+	struct work_job pj; /* first: the pool's handle */
+	struct dkim_verify *dkim_v;
+	struct arc_verify *arc_v;
+};
+
 enum tx_state {
 	TX_SPF,      /* after MAIL: SPF may be running */
 	TX_CHECKING, /* end of data: waiting for SPF, DKIM, ARC */
@@ -78,7 +91,9 @@ struct auth_tx {
 	struct dkim_verify *dkim_q;
 	struct arc_verify *arc_q;
 	struct dmarc_eval *dmarc_q;
-	struct auth_prep *prep; /* DKIM/ARC hashing on the verification threads */
+	struct auth_prep *prep;     /* DKIM/ARC hashing on the verification threads */
+	struct auth_crypto *crypto; /* then their public-key operations there */
+	bool dkim_keys, arc_keys;   /* keys in, operations deferred: waiting for crypto */
 	bool spf_running, dkim_running, arc_running, dmarc_running;
 	auth_spf_cb spf_cb;
 	void *spf_arg;
@@ -481,6 +496,110 @@ static void prep_free(struct auth_prep *p)
 	free(p);
 }
 
+/* Stops c's job (dequeued, or waited for) and frees it; the verifications stay the tx's. */
+static void crypto_free(struct auth_crypto *c)
+{
+	work_pool_cancel(&verify_pool, &c->pj);
+	event_free(c->pj.done);
+	free(c);
+}
+
+/* On a verification thread: the deferred public-key operations, pure. */
+static void crypto_run(struct work_job *pj)
+{
+	struct auth_crypto *c = (struct auth_crypto *)pj;
+
+	if (c->dkim_v)
+		dkim_verify_crypto(c->dkim_v);
+	if (c->arc_v)
+		arc_verify_crypto(c->arc_v);
+}
+
+/*
+ * The verdicts of dv and av (the tx's), their operations done or (threads
+ * full) never run, which leaves those signatures temperror.
+ */
+static void crypto_finish(struct auth_tx *tx, struct dkim_verify *dv, struct arc_verify *av)
+{
+	bool was_starting = tx->starting;
+	tx_enter(tx);
+	tx->starting = true;
+	tx->dkim_keys = tx->arc_keys = false;
+	if (dv && tx->dkim_q == dv)
+		dkim_verify_finish(dv); /* on_dkim */
+	if (av && tx->arc_q == av && !tx->dead)
+		arc_verify_finish(av); /* on_arc */
+	tx->starting = was_starting;
+	if (!was_starting && !tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+static void on_crypto(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_tx *tx = arg;
+	struct auth_crypto *c = tx->crypto;
+	(void)fd;
+	(void)what;
+	tx->crypto = NULL;
+	struct dkim_verify *dv = c->dkim_v;
+	struct arc_verify *av = c->arc_v;
+	crypto_free(c); /* done: the cancel returns at once */
+	log_msg(GW_LOG_DEBUG, LS_AUTH, 0, NULL, "dkim/arc signatures checked off the loop");
+	crypto_finish(tx, dv, av);
+}
+
+/*
+ * Once neither check waits for keys, one job runs the operations of both;
+ * threads full: none runs and those signatures stay temperror.
+ */
+static void maybe_crypto(struct auth_tx *tx)
+{
+	const struct gw_auth *a = tx->ctx->auth_cfg;
+	if (tx->crypto || (tx->dkim_running && !tx->dkim_keys) ||
+	    (tx->arc_running && !tx->arc_keys) || (!tx->dkim_keys && !tx->arc_keys))
+		return;
+	struct dkim_verify *dv = tx->dkim_keys ? tx->dkim_q : NULL;
+	struct arc_verify *av = tx->arc_keys ? tx->arc_q : NULL;
+	struct auth_crypto *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->dkim_v = dv;
+		c->arc_v = av;
+		c->pj.run = crypto_run;
+		c->pj.done = event_new(tx->ctx->base, -1, 0, on_crypto, tx);
+	}
+	if (c && c->pj.done &&
+	    work_pool_submit(&verify_pool, &c->pj, a->dkim_verify_threads, a->dkim_max_verifies) ==
+	        0) {
+		tx->crypto = c;
+		return;
+	}
+	if (c && c->pj.done)
+		event_free(c->pj.done);
+	free(c);
+	log_msg(GW_LOG_WARN, LS_AUTH, 0, NULL,
+	        "limit dkim_max_verifies=%u reached: DKIM and ARC signatures not checked "
+	        "(temperror)",
+	        a->dkim_max_verifies);
+	crypto_finish(tx, dv, av);
+}
+
+static void on_dkim_keys(void *arg)
+{
+	struct auth_tx *tx = arg;
+	tx->dkim_keys = true;
+	if (!tx->starting)
+		maybe_crypto(tx);
+}
+
+static void on_arc_keys(void *arg)
+{
+	struct auth_tx *tx = arg;
+	tx->arc_keys = true;
+	if (!tx->starting)
+		maybe_crypto(tx);
+}
+
 /* Back on the loop: the hashes are in; the second halves ask the keys. */
 static void on_prepared(evutil_socket_t fd, short what, void *arg)
 {
@@ -498,6 +617,8 @@ static void on_prepared(evutil_socket_t fd, short what, void *arg)
 	prep_free(p); /* done: the cancel returns at once */
 	tx_enter(tx);
 	tx->starting = true;
+	dkim_verify_defer_crypto(dv, on_dkim_keys);
+	arc_verify_defer_crypto(av, on_arc_keys);
 	if (dkim) {
 		struct dkim_verify *q =
 		    dkim_verify_resume(dv, tx->ctx->dns, tx->ctx->keys, on_dkim, tx);
@@ -512,6 +633,8 @@ static void on_prepared(evutil_socket_t fd, short what, void *arg)
 		if (tx->arc_running)
 			tx->arc_q = q;
 	}
+	if (!tx->dead)
+		maybe_crypto(tx);
 	tx->starting = false;
 	if (!tx->dead)
 		maybe_continue(tx);
@@ -606,6 +729,9 @@ void auth_tx_free(struct auth_tx *tx)
 {
 	if (!tx)
 		return;
+	if (tx->crypto)
+		crypto_free(tx->crypto); /* waits for a running job: it works on dkim_q, arc_q */
+	tx->crypto = NULL;
 	if (tx->spf_q)
 		spf_check_cancel(tx->spf_q);
 	if (tx->dkim_q)

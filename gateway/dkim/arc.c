@@ -52,6 +52,8 @@ struct arc_verify {
 	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
 	struct arc_set_result *res;
 	size_t pending;
+	size_t n_crypto;                 /* deferred public-key operations */
+	void (*crypto_ready)(void *arg); /* arc_verify_defer_crypto(), with arg */
 	size_t max_body_hashes;
 	bool busy;              /* prepare only parses: the verification threads were full */
 	int prepared;           /* 1: keys needed; 0: early holds the answer */
@@ -94,6 +96,10 @@ static void free_verify(struct arc_verify *v)
 {
 	if (!v)
 		return;
+	for (int i = 0; v->sets && i < v->n; i++) {
+		dkim_verdict_drop(&v->sets[i].ams.vd);
+		dkim_verdict_drop(&v->sets[i].as.vd);
+	}
 	free(v->sets);
 	free(v->res);
 	free(v);
@@ -341,6 +347,18 @@ static void finish(struct arc_verify *v)
 	free_verify(v);
 }
 
+/* As in dkim.c: 1 when v waits for its deferred operations, 0 when finished and freed. */
+static int keys_done(struct arc_verify *v)
+{
+	if (v->n_crypto) {
+		set_state(v, DKIM_VS_CRYPTO);
+		v->crypto_ready(v->arg);
+		return 1;
+	}
+	finish(v);
+	return 0;
+}
+
 static void key_answer(void *arg, const struct dns_result *res)
 {
 	struct arc_job *j = arg;
@@ -349,8 +367,9 @@ static void key_answer(void *arg, const struct dns_result *res)
 	j->waiting = false;
 	j->q = NULL;
 	dkim_check(&j->sig, res, &v->co, &j->vd);
+	v->n_crypto += j->vd.pkey != NULL;
 	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
-		finish(v);
+		keys_done(v);
 }
 
 static void ask_key(struct arc_verify *v, struct arc_job *j)
@@ -500,11 +519,30 @@ struct arc_verify *arc_verify_resume(struct arc_verify *v, const struct dns_reso
 		ask_key(v, &v->sets[i - 1].as);
 	}
 	set_state(v, DKIM_VS_WAITING);
-	if (v->pending == 0) {
-		finish(v);
+	if (v->pending == 0 && keys_done(v) == 0)
 		return NULL;
-	}
 	return v;
+}
+
+void arc_verify_defer_crypto(struct arc_verify *v, void (*ready)(void *arg))
+{
+	if (!v)
+		return;
+	v->co.defer_crypto = true;
+	v->crypto_ready = ready;
+}
+
+void arc_verify_crypto(struct arc_verify *v)
+{
+	for (int i = 0; i < v->n; i++) {
+		dkim_verdict_crypto(&v->sets[i].ams.sig, &v->sets[i].ams.vd);
+		dkim_verdict_crypto(&v->sets[i].as.sig, &v->sets[i].as.vd);
+	}
+}
+
+void arc_verify_finish(struct arc_verify *v)
+{
+	finish(v); /* operations that never ran stay temperror (free_verify drops them) */
 }
 
 struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const char *msg,

@@ -27,7 +27,8 @@ struct sig_job {
 	struct dkim_sig sig;
 	struct dns_query *q; /* while the key query is outstanding */
 	bool waiting;
-	bool need; /* prepared: its key decides (else its result is known) */
+	bool need;              /* prepared: its key decides (else its result is known) */
+	struct dkim_verdict vd; /* once its key is in */
 };
 
 struct dkim_verify {
@@ -40,11 +41,13 @@ struct dkim_verify {
 	struct sig_job *jobs;
 	struct dkim_sig_result *res;
 	size_t pending;
+	size_t n_crypto;                 /* deferred public-key operations */
+	void (*crypto_ready)(void *arg); /* dkim_verify_defer_crypto(), with arg */
 	bool busy;              /* prepared without hashing: the verification threads were full */
 	enum dkim_vstate state; /* changed only by set_state() */
 };
 
-const char *const dkim_vstate_names[DKIM_VS_MAX] = {"prepared", "starting", "waiting"};
+const char *const dkim_vstate_names[DKIM_VS_MAX] = {"prepared", "starting", "waiting", "crypto"};
 
 static void set_state(struct dkim_verify *v, enum dkim_vstate s)
 {
@@ -120,6 +123,8 @@ size_t dkim_key_cache_size(const struct gw_auth *a)
 
 static void free_verify(struct dkim_verify *v)
 {
+	for (size_t k = 0; v->jobs && k < v->n; k++)
+		dkim_verdict_drop(&v->jobs[k].vd);
 	free(v->jobs);
 	free(v->res);
 	free(v);
@@ -166,21 +171,36 @@ static void describe(struct dkim_sig_result *r, const struct dkim_sig *s)
 	r->expiration = s->x;
 }
 
+/*
+ * Every key is in: the callback, or, when public-key operations wait, the
+ * owner's crypto_ready (v lives on: 1). 0 when v was finished and freed.
+ */
+static int keys_done(struct dkim_verify *v)
+{
+	if (v->n_crypto) {
+		set_state(v, DKIM_VS_CRYPTO);
+		v->crypto_ready(v->arg);
+		return 1;
+	}
+	finish(v);
+	return 0;
+}
+
 static void key_answer(void *arg, const struct dns_result *res)
 {
 	struct sig_job *j = arg;
 	struct dkim_verify *v = j->v;
 	struct dkim_sig_result *r = &v->res[j->idx];
-	struct dkim_verdict vd;
 
 	j->waiting = false;
 	j->q = NULL;
-	dkim_check(&j->sig, res, &v->co, &vd);
-	set_result(r, vd.status, vd.reason);
-	r->key_bits = vd.key_bits;
-	r->testing = vd.testing;
+	dkim_check(&j->sig, res, &v->co, &j->vd);
+	set_result(r, j->vd.status, j->vd.reason);
+	r->key_bits = j->vd.key_bits;
+	r->testing = j->vd.testing;
+	v->n_crypto += j->vd.pkey != NULL;
 	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
-		finish(v);
+		keys_done(v);
 }
 
 /*
@@ -365,11 +385,33 @@ struct dkim_verify *dkim_verify_resume(struct dkim_verify *v, const struct dns_r
 		if (v->jobs[k].need)
 			ask_key(v, &v->jobs[k]);
 	set_state(v, DKIM_VS_WAITING);
-	if (v->pending == 0) {
-		finish(v);
+	if (v->pending == 0 && keys_done(v) == 0)
 		return NULL;
-	}
 	return v;
+}
+
+void dkim_verify_defer_crypto(struct dkim_verify *v, void (*ready)(void *arg))
+{
+	if (!v)
+		return;
+	v->co.defer_crypto = true;
+	v->crypto_ready = ready;
+}
+
+void dkim_verify_crypto(struct dkim_verify *v)
+{
+	for (size_t k = 0; k < v->n; k++) {
+		struct sig_job *j = &v->jobs[k];
+		if (!j->vd.pkey)
+			continue;
+		dkim_verdict_crypto(&j->sig, &j->vd);
+		set_result(&v->res[k], j->vd.status, j->vd.reason);
+	}
+}
+
+void dkim_verify_finish(struct dkim_verify *v)
+{
+	finish(v); /* operations that never ran stay temperror (free_verify drops them) */
 }
 
 struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const char *msg,

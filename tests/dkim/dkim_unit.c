@@ -377,6 +377,71 @@ static void *prepare_thread(void *arg)
 	return NULL;
 }
 
+static int ready_calls;
+
+static void on_ready(void *arg)
+{
+	(void)arg;
+	ready_calls++;
+}
+
+static void *crypto_thread(void *arg)
+{
+	dkim_verify_crypto(arg);
+	return NULL;
+}
+
+/*
+ * Deferred public-key operations: ready instead of the callback, the
+ * operation on another thread, then finish reports; finish without the
+ * operation leaves the signature temperror, never a pass.
+ */
+static void test_deferred_crypto(void)
+{
+	struct zone *z = zone_new();
+	struct dns_resolver r = zone_resolver(z);
+	struct got g = {0};
+	size_t len;
+	char *msg = load_crlf(VECTOR, &len);
+	struct dkim_options o;
+	pthread_t t;
+
+	CHECK(msg != NULL);
+	if (!msg) {
+		zone_free(z);
+		return;
+	}
+	dkim_options_default(&o);
+	o.now = 1528637909 + 60;
+	zone_add_txt(z, "brisbane._domainkey.football.example.com", "v=DKIM1; k=ed25519; p=" ED_P,
+	             strlen("v=DKIM1; k=ed25519; p=" ED_P));
+	zone_add_status(z, "test._domainkey.football.example.com", DNS_TEMPFAIL);
+	struct dkim_verify *v = dkim_verify_prepare(msg, len, &o);
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	CHECK_INT(ready_calls, 1);
+	CHECK_INT(g.calls, 0);
+	CHECK_INT(pthread_create(&t, NULL, crypto_thread, v), 0);
+	pthread_join(t, NULL);
+	dkim_verify_finish(v);
+	CHECK(g.calls == 1 && g.n == 2 && g.st[0] == DKIM_PASS && g.st[1] == DKIM_TEMPERROR);
+
+	memset(&g, 0, sizeof(g));
+	v = dkim_verify_prepare(msg, len, &o);
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	dkim_verify_finish(v); /* the threads were full: no operation */
+	CHECK(g.calls == 1 && g.st[0] == DKIM_TEMPERROR && g.st[1] == DKIM_TEMPERROR);
+
+	v = dkim_verify_prepare(msg, len, &o); /* cancelled while waiting: keys released */
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	dkim_verify_cancel(v);
+	CHECK_INT(ready_calls, 3);
+	free(msg);
+	zone_free(z);
+}
+
 /* A well-formed ARC set whose seals nobody can verify (no keys in the zone). */
 static const char arc_msg[] =
     "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.org; s=arc; t=1; b=AAAA\r\n"
@@ -480,5 +545,6 @@ int main(void)
 	test_sig_fields();
 	test_async();
 	test_prepared();
+	test_deferred_crypto();
 	return UNIT_END("dkim");
 }
