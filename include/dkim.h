@@ -177,7 +177,8 @@ struct dkim_verify *dkim_verify_resume(struct dkim_verify *v, const struct dns_r
  * and then dkim_verify_finish(v) on the loop, which reports through the
  * callback and frees v. An operation that never ran (finish without
  * crypto: the threads were full) leaves its signature temperror, never a
- * pass. NULL is a no-op.
+ * pass. When ready runs inside dkim_verify_resume(), it must not finish or
+ * cancel v (resume returns v after it). NULL is a no-op.
  */
 void dkim_verify_defer_crypto(struct dkim_verify *v, void (*ready)(void *arg));
 void dkim_verify_crypto(struct dkim_verify *v);

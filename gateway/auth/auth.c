@@ -16,15 +16,18 @@
  * DKIM and ARC each run in two halves (dkim.h, arc.h): the CPU work
  * (parsing, body and header hashes) and then the key queries and
  * verdicts. For a message of [auth] dkim_offload_threshold octets or more
- * the first half of both runs on the verification threads (a work_pool of
- * this file's own), the second back on the worker's loop; a full pool
- * ([auth] dkim_max_verifies) fails closed: nothing is hashed and every
- * signature or chain that needed it is temperror, never a pass.
+ * the first half of both runs as one job on the verification threads (a
+ * work_pool of this file's own), the key queries back on the worker's
+ * loop, and the public-key operations (deferred by the verdicts) as a
+ * second job once every key is in. A full pool ([auth] dkim_max_verifies)
+ * fails closed: what the refused job would have done is not done, and
+ * every signature or chain that needed it is temperror, never a pass.
  *
- * Must never: block (but for auth_tx_free() waiting for a running
- * hash job, which borrows the message), run DNS work for a check whose policy is off (and
- * that DMARC does not need), call a callback after auth_tx_free(), or keep
- * a pointer into a callback's result.
+ * Must never: block (but for auth_tx_free() waiting for a running job,
+ * which borrows the message or the verifications), run DNS work for a
+ * check whose policy is off (and that DMARC does not need), call a
+ * callback after auth_tx_free(), or keep a pointer into a callback's
+ * result.
  */
 #include <arpa/inet.h>
 #include <libpsl.h>

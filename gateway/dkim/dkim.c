@@ -172,8 +172,9 @@ static void describe(struct dkim_sig_result *r, const struct dkim_sig *s)
 }
 
 /*
- * Every key is in: the callback, or, when public-key operations wait, the
- * owner's crypto_ready (v lives on: 1). 0 when v was finished and freed.
+ * Every key is in: the callback (then 0: v was finished and freed), or,
+ * when public-key operations wait, the owner's crypto_ready (then 1: v is
+ * the owner's, who may even have finished it already; touch it no more).
  */
 static int keys_done(struct dkim_verify *v)
 {
