@@ -270,10 +270,11 @@ static const struct config_key auth_keys[] = {
      "(anyone can append to such a body). Off: it still shows as a pass, but DMARC ignores it."},
     {"dkim_offload_threshold", KT_SIZE, "64KB", 0, GB(4), AUT(dkim_offload_threshold), 0, NULL,
      KEY_RELOADABLE,
-     "A message of at least this many octets has its DKIM and ARC hashing and parsing done on "
-     "the verification threads, so that its worker keeps serving its other sessions meanwhile; "
-     "smaller ones are hashed on the worker's loop, which is cheaper. 0: none (all on the "
-     "loop)."},
+     "A message of at least this many octets has its DKIM and ARC work (parsing, hashing, "
+     "public-key operations) done on the verification threads, so that its worker keeps "
+     "serving its other sessions meanwhile; smaller ones are checked on the worker's loop (a "
+     "millisecond or two at most), so that ordinary mail never waits for, nor is refused by, "
+     "threads an attack keeps busy. 0: none (all on the loop)."},
     {"dkim_verify_threads", KT_U32, "2", 1, 64, AUT(dkim_verify_threads), 0, NULL, 0,
      "Threads hashing the messages over dkim_offload_threshold for DKIM and ARC, for the whole "
      "process; started with the first such message, read at start."},
