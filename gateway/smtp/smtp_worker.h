@@ -71,6 +71,7 @@ struct smtp_server;
 struct sasl_job;
 struct dns_resolver;
 struct smtp_auth;
+struct spam_client;
 struct smtp_seam_tx;
 
 struct smtp_worker {
@@ -99,6 +100,7 @@ struct smtp_worker {
 	struct sasl_job *sasl_jobs;     /* password checks running on their threads */
 	struct dns_resolver *dns;       /* SPF/DKIM/DMARC/ARC lookups ([dns], read at start) */
 	struct smtp_auth *auth;         /* sender authentication under rt (smtp_seam.c) */
+	struct spam_client *spam;       /* rspamd checks and their breaker (smtp_seam.c) */
 	char *line;                     /* scratch: one command line, max_command_line + 1 */
 	size_t line_cap;
 	atomic_ullong counters[C_COUNTER_MAX];

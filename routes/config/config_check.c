@@ -270,8 +270,8 @@ static char *endpoint_text(const struct gw_route *r)
 	        (int)o->format, (int)o->attachments, (int)o->include_raw, (int)o->tls_verify,
 	        o->ca_file ? o->ca_file : "", o->client_cert ? o->client_cert : "",
 	        o->client_key ? o->client_key : "", (int)o->spf, (int)o->dkim, (int)o->dmarc);
-	/* a route that drops auto-replies is another endpoint */
-	fprintf(f, "\x1f%d", (int)o->auto_replies);
+	/* a route that drops auto-replies, or checks spam otherwise, is another endpoint */
+	fprintf(f, "\x1f%d,%d", (int)o->auto_replies, (int)o->spam);
 	fclose(f);
 	return buf;
 }
