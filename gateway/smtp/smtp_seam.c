@@ -650,6 +650,10 @@ static void on_done(void *arg, const struct auth_outcome *out)
 	if (s->dead || !st || !st->auth_running)
 		return;
 	st->auth_running = false;
+	if (!st->spam_running && client_reset(s->fd)) {
+		message_settled(s); /* gone: nothing of this message is logged as if it went on */
+		return;
+	}
 	smtp_log(GW_LOG_INFO, s->id, "auth %s", out->ar_value);
 	st->verdict = out->verdict;
 	st->auth_json = json_incref(out->auth);
