@@ -28,6 +28,7 @@ from gwpaths import BUILD, ROOT, free_port  # noqa: E402
 from rspamd_fixture import GTUBE, rspamd, rspamd_hs_cache, rspamd_module  # noqa: E402,F401
 from rspamd_standin import RspamdStandin, wait_for  # noqa: E402
 from webhook_sink import Sink  # noqa: E402
+from dnsserver import dns_server  # noqa: E402,F401 (fixture)
 
 DAEMON = BUILD / "gateway" / "smtp-gateway"
 SCHEMA = json.loads((ROOT / "docs" / "payload.schema.json").read_text())
@@ -47,11 +48,11 @@ SPAM = message(GTUBE, subject="test")
 class Gateway:
     """The daemon with a [spam] section; auth off (hermetic: no DNS)."""
 
-    def __init__(self, tmp, hook_url, spam, route=None):
+    def __init__(self, tmp, hook_url, spam, route=None, auth=None):
         self.port = free_port()
+        auth = auth or ["[auth]", 'spf = "off"', 'dkim = "off"', 'dmarc = "off"', 'arc = "off"']
         lines = ["[server]", 'hostname = "mx.ours.test"', "workers = 1", 'log_level = "debug"',
-                 "[[listener]]", f'address = "127.0.0.1:{self.port}"',
-                 "[auth]", 'spf = "off"', 'dkim = "off"', 'dmarc = "off"', 'arc = "off"',
+                 "[[listener]]", f'address = "127.0.0.1:{self.port}"', *auth,
                  "[spam]", *[f"{k} = {json.dumps(v)}" for k, v in spam.items()],
                  "[webhook]", 'timeout = "10s"', 'retry_budget = "0s"',
                  "[[route]]", 'name = "ours"', 'match = "*@ours.test"', f'url = "{hook_url}"',
@@ -107,8 +108,8 @@ def sink():
 def gateway(tmp_path, sink):
     started = []
 
-    def start(spam, route=None):
-        g = Gateway(tmp_path, sink.url("/hook"), spam, route)
+    def start(spam, route=None, auth=None):
+        g = Gateway(tmp_path, sink.url("/hook"), spam, route, auth)
         started.append(g)
         return g
 
@@ -388,3 +389,60 @@ def test_too_large_is_skipped_not_failed(gateway, sink):
             ["spam_check_skipped"]
     finally:
         standin.close()
+
+
+def test_spam_check_overlaps_sender_authentication(gateway, sink, dns_server):
+    """DMARC waits for a DNS answer that never comes ([dns] timeout 2s): rspamd has the
+    message before sender authentication has its results, so the two waits overlap."""
+    dns = dns_server({"example.com": [("TXT", "v=spf1 ip4:127.0.0.1 -all")]},
+                     timeout={"_dmarc.example.com"})
+    standin = RspamdStandin()
+    try:
+        auth = ["[auth]", 'spf = "annotate"', 'dkim = "annotate"', 'dmarc = "annotate"',
+                'arc = "annotate"', 'timeout = "20s"',
+                "[dns]", f'servers = ["{dns.address}"]', 'timeout = "2s"', "tries = 1"]
+        g = gateway({"spam": "annotate", "rspamd_url": standin.url}, auth=auth)
+        msg = CLEAN.replace(b"alice@sender.test", b"alice@example.com")
+        result = []
+        t = threading.Thread(target=lambda: result.append(g.send(msg, sender="alice@example.com")))
+        t.start()
+        assert wait_for(lambda: standin.requests, 10)
+        assert "auth mx.ours.test" not in g.log()  # DMARC still waits: rspamd runs beside it
+        t.join(30)
+        assert result[0][0] == 250, result
+        p, = posted(sink)
+        assert p["spam"]["action"] == "no action"
+        assert p["auth"]["dmarc"]["result"] == "temperror"
+        assert "auth mx.ours.test" in g.log()
+    finally:
+        standin.close()
+
+
+def test_provider_formats_carry_the_verdict(gateway, sink):
+    """Postmark's X-Spam-* headers and SendGrid's spam_score / spam_report."""
+    standin = RspamdStandin()
+    try:
+        g = gateway({"spam": "annotate", "rspamd_url": standin.url}, route={"format": "postmark"})
+        assert g.send(CLEAN)[0] == 250
+        p, = posted(sink)
+        h = {x["Name"]: x["Value"] for x in p["Headers"]}
+        assert h["X-Spam-Checker-Version"] == "rspamd"
+        assert (h["X-Spam-Status"], h["X-Spam-Score"]) == ("No", "0.50")
+        assert h["X-Spam-Tests"] == "R_STANDIN,MIME_GOOD"
+        g.stop()
+        sink.requests.clear()
+        g = gateway({"spam": "annotate", "rspamd_url": standin.url}, route={"format": "sendgrid"})
+        assert g.send(CLEAN)[0] == 250
+        assert wait_for(lambda: sink.requests, 20)
+        body = sink.requests[0].body
+        assert b'name="spam_score"\r\n\r\n0.500\r\n' in body
+        assert b'name="spam_report"' in body and b"R_STANDIN" in body
+    finally:
+        standin.close()
+
+
+def test_provider_formats_without_verdict(gateway, sink):
+    g = gateway({"spam": "off"}, route={"format": "sendgrid"})
+    assert g.send(CLEAN)[0] == 250
+    assert wait_for(lambda: sink.requests, 20)
+    assert b'name="spam_score"' not in sink.requests[0].body
