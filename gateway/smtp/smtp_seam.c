@@ -144,6 +144,8 @@ int smtp_seam_worker_init(struct smtp_worker *w)
 
 void smtp_seam_worker_reload(struct smtp_worker *w)
 {
+	/* First: the old configuration goes once this returns, whatever happens below. */
+	spam_client_set_config(w->spam, &w->rt->cfg->spam);
 	struct smtp_auth *a = auth_new(w, w->rt);
 	if (!a) {
 		smtp_log(GW_LOG_ERROR, 0,
@@ -152,7 +154,6 @@ void smtp_seam_worker_reload(struct smtp_worker *w)
 	}
 	smtp_seam_unref(w->auth);
 	w->auth = a;
-	spam_client_set_config(w->spam, &w->rt->cfg->spam);
 }
 
 /* After every session is gone: nothing can call back into the resolver any more. */

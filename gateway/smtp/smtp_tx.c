@@ -460,7 +460,18 @@ static void deliver(struct smtp_session *s, const struct smtp_seam_verdict *v)
 	submit_refused(s, rc);
 }
 
-/* Sender authentication's verdict on the message: refuse it, or deliver it. */
+/* The spam check's outcome, for its counter (STYLE 22). */
+static void count_spam(struct smtp_session *s, enum smtp_reply_id r)
+{
+	if (r == RPL_SPAM_REJECT || r == RPL_SPAM_REJECT_TEXT)
+		smtp_worker_count(s->w, C_SPAM_REJECTED);
+	else if (r == RPL_SPAM_DEFER)
+		smtp_worker_count(s->w, C_SPAM_DEFERRED);
+	else if (r == RPL_SPAM_UNAVAILABLE)
+		smtp_worker_count(s->w, C_SPAM_FAILED);
+}
+
+/* The verdict of sender authentication and the spam check on the message: refuse or deliver. */
 static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict *v)
 {
 	smtp_session_arm(s, 0); /* the webhook has its own time limits */
@@ -473,12 +484,16 @@ static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict 
 		const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
 		bool spam = v->check && strcmp(v->check, "spam") == 0;
 		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
+		if (spam)
+			count_spam(s, v->refuse);
 		smtp_log(GW_LOG_INFO, s->id, "message refused by %s: %d %s",
 		         spam ? "the spam check" : "sender authentication", row ? row->code : 0,
 		         row ? row->status : "");
 		refuse_message_text(s, v->refuse, v->detail);
 		return;
 	}
+	if (v->spam_warning) /* delivered without a verdict (spam_failure = "annotate") */
+		smtp_worker_count(s->w, v->spam_skipped ? C_SPAM_SKIPPED : C_SPAM_FAILED);
 	deliver(s, v);
 }
 

@@ -47,6 +47,10 @@ enum smtp_counter {
 	C_LONG_LINES,
 	C_OUTPUT_PAUSES,
 	C_AUTH_IP_BLOCKED,
+	C_SPAM_REJECTED, /* [spam] enforce: rspamd's reject, 550 5.7.1 */
+	C_SPAM_DEFERRED, /* [spam] enforce: soft reject or greylist, 451 4.7.1 */
+	C_SPAM_FAILED,   /* a check that gave no verdict (spam_failure applied) */
+	C_SPAM_SKIPPED,  /* a message over [spam] max_size, not scanned */
 	C_COUNTER_MAX
 };
 

@@ -10,6 +10,7 @@ the failure policy's answer and opens the breaker; a slow rspamd holds only its 
 message; rspamd is told the envelope in its protocol headers."""
 import json
 import os
+import re
 import pathlib
 import smtplib
 import socket
@@ -140,6 +141,8 @@ def test_gtube_refused_under_enforce(gateway, sink, rspamd_module):
     time.sleep(0.3)
     assert sink.requests == []
     assert 'spam action="reject"' in g.log()
+    g.stop()
+    assert "spam_rejected=1" in g.log()  # the counters, logged at exit
 
 
 def test_gtube_annotated_and_valid(gateway, sink, rspamd_module):
@@ -203,6 +206,8 @@ def test_rspamd_stopped_mid_run(gateway, sink, rspamd):
     assert g.send(CLEAN)[:1] == (451,)
     assert "spam check failed: circuit breaker open" in g.log()
     assert len(sink.requests) == 1
+    g.stop()
+    assert "spam_check_failed=3" in g.log()
 
 
 def test_failure_annotate_delivers_with_warning(gateway, sink):
@@ -310,6 +315,8 @@ def test_enforce_mapping(gateway, sink, action, code):
         assert got == code, text
         if code == 451:
             assert text.startswith(b"4.7.1 ")
+            g.stop()
+            assert "spam_deferred=1" in g.log()
             return
         p, = posted(sink)
         assert p["spam"]["action"] == action
@@ -387,6 +394,8 @@ def test_too_large_is_skipped_not_failed(gateway, sink):
         assert p["spam"] is None and standin.requests == []
         assert [w["code"] for w in p["warnings"] if w["code"].startswith("spam_")] == \
             ["spam_check_skipped"]
+        g.stop()
+        assert re.search(r"spam_check_skipped=1\b", g.log())
     finally:
         standin.close()
 
