@@ -48,7 +48,7 @@ struct spam_limits {
 	size_t max_symbols;       /* kept in the payload, highest scores first */
 	size_t max_options;       /* per symbol */
 	size_t max_option_length; /* bytes of one option */
-	size_t max_headers;       /* milter add_headers fields kept */
+	size_t max_headers;       /* milter add_headers fields kept, remove_headers names kept */
 	size_t max_header_length; /* bytes of one field's value */
 };
 
@@ -67,6 +67,13 @@ struct spam_reply {
 	 * CRLF each, continuation lines folded with a tab), or NULL: none.
 	 */
 	char *fields;
+	/*
+	 * milter remove_headers: names of the fields to cut from the message
+	 * before rspamd's own are added (a sender's forged X-Spam-* must not
+	 * stand beside rspamd's). Every field of each name goes.
+	 */
+	char **remove;
+	size_t n_remove;
 	char *subject; /* rewrite subject: the new Subject (one line, UTF-8 kept), or NULL */
 	char *message; /* rspamd's smtp_message, cleaned to one printable ASCII line, or NULL */
 };
@@ -87,9 +94,6 @@ void spam_reply_free(struct spam_reply *r);
  * many there are (may exceed max). spam_fields.c.
  */
 size_t spam_field_ranges(const char *msg, size_t len, const char *name, size_t *ranges, size_t max);
-
-/* Subject fields a rewrite replaces (RFC 5322 allows one; more are left as they are). */
-#define SPAM_MAX_SUBJECTS 4
 
 /* ---- the circuit breaker (spam_breaker.c): pure, the clock is passed in ---- */
 

@@ -544,16 +544,29 @@ static enum smtp_reply_id spam_refusal(struct smtp_session *s, const char **deta
 	}
 }
 
+/* Cuts every field called name from the message's header section. */
+static int cut_fields(struct smtp_session *s, const char *name)
+{
+	struct message_bytes b;
+	if (smtp_msg_body(&s->tx.msg, &b))
+		return -1;
+	size_t n = spam_field_ranges(b.data, b.len, name, NULL, 0);
+	if (!n)
+		return 0;
+	size_t *r = calloc(2 * n, sizeof *r);
+	if (!r)
+		return -1;
+	spam_field_ranges(b.data, b.len, name, r, n);
+	int rc = smtp_msg_cut(&s->tx.msg, r, n);
+	free(r);
+	return rc;
+}
+
 /* rspamd's rewritten Subject replaces the message's own: cut those, prepend the new one. */
 static int rewrite_subject(struct smtp_session *s, const char *subject, char **fields)
 {
-	struct message_bytes b;
-	size_t r[2 * SPAM_MAX_SUBJECTS];
-	if (smtp_msg_body(&s->tx.msg, &b))
+	if (cut_fields(s, "Subject"))
 		return -1;
-	size_t n = spam_field_ranges(b.data, b.len, "Subject", r, SPAM_MAX_SUBJECTS);
-	if (n > SPAM_MAX_SUBJECTS || (n && smtp_msg_cut(&s->tx.msg, r, n)))
-		return -1; /* more Subjects than any message has: left as it is */
 	size_t old = *fields ? strlen(*fields) : 0, add = strlen(subject) + sizeof "Subject: \r\n";
 	char *f = realloc(*fields, old + add);
 	if (!f)
@@ -563,14 +576,22 @@ static int rewrite_subject(struct smtp_session *s, const char *subject, char **f
 	return 0;
 }
 
-/* The fields rspamd asks for (and its Subject), owned by the seam until the transaction ends. */
+/*
+ * rspamd's fields go in: the sender's fields of the names rspamd removes
+ * (its X-Spam-* forgeries) are cut first, then rspamd's are kept to be
+ * prepended (and a rewritten Subject). Owned by the seam until the
+ * transaction ends; -1 when the store failed.
+ */
 static int spam_fields(struct smtp_session *s, const struct spam_reply *rep)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
+	for (size_t i = 0; i < rep->n_remove; i++)
+		if (cut_fields(s, rep->remove[i]))
+			return -1;
 	if (rep->fields && !(st->fields = strdup(rep->fields)))
 		return -1;
 	if (rep->subject && rewrite_subject(s, rep->subject, &st->fields))
-		smtp_log(GW_LOG_WARN, s->id, "spam: the Subject could not be rewritten");
+		return -1;
 	return 0;
 }
 

@@ -299,6 +299,30 @@ static int fields_of(const json_t *milter, const struct spam_limits *lim, char *
 	return 0;
 }
 
+/* milter remove_headers {NAME: index}: the names, every field of which is cut. */
+static int removals_of(const json_t *milter, const struct spam_limits *lim, struct spam_reply *out)
+{
+	const json_t *rm = json_object_get(milter, "remove_headers");
+	const char *name;
+	const json_t *v;
+	if (!json_is_object(rm) || lim->max_headers == 0)
+		return 0;
+	out->remove = calloc(lim->max_headers, sizeof *out->remove);
+	if (!out->remove)
+		return -1;
+	json_object_foreach((json_t *)rm, name, v)
+	{
+		if (!field_name_ok(name))
+			continue;
+		if (out->n_remove >= lim->max_headers)
+			break;
+		if (!(out->remove[out->n_remove] = strdup(name)))
+			return -1;
+		out->n_remove++;
+	}
+	return 0;
+}
+
 /* ---- the answer ---- */
 
 static char *clean_message(const json_t *messages)
@@ -365,7 +389,8 @@ static int parse_root(const json_t *root, const struct spam_limits *lim, struct 
 	if (!syms)
 		return -1;
 	out->verdict = verdict_json(out, syms, truncated);
-	if (!out->verdict || fields_of(json_object_get(root, "milter"), lim, &out->fields))
+	const json_t *milter = json_object_get(root, "milter");
+	if (!out->verdict || fields_of(milter, lim, &out->fields) || removals_of(milter, lim, out))
 		return -1;
 	out->message = clean_message(json_object_get(root, "messages"));
 	if (out->action == SPAM_REWRITE_SUBJECT) {
@@ -398,6 +423,9 @@ void spam_reply_free(struct spam_reply *r)
 {
 	json_decref(r->verdict);
 	free(r->fields);
+	for (size_t i = 0; i < r->n_remove; i++)
+		free(r->remove[i]);
+	free(r->remove);
 	free(r->subject);
 	free(r->message);
 	memset(r, 0, sizeof *r);

@@ -323,7 +323,8 @@ static const struct config_key spam_keys[] = {
      "Bytes of one symbol option kept (cut on a character boundary)."},
     {"max_headers", KT_U32, "8", 0, 100, SPM(max_headers), 0, NULL, KEY_RELOADABLE,
      "Header fields rspamd asks to add (milter add_headers) that are added to the message "
-     "posted; 0 adds none."},
+     "posted, and names of fields it asks to remove (remove_headers: every such field of the "
+     "sender's is cut); 0: neither."},
     {"max_header_length", KT_U32, "2048", 64, 65536, SPM(max_header_length), 0, NULL,
      KEY_RELOADABLE,
      "Bytes of one added field's value; a longer field is left out (never cut mid-fold)."},

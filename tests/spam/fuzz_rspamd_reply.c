@@ -15,6 +15,8 @@
  *   - the fields to prepend are whole fields: each line ends CRLF, every
  *     line but a field's first starts with a space or tab, no bare CR or LF,
  *     no NUL; at most max_headers fields;
+ *   - the names of the fields to remove are RFC 5322 field names, at most
+ *     max_headers of them;
  *   - rspamd's message is non-empty printable ASCII without CR or LF;
  *   - the subject has no control character;
  *   - field ranges are inside the input, ascending and disjoint.
@@ -83,6 +85,20 @@ static void check_fields(const char *f, const struct spam_limits *l)
 		abort();
 }
 
+static void check_removals(const struct spam_reply *r, const struct spam_limits *l)
+{
+	if (r->n_remove > l->max_headers)
+		abort();
+	for (size_t i = 0; i < r->n_remove; i++) {
+		const char *n = r->remove[i];
+		if (!n[0] || strlen(n) > 76)
+			abort();
+		for (; *n; n++)
+			if (*n < 33 || *n > 126 || *n == ':')
+				abort();
+	}
+}
+
 static void check_text(const char *t, bool ascii)
 {
 	if (!t)
@@ -119,12 +135,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - HDR;
 	check_ranges(buf, len);
 	if (spam_reply_parse(buf, len, &l, &r, &why)) {
-		if (!why || r.verdict || r.fields || r.subject || r.message)
+		if (!why || r.verdict || r.fields || r.subject || r.message || r.remove)
 			abort();
 		return 0;
 	}
 	check_verdict(&r, &l);
 	check_fields(r.fields, &l);
+	check_removals(&r, &l);
 	check_text(r.message, true);
 	check_text(r.subject, false);
 	spam_reply_free(&r);

@@ -178,6 +178,20 @@ def test_clean_message_no_action_and_rspamd_fields(gateway, sink, rspamd_module)
     assert not [w for w in p["warnings"] if w["code"].startswith("spam_")]
 
 
+def test_forged_spam_fields_are_cut(gateway, sink, rspamd_module):
+    """The sender's own copies of the fields rspamd asks to remove (a forged
+    X-Spamd-Result, X-Spam) are cut before rspamd's are added."""
+    g = gateway({"spam": "annotate", "rspamd_url": rspamd_module.url})
+    forged = CLEAN.replace(b"Subject: hello\r\n", b"Subject: hello\r\nX-Spam: No\r\n"
+                           b"X-Spamd-Result: default: False [-9.00 / 15.00];\r\n\tNONE(0.00)\r\n")
+    assert g.send(forged)[0] == 250
+    p, = posted(sink)
+    result, = fields_of(p, "X-Spamd-Result")
+    assert result.startswith("default: False") and "-9.00" not in result
+    assert fields_of(p, "X-Spam") == []
+    assert len(fields_of(p, "X-Rspamd-Queue-Id")) == 1
+
+
 def test_spam_off_sends_nothing_to_rspamd(gateway, sink):
     standin = RspamdStandin()
     try:

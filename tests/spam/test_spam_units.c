@@ -99,6 +99,21 @@ static void test_symbols(void)
 	spam_reply_free(&r);
 }
 
+/* milter remove_headers: the names (valid ones, at most max_headers), every field of each. */
+static void test_removals(void)
+{
+	const char *a = "{\"action\":\"no action\",\"score\":0,\"milter\":{\"remove_headers\":{"
+	                "\"X-Spam\":0,\"Bad Name\":1,\"X-Spamd-Result\":1,\"X-A\":0,\"X-B\":0}}}";
+	struct spam_reply r;
+	const char *why;
+	CHECK_INT(spam_reply_parse(a, strlen(a), &LIM, &r, &why), 0);
+	CHECK_INT(r.n_remove, 3);
+	CHECK_STR(r.n_remove > 0 ? r.remove[0] : NULL, "X-Spam");
+	CHECK_STR(r.n_remove > 1 ? r.remove[1] : NULL, "X-Spamd-Result");
+	CHECK_STR(r.n_remove > 2 ? r.remove[2] : NULL, "X-A");
+	spam_reply_free(&r);
+}
+
 /* ---- fields by name ---- */
 
 static const struct {
@@ -154,6 +169,7 @@ int main(void)
 {
 	test_replies();
 	test_symbols();
+	test_removals();
 	test_fields();
 	test_breaker();
 	return UNIT_END("spam");
