@@ -122,7 +122,11 @@ struct spam_check;
 
 /* Per worker: the [spam] configuration and the breaker. m is the worker's libcurl multi. */
 struct spam_client *spam_client_new(struct webhook_multi *m, const struct gw_spam *cfg);
-/* After a reload: later checks use cfg; the breaker's state stays. cfg must outlive its use. */
+/*
+ * After a reload: later checks use cfg; the breaker's state stays unless
+ * rspamd_url changed. The previous cfg must still be alive during the call;
+ * cfg must outlive its use.
+ */
 void spam_client_set_config(struct spam_client *c, const struct gw_spam *cfg);
 /* Every check must have ended or been freed. */
 void spam_client_free(struct spam_client *c);

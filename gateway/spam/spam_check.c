@@ -76,6 +76,9 @@ struct spam_client *spam_client_new(struct webhook_multi *m, const struct gw_spa
 
 void spam_client_set_config(struct spam_client *c, const struct gw_spam *cfg)
 {
+	/* Another rspamd: the old one's failures say nothing of it (the old cfg is still alive). */
+	if (c->cfg && strcmp(c->cfg->rspamd_url, cfg->rspamd_url) != 0)
+		c->breaker = (struct spam_breaker){0};
 	c->cfg = cfg;
 	c->breaker.threshold = cfg->circuit_breaker_threshold;
 	c->breaker.probe_ms = cfg->circuit_breaker_probe_ms;

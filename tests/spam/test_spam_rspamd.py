@@ -11,9 +11,9 @@ message; rspamd is told the envelope in its protocol headers."""
 import json
 import os
 import re
+import signal
 import pathlib
 import smtplib
-import socket
 import subprocess
 import sys
 import threading
@@ -469,3 +469,24 @@ def test_provider_formats_without_verdict(gateway, sink):
     assert g.send(CLEAN)[0] == 250
     assert wait_for(lambda: sink.requests, 20)
     assert b'name="spam_score"' not in sink.requests[0].body
+
+
+def test_reload_to_another_rspamd_closes_the_breaker(gateway, sink):
+    """A dead rspamd_url opens the breaker (probe: 1h); SIGHUP with a working one: the
+    next message is checked at once, the old rspamd's failures do not count."""
+    standin = RspamdStandin()
+    try:
+        dead = f"http://127.0.0.1:{free_port()}"
+        g = gateway({"spam": "annotate", "rspamd_url": dead, "circuit_breaker_threshold": 1,
+                     "circuit_breaker_probe": "1h", "connect_timeout": "1s"})
+        assert g.send(CLEAN)[0] == 250
+        assert "spam: circuit breaker open" in g.log()
+        g.cfg.write_text(g.cfg.read_text().replace(dead, standin.url))
+        g.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "configuration reloaded" in g.log(), 10)
+        assert g.send(CLEAN)[0] == 250
+        ps = posted(sink, 2)
+        assert ps[0]["spam"] is None and ps[1]["spam"]["action"] == "no action"
+        assert len(standin.requests) == 1
+    finally:
+        standin.close()
