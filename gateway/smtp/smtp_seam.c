@@ -432,7 +432,10 @@ static enum gw_policy spam_policy(const struct smtp_session *s)
 	return s->tx.route ? s->tx.route->opts.spam : POLICY_OFF;
 }
 
-/* The ids of a NUL-separated address list, for the delivery id's envelope. */
+/*
+ * The delivery id this message will be posted under (rspamd's Queue-Id):
+ * the envelope it hashes, from the transaction's recipients.
+ */
 static int queue_id(struct smtp_session *s, const struct message_bytes *body,
                     char id[DELIVERY_ID_SIZE])
 {
@@ -450,7 +453,7 @@ static int queue_id(struct smtp_session *s, const struct message_bytes *body,
 	return 0;
 }
 
-static void spam_ended(struct smtp_session *s, enum spam_status st_, const char *why);
+static void spam_ended(struct smtp_session *s, enum spam_status r, const char *why);
 static void message_settled(struct smtp_session *s);
 
 static void on_spam(void *arg, struct spam_check *ck)
