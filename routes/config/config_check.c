@@ -328,6 +328,22 @@ static void validate_auth(struct load *L)
 		                 "will override DMARC; name the sealers you trust");
 }
 
+/* [auth] timeout bounds the whole end of data: a longer spam check could never finish. */
+static void validate_spam(struct load *L)
+{
+	const struct gw_config *c = L->cfg;
+	bool on = c->spam.spam != POLICY_OFF;
+
+	for (size_t i = 0; i < c->n_routes; i++)
+		on |= c->routes[i].opts.spam != POLICY_OFF;
+	if (on && c->spam.timeout_ms >= c->auth.timeout_ms)
+		diag_add_warning(
+		    L->diag, L->file, 0, 0,
+		    "[spam] timeout (%llums) is not below [auth] timeout (%llums), which "
+		    "bounds the whole end of data: a check that long is cut off as failed",
+		    (unsigned long long)c->spam.timeout_ms, (unsigned long long)c->auth.timeout_ms);
+}
+
 void cfg_validate(struct load *L)
 {
 	default_hostname(L->cfg);
@@ -336,4 +352,5 @@ void cfg_validate(struct load *L)
 	validate_routes(L);
 	validate_users(L);
 	validate_auth(L);
+	validate_spam(L);
 }
