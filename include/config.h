@@ -117,6 +117,7 @@ struct gw_route_opts {
 	char *client_cert; /* NULL: none */
 	char *client_key;
 	enum gw_policy spf, dkim, dmarc; /* defaults from [auth] */
+	enum gw_policy spam;             /* default from [spam] spam */
 };
 
 struct gw_route {
@@ -230,6 +231,30 @@ struct gw_auth {
 	size_t n_trusted_arc_sealers;
 };
 
+/* [spam]: rspamd's verdict on each message (gateway/spam/, docs/spam.md). */
+enum gw_spam_failure {
+	SPAM_FAILURE_ANNOTATE, /* rspamd down or slow: deliver with spam null and a warning */
+	SPAM_FAILURE_TEMPFAIL, /* 451 4.7.1: the sender retries */
+};
+
+struct gw_spam {
+	enum gw_policy spam; /* off, annotate, enforce; routes may override it */
+	char *rspamd_url;    /* rspamd's normal worker: http://127.0.0.1:11333 */
+	char *password;      /* sent as rspamd's Password header; NULL: none */
+	uint64_t timeout_ms; /* one check, connection and answer */
+	uint64_t connect_timeout_ms;
+	enum gw_spam_failure failure;
+	uint32_t circuit_breaker_threshold; /* consecutive failures; 0 = off */
+	uint64_t circuit_breaker_probe_ms;  /* how often an open breaker lets one check through */
+	uint64_t max_size;                  /* larger messages are not scanned (spam null) */
+	uint64_t max_reply_size;            /* rspamd's answer; longer is a failure */
+	uint32_t max_symbols;               /* symbols kept in the payload (highest scores) */
+	uint32_t max_options;               /* options kept per symbol */
+	uint32_t max_option_length;         /* bytes of one option kept */
+	uint32_t max_headers;               /* milter add_headers fields added to the message */
+	uint32_t max_header_length;         /* bytes of one added field's value */
+};
+
 struct gw_routing {
 	char plus_separator[8]; /* "+" by default; "" disables plus-addressing */
 	bool local_part_case_sensitive;
@@ -271,6 +296,7 @@ struct gw_config {
 	struct gw_limits limits;
 	struct gw_dns dns;
 	struct gw_auth auth;
+	struct gw_spam spam;
 	struct gw_routing routing;
 	struct gw_route_opts webhook; /* defaults for every route */
 	struct gw_user *users;

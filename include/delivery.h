@@ -90,6 +90,21 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
                     const struct message_bytes *msg, const json_t *auth, uint64_t cookie,
                     char id[DELIVERY_ID_SIZE]);
 
+/*
+ * The id delivery_submit() gives this message (the same route, envelope
+ * and message give the same id), for a check that runs before it: rspamd's
+ * Queue-Id (gateway/spam/).
+ */
+void delivery_message_id(const struct gw_route *route, const struct envelope *env,
+                         const struct message_bytes *msg, char id[DELIVERY_ID_SIZE]);
+
+/*
+ * The worker's libcurl multi (gateway/webhook/webhook_multi.h), for other
+ * HTTP clients of the worker's loop (gateway/spam/), or NULL.
+ */
+struct webhook_multi;
+struct webhook_multi *delivery_multi(struct delivery *d);
+
 /* The session went away: forget cookie's request (it completes or is cancelled quietly). */
 void delivery_forget(struct delivery *d, uint64_t cookie);
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "routes.h"
 
 enum body_type { BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
@@ -65,6 +67,15 @@ struct envelope {
 	 */
 	uint64_t prepended;
 	int64_t received_at_us; /* end of data, microseconds since the epoch (UTC) */
+	/*
+	 * rspamd's verdict for the payload's spam member (gateway/spam/), or
+	 * NULL: spam null; spam_warning says why when a check was due but gave
+	 * none: the payload's spam_check_failed warning, or spam_check_skipped
+	 * when spam_skipped (a message over [spam] max_size).
+	 */
+	const json_t *spam;
+	const char *spam_warning;
+	bool spam_skipped;
 };
 
 /* The message bytes: in memory or a mapped spill file; read-only. */

@@ -37,7 +37,8 @@
 	X(LS_SPF, "spf")                                                                           \
 	X(LS_DKIM, "dkim")                                                                         \
 	X(LS_DMARC, "dmarc")                                                                       \
-	X(LS_AUTH, "auth")
+	X(LS_AUTH, "auth")                                                                         \
+	X(LS_SPAM, "spam")
 
 #define LOG_SUBSYS_ENUM(e, name) e,
 enum log_subsys { LOG_SUBSYSTEMS(LOG_SUBSYS_ENUM) LS_MAX };

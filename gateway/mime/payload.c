@@ -558,6 +558,11 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	    env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null());
 	put(c, root, "envelope", envelope_json(c, env));
 	put(c, root, "auth", auth_json(c, auth));
+	/* rspamd's verdict (gateway/spam/, docs/spam.md): null when off or when it failed. */
+	put(c, root, "spam", env && env->spam ? json_deep_copy(env->spam) : json_null());
+	if (env && env->spam_warning)
+		pctx_warn(c, env->spam_skipped ? "spam_check_skipped" : "spam_check_failed", "%s",
+		          env->spam_warning);
 	put(c, root, "recipients", recipients_json(c, env));
 	put(c, root, "message", message);
 	put(c, root, "warnings", json_incref(c->warnings));

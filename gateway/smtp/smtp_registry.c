@@ -97,6 +97,10 @@ const char *const smtp_counter_names[C_COUNTER_MAX] = {
     [C_LONG_LINES] = "refused_long_lines",
     [C_OUTPUT_PAUSES] = "paused_output_high_water",
     [C_AUTH_IP_BLOCKED] = "auth_ip_blocked",
+    [C_SPAM_REJECTED] = "spam_rejected",
+    [C_SPAM_DEFERRED] = "spam_deferred",
+    [C_SPAM_FAILED] = "spam_check_failed",
+    [C_SPAM_SKIPPED] = "spam_check_skipped",
 };
 
 struct smtp_runtime *smtp_runtime_ref(struct smtp_runtime *rt)

@@ -2,7 +2,7 @@
  * smtp_reply.c: the reply catalogue and the reply funnel. Every reply the
  * SMTP front end sends on its own account is one row here, with its RFC
  * 5321 4.2 code and its RFC 3463 enhanced status (RFC 2034), the EHLO
- * keyword lines and the sender-authentication refusals included. Every
+ * keyword lines, the sender-authentication and spam refusals included. Every
  * reply leaves through the funnel below (smtp_reply(), smtp_reply_raw() for
  * the webhook's own replies, smtp_reply_lines() for multi-line ones): it
  * formats, logs, counts errors toward max_errors and closes after 421.
@@ -134,6 +134,14 @@ static const struct smtp_reply_row rows[RPL_MAX] = {
                              "DMARC policy lookup failed, try again later", 0},
     [RPL_AUTH_TIMEOUT] = {RPL_AUTH_TIMEOUT, 451, "4.7.1",
                           "Sender authentication timed out, try again later", 0},
+    /* rspamd under [spam] spam = "enforce" (RFC 3463 4.7.1: delivery not authorized). */
+    [RPL_SPAM_REJECT] = {RPL_SPAM_REJECT, 550, "5.7.1", "Message rejected as spam", 0},
+    /* rspamd's own smtp_message, cleaned to printable ASCII by gateway/spam/. */
+    [RPL_SPAM_REJECT_TEXT] = {RPL_SPAM_REJECT_TEXT, 550, "5.7.1", "{}", 0},
+    [RPL_SPAM_DEFER] = {RPL_SPAM_DEFER, 451, "4.7.1",
+                        "Message deferred by the spam filter, try again later", 0},
+    [RPL_SPAM_UNAVAILABLE] = {RPL_SPAM_UNAVAILABLE, 451, "4.7.1",
+                              "Spam filter unavailable, try again later", 0},
 };
 
 /* EHLO keyword lines (RFC 5321 4.1.1.1), in the order they are sent. */

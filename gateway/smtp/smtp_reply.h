@@ -90,6 +90,11 @@ enum smtp_reply_id {
 	RPL_AUTH_DMARC_PERMERROR,
 	RPL_AUTH_DMARC_TEMP,
 	RPL_AUTH_TIMEOUT,
+	/* rspamd's verdicts under [spam] (include/spam.h, docs/spam.md) */
+	RPL_SPAM_REJECT,
+	RPL_SPAM_REJECT_TEXT,
+	RPL_SPAM_DEFER,
+	RPL_SPAM_UNAVAILABLE,
 	RPL_MAX
 };
 

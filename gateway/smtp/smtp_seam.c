@@ -8,6 +8,12 @@
  * removal of Authentication-Results fields that claim our authserv-id
  * (RFC 8601 section 5) before ours is prepended.
  *
+ * The spam check (include/spam.h, docs/spam.md) runs at the end of data
+ * beside DKIM/ARC/DMARC, so the two waits overlap: whichever answers last
+ * gives the verdict, sender authentication's refusal first, then rspamd's
+ * under the route's spam policy (enforce: reject 550 5.7.1, soft reject
+ * and greylist 451 4.7.1; a failed check: [spam] spam_failure).
+ *
  * Checks return verdicts, they never act (STYLE 10b): every decision goes
  * back to the transaction's owner (smtp_tx.c) as a struct smtp_seam_verdict,
  * returned at once or passed later to the one callback it gave at MAIL.
@@ -21,7 +27,7 @@
  *
  * Never: block, query DNS when every policy that could apply is off, let a
  * client's own Authentication-Results with our authserv-id through, give a
- * verdict twice.
+ * verdict twice, ask rspamd about a message whose route's spam is off.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +40,10 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "delivery.h"
 #include "smtp_seam.h"
 #include "smtp_session.h"
+#include "spam.h"
 
 /* One auth context per worker and configuration (sessions keep theirs across a reload). */
 struct smtp_auth {
@@ -60,6 +68,17 @@ struct smtp_seam_tx {
 	char rcpt[SMTP_PATH_MAX + 1]; /* the RCPT waiting for SPF */
 	struct route_match match;
 	smtp_seam_fn done; /* the transaction's owner, for the verdicts that come later */
+	/* End of data: authentication and rspamd run side by side; the last to answer decides. */
+	bool auth_running;
+	bool auth_timed_out;         /* [auth] timeout cancelled the checks */
+	json_t *auth_json;           /* their results (a reference), or NULL */
+	char *ar_field;              /* Authentication-Results + CRLF, or NULL */
+	struct auth_verdict verdict; /* theirs (refusals first) */
+	bool spam_running;
+	enum spam_status spam_status; /* SPAM_STARTED: no check was due */
+	struct spam_check *spam;      /* owns rspamd's answer until the transaction ends */
+	char spam_why[160];           /* a failed or skipped check: the payload's warning */
+	char *fields;                 /* rspamd's fields (and a rewritten Subject) to prepend */
 };
 
 /* ---- contexts ---- */
@@ -119,12 +138,15 @@ int smtp_seam_worker_init(struct smtp_worker *w)
 	w->dns = dns_c_ares_new(w->base, &w->rt->cfg->dns);
 	if (!w->dns)
 		return -1;
+	w->spam = spam_client_new(delivery_multi(w->delivery), &w->rt->cfg->spam);
 	w->auth = auth_new(w, w->rt);
-	return w->auth ? 0 : -1;
+	return w->auth && w->spam ? 0 : -1;
 }
 
 void smtp_seam_worker_reload(struct smtp_worker *w)
 {
+	/* First: the old configuration goes once this returns, whatever happens below. */
+	spam_client_set_config(w->spam, &w->rt->cfg->spam);
 	struct smtp_auth *a = auth_new(w, w->rt);
 	if (!a) {
 		smtp_log(GW_LOG_ERROR, 0,
@@ -140,6 +162,8 @@ void smtp_seam_worker_fini(struct smtp_worker *w)
 {
 	smtp_seam_unref(w->auth);
 	w->auth = NULL;
+	spam_client_free(w->spam);
+	w->spam = NULL;
 	if (w->dns)
 		dns_c_ares_free(w->dns);
 	w->dns = NULL;
@@ -402,25 +426,238 @@ static int strip_forged(struct smtp_session *s)
 	return rc;
 }
 
+/* ---- the spam check (include/spam.h) ---- */
+
+static enum gw_policy spam_policy(const struct smtp_session *s)
+{
+	return s->tx.route ? s->tx.route->opts.spam : POLICY_OFF;
+}
+
+/*
+ * The delivery id this message will be posted under (rspamd's Queue-Id):
+ * the envelope it hashes, from the transaction's recipients.
+ */
+static int queue_id(struct smtp_session *s, const struct message_bytes *body,
+                    char id[DELIVERY_ID_SIZE])
+{
+	struct smtp_tx *tx = &s->tx;
+	struct envelope env = {
+	    .mail_from = tx->mail_from, .n_rcpts = tx->n_rcpts, .size = tx->received};
+	env.rcpts = calloc(tx->n_rcpts ? tx->n_rcpts : 1, sizeof *env.rcpts);
+	if (!env.rcpts)
+		return -1;
+	char *a = tx->rcpt_addrs;
+	for (size_t i = 0; i < tx->n_rcpts; i++, a += strlen(a) + 1)
+		env.rcpts[i].address = a;
+	delivery_message_id(tx->route, &env, body, id);
+	free(env.rcpts);
+	return 0;
+}
+
+static void spam_ended(struct smtp_session *s, enum spam_status r, const char *why);
+static void message_settled(struct smtp_session *s);
+
+static void on_spam(void *arg, struct spam_check *ck)
+{
+	struct smtp_session *s = arg;
+	struct smtp_seam_tx *st = s->tx.seam;
+	const char *why = NULL;
+	if (s->dead || !st || st->spam != ck)
+		return;
+	enum spam_status r = spam_check_status(ck, &why);
+	st->spam_running = false;
+	spam_ended(s, r, why);
+	if (!st->auth_running)
+		message_settled(s);
+}
+
+/* The check's outcome, for the log and (a failure, a skip) the payload's warning. */
+static void spam_ended(struct smtp_session *s, enum spam_status r, const char *why)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	const struct spam_reply *rep = st->spam ? spam_check_reply(st->spam) : NULL;
+	st->spam_status = r;
+	if (rep) {
+		log_msg(GW_LOG_INFO, LS_SPAM, s->id, NULL,
+		        "spam action=\"%s\" score=%.2f/%.2f ms=%llu", spam_action_name(rep->action),
+		        rep->score, rep->required_score,
+		        (unsigned long long)spam_check_ms(st->spam));
+		return;
+	}
+	snprintf(st->spam_why, sizeof st->spam_why, "%s", why ? why : "unknown");
+	log_msg(r == SPAM_SKIPPED ? GW_LOG_INFO : GW_LOG_WARN, LS_SPAM, s->id, NULL,
+	        "spam check %s: %s", r == SPAM_SKIPPED ? "skipped" : "failed", st->spam_why);
+}
+
+/* Starts rspamd's check of the message when the route wants one; it answers through on_spam. */
+static void spam_start(struct smtp_session *s, const struct message_bytes *body)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	char id[DELIVERY_ID_SIZE];
+	const char *why = NULL;
+	if (spam_policy(s) == POLICY_OFF)
+		return;
+	if (queue_id(s, body, id)) {
+		spam_ended(s, SPAM_FAILED, "out of memory");
+		return;
+	}
+	struct spam_envelope env = {.ip = s->ip,
+	                            .helo = s->helo,
+	                            .mail_from = s->tx.mail_from,
+	                            .rcpts = s->tx.rcpt_addrs,
+	                            .n_rcpts = s->tx.n_rcpts,
+	                            .queue_id = id,
+	                            .user = s->auth_user,
+	                            .mta_name = authserv_id(s)};
+	enum spam_status r =
+	    spam_check_start(s->w->spam, &env, body->data, body->len, on_spam, s, &st->spam, &why);
+	if (r == SPAM_STARTED) {
+		st->spam_running = true;
+		return;
+	}
+	spam_ended(s, r, why);
+}
+
+/*
+ * rspamd's verdict as a refusal (a row of the catalogue), or RPL_NONE: the
+ * message goes, spam or not. Under enforce, reject is 550 5.7.1 (with
+ * rspamd's own message when it gives one), soft reject and greylist 451
+ * 4.7.1; a failed check is [spam] spam_failure's answer under either policy.
+ */
+static enum smtp_reply_id spam_refusal(struct smtp_session *s, const char **detail)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	const struct spam_reply *rep = st->spam ? spam_check_reply(st->spam) : NULL;
+	*detail = NULL;
+	if (spam_policy(s) == POLICY_OFF || st->spam_status == SPAM_SKIPPED)
+		return RPL_NONE;
+	if (!rep)
+		return s->cfg->spam.failure == SPAM_FAILURE_TEMPFAIL ? RPL_SPAM_UNAVAILABLE
+		                                                     : RPL_NONE;
+	if (spam_policy(s) != POLICY_ENFORCE)
+		return RPL_NONE;
+	switch (rep->action) {
+	case SPAM_REJECT:
+		*detail = rep->message;
+		return rep->message ? RPL_SPAM_REJECT_TEXT : RPL_SPAM_REJECT;
+	case SPAM_SOFT_REJECT:
+	case SPAM_GREYLIST:
+		return RPL_SPAM_DEFER;
+	default:
+		return RPL_NONE;
+	}
+}
+
+/* Cuts every field called name from the message's header section. */
+static int cut_fields(struct smtp_session *s, const char *name)
+{
+	struct message_bytes b;
+	if (smtp_msg_body(&s->tx.msg, &b))
+		return -1;
+	size_t n = spam_field_ranges(b.data, b.len, name, NULL, 0);
+	if (!n)
+		return 0;
+	size_t *r = calloc(2 * n, sizeof *r);
+	if (!r)
+		return -1;
+	spam_field_ranges(b.data, b.len, name, r, n);
+	int rc = smtp_msg_cut(&s->tx.msg, r, n);
+	free(r);
+	return rc;
+}
+
+/* rspamd's rewritten Subject replaces the message's own: cut those, prepend the new one. */
+static int rewrite_subject(struct smtp_session *s, const char *subject, char **fields)
+{
+	if (cut_fields(s, "Subject"))
+		return -1;
+	size_t old = *fields ? strlen(*fields) : 0, add = strlen(subject) + sizeof "Subject: \r\n";
+	char *f = realloc(*fields, old + add);
+	if (!f)
+		return -1;
+	snprintf(f + old, add, "Subject: %s\r\n", subject);
+	*fields = f;
+	return 0;
+}
+
+/*
+ * rspamd's fields go in: the sender's fields of the names rspamd removes
+ * (its X-Spam-* forgeries) are cut first, then rspamd's are kept to be
+ * prepended (and a rewritten Subject). Owned by the seam until the
+ * transaction ends; -1 when the store failed.
+ */
+static int spam_fields(struct smtp_session *s, const struct spam_reply *rep)
+{
+	struct smtp_seam_tx *st = s->tx.seam;
+	for (size_t i = 0; i < rep->n_remove; i++)
+		if (cut_fields(s, rep->remove[i]))
+			return -1;
+	if (rep->fields && !(st->fields = strdup(rep->fields)))
+		return -1;
+	if (rep->subject && rewrite_subject(s, rep->subject, &st->fields))
+		return -1;
+	return 0;
+}
+
+/* ---- end of data ---- */
+
 /* The message may go: with these results, once the forged fields are cut. */
 static void deliver_verdict(struct smtp_session *s, const json_t *auth, const char *ar_field,
                             struct smtp_seam_verdict *out)
 {
+	struct smtp_seam_tx *st = s->tx.seam;
+	const struct spam_reply *rep = st && st->spam ? spam_check_reply(st->spam) : NULL;
 	memset(out, 0, sizeof *out);
 	out->step = SEAM_MESSAGE;
 	out->auth = auth;
 	out->ar_field = ar_field;
-	if (strip_forged(s))
+	if (strip_forged(s) || (rep && spam_fields(s, rep))) {
 		out->refuse = RPL_DELIVERY_FAILED; /* the store failed: 451, not delivered */
+		return;
+	}
+	if (!st || spam_policy(s) == POLICY_OFF)
+		return;
+	out->spam = rep ? rep->verdict : NULL;
+	out->spam_fields = st->fields;
+	out->spam_warning = rep ? NULL : st->spam_why;
+	out->spam_skipped = st->spam_status == SPAM_SKIPPED;
 }
 
-static void on_done(void *arg, const struct auth_outcome *out)
+/* Both checks have answered (or there was none to wait for): the one verdict on the message. */
+static void message_verdict(struct smtp_session *s, struct smtp_seam_verdict *v)
 {
-	struct smtp_session *s = arg;
+	struct smtp_seam_tx *st = s->tx.seam;
+	struct auth_policy pol;
+	const char *detail;
+	if (st->auth_timed_out) {
+		auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
+		if (pol.spf == POLICY_ENFORCE || pol.dkim == POLICY_ENFORCE ||
+		    pol.dmarc == POLICY_ENFORCE) {
+			*v = (struct smtp_seam_verdict){.step = SEAM_MESSAGE,
+			                                .refuse = RPL_AUTH_TIMEOUT,
+			                                .check = "auth timeout"};
+			return;
+		}
+	}
+	if (refuses(&st->verdict)) {
+		verdict_of(v, SEAM_MESSAGE, &st->verdict);
+		v->auth = st->auth_json;
+		return;
+	}
+	enum smtp_reply_id r = spam_refusal(s, &detail);
+	if (r) {
+		*v = (struct smtp_seam_verdict){
+		    .step = SEAM_MESSAGE, .refuse = r, .check = "spam", .detail = detail};
+		return;
+	}
+	deliver_verdict(s, st->auth_json, st->ar_field, v);
+}
+
+/* The last check answered: the verdict goes to the owner (or the client is gone). */
+static void message_settled(struct smtp_session *s)
+{
 	struct smtp_seam_tx *st = s->tx.seam;
 	struct smtp_seam_verdict v;
-	if (s->dead || !st)
-		return;
 	st->wait = WAIT_NONE;
 	watch_client(s, false); /* the delivery has its own rules for a vanished client */
 	if (client_reset(s->fd)) {
@@ -428,14 +665,36 @@ static void on_done(void *arg, const struct auth_outcome *out)
 		st->done(s, &v);
 		return;
 	}
-	smtp_log(GW_LOG_INFO, s->id, "auth %s", out->ar_value);
-	if (!refuses(&out->verdict)) {
-		deliver_verdict(s, out->auth, out->ar_field, &v);
-	} else {
-		verdict_of(&v, SEAM_MESSAGE, &out->verdict);
-		v.auth = out->auth;
-	}
+	message_verdict(s, &v);
 	st->done(s, &v);
+}
+
+static void on_done(void *arg, const struct auth_outcome *out)
+{
+	struct smtp_session *s = arg;
+	struct smtp_seam_tx *st = s->tx.seam;
+	if (s->dead || !st || !st->auth_running)
+		return;
+	st->auth_running = false;
+	if (!st->spam_running && client_reset(s->fd)) {
+		message_settled(s); /* gone: nothing of this message is logged as if it went on */
+		return;
+	}
+	smtp_log(GW_LOG_INFO, s->id, "auth %s", out->ar_value);
+	st->verdict = out->verdict;
+	st->auth_json = json_incref(out->auth);
+	if (out->ar_field && !(st->ar_field = strdup(out->ar_field)))
+		st->verdict = (struct auth_verdict){.id = AUTH_V_MAX, .action = AUTH_TEMPFAIL};
+	if (!st->spam_running)
+		message_settled(s);
+}
+
+/* The transaction's seam state, made at the end of data when MAIL needed none. */
+static struct smtp_seam_tx *seam_tx(struct smtp_session *s)
+{
+	if (!s->tx.seam)
+		s->tx.seam = calloc(1, sizeof *s->tx.seam);
+	return s->tx.seam;
 }
 
 enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body,
@@ -443,21 +702,35 @@ enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct m
 {
 	struct smtp_seam_tx *st = s->tx.seam;
 	struct auth_policy pol;
-	if (!st) {
-		deliver_verdict(s, NULL, NULL, out);
-		return SEAM_NOW;
-	}
 	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
-	if (!policy_on(pol.spf) && !policy_on(pol.dkim) && !policy_on(pol.dmarc) &&
-	    !policy_on(pol.arc)) {
+	bool auth_on = st && st->tx &&
+	               (policy_on(pol.spf) || policy_on(pol.dkim) || policy_on(pol.dmarc) ||
+	                policy_on(pol.arc));
+	if (!auth_on && spam_policy(s) == POLICY_OFF) {
 		deliver_verdict(s, NULL, NULL, out); /* this route checks nothing: no DNS work */
 		return SEAM_NOW;
 	}
+	if (!(st = seam_tx(s))) {
+		*out =
+		    (struct smtp_seam_verdict){.step = SEAM_MESSAGE, .refuse = RPL_DELIVERY_FAILED};
+		return SEAM_NOW;
+	}
 	st->done = done;
-	st->wait = WAIT_MESSAGE;
-	watch_client(s, true);
-	auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
-	return SEAM_LATER; /* the verdict may have come already, through done */
+	spam_start(s, body);
+	if (auth_on) {
+		st->wait = WAIT_MESSAGE;
+		st->auth_running = true;
+		watch_client(s, true);
+		auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
+		return SEAM_LATER; /* the verdict may have come already, through done */
+	}
+	if (st->spam_running) {
+		st->wait = WAIT_MESSAGE;
+		watch_client(s, true);
+		return SEAM_LATER;
+	}
+	message_verdict(s, out); /* rspamd could not be asked: its failure's verdict, now */
+	return SEAM_NOW;
 }
 
 /*
@@ -467,7 +740,8 @@ enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct m
  * the end of data, a route that enforces any check answers 451 4.7.1 (the
  * client tries again later); otherwise the message is delivered with no
  * auth results (payload auth null, no Authentication-Results of ours),
- * rather than held back by a slow DNS server.
+ * rather than held back by a slow DNS server. A spam check still running
+ * then is a failed one ([spam] spam_failure).
  */
 static void timeout_spf(struct smtp_session *s)
 {
@@ -484,8 +758,6 @@ static void timeout_spf(struct smtp_session *s)
 void smtp_seam_timeout(struct smtp_session *s)
 {
 	struct smtp_seam_tx *st = s->tx.seam;
-	struct auth_policy pol;
-	struct smtp_seam_verdict v;
 	if (!st || st->wait == WAIT_NONE)
 		return;
 	smtp_log(GW_LOG_INFO, s->id, "limit auth timeout=%llums: checks cancelled, temperror",
@@ -494,20 +766,19 @@ void smtp_seam_timeout(struct smtp_session *s)
 		timeout_spf(s);
 		return;
 	}
-	st->wait = WAIT_NONE;
-	watch_client(s, false);
-	auth_tx_free(st->tx); /* cancels the DNS work: no callback after this */
-	st->tx = NULL;
-	auth_policy_route(&pol, &s->cfg->auth, &s->tx.route->opts);
-	if (pol.spf == POLICY_ENFORCE || pol.dkim == POLICY_ENFORCE ||
-	    pol.dmarc == POLICY_ENFORCE) {
-		v = (struct smtp_seam_verdict){
-		    .step = SEAM_MESSAGE, .refuse = RPL_AUTH_TIMEOUT, .check = "auth timeout"};
-		st->done(s, &v);
-		return;
+	if (st->auth_running) {
+		auth_tx_free(st->tx); /* cancels the DNS work: no callback after this */
+		st->tx = NULL;
+		st->auth_running = false;
+		st->auth_timed_out = true;
 	}
-	deliver_verdict(s, NULL, NULL, &v);
-	st->done(s, &v);
+	if (st->spam_running) {
+		spam_check_free(st->spam); /* no callback after this either */
+		st->spam = NULL;
+		st->spam_running = false;
+		spam_ended(s, SPAM_FAILED, "[auth] timeout ran out first");
+	}
+	message_settled(s);
 }
 
 void smtp_seam_tx_end(struct smtp_session *s)
@@ -517,6 +788,10 @@ void smtp_seam_tx_end(struct smtp_session *s)
 		return;
 	s->tx.seam = NULL;
 	auth_tx_free(st->tx);
+	spam_check_free(st->spam);
+	json_decref(st->auth_json);
+	free(st->ar_field);
+	free(st->fields);
 	if (st->gone)
 		event_free(st->gone);
 	free(st);

@@ -1,6 +1,6 @@
 /*
- * smtp_seam.h: sender authentication in the session (smtp_seam.c): checks
- * that return verdicts.
+ * smtp_seam.h: sender authentication and the spam check in the session
+ * (smtp_seam.c): checks that return verdicts.
  */
 #ifndef SMTP_SEAM_H
 #define SMTP_SEAM_H
@@ -18,9 +18,11 @@ struct smtp_auth;
 /* ---- sender authentication seam (smtp_seam.c) ---- */
 
 /*
- * Per worker: the resolver ([dns]) and an auth context for w->rt; after a
- * configuration swap, smtp_seam_worker_reload() makes one for the new rt.
- * Sessions hold a reference to the one they started with.
+ * Per worker: the resolver ([dns]), an auth context for w->rt and the spam
+ * client (rspamd, on the delivery's libcurl multi: call after delivery_new);
+ * after a configuration swap, smtp_seam_worker_reload() makes an auth
+ * context for the new rt and points the spam client at it (its breaker
+ * stays). Sessions hold a reference to the auth context they started with.
  */
 int smtp_seam_worker_init(struct smtp_worker *w);
 void smtp_seam_worker_reload(struct smtp_worker *w);
@@ -43,6 +45,11 @@ struct smtp_seam_verdict {
 	const struct route_match *match; /* SEAM_RCPT: its route */
 	const json_t *auth;              /* SEAM_MESSAGE: the payload's auth object, or NULL */
 	const char *ar_field;            /* SEAM_MESSAGE: Authentication-Results + CRLF, or NULL */
+	const char *detail;              /* refuse: the text for the row's {} (rspamd's), or NULL */
+	const json_t *spam;              /* SEAM_MESSAGE: the payload's spam object, or NULL */
+	const char *spam_warning;        /* SEAM_MESSAGE: why spam is null though a check was due */
+	bool spam_skipped;               /* SEAM_MESSAGE: not scanned (too large), not failed */
+	const char *spam_fields;         /* SEAM_MESSAGE: fields rspamd adds (CRLF each), or NULL */
 };
 
 /* The owner's one callback, for the verdicts that come later than the command. */
@@ -64,9 +71,11 @@ enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
 enum smtp_seam_wait smtp_seam_rcpt(struct smtp_session *s, const char *addr,
                                    const struct route_match *m, struct smtp_seam_verdict *out);
 /*
- * At the end of data, with the body as received: the checks of the route
- * (forged Authentication-Results are cut from the store first). With
- * SEAM_LATER, done may run before this returns.
+ * At the end of data, with the body as received: the checks of the route,
+ * sender authentication and rspamd side by side (forged
+ * Authentication-Results are cut from the store, and a subject rewrite
+ * made, once both answered). With SEAM_LATER, done may run before this
+ * returns.
  */
 enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct message_bytes *body,
                                           smtp_seam_fn done, struct smtp_seam_verdict *out);

@@ -4,8 +4,9 @@
  * EHLO, STARTTLS, the end of a message and the session's teardown all call
  * it the same way), the recipients, the DATA/BDAT sink with its sticky
  * errors, the end of data, the hand-off to delivery (delivery.h) and the
- * delivered callback; and the answers to sender authentication's verdicts,
- * which come back here as values through one callback (seam_verdict()).
+ * delivered callback; and the answers to the verdicts of sender
+ * authentication and the spam check, which come back here as values
+ * through one callback (seam_verdict()).
  *
  * Calls go one way: smtp_cmd.c and smtp_session.c call in; this file calls
  * the seam, delivery, the message store, the reply funnel and the
@@ -387,15 +388,22 @@ static void fill_envelope(struct smtp_session *s, struct envelope *env)
 	env->received_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
-/* A refusal at the end of data: one reply, then the next command. */
-static void refuse_message(struct smtp_session *s, enum smtp_reply_id r)
+/* A refusal at the end of data: one reply (detail: its row's {}), then the next command. */
+static void refuse_message_text(struct smtp_session *s, enum smtp_reply_id r, const char *detail)
 {
+	char text[256];
+	snprintf(text, sizeof text, "%s", detail ? detail : ""); /* the reset frees detail */
 	const struct smtp_reply_row *row = smtp_reply_row(r);
 	smtp_record_message(s, row ? row->code : 0, row ? row->status : "", NULL);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
-	smtp_reply(s, r, NULL);
+	smtp_reply(s, r, text);
 	smtp_session_resume(s);
+}
+
+static void refuse_message(struct smtp_session *s, enum smtp_reply_id r)
+{
+	refuse_message_text(s, r, NULL);
 }
 
 /* delivery_submit() refused the message, at once or later (smtp_reply.refused). */
@@ -422,20 +430,32 @@ static void submit_refused(struct smtp_session *s, enum delivery_result rc)
 	refuse_message(s, RPL_DELIVERY_FAILED);
 }
 
-/* Prepends the trace fields and hands the message to delivery; or answers why not. */
-static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_field)
+/*
+ * Prepends the trace fields (and the fields rspamd asks for, below them)
+ * and hands the message to delivery; or answers why not. v: the seam's
+ * verdict (NULL: no checks' results).
+ */
+static void deliver(struct smtp_session *s, const struct smtp_seam_verdict *v)
 {
 	struct smtp_tx *tx = &s->tx;
 	struct envelope env;
 	struct message_bytes mb;
 	char hdr[2048], *id = tx->delivery_id;
+	const json_t *auth = v ? v->auth : NULL;
+	int bad = v && v->spam_fields
+	              ? smtp_msg_prepend(&tx->msg, v->spam_fields, strlen(v->spam_fields))
+	              : 0;
 	size_t n = smtp_received(s, hdr, sizeof hdr);
-	int bad = smtp_msg_prepend(&tx->msg, hdr, n);
-	if (!bad && ar_field)
-		bad = smtp_msg_prepend(&tx->msg, ar_field, strlen(ar_field));
+	if (!bad)
+		bad = smtp_msg_prepend(&tx->msg, hdr, n);
+	if (!bad && v && v->ar_field)
+		bad = smtp_msg_prepend(&tx->msg, v->ar_field, strlen(v->ar_field));
 	if (!bad)
 		bad = smtp_tx_envelope_rcpts(s);
 	fill_envelope(s, &env);
+	env.spam = v ? v->spam : NULL;
+	env.spam_warning = v ? v->spam_warning : NULL;
+	env.spam_skipped = v && v->spam_skipped;
 	enum delivery_result rc = DELIVERY_FAILED;
 	if (!bad && !smtp_msg_view(&tx->msg, &mb))
 		rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, auth, s->id, id);
@@ -449,25 +469,42 @@ static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_f
 	submit_refused(s, rc);
 }
 
-/* Sender authentication's verdict on the message: refuse it, or deliver it. */
+/* The spam check's outcome, for its counter (STYLE 22). */
+static void count_spam(struct smtp_session *s, enum smtp_reply_id r)
+{
+	if (r == RPL_SPAM_REJECT || r == RPL_SPAM_REJECT_TEXT)
+		smtp_worker_count(s->w, C_SPAM_REJECTED);
+	else if (r == RPL_SPAM_DEFER)
+		smtp_worker_count(s->w, C_SPAM_DEFERRED);
+	else if (r == RPL_SPAM_UNAVAILABLE)
+		smtp_worker_count(s->w, C_SPAM_FAILED);
+}
+
+/* The verdict of sender authentication and the spam check on the message: refuse or deliver. */
 static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict *v)
 {
 	smtp_session_arm(s, 0); /* the webhook has its own time limits */
 	s->tx.checked_us = smtp_record_now_us();
 	if (v->refuse == RPL_DELIVERY_FAILED) {
 		s->tx.msg.failed = true; /* the store failed under the checks: 451 */
-		deliver(s, NULL, NULL);
+		deliver(s, NULL);
 		return;
 	}
 	if (v->refuse) {
 		const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
+		bool spam = v->check && strcmp(v->check, "spam") == 0;
 		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
-		smtp_log(GW_LOG_INFO, s->id, "message refused by sender authentication: %d %s",
-		         row ? row->code : 0, row ? row->status : "");
-		refuse_message(s, v->refuse);
+		if (spam)
+			count_spam(s, v->refuse);
+		smtp_log(GW_LOG_INFO, s->id, "message refused by %s: %d %s",
+		         spam ? "the spam check" : "sender authentication", row ? row->code : 0,
+		         row ? row->status : "");
+		refuse_message_text(s, v->refuse, v->detail);
 		return;
 	}
-	deliver(s, v->auth, v->ar_field);
+	if (v->spam_warning) /* delivered without a verdict (spam_failure = "annotate") */
+		smtp_worker_count(s->w, v->spam_skipped ? C_SPAM_SKIPPED : C_SPAM_FAILED);
+	deliver(s, v);
 }
 
 /* The message is complete: stop reading until it has been answered. */
@@ -482,7 +519,7 @@ static void submit(struct smtp_session *s)
 	if (smtp_msg_body(&s->tx.msg, &body)) {
 		smtp_session_arm(s, 0);
 		s->tx.msg.failed = true;
-		deliver(s, NULL, NULL); /* answers 451 */
+		deliver(s, NULL); /* answers 451 */
 		return;
 	}
 	/* [auth] timeout while the checks run; every verdict disarms it. */

@@ -47,6 +47,10 @@ enum smtp_counter {
 	C_LONG_LINES,
 	C_OUTPUT_PAUSES,
 	C_AUTH_IP_BLOCKED,
+	C_SPAM_REJECTED, /* [spam] enforce: rspamd's reject, 550 5.7.1 */
+	C_SPAM_DEFERRED, /* [spam] enforce: soft reject or greylist, 451 4.7.1 */
+	C_SPAM_FAILED,   /* a check that gave no verdict (spam_failure applied) */
+	C_SPAM_SKIPPED,  /* a message over [spam] max_size, not scanned */
 	C_COUNTER_MAX
 };
 
@@ -71,6 +75,7 @@ struct smtp_server;
 struct sasl_job;
 struct dns_resolver;
 struct smtp_auth;
+struct spam_client;
 struct smtp_seam_tx;
 
 struct smtp_worker {
@@ -99,6 +104,7 @@ struct smtp_worker {
 	struct sasl_job *sasl_jobs;     /* password checks running on their threads */
 	struct dns_resolver *dns;       /* SPF/DKIM/DMARC/ARC lookups ([dns], read at start) */
 	struct smtp_auth *auth;         /* sender authentication under rt (smtp_seam.c) */
+	struct spam_client *spam;       /* rspamd checks and their breaker (smtp_seam.c) */
 	char *line;                     /* scratch: one command line, max_command_line + 1 */
 	size_t line_cap;
 	atomic_ullong counters[C_COUNTER_MAX];

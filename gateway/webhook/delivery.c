@@ -866,6 +866,17 @@ fail:
 	return rc;
 }
 
+void delivery_message_id(const struct gw_route *route, const struct envelope *env,
+                         const struct message_bytes *msg, char id[DELIVERY_ID_SIZE])
+{
+	webhook_sign_id(route->name ? route->name : "", route->url, env, msg, id);
+}
+
+struct webhook_multi *delivery_multi(struct delivery *d)
+{
+	return d ? d->multi : NULL;
+}
+
 void delivery_forget(struct delivery *d, uint64_t cookie)
 {
 	struct job *j, *next;

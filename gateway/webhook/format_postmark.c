@@ -73,6 +73,52 @@ static int addr_members(json_t *out, const json_t *payload, const char *member, 
 	return rc ? -1 : 0;
 }
 
+/* rspamd's actions that call a message spam (the others are "no action" and "greylist"). */
+static bool spam_yes(const char *action)
+{
+	static const char *const yes[] = {"add header", "rewrite subject", "soft reject", "reject"};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (strcmp(action, yes[i]) == 0)
+			return true;
+	return false;
+}
+
+static int add_header(json_t *out, const char *name, const char *value)
+{
+	return json_array_append_new(out, json_pack("{s:s, s:s}", "Name", name, "Value", value));
+}
+
+/*
+ * Postmark's X-Spam-* headers (its SpamAssassin's), from the payload's
+ * spam verdict (gateway/spam/) when there is one: the checker, the status,
+ * the score and the symbols as the tests.
+ */
+static int spam_headers(json_t *out, const json_t *spam)
+{
+	char score[32];
+	size_t i;
+	const json_t *sym;
+	if (!json_is_object(spam))
+		return 0;
+	char *tests = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&tests, &len);
+	if (!o)
+		return -1;
+	json_array_foreach(fmt_get(spam, "symbols"), i, sym)
+	{
+		fprintf(o, "%s%s", i ? "," : "", fmt_str(sym, "name"));
+	}
+	fclose(o);
+	snprintf(score, sizeof score, "%.2f", json_number_value(fmt_get(spam, "score")));
+	int rc = add_header(out, "X-Spam-Checker-Version", "rspamd");
+	rc |= add_header(out, "X-Spam-Status", spam_yes(fmt_str(spam, "action")) ? "Yes" : "No");
+	rc |= add_header(out, "X-Spam-Score", score);
+	rc |= add_header(out, "X-Spam-Tests", tests ? tests : "");
+	free(tests);
+	return rc ? -1 : 0;
+}
+
 static json_t *headers(const json_t *payload, const json_t *auth_spf, const struct envelope *env)
 {
 	json_t *out = json_array(), *h;
@@ -101,6 +147,7 @@ static json_t *headers(const json_t *payload, const json_t *auth_spf, const stru
 		rc |= json_array_append_new(
 		    out, json_pack("{s:s, s:s}", "Name", "Received-SPF", "Value", v));
 	}
+	rc |= spam_headers(out, fmt_get(payload, "spam"));
 	if (rc) {
 		json_decref(out);
 		return NULL;

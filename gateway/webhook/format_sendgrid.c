@@ -9,8 +9,11 @@
  * raw, full MIME message": email, a plain field, instead of text, html and
  * the attachments). Authentication is HTTP Basic, as SendGrid users do it.
  *
- * Must never: post spam_score or spam_report without a spam verdict (the
- * gateway runs no spam check); post the message as a file part.
+ * spam_score and spam_report come from the payload's spam verdict
+ * (rspamd, gateway/spam/) when a check ran.
+ *
+ * Must never: post spam_score or spam_report without a spam verdict; post
+ * the message as a file part.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +150,35 @@ fail:
 	return -1;
 }
 
+/* SendGrid's spam_score and spam_report (its SpamAssassin's), from rspamd's verdict. */
+static int spam_fields(struct form_data *f, const json_t *spam)
+{
+	char score[32];
+	char *report = NULL;
+	size_t len = 0, i;
+	const json_t *sym;
+	if (!json_is_object(spam))
+		return 0;
+	FILE *o = open_memstream(&report, &len);
+	if (!o)
+		return -1;
+	fprintf(o, "rspamd: action \"%s\", score %.2f, required %.2f\n", fmt_str(spam, "action"),
+	        json_number_value(fmt_get(spam, "score")),
+	        json_number_value(fmt_get(spam, "required_score")));
+	json_array_foreach(fmt_get(spam, "symbols"), i, sym)
+	{
+		fprintf(o, "%6.2f %s\n", json_number_value(fmt_get(sym, "score")),
+		        fmt_str(sym, "name"));
+	}
+	fclose(o);
+	snprintf(score, sizeof score, "%.3f", json_number_value(fmt_get(spam, "score")));
+	int rc = form_data_add0(f, "spam_score", score) < 0;
+	/* The form takes report over, and frees it on failure too. */
+	if (!report || form_data_add_owned(f, "spam_report", report, len, NULL, NULL) < 0)
+		rc = 1;
+	return rc ? -1 : 0;
+}
+
 int format_sendgrid(struct format_state *s, json_t *payload, const struct envelope *env,
                     const struct message_bytes *msg, bool raw)
 {
@@ -169,6 +201,7 @@ int format_sendgrid(struct format_state *s, json_t *payload, const struct envelo
 	rc |= form_data_add0(f, "sender_ip", env ? env->client_ip : "") < 0;
 	rc |= add_json(f, "envelope", envelope_json(env)) < 0;
 	rc |= form_data_add0(f, "SPF", spf ? spf : "none") < 0;
+	rc |= spam_fields(f, fmt_get(payload, "spam")) < 0;
 	if (rc) {
 		json_decref(charsets);
 		return -1;

@@ -35,9 +35,30 @@ struct webhook_multi {
 	CURL *pool[WEBHOOK_EASY_POOL_MAX];
 	size_t n_pool;
 	struct sock_ev *socks;
-	long running; /* transfers in the multi now */
-	long peak;    /* the most ever in the multi at once: the cache keeps 4 per */
+	struct webhook_multi_xfer *xfers; /* transfers with their own completion */
+	long running;                     /* transfers in the multi now */
+	long peak; /* the most ever in the multi at once: the cache keeps 4 per */
 };
+
+static void xfer_unlink(struct webhook_multi *m, struct webhook_multi_xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (m->xfers == x)
+		m->xfers = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+/* The transfer's own completion, if it has one (a short list: the checks in flight). */
+static struct webhook_multi_xfer *xfer_of(struct webhook_multi *m, CURL *easy)
+{
+	for (struct webhook_multi_xfer *x = m->xfers; x; x = x->next)
+		if (x->easy == easy)
+			return x;
+	return NULL;
+}
 
 static void check_done(struct webhook_multi *m)
 {
@@ -53,6 +74,12 @@ static void check_done(struct webhook_multi *m)
 		rc = msg->data.result;
 		curl_multi_remove_handle(m->multi, easy);
 		m->running--;
+		struct webhook_multi_xfer *x = xfer_of(m, easy);
+		if (x) {
+			xfer_unlink(m, x);
+			x->done(x->arg, easy, rc);
+			continue;
+		}
 		m->done(m->arg, easy, rc);
 	}
 }
@@ -224,4 +251,23 @@ void webhook_multi_cancel(struct webhook_multi *m, CURL *easy)
 	if (curl_multi_remove_handle(m->multi, easy) == CURLM_OK)
 		m->running--;
 	webhook_multi_release(m, easy);
+}
+
+int webhook_multi_start_xfer(struct webhook_multi *m, struct webhook_multi_xfer *x)
+{
+	if (webhook_multi_start(m, x->easy) < 0)
+		return -1;
+	x->prev = NULL;
+	x->next = m->xfers;
+	if (m->xfers)
+		m->xfers->prev = x;
+	m->xfers = x;
+	return 0;
+}
+
+void webhook_multi_cancel_xfer(struct webhook_multi *m, struct webhook_multi_xfer *x)
+{
+	xfer_unlink(m, x);
+	webhook_multi_cancel(m, x->easy);
+	x->easy = NULL;
 }

@@ -30,4 +30,22 @@ int webhook_multi_start(struct webhook_multi *m, CURL *easy);
 /* Stops a running transfer without calling done; the handle goes back to the pool. */
 void webhook_multi_cancel(struct webhook_multi *m, CURL *easy);
 
+/*
+ * A transfer with a completion of its own, for another module on the
+ * worker's multi (gateway/spam/): its done runs instead of the multi's,
+ * and the connection cache is shared. The caller owns x (and x->easy,
+ * from webhook_multi_easy()) until done runs or
+ * webhook_multi_cancel_xfer() returns; done gets the handle back.
+ */
+struct webhook_multi_xfer {
+	CURL *easy;
+	webhook_multi_done_fn done;
+	void *arg;
+	struct webhook_multi_xfer *prev, *next; /* the multi's list of them */
+};
+
+int webhook_multi_start_xfer(struct webhook_multi *m, struct webhook_multi_xfer *x);
+/* Stops x without calling its done; its handle goes back to the pool. */
+void webhook_multi_cancel_xfer(struct webhook_multi *m, struct webhook_multi_xfer *x);
+
 #endif

@@ -72,6 +72,11 @@ static size_t envelope_max(const struct envelope *env)
 			one += str_len0(r->match.route->name) + str_len0(r->match.pattern);
 		n += WEBHOOK_BODY_ESCAPE * one + WEBHOOK_BODY_PER_RCPT;
 	}
+	/* rspamd's verdict is written as it is (ASCII-escaped: the longest form), its warning too.
+	 */
+	if (env->spam)
+		n += json_dumpb(env->spam, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII);
+	n += WEBHOOK_BODY_ESCAPE * str_len0(env->spam_warning);
 	return n;
 }
 

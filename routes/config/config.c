@@ -151,7 +151,8 @@ static void load_table(struct load *L, const toml_value *t, const char *section,
 		}
 		if (seen)
 			seen[k - keys] = true;
-		if (strcmp(section, "route") == 0 || strcmp(section, "user") == 0)
+		if (strcmp(section, "route") == 0 || strcmp(section, "user") == 0 ||
+		    strcmp(section, "spam") == 0)
 			cfg_set_route_key(L, k, v, base, how);
 		else
 			cfg_set_simple(L, k, v, base);
@@ -180,6 +181,8 @@ static void *section_base(struct gw_config *cfg, const char *name)
 		return &cfg->dns;
 	if (strcmp(name, "auth") == 0)
 		return &cfg->auth;
+	if (strcmp(name, "spam") == 0)
+		return &cfg->spam;
 	if (strcmp(name, "routing") == 0)
 		return &cfg->routing;
 	if (strcmp(name, "webhook") == 0)
@@ -226,13 +229,14 @@ static size_t *array_count(struct gw_config *c, const char *section)
 }
 
 static void route_opts_copy(struct gw_route_opts *dst, const struct gw_route_opts *src,
-                            const struct gw_auth *auth)
+                            const struct gw_auth *auth, const struct gw_spam *spam)
 {
 	/* Out of memory leaves a NULL path: the same as not set; checked later. */
 	(void)config_route_opts_dup(dst, src);
 	dst->spf = auth->spf;
 	dst->dkim = auth->dkim;
 	dst->dmarc = auth->dmarc;
+	dst->spam = spam->spam;
 }
 
 static void load_array(struct load *L, const toml_value *arr, const struct config_section *s)
@@ -270,7 +274,7 @@ static void load_array(struct load *L, const toml_value *arr, const struct confi
 			r->index = i;
 			r->line = toml_line(t);
 			r->col = toml_col(t);
-			route_opts_copy(&r->opts, &L->cfg->webhook, &L->cfg->auth);
+			route_opts_copy(&r->opts, &L->cfg->webhook, &L->cfg->auth, &L->cfg->spam);
 			opts = &r->opts;
 		} else if (strcmp(s->name, "listener") == 0) {
 			((struct gw_listener *)base)->line = toml_line(t);
@@ -316,13 +320,13 @@ static void load_root(struct load *L, const toml_value *root)
 
 			if (!s || strcmp(name, "tls.certificate") == 0) {
 				if (pass == 0)
-					diag_add_error(L->diag, L->file,
-					               toml_table_key_line(root, i),
-					               toml_table_key_col(root, i),
-					               "unknown section '%s' (sections: server, "
-					               "listener, tls, limits, dns, auth, routing, "
-					               "webhook, user, route)",
-					               name);
+					diag_add_error(
+					    L->diag, L->file, toml_table_key_line(root, i),
+					    toml_table_key_col(root, i),
+					    "unknown section '%s' (sections: server, "
+					    "listener, tls, limits, dns, auth, spam, routing, "
+					    "webhook, user, route)",
+					    name);
 				continue;
 			}
 			if ((s->kind == SECTION_ARRAY) != (pass == 1))
@@ -520,6 +524,8 @@ void config_free(struct gw_config *c)
 	free(c->server.user);
 	free(c->server.log_file);
 	free(c->auth.dmarc_psl_file);
+	free(c->spam.rspamd_url);
+	free(c->spam.password);
 	cfg_free_list(c->auth.trusted_arc_sealers, c->auth.n_trusted_arc_sealers);
 	cfg_free_list(c->dns.servers, c->dns.n_servers);
 	cfg_free_list(c->routing.domains, c->routing.n_domains);

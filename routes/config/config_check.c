@@ -270,8 +270,8 @@ static char *endpoint_text(const struct gw_route *r)
 	        (int)o->format, (int)o->attachments, (int)o->include_raw, (int)o->tls_verify,
 	        o->ca_file ? o->ca_file : "", o->client_cert ? o->client_cert : "",
 	        o->client_key ? o->client_key : "", (int)o->spf, (int)o->dkim, (int)o->dmarc);
-	/* a route that drops auto-replies is another endpoint */
-	fprintf(f, "\x1f%d", (int)o->auto_replies);
+	/* a route that drops auto-replies, or checks spam otherwise, is another endpoint */
+	fprintf(f, "\x1f%d,%d", (int)o->auto_replies, (int)o->spam);
 	fclose(f);
 	return buf;
 }
@@ -336,6 +336,22 @@ static void validate_log(struct load *L)
 		               "[server] log_target = \"file\" needs log_file");
 }
 
+/* [auth] timeout bounds the whole end of data: a longer spam check could never finish. */
+static void validate_spam(struct load *L)
+{
+	const struct gw_config *c = L->cfg;
+	bool on = c->spam.spam != POLICY_OFF;
+
+	for (size_t i = 0; i < c->n_routes; i++)
+		on |= c->routes[i].opts.spam != POLICY_OFF;
+	if (on && c->spam.timeout_ms >= c->auth.timeout_ms)
+		diag_add_warning(
+		    L->diag, L->file, 0, 0,
+		    "[spam] timeout (%llums) is not below [auth] timeout (%llums), which "
+		    "bounds the whole end of data: a check that long is cut off as failed",
+		    (unsigned long long)c->spam.timeout_ms, (unsigned long long)c->auth.timeout_ms);
+}
+
 void cfg_validate(struct load *L)
 {
 	validate_log(L);
@@ -345,4 +361,5 @@ void cfg_validate(struct load *L)
 	validate_routes(L);
 	validate_users(L);
 	validate_auth(L);
+	validate_spam(L);
 }

@@ -30,6 +30,7 @@ static const char *const formats[] = {"json",         "raw",      "postmark",   
 static const char *const attachments[] = {"inline", "metadata", "omit", NULL};
 static const char *const auto_replies[] = {"deliver", "accept-and-drop", NULL};
 static const char *const discoveries[] = {"tree-walk", "psl", NULL};
+static const char *const spam_failures[] = {"annotate", "tempfail", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_targets[] = {"stderr", "syslog", "file", NULL};
@@ -328,6 +329,55 @@ static const struct config_key auth_keys[] = {
      "the end of data); then temperror: 451 under enforce, else delivered without results."},
 };
 
+/* [spam] (docs/spam.md): one block, every key of the rspamd check. */
+#define SPM(f) offsetof(struct gw_spam, f)
+static const struct config_key spam_keys[] = {
+    {"spam", KT_ENUM, "off", 0, 0, SPM(spam), 0, policies, KEY_RELOADABLE,
+     "rspamd's verdict on each message: off, annotate (the payload's spam member; always "
+     "delivered) or enforce (reject gets 550 5.7.1, soft reject and greylist 451 4.7.1). Routes "
+     "may override it."},
+    {"rspamd_url", KT_URL, "http://127.0.0.1:11333", 0, 0, SPM(rspamd_url), 0, NULL, KEY_RELOADABLE,
+     "rspamd's normal worker (or its proxy); the gateway posts to /checkv2 under it."},
+    {"password", KT_SECRET, NULL, 0, 0, SPM(password), 0, NULL, KEY_RELOADABLE,
+     "Sent as rspamd's Password header, for a worker or proxy that asks for one. Also "
+     "password_env, password_file."},
+    {"timeout", KT_DURATION, "10s", MS(100), SEC(300), SPM(timeout_ms), 0, NULL, KEY_RELOADABLE,
+     "Longest wait for one message's verdict, connection included; then spam_failure applies. "
+     "Keep it under [auth] timeout, which bounds the whole end of data."},
+    {"connect_timeout", KT_DURATION, "2s", MS(100), SEC(60), SPM(connect_timeout_ms), 0, NULL,
+     KEY_RELOADABLE, "TCP connection set-up to rspamd."},
+    {"spam_failure", KT_ENUM, "annotate", 0, 0, SPM(failure), 0, spam_failures, KEY_RELOADABLE,
+     "rspamd down, slow, or answering nonsense: annotate (deliver with spam null and a "
+     "spam_check_failed warning) or tempfail (451 4.7.1, the sender retries)."},
+    {"circuit_breaker_threshold", KT_U32, "3", 0, 100000, SPM(circuit_breaker_threshold), 0, NULL,
+     KEY_RELOADABLE,
+     "Consecutive failed checks (per worker) that open the breaker: later messages get "
+     "spam_failure at once, without waiting for rspamd. 0 turns it off."},
+    {"circuit_breaker_probe", KT_DURATION, "10s", SEC(1), SEC(3600), SPM(circuit_breaker_probe_ms),
+     0, NULL, KEY_RELOADABLE,
+     "How often an open breaker lets one message's check through as a probe; a success closes "
+     "it."},
+    {"max_size", KT_SIZE, "20MB", KB(1), GB(2), SPM(max_size), 0, NULL, KEY_RELOADABLE,
+     "Larger messages are not scanned (rspamd's own limit is 50MB): delivered with spam null "
+     "and a spam_check_skipped warning, whatever the policy."},
+    {"max_reply_size", KT_SIZE, "256KB", KB(4), MB(16), SPM(max_reply_size), 0, NULL,
+     KEY_RELOADABLE, "Longest answer read from rspamd; a longer one is a failed check."},
+    {"max_symbols", KT_U32, "100", 0, 10000, SPM(max_symbols), 0, NULL, KEY_RELOADABLE,
+     "Symbols kept in the payload's spam.symbols (the highest scores first); the rest are "
+     "dropped and spam.truncated is true."},
+    {"max_options", KT_U32, "16", 0, 1000, SPM(max_options), 0, NULL, KEY_RELOADABLE,
+     "Options kept per symbol (spam.truncated when some are dropped)."},
+    {"max_option_length", KT_U32, "256", 16, 65536, SPM(max_option_length), 0, NULL, KEY_RELOADABLE,
+     "Bytes of one symbol option kept (cut on a character boundary)."},
+    {"max_headers", KT_U32, "8", 0, 100, SPM(max_headers), 0, NULL, KEY_RELOADABLE,
+     "Header fields rspamd asks to add (milter add_headers) that are added to the message "
+     "posted, and names of fields it asks to remove (remove_headers: every such field of the "
+     "sender's is cut); 0: neither."},
+    {"max_header_length", KT_U32, "2048", 64, 65536, SPM(max_header_length), 0, NULL,
+     KEY_RELOADABLE,
+     "Bytes of one added field's value; a longer field is left out (never cut mid-fold)."},
+};
+
 #define RTG(f) offsetof(struct gw_routing, f)
 static const struct config_key routing_keys[] = {
     {"plus_separator", KT_PLUS_SEP, "+", 0, 0, RTG(plus_separator), 0, NULL, KEY_RELOADABLE,
@@ -388,6 +438,8 @@ const struct config_key config_route_opt_keys[] = {
      "Overrides [auth] dkim for this route."},
     {"dmarc", KT_ENUM, NULL, 0, 0, OPT(dmarc), 0, policies, KEY_RELOADABLE | KEY_ROUTE_ONLY,
      "Overrides [auth] dmarc for this route."},
+    {"spam", KT_ENUM, NULL, 0, 0, OPT(spam), 0, policies, KEY_RELOADABLE | KEY_ROUTE_ONLY,
+     "Overrides [spam] spam for this route."},
 };
 const size_t config_n_route_opt_keys =
     sizeof(config_route_opt_keys) / sizeof(config_route_opt_keys[0]);
@@ -452,6 +504,7 @@ const struct config_section config_sections[] = {
     {"dns", SECTION_TABLE, dns_keys, N(dns_keys), "The resolver used by SPF, DKIM, DMARC, ARC."},
     {"auth", SECTION_TABLE, auth_keys, N(auth_keys),
      "Sender authentication policy (docs/authentication.md)."},
+    {"spam", SECTION_TABLE, spam_keys, N(spam_keys), "Spam verdicts from rspamd (docs/spam.md)."},
     {"routing", SECTION_TABLE, routing_keys, N(routing_keys),
      "How recipients are matched to routes (docs/routing.md)."},
     {"webhook", SECTION_TABLE, config_route_opt_keys, N(config_route_opt_keys),
@@ -459,7 +512,7 @@ const struct config_section config_sections[] = {
     {"user", SECTION_ARRAY, user_keys, N(user_keys), "SMTP AUTH users."},
     {"route", SECTION_ARRAY, route_keys, N(route_keys),
      "One [[route]] per webhook. Besides these keys, a route takes every [webhook] key and "
-     "spf, dkim, dmarc."},
+     "spf, dkim, dmarc, spam."},
 };
 const size_t config_n_sections = N(config_sections);
 

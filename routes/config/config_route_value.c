@@ -357,26 +357,26 @@ static int set_match(struct load *L, const struct config_key *k, const toml_valu
 	return 0;
 }
 
-static int set_url(struct load *L, const struct config_key *k, const toml_value *v,
-                   struct gw_route *r)
+/* A route's url, or [spam] rspamd_url: the key's own field. */
+static int set_url(struct load *L, const struct config_key *k, const toml_value *v, void *base)
 {
 	const char *s = cfg_string_of(L, v, k->name), *why;
 
 	if (!s)
 		return -1;
 	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
-		cfg_err_at(L, v, "'url' must start with http:// or https://");
+		cfg_err_at(L, v, "'%s' must start with http:// or https://", k->name);
 		return -1;
 	}
 	if (strpbrk(s, " \t\r\n") || strlen(s) < 9) {
-		cfg_err_at(L, v, "'url' is not a URL: \"%s\"", s);
+		cfg_err_at(L, v, "'%s' is not a URL: \"%s\"", k->name, s);
 		return -1;
 	}
 	if ((why = url_problem(s)) != NULL) {
-		cfg_err_at(L, v, "'url' %s", why);
+		cfg_err_at(L, v, "'%s' %s", k->name, why);
 		return -1;
 	}
-	cfg_replace_str(&r->url, s);
+	cfg_replace_str((char **)cfg_field(base, k->offset), s);
 	return 0;
 }
 

@@ -704,6 +704,7 @@ static void apply_default(const struct config_key *k, void *base)
 	case KT_STRING:
 	case KT_PATH:
 	case KT_HOSTNAME:
+	case KT_URL: /* [spam] rspamd_url; a route's url has no default */
 		*(char **)slot = strdup(k->def);
 		break;
 	default: /* lists and tables start empty */

@@ -258,6 +258,7 @@ def check(res, nginx, mode, want_posts, want_code=250):
 def scenarios(a):
     q = a.quick
     n5 = 4000 if q else 20000
+    nr = 1000 if q else 5000
     return [
         # name, gateway options, driver, sink mode, expected code
         ("sink-20x5KB", None, ("source", 20, n5, 5120), None, 250),
@@ -282,6 +283,12 @@ def scenarios(a):
         # be refused, so 250 for every message proves each one verified); the key is served
         # by tests/dnsserver.py on loopback, one message signed once and sent again and again.
         ("dkim-20x5KB", {}, ("loadgen-dkim", "-s", 20, "-m", n5), "ok", 250),
+        # Spam verdicts from rspamd (docs/spam.md): a real rspamd (tests/spam/rspamd_fixture.py,
+        # one normal worker, no network), route spam = "enforce" with spam_failure = "tempfail",
+        # so 250 for every message proves rspamd answered for each. Then rspamd alone, driven
+        # by rspamc with as many requests in parallel, on the very same message file.
+        ("rspamd-20x5KB", {}, ("loadgen-rspamd", "-s", 20, "-m", nr), "ok", 250),
+        ("rspamc-20x5KB", None, ("rspamc", 20, nr), None, 250),
     ]
 
 
@@ -307,9 +314,61 @@ def dkim_setup(workdir):
     return dns, opts, eml
 
 
+def bench_eml(workdir, name="plain.eml"):
+    """A 5 KB text message, the same for the gateway and for rspamc."""
+    line = b"The quarterly numbers are attached below, as discussed on Monday.\r\n"
+    msg = (b"From: Alice <alice@client.test>\r\nTo: bench@example.test\r\n"
+           b"Subject: rspamd bench\r\nMessage-ID: <bench@client.test>\r\n"
+           b"Date: Sun, 06 Dec 2026 07:00:00 +0000\r\n\r\n" + line * (5120 // len(line)))
+    eml = pathlib.Path(workdir) / name
+    eml.write_bytes(msg)
+    return eml
+
+
+def rspamd_for(a):
+    """One rspamd for the rspamd scenarios of the run (started on first use)."""
+    if getattr(a, "rspamd", None) is None:
+        sys.path.insert(0, str(ROOT / "tests" / "spam"))
+        from rspamd_fixture import Rspamd
+        hs = a.build / "bench-rspamd-hs"  # hyperscan's cache: only the first run compiles
+        hs.mkdir(exist_ok=True)
+        r = Rspamd(pathlib.Path(a.workdir), hs)
+        try:
+            r.start(timeout=180)
+        except BaseException as e:  # the fixture skips (pytest) when rspamd cannot start
+            raise RuntimeError(f"rspamd did not start: {e}")
+        a.rspamd = r
+    return a.rspamd
+
+
+def rspamc_run(a, parallel, messages):
+    """rspamd alone: rspamc scans a directory of copies of the bench message."""
+    r = rspamd_for(a)
+    d = pathlib.Path(a.workdir) / "rspamc"
+    d.mkdir(exist_ok=True)
+    msg = bench_eml(a.workdir).read_bytes()
+    for i in range(messages):
+        (d / f"{i}.eml").write_bytes(msg)
+    t0 = time.monotonic()
+    # The envelope the gateway passes for loadgen's messages, so rspamd runs the same rules.
+    p = subprocess.run(["rspamc", "-h", f"127.0.0.1:{r.port}", "-n", str(parallel), "-t", "60",
+                        "--ip", "127.0.0.1", "--helo", "client.test", "--from",
+                        "bench@client.test", "--rcpt", "bench@example.test", str(d)],
+                       capture_output=True, text=True, timeout=600)
+    secs = time.monotonic() - t0
+    answered = p.stdout.count("Action: ")
+    res = {"messages": messages, "seconds": secs, "rate": messages / secs}
+    res["ok"] = p.returncode == 0 and answered == messages
+    res["problems"] = [] if res["ok"] else [f"rspamc: {answered} answers, rc {p.returncode}, "
+                                            f"{p.stderr[-300:]}"]
+    return res
+
+
 def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
     build = a.build
     kind = driver[0]
+    if kind == "rspamc":
+        return rspamc_run(a, *driver[1:])
     if gwopts is None:  # the smtp-sink yardstick
         if kind == "source":
             res = smtp_source(sink.port, *driver[1:])
@@ -323,6 +382,12 @@ def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
         dns, dkim_opts, eml = dkim_setup(a.workdir)
         opts.update(dkim_opts)
         driver = ("loadgen", *driver[1:], "-F", eml)
+        kind = "loadgen"
+    if kind == "loadgen-rspamd":
+        r = rspamd_for(a)
+        opts["extra"] = (f'[spam]\nspam = "enforce"\nrspamd_url = "{r.url}"\n'
+                         'spam_failure = "tempfail"\n')
+        driver = ("loadgen", *driver[1:], "-F", bench_eml(a.workdir))
         kind = "loadgen"
     try:
         return run_gateway(a, nginx, opts, driver, kind, mode, code)
@@ -397,6 +462,7 @@ def main():
     a.build = a.build.resolve()
     a.binary = a.build / "gateway" / "smtp-gateway"
     a.workdir = pathlib.Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    a.rspamd = None
     deadline = time.monotonic() + 600
     results = {}
     with Nginx(a.build / "bench-nginx") as nginx, SmtpSink() as sink:
@@ -413,6 +479,8 @@ def main():
             print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
         if not a.only or "idle" in a.only:
             results[f"idle-{a.idle}"] = idle_scenario(a, nginx, a.idle)
+    if getattr(a, "rspamd", None) is not None:
+        a.rspamd.stop()
     sink_rate = results.get("sink-20x5KB", {}).get("rate")
     table(results, sink_rate)
     out = a.build / "bench.json"
