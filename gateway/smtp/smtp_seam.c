@@ -508,6 +508,7 @@ static void spam_start(struct smtp_session *s, const struct message_bytes *body)
 	                            .n_rcpts = s->tx.n_rcpts,
 	                            .queue_id = id,
 	                            .user = s->auth_user,
+	                            .hostname = s->rdns.verified, /* smtp_rdns.c, or NULL */
 	                            .mta_name = authserv_id(s)};
 	enum spam_status r =
 	    spam_check_start(s->w->spam, &env, body->data, body->len, on_spam, s, &st->spam, &why);

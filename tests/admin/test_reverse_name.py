@@ -34,7 +34,7 @@ ZONE = {
 }
 
 
-def config(sink, dns, lookup="true"):
+def config(sink, dns, lookup="true", spam=""):
     return f'''
 [server]
 allow_root = true
@@ -63,6 +63,7 @@ dkim = "off"
 dmarc = "off"
 arc = "off"
 
+{spam}
 [[route]]
 match = "*@good.test"
 url = "{sink.url('/200')}"
@@ -137,3 +138,30 @@ def test_off_means_no_query(tmp_path):
         d.stop()
         dns.stop()
         sink.close()
+
+
+@pytest.mark.parametrize("ip,line,hostname", [
+    ("192.0.2.7", "reverse name of 192.0.2.7: mail.client.test", ["mail.client.test"]),
+    ("192.0.2.8", "reverse name of 192.0.2.8: none confirmed", []),
+])
+def test_rspamd_gets_the_verified_name(tmp_path, ip, line, hostname):
+    """rspamd's Hostname header is the forward-confirmed name, and absent without
+    one (a wrong name would mislead its checks; absent, it scores RDNS_NONE)."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "spam"))
+    from rspamd_standin import RspamdStandin
+
+    sink, standin = Sink(), RspamdStandin()
+    dns = DNSServer(ZONE)
+    dns.start()
+    spam = f'[spam]\nspam = "annotate"\nrspamd_url = "{standin.url}/"\n'
+    d = Daemon(tmp_path, config(sink, dns, spam=spam))
+    try:
+        deliver_from(d, sink, ip, line)
+        h = standin.headers_of(0)
+        assert [v for k, v in h if k.lower() == "hostname"] == hostname
+        assert [v for k, v in h if k.lower() == "ip"] == [ip]
+    finally:
+        d.stop()
+        dns.stop()
+        sink.close()
+        standin.close()
