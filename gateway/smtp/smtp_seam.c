@@ -151,25 +151,10 @@ static bool refuses(const struct auth_verdict *v)
 	return v->action == AUTH_REJECT || v->action == AUTH_TEMPFAIL;
 }
 
-/* The catalogue's row for each refusal of auth.h. */
+/* A refusal's row of the catalogue; RPL_NONE when the verdict lets the message on. */
 static enum smtp_reply_id refusal_reply(const struct auth_verdict *v)
 {
-	static const enum smtp_reply_id map[AUTH_V_MAX] = {
-	    [AUTH_V_SPF_FAIL] = RPL_AUTH_SPF_FAIL,
-	    [AUTH_V_SPF_TEMP] = RPL_AUTH_SPF_TEMP,
-	    [AUTH_V_DKIM_FAIL] = RPL_AUTH_DKIM_FAIL,
-	    [AUTH_V_DKIM_TEMP] = RPL_AUTH_DKIM_TEMP,
-	    [AUTH_V_ARC_FAIL] = RPL_AUTH_ARC_FAIL,
-	    [AUTH_V_ARC_TEMP] = RPL_AUTH_ARC_TEMP,
-	    [AUTH_V_DMARC_REJECT] = RPL_AUTH_DMARC_REJECT,
-	    [AUTH_V_DMARC_PERMERROR] = RPL_AUTH_DMARC_PERMERROR,
-	    [AUTH_V_DMARC_TEMP] = RPL_AUTH_DMARC_TEMP,
-	};
-	if (!refuses(v))
-		return RPL_NONE;
-	enum smtp_reply_id r = (unsigned)v->id < AUTH_V_MAX ? map[v->id] : RPL_NONE;
-	/* Fails closed: a refusal without a row is a temporary refusal, never a pass. */
-	return r ? r : RPL_AUTH_TIMEOUT;
+	return refuses(v) ? smtp_catalog_auth(v->id) : RPL_NONE;
 }
 
 static void verdict_of(struct smtp_seam_verdict *out, enum smtp_seam_step step,

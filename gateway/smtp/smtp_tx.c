@@ -159,7 +159,7 @@ static void wait_for_seam(struct smtp_session *s)
 
 static void log_refusal(struct smtp_session *s, const char *what, const struct smtp_seam_verdict *v)
 {
-	const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
+	const struct smtp_reply_row *row = smtp_catalog_row(v->refuse);
 	smtp_log(GW_LOG_INFO, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
 	         row ? row->code : 0, row ? row->status : "");
 }
@@ -348,7 +348,7 @@ static void fail_message(struct smtp_session *s)
 	enum smtp_reply_id e = s->tx.error;
 	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
 	count_refusal(s, e);
-	const struct smtp_reply_row *row = smtp_reply_row(e);
+	const struct smtp_reply_row *row = smtp_catalog_row(e);
 	smtp_log(GW_LOG_INFO, s->id, "message refused octets=%llu: %d %s %s",
 	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
 	         row ? row->text : "");
@@ -450,7 +450,7 @@ static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict 
 		return;
 	}
 	if (v->refuse) {
-		const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
+		const struct smtp_reply_row *row = smtp_catalog_row(v->refuse);
 		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
 		smtp_log(GW_LOG_INFO, s->id, "message refused by sender authentication: %d %s",
 		         row ? row->code : 0, row ? row->status : "");

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "smtp_catalog.h"
 #include "zone_json.h"
 
 struct got {
@@ -29,10 +30,12 @@ struct got {
 
 static const char *const actions[] = {"accept", "quarantine", "reject", "tempfail"};
 
+/* The verdict with the reply the SMTP catalogue gives it: the bytes the client would read. */
 static json_t *verdict_json(const struct auth_verdict *v)
 {
-	return json_pack("{s:s, s:i, s:s, s:o}", "action", actions[v->action], "code", v->code,
-	                 "status", v->status, "check",
+	const struct smtp_reply_row *r = smtp_catalog_row(smtp_catalog_auth(v->id));
+	return json_pack("{s:s, s:i, s:s, s:o}", "action", actions[v->action], "code", r->code,
+	                 "status", r->status, "check",
 	                 v->check ? json_string(v->check) : json_null());
 }
 

@@ -2,7 +2,9 @@
  * auth_cli.c: `smtp-gateway auth`, the way a user asks "why did this
  * fail?": runs SPF, DKIM, ARC and DMARC on one message against the DNS
  * servers of gateway.toml ([dns]) and prints the auth object (plus the
- * verdict the configured policies would give) as JSON.
+ * verdict the configured policies would give, with the reply the SMTP
+ * front end's catalogue gives it) as JSON. It lives beside main.c, above
+ * both gateway/auth/ and gateway/smtp/, because it speaks for both.
  *
  * Every check runs, whatever [auth] says ("off" becomes "annotate"), so
  * that the answer is complete; "enforce" stays, so the verdict is the
@@ -20,6 +22,7 @@
 #include "cli.h"
 #include "config.h"
 #include "dns.h"
+#include "smtp_catalog.h"
 
 #define CLI_MESSAGE_MAX (64u << 20) /* bytes of FILE.eml read, when [limits] has no cap */
 
@@ -92,12 +95,13 @@ static const char *action_name(enum auth_action a)
 static void on_done(void *arg, const struct auth_outcome *o)
 {
 	struct cli_run *run = arg;
+	const struct smtp_reply_row *r = smtp_catalog_row(smtp_catalog_auth(o->verdict.id));
 	run->out = json_deep_copy(o->auth);
 	json_object_set_new(
 	    run->out, "verdict",
 	    json_pack("{s:s, s:i, s:s, s:s, s:o}", "action", action_name(o->verdict.action), "code",
-	              o->verdict.code, "status", o->verdict.status, "text", o->verdict.text,
-	              "check", o->verdict.check ? json_string(o->verdict.check) : json_null()));
+	              r->code, "status", r->status, "text", r->text, "check",
+	              o->verdict.check ? json_string(o->verdict.check) : json_null()));
 	run->done = true;
 	event_base_loopbreak(run->base);
 }
