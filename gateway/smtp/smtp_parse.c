@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "smtp_parse.h"
+#include "utf8.h"
 
 void smtp_parse_verb(const char *line, size_t *verblen, const char **arg)
 {
@@ -55,44 +56,6 @@ int smtp_parse_u64(const char *s, size_t len, uint64_t *out)
 	}
 	*out = v;
 	return 0;
-}
-
-bool smtp_utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i <= n)
-			return false;
-		unsigned cp = c & (0x3f >> n);
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
 }
 
 static bool deceptive_cp(uint32_t cp)
@@ -307,7 +270,7 @@ enum smtp_perr smtp_parse_path(const char **p, bool allow_null, struct smtp_path
 	c.p++;
 	if ((size_t)(c.p - open) > SMTP_PATH_MAX)
 		return PERR_TOO_LONG;
-	if (c.utf8 && !smtp_utf8_valid((const unsigned char *)out->addr, strlen(out->addr)))
+	if (c.utf8 && !utf8_valid(out->addr, strlen(out->addr)))
 		return PERR_BAD_UTF8;
 	if (c.utf8 && smtp_utf8_deceptive((const unsigned char *)out->addr, strlen(out->addr)))
 		return PERR_DECEPTIVE;
@@ -354,7 +317,7 @@ enum smtp_perr smtp_parse_params(const char *p, struct smtp_param *out, size_t m
 			pm->vallen = (size_t)((const char *)c - pm->val);
 			if (pm->vallen == 0)
 				return PERR_SYNTAX;
-			if (!smtp_utf8_valid((const unsigned char *)pm->val, pm->vallen))
+			if (!utf8_valid(pm->val, pm->vallen))
 				return PERR_BAD_UTF8;
 		}
 		if (*c && *c != ' ')
