@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "log.h"
 #include "opts.h"
+#include "test_json.h"
 #include "spf.h"
 
 #define LINE_MAX_BYTES 65536
@@ -129,11 +130,7 @@ static int run_batch(struct driver *d)
 		}
 		out = run_check(d, ip, helo, from);
 		json_object_set_new(out, "id", json_string(id));
-		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("%s\n", s);
-		fflush(stdout);
-		free(s);
-		json_decref(out);
+		test_json_line(out);
 		json_decref(in);
 	}
 	return 0;
@@ -150,11 +147,7 @@ struct slot {
 static void print_json(json_t *out, const char *id)
 {
 	json_object_set_new(out, "id", json_string(id));
-	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-	printf("%s\n", s ? s : "{}");
-	fflush(stdout);
-	free(s);
-	json_decref(out);
+	test_json_line(out);
 }
 
 static void on_slot(void *arg, const struct spf_outcome *o)
@@ -268,11 +261,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (ip) {
-		json_t *out = run_check(&d, ip, helo, from);
-		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("%s\n", s);
-		free(s);
-		json_decref(out);
+		test_json_line(run_check(&d, ip, helo, from));
 		rc = 0;
 	} else {
 		rc = d.parallel ? run_parallel(&d) : run_batch(&d);
