@@ -335,25 +335,33 @@ static int copy_field(const unsigned char *p, size_t n, char *dst, size_t max)
 	return 0;
 }
 
+/* RFC 4616 section 2: [authzid] NUL authcid NUL passwd, split at its first two NULs. */
+static int sasl_fields(const unsigned char *msg, size_t len, const unsigned char *f[3], size_t n[3])
+{
+	for (int i = 0; i < 2; i++) {
+		const unsigned char *nul = memchr(msg, '\0', len);
+		if (!nul)
+			return -1;
+		f[i] = msg;
+		n[i] = (size_t)(nul - msg);
+		len -= n[i] + 1;
+		msg = nul + 1;
+	}
+	f[2] = msg;
+	n[2] = len;
+	return 0;
+}
+
 int smtp_sasl_plain(const unsigned char *msg, size_t len, char *user, size_t usermax, char *pass,
                     size_t passmax)
 {
-	const unsigned char *nul1 = memchr(msg, '\0', len);
-	if (!nul1)
-		return -1;
-	size_t zlen = (size_t)(nul1 - msg);
-	const unsigned char *u = nul1 + 1;
-	size_t rest = len - zlen - 1;
-	const unsigned char *nul2 = memchr(u, '\0', rest);
-	if (!nul2)
-		return -1;
-	size_t ulen = (size_t)(nul2 - u);
-	const unsigned char *pw = nul2 + 1;
-	size_t plen = rest - ulen - 1;
-	if (copy_field(u, ulen, user, usermax) || copy_field(pw, plen, pass, passmax))
+	const unsigned char *f[3]; /* authzid, authcid, passwd */
+	size_t n[3];
+	if (sasl_fields(msg, len, f, n) || copy_field(f[1], n[1], user, usermax) ||
+	    copy_field(f[2], n[2], pass, passmax))
 		return -1;
 	/* We do not let one identity act for another. */
-	if (zlen && (zlen != ulen || memcmp(msg, u, ulen) != 0))
+	if (n[0] && (n[0] != n[1] || memcmp(f[0], f[1], n[1]) != 0))
 		return -1;
 	return 0;
 }
