@@ -23,6 +23,7 @@
 #include "config.h"
 #include "dns.h"
 #include "smtp_catalog.h"
+#include "sockaddr_text.h"
 
 #define CLI_MESSAGE_MAX (64u << 20) /* bytes of FILE.eml read, when [limits] has no cap */
 
@@ -68,22 +69,6 @@ static char *read_message(const char *path, size_t max, size_t *len)
 		fclose(f);
 	*len = n;
 	return buf;
-}
-
-static int parse_ip(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
 }
 
 static const char *action_name(enum auth_action a)
@@ -150,7 +135,7 @@ static int evaluate(const struct cli_args *a, struct gw_config *cfg, const char 
 	struct sockaddr_storage ip;
 	struct cli_run run = {0};
 	struct auth_ctx ctx;
-	if (parse_ip(a->ip, &ip) < 0) {
+	if (!sockaddr_text_parse(a->ip, &ip)) {
 		fprintf(stderr, "smtp-gateway auth: --ip %s is not an IP address\n", a->ip);
 		return 2;
 	}

@@ -36,6 +36,7 @@
 #include "auth.h"
 #include "smtp_seam.h"
 #include "smtp_session.h"
+#include "sockaddr_text.h"
 
 /* One auth context per worker and configuration (sessions keep theirs across a reload). */
 struct smtp_auth {
@@ -286,23 +287,6 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 
 /* ---- MAIL and RCPT ---- */
 
-/* The client's address for SPF; NULL when it is not an IP address. */
-static const struct sockaddr *client_addr(const struct smtp_session *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, s->ip, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		return (const struct sockaddr *)ss;
-	}
-	if (inet_pton(AF_INET6, s->ip, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		return (const struct sockaddr *)ss;
-	}
-	return NULL;
-}
-
 enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
                                    struct smtp_seam_verdict *out)
 {
@@ -319,7 +303,8 @@ enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
 	}
 	s->tx.seam = st;
 	st->done = done;
-	const struct sockaddr *sa = client_addr(s, &ss);
+	/* the client's address for SPF; NULL when it is not an IP address */
+	const struct sockaddr *sa = sockaddr_text_parse(s->ip, &ss);
 	st->spf_expected = sa && a->ctx.any_spf;
 	st->starting = true;
 	st->tx = auth_tx_start(&a->ctx, sa, s->helo, s->tx.mail_from, on_spf, s);

@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "smtp_catalog.h"
+#include "sockaddr_text.h"
 #include "zone_json.h"
 
 struct got {
@@ -115,12 +116,8 @@ int main(void)
 		return 0;
 	}
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	const char *ip = json_string_value(json_object_get(c, "ip"));
-	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
+	/* an address that does not parse stays AF_UNSPEC: auth.c must cope with it */
+	(void)sockaddr_text_parse(json_string_value(json_object_get(c, "ip")), &ss);
 
 	struct got g = {0};
 	size_t len;

@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "log.h"
 #include "opts.h"
+#include "sockaddr_text.h"
 #include "test_json.h"
 #include "spf.h"
 
@@ -60,22 +61,6 @@ static void on_outcome(void *arg, const struct spf_outcome *o)
 	event_base_loopbreak(d->base);
 }
 
-static int parse_ip(const char *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(arg);
@@ -90,7 +75,7 @@ static json_t *run_check(struct driver *d, const char *ip, const char *helo, con
 	struct event *deadline;
 	struct spf_check *c;
 
-	if (parse_ip(ip, &ss) < 0)
+	if (!sockaddr_text_parse(ip, &ss))
 		return json_pack("{s:s, s:s}", "result", "driver-error", "reason", "bad ip");
 	d->done = 0;
 	d->out = NULL;
@@ -166,7 +151,7 @@ static void slot_start(struct driver *d, struct slot *sl)
 	const char *ip = json_string_value(json_object_get(sl->in, "ip"));
 	const char *helo = json_string_value(json_object_get(sl->in, "helo"));
 	const char *from = json_string_value(json_object_get(sl->in, "mailfrom"));
-	if (!ip || parse_ip(ip, &ss) < 0) {
+	if (!ip || !sockaddr_text_parse(ip, &ss)) {
 		sl->done = 1;
 		d->running--;
 		print_json(json_pack("{s:s}", "result", "driver-error"),
