@@ -84,14 +84,9 @@ static char *crlf(const char *s, size_t *len)
 
 int main(void)
 {
-	json_error_t err;
-	json_t *c = json_loadf(stdin, 0, &err);
-	if (!c) {
-		fprintf(stderr, "auth-case: bad input: %s\n", err.text);
-		return 2;
-	}
-	struct zone *z = zone_json_case(c);
-	if (!z)
+	struct zone *z;
+	json_t *c = zone_json_read_case("auth-case", &z);
+	if (!c)
 		return 2;
 	struct dns_resolver resolver = zone_resolver(z);
 
