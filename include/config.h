@@ -49,6 +49,8 @@ enum gw_auto_replies { AUTO_REPLIES_DELIVER, AUTO_REPLIES_DROP }; /* route auto_
 enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
 enum gw_webhook_auth { WEBHOOK_AUTH_NONE, WEBHOOK_AUTH_BEARER, WEBHOOK_AUTH_BASIC };
 enum gw_log_level { GW_LOG_ERROR, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
+enum gw_log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+enum gw_log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 
 /* A network prefix, for trusted PROXY sources. */
 struct gw_cidr {
@@ -200,7 +202,9 @@ struct gw_dns {
 	uint64_t cache_max_ttl_ms;
 	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
 
-	uint64_t cache_max_bytes; /* memory of the cached answers, per worker */
+	uint64_t cache_max_bytes;   /* memory of the cached answers, per worker */
+	bool reverse_lookup;        /* envelope.client.reverse_name: forward-confirmed PTR */
+	uint32_t reverse_max_names; /* PTR names of one client checked forward */
 };
 
 struct gw_auth {
@@ -237,11 +241,23 @@ struct gw_server {
 	enum gw_log_level log_level;
 	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */
 	size_t n_log_trace;
+	enum gw_log_format log_format;
+	enum gw_log_target log_target;
+	char *log_file; /* log_target = "file": appended to, reopened on SIGUSR1 */
+};
+
+/* [admin]: the HTTP listener of /metrics, /healthz, /readyz (include/admin.h). */
+struct gw_admin {
+	struct gw_listener listener; /* first: the address setter writes a gw_listener;
+	                                listener.address NULL = no admin listener */
+	uint32_t max_series;         /* metric series kept per thread (include/metrics.h) */
+	uint64_t timeout_ms;         /* one admin connection's inactivity limit */
 };
 
 struct gw_config {
 	char *path; /* the file it was loaded from */
 	struct gw_server server;
+	struct gw_admin admin;
 	struct gw_listener *listeners;
 	size_t n_listeners;
 	struct gw_tls_cert *certs;
