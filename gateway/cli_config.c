@@ -211,11 +211,14 @@ int cli_route(int argc, char **argv)
 
 int cli_config_doc(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: smtp-gateway config-doc\n");
+	bool man = argc == 2 && strcmp(argv[1], "--man") == 0;
+	if (argc > 2 || (argc == 2 && !man)) {
+		fprintf(stderr, "usage: smtp-gateway config-doc [--man]\n");
 		return 2;
 	}
-	config_write_doc(stdout);
+	if (man)
+		config_write_man(stdout, GATEWAY_VERSION);
+	else
+		config_write_doc(stdout);
 	return 0;
 }

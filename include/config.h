@@ -222,7 +222,11 @@ struct gw_auth {
 	/* Bounds that fail closed (issue 10) */
 	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC together */
 	bool dkim_partial_body_aligns; /* a DKIM pass with l= short of the body may align */
-	char **trusted_arc_sealers;    /* ARC-Seal d= domains trust_arc believes (lower case) */
+	/* DKIM/ARC hashing off the loop (gateway/auth/auth.c, gateway/pool/) */
+	uint64_t dkim_offload_threshold; /* message octets from which it runs on the threads */
+	uint32_t dkim_verify_threads;    /* those threads, whole process; read at start */
+	uint32_t dkim_max_verifies;      /* messages on them at once; beyond: temperror */
+	char **trusted_arc_sealers;      /* ARC-Seal d= domains trust_arc believes (lower case) */
 	size_t n_trusted_arc_sealers;
 };
 
@@ -237,6 +241,7 @@ struct gw_server {
 	char *hostname;          /* greeting, Received:, authserv-id */
 	uint32_t workers;        /* 0 = one per core ("auto") */
 	char *user;              /* drop privileges to this user after binding */
+	bool allow_root;         /* run as root when user is unset (refused otherwise) */
 	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
 	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */
@@ -317,6 +322,9 @@ void diag_free(struct gw_diag *d);
 
 /* Writes docs/configuration.md's text (generated from the key tables) to f. */
 void config_write_doc(FILE *f);
+/* Writes the gateway.toml(5) manual page (roff, from the same key tables) to f; the
+ * version names the release in the page footer. */
+void config_write_man(FILE *f, const char *version);
 
 /* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
 /*

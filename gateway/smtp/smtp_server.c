@@ -91,6 +91,21 @@ static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
 	return 0;
 }
 
+/* A mail server parses hostile input all day: as root, any parser bug is the
+ * whole machine. So root needs either server.user (bind, then drop) or an
+ * explicit server.allow_root; checked before anything is bound. */
+static int refuse_root(const struct gw_server *s)
+{
+	if (geteuid() != 0 || (s->user && *s->user) || s->allow_root)
+		return 0;
+	log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+	        "refusing to run as root without server.user: every session would parse untrusted "
+	        "mail with full privileges. Set server.user to an unprivileged account (the "
+	        "listeners are bound first, then privileges dropped), run as that user, or set "
+	        "server.allow_root = true to accept the risk");
+	return -1;
+}
+
 static int drop_privileges(const char *user)
 {
 	if (!user || !*user)
@@ -319,7 +334,7 @@ int smtp_serve(struct gw_config *cfg, const char *path)
 		return 1;
 	block_signals(&set);
 	metrics_init(cfg->admin.max_series);
-	if (bind_all(&srv, cfg))
+	if (refuse_root(&cfg->server) || bind_all(&srv, cfg))
 		goto out_cfg;
 	admin = admin_start(cfg, &admin_failed); /* bound with the listeners, before the drop */
 	if (admin_failed)

@@ -141,6 +141,7 @@ class Gateway:
 hostname = "mx.bench.test"
 workers = {workers}
 log_level = "error"
+allow_root = true  # scripts/bench runs as root
 
 [[listener]]
 address = "127.0.0.1:{self.port}"

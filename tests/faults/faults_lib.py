@@ -53,6 +53,7 @@ class Gateway:
 [server]
 hostname = "mx.example.test"
 workers = {workers}
+allow_root = true  # the tests run as root
 {server}
 
 [[listener]]

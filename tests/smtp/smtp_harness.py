@@ -17,7 +17,8 @@ TESTDATA = ROOT.parent / "shared" / "testdata"
 DOUBLE = BUILD / "tests" / "smtp" / "smtp-gateway-double"
 
 BASE = {
-    "server": {"hostname": '"mx.test"', "workers": "2", "log_level": '"debug"'},
+    "server": {"hostname": '"mx.test"', "workers": "2", "log_level": '"debug"',
+               "allow_root": "true"},  # the tests run as root
     "limits": {},
     # Hermetic: sender authentication would ask the system's resolver (tests/smtp_auth/
     # runs it against tests/dnsserver.py).

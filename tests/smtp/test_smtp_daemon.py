@@ -46,6 +46,7 @@ def test_daemon_posts_and_answers(hook, tmp_path):
     cfg.write_text(f"""[server]
 hostname = "mx.test"
 workers = 1
+allow_root = true
 [[listener]]
 address = "127.0.0.1:{port}"
 [auth]

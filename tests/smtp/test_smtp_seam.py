@@ -25,7 +25,7 @@ class SlowDnsDaemon(Daemon):
 
     def __init__(self, tmp, dns, hook, auth, route_opts):  # noqa: D107 (no super: own config)
         self.port = free_port()
-        lines = ["[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"',
+        lines = ["[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"', "allow_root = true",
                  "[[listener]]", f'address = "127.0.0.1:{self.port}"',
                  "[dns]", f'servers = ["{dns.address}"]', 'timeout = "10s"', "tries = 1",
                  "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],

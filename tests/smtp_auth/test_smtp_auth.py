@@ -105,7 +105,7 @@ class Daemon:
         self.port = free_port()
         cfg = tmp / "gateway.toml"
         lines = [
-            "[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"',
+            "[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"', "allow_root = true",
             "[[listener]]", f'address = "127.0.0.1:{self.port}"',
             "[dns]", f'servers = ["{dns.address}"]', 'timeout = "1s"', "tries = 1",
             "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],

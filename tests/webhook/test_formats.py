@@ -471,6 +471,7 @@ include_raw = true
 [server]
 hostname = "mx.example.test"
 workers = 1
+allow_root = true  # the tests run as root
 [[listener]]
 address = "127.0.0.1:{port}"
 [auth]

@@ -138,6 +138,7 @@ def gateway(rails, gateway_bin):
 [server]
 hostname = "mx.example.test"
 workers = 1
+allow_root = true  # the tests run as root
 
 [[listener]]
 address = "127.0.0.1:{port}"

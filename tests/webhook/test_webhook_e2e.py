@@ -35,6 +35,7 @@ class Gateway:
 [server]
 hostname = "mx.example.test"
 workers = 1
+allow_root = true  # the tests run as root
 {server}
 
 [[listener]]
