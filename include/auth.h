@@ -86,8 +86,9 @@ enum auth_action {
 };
 
 /*
- * Which verdict: the SMTP front end answers each from its reply catalogue
- * (gateway/smtp/smtp_reply.c), by this id.
+ * Which verdict: which check decided, and whether for good or for now.
+ * The SMTP front end answers each from its one reply catalogue
+ * (gateway/smtp/smtp_catalog.c) by this id; no reply text is kept here.
  */
 enum auth_verdict_id {
 	AUTH_V_ACCEPT,
@@ -107,9 +108,6 @@ enum auth_verdict_id {
 struct auth_verdict {
 	enum auth_verdict_id id;
 	enum auth_action action;
-	int code;          /* 250, 550, 451 */
-	char status[12];   /* enhanced status: "5.7.23" */
-	const char *text;  /* static reply text */
 	const char *check; /* "spf", "dkim", "dmarc", "arc", or NULL: who decided */
 };
 

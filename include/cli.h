@@ -17,7 +17,8 @@ int cli_config_doc(int argc, char **argv); /* gateway/cli_config.c */
 int payload_cli(int argc, char **argv);
 
 /* smtp-gateway auth --ip ADDR --helo NAME --from ADDRESS [-c FILE] FILE.eml
- * (gateway/auth/auth_cli.c) */
+ * (gateway/auth_cli.c: it answers with the SMTP reply catalogue, so it sits
+ * above gateway/auth/ and gateway/smtp/) */
 int auth_cli(int argc, char **argv);
 
 #endif

@@ -186,3 +186,35 @@ def test_one_seed_setup():
          and re.search(r"\bs?rand\(|<< 13", re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"),
                                                     flags=re.S))]
     assert c == ["tests/common/test_rand.h"], c
+
+
+# ---- one reply catalogue (issue 12, part 2; STYLE.md 7) ----
+
+# An enhanced status code standing alone as a C string: the mark of a reply row.
+REPLY_STATUS = re.compile(r'"[245]\.\d{1,3}\.\d{1,3}"')
+# Where reply rows may stand: the SMTP catalogue, and the webhook's HTTP-to-SMTP
+# table with delivery's own replies (STYLE.md names it as a table of its own:
+# the webhook layer sits below the SMTP front end and cannot read its catalogue).
+REPLY_TABLES = {"gateway/smtp/smtp_catalog.c", "gateway/webhook/http_reply.c"}
+
+
+def test_one_reply_catalogue():
+    """No file outside the catalogue types an SMTP reply: auth hands back verdict ids."""
+    where = sorted(str(p.relative_to(ROOT)) for p in SOURCES
+                   if not str(p.relative_to(ROOT)).startswith("tests/")
+                   and REPLY_STATUS.search(re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"),
+                                                  flags=re.S)))
+    assert set(where) <= REPLY_TABLES, "reply texts outside the catalogue (smtp_catalog.c): " + \
+        ", ".join(sorted(set(where) - REPLY_TABLES))
+    assert set(where) == REPLY_TABLES, "no reply rows left in " + \
+        ", ".join(sorted(REPLY_TABLES - set(where))) + ": remove them from REPLY_TABLES"
+
+
+def test_auth_below_smtp():
+    """gateway/smtp/ sits above the checks: they include no SMTP header (docs/architecture.md)."""
+    bad = [f"{p.relative_to(ROOT)}: {inc}"
+           for d in ("auth", "spf", "dkim", "dmarc", "dns")
+           for p in sorted((ROOT / "gateway" / d).glob("*.[ch]"))
+           for inc in re.findall(r'#include "(smtp[^"]*)"', p.read_text(errors="replace"))]
+    assert not bad, "the checks hand back verdicts, the SMTP catalogue answers them: " + \
+        ", ".join(bad)

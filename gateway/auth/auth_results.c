@@ -3,8 +3,8 @@
  * the Authentication-Results field (RFC 8601 sections 2.2 to 2.7; the
  * dmarc method of RFC 7489 section 11.2, arc of RFC 8617 section 10.1),
  * the payload's auth object (docs/authentication.md) and the verdict
- * under the configured policies, with the enhanced status codes of
- * RFC 7372 (X.7.20 to X.7.24) and RFC 8617 (X.7.29).
+ * under the configured policies: an id of include/auth.h, which the SMTP
+ * front end's one catalogue answers (RFC 7372 and RFC 8617 codes there).
  *
  * Must never: write past a buffer (every write is bounded and truncates),
  * put a character from the message into a comment without cleaning it, or
@@ -295,97 +295,76 @@ json_t *auth_results_json(const struct auth_facts *f, const char *ar_value)
 	                 ar_value);
 }
 
-/* The reply catalogue of authentication refusals: one row per outcome. */
-enum verdict_id {
-	V_ACCEPT,
-	V_QUARANTINE,
-	V_SPF_FAIL,
-	V_SPF_TEMP,
-	V_DKIM_FAIL,
-	V_DKIM_TEMP,
-	V_ARC_FAIL,
-	V_ARC_TEMP,
-	V_DMARC_REJECT,
-	V_DMARC_PERMERROR,
-	V_DMARC_TEMP,
-};
-
+/*
+ * What each verdict does and which check speaks for it. The reply it gets
+ * (code, enhanced status, text) is the SMTP front end's business: its one
+ * catalogue maps these ids (gateway/smtp/smtp_catalog.c).
+ */
 static const struct {
 	enum auth_action action;
-	int code;
-	const char *status, *text, *check;
-} verdicts[] = {
-    [V_ACCEPT] = {AUTH_ACCEPT, 250, "2.0.0", "OK", NULL},
-    [V_QUARANTINE] = {AUTH_QUARANTINE, 250, "2.0.0", "OK (quarantine per DMARC policy)", "dmarc"},
-    [V_SPF_FAIL] = {AUTH_REJECT, 550, "5.7.23", "SPF validation failed", "spf"},
-    [V_SPF_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.24", "SPF validation error, try again later", "spf"},
-    [V_DKIM_FAIL] = {AUTH_REJECT, 550, "5.7.20", "No passing DKIM signature found", "dkim"},
-    [V_DKIM_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.20", "DKIM key lookup failed, try again later",
-                     "dkim"},
-    [V_ARC_FAIL] = {AUTH_REJECT, 550, "5.7.29", "ARC validation failure", "arc"},
-    [V_ARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.29", "ARC validation error, try again later", "arc"},
-    [V_DMARC_REJECT] = {AUTH_REJECT, 550, "5.7.1",
-                        "Message rejected per the DMARC policy of the author domain", "dmarc"},
+	const char *check;
+} verdicts[AUTH_V_MAX] = {
+    [AUTH_V_ACCEPT] = {AUTH_ACCEPT, NULL},
+    [AUTH_V_QUARANTINE] = {AUTH_QUARANTINE, "dmarc"},
+    [AUTH_V_SPF_FAIL] = {AUTH_REJECT, "spf"},
+    [AUTH_V_SPF_TEMP] = {AUTH_TEMPFAIL, "spf"},
+    [AUTH_V_DKIM_FAIL] = {AUTH_REJECT, "dkim"},
+    [AUTH_V_DKIM_TEMP] = {AUTH_TEMPFAIL, "dkim"},
+    [AUTH_V_ARC_FAIL] = {AUTH_REJECT, "arc"},
+    [AUTH_V_ARC_TEMP] = {AUTH_TEMPFAIL, "arc"},
+    [AUTH_V_DMARC_REJECT] = {AUTH_REJECT, "dmarc"},
     /* RFC 7489 section 6.6.1: the authors cannot all be checked; refusing is allowed. */
-    [V_DMARC_PERMERROR] = {AUTH_REJECT, 550, "5.7.1",
-                           "Message rejected: the From field cannot be checked under DMARC",
-                           "dmarc"},
-    [V_DMARC_TEMP] = {AUTH_TEMPFAIL, 451, "4.7.1", "DMARC policy lookup failed, try again later",
-                      "dmarc"},
+    [AUTH_V_DMARC_PERMERROR] = {AUTH_REJECT, "dmarc"},
+    [AUTH_V_DMARC_TEMP] = {AUTH_TEMPFAIL, "dmarc"},
 };
 
-_Static_assert((int)V_DMARC_TEMP + 1 == (int)AUTH_V_MAX, "enum auth_verdict_id follows verdicts[]");
-
-static void set_verdict(struct auth_verdict *v, enum verdict_id id)
+static void set_verdict(struct auth_verdict *v, enum auth_verdict_id id)
 {
-	v->id = (enum auth_verdict_id)id;
+	v->id = id;
 	v->action = verdicts[id].action;
-	v->code = verdicts[id].code;
-	snprintf(v->status, sizeof(v->status), "%s", verdicts[id].status);
-	v->text = verdicts[id].text;
 	v->check = verdicts[id].check;
 }
 
 void auth_spf_verdict(const struct auth_policy *p, enum spf_result r, struct auth_verdict *v)
 {
-	set_verdict(v, V_ACCEPT);
+	set_verdict(v, AUTH_V_ACCEPT);
 	if (p->spf != POLICY_ENFORCE)
 		return;
 	if (r == SPF_FAIL)
-		set_verdict(v, V_SPF_FAIL);
+		set_verdict(v, AUTH_V_SPF_FAIL);
 	else if (r == SPF_TEMPERROR)
-		set_verdict(v, V_SPF_TEMP);
+		set_verdict(v, AUTH_V_SPF_TEMP);
 }
 
-static enum verdict_id dkim_verdict(const struct auth_facts *f)
+static enum auth_verdict_id dkim_verdict(const struct auth_facts *f)
 {
 	bool temp = false;
 	if (f->n_dkim == 0)
-		return V_ACCEPT; /* unsigned mail is DMARC's business, not DKIM's */
+		return AUTH_V_ACCEPT; /* unsigned mail is DMARC's business, not DKIM's */
 	for (size_t i = 0; i < f->n_dkim; i++) {
 		if (f->dkim[i].status == DKIM_PASS)
-			return V_ACCEPT;
+			return AUTH_V_ACCEPT;
 		temp |= f->dkim[i].status == DKIM_TEMPERROR;
 	}
-	return temp ? V_DKIM_TEMP : V_DKIM_FAIL;
+	return temp ? AUTH_V_DKIM_TEMP : AUTH_V_DKIM_FAIL;
 }
 
-static enum verdict_id dmarc_verdict(const struct auth_facts *f)
+static enum auth_verdict_id dmarc_verdict(const struct auth_facts *f)
 {
 	const struct dmarc_outcome *d = &f->dmarc;
 	if (d->result == DMARC_RESULT_TEMPERROR)
-		return V_DMARC_TEMP;
+		return AUTH_V_DMARC_TEMP;
 	if (d->result == DMARC_RESULT_PERMERROR)
-		return V_DMARC_PERMERROR; /* fails closed: no author escapes the check */
+		return AUTH_V_DMARC_PERMERROR; /* fails closed: no author escapes the check */
 	if (d->result != DMARC_RESULT_FAIL || f->arc_override)
-		return V_ACCEPT;
+		return AUTH_V_ACCEPT;
 	if (d->disposition == DMARC_POLICY_REJECT)
-		return V_DMARC_REJECT;
-	return d->disposition == DMARC_POLICY_QUARANTINE ? V_QUARANTINE : V_ACCEPT;
+		return AUTH_V_DMARC_REJECT;
+	return d->disposition == DMARC_POLICY_QUARANTINE ? AUTH_V_QUARANTINE : AUTH_V_ACCEPT;
 }
 
 /* Which of two outcomes speaks: a refusal before a delay before a quarantine. */
-static int weight(enum verdict_id id)
+static int weight(enum auth_verdict_id id)
 {
 	static const int w[] = {
 	    [AUTH_ACCEPT] = 0, [AUTH_QUARANTINE] = 1, [AUTH_TEMPFAIL] = 2, [AUTH_REJECT] = 3};
@@ -395,15 +374,16 @@ static int weight(enum verdict_id id)
 void auth_results_verdict(const struct auth_facts *f, const struct auth_policy *pol,
                           struct auth_verdict *v)
 {
-	enum verdict_id best = V_ACCEPT, c[4] = {V_ACCEPT, V_ACCEPT, V_ACCEPT, V_ACCEPT};
+	enum auth_verdict_id best = AUTH_V_ACCEPT,
+	                     c[4] = {AUTH_V_ACCEPT, AUTH_V_ACCEPT, AUTH_V_ACCEPT, AUTH_V_ACCEPT};
 	if (pol->spf == POLICY_ENFORCE && f->spf_done)
-		c[0] = f->spf == SPF_FAIL        ? V_SPF_FAIL
-		       : f->spf == SPF_TEMPERROR ? V_SPF_TEMP
-		                                 : V_ACCEPT;
+		c[0] = f->spf == SPF_FAIL        ? AUTH_V_SPF_FAIL
+		       : f->spf == SPF_TEMPERROR ? AUTH_V_SPF_TEMP
+		                                 : AUTH_V_ACCEPT;
 	if (pol->dkim == POLICY_ENFORCE && f->dkim_shown)
 		c[1] = dkim_verdict(f);
 	if (pol->arc == POLICY_ENFORCE && f->arc_shown && f->arc == ARC_FAIL)
-		c[2] = f->arc_temporary ? V_ARC_TEMP : V_ARC_FAIL;
+		c[2] = f->arc_temporary ? AUTH_V_ARC_TEMP : AUTH_V_ARC_FAIL;
 	if (pol->dmarc == POLICY_ENFORCE && f->dmarc_shown)
 		c[3] = dmarc_verdict(f);
 	for (size_t i = 0; i < 4; i++)

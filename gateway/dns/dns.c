@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "dns_int.h"
+#include "grow.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -138,14 +139,10 @@ static void sock_drop(struct dns_impl *d, struct dns_sock *s)
 
 static struct dns_sock *sock_add(struct dns_impl *d, ares_socket_t fd)
 {
-	if (d->n_socks == d->cap_socks) {
-		size_t cap = d->cap_socks ? d->cap_socks * 2 : 4;
-		struct dns_sock *n = realloc(d->socks, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		d->socks = n;
-		d->cap_socks = cap;
-	}
+	struct dns_sock *grown = grow_array(d->socks, &d->cap_socks, d->n_socks, sizeof(*grown), 4);
+	if (!grown)
+		return NULL;
+	d->socks = grown;
 	struct dns_sock *s = &d->socks[d->n_socks];
 	*s = (struct dns_sock){.fd = fd};
 	d->n_socks++;

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "smtp_parse.h"
+#include "utf8.h"
 
 void smtp_parse_verb(const char *line, size_t *verblen, const char **arg)
 {
@@ -55,44 +56,6 @@ int smtp_parse_u64(const char *s, size_t len, uint64_t *out)
 	}
 	*out = v;
 	return 0;
-}
-
-bool smtp_utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i <= n)
-			return false;
-		unsigned cp = c & (0x3f >> n);
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
 }
 
 static bool deceptive_cp(uint32_t cp)
@@ -307,7 +270,7 @@ enum smtp_perr smtp_parse_path(const char **p, bool allow_null, struct smtp_path
 	c.p++;
 	if ((size_t)(c.p - open) > SMTP_PATH_MAX)
 		return PERR_TOO_LONG;
-	if (c.utf8 && !smtp_utf8_valid((const unsigned char *)out->addr, strlen(out->addr)))
+	if (c.utf8 && !utf8_valid(out->addr, strlen(out->addr)))
 		return PERR_BAD_UTF8;
 	if (c.utf8 && smtp_utf8_deceptive((const unsigned char *)out->addr, strlen(out->addr)))
 		return PERR_DECEPTIVE;
@@ -354,7 +317,7 @@ enum smtp_perr smtp_parse_params(const char *p, struct smtp_param *out, size_t m
 			pm->vallen = (size_t)((const char *)c - pm->val);
 			if (pm->vallen == 0)
 				return PERR_SYNTAX;
-			if (!smtp_utf8_valid((const unsigned char *)pm->val, pm->vallen))
+			if (!utf8_valid(pm->val, pm->vallen))
 				return PERR_BAD_UTF8;
 		}
 		if (*c && *c != ' ')
@@ -372,25 +335,33 @@ static int copy_field(const unsigned char *p, size_t n, char *dst, size_t max)
 	return 0;
 }
 
+/* RFC 4616 section 2: [authzid] NUL authcid NUL passwd, split at its first two NULs. */
+static int sasl_fields(const unsigned char *msg, size_t len, const unsigned char *f[3], size_t n[3])
+{
+	for (int i = 0; i < 2; i++) {
+		const unsigned char *nul = memchr(msg, '\0', len);
+		if (!nul)
+			return -1;
+		f[i] = msg;
+		n[i] = (size_t)(nul - msg);
+		len -= n[i] + 1;
+		msg = nul + 1;
+	}
+	f[2] = msg;
+	n[2] = len;
+	return 0;
+}
+
 int smtp_sasl_plain(const unsigned char *msg, size_t len, char *user, size_t usermax, char *pass,
                     size_t passmax)
 {
-	const unsigned char *nul1 = memchr(msg, '\0', len);
-	if (!nul1)
-		return -1;
-	size_t zlen = (size_t)(nul1 - msg);
-	const unsigned char *u = nul1 + 1;
-	size_t rest = len - zlen - 1;
-	const unsigned char *nul2 = memchr(u, '\0', rest);
-	if (!nul2)
-		return -1;
-	size_t ulen = (size_t)(nul2 - u);
-	const unsigned char *pw = nul2 + 1;
-	size_t plen = rest - ulen - 1;
-	if (copy_field(u, ulen, user, usermax) || copy_field(pw, plen, pass, passmax))
+	const unsigned char *f[3]; /* authzid, authcid, passwd */
+	size_t n[3];
+	if (sasl_fields(msg, len, f, n) || copy_field(f[1], n[1], user, usermax) ||
+	    copy_field(f[2], n[2], pass, passmax))
 		return -1;
 	/* We do not let one identity act for another. */
-	if (zlen && (zlen != ulen || memcmp(msg, u, ulen) != 0))
+	if (n[0] && (n[0] != n[1] || memcmp(f[0], f[1], n[1]) != 0))
 		return -1;
 	return 0;
 }

@@ -64,8 +64,6 @@ const char *smtp_parse_prefix(const char *arg, const char *prefix);
 /* Decimal without sign or spaces, at most 20 digits, no overflow. Returns 0 or -1. */
 int smtp_parse_u64(const char *s, size_t len, uint64_t *out);
 
-/* Is s (len bytes) well-formed UTF-8 (RFC 3629)? */
-bool smtp_utf8_valid(const unsigned char *s, size_t len);
 /*
  * True when well-formed UTF-8 s holds a code point that serves only to
  * mislead a person reading an address: C1 controls (U+0080-009F) and the

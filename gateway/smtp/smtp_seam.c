@@ -43,6 +43,7 @@
 #include "delivery.h"
 #include "smtp_seam.h"
 #include "smtp_session.h"
+#include "sockaddr_text.h"
 #include "spam.h"
 
 /* One auth context per worker and configuration (sessions keep theirs across a reload). */
@@ -176,25 +177,10 @@ static bool refuses(const struct auth_verdict *v)
 	return v->action == AUTH_REJECT || v->action == AUTH_TEMPFAIL;
 }
 
-/* The catalogue's row for each refusal of auth.h. */
+/* A refusal's row of the catalogue; RPL_NONE when the verdict lets the message on. */
 static enum smtp_reply_id refusal_reply(const struct auth_verdict *v)
 {
-	static const enum smtp_reply_id map[AUTH_V_MAX] = {
-	    [AUTH_V_SPF_FAIL] = RPL_AUTH_SPF_FAIL,
-	    [AUTH_V_SPF_TEMP] = RPL_AUTH_SPF_TEMP,
-	    [AUTH_V_DKIM_FAIL] = RPL_AUTH_DKIM_FAIL,
-	    [AUTH_V_DKIM_TEMP] = RPL_AUTH_DKIM_TEMP,
-	    [AUTH_V_ARC_FAIL] = RPL_AUTH_ARC_FAIL,
-	    [AUTH_V_ARC_TEMP] = RPL_AUTH_ARC_TEMP,
-	    [AUTH_V_DMARC_REJECT] = RPL_AUTH_DMARC_REJECT,
-	    [AUTH_V_DMARC_PERMERROR] = RPL_AUTH_DMARC_PERMERROR,
-	    [AUTH_V_DMARC_TEMP] = RPL_AUTH_DMARC_TEMP,
-	};
-	if (!refuses(v))
-		return RPL_NONE;
-	enum smtp_reply_id r = (unsigned)v->id < AUTH_V_MAX ? map[v->id] : RPL_NONE;
-	/* Fails closed: a refusal without a row is a temporary refusal, never a pass. */
-	return r ? r : RPL_AUTH_TIMEOUT;
+	return refuses(v) ? smtp_catalog_auth(v->id) : RPL_NONE;
 }
 
 static void verdict_of(struct smtp_seam_verdict *out, enum smtp_seam_step step,
@@ -326,23 +312,6 @@ static void on_spf(void *arg, const struct auth_spf_info *info)
 
 /* ---- MAIL and RCPT ---- */
 
-/* The client's address for SPF; NULL when it is not an IP address. */
-static const struct sockaddr *client_addr(const struct smtp_session *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, s->ip, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		return (const struct sockaddr *)ss;
-	}
-	if (inet_pton(AF_INET6, s->ip, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		return (const struct sockaddr *)ss;
-	}
-	return NULL;
-}
-
 enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
                                    struct smtp_seam_verdict *out)
 {
@@ -359,7 +328,8 @@ enum smtp_seam_wait smtp_seam_mail(struct smtp_session *s, smtp_seam_fn done,
 	}
 	s->tx.seam = st;
 	st->done = done;
-	const struct sockaddr *sa = client_addr(s, &ss);
+	/* the client's address for SPF; NULL when it is not an IP address */
+	const struct sockaddr *sa = sockaddr_text_parse(s->ip, &ss);
 	st->spf_expected = sa && a->ctx.any_spf;
 	st->starting = true;
 	st->tx = auth_tx_start(&a->ctx, sa, s->helo, s->tx.mail_from, on_spf, s);

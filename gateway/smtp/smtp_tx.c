@@ -163,7 +163,7 @@ static void wait_for_seam(struct smtp_session *s)
 
 static void log_refusal(struct smtp_session *s, const char *what, const struct smtp_seam_verdict *v)
 {
-	const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
+	const struct smtp_reply_row *row = smtp_catalog_row(v->refuse);
 	smtp_log(GW_LOG_INFO, s->id, "%s refused by %s: %d %s", what, v->check ? v->check : "auth",
 	         row ? row->code : 0, row ? row->status : "");
 }
@@ -354,7 +354,7 @@ static void fail_message(struct smtp_session *s)
 	enum smtp_reply_id e = s->tx.error;
 	smtp_worker_count(s->w, C_REJECTED_MESSAGES);
 	count_refusal(s, e);
-	const struct smtp_reply_row *row = smtp_reply_row(e);
+	const struct smtp_reply_row *row = smtp_catalog_row(e);
 	smtp_log(GW_LOG_INFO, s->id, "message refused octets=%llu: %d %s %s",
 	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
 	         row ? row->text : "");
@@ -393,7 +393,7 @@ static void refuse_message_text(struct smtp_session *s, enum smtp_reply_id r, co
 {
 	char text[256];
 	snprintf(text, sizeof text, "%s", detail ? detail : ""); /* the reset frees detail */
-	const struct smtp_reply_row *row = smtp_reply_row(r);
+	const struct smtp_reply_row *row = smtp_catalog_row(r);
 	smtp_record_message(s, row ? row->code : 0, row ? row->status : "", NULL);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
@@ -491,7 +491,7 @@ static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict 
 		return;
 	}
 	if (v->refuse) {
-		const struct smtp_reply_row *row = smtp_reply_row(v->refuse);
+		const struct smtp_reply_row *row = smtp_catalog_row(v->refuse);
 		bool spam = v->check && strcmp(v->check, "spam") == 0;
 		smtp_worker_count(s->w, C_REJECTED_MESSAGES);
 		if (spam)

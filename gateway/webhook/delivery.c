@@ -655,11 +655,6 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
  */
 static bool drop_auto_reply(struct delivery *d, struct job *j)
 {
-	static const struct smtp_reply dropped = {.code = 250,
-	                                          .status = "2.0.0",
-	                                          .text = "Accepted (automatic reply dropped)",
-	                                          .refused = 0};
-
 	if (j->req.opts.auto_replies != AUTO_REPLIES_DROP ||
 	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
 		return false;
@@ -668,7 +663,7 @@ static bool drop_auto_reply(struct delivery *d, struct job *j)
 	        "route=%s dropped kind=%s dropped_total=%llu -> 250", j->req.route_name,
 	        j->req.kind == PAYLOAD_BOUNCE ? "bounce" : "auto_reply",
 	        (unsigned long long)d->n_dropped);
-	j->failed = dropped;
+	http_reply_own(HTTP_OWN_DROPPED, &j->failed);
 	job_set_state(j, JOB_FAILED);
 	timer_after_us(j->timer, 0);
 	return true;
@@ -730,14 +725,6 @@ static void build_run(struct work_job *pj)
 /* Back on the loop: the build is over; the session is still there (else j was freed). */
 static void on_built(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct smtp_reply too_big = {.code = 552,
-	                                          .status = "5.3.4",
-	                                          .text = "Message too big for the webhook",
-	                                          .refused = DELIVERY_TOO_BIG};
-	static const struct smtp_reply failed = {.code = 451,
-	                                         .status = "4.3.0",
-	                                         .text = "Delivery could not be set up",
-	                                         .refused = DELIVERY_FAILED};
 	struct job *j = arg;
 	const struct gw_route *route = j->route;
 	(void)fd;
@@ -754,7 +741,9 @@ static void on_built(evutil_socket_t fd, short what, void *arg)
 		snprintf(j->build_err, sizeof(j->build_err), "cannot set up the delivery");
 	log_msg(GW_LOG_WARN, LS_WEBHOOK, j->cookie, j->req.id, "route=%s %s", j->req.route_name,
 	        j->build_err);
-	j->failed = j->build_rc < 0 && j->build_errno == EMSGSIZE ? too_big : failed;
+	http_reply_own(j->build_rc < 0 && j->build_errno == EMSGSIZE ? HTTP_OWN_TOO_BIG
+	                                                             : HTTP_OWN_SETUP,
+	               &j->failed);
 	job_set_state(j, JOB_FAILED);
 	timer_after_us(j->timer, 0);
 }
@@ -932,13 +921,11 @@ unsigned delivery_in_flight(const struct delivery *d)
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
-	struct smtp_reply r = {.code = 451,
-	                       .status = "4.3.2",
-	                       .text = "Service shutting down, delivery not confirmed",
-	                       .refused = 0};
+	struct smtp_reply r;
 	struct job *j;
 	unsigned cut = 0, running = 0;
 
+	http_reply_own(HTTP_OWN_DRAIN_CUT, &r);
 	while ((j = TAILQ_FIRST(&d->jobs)) != NULL) {
 		if (j->state == JOB_RUNNING && j->easy) {
 			j->rs->running--;

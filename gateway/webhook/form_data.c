@@ -14,6 +14,7 @@
  * cut); change the body between computing its length and reading it.
  */
 #include "form_data.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +57,11 @@ static struct form_part *part_new(struct form_data *f, const char *name, const c
 
 	if (f->finished)
 		return NULL;
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
-		struct form_part *np = realloc(f->parts, cap * sizeof(*np));
-		if (!np)
-			return NULL;
-		f->parts = np;
-		f->cap = cap;
-	}
-	p = &f->parts[f->n];
+	struct form_part *parts = grow_array(f->parts, &f->cap, f->n, sizeof(*parts), 16);
+	if (!parts)
+		return NULL;
+	f->parts = parts;
+	p = &parts[f->n];
 	memset(p, 0, sizeof(*p));
 	p->name = strdup(name);
 	p->filename = filename ? strdup(filename) : NULL;

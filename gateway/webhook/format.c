@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "utf8.h"
 #include "webhook_request.h"
 
 static const char *const names[] = {
@@ -253,51 +254,6 @@ char *fmt_take_content(json_t *att, size_t *len)
 	return out;
 }
 
-size_t fmt_utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0], cp, min;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		len = 2, cp = c & 0x1f, min = 0x80;
-	else if ((c & 0xf0) == 0xe0)
-		len = 3, cp = c & 0x0f, min = 0x800;
-	else if ((c & 0xf8) == 0xf0)
-		len = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-bool fmt_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n = fmt_utf8_seq(p + i, len - i);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 int fmt_add_message_field(struct form_data *f, const char *name, char *copy, size_t len, bool blob)
 {
 	int i;
@@ -310,7 +266,7 @@ int fmt_add_message_field(struct form_data *f, const char *name, char *copy, siz
 	}
 	if (i < 0)
 		return -1;
-	if (!fmt_utf8_valid(f->parts[i].data, f->parts[i].len))
+	if (!utf8_valid(f->parts[i].data, f->parts[i].len))
 		return form_data_set_type(f, (size_t)i, "text/plain; charset=ISO-8859-1");
 	return 0;
 }

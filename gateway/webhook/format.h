@@ -79,10 +79,6 @@ size_t fmt_header_len(const struct message_bytes *msg);
 char *fmt_raw_header(const struct message_bytes *msg, size_t *len);
 /* Decodes an attachment's base64 content into a malloc'd buffer; frees the tree's copy. */
 char *fmt_take_content(json_t *att, size_t *len);
-/* Length of the valid UTF-8 sequence at p (1 for ASCII), 0 when none starts there. */
-size_t fmt_utf8_seq(const unsigned char *p, size_t n);
-/* Whether s is valid UTF-8 (RFC 3629: no overlong forms, no surrogates). */
-bool fmt_utf8_valid(const char *s, size_t len);
 /*
  * Adds the message (or its header block) as a plain field: raw bytes, as
  * the providers send it; labelled text/plain; charset=ISO-8859-1 when it is

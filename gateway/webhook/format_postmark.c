@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "format.h"
+#include "utf8.h"
 #include "webhook_request.h"
 
 /* Header fields Postmark gives their own member: left out of Headers. */
@@ -199,7 +200,8 @@ static size_t raw_escape(const struct message_bytes *msg, char *out)
 		size_t len = 1;
 
 		if (c >= 0x80) {
-			len = fmt_utf8_seq(p + i, n - i);
+			uint32_t cp;
+			len = utf8_decode(p + i, n - i, &cp);
 			w = len ? (const char *)p + i : "\xef\xbf\xbd";
 			if (out)
 				memcpy(out + o, w, len ? len : 3);

@@ -73,6 +73,20 @@ static const struct reply_row row_invalid = {0,
                                              "Webhook answered badly, try again later",
                                              false};
 
+/* Delivery's own replies (enum http_reply_own); refused: the enum delivery_result, or 0. */
+static const struct {
+	int code;
+	const char *status, *text;
+	int refused;
+} own_rows[HTTP_OWN_MAX] = {
+    /* The one 250 not backed by a 2xx, and only because the operator asked for it. */
+    [HTTP_OWN_DROPPED] = {250, "2.0.0", "Accepted (automatic reply dropped)", 0},
+    [HTTP_OWN_TOO_BIG] = {552, "5.3.4", "Message too big for the webhook", DELIVERY_TOO_BIG},
+    [HTTP_OWN_SETUP] = {451, "4.3.0", "Delivery could not be set up", DELIVERY_FAILED},
+    /* The app may have taken the message; the sender's retry carries the same id. */
+    [HTTP_OWN_DRAIN_CUT] = {451, "4.3.2", "Service shutting down, delivery not confirmed", 0},
+};
+
 static const struct reply_row *row_find(const struct http_answer *a)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -253,6 +267,15 @@ static void add_suffix(const struct http_answer *a, struct smtp_reply *out)
 		out->text[strlen(out->text) - 1] = '\0';
 	snprintf(out->text + strlen(out->text), sizeof(out->text) - strlen(out->text), "%s",
 	         suffix);
+}
+
+void http_reply_own(enum http_reply_own id, struct smtp_reply *out)
+{
+	memset(out, 0, sizeof(*out));
+	if ((unsigned)id >= HTTP_OWN_MAX)
+		id = HTTP_OWN_SETUP; /* fails closed: a temporary failure, never a 250 */
+	reply_set(out, own_rows[id].code, own_rows[id].status, own_rows[id].text);
+	out->refused = own_rows[id].refused;
 }
 
 void http_reply_map(const struct http_answer *a, const struct gw_reply_override *ov, size_t n_ov,

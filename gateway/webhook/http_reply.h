@@ -44,6 +44,18 @@ struct http_answer {
 void http_reply_map(const struct http_answer *a, const struct gw_reply_override *ov, size_t n_ov,
                     struct smtp_reply *out);
 
+/* Delivery's own replies, where no attempt speaks (delivery.c). */
+enum http_reply_own {
+	HTTP_OWN_DROPPED,   /* route auto_replies = "accept-and-drop": 250, nothing posted */
+	HTTP_OWN_TOO_BIG,   /* the body would pass its cap: 552 (refused = DELIVERY_TOO_BIG) */
+	HTTP_OWN_SETUP,     /* the request could not be built: 451 (refused = DELIVERY_FAILED) */
+	HTTP_OWN_DRAIN_CUT, /* the drain deadline came first: 451, delivery not confirmed */
+	HTTP_OWN_MAX
+};
+
+/* The reply of one of delivery's own outcomes, from the same table file as the HTTP rows. */
+void http_reply_own(enum http_reply_own id, struct smtp_reply *out);
+
 /* Is this answer worth another attempt (connect, timeout, reset, 502, 503, 504)? */
 bool http_reply_transient(const struct http_answer *a);
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "route_int.h"
+#include "utf8.h"
 
 /* RFC 3492 section 5: Bootstring parameters for punycode. */
 enum {
@@ -35,38 +36,6 @@ enum {
 	PC_DELIMITER = '-',
 };
 #define PC_MAXINT UINT32_MAX
-
-size_t idna_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	if (len == 0)
-		return 0;
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if ((c & 0xE0) == 0xC0) {
-		n = 2, v = c & 0x1F, min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		n = 3, v = c & 0x0F, min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		n = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		return 0;
-	*cp = v;
-	return n;
-}
 
 size_t idna_utf8_encode(uint32_t cp, char *out)
 {
@@ -189,7 +158,7 @@ int idna_fold_utf8(const char *in, size_t inlen, char *out, size_t outlen)
 			continue;
 		}
 		uint32_t cp;
-		size_t n = idna_utf8_decode(s + i, inlen - i, &cp);
+		size_t n = utf8_decode(s + i, inlen - i, &cp);
 		if (n == 0)
 			return -1;
 		i += n;
@@ -497,7 +466,7 @@ int idna_to_ascii(const char *domain, char *out, size_t outlen)
 		return fast > 0 ? 0 : -1;
 	for (size_t i = 0;;) {
 		uint32_t c = '.';
-		size_t k = i < len ? idna_utf8_decode(s + i, len - i, &c) : 1;
+		size_t k = i < len ? utf8_decode(s + i, len - i, &c) : 1;
 		if (k == 0)
 			return -1;
 		i += k;

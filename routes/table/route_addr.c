@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "route_int.h"
+#include "utf8.h"
 
 #define LOCAL_OCTETS_ASCII 64 /* RFC 5321 4.5.3.1.1 */
 #define LOCAL_CHARS_UTF8   64
@@ -61,7 +62,7 @@ static int utf8_chars(const char *s, size_t len)
 	int n = 0;
 	for (size_t i = 0; i < len; n++) {
 		uint32_t cp;
-		size_t k = idna_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+		size_t k = utf8_decode((const unsigned char *)s + i, len - i, &cp);
 		if (k == 0)
 			return -1;
 		i += k;

@@ -20,12 +20,6 @@
 #define IDNA_LABEL_MAX  63
 #define IDNA_DOMAIN_MAX 253 /* octets of a domain in A-label form, no root dot */
 
-/*
- * Decodes one UTF-8 sequence at s (len bytes available). Returns its length
- * and sets *cp, or 0 on a malformed, overlong or surrogate sequence.
- */
-size_t idna_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
-
 /* Encodes cp into out (4 bytes at least); returns the length, 0 if invalid. */
 size_t idna_utf8_encode(uint32_t cp, char *out);
 

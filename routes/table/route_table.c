@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "route_int.h"
 
 /* One pattern that can win a lookup. */
@@ -97,23 +98,8 @@ const char *route_match_kind_name(enum route_match_kind k)
 	return (unsigned)k <= MATCH_SUBDOMAIN ? kind_names[k] : "?";
 }
 
-/*
- * Returns base with room for element n (reallocated when full), or NULL
- * when out of memory, base still valid then. A macro assigns the result,
- * so that no pointer is written through a void ** of the wrong type.
- */
-static void *grow_array(void *base, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return base;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *q = realloc(base, ncap * size);
-	if (q)
-		*cap = ncap;
-	return q;
-}
-
-#define GROW(a, n, cap) grow_into((void *)&(a), grow_array((a), &(cap), (n), sizeof *(a)))
+/* Room for element n of array a (include/grow.h), assigned back to a: 0, or -1 out of memory. */
+#define GROW(a, n, cap) grow_into((void *)&(a), grow_array((a), &(cap), (n), sizeof *(a), 16))
 
 static int grow_into(void *slot, void *grown)
 {

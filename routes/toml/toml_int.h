@@ -93,9 +93,6 @@ bool toml_scalar_is_time(const char *s, size_t n);
  */
 int toml_scalar_parse(const char *tok, size_t n, toml_value *v, struct toml_scalar_err *e);
 
-/* Offset of the first byte that is not valid UTF-8, or len if all is. */
-size_t toml_scalar_utf8_check(const char *buf, size_t len);
-
 /* Writes the UTF-8 form of scalar value cp (the caller checked it); its length. */
 size_t toml_scalar_utf8_encode(uint32_t cp, char out[4]);
 

@@ -10,6 +10,7 @@
  */
 #include "codec.h"
 #include "toml_int.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ static int sb_utf8(struct sbuf *sb, uint32_t cp)
 
 int toml_lex_utf8_check(struct parser *ps)
 {
-	size_t bad = toml_scalar_utf8_check(ps->buf, (size_t)(ps->end - ps->buf));
+	size_t bad = utf8_valid_prefix(ps->buf, (size_t)(ps->end - ps->buf));
 
 	if (bad == (size_t)(ps->end - ps->buf))
 		return 0;

@@ -10,6 +10,7 @@
  * Must never: parse, print, or change a tree once toml_parse() returned
  * it (accessors take const pointers and tolerate NULL and wrong types).
  */
+#include "grow.h"
 #include "toml_int.h"
 
 #include <stdlib.h>
@@ -108,14 +109,10 @@ int toml_tree_add(toml_value *t, const char *k, size_t n, int line, int col, tom
 	struct toml_kv *kv;
 	char *key;
 
-	if (t->u.t.len == t->u.t.cap) {
-		size_t cap = t->u.t.cap ? t->u.t.cap * 2 : 4;
-		kv = realloc(t->u.t.kv, cap * sizeof(*kv));
-		if (!kv)
-			return -1;
-		t->u.t.kv = kv;
-		t->u.t.cap = cap;
-	}
+	kv = grow_array(t->u.t.kv, &t->u.t.cap, t->u.t.len, sizeof(*kv), 4);
+	if (!kv)
+		return -1;
+	t->u.t.kv = kv;
 	if (index_reserve(t, t->u.t.len + 1))
 		return -1;
 	key = malloc(n + 1);
@@ -139,14 +136,10 @@ int toml_tree_add(toml_value *t, const char *k, size_t n, int line, int col, tom
 
 int toml_tree_push(toml_value *a, toml_value *v)
 {
-	if (a->u.a.len == a->u.a.cap) {
-		size_t cap = a->u.a.cap ? a->u.a.cap * 2 : 4;
-		toml_value **nv = realloc(a->u.a.v, cap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		a->u.a.v = nv;
-		a->u.a.cap = cap;
-	}
+	toml_value **grown = grow_array(a->u.a.v, &a->u.a.cap, a->u.a.len, sizeof(*grown), 4);
+	if (!grown)
+		return -1;
+	a->u.a.v = grown;
 	a->u.a.v[a->u.a.len++] = v;
 	return 0;
 }

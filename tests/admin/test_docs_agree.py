@@ -1,7 +1,8 @@
 """Doc/code mismatches found by issue 13, kept from coming back: what
-`[auth] arc = "enforce"` does is read from the verdict table of
-gateway/auth/auth_results.c, and docs/configuration.md (generated from the
-key table) and docs/authentication.md must both say it."""
+`[auth] arc = "enforce"` does is read from the reply catalogue
+(gateway/smtp/smtp_catalog.c, the rows of auth.h's verdicts), and
+docs/configuration.md (generated from the key table) and
+docs/authentication.md must both say it."""
 import pathlib
 import re
 
@@ -9,10 +10,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 
 def arc_rows():
-    src = (ROOT / "gateway" / "auth" / "auth_results.c").read_text()
+    src = (ROOT / "gateway" / "smtp" / "smtp_catalog.c").read_text()
     rows = {}
     for name in ("V_ARC_FAIL", "V_ARC_TEMP"):
-        m = re.search(r"\[" + name + r"\]\s*=\s*\{AUTH_\w+,\s*(\d+),\s*\"([\d.]+)\"", src)
+        m = re.search(r"\[RPL_AUTH_" + name[2:] + r"\]\s*=\s*\{RPL_\w+,\s*(\d+),\s*\"([\d.]+)\"", src)
         assert m, name
         rows[name] = (m.group(1), m.group(2))
     return rows

@@ -108,3 +108,20 @@ struct zone *zone_json_case(const json_t *c)
 	zone_set_deferred(z, json_is_true(json_object_get(c, "deferred")));
 	return z;
 }
+
+json_t *zone_json_read_case(const char *prog, struct zone **z)
+{
+	json_error_t err;
+	json_t *c = json_loadf(stdin, 0, &err);
+
+	if (!c) {
+		fprintf(stderr, "%s: bad input: %s\n", prog, err.text);
+		return NULL;
+	}
+	*z = zone_json_case(c);
+	if (!*z) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}

@@ -23,4 +23,11 @@ int zone_load_json(struct zone *z, const json_t *zone);
  */
 struct zone *zone_json_case(const json_t *c);
 
+/*
+ * A case of those drivers read from stdin (one JSON object), and its zone
+ * in *z. NULL, said on stderr under prog's name, when the input is not
+ * JSON or its zone cannot be served. The caller frees both.
+ */
+json_t *zone_json_read_case(const char *prog, struct zone **z);
+
 #endif

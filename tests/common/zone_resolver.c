@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "zone_resolver.h"
 
 enum rec_kind {
@@ -91,15 +92,10 @@ static struct record *add(struct zone *z, const char *name, enum rec_kind kind, 
 
 	if (z->n == ZONE_MAX_RECORDS)
 		return NULL;
-	if (z->n == z->cap) {
-		size_t cap = z->cap ? z->cap * 2 : 64;
-		struct record *g = realloc(z->r, cap * sizeof(*g));
-
-		if (!g)
-			return NULL;
-		z->r = g;
-		z->cap = cap;
-	}
+	struct record *grown = grow_array(z->r, &z->cap, z->n, sizeof(*grown), 64);
+	if (!grown)
+		return NULL;
+	z->r = grown;
 	r = &z->r[z->n];
 	memset(r, 0, sizeof(*r));
 	r->name = dup_name(name);

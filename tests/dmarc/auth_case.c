@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "auth.h"
+#include "smtp_catalog.h"
+#include "sockaddr_text.h"
 #include "zone_json.h"
 
 struct got {
@@ -29,10 +31,12 @@ struct got {
 
 static const char *const actions[] = {"accept", "quarantine", "reject", "tempfail"};
 
+/* The verdict with the reply the SMTP catalogue gives it: the bytes the client would read. */
 static json_t *verdict_json(const struct auth_verdict *v)
 {
-	return json_pack("{s:s, s:i, s:s, s:o}", "action", actions[v->action], "code", v->code,
-	                 "status", v->status, "check",
+	const struct smtp_reply_row *r = smtp_catalog_row(smtp_catalog_auth(v->id));
+	return json_pack("{s:s, s:i, s:s, s:o}", "action", actions[v->action], "code", r->code,
+	                 "status", r->status, "check",
 	                 v->check ? json_string(v->check) : json_null());
 }
 
@@ -80,14 +84,9 @@ static char *crlf(const char *s, size_t *len)
 
 int main(void)
 {
-	json_error_t err;
-	json_t *c = json_loadf(stdin, 0, &err);
-	if (!c) {
-		fprintf(stderr, "auth-case: bad input: %s\n", err.text);
-		return 2;
-	}
-	struct zone *z = zone_json_case(c);
-	if (!z)
+	struct zone *z;
+	json_t *c = zone_json_read_case("auth-case", &z);
+	if (!c)
 		return 2;
 	struct dns_resolver resolver = zone_resolver(z);
 
@@ -112,12 +111,8 @@ int main(void)
 		return 0;
 	}
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	const char *ip = json_string_value(json_object_get(c, "ip"));
-	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
+	/* an address that does not parse stays AF_UNSPEC: auth.c must cope with it */
+	(void)sockaddr_text_parse(json_string_value(json_object_get(c, "ip")), &ss);
 
 	struct got g = {0};
 	size_t len;

@@ -83,14 +83,9 @@ static unsigned sample_fixed(void *arg)
 
 int main(void)
 {
-	json_error_t err;
-	json_t *c = json_loadf(stdin, 0, &err);
-	if (!c) {
-		fprintf(stderr, "dmarc-case: bad input: %s\n", err.text);
-		return 2;
-	}
-	struct zone *z = zone_json_case(c);
-	if (!z)
+	struct zone *z;
+	json_t *c = zone_json_read_case("dmarc-case", &z);
+	if (!c)
 		return 2;
 	struct dns_resolver resolver = zone_resolver(z);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dmarc.h"
+#include "test_json.h"
 
 #define LINE_MAX_BYTES (1u << 20)
 
@@ -36,12 +37,7 @@ int main(void)
 			json_array_append_new(d, json_string(out[i]));
 		json_t *j = json_pack("{s:i, s:o, s:o}", "rc", rc, "domains", d, "error",
 		                      rc == DMARC_FROM_ERROR ? json_string(fi.error) : json_null());
-		char *s = json_dumps(j, JSON_COMPACT);
-		if (!s)
-			return 1;
-		puts(s);
-		free(s);
-		json_decref(j);
+		test_json_line(j);
 	}
 	return 0;
 }

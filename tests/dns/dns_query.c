@@ -23,6 +23,7 @@
 #include "config.h"
 #include "dns.h"
 #include "opts.h"
+#include "test_json.h"
 #include "zone_resolver.h"
 
 #define MAX_SERVERS  4
@@ -65,24 +66,16 @@ static json_t *record_json(enum dns_type t, const struct dns_rr *rr)
 	return json_null();
 }
 
-static void emit(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	printf("%s\n", s ? s : "{}");
-	fflush(stdout);
-	free(s);
-	json_decref(j);
-}
-
 static void on_answer(void *arg, const struct dns_result *res)
 {
 	struct driver *d = arg;
 	json_t *recs = json_array();
 	for (size_t i = 0; i < res->n; i++)
 		json_array_append_new(recs, record_json(res->type, &res->rr[i]));
-	emit(json_pack("{s:s, s:s, s:s, s:i, s:b, s:i, s:o}", "name", res->name, "type",
-	               zone_type_name(res->type), "status", dns_status_name(res->status), "ttl",
-	               (int)res->ttl, "sync", d->in_query, "n", (int)res->n, "records", recs));
+	test_json_line(json_pack("{s:s, s:s, s:s, s:i, s:b, s:i, s:o}", "name", res->name, "type",
+	                         zone_type_name(res->type), "status", dns_status_name(res->status),
+	                         "ttl", (int)res->ttl, "sync", d->in_query, "n", (int)res->n,
+	                         "records", recs));
 	d->pending--;
 }
 
@@ -119,11 +112,12 @@ static void stats(struct driver *d)
 {
 	struct dns_stats s;
 	dns_c_ares_stats(d->r, &s);
-	emit(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "queries", (json_int_t)s.queries,
-	               "cache_hits", (json_int_t)s.cache_hits, "coalesced", (json_int_t)s.coalesced,
-	               "sent", (json_int_t)s.sent, "tempfail", (json_int_t)s.tempfail, "evictions",
-	               (json_int_t)s.cache_evictions, "entries", (json_int_t)s.cache_entries,
-	               "cancelled_callbacks", d->cancelled_cb));
+	test_json_line(
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "queries", (json_int_t)s.queries,
+	              "cache_hits", (json_int_t)s.cache_hits, "coalesced", (json_int_t)s.coalesced,
+	              "sent", (json_int_t)s.sent, "tempfail", (json_int_t)s.tempfail, "evictions",
+	              (json_int_t)s.cache_evictions, "entries", (json_int_t)s.cache_entries,
+	              "cancelled_callbacks", d->cancelled_cb));
 }
 
 static int command(struct driver *d, char *line)
@@ -148,7 +142,8 @@ static int command(struct driver *d, char *line)
 	           zone_type_parse(type, &t) == 0) {
 		struct dns_query *q = dns_query(d->r, name, t, on_cancelled, d);
 		dns_cancel(d->r, q);
-		emit(json_pack("{s:b, s:b}", "cancelled", q != NULL, "handle", q != NULL));
+		test_json_line(
+		    json_pack("{s:b, s:b}", "cancelled", q != NULL, "handle", q != NULL));
 	} else if (strcmp(verb, "sleep") == 0 && sscanf(line, "%*s %d", &n) == 1 && n >= 0 &&
 	           n <= WAIT_MAX_MS) {
 		run_loop(d, n, 0);

@@ -26,29 +26,7 @@
 #include "malloc_tune.h"
 #include "payload.h"
 #include "payload_int.h"
-
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-static int sink(const char *buf, size_t size, void *data)
-{
-	struct out *o = data;
-	if (size > o->cap - o->len) {
-		size_t cap = o->cap ? o->cap : 65536;
-		while (cap - o->len < size)
-			cap *= 2;
-		char *p = realloc(o->p, cap);
-		if (!p)
-			return -1;
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, buf, size);
-	o->len += size;
-	return 0;
-}
+#include "test_buf.h"
 
 static double clock_s(clockid_t id)
 {
@@ -150,14 +128,15 @@ static void throughput(const char *name, const char *m, size_t len, double secon
 {
 	struct message_bytes msg = {m, len};
 	struct payload_options o;
-	struct out out = {0};
+	struct test_buf out = {0};
 	unsigned long n = 0;
 
 	payload_options_default(&o);
 	double t0 = now(), c0 = cpu(), t;
 	do {
 		out.len = 0;
-		if (payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out) < 0) {
+		if (payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, test_buf_sink,
+		                  &out) < 0) {
 			fprintf(stderr, "payload_write failed\n");
 			exit(1);
 		}
@@ -168,7 +147,7 @@ static void throughput(const char *name, const char *m, size_t len, double secon
 	printf("%-24s %8zu bytes  per CPU second: %8.0f msg/s %7.1f MB/s  (wall: %8.0f msg/s)  "
 	       "json %zu bytes\n",
 	       name, len, (double)n / c, (double)n * (double)len / c / 1e6, (double)n / t, out.len);
-	free(out.p);
+	test_buf_free(&out);
 }
 
 /* The reply extraction alone (payload_reply.c, payload_html2text.c): CPU time per call. */
@@ -239,10 +218,11 @@ static void peak(size_t size, bool text)
 		char *m = text ? big_text_message(size, &len) : attachment_message(size, &len);
 		struct message_bytes msg = {m, len};
 		struct payload_options o;
-		struct out out = {0};
+		struct test_buf out = {0};
 		payload_options_default(&o);
 		double t0 = now();
-		int rc = payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, sink, &out);
+		int rc =
+		    payload_write(&msg, NULL, NULL, "bench", &o, JSON_COMPACT, test_buf_sink, &out);
 		double t = now() - t0;
 		long after = maxrss_kb();
 		printf("peak RSS, %zu-byte message (%s): %s, json %zu bytes, %.2f s, "

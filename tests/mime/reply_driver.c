@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "payload_int.h"
+#include "test_json.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -101,11 +102,7 @@ int main(void)
 		*tab = 0;
 		size_t n = 0;
 		char *p = slurp(tab + 1, &n);
-		json_t *o = p ? run(line, p, n) : NULL;
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		printf("%s\n", s ? s : "null");
-		free(s);
-		json_decref(o);
+		test_json_line(p ? run(line, p, n) : NULL);
 		free(p);
 	}
 	return 0;

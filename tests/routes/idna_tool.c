@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "route_int.h"
+#include "utf8.h"
 
 #define LINE_MAX_BYTES 4096
 #define CPS_MAX        1024
@@ -19,8 +20,7 @@ static int utf8_to_cps(const char *s, uint32_t *cp, size_t cap)
 {
 	size_t n = 0, len = strlen(s);
 	for (size_t i = 0; i < len; n++) {
-		size_t k =
-		    n < cap ? idna_utf8_decode((const unsigned char *)s + i, len - i, &cp[n]) : 0;
+		size_t k = n < cap ? utf8_decode((const unsigned char *)s + i, len - i, &cp[n]) : 0;
 		if (k == 0)
 			return -1;
 		i += k;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "route_int.h"
+#include "utf8.h"
 #include "unit.h"
 
 #define SAMPLE_MAX 64
@@ -280,8 +281,7 @@ static void run_utf8(void)
 {
 	for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++) {
 		uint32_t cp = 0;
-		size_t n =
-		    idna_utf8_decode((const unsigned char *)utf8[i].in, strlen(utf8[i].in), &cp);
+		size_t n = utf8_decode((const unsigned char *)utf8[i].in, strlen(utf8[i].in), &cp);
 		CHECK_INT(n, utf8[i].len);
 		if (n)
 			CHECK_INT(cp, utf8[i].cp);

@@ -19,6 +19,7 @@
 
 #include "../unit.h"
 #include "delivery.h"
+#include "test_delivery_submit.h"
 
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
@@ -132,13 +133,7 @@ int main(void)
 	struct event_base *base = event_base_new();
 	struct delivery *d = delivery_new(base, &cfg, on_done, &s);
 	CHECK(base && d);
-	static struct envelope_rcpt rcpt = {.address = (char *)"user@example.test"};
-	static struct envelope env = {.mail_from = (char *)"s@sender.test",
-	                              .rcpts = &rcpt,
-	                              .n_rcpts = 1,
-	                              .client_ip = "192.0.2.1"};
-	static const struct message_bytes msg = {"Subject: t\r\n\r\nbody\r\n", 20};
-	CHECK_INT(delivery_submit(d, &route, &env, &msg, NULL, 7, NULL), 0);
+	CHECK_INT(test_delivery_submit(d, &route, 7), 0);
 	atomic_store(&fail_realloc,
 	             true); /* the request is built: only the answer's body is left */
 	for (int i = 0; i < 100 && (s.n < 1 || delivery_in_flight(d) > 0); i++) {

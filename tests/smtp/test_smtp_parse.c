@@ -9,6 +9,7 @@
 #include "../unit.h"
 #include "codec.h"
 #include "smtp_parse.h"
+#include "utf8.h"
 
 struct path_case {
 	const char *in;
@@ -257,9 +258,9 @@ static void test_sasl(void)
 	CHECK_INT(smtp_sasl_plain((const unsigned char *)"\0user", 5, user, sizeof user, pass,
 	                          sizeof pass),
 	          -1);
-	CHECK(smtp_utf8_valid((const unsigned char *)"\xe2\x82\xac", 3));
-	CHECK(!smtp_utf8_valid((const unsigned char *)"\xc0\xaf", 2));
-	CHECK(!smtp_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4));
+	CHECK(utf8_valid("\xe2\x82\xac", 3));
+	CHECK(!utf8_valid("\xc0\xaf", 2));
+	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4));
 }
 
 int main(void)

@@ -23,6 +23,8 @@
 #include "dns.h"
 #include "log.h"
 #include "opts.h"
+#include "sockaddr_text.h"
+#include "test_json.h"
 #include "spf.h"
 
 #define LINE_MAX_BYTES 65536
@@ -59,22 +61,6 @@ static void on_outcome(void *arg, const struct spf_outcome *o)
 	event_base_loopbreak(d->base);
 }
 
-static int parse_ip(const char *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(arg);
@@ -89,7 +75,7 @@ static json_t *run_check(struct driver *d, const char *ip, const char *helo, con
 	struct event *deadline;
 	struct spf_check *c;
 
-	if (parse_ip(ip, &ss) < 0)
+	if (!sockaddr_text_parse(ip, &ss))
 		return json_pack("{s:s, s:s}", "result", "driver-error", "reason", "bad ip");
 	d->done = 0;
 	d->out = NULL;
@@ -129,11 +115,7 @@ static int run_batch(struct driver *d)
 		}
 		out = run_check(d, ip, helo, from);
 		json_object_set_new(out, "id", json_string(id));
-		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("%s\n", s);
-		fflush(stdout);
-		free(s);
-		json_decref(out);
+		test_json_line(out);
 		json_decref(in);
 	}
 	return 0;
@@ -150,11 +132,7 @@ struct slot {
 static void print_json(json_t *out, const char *id)
 {
 	json_object_set_new(out, "id", json_string(id));
-	char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-	printf("%s\n", s ? s : "{}");
-	fflush(stdout);
-	free(s);
-	json_decref(out);
+	test_json_line(out);
 }
 
 static void on_slot(void *arg, const struct spf_outcome *o)
@@ -173,7 +151,7 @@ static void slot_start(struct driver *d, struct slot *sl)
 	const char *ip = json_string_value(json_object_get(sl->in, "ip"));
 	const char *helo = json_string_value(json_object_get(sl->in, "helo"));
 	const char *from = json_string_value(json_object_get(sl->in, "mailfrom"));
-	if (!ip || parse_ip(ip, &ss) < 0) {
+	if (!ip || !sockaddr_text_parse(ip, &ss)) {
 		sl->done = 1;
 		d->running--;
 		print_json(json_pack("{s:s}", "result", "driver-error"),
@@ -268,11 +246,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (ip) {
-		json_t *out = run_check(&d, ip, helo, from);
-		char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("%s\n", s);
-		free(s);
-		json_decref(out);
+		test_json_line(run_check(&d, ip, helo, from));
 		rc = 0;
 	} else {
 		rc = d.parallel ? run_parallel(&d) : run_batch(&d);

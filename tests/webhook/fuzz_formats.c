@@ -15,33 +15,16 @@
 #include <jansson.h>
 
 #include "format.h"
+#include "test_buf.h"
 #include "webhook_request.h"
-
-struct flat {
-	char *p;
-	size_t len;
-};
-
-static int append(void *arg, const char *p, size_t n)
-{
-	struct flat *f = arg;
-	char *np = realloc(f->p, f->len + n + 1);
-
-	if (!np)
-		abort();
-	memcpy(np + f->len, p, n);
-	f->p = np;
-	f->len += n;
-	return 0;
-}
 
 static void check_form(struct form_data *f)
 {
-	struct flat whole = {NULL, 0};
+	struct test_buf whole = {0};
 	size_t bl = strlen(f->boundary), n = 0, step = 1, got;
 	char *read = NULL;
 
-	form_data_each(f, append, &whole);
+	form_data_each(f, test_buf_each, &whole);
 	if (whole.len != form_data_length(f))
 		abort();
 	for (size_t i = 0; i < f->n; i++)
@@ -56,7 +39,7 @@ static void check_form(struct form_data *f)
 	if (n != whole.len || memcmp(read, whole.p, n) != 0)
 		abort();
 	free(read);
-	free(whole.p);
+	test_buf_free(&whole);
 }
 
 static void check_postmark(const struct webhook_request *r)

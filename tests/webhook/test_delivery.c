@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "delivery.h"
+#include "test_delivery_submit.h"
 #include "unit.h"
 
 #define MAX_REPLIES 16
@@ -87,16 +88,10 @@ static void run_until(struct event_base *base, struct delivery *d, const struct 
 
 static int submit(struct delivery *d, struct seen *s, const struct gw_route *r, uint64_t cookie)
 {
-	static struct envelope_rcpt rcpt = {.address = (char *)"user@example.test"};
-	static struct envelope env = {.mail_from = (char *)"s@sender.test",
-	                              .rcpts = &rcpt,
-	                              .n_rcpts = 1,
-	                              .client_ip = "192.0.2.1"};
-	static const struct message_bytes msg = {"Subject: t\r\n\r\nbody\r\n", 20};
 	int rc;
 
 	s->in_submit = true;
-	rc = delivery_submit(d, r, &env, &msg, NULL, cookie, NULL);
+	rc = test_delivery_submit(d, r, cookie);
 	s->in_submit = false;
 	return rc;
 }

@@ -10,26 +10,8 @@
 #include <string.h>
 
 #include "form_data.h"
+#include "test_buf.h"
 #include "unit.h"
-
-struct flat {
-	char *p;
-	size_t len;
-};
-
-static int append(void *arg, const char *p, size_t n)
-{
-	struct flat *f = arg;
-	char *np = realloc(f->p, f->len + n + 1);
-
-	if (!np)
-		return -1;
-	memcpy(np + f->len, p, n);
-	f->p = np;
-	f->len += n;
-	f->p[f->len] = '\0';
-	return 0;
-}
 
 static struct form_data *sample(void)
 {
@@ -53,10 +35,10 @@ static struct form_data *sample(void)
 static void test_chunks_equal_each(void)
 {
 	struct form_data *f = sample();
-	struct flat whole = {NULL, 0};
+	struct test_buf whole = {0};
 	static const size_t sizes[] = {1, 2, 3, 7, 64, 100000};
 
-	CHECK_INT(form_data_each(f, append, &whole), 0);
+	CHECK_INT(form_data_each(f, test_buf_each, &whole), 0);
 	CHECK_INT(whole.len, form_data_length(f));
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		char *got = malloc(whole.len + 1);
@@ -78,17 +60,17 @@ static void test_chunks_equal_each(void)
 	}
 	CHECK(memmem(whole.p, whole.len, "name=\"nul\"\r\n\r\na\0b\r\n--", 18) != NULL);
 	CHECK(whole.len > 4 && memcmp(whole.p + whole.len - 4, "--\r\n", 4) == 0);
-	free(whole.p);
+	test_buf_free(&whole);
 	form_data_free(f);
 }
 
 static void test_seek(void)
 {
 	struct form_data *f = sample();
-	struct flat whole = {NULL, 0};
+	struct test_buf whole = {0};
 	char buf[32];
 
-	form_data_each(f, append, &whole);
+	form_data_each(f, test_buf_each, &whole);
 	for (size_t off = 0; off + 10 <= whole.len; off += 37) {
 		CHECK_INT(form_data_seek(f, (curl_off_t)off, SEEK_SET), CURL_SEEKFUNC_OK);
 		CHECK_INT(form_data_read(buf, 1, 10, f), 10);
@@ -96,7 +78,7 @@ static void test_seek(void)
 	}
 	CHECK_INT(form_data_seek(f, (curl_off_t)whole.len + 1, SEEK_SET), CURL_SEEKFUNC_CANTSEEK);
 	CHECK_INT(form_data_seek(f, 0, SEEK_CUR), CURL_SEEKFUNC_CANTSEEK);
-	free(whole.p);
+	test_buf_free(&whole);
 	form_data_free(f);
 }
 
@@ -105,14 +87,14 @@ static void test_set(void)
 {
 	struct form_data *f = sample();
 	uint64_t before = form_data_length(f);
-	struct flat whole = {NULL, 0};
+	struct test_buf whole = {0};
 
 	form_data_set(f, 0, "longer-value@example.test", 25);
 	CHECK_INT(form_data_length(f), before + 25 - 14);
-	form_data_each(f, append, &whole);
+	form_data_each(f, test_buf_each, &whole);
 	CHECK_INT(whole.len, form_data_length(f));
 	CHECK(memmem(whole.p, whole.len, "\r\n\r\nlonger-value@example.test\r\n", 31) != NULL);
-	free(whole.p);
+	test_buf_free(&whole);
 	form_data_free(f);
 }
 

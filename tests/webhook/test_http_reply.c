@@ -1,6 +1,7 @@
 /*
  * test_http_reply.c: the HTTP-to-SMTP table, route overrides, the app's
- * JSON override and the reply-text sanitiser, as got/want tables.
+ * JSON override, the reply-text sanitiser and delivery's own replies, as
+ * got/want tables.
  * Never touches the network.
  */
 #include <stdlib.h>
@@ -177,6 +178,32 @@ struct san_case {
 	const char *want;
 };
 
+/* Delivery's own replies: the bytes the webhook-post tool and the logs show, and refused. */
+static const struct {
+	enum http_reply_own id;
+	int code;
+	const char *status, *text;
+	int refused;
+} own_cases[] = {
+    {HTTP_OWN_DROPPED, 250, "2.0.0", "Accepted (automatic reply dropped)", 0},
+    {HTTP_OWN_TOO_BIG, 552, "5.3.4", "Message too big for the webhook", DELIVERY_TOO_BIG},
+    {HTTP_OWN_SETUP, 451, "4.3.0", "Delivery could not be set up", DELIVERY_FAILED},
+    {HTTP_OWN_DRAIN_CUT, 451, "4.3.2", "Service shutting down, delivery not confirmed", 0},
+    {HTTP_OWN_MAX, 451, "4.3.0", "Delivery could not be set up", DELIVERY_FAILED}, /* unknown */
+};
+
+static void test_own(void)
+{
+	for (size_t i = 0; i < sizeof(own_cases) / sizeof(own_cases[0]); i++) {
+		struct smtp_reply r;
+		http_reply_own(own_cases[i].id, &r);
+		CHECK_INT(r.code, own_cases[i].code);
+		CHECK_STR(r.status, own_cases[i].status);
+		CHECK_STR(r.text, own_cases[i].text);
+		CHECK_INT(r.refused, own_cases[i].refused);
+	}
+}
+
 static void test_sanitize(void)
 {
 	static const struct san_case cases[] = {
@@ -243,5 +270,6 @@ int main(void)
 	test_overrides();
 	test_sanitize();
 	test_long_app_text();
+	test_own();
 	return UNIT_END("webhook_http_reply");
 }

@@ -2,7 +2,9 @@
  * auth_cli.c: `smtp-gateway auth`, the way a user asks "why did this
  * fail?": runs SPF, DKIM, ARC and DMARC on one message against the DNS
  * servers of gateway.toml ([dns]) and prints the auth object (plus the
- * verdict the configured policies would give) as JSON.
+ * verdict the configured policies would give, with the reply the SMTP
+ * front end's catalogue gives it) as JSON. It lives beside main.c, above
+ * both gateway/auth/ and gateway/smtp/, because it speaks for both.
  *
  * Every check runs, whatever [auth] says ("off" becomes "annotate"), so
  * that the answer is complete; "enforce" stays, so the verdict is the
@@ -20,6 +22,8 @@
 #include "cli.h"
 #include "config.h"
 #include "dns.h"
+#include "smtp_catalog.h"
+#include "sockaddr_text.h"
 
 #define CLI_MESSAGE_MAX (64u << 20) /* bytes of FILE.eml read, when [limits] has no cap */
 
@@ -67,22 +71,6 @@ static char *read_message(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-static int parse_ip(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
 static const char *action_name(enum auth_action a)
 {
 	static const char *const names[] = {"accept", "quarantine", "reject", "tempfail"};
@@ -92,12 +80,13 @@ static const char *action_name(enum auth_action a)
 static void on_done(void *arg, const struct auth_outcome *o)
 {
 	struct cli_run *run = arg;
+	const struct smtp_reply_row *r = smtp_catalog_row(smtp_catalog_auth(o->verdict.id));
 	run->out = json_deep_copy(o->auth);
 	json_object_set_new(
 	    run->out, "verdict",
 	    json_pack("{s:s, s:i, s:s, s:s, s:o}", "action", action_name(o->verdict.action), "code",
-	              o->verdict.code, "status", o->verdict.status, "text", o->verdict.text,
-	              "check", o->verdict.check ? json_string(o->verdict.check) : json_null()));
+	              r->code, "status", r->status, "text", r->text, "check",
+	              o->verdict.check ? json_string(o->verdict.check) : json_null()));
 	run->done = true;
 	event_base_loopbreak(run->base);
 }
@@ -146,7 +135,7 @@ static int evaluate(const struct cli_args *a, struct gw_config *cfg, const char 
 	struct sockaddr_storage ip;
 	struct cli_run run = {0};
 	struct auth_ctx ctx;
-	if (parse_ip(a->ip, &ip) < 0) {
+	if (!sockaddr_text_parse(a->ip, &ip)) {
 		fprintf(stderr, "smtp-gateway auth: --ip %s is not an IP address\n", a->ip);
 		return 2;
 	}
