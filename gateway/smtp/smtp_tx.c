@@ -428,8 +428,10 @@ static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_f
 		bad = smtp_tx_envelope_rcpts(s);
 	fill_envelope(s, &env);
 	enum delivery_result rc = DELIVERY_FAILED;
-	if (!bad && !smtp_msg_view(&tx->msg, &mb))
+	if (!bad && !smtp_msg_view(&tx->msg, &mb)) {
+		env.hold = smtp_msg_hold(&tx->msg); /* the store is final: a delivery may keep it */
 		rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, auth, s->id, id);
+	}
 	if (rc == DELIVERY_QUEUED) {
 		/* The delivery id joins this line to the webhook's lines of the message. */
 		log_msg(GW_LOG_INFO, LS_SMTP, s->id, id,

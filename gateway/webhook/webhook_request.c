@@ -12,7 +12,8 @@
  *
  * Must never: send a header value with a control character; let a route's
  * extra header replace the signing headers; follow a redirect; keep a
- * pointer into the session's envelope or message.
+ * pointer into the session's envelope, or into its message without a
+ * reference to the message's hold (format raw streams the message itself).
  */
 #include "webhook_request.h"
 
@@ -116,6 +117,8 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 
 uint64_t webhook_request_body_bytes(const struct webhook_request *r)
 {
+	if (r->segs)
+		return form_data_length(r->segs);
 	return r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
 }
 
@@ -361,6 +364,29 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
 	return rc ? -1 : 0;
 }
 
+static void hold_unref(void *ref)
+{
+	message_hold_unref(ref);
+}
+
+/*
+ * Bytes [off, off + n) of the message as one segment: borrowed, with a
+ * reference to the message's hold, or copied when the caller gave none.
+ */
+static int add_message_slice(struct form_data *f, const struct envelope *env,
+                             const struct message_bytes *msg, size_t off, size_t n)
+{
+	struct message_hold *hold = env ? env->hold : NULL;
+
+	if (n == 0)
+		return 0;
+	if (!hold)
+		return form_data_add(f, "", msg->data + off, n) < 0 ? -1 : 0;
+	return form_data_add_ref(f, "", msg->data + off, n, message_hold_ref(hold), hold_unref) < 0
+	           ? -1
+	           : 0;
+}
+
 /*
  * Format "raw": the envelope and the auth results go in as header fields of
  * the message, right below the trace fields the gateway prepended
@@ -368,36 +394,46 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
  * everything the client sent, so that the first field of each name is
  * ours and the signature (over the body) covers them. The X-Gateway-*
  * request headers repeat them unsigned. The message is otherwise unchanged.
+ *
+ * The body is three segments streamed to libcurl (form_data_new_plain):
+ * the trace fields and the message are slices of the session's bytes,
+ * kept alive by their hold, and only our fields are written out; so a
+ * 50 MB message is never copied into a second 50 MB buffer.
  */
 static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
                           const struct message_bytes *msg, size_t max)
 {
-	struct body_buf b = {NULL, 0, 0, max, false};
+	struct body_buf b = {NULL, 0, 0, max - msg->len, false};
 	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
 	size_t trace = env && env->prepended <= msg->len ? (size_t)env->prepended : 0;
 	int rc = 0;
 
-	if (env && !ej)
+	if ((env && !ej) || !(r->segs = form_data_new_plain())) {
+		json_decref(ej);
 		return -1;
-	if (trace)
-		rc |= body_append((const char *)msg->data, trace, &b);
-	if (ej && rc == 0)
+	}
+	if (ej)
 		rc |= raw_field(&b, "X-Gateway-Envelope", ej);
 	if (auth && rc == 0)
 		rc |= raw_field(&b, "X-Gateway-Auth", auth);
 	json_decref(ej);
-	if (rc == 0 && msg->len > trace)
-		rc = body_append((const char *)msg->data + trace, msg->len - trace, &b);
-	if (rc == 0 && !b.data && !(b.data = malloc(1))) /* no envelope, empty message */
-		rc = -1;
 	if (rc < 0) {
 		free(b.data);
 		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
 	}
-	r->body = b.data;
-	r->body_len = b.len;
-	return 0;
+	rc |= add_message_slice(r->segs, env, msg, 0, trace);
+	if (b.len && form_data_add_owned(r->segs, "", b.data, b.len, NULL, NULL) < 0)
+		rc = -1; /* b.data is freed by the form, on failure too */
+	else if (!b.len)
+		free(b.data);
+	if (rc == 0)
+		rc = add_message_slice(r->segs, env, msg, trace, msg->len - trace);
+	if (rc == 0)
+		rc = form_data_finish(r->segs);
+	if (rc < 0)
+		errno = ENOMEM;
+	return rc;
 }
 
 /*
@@ -504,6 +540,7 @@ void webhook_request_free(struct webhook_request *r)
 	free(r->route_name);
 	free(r->url);
 	free(r->body);
+	form_data_free(r->segs);
 	format_free(r->fmt);
 	curl_slist_free_all(r->headers);
 	for (size_t i = 0; i < r->n_keys; i++)
@@ -537,9 +574,12 @@ struct curl_slist *webhook_request_headers(const struct webhook_request *r, int6
 	rc |= add_header(&h, "webhook-id", r->id);
 	rc |= add_header(&h, "webhook-timestamp", tsbuf);
 	if (r->n_keys) {
-		sig = r->fmt && r->fmt->form
-		          ? format_sign(r, ts)
-		          : webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
+		if (r->segs)
+			sig = webhook_sign_form(r->keys, r->n_keys, r->id, ts, r->segs);
+		else if (r->fmt && r->fmt->form)
+			sig = format_sign(r, ts);
+		else
+			sig = webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
 		if (!sig)
 			goto fail;
 		rc |= add_header(&h, "webhook-signature", sig);
@@ -588,5 +628,7 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 		curl_easy_setopt(easy, CURLOPT_USERNAME, r->basic_user);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, r->basic_password);
 	}
+	if (r->segs)
+		form_data_setup(r->segs, easy);
 	format_setup(r, easy);
 }
