@@ -161,8 +161,10 @@ const struct smtp_reply_row *smtp_reply_row(enum smtp_reply_id id)
 static void send_text(struct smtp_session *s, const char *buf, size_t n)
 {
 	if (s->bev) {
-		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0)
+		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0) {
+			smtp_session_output_added(s);
 			return;
+		}
 		smtp_session_close_now(s);
 		return;
 	}
