@@ -299,7 +299,8 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 }
 
 struct body_buf {
-	char *data;
+	char *data;  /* the allocation: room bytes, then the body */
+	size_t room; /* kept free in front (the JSON body: webhook_sign_in_place) */
 	size_t len, cap, max;
 	bool too_big; /* the cap, not memory, stopped it */
 };
@@ -319,13 +320,13 @@ static int body_append(const char *p, size_t n, void *arg)
 			cap *= 2;
 		if (cap > b->max) /* the cap is what max_delivery_memory counted */
 			cap = b->max;
-		nb = realloc(b->data, cap);
+		nb = realloc(b->data, b->room + cap);
 		if (!nb)
 			return -1;
 		b->data = nb;
 		b->cap = cap;
 	}
-	memcpy(b->data + b->len, p, n);
+	memcpy(b->data + b->room + b->len, p, n);
 	b->len += n;
 	return 0;
 }
@@ -403,7 +404,7 @@ static int add_message_slice(struct form_data *f, const struct envelope *env,
 static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
                           const struct message_bytes *msg, size_t max)
 {
-	struct body_buf b = {NULL, 0, 0, max - msg->len, false};
+	struct body_buf b = {NULL, 0, 0, 0, max - msg->len, false};
 	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
 	size_t trace = env && env->prepended <= msg->len ? (size_t)env->prepended : 0;
 	int rc = 0;
@@ -462,7 +463,8 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const json_t *auth, const struct gw_limits *limits)
 {
 	struct payload_options o;
-	struct body_buf b = {NULL, 0, 0, 0, false};
+	/* room for "id.ts." in front: an Ed25519 key signs the body where it is */
+	struct body_buf b = {NULL, WEBHOOK_SIGN_PREFIX_MAX, 0, 0, 0, false};
 	size_t max = webhook_request_body_cap(route, env, msg, auth, limits);
 
 	if (r->opts.format == FORMAT_RAW) {
@@ -491,7 +493,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 	b.cap = msg->len + msg->len / 2 + WEBHOOK_BODY_RESERVE;
 	if (b.cap > b.max)
 		b.cap = b.max;
-	b.data = malloc(b.cap);
+	b.data = malloc(b.room + b.cap);
 	if (!b.data)
 		return -1;
 	if (payload_write(msg, env, auth, r->id, &o, JSON_COMPACT, body_append, &b) < 0 ||
@@ -501,11 +503,12 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		return -1;
 	}
 	if (b.cap - b.len > b.len / 8 + 4096) { /* it lives for the retry budget: no slack */
-		char *nb = realloc(b.data, b.len ? b.len : 1);
+		char *nb = realloc(b.data, b.room + b.len);
 		if (nb)
 			b.data = nb;
 	}
-	r->body = b.data;
+	r->body = b.data + b.room;
+	r->body_room = b.room;
 	r->body_len = b.len;
 	return 0;
 }
@@ -539,7 +542,7 @@ void webhook_request_free(struct webhook_request *r)
 {
 	free(r->route_name);
 	free(r->url);
-	free(r->body);
+	free(r->body ? r->body - r->body_room : NULL);
 	form_data_free(r->segs);
 	format_free(r->fmt);
 	curl_slist_free_all(r->headers);
@@ -579,7 +582,8 @@ struct curl_slist *webhook_request_headers(const struct webhook_request *r, int6
 		else if (r->fmt && r->fmt->form)
 			sig = format_sign(r, ts);
 		else
-			sig = webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
+			sig = webhook_sign_in_place(r->keys, r->n_keys, r->id, ts, r->body,
+			                            r->body_len, r->body_room);
 		if (!sig)
 			goto fail;
 		rc |= add_header(&h, "webhook-signature", sig);

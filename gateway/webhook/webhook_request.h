@@ -31,6 +31,7 @@ struct webhook_request {
 	char *url;
 	char *body; /* exactly the bytes signed and sent (json, postmark) */
 	size_t body_len;
+	size_t body_room; /* free bytes before body in its allocation (json: Ed25519 in place) */
 	struct form_data *segs;     /* or format raw's: our head fields and the held message */
 	struct curl_slist *headers; /* all but the per-attempt signing headers */
 	struct webhook_key *keys;

@@ -210,6 +210,7 @@ struct sign_body {
 	const char *flat;
 	size_t flat_len;
 	const struct form_data *form;
+	size_t room; /* writable bytes before flat (webhook_sign_in_place) */
 };
 
 static int body_each(const struct sign_body *b, int (*cb)(void *arg, const char *p, size_t n),
@@ -266,27 +267,35 @@ static int flat_chunk(void *arg, const char *p, size_t n)
 /*
  * Ed25519 is one-shot (RFC 8032 5.1.6 hashes the message twice, and
  * OpenSSL offers no streaming PureEdDSA; Ed25519ph would be another
- * signature): prefix and body are laid out once, for whsk_ keys only,
- * and freed at once. This is the one copy of the body a streamed request
- * still makes, for the length of one signature.
+ * signature): prefix and body must be one buffer. A body with room
+ * before it (the JSON body, webhook_sign_in_place) gets the prefix written
+ * there; a streamed one is laid out once, for whsk_ keys only, and freed
+ * at once: the one copy of the body such a request still makes, for the
+ * length of one signature.
  */
 static int sign_ed25519(const struct webhook_key *k, const char *prefix, size_t plen,
                         const struct sign_body *body, unsigned char *sig, size_t *siglen)
 {
 	uint64_t blen = body_len(body);
+	bool in_place = !body->form && body->room >= plen;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	struct flat f = {blen < SIZE_MAX - plen ? malloc(plen + (size_t)blen + 1) : NULL, 0};
+	struct flat f = {NULL, 0};
 	int ok = 0;
 
+	if (in_place) /* the prefix right before the body: no copy at all */
+		f.p = (unsigned char *)body->flat - plen;
+	else if (blen < SIZE_MAX - plen)
+		f.p = malloc(plen + (size_t)blen + 1);
 	if (md && f.p) {
 		memcpy(f.p, prefix, plen);
-		f.len = plen;
+		f.len = plen + (in_place ? (size_t)blen : 0);
 		*siglen = ED25519_SIG_LEN;
-		ok = body_each(body, flat_chunk, &f) == 0 &&
+		ok = (in_place || body_each(body, flat_chunk, &f) == 0) &&
 		     EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) &&
 		     EVP_DigestSign(md, sig, siglen, f.p, f.len);
 	}
-	free(f.p);
+	if (!in_place)
+		free(f.p);
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
 }
@@ -315,7 +324,7 @@ static char *sign_all(const struct webhook_key *keys, size_t n_keys, const char 
 {
 	/* "v1a," + base64 of 64 bytes (88) + a space: 96 per key is enough */
 	enum { PER_KEY = 96 };
-	char prefix[128];
+	char prefix[WEBHOOK_SIGN_PREFIX_MAX];
 	int plen = snprintf(prefix, sizeof(prefix), "%s.%lld.", id, (long long)ts);
 	char *out;
 	size_t used = 0;
@@ -341,7 +350,15 @@ static char *sign_all(const struct webhook_key *keys, size_t n_keys, const char 
 char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
                    const char *body, size_t body_len)
 {
-	struct sign_body b = {body, body_len, NULL};
+	struct sign_body b = {body, body_len, NULL, 0};
+
+	return sign_all(keys, n_keys, id, ts, &b);
+}
+
+char *webhook_sign_in_place(const struct webhook_key *keys, size_t n_keys, const char *id,
+                            int64_t ts, char *body, size_t body_len, size_t room)
+{
+	struct sign_body b = {body, body_len, NULL, room};
 
 	return sign_all(keys, n_keys, id, ts, &b);
 }
@@ -349,7 +366,7 @@ char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id
 char *webhook_sign_form(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
                         const struct form_data *body)
 {
-	struct sign_body b = {NULL, 0, body};
+	struct sign_body b = {NULL, 0, body, 0};
 
 	return sign_all(keys, n_keys, id, ts, &b);
 }

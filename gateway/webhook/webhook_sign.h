@@ -54,6 +54,17 @@ void webhook_sign_key_free(struct webhook_key *k);
 char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
                    const char *body, size_t body_len);
 
+/* The longest "id.timestamp." prefix signed before a body. */
+#define WEBHOOK_SIGN_PREFIX_MAX 128
+
+/*
+ * The same, where body has room writable bytes before it (an allocation
+ * made with them): with room >= WEBHOOK_SIGN_PREFIX_MAX, an Ed25519
+ * signature writes its prefix there instead of copying the body.
+ */
+char *webhook_sign_in_place(const struct webhook_key *keys, size_t n_keys, const char *id,
+                            int64_t ts, char *body, size_t body_len, size_t room);
+
 struct form_data;
 
 /*

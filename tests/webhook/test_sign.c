@@ -73,6 +73,24 @@ static void test_streamed_body(void)
 	CHECK_STR(streamed, flat);
 	free(flat);
 	free(streamed);
+	/* in place: the prefix written in the room before the body, the body untouched */
+	{
+		char buf[WEBHOOK_SIGN_PREFIX_MAX + sizeof(SPEC_BODY)];
+		char *body = buf + WEBHOOK_SIGN_PREFIX_MAX, *in_place;
+		memcpy(body, SPEC_BODY, sizeof(SPEC_BODY));
+		flat = webhook_sign(k, 2, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		in_place = webhook_sign_in_place(k, 2, SPEC_ID, SPEC_TS, body, strlen(SPEC_BODY),
+		                                 WEBHOOK_SIGN_PREFIX_MAX);
+		CHECK_STR(in_place, flat);
+		CHECK_STR(body, SPEC_BODY);
+		free(in_place);
+		/* too little room: the copy, the same signature */
+		in_place =
+		    webhook_sign_in_place(k, 2, SPEC_ID, SPEC_TS, body, strlen(SPEC_BODY), 4);
+		CHECK_STR(in_place, flat);
+		free(in_place);
+		free(flat);
+	}
 	form_data_free(f);
 	webhook_sign_key_free(&k[0]);
 	webhook_sign_key_free(&k[1]);
