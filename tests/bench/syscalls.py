@@ -44,7 +44,7 @@ def main():
             if m and m.group(2) != "total":
                 rows.append((int(m.group(1)), m.group(2)))
         rows.sort(reverse=True)
-        for calls, name in rows:
+        for calls, name in rows[:12]:
             total += calls
             print(f"{name:16} {calls / n:7.2f} per message")
         print(f"{'all':16} {total / n:7.2f} per message ({n} messages, {sessions} session(s))")
