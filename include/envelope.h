@@ -7,6 +7,7 @@
 #ifndef ENVELOPE_H
 #define ENVELOPE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,7 +77,40 @@ struct envelope {
 	const json_t *spam;
 	const char *spam_warning;
 	bool spam_skipped;
+	/*
+	 * What keeps the message's bytes alive past delivery_submit() (the
+	 * session's store, smtp_msg_hold()), or NULL: they are valid during
+	 * the call only, and a delivery copies what it keeps.
+	 */
+	struct message_hold *hold;
 };
+
+/*
+ * What keeps a message's bytes alive after the call that was handed them:
+ * a reference count; the last message_hold_unref() frees the bytes (and
+ * the hold). A delivery whose request streams the message itself (format
+ * raw) takes a reference instead of copying it, so the bytes outlive the
+ * session when it goes away while the request is in flight. Counted
+ * atomically: a payload build thread may take one. Carried in the
+ * envelope (envelope.hold), next to the other facts about the message.
+ */
+struct message_hold {
+	atomic_uint refs;
+	void (*release)(struct message_hold *h); /* frees the bytes and h */
+};
+
+static inline struct message_hold *message_hold_ref(struct message_hold *h)
+{
+	if (h)
+		atomic_fetch_add(&h->refs, 1);
+	return h;
+}
+
+static inline void message_hold_unref(struct message_hold *h)
+{
+	if (h && atomic_fetch_sub(&h->refs, 1) == 1)
+		h->release(h);
+}
 
 /* The message bytes: in memory or a mapped spill file; read-only. */
 struct message_bytes {

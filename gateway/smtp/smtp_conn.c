@@ -1,8 +1,10 @@
 /*
  * smtp_conn.c: the primitives of one connection that every file above it
  * uses: the session state (smtp_session_state() is its only setter, STYLE
- * 4), the one timer, the monotonic clock, reading paused and resumed, and
- * the close (flush the last reply, then bury the session).
+ * 4), the one timer, the monotonic clock, reading paused and resumed, the
+ * write of replies on a plain socket (straight to it while nothing is
+ * backed up: smtp_session_flush()), and the close (flush the last reply,
+ * then bury the session).
  *
  * Calls nothing above it: resuming never runs the command loop inline, it
  * asks libevent for a deferred read callback, so a reply written from deep
@@ -10,8 +12,10 @@
  *
  * Never: free a session (it is buried, the worker reaps it), answer a command.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -114,6 +118,42 @@ void smtp_session_closing_check(struct smtp_session *s)
 	smtp_session_arm(s, 20); /* at most 500 x 20 ms: a client that never reads cannot keep us */
 }
 
+/*
+ * Writing replies without the write event (STYLE 14 still holds: what the
+ * socket does not take stays in the buffer, the write event is enabled for
+ * it, and write_cb turns it off again once the buffer is empty). It saves
+ * arming EPOLLOUT, waiting for it and disarming it for every reply.
+ */
+void smtp_session_flush(struct smtp_session *s)
+{
+	struct evbuffer *out;
+
+	s->flush_pending = false;
+	if (!s->direct_write || s->dead || !s->bev)
+		return;
+	out = bufferevent_get_output(s->bev);
+	if (!evbuffer_get_length(out) || (bufferevent_get_enabled(s->bev) & EV_WRITE))
+		return; /* nothing, or libevent is already writing the rest: it keeps the order */
+	/* a bufferevent freezes its output's start (only it drains it): lifted for this write */
+	evbuffer_unfreeze(out, 1);
+	if (evbuffer_write(out, s->fd) < 0 && errno != EAGAIN && errno != EINTR)
+		smtp_log(GW_LOG_DEBUG, s->id, "write: %s", strerror(errno));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out)) /* the rest (or the error, to event_cb) by libevent */
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
+void smtp_session_output_added(struct smtp_session *s)
+{
+	if (!s->direct_write)
+		return;
+	if (s->in_input) {
+		s->flush_pending = true;
+		return;
+	}
+	smtp_session_flush(s);
+}
+
 void smtp_session_begin_close(struct smtp_session *s)
 {
 	smtp_session_state(s, ST_CLOSING);
@@ -121,6 +161,7 @@ void smtp_session_begin_close(struct smtp_session *s)
 		smtp_session_close_now(s);
 		return;
 	}
+	smtp_session_flush(s); /* the replies of the pipelined group, then this last one */
 	bufferevent_disable(s->bev, EV_READ);
 	if (!smtp_session_pending_output(s)) {
 		smtp_session_close_now(s);

@@ -276,12 +276,51 @@ int smtp_msg_body(struct smtp_msg *m, struct message_bytes *out)
 	return 0;
 }
 
+/* The bytes of a held message: the heap buffer or the mapping, whichever it had. */
+struct msg_hold {
+	struct message_hold h;
+	char *mem;
+	void *map;
+	size_t maplen;
+};
+
+static void hold_release(struct message_hold *h)
+{
+	struct msg_hold *mh = (struct msg_hold *)h;
+
+	if (mh->map)
+		munmap(mh->map, mh->maplen);
+	free(mh->mem);
+	free(mh);
+}
+
+struct message_hold *smtp_msg_hold(struct smtp_msg *m)
+{
+	struct msg_hold *mh;
+
+	if (m->hold)
+		return m->hold;
+	if (m->failed || !m->started || (m->fd >= 0 && !m->map) || !(mh = calloc(1, sizeof(*mh))))
+		return NULL;
+	atomic_init(&mh->h.refs, 1); /* the store's own, dropped by smtp_msg_free() */
+	mh->h.release = hold_release;
+	mh->mem = m->mem;
+	mh->map = m->map;
+	mh->maplen = m->maplen;
+	m->hold = &mh->h;
+	return m->hold;
+}
+
 void smtp_msg_free(struct smtp_msg *m)
 {
-	if (m->map)
-		munmap(m->map, m->maplen);
+	if (m->hold) { /* the bytes are the hold's: a delivery may still read them */
+		message_hold_unref(m->hold);
+	} else {
+		if (m->map)
+			munmap(m->map, m->maplen);
+		free(m->mem);
+	}
 	if (m->fd >= 0)
-		close(m->fd);
-	free(m->mem);
+		close(m->fd); /* a mapping outlives its descriptor */
 	smtp_msg_init(m, m->threshold);
 }

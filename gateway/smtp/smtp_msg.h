@@ -23,10 +23,11 @@ struct smtp_msg {
 	uint64_t flen;      /* file length, head room included */
 	void *map;
 	size_t maplen;
-	size_t head;  /* bytes of the head room used (right-aligned) */
-	size_t skip;  /* octets cut from the front of the body by smtp_msg_cut() */
-	bool started; /* head room allocated */
-	bool failed;  /* a write failed: the transaction answers 451 */
+	size_t head;               /* bytes of the head room used (right-aligned) */
+	size_t skip;               /* octets cut from the front of the body by smtp_msg_cut() */
+	struct message_hold *hold; /* smtp_msg_hold(): owns mem or map from then on */
+	bool started;              /* head room allocated */
+	bool failed;               /* a write failed: the transaction answers 451 */
 };
 
 void smtp_msg_init(struct smtp_msg *m, uint64_t threshold);
@@ -48,6 +49,14 @@ uint64_t smtp_msg_size(const struct smtp_msg *m); /* body bytes */
  * of the body. Before any prepend. 0 or -1 (the store is then failed).
  */
 int smtp_msg_cut(struct smtp_msg *m, const size_t *ranges, size_t n);
+/*
+ * The bytes of the last smtp_msg_view() as a reference-counted hold (the
+ * store keeps one reference, dropped by smtp_msg_free()), so that a
+ * delivery may read them after the transaction ends. From then on the
+ * store must not change: nothing may be appended, prepended or cut. NULL
+ * when out of memory or there is no view (the receiver copies instead).
+ */
+struct message_hold *smtp_msg_hold(struct smtp_msg *m);
 void smtp_msg_free(struct smtp_msg *m);
 
 #endif

@@ -21,8 +21,10 @@
 static void send_text(struct smtp_session *s, const char *buf, size_t n)
 {
 	if (s->bev) {
-		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0)
+		if (evbuffer_add(bufferevent_get_output(s->bev), buf, n) == 0) {
+			smtp_session_output_added(s);
 			return;
+		}
 		smtp_session_close_now(s);
 		return;
 	}

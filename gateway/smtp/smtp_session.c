@@ -5,7 +5,8 @@
  * PROXY, TLS, greeting, teardown), its I/O callbacks, command-line framing
  * with PIPELINING (RFC 2920: every
  * buffered command is handled in order and the replies leave in one
- * write), the DATA/BDAT read path, timeouts (RFC 5321 4.5.3.2), the
+ * write, at the end of the read callback, straight to a plain socket),
+ * the DATA/BDAT read path, timeouts (RFC 5321 4.5.3.2), the
  * greeting delay, the PROXY phase and the STARTTLS switch (RFC 3207 4.2:
  * anything pipelined after STARTTLS is discarded, CVE-2011-0411).
  *
@@ -210,9 +211,21 @@ static bool feed_data(struct smtp_session *s)
 	return true;
 }
 
+/*
+ * Over the high-water mark? A plain session first writes what it holds
+ * (the replies wait for the end of the read callback otherwise): it pauses
+ * only on what the socket did not take, which libevent's write event then
+ * writes, and write_cb resumes reading. Pausing on bytes the socket did
+ * take would wait for a write_cb that never comes.
+ */
 static bool output_full(struct smtp_session *s)
 {
-	return evbuffer_get_length(bufferevent_get_output(s->bev)) > output_high_water(s);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (evbuffer_get_length(out) <= output_high_water(s))
+		return false;
+	smtp_session_flush(s);
+	return evbuffer_get_length(out) > output_high_water(s);
 }
 
 static void command_loop(struct smtp_session *s)
@@ -280,8 +293,13 @@ static void process_input(struct smtp_session *s)
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
+	struct smtp_session *s = arg;
 	(void)bev;
-	process_input(arg);
+	s->in_input = true;
+	process_input(s);
+	s->in_input = false;
+	if (s->flush_pending)
+		smtp_session_flush(s); /* every reply of this read in one write */
 }
 
 static void write_cb(struct bufferevent *bev, void *arg)
@@ -290,6 +308,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (s->dead)
 		return;
+	if (s->direct_write) /* the buffer is empty: the next reply is written directly again */
+		bufferevent_disable(s->bev, EV_WRITE);
 	if (s->state == ST_CLOSING) {
 		smtp_session_closing_check(s);
 		return;
@@ -320,7 +340,12 @@ static void start_greeting(struct smtp_session *s)
 	uint64_t delay = s->cfg->limits.greeting_delay_ms;
 	set_watermarks(s);
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* A plain socket's replies are written directly (smtp_session_flush); TLS through libevent.
+	 */
+	s->direct_write = !s->ssl;
+	if (s->direct_write) /* a new bufferevent starts with EV_WRITE on (not yet armed) */
+		bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, s->direct_write ? EV_READ : EV_READ | EV_WRITE);
 	if (!delay) {
 		greet(s);
 		return;
@@ -412,6 +437,11 @@ static void smtp_session_starttls(struct smtp_session *s)
 		return;
 	}
 	smtp_reply(s, RPL_STARTTLS_GO, NULL);
+	/* The 220 leaves first, then TLS through the plain layer's write event, as libevent does.
+	 */
+	smtp_session_flush(s);
+	s->direct_write = false;
+	bufferevent_enable(s->bev, EV_WRITE);
 	struct bufferevent *f = bufferevent_openssl_filter_new(
 	    s->w->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {

@@ -130,8 +130,11 @@ struct smtp_session {
 	bool partial;         /* part of a command line is buffered: command_timeout runs */
 	uint32_t close_ticks; /* polls of the output while closing */
 	bool dead;
-	bool shutdown_pending;            /* drain: answer 421 when idle */
-	bool starttls;                    /* STARTTLS accepted: the session switches after it */
+	bool shutdown_pending; /* drain: answer 421 when idle */
+	bool starttls;         /* STARTTLS accepted: the session switches after it */
+	bool direct_write;     /* plain socket: replies written by us, not from a write event */
+	bool in_input;         /* inside the read callback: replies wait for its end, one write */
+	bool flush_pending;    /* a reply was queued while in_input */
 	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
 	struct smtp_rdns rdns;
 	struct smtp_tx tx;
@@ -174,6 +177,16 @@ size_t smtp_session_pending_output(struct smtp_session *s);
  * off? Looks at the socket without reading a byte of what was pipelined.
  */
 bool smtp_session_client_gone(const struct smtp_session *s);
+/*
+ * A reply was queued in the output buffer (the reply funnel calls it).
+ * On a plain socket it is written at once, or at the end of the read
+ * callback that produced it so that a pipelined group leaves in one write
+ * (RFC 2920); only what the socket does not take waits for libevent's
+ * write event. Under TLS, libevent writes as before.
+ */
+void smtp_session_output_added(struct smtp_session *s);
+/* Writes what the output buffer holds now (plain sockets; nothing otherwise). */
+void smtp_session_flush(struct smtp_session *s);
 /* Stop reading, flush the last reply, then close (smtp_session_closing_check() polls). */
 void smtp_session_begin_close(struct smtp_session *s);
 void smtp_session_closing_check(struct smtp_session *s);

@@ -457,8 +457,10 @@ static void deliver(struct smtp_session *s, const struct smtp_seam_verdict *v)
 	env.spam_warning = v ? v->spam_warning : NULL;
 	env.spam_skipped = v && v->spam_skipped;
 	enum delivery_result rc = DELIVERY_FAILED;
-	if (!bad && !smtp_msg_view(&tx->msg, &mb))
+	if (!bad && !smtp_msg_view(&tx->msg, &mb)) {
+		env.hold = smtp_msg_hold(&tx->msg); /* the store is final: a delivery may keep it */
 		rc = delivery_submit(s->w->delivery, tx->route, &env, &mb, auth, s->id, id);
+	}
 	if (rc == DELIVERY_QUEUED) {
 		/* The delivery id joins this line to the webhook's lines of the message. */
 		log_msg(GW_LOG_INFO, LS_SMTP, s->id, id,

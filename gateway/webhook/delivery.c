@@ -733,8 +733,9 @@ static void on_built(evutil_socket_t fd, short what, void *arg)
 	job_build_stop(j); /* done: frees the event and the auth copy */
 	if (j->build_rc == 0 && job_ready(j, route) == 0) {
 		log_msg(GW_LOG_INFO, LS_WEBHOOK, j->cookie, j->req.id,
-		        "route=%s payload built off the loop octets=%zu body=%zu",
-		        j->req.route_name, j->msg.len, j->req.body_len);
+		        "route=%s payload built off the loop octets=%zu body=%llu",
+		        j->req.route_name, j->msg.len,
+		        (unsigned long long)webhook_request_body_bytes(&j->req));
 		return;
 	}
 	if (j->build_rc == 0)

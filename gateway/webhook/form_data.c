@@ -28,6 +28,15 @@ struct form_data *form_data_new(void)
 	return calloc(1, sizeof(struct form_data));
 }
 
+struct form_data *form_data_new_plain(void)
+{
+	struct form_data *f = form_data_new();
+
+	if (f)
+		f->plain = true;
+	return f;
+}
+
 static void part_free(struct form_part *p)
 {
 	free(p->head);
@@ -240,6 +249,11 @@ int form_data_finish(struct form_data *f)
 {
 	if (f->finished)
 		return 0;
+	if (f->plain) { /* nothing delimits the segments: no boundary, no heads */
+		f->finished = true;
+		form_data_rewind(f);
+		return 0;
+	}
 	if (pick_boundary(f) < 0)
 		return -1;
 	for (size_t i = 0; i < f->n; i++)
@@ -253,7 +267,7 @@ int form_data_finish(struct form_data *f)
 /* "--" boundary "--" CRLF after the last part. */
 static size_t tail_len(const struct form_data *f)
 {
-	return 2 + strlen(f->boundary) + 4;
+	return f->plain ? 0 : 2 + strlen(f->boundary) + 4;
 }
 
 uint64_t form_data_length(const struct form_data *f)
@@ -261,7 +275,7 @@ uint64_t form_data_length(const struct form_data *f)
 	uint64_t n = tail_len(f);
 
 	for (size_t i = 0; i < f->n; i++)
-		n += f->parts[i].head_len + f->parts[i].len + 2;
+		n += f->parts[i].head_len + f->parts[i].len + (f->plain ? 0 : 2);
 	return n;
 }
 
@@ -275,18 +289,18 @@ static const char *segment(const struct form_data *f, size_t at, size_t seg, siz
                            char *tail, size_t tailsz)
 {
 	if (at == f->n) {
-		*len = (size_t)snprintf(tail, tailsz, "--%s--\r\n", f->boundary);
+		*len = f->plain ? 0 : (size_t)snprintf(tail, tailsz, "--%s--\r\n", f->boundary);
 		return tail;
 	}
 	if (seg == 0) {
 		*len = f->parts[at].head_len;
-		return f->parts[at].head;
+		return f->parts[at].head ? f->parts[at].head : ""; /* plain: no head */
 	}
 	if (seg == 1) {
 		*len = f->parts[at].len;
 		return f->parts[at].data;
 	}
-	*len = 2;
+	*len = f->plain ? 0 : 2;
 	return "\r\n";
 }
 
@@ -347,4 +361,15 @@ int form_data_each(const struct form_data *f, int (*cb)(void *arg, const char *p
 				return -1;
 		}
 	return 0;
+}
+
+void form_data_setup(struct form_data *f, CURL *easy)
+{
+	form_data_rewind(f);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(easy, CURLOPT_READFUNCTION, form_data_read);
+	curl_easy_setopt(easy, CURLOPT_READDATA, f);
+	curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, form_data_seek);
+	curl_easy_setopt(easy, CURLOPT_SEEKDATA, f);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form_data_length(f));
 }

@@ -1,7 +1,7 @@
 /*
- * form_data.h: a multipart/form-data body (RFC 7578) that is never written
- * out whole: it is a list of parts, read in order by libcurl's read
- * callback (gateway/webhook/form_data.c).
+ * form_data.h: a multipart/form-data body (RFC 7578), or a body of plain
+ * segments, that is never written out whole: it is a list of parts, read in
+ * order by libcurl's read callback (gateway/webhook/form_data.c).
  */
 #ifndef FORM_DATA_H
 #define FORM_DATA_H
@@ -33,6 +33,7 @@ struct form_data {
 	char boundary[FORM_DATA_BOUNDARY_SIZE];
 	char *blob; /* one big owned value (the raw message) that parts may slice */
 	size_t blob_len;
+	bool plain;     /* segments only: no heads, delimiters or boundary (form_data_new_plain) */
 	bool finished;  /* heads written: no part may be added any more */
 	size_t pos;     /* the read cursor: bytes already handed to libcurl */
 	size_t at, seg; /* cursor as part index and segment (0 head, 1 data, 2 CRLF) */
@@ -41,6 +42,14 @@ struct form_data {
 
 /* Returns a new empty form, or NULL. */
 struct form_data *form_data_new(void);
+
+/*
+ * Returns a new empty body of plain segments, or NULL: the parts' values
+ * one after another, nothing between them (format raw: our head fields,
+ * then the message itself borrowed through form_data_add_ref). Names are
+ * not sent; every other function works as for a form.
+ */
+struct form_data *form_data_new_plain(void);
 void form_data_free(struct form_data *f);
 
 /*
@@ -94,6 +103,9 @@ void form_data_rewind(struct form_data *f);
 /* CURLOPT_READFUNCTION and CURLOPT_SEEKFUNCTION (arg: the form). */
 size_t form_data_read(char *buf, size_t size, size_t nitems, void *arg);
 int form_data_seek(void *arg, curl_off_t offset, int origin);
+
+/* Rewinds f and makes it easy's request body, read by the callbacks above. */
+void form_data_setup(struct form_data *f, CURL *easy);
 
 /* Hands every byte of the body to cb, in order, chunk by chunk. Returns 0, or cb's -1. */
 int form_data_each(const struct form_data *f, int (*cb)(void *arg, const char *p, size_t n),

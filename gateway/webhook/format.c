@@ -439,105 +439,15 @@ int format_attempt(const struct webhook_request *r, int64_t ts)
 
 /* ------------------------------------------- Standard Webhooks, streamed */
 
-static int mac_chunk(void *arg, const char *p, size_t n)
-{
-	return EVP_MAC_update(arg, (const unsigned char *)p, n) ? 0 : -1;
-}
-
-/* "v1," + base64 HMAC-SHA256(key, id "." ts "." body), the body streamed. */
-static char *sign_hmac(const struct webhook_key *k, const char *prefix, const struct form_data *f)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	size_t mdlen = 0;
-	char *b64 = NULL, *out = NULL;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
-	                       OSSL_PARAM_construct_end()};
-
-	if (ctx && EVP_MAC_init(ctx, k->secret, k->secret_len, params) &&
-	    EVP_MAC_update(ctx, (const unsigned char *)prefix, strlen(prefix)) &&
-	    form_data_each(f, mac_chunk, ctx) == 0 && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)))
-		b64 = webhook_sign_base64(md, mdlen);
-	if (b64 && (out = malloc(strlen(b64) + 4)) != NULL)
-		snprintf(out, strlen(b64) + 4, "v1,%s", b64);
-	free(b64);
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return out;
-}
-
-struct flat {
-	char *p;
-	size_t len;
-};
-
-static int flat_chunk(void *arg, const char *p, size_t n)
-{
-	struct flat *b = arg;
-
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-/*
- * Ed25519 (whsk_) signs the message in one call (no streaming in RFC 8032's
- * PureEdDSA): the body is laid out once for the signature and freed at once.
- */
-static char *sign_flat(const struct webhook_request *r, const struct webhook_key *k, int64_t ts)
-{
-	uint64_t n = form_data_length(r->fmt->form);
-	struct flat b = {malloc(n ? n : 1), 0};
-	char *sig;
-
-	if (!b.p)
-		return NULL;
-	form_data_each(r->fmt->form, flat_chunk, &b);
-	sig = webhook_sign(k, 1, r->id, ts, b.p, b.len);
-	free(b.p);
-	return sig;
-}
-
 char *format_sign(const struct webhook_request *r, int64_t ts)
 {
-	char prefix[WEBHOOK_ID_SIZE + 32];
-	char *all = NULL;
-	size_t len = 0;
-	FILE *o = open_memstream(&all, &len);
-	bool ok = true;
-
-	if (!o)
-		return NULL;
-	snprintf(prefix, sizeof(prefix), "%s.%lld.", r->id, (long long)ts);
-	for (size_t i = 0; i < r->n_keys && ok; i++) {
-		char *one = r->keys[i].type == WEBHOOK_KEY_HMAC
-		                ? sign_hmac(&r->keys[i], prefix, r->fmt->form)
-		                : sign_flat(r, &r->keys[i], ts);
-		if (!one)
-			ok = false;
-		else
-			fprintf(o, "%s%s", i ? " " : "", one);
-		free(one);
-	}
-	if (fclose(o) != 0 || !ok) {
-		free(all);
-		return NULL;
-	}
-	return all;
+	return webhook_sign_form(r->keys, r->n_keys, r->id, ts, r->fmt->form);
 }
 
 void format_setup(const struct webhook_request *r, CURL *easy)
 {
 	struct form_data *f = r->fmt ? r->fmt->form : NULL;
 
-	if (!f)
-		return;
-	form_data_rewind(f);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(easy, CURLOPT_READFUNCTION, form_data_read);
-	curl_easy_setopt(easy, CURLOPT_READDATA, f);
-	curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, form_data_seek);
-	curl_easy_setopt(easy, CURLOPT_SEEKDATA, f);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form_data_length(f));
+	if (f)
+		form_data_setup(f, easy);
 }

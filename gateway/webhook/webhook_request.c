@@ -12,7 +12,8 @@
  *
  * Must never: send a header value with a control character; let a route's
  * extra header replace the signing headers; follow a redirect; keep a
- * pointer into the session's envelope or message.
+ * pointer into the session's envelope, or into its message without a
+ * reference to the message's hold (format raw streams the message itself).
  */
 #include "webhook_request.h"
 
@@ -121,6 +122,8 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 
 uint64_t webhook_request_body_bytes(const struct webhook_request *r)
 {
+	if (r->segs)
+		return form_data_length(r->segs);
 	return r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
 }
 
@@ -301,7 +304,8 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 }
 
 struct body_buf {
-	char *data;
+	char *data;  /* the allocation: room bytes, then the body */
+	size_t room; /* kept free in front (the JSON body: webhook_sign_in_place) */
 	size_t len, cap, max;
 	bool too_big; /* the cap, not memory, stopped it */
 };
@@ -321,13 +325,13 @@ static int body_append(const char *p, size_t n, void *arg)
 			cap *= 2;
 		if (cap > b->max) /* the cap is what max_delivery_memory counted */
 			cap = b->max;
-		nb = realloc(b->data, cap);
+		nb = realloc(b->data, b->room + cap);
 		if (!nb)
 			return -1;
 		b->data = nb;
 		b->cap = cap;
 	}
-	memcpy(b->data + b->len, p, n);
+	memcpy(b->data + b->room + b->len, p, n);
 	b->len += n;
 	return 0;
 }
@@ -366,6 +370,29 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
 	return rc ? -1 : 0;
 }
 
+static void hold_unref(void *ref)
+{
+	message_hold_unref(ref);
+}
+
+/*
+ * Bytes [off, off + n) of the message as one segment: borrowed, with a
+ * reference to the message's hold, or copied when the caller gave none.
+ */
+static int add_message_slice(struct form_data *f, const struct envelope *env,
+                             const struct message_bytes *msg, size_t off, size_t n)
+{
+	struct message_hold *hold = env ? env->hold : NULL;
+
+	if (n == 0)
+		return 0;
+	if (!hold)
+		return form_data_add(f, "", msg->data + off, n) < 0 ? -1 : 0;
+	return form_data_add_ref(f, "", msg->data + off, n, message_hold_ref(hold), hold_unref) < 0
+	           ? -1
+	           : 0;
+}
+
 /*
  * Format "raw": the envelope and the auth results go in as header fields of
  * the message, right below the trace fields the gateway prepended
@@ -373,36 +400,46 @@ static int raw_field(struct body_buf *b, const char *name, const json_t *v)
  * everything the client sent, so that the first field of each name is
  * ours and the signature (over the body) covers them. The X-Gateway-*
  * request headers repeat them unsigned. The message is otherwise unchanged.
+ *
+ * The body is three segments streamed to libcurl (form_data_new_plain):
+ * the trace fields and the message are slices of the session's bytes,
+ * kept alive by their hold, and only our fields are written out; so a
+ * 50 MB message is never copied into a second 50 MB buffer.
  */
 static int build_raw_body(struct webhook_request *r, const struct envelope *env, const json_t *auth,
                           const struct message_bytes *msg, size_t max)
 {
-	struct body_buf b = {NULL, 0, 0, max, false};
+	struct body_buf b = {NULL, 0, 0, 0, max - msg->len, false};
 	json_t *ej = env ? envelope_json(env, r->route_name) : NULL;
 	size_t trace = env && env->prepended <= msg->len ? (size_t)env->prepended : 0;
 	int rc = 0;
 
-	if (env && !ej)
+	if ((env && !ej) || !(r->segs = form_data_new_plain())) {
+		json_decref(ej);
 		return -1;
-	if (trace)
-		rc |= body_append((const char *)msg->data, trace, &b);
-	if (ej && rc == 0)
+	}
+	if (ej)
 		rc |= raw_field(&b, "X-Gateway-Envelope", ej);
 	if (auth && rc == 0)
 		rc |= raw_field(&b, "X-Gateway-Auth", auth);
 	json_decref(ej);
-	if (rc == 0 && msg->len > trace)
-		rc = body_append((const char *)msg->data + trace, msg->len - trace, &b);
-	if (rc == 0 && !b.data && !(b.data = malloc(1))) /* no envelope, empty message */
-		rc = -1;
 	if (rc < 0) {
 		free(b.data);
 		errno = b.too_big ? EMSGSIZE : ENOMEM;
 		return -1;
 	}
-	r->body = b.data;
-	r->body_len = b.len;
-	return 0;
+	rc |= add_message_slice(r->segs, env, msg, 0, trace);
+	if (b.len && form_data_add_owned(r->segs, "", b.data, b.len, NULL, NULL) < 0)
+		rc = -1; /* b.data is freed by the form, on failure too */
+	else if (!b.len)
+		free(b.data);
+	if (rc == 0)
+		rc = add_message_slice(r->segs, env, msg, trace, msg->len - trace);
+	if (rc == 0)
+		rc = form_data_finish(r->segs);
+	if (rc < 0)
+		errno = ENOMEM;
+	return rc;
 }
 
 /*
@@ -431,7 +468,8 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const json_t *auth, const struct gw_limits *limits)
 {
 	struct payload_options o;
-	struct body_buf b = {NULL, 0, 0, 0, false};
+	/* room for "id.ts." in front: an Ed25519 key signs the body where it is */
+	struct body_buf b = {NULL, WEBHOOK_SIGN_PREFIX_MAX, 0, 0, 0, false};
 	size_t max = webhook_request_body_cap(route, env, msg, auth, limits);
 
 	if (r->opts.format == FORMAT_RAW) {
@@ -460,7 +498,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 	b.cap = msg->len + msg->len / 2 + WEBHOOK_BODY_RESERVE;
 	if (b.cap > b.max)
 		b.cap = b.max;
-	b.data = malloc(b.cap);
+	b.data = malloc(b.room + b.cap);
 	if (!b.data)
 		return -1;
 	if (payload_write(msg, env, auth, r->id, &o, JSON_COMPACT, body_append, &b) < 0 ||
@@ -470,11 +508,12 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		return -1;
 	}
 	if (b.cap - b.len > b.len / 8 + 4096) { /* it lives for the retry budget: no slack */
-		char *nb = realloc(b.data, b.len ? b.len : 1);
+		char *nb = realloc(b.data, b.room + b.len);
 		if (nb)
 			b.data = nb;
 	}
-	r->body = b.data;
+	r->body = b.data + b.room;
+	r->body_room = b.room;
 	r->body_len = b.len;
 	return 0;
 }
@@ -508,7 +547,8 @@ void webhook_request_free(struct webhook_request *r)
 {
 	free(r->route_name);
 	free(r->url);
-	free(r->body);
+	free(r->body ? r->body - r->body_room : NULL);
+	form_data_free(r->segs);
 	format_free(r->fmt);
 	curl_slist_free_all(r->headers);
 	for (size_t i = 0; i < r->n_keys; i++)
@@ -542,9 +582,13 @@ struct curl_slist *webhook_request_headers(const struct webhook_request *r, int6
 	rc |= add_header(&h, "webhook-id", r->id);
 	rc |= add_header(&h, "webhook-timestamp", tsbuf);
 	if (r->n_keys) {
-		sig = r->fmt && r->fmt->form
-		          ? format_sign(r, ts)
-		          : webhook_sign(r->keys, r->n_keys, r->id, ts, r->body, r->body_len);
+		if (r->segs)
+			sig = webhook_sign_form(r->keys, r->n_keys, r->id, ts, r->segs);
+		else if (r->fmt && r->fmt->form)
+			sig = format_sign(r, ts);
+		else
+			sig = webhook_sign_in_place(r->keys, r->n_keys, r->id, ts, r->body,
+			                            r->body_len, r->body_room);
 		if (!sig)
 			goto fail;
 		rc |= add_header(&h, "webhook-signature", sig);
@@ -593,5 +637,7 @@ void webhook_request_setup(const struct webhook_request *r, CURL *easy, struct c
 		curl_easy_setopt(easy, CURLOPT_USERNAME, r->basic_user);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, r->basic_password);
 	}
+	if (r->segs)
+		form_data_setup(r->segs, easy);
 	format_setup(r, easy);
 }

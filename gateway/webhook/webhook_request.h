@@ -16,6 +16,7 @@
 #include "webhook_sign.h"
 
 struct format_state;
+struct form_data;
 
 /* Longest value we put in one request header (the X-Gateway-* envelope headers). */
 #define WEBHOOK_HEADER_VALUE_MAX 8192
@@ -28,8 +29,10 @@ struct webhook_request {
 	char id[WEBHOOK_ID_SIZE];
 	char *route_name;
 	char *url;
-	char *body; /* exactly the bytes signed and sent */
+	char *body; /* exactly the bytes signed and sent (json, postmark) */
 	size_t body_len;
+	size_t body_room; /* free bytes before body in its allocation (json: Ed25519 in place) */
+	struct form_data *segs;     /* or format raw's: our head fields and the held message */
 	struct curl_slist *headers; /* all but the per-attempt signing headers */
 	struct webhook_key *keys;
 	size_t n_keys;

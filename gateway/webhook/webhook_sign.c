@@ -2,7 +2,8 @@
  * webhook_sign.c: the delivery id and the Standard Webhooks signatures
  * (https://www.standardwebhooks.com/, spec 1.0.0, "Signature scheme" and
  * "Webhook headers"): HMAC-SHA256 ("v1", whsec_ keys) and Ed25519 ("v1a",
- * whsk_ keys, RFC 8032) over id "." timestamp "." body. Base64 is RFC 4648 4.
+ * whsk_ keys, RFC 8032) over id "." timestamp "." body, the body one buffer
+ * or the segments of a streamed one (form_data.h). Base64 is RFC 4648 4.
  *
  * Must never: log or copy a key outside struct webhook_key; accept a key
  * that does not decode exactly; let the id depend on time, ports or anything
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "form_data.h"
 
 #define ED25519_SEED_LEN 32
 #define ED25519_SIG_LEN  64
@@ -203,8 +205,35 @@ void webhook_sign_key_free(struct webhook_key *k)
 	memset(k, 0, sizeof(*k));
 }
 
-static int sign_hmac(const struct webhook_key *k, const char *prefix, size_t plen, const char *body,
-                     size_t body_len, unsigned char *mac, size_t *maclen)
+/* A body to sign: one buffer, or the segments of a form (a streamed body). */
+struct sign_body {
+	const char *flat;
+	size_t flat_len;
+	const struct form_data *form;
+	size_t room; /* writable bytes before flat (webhook_sign_in_place) */
+};
+
+static int body_each(const struct sign_body *b, int (*cb)(void *arg, const char *p, size_t n),
+                     void *arg)
+{
+	if (b->form)
+		return form_data_each(b->form, cb, arg);
+	return b->flat_len ? cb(arg, b->flat, b->flat_len) : 0;
+}
+
+static uint64_t body_len(const struct sign_body *b)
+{
+	return b->form ? form_data_length(b->form) : b->flat_len;
+}
+
+static int mac_chunk(void *arg, const char *p, size_t n)
+{
+	return EVP_MAC_update(arg, (const unsigned char *)p, n) ? 0 : -1;
+}
+
+/* HMAC-SHA256 streams: the body is fed segment by segment, never laid out. */
+static int sign_hmac(const struct webhook_key *k, const char *prefix, size_t plen,
+                     const struct sign_body *body, unsigned char *mac, size_t *maclen)
 {
 	EVP_MAC *alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = alg ? EVP_MAC_CTX_new(alg) : NULL;
@@ -213,7 +242,7 @@ static int sign_hmac(const struct webhook_key *k, const char *prefix, size_t ple
 	    OSSL_PARAM_construct_end()};
 	int ok = ctx && EVP_MAC_init(ctx, k->secret, k->secret_len, params) &&
 	         EVP_MAC_update(ctx, (const unsigned char *)prefix, plen) &&
-	         (body_len == 0 || EVP_MAC_update(ctx, (const unsigned char *)body, body_len)) &&
+	         body_each(body, mac_chunk, ctx) == 0 &&
 	         EVP_MAC_final(ctx, mac, maclen, HMAC_SHA256_LEN);
 
 	EVP_MAC_CTX_free(ctx);
@@ -221,29 +250,58 @@ static int sign_hmac(const struct webhook_key *k, const char *prefix, size_t ple
 	return ok ? 0 : -1;
 }
 
-/* Ed25519 is one-shot (RFC 8032 5.1.6 hashes the message twice): it needs the whole input. */
-static int sign_ed25519(const struct webhook_key *k, const char *prefix, size_t plen,
-                        const char *body, size_t body_len, unsigned char *sig, size_t *siglen)
+struct flat {
+	unsigned char *p;
+	size_t len;
+};
+
+static int flat_chunk(void *arg, const char *p, size_t n)
 {
+	struct flat *f = arg;
+
+	memcpy(f->p + f->len, p, n);
+	f->len += n;
+	return 0;
+}
+
+/*
+ * Ed25519 is one-shot (RFC 8032 5.1.6 hashes the message twice, and
+ * OpenSSL offers no streaming PureEdDSA; Ed25519ph would be another
+ * signature): prefix and body must be one buffer. A body with room
+ * before it (the JSON body, webhook_sign_in_place) gets the prefix written
+ * there; a streamed one is laid out once, for whsk_ keys only, and freed
+ * at once: the one copy of the body such a request still makes, for the
+ * length of one signature.
+ */
+static int sign_ed25519(const struct webhook_key *k, const char *prefix, size_t plen,
+                        const struct sign_body *body, unsigned char *sig, size_t *siglen)
+{
+	uint64_t blen = body_len(body);
+	bool in_place = !body->form && body->room >= plen;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *buf = malloc(plen + body_len + 1);
+	struct flat f = {NULL, 0};
 	int ok = 0;
 
-	if (md && buf) {
-		memcpy(buf, prefix, plen);
-		if (body_len)
-			memcpy(buf + plen, body, body_len);
+	if (in_place) /* the prefix right before the body: no copy at all */
+		f.p = (unsigned char *)body->flat - plen;
+	else if (blen < SIZE_MAX - plen)
+		f.p = malloc(plen + (size_t)blen + 1);
+	if (md && f.p) {
+		memcpy(f.p, prefix, plen);
+		f.len = plen + (in_place ? (size_t)blen : 0);
 		*siglen = ED25519_SIG_LEN;
-		ok = EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) &&
-		     EVP_DigestSign(md, sig, siglen, buf, plen + body_len);
+		ok = (in_place || body_each(body, flat_chunk, &f) == 0) &&
+		     EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) &&
+		     EVP_DigestSign(md, sig, siglen, f.p, f.len);
 	}
-	free(buf);
+	if (!in_place)
+		free(f.p);
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
 }
 
-static int sign_one(const struct webhook_key *k, const char *prefix, size_t plen, const char *body,
-                    size_t body_len, char *out, size_t outsz)
+static int sign_one(const struct webhook_key *k, const char *prefix, size_t plen,
+                    const struct sign_body *body, char *out, size_t outsz)
 {
 	unsigned char sig[ED25519_SIG_LEN];
 	size_t siglen = 0;
@@ -251,9 +309,9 @@ static int sign_one(const struct webhook_key *k, const char *prefix, size_t plen
 	int rc;
 
 	if (k->type == WEBHOOK_KEY_HMAC)
-		rc = sign_hmac(k, prefix, plen, body, body_len, sig, &siglen);
+		rc = sign_hmac(k, prefix, plen, body, sig, &siglen);
 	else
-		rc = sign_ed25519(k, prefix, plen, body, body_len, sig, &siglen);
+		rc = sign_ed25519(k, prefix, plen, body, sig, &siglen);
 	if (rc < 0 || !(b64 = webhook_sign_base64(sig, siglen)))
 		return -1;
 	snprintf(out, outsz, "%s,%s", k->type == WEBHOOK_KEY_HMAC ? "v1" : "v1a", b64);
@@ -261,12 +319,12 @@ static int sign_one(const struct webhook_key *k, const char *prefix, size_t plen
 	return 0;
 }
 
-char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
-                   const char *body, size_t body_len)
+static char *sign_all(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
+                      const struct sign_body *body)
 {
 	/* "v1a," + base64 of 64 bytes (88) + a space: 96 per key is enough */
 	enum { PER_KEY = 96 };
-	char prefix[128];
+	char prefix[WEBHOOK_SIGN_PREFIX_MAX];
 	int plen = snprintf(prefix, sizeof(prefix), "%s.%lld.", id, (long long)ts);
 	char *out;
 	size_t used = 0;
@@ -279,7 +337,7 @@ char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id
 	for (size_t i = 0; i < n_keys; i++) {
 		if (i > 0)
 			out[used++] = ' ';
-		if (sign_one(&keys[i], prefix, (size_t)plen, body, body_len, out + used,
+		if (sign_one(&keys[i], prefix, (size_t)plen, body, out + used,
 		             n_keys * PER_KEY - used) < 0) {
 			free(out);
 			return NULL;
@@ -287,4 +345,28 @@ char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id
 		used += strlen(out + used);
 	}
 	return out;
+}
+
+char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
+                   const char *body, size_t body_len)
+{
+	struct sign_body b = {body, body_len, NULL, 0};
+
+	return sign_all(keys, n_keys, id, ts, &b);
+}
+
+char *webhook_sign_in_place(const struct webhook_key *keys, size_t n_keys, const char *id,
+                            int64_t ts, char *body, size_t body_len, size_t room)
+{
+	struct sign_body b = {body, body_len, NULL, room};
+
+	return sign_all(keys, n_keys, id, ts, &b);
+}
+
+char *webhook_sign_form(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
+                        const struct form_data *body)
+{
+	struct sign_body b = {NULL, 0, body, 0};
+
+	return sign_all(keys, n_keys, id, ts, &b);
 }

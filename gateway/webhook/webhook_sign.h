@@ -54,6 +54,27 @@ void webhook_sign_key_free(struct webhook_key *k);
 char *webhook_sign(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
                    const char *body, size_t body_len);
 
+/* The longest "id.timestamp." prefix signed before a body. */
+#define WEBHOOK_SIGN_PREFIX_MAX 128
+
+/*
+ * The same, where body has room writable bytes before it (an allocation
+ * made with them): with room >= WEBHOOK_SIGN_PREFIX_MAX, an Ed25519
+ * signature writes its prefix there instead of copying the body.
+ */
+char *webhook_sign_in_place(const struct webhook_key *keys, size_t n_keys, const char *id,
+                            int64_t ts, char *body, size_t body_len, size_t room);
+
+struct form_data;
+
+/*
+ * The same over a streamed body (form_data.h): HMAC-SHA256 is fed segment
+ * by segment; Ed25519, one-shot, lays prefix and body out once, only for
+ * the time of its signature.
+ */
+char *webhook_sign_form(const struct webhook_key *keys, size_t n_keys, const char *id, int64_t ts,
+                        const struct form_data *body);
+
 /* Base64 (RFC 4648 4, with padding) of in into a malloc'd string. */
 char *webhook_sign_base64(const unsigned char *in, size_t len);
 

@@ -151,9 +151,11 @@ def test_bdat_bare_lf_rejected_across_chunks(gateway, client_of):
 
 
 def test_backpressure_client_that_does_not_read(start_gateway):
-    """20,000 pipelined NOOPs from a client that reads nothing for a while (small receive
+    """Pipelined HELPs from a client that reads nothing for a while (small receive
     buffer): the server stops reading at its output high-water mark (the log and the
-    counter say so) instead of buffering without bound, then answers all."""
+    counter say so) instead of buffering without bound, then answers all. Replies go
+    straight to the socket while it takes them, so the kernel's send buffer (up to
+    tcp_wmem's maximum) fills first: the replies are made to outgrow it."""
     import socket
     import threading
     import time
@@ -165,14 +167,16 @@ def test_backpressure_client_that_does_not_read(start_gateway):
     c = Client(raw)
     try:
         assert c.reply()[0] == 220
-        n = 20000
-        sender = threading.Thread(target=c.send, args=(b"NOOP\r\n" * n,))
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+        n = 3 * wmem_max // 2 // 80 + 2000  # HELP's reply is about 90 octets
+        sender = threading.Thread(target=c.send, args=(b"HELP\r\n" * n,))
         sender.start()
         assert gateway.wait_log("limit output_high_water: reading paused", timeout=10)
         time.sleep(0.2)
         got = 0
         while got < n:
-            assert c.reply(timeout=20)[0] == 250
+            assert c.reply(timeout=20)[0] == 214
             got += 1
         sender.join(timeout=20)
         assert not sender.is_alive()

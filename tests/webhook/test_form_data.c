@@ -107,8 +107,49 @@ static void test_no_parts_after_finish(void)
 	form_data_free(f);
 }
 
+static int unrefs;
+
+static void count_unref(void *ref)
+{
+	(void)ref;
+	unrefs++;
+}
+
+/* Plain segments (format raw): the values one after another, a borrowed one released once. */
+static void test_plain(void)
+{
+	static const char msg[] = "Received: x\r\n\r\nbody\r\n";
+	struct form_data *f = form_data_new_plain();
+	struct test_buf whole = {0};
+	char got[64];
+
+	CHECK_INT(form_data_add(f, "", "Head: 1\r\n", 9), 0);
+	CHECK_INT(form_data_add_ref(f, "", msg, sizeof(msg) - 1, (void *)msg, count_unref), 1);
+	CHECK_INT(form_data_add(f, "", "", 0), 2);
+	CHECK_INT(form_data_finish(f), 0);
+	CHECK_INT(form_data_length(f), 9 + sizeof(msg) - 1);
+	CHECK_INT(form_data_each(f, test_buf_each, &whole), 0);
+	CHECK_STR(whole.p, "Head: 1\r\nReceived: x\r\n\r\nbody\r\n");
+	for (size_t chunk = 1; chunk <= 7; chunk++) {
+		size_t n = 0, r;
+		form_data_rewind(f);
+		while ((r = form_data_read(got + n, 1, chunk, f)) > 0)
+			n += r;
+		CHECK_INT(n, whole.len);
+		CHECK(n == whole.len && memcmp(got, whole.p, n) == 0);
+	}
+	CHECK_INT(form_data_seek(f, 11, SEEK_SET), CURL_SEEKFUNC_OK);
+	CHECK_INT(form_data_read(got, 1, 4, f), 4);
+	CHECK(memcmp(got, "ceiv", 4) == 0);
+	CHECK_INT(unrefs, 0);
+	form_data_free(f);
+	CHECK_INT(unrefs, 1);
+	test_buf_free(&whole);
+}
+
 int main(void)
 {
+	test_plain();
 	test_chunks_equal_each();
 	test_seek();
 	test_set();

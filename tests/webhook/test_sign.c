@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "form_data.h"
 #include "unit.h"
 #include "webhook_sign.h"
 
@@ -35,6 +36,64 @@ static void test_hmac_vector(void)
 	CHECK_STR(sig, SPEC_SIG);
 	free(sig);
 	webhook_sign_key_free(&k);
+}
+
+/* The body in segments (a plain form_data, as format raw streams it): the same signatures. */
+static struct form_data *spec_body_in_pieces(void)
+{
+	struct form_data *f = form_data_new_plain();
+	const char *b = SPEC_BODY;
+
+	CHECK(f != NULL);
+	CHECK_INT(form_data_add(f, "", b, 3), 0);
+	CHECK_INT(form_data_add(f, "", b + 3, 0), 1);
+	CHECK_INT(form_data_add(f, "", b + 3, strlen(b) - 3), 2);
+	CHECK_INT(form_data_finish(f), 0);
+	CHECK_INT(form_data_length(f), strlen(b));
+	return f;
+}
+
+static void test_streamed_body(void)
+{
+	struct webhook_key k[2];
+	struct form_data *f = spec_body_in_pieces();
+	char *b64 = webhook_sign_base64(rfc_seed, 32), secret[200], *flat, *streamed;
+
+	snprintf(secret, sizeof(secret), "whsk_%s", b64);
+	free(b64);
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &k[0]), 0);
+	CHECK_INT(webhook_sign_key_parse(secret, &k[1]), 0);
+	streamed = webhook_sign_form(k, 1, SPEC_ID, SPEC_TS, f);
+	CHECK_STR(streamed, SPEC_SIG); /* HMAC fed segment by segment */
+	free(streamed);
+	/* Ed25519 is deterministic (RFC 8032): laid out from the segments, the same signature */
+	flat = webhook_sign(k, 2, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+	streamed = webhook_sign_form(k, 2, SPEC_ID, SPEC_TS, f);
+	CHECK(flat && streamed && strncmp(streamed, SPEC_SIG " v1a,", strlen(SPEC_SIG) + 5) == 0);
+	CHECK_STR(streamed, flat);
+	free(flat);
+	free(streamed);
+	/* in place: the prefix written in the room before the body, the body untouched */
+	{
+		char buf[WEBHOOK_SIGN_PREFIX_MAX + sizeof(SPEC_BODY)];
+		char *body = buf + WEBHOOK_SIGN_PREFIX_MAX, *in_place;
+		memcpy(body, SPEC_BODY, sizeof(SPEC_BODY));
+		flat = webhook_sign(k, 2, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		in_place = webhook_sign_in_place(k, 2, SPEC_ID, SPEC_TS, body, strlen(SPEC_BODY),
+		                                 WEBHOOK_SIGN_PREFIX_MAX);
+		CHECK_STR(in_place, flat);
+		CHECK_STR(body, SPEC_BODY);
+		free(in_place);
+		/* too little room: the copy, the same signature */
+		in_place =
+		    webhook_sign_in_place(k, 2, SPEC_ID, SPEC_TS, body, strlen(SPEC_BODY), 4);
+		CHECK_STR(in_place, flat);
+		free(in_place);
+		free(flat);
+	}
+	form_data_free(f);
+	webhook_sign_key_free(&k[0]);
+	webhook_sign_key_free(&k[1]);
 }
 
 static void test_rotation(void)
@@ -214,6 +273,7 @@ static void test_id(void)
 int main(void)
 {
 	test_hmac_vector();
+	test_streamed_body();
 	test_rotation();
 	test_ed25519();
 	test_bad_keys();

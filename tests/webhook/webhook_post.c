@@ -39,6 +39,7 @@ struct driver {
 	unsigned count, submitted, finished;
 	bool concurrent;
 	bool reconfigure; /* delivery_set_config() before each submission, as after a reload */
+	bool hold;        /* --hold: each submission's bytes live only as long as the delivery */
 	long interval_ms;
 	struct event *next_ev, *forget_ev, *free_ev, *deadline_ev, *drain_ev;
 	int status;
@@ -57,7 +58,9 @@ static void usage(void)
 	        "  --deadline-ms N\n"
 	        "  --config FILE [--route NAME]: the route (and limits) of a gateway.toml;\n"
 	        "  without --route, the routing table picks it for the first --rcpt\n"
-	        "  --reconfigure: delivery_set_config() before each message\n");
+	        "  --reconfigure: delivery_set_config() before each message\n"
+	        "  --hold: the message's bytes held by a reference (as the session's\n"
+	        "  store), dropped right after each submission\n");
 }
 
 static void submit_one(struct driver *dr);
@@ -88,6 +91,59 @@ static void on_done(void *owner, uint64_t cookie, const struct smtp_reply *r)
 	check_end(dr);
 }
 
+/* --hold: a copy of the message per submission, kept alive by the delivery's reference alone. */
+struct post_hold {
+	struct message_hold h;
+	char *bytes;
+	size_t len;
+};
+
+static void post_hold_release(struct message_hold *h)
+{
+	struct post_hold *ph = (struct post_hold *)h;
+
+	memset(ph->bytes, 'X', ph->len); /* a body read after this shows it */
+	free(ph->bytes);
+	free(ph);
+}
+
+static struct post_hold *post_hold_new(const struct message_bytes *m)
+{
+	struct post_hold *ph = calloc(1, sizeof(*ph));
+
+	if (!ph || !(ph->bytes = malloc(m->len ? m->len : 1))) {
+		free(ph);
+		return NULL;
+	}
+	memcpy(ph->bytes, m->data, m->len);
+	ph->len = m->len;
+	atomic_init(&ph->h.refs, 1);
+	ph->h.release = post_hold_release;
+	return ph;
+}
+
+/*
+ * As the session does: the bytes and their hold in the envelope; the
+ * caller's reference is dropped as soon as delivery_submit() returns, so
+ * whatever the request reads afterwards it reads through its own.
+ */
+static int submit_held(struct driver *dr, uint64_t cookie)
+{
+	struct post_hold *ph = post_hold_new(&dr->msg);
+	struct message_bytes m;
+	struct envelope env = dr->env;
+	int rc;
+
+	if (!ph)
+		return DELIVERY_FAILED;
+	m.data = ph->bytes;
+	m.len = ph->len;
+	env.hold = &ph->h;
+	rc = delivery_submit(dr->d, dr->use, &env, &m, dr->auth, cookie, NULL);
+	message_hold_unref(&ph->h);
+	return rc;
+}
+
 static void submit_one(struct driver *dr)
 {
 	uint64_t cookie = dr->submitted++;
@@ -102,7 +158,9 @@ static void submit_one(struct driver *dr)
 		on_done(dr, cookie, &r); /* what the front end answers at RCPT */
 		return;
 	}
-	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie, NULL);
+	int rc = dr->hold
+	             ? submit_held(dr, cookie)
+	             : delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie, NULL);
 	if (rc < 0) { /* what smtp_cmd.c answers for each result */
 		struct smtp_reply e = {.code = 451,
 		                       .status = "4.3.0",
@@ -338,6 +396,7 @@ static int parse_args(struct driver *dr, struct cli *c, int argc, char **argv)
 	    OPT_ITEM("config", OPT_STR, &c->config),
 	    OPT_ITEM("route", OPT_STR, &c->route),
 	    OPT_ITEM("reconfigure", OPT_FLAG, &dr->reconfigure),
+	    OPT_ITEM("hold", OPT_FLAG, &dr->hold),
 	};
 
 	if (opts_parse("webhook-post", t, sizeof(t) / sizeof(t[0]), argc, argv, &c->file, 1) != 1)

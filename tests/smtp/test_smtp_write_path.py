@@ -1,0 +1,74 @@
+"""Replies on a plain socket are written straight to it, not from a write event.
+
+libevent writes a bufferevent's output from the write event: each reply armed
+EPOLLOUT (epoll_ctl), waited for it (epoll_wait) and disarmed it (epoll_ctl)
+before its writev. The session now writes a reply itself when its output
+buffer is empty (gateway/smtp/smtp_conn.c smtp_session_flush), so a plain
+session with nothing backed up never registers EPOLLOUT. Counted with strace
+(counts, not timings); skipped where strace cannot attach. Back-pressure
+(output_high_water) and pipelined groups in one write are
+test_smtp_data.py's.
+"""
+import pathlib
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from smtp_harness import Client
+
+STRACE = shutil.which("strace")
+
+
+def traced(pid):
+    """True once every thread of pid has a tracer."""
+    try:
+        tasks = list(pathlib.Path(f"/proc/{pid}/task").iterdir())
+        return tasks and all("TracerPid:\t0\n" not in (t / "status").read_text()
+                             for t in tasks)
+    except OSError:
+        return False
+
+
+def attach(pid, out):
+    st = subprocess.Popen([STRACE, "-f", "-qq", "-e", "trace=epoll_ctl,writev,write",
+                           "-o", str(out), "-p", str(pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(200):  # bounded: 10 s
+        if traced(pid) or st.poll() is not None:
+            break
+        time.sleep(0.05)
+    if st.poll() is not None or not traced(pid):
+        st.kill()
+        pytest.skip("strace cannot attach here: " + st.stderr.read().decode()[:200])
+    return st
+
+
+@pytest.mark.skipif(not STRACE, reason="strace is not installed")
+def test_plain_replies_need_no_write_event(start_gateway, tmp_path):
+    gw = start_gateway({"server.workers": "1"})
+    c = Client(gw.connect())
+    assert c.reply()[0] == 220
+    out = tmp_path / "strace.txt"
+    st = attach(gw.proc.pid, out)
+    try:
+        c.send(b"EHLO client.test\r\n")
+        assert c.reply()[0] == 250
+        n = 10
+        for i in range(n):  # one command at a time, as smtp-source sends them
+            for cmd, code in ((b"MAIL FROM:<a@client.test>", 250),
+                              (b"RCPT TO:<a@example.com>", 250), (b"DATA", 354),
+                              (b"Subject: %d\r\n\r\nbody\r\n." % i, 250)):
+                c.send(cmd + b"\r\n")
+                assert c.reply()[0] == code
+        c.send(b"QUIT\r\n")
+        assert c.reply()[0] == 221
+    finally:
+        st.terminate()
+        st.wait(timeout=10)
+    lines = out.read_text().splitlines()
+    replies = [ln for ln in lines if "writev(" in ln or ("write(" in ln and '"2' in ln)]
+    armed = [ln for ln in lines if "epoll_ctl(" in ln and "EPOLLOUT" in ln]
+    assert len(replies) >= 4 * n + 2, lines[:40]
+    assert armed == [], armed[:10]
