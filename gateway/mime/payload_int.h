@@ -29,9 +29,16 @@ struct pbuf {
 	size_t max; /* pbuf_add fails rather than grow past this */
 };
 
+/* payload_buf.c, the module's bottom file: it calls no other. */
 int pbuf_add(struct pbuf *b, const void *p, size_t n);
 int pbuf_reserve(struct pbuf *b, size_t n);
 void pbuf_free(struct pbuf *b);
+
+/* payload_utf8.c: UTF-8 (RFC 3629) validation and repair; calls payload_buf.c only. */
+size_t putf8_seq(const unsigned char *s, size_t len, size_t *sub); /* 1..4, or 0: invalid */
+size_t putf8_ascii_prefix(const unsigned char *u, size_t len);
+size_t putf8_valid(const char *s, size_t len); /* length of the valid prefix */
+int putf8_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
 
 /* Where decoded or encoded bytes go, chunk by chunk. Returns 0 or -1. */
 typedef int (*psink_fn)(void *arg, const char *p, size_t n);
@@ -90,12 +97,19 @@ struct ppiece {
 
 /* payload.c */
 void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
+
+/*
+ * payload_ctx.c: the warnings, the deferred values and the out-of-memory
+ * mark of one call; below every stage (calls payload_buf.c, payload_utf8.c).
+ */
 void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-json_t *payload_placeholder(void);
+json_t *pctx_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
+/* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
+void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v);
 
 /* payload_charset.c: the WHATWG Encoding Standard's labels (section 4.2). */
 enum pcharset_id {
@@ -154,8 +168,6 @@ const struct pcharset *pcharset_id(enum pcharset_id id);
 /* payload_text.c: UTF-8 and text bodies. */
 json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where);
 json_t *ptext_json0(struct pctx *c, const char *s, const char *where);
-size_t ptext_utf8_valid(const char *s, size_t len);
-int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
 bool ptext_is_clean(const char *s, size_t len, const char *charset);
 int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset, struct pbuf *out,
                   const char *where);
@@ -221,11 +233,14 @@ int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t
 /* Does pjson_write() use its own serialiser (not jansson's) for these flags? */
 bool pjson_fast(size_t flags);
 
+/* payload_envelope.c: the "envelope" and "recipients" members. */
+json_t *penv_json(struct pctx *c, const struct envelope *e);
+json_t *penv_recipients(struct pctx *c, const struct envelope *e);
 /*
- * Element i of a deferred envelope list (payload.c): the address of
- * rcpt_to, or the object of recipients[]. NULL when out of memory.
+ * Element i of a deferred envelope list: the address of rcpt_to, or the
+ * object of recipients[]. NULL when out of memory.
  */
-json_t *payload_list_item(struct pctx *c, enum pdefer_list list, size_t i);
+json_t *penv_list_item(struct pctx *c, enum pdefer_list list, size_t i);
 
 /* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
 int pscan_message(struct pctx *c, size_t len);

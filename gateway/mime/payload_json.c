@@ -261,7 +261,7 @@ static int list(struct fast *f, enum pdefer_list kind, size_t depth)
 	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *el = payload_list_item(f->c, kind, i);
+		json_t *el = penv_list_item(f->c, kind, i);
 		int rc = el && !f->c->oom ? value(f, el, depth + 1) : -1;
 		json_decref(el);
 		if (rc < 0)

@@ -788,7 +788,7 @@ static json_t *text_json(struct pctx *c, struct pbuf *b)
 {
 	if (!c->defer_text || b->len < 64)
 		return json_stringn_nocheck(b->p ? b->p : "", b->len);
-	json_t *j = payload_placeholder();
+	json_t *j = pctx_placeholder();
 	if (!j || pctx_defer_text(c, j, b->p, b->len) < 0) {
 		json_decref(j);
 		j = NULL;

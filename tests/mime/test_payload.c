@@ -42,11 +42,11 @@ static void check_utf8(void)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct pbuf b = {.max = 64};
 		size_t replaced = 99;
-		CHECK_INT(ptext_sanitize(t[i].in, t[i].len, &b, &replaced), 0);
+		CHECK_INT(putf8_sanitize(t[i].in, t[i].len, &b, &replaced), 0);
 		CHECK_INT(replaced, t[i].replaced);
 		CHECK_INT(b.len, strlen(t[i].want) + (i == 8 ? 2 : 0));
 		CHECK(b.p && memcmp(b.p, t[i].want, b.len) == 0);
-		CHECK_INT(ptext_utf8_valid(t[i].in, t[i].len) == t[i].len, t[i].replaced == 0);
+		CHECK_INT(putf8_valid(t[i].in, t[i].len) == t[i].len, t[i].replaced == 0);
 		pbuf_free(&b);
 	}
 }
@@ -126,7 +126,7 @@ static void check_conversion_bound(void)
 		struct pbuf b = {.max = max};
 		CHECK_INT(ptext_to_utf8(&c, in, sizeof(in), "windows-1252", &b, "t"), 0);
 		CHECK(b.len <= max);
-		CHECK(b.len % 3 == 0 && ptext_utf8_valid(b.p ? b.p : "", b.len) == b.len);
+		CHECK(b.len % 3 == 0 && putf8_valid(b.p ? b.p : "", b.len) == b.len);
 		CHECK_STR(first_code(c.warnings), max < 120 ? "conversion_limit" : "none");
 		pbuf_free(&b);
 		json_decref(c.warnings);
@@ -410,7 +410,7 @@ static void check_long_body(void)
 	struct pctx c = {0};
 	size_t len = 2u << 20;
 	char *text = malloc(len);
-	json_t *ph = payload_placeholder();
+	json_t *ph = pctx_placeholder();
 	CHECK(text && ph);
 	memset(text, 'a', len);
 	CHECK_INT(pctx_defer_text(&c, ph, text, len), 0);
