@@ -86,6 +86,7 @@ struct pctx {
 	size_t n_pieces, cap_pieces;
 	size_t gm_end; /* GMime's input stops at this offset of the input */
 	bool cut;      /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	unsigned skip; /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -97,6 +98,16 @@ struct ppiece {
 
 /* payload.c */
 void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
+
+/*
+ * For bench_payload alone, to measure what a stage costs: payload_write()
+ * (no envelope, no auth) with message.reply (PSKIP_REPLY) and/or
+ * message.classification and message.bounce (PSKIP_CLASSIFY) left null.
+ * The daemon never calls this; its payloads always have every member.
+ */
+enum { PSKIP_REPLY = 1, PSKIP_CLASSIFY = 2 };
+int payload_write_without(const struct message_bytes *msg, const struct payload_options *opt,
+                          size_t flags, json_dump_callback_t cb, void *data, unsigned skip);
 
 /*
  * payload_ctx.c: the warnings, the deferred values and the out-of-memory

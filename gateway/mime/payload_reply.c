@@ -49,13 +49,30 @@ static bool ascii_ieq(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/* Case-insensitive (ASCII) substring search, bounded by n. */
+/*
+ * Case-insensitive (ASCII) substring search, bounded by n. A word that does
+ * not start with a letter (the CJK phrases) has one first byte: memchr
+ * finds its candidates, as most lines hold none.
+ */
 static bool has(const char *p, size_t n, const char *word)
 {
 	size_t w = strlen(word);
 	unsigned char lo = (unsigned char)word[0], up = lo;
 	if (lo >= 'a' && lo <= 'z')
 		up = (unsigned char)(lo - 32);
+	if (w > n)
+		return false;
+	if (lo == up) {
+		for (const char *q = p, *last = p + n - w; q <= last;) {
+			q = memchr(q, lo, (size_t)(last - q) + 1);
+			if (!q)
+				return false;
+			if (ascii_ieq(q, word, w))
+				return true;
+			q++;
+		}
+		return false;
+	}
 	for (size_t i = 0; i + w <= n; i++)
 		if (((unsigned char)p[i] == lo || (unsigned char)p[i] == up) &&
 		    ascii_ieq(p + i, word, w))
@@ -513,9 +530,8 @@ static int split_signature(struct preply *out)
 
 	/* Walk back over at most SIG_MAX_LINES lines looking for the delimiter. */
 	while (end > 0 && k < SIG_MAX_LINES + 1) {
-		size_t b = end;
-		while (b > 0 && t->p[b - 1] != '\n')
-			b--;
+		const char *nl = memrchr(t->p, '\n', end);
+		size_t b = nl ? (size_t)(nl - t->p) + 1 : 0;
 		struct line l = {t->p + b, end - b};
 		struct line tl = trim(l);
 		if (b == 0)
@@ -607,8 +623,8 @@ static void mark_quoted(struct preply *out, const char *method)
 static struct line *body_lines(const char *s, size_t len, size_t *n)
 {
 	size_t cap = 0;
-	for (size_t i = 0; i < len; i++)
-		cap += s[i] == '\n';
+	for (const char *q = s, *e = s + len; (q = memchr(q, '\n', (size_t)(e - q))); q++)
+		cap++;
 	struct line *l = calloc(cap + 1, sizeof(*l));
 	if (l)
 		*n = split_lines(s, len, l, cap + 1);
@@ -871,18 +887,23 @@ int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has
 			return -1;
 		}
 		json_decref(reply);
-		reply = preply_json(c, NULL, 0, &h);
+		reply = c->skip & PSKIP_REPLY ? json_null() : preply_json(c, NULL, 0, &h);
 		pbuf_free(text);
 		*text = h.text;
 		text->max = text->len + 1;
 		*has_text = from_html = true;
-	} else if (*has_text) {
+	} else if (*has_text && !(c->skip & PSKIP_REPLY)) {
 		json_decref(reply);
 		reply = preply_json(c, text->p ? text->p : "", text->len, NULL);
 	}
 	if (!reply || json_object_set_new(out, "reply", reply) < 0 ||
 	    json_object_set_new(out, "text_from_html", json_boolean(from_html)) < 0)
 		return -1;
+	if (c->skip & PSKIP_CLASSIFY)
+		return json_object_set_new(out, "classification", json_null()) < 0 ||
+		               json_object_set_new(out, "bounce", json_null()) < 0
+		           ? -1
+		           : 0;
 	return pclassify_message(c, m, *has_text && text->p ? text->p : NULL,
 	                         *has_text ? text->len : 0, out);
 }
