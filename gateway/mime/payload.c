@@ -328,7 +328,8 @@ static void release(struct pctx *c)
 	if (c->arr)
 		g_byte_array_free(c->arr, FALSE); /* the wrapper only: the bytes are the caller's */
 	for (size_t i = 0; i < c->n_deferred; i++)
-		free(c->deferred[i].text);
+		if (!c->deferred[i].borrowed)
+			free(c->deferred[i].text);
 	free(c->deferred);
 	free(c->pieces);
 	c->pieces = NULL;

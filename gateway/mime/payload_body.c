@@ -554,9 +554,12 @@ static json_t *body_json(struct walk *w, struct pbuf *b, bool has)
 	if (!w->c->defer_text || b->len < 64)
 		return json_stringn_nocheck(b->p ? b->p : "", b->len);
 	json_t *j = pctx_placeholder();
+	bool lent = b->p && b->p == w->c->lent; /* message.reply.text is a slice of it */
 	if (!j || pctx_defer_text(w->c, j, b->p, b->len) < 0) {
 		json_decref(j);
 		j = NULL;
+	} else {
+		w->c->deferred[w->c->n_deferred - 1].lent = lent;
 	}
 	b->p = NULL;
 	b->len = b->cap = 0;

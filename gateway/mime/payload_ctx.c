@@ -11,6 +11,7 @@
  * are not UTF-8, or keep more than PAYLOAD_MAX_WARNINGS + 1 warnings.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,17 @@ int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len)
 	}
 	c->deferred[c->n_deferred - 1].text = text;
 	c->deferred[c->n_deferred - 1].text_len = len;
+	return 0;
+}
+
+int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len)
+{
+	if (pctx_defer(c, placeholder, NULL, NULL, 0) < 0)
+		return -1;
+	struct pdeferred *d = &c->deferred[c->n_deferred - 1];
+	d->text = (char *)(uintptr_t)text; /* never written through nor freed: borrowed */
+	d->text_len = len;
+	d->borrowed = true;
 	return 0;
 }
 

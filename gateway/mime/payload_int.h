@@ -57,6 +57,9 @@ struct pdeferred {
 	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
 	bool given_back; /* text's pages were returned to the kernel as written */
+	bool borrowed;   /* text is a slice of another value's (message.reply.text of the
+	                    body's): never freed here, never given back */
+	bool lent;       /* a borrowed slice points into text: its pages are never given back */
 	/*
 	 * A list of the envelope written one element at a time at dump time
 	 * (100,000 recipients as a tree would cost ~1 KB each): an array,
@@ -84,9 +87,10 @@ struct pctx {
 	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
 	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end; /* GMime's input stops at this offset of the input */
-	bool cut;      /* ...because of max_mime_parts: GMime's "truncated" is ours */
-	unsigned skip; /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
+	size_t gm_end;    /* GMime's input stops at this offset of the input */
+	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	unsigned skip;    /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
+	const char *lent; /* the body text buffer a deferred reply text borrows from, or NULL */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -119,6 +123,8 @@ json_t *pctx_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
+/* The same for a slice of a text another deferred value owns (not copied, not freed). */
+int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len);
 /* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
 void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v);
 
@@ -203,8 +209,17 @@ size_t pqp_decode(char *buf, size_t len);
 size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len bytes */
 
 /* payload_reply.c: message.reply, the new text of a reply (docs/payload.md). */
+/* A slice of text that someone else owns. */
+struct pline {
+	const char *p;
+	size_t n;
+};
+
 struct preply {
-	struct pbuf text, sig; /* the reply without quotes and signature; the signature */
+	struct pline text; /* the reply without quotes and signature: in buf, or (one run
+	                      of the input, nothing cut out between) a slice of the input */
+	struct pbuf buf;   /* the kept lines when they had to be joined */
+	struct pbuf sig;   /* the signature */
 	bool has_sig;
 	bool sig_is_trailer; /* "Sent from my iPhone" rather than "-- " */
 	int quoted;          /* 1 quoted history removed, 0 none found, -1 not looked (limit) */

@@ -106,7 +106,7 @@ static int body_text(struct pdeferred *d, int (*esc)(void *arg, const char *s, s
 {
 	if (d->given_back)
 		return -1;
-	if (d->text_len < GIVE_BACK_MIN)
+	if (d->text_len < GIVE_BACK_MIN || d->borrowed || d->lent) /* shared bytes stay */
 		return esc(arg, d->text, d->text_len);
 	long ps = sysconf(_SC_PAGESIZE);
 	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;

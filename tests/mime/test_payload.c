@@ -385,28 +385,37 @@ static void check_long_body(void)
 	CHECK_INT(rc, 0);
 	struct message_bytes m = {in.p, in.len};
 	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), JSON_SORT_KEYS};
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+	/* i >= 3: message.reply computed too, its text a slice of the long body's (not copied) */
+	for (size_t i = 0; i < 2 * sizeof(flags) / sizeof(flags[0]); i++) {
 		struct payload_options o;
 		payload_options_default(&o);
+		o.max_reply_scan = i < 3 ? o.max_reply_scan : 8u << 20;
 		json_t *tree = payload_build(&m, NULL, NULL, "long", &o);
 		CHECK(json_string_length(json_object_get(msg_of(tree), "text")) > 2900000);
 		CHECK(json_string_length(json_object_get(msg_of(tree), "html")) > 1200000);
-		char *want = json_dumps(tree, flags[i]);
-		struct pbuf got = {.max = 32u << 20};
-		CHECK_INT(payload_write(&m, NULL, NULL, "long", &o, flags[i], dump_sink, &got), 0);
+		json_t *reply = json_object_get(json_object_get(msg_of(tree), "reply"), "text");
+		CHECK(i < 3 ? json_is_null(reply) : json_string_length(reply) > 2900000);
+		char *want = json_dumps(tree, flags[i % 3]);
+		struct pbuf got = {.max = 40u << 20};
+		CHECK_INT(payload_write(&m, NULL, NULL, "long", &o, flags[i % 3], dump_sink, &got),
+		          0);
 		CHECK(pbuf_add(&got, "", 1) == 0);
 		CHECK(want && got.p && strcmp(got.p, want) == 0);
 		/* a callback failing inside the long body fails the write */
 		size_t budget = strlen(want) / 2;
 		CHECK_INT(
-		    payload_write(&m, NULL, NULL, "long", &o, flags[i], failing_sink, &budget), -1);
+		    payload_write(&m, NULL, NULL, "long", &o, flags[i % 3], failing_sink, &budget),
+		    -1);
 		free(want);
 		pbuf_free(&got);
 		json_decref(tree);
 	}
 	pbuf_free(&in);
+}
 
-	/* a long body's pages are given back as it is written: a second write must fail */
+/* A long body's pages are given back as it is written: a second write must fail. */
+static void check_given_back(void)
+{
 	struct pctx c = {0};
 	size_t len = 2u << 20;
 	char *text = malloc(len);
@@ -752,6 +761,7 @@ int main(void)
 	check_rfc2047();
 	check_write_equals_build();
 	check_long_body();
+	check_given_back();
 	check_limits();
 	check_prescan_parts();
 	check_prescan_headers();
