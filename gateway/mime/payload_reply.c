@@ -83,6 +83,9 @@ static bool starts(const char *p, size_t n, const char *word)
 
 static struct pline trim(struct pline l)
 {
+	/* most lines: nothing to trim (' ', '\t' and '\r' are all at most ' ') */
+	if (l.n && (unsigned char)l.p[0] > ' ' && (unsigned char)l.p[l.n - 1] > ' ')
+		return l;
 	while (l.n && (*l.p == ' ' || *l.p == '\t' || *l.p == '\r')) {
 		l.p++;
 		l.n--;
