@@ -288,6 +288,52 @@ static json_t *msg_of(json_t *root)
 	return json_object_get(root, "message");
 }
 
+/*
+ * message.reply.text borrows the body's bytes and is escaped once for both
+ * (payload_reply.c, payload_json.c): whatever the slice (whole text, after
+ * leading blank lines, before a signature or a quote, from HTML), the
+ * streamed JSON is the tree's.
+ */
+static void check_reply_shapes(void)
+{
+	static const char *const bodies[] = {
+	    "Content-Type: text/plain\r\n\r\nThanks, the \"fix\" works\tfine for us; we\\ll "
+	    "deploy it tomorrow morning.\r\n\r\n",
+	    "Content-Type: text/plain\r\n\r\n\r\n\r\n   indented first line of a reply that "
+	    "is long enough to be deferred\r\nsecond line\r\n",
+	    "Content-Type: text/plain\r\n\r\nA reply long enough to be written at dump time, "
+	    "with a signature.\r\n-- \r\nAlice\r\n",
+	    "Content-Type: text/plain\r\n\r\nThe new text of this reply, long enough to be "
+	    "deferred too.\r\n\r\nOn Tue, 3 Mar 2026 at 16:30, Bob <b@example.com> wrote:\r\n> "
+	    "old\r\n",
+	    "Content-Type: text/plain\r\n\r\n> quoted first\r\n\r\nthen an answer below the "
+	    "quote, long enough to be deferred\r\n> more quote\r\nand a second answer\r\n",
+	    "Content-Type: text/html\r\n\r\n<p>An HTML-only reply, long enough to be "
+	    "deferred, &amp; escaped</p><blockquote>old</blockquote>\r\n",
+	};
+	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2)};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		char msg[1024];
+		int n =
+		    snprintf(msg, sizeof(msg), "Subject: r\r\nMIME-Version: 1.0\r\n%s", bodies[i]);
+		struct message_bytes m = {msg, (size_t)n};
+		json_t *tree = payload_build(&m, NULL, NULL, "r", NULL);
+		CHECK(json_is_string(
+		    json_object_get(json_object_get(msg_of(tree), "reply"), "text")));
+		for (size_t k = 0; k < 2; k++) {
+			char *want = json_dumps(tree, flags[k]);
+			struct pbuf got = {.max = 1 << 20};
+			CHECK_INT(
+			    payload_write(&m, NULL, NULL, "r", NULL, flags[k], dump_sink, &got), 0);
+			CHECK(pbuf_add(&got, "", 1) == 0);
+			CHECK_STR(got.p, want);
+			free(want);
+			pbuf_free(&got);
+		}
+		json_decref(tree);
+	}
+}
+
 static void check_write_equals_build(void)
 {
 	struct message_bytes m = {mixed_msg, strlen(mixed_msg)};
@@ -761,6 +807,7 @@ int main(void)
 	check_rfc2047();
 	check_write_equals_build();
 	check_long_body();
+	check_reply_shapes();
 	check_given_back();
 	check_limits();
 	check_prescan_parts();
