@@ -155,6 +155,10 @@ static int subject_starts(const char *s, const char *const *words)
 	while (s && (*s == ' ' || *s == '\t'))
 		s++;
 	for (size_t i = 0; s && words[i]; i++) {
+		/* the first byte first, as g_ascii_strncasecmp() compares it: most words differ
+		 * there */
+		if (g_ascii_tolower(*s) != g_ascii_tolower(words[i][0]))
+			continue;
 		size_t n = strlen(words[i]);
 		if (g_ascii_strncasecmp(s, words[i], n))
 			continue;
