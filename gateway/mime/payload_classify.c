@@ -313,7 +313,9 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 	json_t *bounce = s.kind == K_BOUNCE ? pbounce_json(c, m, text, text_len) : json_null();
 	if (c->opt->kind_out)
 		*c->opt->kind_out = (enum payload_kind)s.kind; /* enum kind has the same order */
-	json_t *o = json_pack("{s:s, s:o}", "kind", kind_names[s.kind], "signals", s.signals);
+	static const char *const keys[] = {"kind", "signals"};
+	json_t *v[] = {json_string_nocheck(kind_names[s.kind]), s.signals};
+	json_t *o = pctx_object(keys, v, 2);
 	if (!o || !bounce || json_object_set_new(out, "classification", o) < 0 ||
 	    json_object_set_new(out, "bounce", bounce) < 0)
 		c->oom = 1;

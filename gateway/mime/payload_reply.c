@@ -872,6 +872,7 @@ void preply_html_adjust(struct preply *r, bool cut, bool saw_blockquote)
 
 json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtml_text *h)
 {
+	static const char *const keys[] = {"text", "signature", "quoted", "method"};
 	struct preply r = {0};
 	json_t *o = NULL;
 	size_t max = c->opt->max_reply_scan ? c->opt->max_reply_scan : DEFAULT_MAX_REPLY_SCAN;
@@ -890,11 +891,11 @@ json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtm
 		    max);
 	if (h)
 		preply_html_adjust(&r, cut, h->saw_blockquote);
-	o = json_pack(
-	    "{s:o, s:o, s:o, s:s}", "text", r.quoted < 0 ? json_null() : text_json(c, &r, s),
-	    "signature",
+	json_t *v[] = {
+	    r.quoted < 0 ? json_null() : text_json(c, &r, s),
 	    r.has_sig ? json_stringn_nocheck(r.sig.p ? r.sig.p : "", r.sig.len) : json_null(),
-	    "quoted", r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), "method", r.method);
+	    r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), json_string_nocheck(r.method)};
+	o = pctx_object(keys, v, sizeof(v) / sizeof(v[0]));
 out:
 	preply_free(&r);
 	if (!o)
