@@ -69,78 +69,6 @@ void payload_options_from_route(struct payload_options *o, const struct gw_route
 	}
 }
 
-static bool warning_known(json_t *list, const char *code, const char *msg)
-{
-	size_t i;
-	json_t *w;
-	json_array_foreach(list, i, w)
-	{
-		if (strcmp(json_string_value(json_object_get(w, "code")), code) == 0 &&
-		    strcmp(json_string_value(json_object_get(w, "message")), msg) == 0)
-			return true;
-	}
-	return false;
-}
-
-void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (c->warn_full)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (json_array_size(c->warnings) >= PAYLOAD_MAX_WARNINGS) {
-		c->warn_full = true;
-		code = "warnings_truncated";
-		snprintf(msg, sizeof(msg), "more than %d distinct warnings; the rest were dropped",
-		         PAYLOAD_MAX_WARNINGS);
-	}
-	/* msg may hold message bytes (a charset name, a header name): keep it UTF-8 */
-	struct pbuf b = {.max = sizeof(msg) * 3};
-	size_t replaced;
-	if (ptext_sanitize(msg, strlen(msg), &b, &replaced) < 0 || pbuf_add(&b, "", 1) < 0) {
-		c->oom = 1;
-		pbuf_free(&b);
-		return;
-	}
-	if (!warning_known(c->warnings, code, b.p) &&
-	    json_array_append_new(c->warnings,
-	                          json_pack("{s:s, s:s}", "code", code, "message", b.p)) < 0)
-		c->oom = 1;
-	pbuf_free(&b);
-}
-
-int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
-               size_t raw_len)
-{
-	if (c->n_deferred == c->cap_deferred) {
-		size_t cap = c->cap_deferred ? c->cap_deferred * 2 : 8;
-		struct pdeferred *d = realloc(c->deferred, cap * sizeof(*d));
-		if (!d)
-			return -1;
-		c->deferred = d;
-		c->cap_deferred = cap;
-	}
-	c->deferred[c->n_deferred++] = (struct pdeferred){
-	    .placeholder = placeholder, .part = part, .raw = raw, .raw_len = raw_len};
-	return 0;
-}
-
-/* Takes text (malloc'd) on success and on failure alike. */
-int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len)
-{
-	if (pctx_defer(c, placeholder, NULL, NULL, 0) < 0) {
-		free(text);
-		return -1;
-	}
-	c->deferred[c->n_deferred - 1].text = text;
-	c->deferred[c->n_deferred - 1].text_len = len;
-	return 0;
-}
-
 static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
                            gpointer user_data)
 {
@@ -208,134 +136,10 @@ static json_t *rfc3339_us(int64_t us)
 	return json_string(buf);
 }
 
-static const char *body_type_name(enum body_type t)
-{
-	switch (t) {
-	case BODY_7BIT:
-		return "7bit";
-	case BODY_8BITMIME:
-		return "8bitmime";
-	case BODY_BINARYMIME:
-		return "binarymime";
-	}
-	return NULL;
-}
-
-static const char *match_kind_name(enum route_match_kind k)
-{
-	static const char *const names[] = {
-	    [MATCH_EXACT] = "exact",
-	    [MATCH_PLUS] = "plus",
-	    [MATCH_LOCAL_WILDCARD] = "local_wildcard",
-	    [MATCH_DOMAIN] = "domain",
-	    [MATCH_SUBDOMAIN] = "subdomain",
-	};
-	return (size_t)k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
-}
-
 /* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
 static void put(struct pctx *c, json_t *o, const char *key, json_t *v)
 {
-	if (!o || !v || json_object_set_new_nocheck(o, key, v) < 0)
-		c->oom = 1;
-}
-
-/*
- * An envelope list: an empty array to fill now, or (payload_write() with
- * our serialiser, and recipients to list) a placeholder whose elements
- * pjson_write() builds one at a time.
- */
-static json_t *defer_list(struct pctx *c, enum pdefer_list list)
-{
-	if (!c->defer_lists || !c->env || !c->env->n_rcpts)
-		return json_array();
-	json_t *p = json_string(PLACEHOLDER);
-	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
-		json_decref(p);
-		return NULL;
-	}
-	c->deferred[c->n_deferred - 1].list = list;
-	return p;
-}
-
-static json_t *envelope_json(struct pctx *c, const struct envelope *e)
-{
-	json_t *o = json_object(), *client = json_object();
-	const char *bt = e ? body_type_name(e->body) : NULL;
-	json_t *rcpt = defer_list(c, PLIST_RCPT_TO);
-
-	for (size_t i = 0; json_is_array(rcpt) && e && i < e->n_rcpts; i++)
-		if (json_array_append_new(rcpt, ptext_json0(c, e->rcpts[i].address, "envelope")) <
-		    0)
-			c->oom = 1;
-	put(c, o, "mail_from", e ? ptext_json0(c, e->mail_from, "envelope") : json_null());
-	put(c, o, "rcpt_to", rcpt);
-	put(c, o, "helo", e ? ptext_json0(c, e->helo, "envelope") : json_null());
-	put(c, client, "ip",
-	    e && e->client_ip[0] ? ptext_json0(c, e->client_ip, "envelope") : json_null());
-	put(c, client, "port", e ? json_integer(e->client_port) : json_null());
-	put(c, client, "reverse_name",
-	    e ? ptext_json0(c, e->client_name, "envelope") : json_null());
-	put(c, o, "client", client);
-	json_t *tls = json_null();
-	if (e && e->tls_protocol) {
-		tls = json_object();
-		put(c, tls, "protocol", ptext_json0(c, e->tls_protocol, "envelope"));
-		put(c, tls, "cipher", ptext_json0(c, e->tls_cipher, "envelope"));
-	}
-	put(c, o, "tls", tls);
-	put(c, o, "authenticated_user", e ? ptext_json0(c, e->auth_user, "envelope") : json_null());
-	put(c, o, "body_type", bt ? json_string(bt) : json_null());
-	put(c, o, "smtputf8", json_boolean(e && e->smtputf8));
-	put(c, o, "size", e ? json_integer((json_int_t)e->size) : json_null());
-	return o;
-}
-
-/* The address without its plus tag: local before the separator, "@", domain. */
-static json_t *base_json(struct pctx *c, const struct envelope_addr *a)
-{
-	size_t len = a->local ? strlen(a->local) : 0;
-	size_t l = a->has_tag && a->base_len < len ? a->base_len : len;
-	char buf[ROUTE_LOCAL_MAX + 1 + ROUTE_DOMAIN_MAX];
-	int n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)l, a->local ? a->local : "",
-	                 a->domain ? a->domain : "");
-	return ptext_json(c, buf, n > 0 ? (size_t)n : 0, "recipient");
-}
-
-static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
-{
-	const struct envelope_match *m = &r->match;
-	const char *kind = match_kind_name(m->kind);
-	json_t *route =
-	    m->route ? json_pack("{s:o, s:o, s:o}", "name", ptext_json0(c, m->route->name, "route"),
-	                         "pattern", ptext_json0(c, m->pattern, "route"), "kind",
-	                         kind ? json_string(kind) : json_null())
-	             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
-	                 ptext_json0(c, r->address, "recipient"), "local",
-	                 ptext_json0(c, m->addr.local ? m->addr.local : "", "recipient"), "domain",
-	                 ptext_json0(c, m->addr.domain ? m->addr.domain : "", "recipient"), "tag",
-	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
-	                 "base", base_json(c, &m->addr), "route", route);
-}
-
-json_t *payload_list_item(struct pctx *c, enum pdefer_list list, size_t i)
-{
-	const struct envelope *e = c->env;
-	if (!e || i >= e->n_rcpts)
-		return NULL;
-	if (list == PLIST_RCPT_TO)
-		return ptext_json0(c, e->rcpts[i].address, "envelope");
-	return recipient_json(c, &e->rcpts[i]);
-}
-
-static json_t *recipients_json(struct pctx *c, const struct envelope *e)
-{
-	json_t *a = defer_list(c, PLIST_RECIPIENTS);
-	for (size_t i = 0; json_is_array(a) && e && i < e->n_rcpts; i++)
-		if (json_array_append_new(a, recipient_json(c, &e->rcpts[i])) < 0)
-			c->oom = 1;
-	return a;
+	pctx_put(c, o, key, v);
 }
 
 static json_t *auth_json(struct pctx *c, const json_t *auth)
@@ -369,7 +173,7 @@ static void add_raw(struct pctx *c, json_t *message)
 	json_t *raw = json_null();
 
 	if (c->opt->include_raw && c->defer) {
-		raw = payload_placeholder();
+		raw = pctx_placeholder();
 		if (raw && pctx_defer(c, raw, NULL, c->msg->data, c->msg->len) < 0)
 			c->oom = 1;
 	} else if (c->opt->include_raw) {
@@ -524,7 +328,8 @@ static void release(struct pctx *c)
 	if (c->arr)
 		g_byte_array_free(c->arr, FALSE); /* the wrapper only: the bytes are the caller's */
 	for (size_t i = 0; i < c->n_deferred; i++)
-		free(c->deferred[i].text);
+		if (!c->deferred[i].borrowed)
+			free(c->deferred[i].text);
 	free(c->deferred);
 	free(c->pieces);
 	c->pieces = NULL;
@@ -556,14 +361,14 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	put(c, root, "id", id ? ptext_json0(c, id, "id") : json_null());
 	put(c, root, "received_at",
 	    env && env->received_at_us ? rfc3339_us(env->received_at_us) : json_null());
-	put(c, root, "envelope", envelope_json(c, env));
+	put(c, root, "envelope", penv_json(c, env));
 	put(c, root, "auth", auth_json(c, auth));
 	/* rspamd's verdict (gateway/spam/, docs/spam.md): null when off or when it failed. */
 	put(c, root, "spam", env && env->spam ? json_deep_copy(env->spam) : json_null());
 	if (env && env->spam_warning)
 		pctx_warn(c, env->spam_skipped ? "spam_check_skipped" : "spam_check_failed", "%s",
 		          env->spam_warning);
-	put(c, root, "recipients", recipients_json(c, env));
+	put(c, root, "recipients", penv_recipients(c, env));
 	put(c, root, "message", message);
 	put(c, root, "warnings", json_incref(c->warnings));
 	g_mime_parser_options_free(po);
@@ -589,9 +394,10 @@ json_t *payload_build(const struct message_bytes *msg, const struct envelope *en
 	return root;
 }
 
-int payload_write(const struct message_bytes *msg, const struct envelope *env, const json_t *auth,
-                  const char *id, const struct payload_options *opt, size_t flags,
-                  json_dump_callback_t cb, void *data)
+/* payload_write(), or (bench_payload) payload_write_without(): skip leaves stages out. */
+static int write_payload(const struct message_bytes *msg, const struct envelope *env,
+                         const json_t *auth, const char *id, const struct payload_options *opt,
+                         size_t flags, json_dump_callback_t cb, void *data, unsigned skip)
 {
 	struct payload_options def;
 	if (!opt) {
@@ -602,7 +408,8 @@ int payload_write(const struct message_bytes *msg, const struct envelope *env, c
 	                 .msg = msg,
 	                 .defer = true,
 	                 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)),
-	                 .defer_lists = pjson_fast(flags)};
+	                 .defer_lists = pjson_fast(flags),
+	                 .skip = skip};
 	json_t *root = build(&c, env, auth, id);
 	int rc = -1;
 	if (root) {
@@ -613,7 +420,15 @@ int payload_write(const struct message_bytes *msg, const struct envelope *env, c
 	return rc;
 }
 
-json_t *payload_placeholder(void)
+int payload_write(const struct message_bytes *msg, const struct envelope *env, const json_t *auth,
+                  const char *id, const struct payload_options *opt, size_t flags,
+                  json_dump_callback_t cb, void *data)
 {
-	return json_string(PLACEHOLDER);
+	return write_payload(msg, env, auth, id, opt, flags, cb, data, 0);
+}
+
+int payload_write_without(const struct message_bytes *msg, const struct payload_options *opt,
+                          size_t flags, json_dump_callback_t cb, void *data, unsigned skip)
+{
+	return write_payload(msg, NULL, NULL, "bench", opt, flags, cb, data, skip);
 }

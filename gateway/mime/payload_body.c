@@ -191,7 +191,7 @@ static json_t *params_json(struct pctx *c, GMimeContentType *ct)
 		for (; name[k] && k < sizeof(key) - 1; k++)
 			key[k] = (char)g_ascii_tolower(name[k]);
 		key[k] = '\0';
-		if (ptext_utf8_valid(key, k) == k)
+		if (putf8_valid(key, k) == k)
 			json_object_set_new_nocheck(o, key, ptext_json0(c, v, "parameter"));
 	}
 	return o;
@@ -230,7 +230,7 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	json_t *content = json_null();
 	if (want && c->defer) {
-		content = payload_placeholder();
+		content = pctx_placeholder();
 		d->placeholder = content;
 		if (content && pctx_defer(c, content, d->part, d->raw, d->raw_len) < 0)
 			goto out;
@@ -553,10 +553,13 @@ static json_t *body_json(struct walk *w, struct pbuf *b, bool has)
 		return json_null();
 	if (!w->c->defer_text || b->len < 64)
 		return json_stringn_nocheck(b->p ? b->p : "", b->len);
-	json_t *j = payload_placeholder();
+	json_t *j = pctx_placeholder();
+	bool lent = b->p && b->p == w->c->lent; /* message.reply.text is a slice of it */
 	if (!j || pctx_defer_text(w->c, j, b->p, b->len) < 0) {
 		json_decref(j);
 		j = NULL;
+	} else {
+		w->c->deferred[w->c->n_deferred - 1].lent = lent;
 	}
 	b->p = NULL;
 	b->len = b->cap = 0;

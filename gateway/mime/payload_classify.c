@@ -53,15 +53,57 @@ static bool ihas(const char *p, const char *w)
 	return false;
 }
 
-static const char *hdr(GMimeMessage *m, const char *name)
+/* The fields classification reads, in the order of struct fields' v[]. */
+enum field {
+	F_AUTO_SUBMITTED,
+	F_X_AUTOREPLY,
+	F_X_AUTORESPOND,
+	F_X_AUTO_RESPONSE_SUPPRESS,
+	F_PRECEDENCE,
+	F_LIST_ID,
+	F_LIST_POST,
+	F_LIST_UNSUBSCRIBE,
+	F_FROM,
+	F_RETURN_PATH,
+	F_MAX
+};
+static const char *const field_names[F_MAX] = {
+    "Auto-Submitted", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
+    "Precedence",     "List-Id",     "List-Post",     "List-Unsubscribe",
+    "From",           "Return-Path"};
+
+/* The raw value of the first of each field (leading white space skipped), or NULL. */
+struct fields {
+	const char *v[F_MAX];
+};
+
+/*
+ * One pass over the message's header fields instead of a lookup per name:
+ * most fields (Received, DKIM-Signature, Content-Type ...) are told apart
+ * from the ten by their first letter alone.
+ */
+static void read_fields(GMimeMessage *m, struct fields *f)
 {
+	memset(f, 0, sizeof(*f));
 	GMimeHeaderList *l = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	GMimeHeader *h = l ? g_mime_header_list_get_header(l, name) : NULL;
-	const char *v =
-	    h ? g_mime_header_get_raw_value(h) : NULL; /* tokens are ASCII: no decoding */
-	while (v && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
-		v++;
-	return v;
+	int n = l ? g_mime_header_list_get_count(l) : 0;
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(l, i);
+		const char *name = h ? g_mime_header_get_name(h) : NULL;
+		char first = name ? (char)(name[0] | 0x20) : 0;
+		if (!strchr("axplfr", first) || !first)
+			continue;
+		for (int k = 0; k < F_MAX; k++) {
+			if ((field_names[k][0] | 0x20) != first || f->v[k] ||
+			    g_ascii_strcasecmp(name, field_names[k]))
+				continue;
+			const char *v = g_mime_header_get_raw_value(h); /* tokens are ASCII */
+			while (v && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+				v++;
+			f->v[k] = v;
+			break;
+		}
+	}
 }
 
 /* Subjects that open an auto-reply as the common clients write them ("Automatic reply: ..."). */
@@ -113,6 +155,10 @@ static int subject_starts(const char *s, const char *const *words)
 	while (s && (*s == ' ' || *s == '\t'))
 		s++;
 	for (size_t i = 0; s && words[i]; i++) {
+		/* the first byte first, as g_ascii_strncasecmp() compares it: most words differ
+		 * there */
+		if (g_ascii_tolower(*s) != g_ascii_tolower(words[i][0]))
+			continue;
 		size_t n = strlen(words[i]);
 		if (g_ascii_strncasecmp(s, words[i], n))
 			continue;
@@ -165,10 +211,10 @@ static void report(struct cls *s, GMimeObject *o, int depth)
 	}
 }
 
-static void headers(struct cls *s, GMimeMessage *m)
+static void headers(struct cls *s, const struct fields *f)
 {
 	const char *v;
-	if ((v = hdr(m, "Auto-Submitted")) && g_ascii_strncasecmp(v, "no", 2)) {
+	if ((v = f->v[F_AUTO_SUBMITTED]) && g_ascii_strncasecmp(v, "no", 2)) {
 		if (ihas(v, "auto-replied"))
 			sig(s, "auto-submitted:auto-replied", K_AUTO);
 		else if (ihas(v, "auto-notified"))
@@ -176,13 +222,13 @@ static void headers(struct cls *s, GMimeMessage *m)
 		else
 			sig(s, "auto-submitted:auto-generated", K_AUTO);
 	}
-	if (hdr(m, "X-Autoreply"))
+	if (f->v[F_X_AUTOREPLY])
 		sig(s, "x-autoreply", K_AUTO);
-	if (hdr(m, "X-Autorespond"))
+	if (f->v[F_X_AUTORESPOND])
 		sig(s, "x-autorespond", K_AUTO);
-	if ((v = hdr(m, "X-Auto-Response-Suppress")))
+	if ((v = f->v[F_X_AUTO_RESPONSE_SUPPRESS]))
 		sig(s, "x-auto-response-suppress", K_HUMAN); /* Exchange sets it on much mail */
-	if ((v = hdr(m, "Precedence"))) {
+	if ((v = f->v[F_PRECEDENCE])) {
 		if (ihas(v, "auto_reply"))
 			sig(s, "precedence:auto_reply", K_AUTO);
 		else if (ihas(v, "list"))
@@ -192,11 +238,11 @@ static void headers(struct cls *s, GMimeMessage *m)
 		else if (ihas(v, "junk"))
 			sig(s, "precedence:junk", K_BULK);
 	}
-	if (hdr(m, "List-Id"))
+	if (f->v[F_LIST_ID])
 		sig(s, "list-id", K_LIST);
-	if (hdr(m, "List-Post"))
+	if (f->v[F_LIST_POST])
 		sig(s, "list-post", K_LIST);
-	if (hdr(m, "List-Unsubscribe"))
+	if (f->v[F_LIST_UNSUBSCRIBE])
 		sig(s, "list-unsubscribe", K_BULK);
 }
 
@@ -212,9 +258,9 @@ static bool empty_path(const char *v)
 	return *v == 0;
 }
 
-static bool daemon_sender(GMimeMessage *m)
+static bool daemon_sender(const struct fields *fs)
 {
-	const char *f = hdr(m, "From");
+	const char *f = fs->v[F_FROM];
 	return f &&
 	       (ihas(f, "mailer-daemon") || ihas(f, "postmaster@") || ihas(f, "mail delivery"));
 }
@@ -230,9 +276,11 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		sig(&s, "null-reverse-path", K_HUMAN);
 	if (m) {
 		const char *subject = g_mime_message_get_subject(m);
-		headers(&s, m);
+		struct fields f;
+		read_fields(m, &f);
+		headers(&s, &f);
 		report(&s, g_mime_message_get_mime_part(m), 0);
-		bool daemon = daemon_sender(m);
+		bool daemon = daemon_sender(&f);
 		if (daemon)
 			sig(&s, "from:mailer-daemon", K_HUMAN);
 		int vacation = subject_starts(subject, auto_subjects);
@@ -241,7 +289,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		bool bsubj = subject_has(subject, bounce_subjects);
 		if (bsubj)
 			sig(&s, "subject:bounce", K_HUMAN);
-		const char *rp = hdr(m, "Return-Path");
+		const char *rp = f.v[F_RETURN_PATH];
 		if (!null_path && rp && empty_path(rp)) {
 			null_path = true;
 			sig(&s, "null-reverse-path", K_HUMAN);
@@ -265,7 +313,9 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 	json_t *bounce = s.kind == K_BOUNCE ? pbounce_json(c, m, text, text_len) : json_null();
 	if (c->opt->kind_out)
 		*c->opt->kind_out = (enum payload_kind)s.kind; /* enum kind has the same order */
-	json_t *o = json_pack("{s:s, s:o}", "kind", kind_names[s.kind], "signals", s.signals);
+	static const char *const keys[] = {"kind", "signals"};
+	json_t *v[] = {json_string_nocheck(kind_names[s.kind]), s.signals};
+	json_t *o = pctx_object(keys, v, 2);
 	if (!o || !bounce || json_object_set_new(out, "classification", o) < 0 ||
 	    json_object_set_new(out, "bounce", bounce) < 0)
 		c->oom = 1;

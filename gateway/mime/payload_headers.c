@@ -207,7 +207,7 @@ static json_t *header_json(struct pctx *c, GMimeHeader *h)
 	struct pbuf b = {.max = 3 * n + 16};
 	/* 8-bit bytes that are not UTF-8: shown as GMime decoded them (Windows-1252) */
 	bool conv =
-	    ptext_utf8_valid(u, n) != n && ptext_to_utf8(c, u, n, "windows-1252", &b, where) == 0;
+	    putf8_valid(u, n) != n && ptext_to_utf8(c, u, n, "windows-1252", &b, where) == 0;
 	const char *r = conv ? b.p : u;
 	size_t rn = conv ? b.len : n;
 	if (!value || strlen(value) != rn || memcmp(value, r, rn) != 0)

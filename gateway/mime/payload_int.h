@@ -29,9 +29,16 @@ struct pbuf {
 	size_t max; /* pbuf_add fails rather than grow past this */
 };
 
+/* payload_buf.c, the module's bottom file: it calls no other. */
 int pbuf_add(struct pbuf *b, const void *p, size_t n);
 int pbuf_reserve(struct pbuf *b, size_t n);
 void pbuf_free(struct pbuf *b);
+
+/* payload_utf8.c: UTF-8 (RFC 3629) validation and repair; calls payload_buf.c only. */
+size_t putf8_seq(const unsigned char *s, size_t len, size_t *sub); /* 1..4, or 0: invalid */
+size_t putf8_ascii_prefix(const unsigned char *u, size_t len);
+size_t putf8_valid(const char *s, size_t len); /* length of the valid prefix */
+int putf8_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
 
 /* Where decoded or encoded bytes go, chunk by chunk. Returns 0 or -1. */
 typedef int (*psink_fn)(void *arg, const char *p, size_t n);
@@ -50,6 +57,9 @@ struct pdeferred {
 	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
 	bool given_back; /* text's pages were returned to the kernel as written */
+	bool borrowed;   /* text is a slice of another value's (message.reply.text of the
+	                    body's): never freed here, never given back */
+	bool lent;       /* a borrowed slice points into text: its pages are never given back */
 	/*
 	 * A list of the envelope written one element at a time at dump time
 	 * (100,000 recipients as a tree would cost ~1 KB each): an array,
@@ -77,8 +87,10 @@ struct pctx {
 	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
 	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end; /* GMime's input stops at this offset of the input */
-	bool cut;      /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	size_t gm_end;    /* GMime's input stops at this offset of the input */
+	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	unsigned skip;    /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
+	const char *lent; /* the body text buffer a deferred reply text borrows from, or NULL */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -90,12 +102,37 @@ struct ppiece {
 
 /* payload.c */
 void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
+
+/*
+ * For bench_payload alone, to measure what a stage costs: payload_write()
+ * (no envelope, no auth) with message.reply (PSKIP_REPLY) and/or
+ * message.classification and message.bounce (PSKIP_CLASSIFY) left null.
+ * The daemon never calls this; its payloads always have every member.
+ */
+enum { PSKIP_REPLY = 1, PSKIP_CLASSIFY = 2 };
+int payload_write_without(const struct message_bytes *msg, const struct payload_options *opt,
+                          size_t flags, json_dump_callback_t cb, void *data, unsigned skip);
+
+/*
+ * payload_ctx.c: the warnings, the deferred values and the out-of-memory
+ * mark of one call; below every stage (calls payload_buf.c, payload_utf8.c).
+ */
 void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-json_t *payload_placeholder(void);
+json_t *pctx_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
+/* The same for a slice of a text another deferred value owns (not copied, not freed). */
+int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len);
+/*
+ * An object of n members in this order, as json_pack("{s:o, ...}") builds it
+ * without parsing a format: takes the values (NULL ones included), returns
+ * NULL when any was NULL or out of memory.
+ */
+json_t *pctx_object(const char *const *keys, json_t *const *values, size_t n);
+/* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
+void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v);
 
 /* payload_charset.c: the WHATWG Encoding Standard's labels (section 4.2). */
 enum pcharset_id {
@@ -154,8 +191,6 @@ const struct pcharset *pcharset_id(enum pcharset_id id);
 /* payload_text.c: UTF-8 and text bodies. */
 json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where);
 json_t *ptext_json0(struct pctx *c, const char *s, const char *where);
-size_t ptext_utf8_valid(const char *s, size_t len);
-int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced);
 bool ptext_is_clean(const char *s, size_t len, const char *charset);
 int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset, struct pbuf *out,
                   const char *where);
@@ -180,8 +215,17 @@ size_t pqp_decode(char *buf, size_t len);
 size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len bytes */
 
 /* payload_reply.c: message.reply, the new text of a reply (docs/payload.md). */
+/* A slice of text that someone else owns. */
+struct pline {
+	const char *p;
+	size_t n;
+};
+
 struct preply {
-	struct pbuf text, sig; /* the reply without quotes and signature; the signature */
+	struct pline text; /* the reply without quotes and signature: in buf, or (one run
+	                      of the input, nothing cut out between) a slice of the input */
+	struct pbuf buf;   /* the kept lines when they had to be joined */
+	struct pbuf sig;   /* the signature */
 	bool has_sig;
 	bool sig_is_trailer; /* "Sent from my iPhone" rather than "-- " */
 	int quoted;          /* 1 quoted history removed, 0 none found, -1 not looked (limit) */
@@ -221,11 +265,14 @@ int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t
 /* Does pjson_write() use its own serialiser (not jansson's) for these flags? */
 bool pjson_fast(size_t flags);
 
+/* payload_envelope.c: the "envelope" and "recipients" members. */
+json_t *penv_json(struct pctx *c, const struct envelope *e);
+json_t *penv_recipients(struct pctx *c, const struct envelope *e);
 /*
- * Element i of a deferred envelope list (payload.c): the address of
- * rcpt_to, or the object of recipients[]. NULL when out of memory.
+ * Element i of a deferred envelope list: the address of rcpt_to, or the
+ * object of recipients[]. NULL when out of memory.
  */
-json_t *payload_list_item(struct pctx *c, enum pdefer_list list, size_t i);
+json_t *penv_list_item(struct pctx *c, enum pdefer_list list, size_t i);
 
 /* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
 int pscan_message(struct pctx *c, size_t len);

@@ -106,7 +106,7 @@ static int body_text(struct pdeferred *d, int (*esc)(void *arg, const char *s, s
 {
 	if (d->given_back)
 		return -1;
-	if (d->text_len < GIVE_BACK_MIN)
+	if (d->text_len < GIVE_BACK_MIN || d->borrowed || d->lent) /* shared bytes stay */
 		return esc(arg, d->text, d->text_len);
 	long ps = sysconf(_SC_PAGESIZE);
 	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
@@ -180,6 +180,14 @@ struct fast {
 	bool compact;
 	char buf[OUT_BUF];
 	size_t len;
+	/*
+	 * message.reply.text is most often the body text again (a slice of it,
+	 * payload_reply.c): escaped once, kept here, and written again inside
+	 * the body instead of escaping the same bytes twice.
+	 */
+	struct pbuf reply_esc;
+	const char *reply_at; /* the slice reply_esc escapes, or NULL */
+	size_t reply_n;
 };
 
 static int flush(struct fast *f)
@@ -242,6 +250,55 @@ static int escaped_text(void *arg, const char *s, size_t len)
 	return escaped(arg, s, len);
 }
 
+/* What escaped() writes, appended to b instead. */
+static int escape_into(struct pbuf *b, const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t run = clean_run(s + i, len - i);
+		if (pbuf_add(b, s + i, run) < 0)
+			return -1;
+		i += run;
+		if (i == len)
+			break;
+		char e[6];
+		if (pbuf_add(b, e, escape((unsigned char)s[i++], e)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A borrowed slice (the reply's text): escaped into reply_esc, then written. */
+static int borrowed_text(struct fast *f, const struct pdeferred *d)
+{
+	pbuf_free(&f->reply_esc);
+	f->reply_at = NULL;
+	f->reply_esc.max = 2 * d->text_len + 64; /* text needing more is escaped in place */
+	if (pbuf_reserve(&f->reply_esc, d->text_len + d->text_len / 8 + 64) < 0 ||
+	    escape_into(&f->reply_esc, d->text, d->text_len) < 0) {
+		pbuf_free(&f->reply_esc);
+		return escaped(f, d->text, d->text_len);
+	}
+	f->reply_at = d->text;
+	f->reply_n = d->text_len;
+	return put(f, f->reply_esc.p ? f->reply_esc.p : "", f->reply_esc.len);
+}
+
+/* A text value: a lender whose borrowed slice was escaped already reuses those bytes. */
+static int text_value(struct fast *f, struct pdeferred *d)
+{
+	if (d->borrowed)
+		return borrowed_text(f, d);
+	uintptr_t a = (uintptr_t)f->reply_at, t = (uintptr_t)d->text;
+	if (!d->lent || !a || a < t || f->reply_n > d->text_len || a - t > d->text_len - f->reply_n)
+		return body_text(d, escaped_text, f);
+	size_t off = (size_t)(a - t), rest = off + f->reply_n;
+	if (escaped(f, d->text, off) < 0 ||
+	    put(f, f->reply_esc.p ? f->reply_esc.p : "", f->reply_esc.len) < 0)
+		return -1;
+	return escaped(f, d->text + rest, d->text_len - rest);
+}
+
 static int string(struct fast *f, const char *s, size_t len)
 {
 	if (put(f, "\"", 1) < 0 || escaped(f, s, len) < 0)
@@ -261,7 +318,7 @@ static int list(struct fast *f, enum pdefer_list kind, size_t depth)
 	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *el = payload_list_item(f->c, kind, i);
+		json_t *el = penv_list_item(f->c, kind, i);
 		int rc = el && !f->c->oom ? value(f, el, depth + 1) : -1;
 		json_decref(el);
 		if (rc < 0)
@@ -283,7 +340,7 @@ static int deferred(struct fast *f, json_t *v, size_t depth)
 			return list(f, d->list, depth);
 		if (put(f, "\"", 1) < 0)
 			return -1;
-		int rc = d->text ? body_text(d, escaped_text, f) : pbody_stream_content(d, put, f);
+		int rc = d->text ? text_value(f, d) : pbody_stream_content(d, put, f);
 		return rc < 0 ? -1 : put(f, "\"", 1);
 	}
 	return 1;
@@ -398,5 +455,9 @@ int pjson_write(struct pctx *c, json_t *root, size_t flags, json_dump_callback_t
 	f.indent = flags & JSON_MAX_INDENT;
 	f.compact = flags & JSON_COMPACT;
 	f.len = 0;
-	return value(&f, root, 0) < 0 || flush(&f) < 0 ? -1 : 0;
+	f.reply_esc = (struct pbuf){0};
+	f.reply_at = NULL;
+	int rc = value(&f, root, 0) < 0 || flush(&f) < 0 ? -1 : 0;
+	pbuf_free(&f.reply_esc);
+	return rc;
 }

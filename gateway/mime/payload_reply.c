@@ -30,11 +30,6 @@
 #define HEADER_BLOCK    6   /* lines after From: searched for Sent:/To:/Subject: */
 #define SIG_MAX_LINES   40  /* a "-- " block longer than this is not a signature */
 
-struct line {
-	const char *p;
-	size_t n;
-};
-
 static bool ascii_ieq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -49,13 +44,30 @@ static bool ascii_ieq(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/* Case-insensitive (ASCII) substring search, bounded by n. */
+/*
+ * Case-insensitive (ASCII) substring search, bounded by n. A word that does
+ * not start with a letter (the CJK phrases) has one first byte: memchr
+ * finds its candidates, as most lines hold none.
+ */
 static bool has(const char *p, size_t n, const char *word)
 {
 	size_t w = strlen(word);
 	unsigned char lo = (unsigned char)word[0], up = lo;
 	if (lo >= 'a' && lo <= 'z')
 		up = (unsigned char)(lo - 32);
+	if (w > n)
+		return false;
+	if (lo == up) {
+		for (const char *q = p, *last = p + n - w; q <= last;) {
+			q = memchr(q, lo, (size_t)(last - q) + 1);
+			if (!q)
+				return false;
+			if (ascii_ieq(q, word, w))
+				return true;
+			q++;
+		}
+		return false;
+	}
 	for (size_t i = 0; i + w <= n; i++)
 		if (((unsigned char)p[i] == lo || (unsigned char)p[i] == up) &&
 		    ascii_ieq(p + i, word, w))
@@ -69,8 +81,11 @@ static bool starts(const char *p, size_t n, const char *word)
 	return n >= w && ascii_ieq(p, word, w);
 }
 
-static struct line trim(struct line l)
+static struct pline trim(struct pline l)
 {
+	/* most lines: nothing to trim (' ', '\t' and '\r' are all at most ' ') */
+	if (l.n && (unsigned char)l.p[0] > ' ' && (unsigned char)l.p[l.n - 1] > ' ')
+		return l;
 	while (l.n && (*l.p == ' ' || *l.p == '\t' || *l.p == '\r')) {
 		l.p++;
 		l.n--;
@@ -80,14 +95,14 @@ static struct line trim(struct line l)
 	return l;
 }
 
-static bool blank(struct line l)
+static bool blank(struct pline l)
 {
 	return trim(l).n == 0;
 }
 
-static bool quoted(struct line l)
+static bool quoted(struct pline l)
 {
-	struct line t = trim(l);
+	struct pline t = trim(l);
 	return t.n && t.p[0] == '>';
 }
 
@@ -127,14 +142,14 @@ static const char *const wrote_words[] = {
     "vi\xe1\xba\xbft",                                              /* viết */
     NULL};
 
-static bool ends_colon(struct line t)
+static bool ends_colon(struct pline t)
 {
 	if (t.n && t.p[t.n - 1] == ':')
 		return true;
 	return t.n >= 3 && !memcmp(t.p + t.n - 3, "\xef\xbc\x9a", 3); /* full-width colon */
 }
 
-static bool has_digit_or_at(struct line t)
+static bool has_digit_or_at(struct pline t)
 {
 	for (size_t i = 0; i < t.n; i++)
 		if ((t.p[i] >= '0' && t.p[i] <= '9') || t.p[i] == '@')
@@ -142,7 +157,7 @@ static bool has_digit_or_at(struct line t)
 	return false;
 }
 
-static bool header_prefix(struct line t)
+static bool header_prefix(struct pline t)
 {
 	static const char *const pre[] = {"On ", "Am ",  "Le ",        "El ",     "Il ",   "Op ",
 	                                  "Em ", "Den ", "P\xc3\xa5 ", "W dniu ", "Dnia ", NULL};
@@ -153,7 +168,7 @@ static bool header_prefix(struct line t)
 }
 
 /* "On <date>, <name> wrote:" and its kin, on one (already joined) line. */
-static bool quote_header_text(struct line t)
+static bool quote_header_text(struct pline t)
 {
 	if (t.n > 6 && t.n <= LINE_MAX_HEADER && ascii_ieq(t.p + t.n - 6, " wrote", 6) &&
 	    header_prefix(t) && has_digit_or_at(t))
@@ -173,9 +188,9 @@ static bool quote_header_text(struct line t)
 }
 
 /* Lines a quote header at i spans (1 to 3, joined when wrapped), 0 for none. */
-static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
+static int quote_header(const struct pline *l, size_t n, size_t i, char *scratch)
 {
-	struct line t = trim(l[i]);
+	struct pline t = trim(l[i]);
 	if (quote_header_text(t))
 		return 1;
 	if (t.n == 0 || t.n > LINE_MAX_HEADER || ends_colon(t) || quoted(t))
@@ -184,7 +199,7 @@ static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 	 */
 	bool ends = false;
 	for (size_t k = i + 1; k < n && k <= i + 2 && !ends; k++) {
-		struct line u = trim(l[k]);
+		struct pline u = trim(l[k]);
 		ends = ends_colon(u) || (u.n >= 5 && ascii_ieq(u.p + u.n - 5, "wrote", 5));
 	}
 	if (!ends || !(header_prefix(t) || (has_digit_or_at(t) && !strchr(".!?", t.p[t.n - 1])) ||
@@ -193,7 +208,7 @@ static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 	size_t len = t.n;
 	memcpy(scratch, t.p, t.n);
 	for (size_t k = i + 1; k < n && k <= i + 2; k++) {
-		struct line u = trim(l[k]);
+		struct pline u = trim(l[k]);
 		/* "<a@b" wrapped before its ">:" looks like a quoted line; it is not */
 		bool close = u.n <= 4 && u.p[0] == '>' && ends_colon(u);
 		if (u.n == 0 || (quoted(u) && !close) || len + 1 + u.n > 3 * LINE_MAX_HEADER)
@@ -202,7 +217,7 @@ static int quote_header(const struct line *l, size_t n, size_t i, char *scratch)
 			scratch[len++] = ' ';
 		memcpy(scratch + len, u.p, u.n);
 		len += u.n;
-		struct line j = {scratch, len};
+		struct pline j = {scratch, len};
 		if (j.n <= LINE_MAX_HEADER && quote_header_text(j))
 			return (int)(k - i + 1);
 		if (ends_colon(u))
@@ -228,7 +243,7 @@ static const char *const forward_words[] = {
     "\xe8\xbd\xac\xe5\x8f\x91\xe7\x9a\x84\xe9\x82\xae\xe4\xbb\xb6", /* 转发的邮件 */
     NULL};
 
-static bool forward_marker(struct line t)
+static bool forward_marker(struct pline t)
 {
 	if (t.n == 0 || t.n > 120)
 		return false;
@@ -239,7 +254,7 @@ static bool forward_marker(struct line t)
 }
 
 /* "-----Original Message-----", "-----Ursprüngliche Nachricht-----" ... */
-static bool original_message(struct line t)
+static bool original_message(struct pline t)
 {
 	if (t.n < 8 || t.n > 120)
 		return false;
@@ -253,7 +268,7 @@ static bool original_message(struct line t)
 }
 
 /* A header-field name of Outlook's quote block: word then ':' (bold '*' allowed). */
-static bool field_is(struct line t, const char *const *names)
+static bool field_is(struct pline t, const char *const *names)
 {
 	if (t.n && t.p[0] == '*') {
 		t.p++;
@@ -345,7 +360,7 @@ static const char *const other_names[] = {"\xd0\x9e\xd1\x82\xd0\xbf\xd1\x80\xd0\
                                           NULL};
 
 /* Outlook's "From: / Sent: / To: / Subject:" block starting at line i. */
-static bool header_block(const struct line *l, size_t n, size_t i)
+static bool header_block(const struct pline *l, size_t n, size_t i)
 {
 	static const char *const date_names[] = {"Date",
 	                                         "Sent",
@@ -361,7 +376,7 @@ static bool header_block(const struct line *l, size_t n, size_t i)
 	                                         "Wys\xc5\x82"
 	                                         "ano",
 	                                         NULL};
-	struct line t = trim(l[i]);
+	struct pline t = trim(l[i]);
 	size_t head = t.n < 40 ? t.n : 40; /* a field name and its colon come first */
 	if (!memchr(t.p, ':', head) &&
 	    (!memchr(t.p, 0xef, head) || !memmem(t.p, head, "\xef\xbc\x9a", 3)))
@@ -371,7 +386,7 @@ static bool header_block(const struct line *l, size_t n, size_t i)
 		return false;
 	/* From: then Sent:/To:/Subject: within a few lines; Date: then From:/To: next. */
 	for (size_t k = i + 1; k < n && k <= i + (from ? HEADER_BLOCK : 2); k++) {
-		struct line u = trim(l[k]);
+		struct pline u = trim(l[k]);
 		if (field_is(u, other_names) || field_is(u, from_names))
 			return true;
 	}
@@ -379,7 +394,7 @@ static bool header_block(const struct line *l, size_t n, size_t i)
 }
 
 /* "Sent from my iPhone" and the like, as the last line of the text. */
-static bool trailer(struct line t)
+static bool trailer(struct pline t)
 {
 	static const char *const w[] = {"Sent from my ",
 	                                "Sent from ",
@@ -420,7 +435,7 @@ static bool trailer(struct line t)
 	       has(t.p, t.n, "\xe3\x81\x8b\xe3\x82\x89\xe9\x80\x81\xe4\xbf\xa1");
 }
 
-static bool sig_delim(struct line l)
+static bool sig_delim(struct pline l)
 {
 	/* RFC 3676 section 4.3: "-- "; many clients drop the space. */
 	size_t n = l.n;
@@ -430,7 +445,7 @@ static bool sig_delim(struct line l)
 	       (n == 3 && !memcmp(l.p, "---", 3));
 }
 
-static int add_line(struct pbuf *b, struct line l)
+static int add_line(struct pbuf *b, struct pline l)
 {
 	if (pbuf_add(b, l.p, l.n) < 0 || pbuf_add(b, "\n", 1) < 0)
 		return -1;
@@ -450,7 +465,7 @@ static int run_flush(struct pbuf *b, struct run *r)
 	return rc;
 }
 
-static int run_add(struct pbuf *b, struct run *r, struct line l, const char *end)
+static int run_add(struct pbuf *b, struct run *r, struct pline l, const char *end)
 {
 	bool nl = l.p + l.n < end; /* the line's '\n' is in the input */
 	if (r->n && r->p + r->n == l.p && nl) {
@@ -466,6 +481,13 @@ static int run_add(struct pbuf *b, struct run *r, struct line l, const char *end
 	return 0;
 }
 
+static void rtrim_view(struct pline *v)
+{
+	while (v->n && (v->p[v->n - 1] == '\n' || v->p[v->n - 1] == ' ' || v->p[v->n - 1] == '\t' ||
+	                v->p[v->n - 1] == '\r'))
+		v->n--;
+}
+
 static void rtrim_buf(struct pbuf *b)
 {
 	while (b->len && (b->p[b->len - 1] == '\n' || b->p[b->len - 1] == ' ' ||
@@ -473,7 +495,7 @@ static void rtrim_buf(struct pbuf *b)
 		b->len--;
 }
 
-static size_t split_lines(const char *s, size_t len, struct line *l, size_t max)
+static size_t split_lines(const char *s, size_t len, struct pline *l, size_t max)
 {
 	size_t n = 0, i = 0;
 	while (i < len && n < max) {
@@ -488,7 +510,7 @@ static size_t split_lines(const char *s, size_t len, struct line *l, size_t max)
 }
 
 /* "-Abhishek Kona", "- roman": a short dash-led name closing the text. */
-static bool dash_name(struct line t)
+static bool dash_name(struct pline t)
 {
 	if (t.n < 2 || t.n > 30 || t.p[0] != '-' || (t.n >= 2 && t.p[1] == '-'))
 		return false;
@@ -507,17 +529,16 @@ static bool dash_name(struct line t)
 /* Moves a trailing signature of out->text (delimiter line included) into out->sig. */
 static int split_signature(struct preply *out)
 {
-	struct pbuf *t = &out->text;
-	size_t end = t->len, k = 0, nonblank = 0, at = SIZE_MAX;
+	struct pline *t = &out->text;
+	size_t end = t->n, k = 0, nonblank = 0, at = SIZE_MAX;
 	bool trailing = true; /* still in the run of trailer/blank lines at the end */
 
 	/* Walk back over at most SIG_MAX_LINES lines looking for the delimiter. */
 	while (end > 0 && k < SIG_MAX_LINES + 1) {
-		size_t b = end;
-		while (b > 0 && t->p[b - 1] != '\n')
-			b--;
-		struct line l = {t->p + b, end - b};
-		struct line tl = trim(l);
+		const char *nl = memrchr(t->p, '\n', end);
+		size_t b = nl ? (size_t)(nl - t->p) + 1 : 0;
+		struct pline l = {t->p + b, end - b};
+		struct pline tl = trim(l);
 		if (b == 0)
 			break; /* a signature never starts the text */
 		if (tl.n)
@@ -538,38 +559,37 @@ static int split_signature(struct preply *out)
 	}
 	if (at == SIZE_MAX)
 		return 0;
-	if (pbuf_add(&out->sig, t->p + at, t->len - at) < 0)
+	if (pbuf_add(&out->sig, t->p + at, t->n - at) < 0)
 		return -1;
 	out->has_sig = true;
 	rtrim_buf(&out->sig);
-	t->len = at;
-	rtrim_buf(t);
+	t->n = at;
+	rtrim_view(t);
 	return 0;
 }
 
 /* Drops trailing blank lines and a separator line ("-----", "_____") left above a cut. */
-static void drop_separator(struct pbuf *b)
+static void drop_separator(struct pline *v)
 {
-	rtrim_buf(b);
-	size_t e = b->len, s = e;
-	while (s > 0 && b->p[s - 1] != '\n')
-		s--;
+	rtrim_view(v);
+	const char *nl = memrchr(v->p, '\n', v->n);
+	size_t e = v->n, s = nl ? (size_t)(nl - v->p) + 1 : 0;
 	size_t marks = 0;
 	for (size_t i = s; i < e; i++) {
-		char ch = b->p[i];
+		char ch = v->p[i];
 		if (ch == '-' || ch == '_' || ch == '=' || ch == '*')
 			marks++;
 		else if (ch != ' ' && ch != '\t')
 			return;
 	}
 	if (marks >= 3) {
-		b->len = s;
-		rtrim_buf(b);
+		v->n = s;
+		rtrim_view(v);
 	}
 }
 
 /* Skips blank lines from i. */
-static size_t skip_blank(const struct line *l, size_t n, size_t i)
+static size_t skip_blank(const struct pline *l, size_t n, size_t i)
 {
 	while (i < n && blank(l[i]))
 		i++;
@@ -579,10 +599,10 @@ static size_t skip_blank(const struct line *l, size_t n, size_t i)
 /* The state of the walk down the lines that cuts the quoted history out. */
 struct cut {
 	struct preply *out;
-	struct line *l; /* the body's lines */
+	struct pline *l; /* the body's lines */
 	size_t n;
 	const char *end; /* the end of the body, to tell a last line without '\n' */
-	struct run run;  /* kept lines not yet copied to out->text */
+	struct run run;  /* kept lines not yet copied to out->buf */
 	bool forward;    /* a forwarded message: kept whole */
 	bool after_quote;
 	char scratch[3 * LINE_MAX_HEADER + 4]; /* quote_header()'s joined lines */
@@ -604,12 +624,12 @@ static void mark_quoted(struct preply *out, const char *method)
 }
 
 /* The lines of s, calloc'ed (*n of them), or NULL. */
-static struct line *body_lines(const char *s, size_t len, size_t *n)
+static struct pline *body_lines(const char *s, size_t len, size_t *n)
 {
 	size_t cap = 0;
-	for (size_t i = 0; i < len; i++)
-		cap += s[i] == '\n';
-	struct line *l = calloc(cap + 1, sizeof(*l));
+	for (const char *q = s, *e = s + len; (q = memchr(q, '\n', (size_t)(e - q))); q++)
+		cap++;
+	struct pline *l = calloc(cap + 1, sizeof(*l));
 	if (l)
 		*n = split_lines(s, len, l, cap + 1);
 	return l;
@@ -620,7 +640,7 @@ static enum step keep_forward(struct cut *c, size_t i)
 {
 	c->forward = true;
 	for (; i < c->n; i++)
-		if (run_add(&c->out->text, &c->run, c->l[i], c->end) < 0)
+		if (run_add(&c->out->buf, &c->run, c->l[i], c->end) < 0)
 			return STEP_OOM;
 	return STEP_STOP;
 }
@@ -638,7 +658,7 @@ static enum step at_quote_header(struct cut *c, size_t *i, int h)
 }
 
 /* "Sent from my iPhone" then more text: mobile clients put the quote below it. */
-static bool trailer_above_quote(const struct line *l, size_t n, size_t i)
+static bool trailer_above_quote(const struct pline *l, size_t n, size_t i)
 {
 	size_t next;
 	return i > 0 && trailer(trim(l[i])) && (next = skip_blank(l, n, i + 1)) < n &&
@@ -646,7 +666,7 @@ static bool trailer_above_quote(const struct line *l, size_t n, size_t i)
 }
 
 /* The end of the '>' block at i, with the lines a client's wrapping left unmarked inside it. */
-static size_t quote_block_end(const struct line *l, size_t n, size_t i)
+static size_t quote_block_end(const struct pline *l, size_t n, size_t i)
 {
 	while (i < n && (quoted(l[i]) ||
 	                 (!blank(l[i]) && i + 1 < n && quoted(l[i + 1]) && quoted(l[i - 1]))))
@@ -657,7 +677,7 @@ static size_t quote_block_end(const struct line *l, size_t n, size_t i)
 /* Text the sender wrote: kept, with one empty line where a quote was cut out between paragraphs. */
 static enum step keep_line(struct cut *c, size_t *i)
 {
-	struct pbuf *t = &c->out->text;
+	struct pbuf *t = &c->out->buf;
 	if (c->after_quote && run_flush(t, &c->run) < 0)
 		return STEP_OOM;
 	if (c->after_quote && blank(c->l[*i]) &&
@@ -676,7 +696,7 @@ static enum step keep_line(struct cut *c, size_t *i)
 /* Looks at line *i and moves *i past what it decided about. */
 static enum step cut_line(struct cut *c, size_t *i)
 {
-	struct line t = trim(c->l[*i]);
+	struct pline t = trim(c->l[*i]);
 	int h;
 	if (!c->out->quoted && forward_marker(t))
 		return keep_forward(c, *i);
@@ -687,7 +707,7 @@ static enum step cut_line(struct cut *c, size_t *i)
 		return STEP_STOP;
 	}
 	if (trailer_above_quote(c->l, c->n, *i)) {
-		if (run_add(&c->out->text, &c->run, c->l[*i], c->end) < 0)
+		if (run_add(&c->out->buf, &c->run, c->l[*i], c->end) < 0)
 			return STEP_OOM;
 		mark_quoted(c->out, "signature-trailer");
 		return STEP_STOP;
@@ -701,7 +721,12 @@ static enum step cut_line(struct cut *c, size_t *i)
 	return keep_line(c, i);
 }
 
-/* Walks the lines, copying what the sender wrote to out->text; 0 or -1 (out of memory). */
+/*
+ * Walks the lines, keeping what the sender wrote in out->text; 0 or -1 (out
+ * of memory). Kept lines that follow each other in the input are one run:
+ * when the whole reply is one run (nothing was cut out between, the usual
+ * case) out->text is that slice of the input and nothing is copied.
+ */
 static int cut_quotes(struct cut *c)
 {
 	for (size_t i = 0; i < c->n;) {
@@ -711,32 +736,36 @@ static int cut_quotes(struct cut *c)
 		if (st == STEP_STOP)
 			break;
 	}
-	return run_flush(&c->out->text, &c->run);
+	struct preply *out = c->out;
+	if (out->buf.len == 0) {
+		out->text = (struct pline){c->run.n ? c->run.p : "", c->run.n};
+		return 0;
+	}
+	if (run_flush(&out->buf, &c->run) < 0)
+		return -1;
+	out->text = (struct pline){out->buf.p, out->buf.len};
+	return 0;
 }
 
 /* Leading blank lines (top of a bottom-posted reply) are not content. */
-static void drop_leading_blank(struct pbuf *b)
+static void drop_leading_blank(struct pline *v)
 {
 	size_t lead = 0;
-	while (lead < b->len && (b->p[lead] == '\n' || b->p[lead] == ' '))
+	while (lead < v->n && (v->p[lead] == '\n' || v->p[lead] == ' '))
 		lead++;
-	while (lead && b->p[lead - 1] == ' ')
+	while (lead && v->p[lead - 1] == ' ')
 		lead--; /* the indent of the first line is content */
-	if (!lead)
-		return;
-	memmove(b->p, b->p + lead, b->len - lead);
-	b->len -= lead;
+	v->p += lead;
+	v->n -= lead;
 }
 
 /* Nothing but quotes: the cut is wrong or the reply is the quote; keep all. */
-static int keep_all(struct preply *out, const char *s, size_t len)
+static void keep_all(struct preply *out, const char *s, size_t len)
 {
-	if (pbuf_add(&out->text, s, len) < 0)
-		return -1;
-	rtrim_buf(&out->text);
+	out->text = (struct pline){s, len};
+	rtrim_view(&out->text);
 	out->quoted = 0;
 	out->method = "none";
-	return 0;
 }
 
 int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out)
@@ -754,14 +783,14 @@ int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *ou
 	c.l = body_lines(s, len, &c.n);
 	if (!c.l)
 		return -1;
-	out->text.max = len + 2;
+	out->buf.max = len + 2;
 	out->sig.max = len + 2;
 	if (cut_quotes(&c) < 0)
 		goto out;
 	drop_separator(&out->text);
 	drop_leading_blank(&out->text);
-	if (out->text.len == 0 && out->quoted > 0 && keep_all(out, s, len) < 0)
-		goto out;
+	if (out->text.n == 0 && out->quoted > 0)
+		keep_all(out, s, len);
 	if (c.forward)
 		out->method = "forward";
 	else if (split_signature(out) < 0)
@@ -776,25 +805,41 @@ out:
 
 void preply_free(struct preply *r)
 {
-	pbuf_free(&r->text);
+	pbuf_free(&r->buf);
 	pbuf_free(&r->sig);
+	r->text = (struct pline){"", 0};
 }
 
 /*
  * In payload_write() mode a long reply text is escaped at dump time like the
- * bodies (payload_body.c body_json()): the fast escaper, and no copy.
+ * bodies (payload_body.c body_json()): the fast escaper, and no copy. A
+ * slice of the body text s is borrowed from it (the body's deferred value
+ * owns the bytes and outlives the dump); joined lines are handed over.
  */
-static json_t *text_json(struct pctx *c, struct pbuf *b)
+static json_t *text_json(struct pctx *c, struct preply *r, const char *s)
 {
-	if (!c->defer_text || b->len < 64)
-		return json_stringn_nocheck(b->p ? b->p : "", b->len);
-	json_t *j = payload_placeholder();
-	if (!j || pctx_defer_text(c, j, b->p, b->len) < 0) {
-		json_decref(j);
-		j = NULL;
+	struct pline t = r->text;
+	if (!c->defer_text || t.n < 64)
+		return json_stringn_nocheck(t.p ? t.p : "", t.n);
+	json_t *j = pctx_placeholder();
+	if (!j)
+		return NULL;
+	bool in_buf = r->buf.p && t.p >= r->buf.p && t.p < r->buf.p + r->buf.len;
+	int rc;
+	if (in_buf) {
+		memmove(r->buf.p, t.p, t.n);
+		rc = pctx_defer_text(c, j, r->buf.p, t.n);
+		r->buf.p = NULL; /* owned by the deferred list now (freed by it on failure) */
+		r->buf.len = r->buf.cap = 0;
+	} else {
+		rc = pctx_defer_slice(c, j, t.p, t.n);
+		c->lent = s;
 	}
-	b->p = NULL; /* owned by the deferred list now (freed by pctx_defer_text on failure) */
-	b->len = b->cap = 0;
+	r->text = (struct pline){"", 0};
+	if (rc < 0) {
+		json_decref(j);
+		return NULL;
+	}
 	return j;
 }
 
@@ -808,7 +853,7 @@ size_t preply_html_len(const struct phtml_text *h, bool *cut)
 	while (i < h->text.len && (h->text.p[i] == '\n' || h->text.p[i] == ' '))
 		i++;
 	const char *nl = memchr(h->text.p + i, '\n', h->text.len - i);
-	struct line l = {h->text.p + i, nl ? (size_t)(nl - h->text.p) - i : h->text.len - i};
+	struct pline l = {h->text.p + i, nl ? (size_t)(nl - h->text.p) - i : h->text.len - i};
 	if (forward_marker(trim(l)))
 		return h->text.len;
 	*cut = true;
@@ -827,6 +872,7 @@ void preply_html_adjust(struct preply *r, bool cut, bool saw_blockquote)
 
 json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtml_text *h)
 {
+	static const char *const keys[] = {"text", "signature", "quoted", "method"};
 	struct preply r = {0};
 	json_t *o = NULL;
 	size_t max = c->opt->max_reply_scan ? c->opt->max_reply_scan : DEFAULT_MAX_REPLY_SCAN;
@@ -845,11 +891,11 @@ json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtm
 		    max);
 	if (h)
 		preply_html_adjust(&r, cut, h->saw_blockquote);
-	o = json_pack(
-	    "{s:o, s:o, s:o, s:s}", "text", r.quoted < 0 ? json_null() : text_json(c, &r.text),
-	    "signature",
+	json_t *v[] = {
+	    r.quoted < 0 ? json_null() : text_json(c, &r, s),
 	    r.has_sig ? json_stringn_nocheck(r.sig.p ? r.sig.p : "", r.sig.len) : json_null(),
-	    "quoted", r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), "method", r.method);
+	    r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), json_string_nocheck(r.method)};
+	o = pctx_object(keys, v, sizeof(v) / sizeof(v[0]));
 out:
 	preply_free(&r);
 	if (!o)
@@ -871,18 +917,23 @@ int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has
 			return -1;
 		}
 		json_decref(reply);
-		reply = preply_json(c, NULL, 0, &h);
+		reply = c->skip & PSKIP_REPLY ? json_null() : preply_json(c, NULL, 0, &h);
 		pbuf_free(text);
 		*text = h.text;
 		text->max = text->len + 1;
 		*has_text = from_html = true;
-	} else if (*has_text) {
+	} else if (*has_text && !(c->skip & PSKIP_REPLY)) {
 		json_decref(reply);
 		reply = preply_json(c, text->p ? text->p : "", text->len, NULL);
 	}
 	if (!reply || json_object_set_new(out, "reply", reply) < 0 ||
 	    json_object_set_new(out, "text_from_html", json_boolean(from_html)) < 0)
 		return -1;
+	if (c->skip & PSKIP_CLASSIFY)
+		return json_object_set_new(out, "classification", json_null()) < 0 ||
+		               json_object_set_new(out, "bounce", json_null()) < 0
+		           ? -1
+		           : 0;
 	return pclassify_message(c, m, *has_text && text->p ? text->p : NULL,
 	                         *has_text ? text->len : 0, out);
 }

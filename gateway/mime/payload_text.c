@@ -29,150 +29,17 @@
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
-int pbuf_reserve(struct pbuf *b, size_t n)
-{
-	if (n <= b->cap - b->len)
-		return 0;
-	if (n > b->max - b->len)
-		return -1;
-	size_t want = b->len + n;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < want)
-		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-	if (cap > b->max)
-		cap = b->max;
-	char *p = realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-int pbuf_add(struct pbuf *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return 0;
-	if (pbuf_reserve(b, n) < 0)
-		return -1;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-void pbuf_free(struct pbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/*
- * Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid.
- * *sub gets the maximal subpart's length for the replacement rule.
- */
-static size_t utf8_seq(const unsigned char *s, size_t len, size_t *sub)
-{
-	unsigned char c = s[0];
-	size_t need;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	*sub = 1;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		need = 1;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		need = 2;
-		lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlongs */
-		hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		need = 3;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i <= need; i++) {
-		if (i >= len)
-			return 0;
-		unsigned char d = s[i];
-		if (d < lo || d > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xBF;
-		*sub = i + 1;
-	}
-	return need + 1;
-}
-
-/* Eight bytes at a time while they are ASCII: most mail text is. */
-static size_t ascii_prefix(const unsigned char *u, size_t len)
-{
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t v;
-		memcpy(&v, u + i, 8);
-		if (v & 0x8080808080808080ull)
-			break;
-	}
-	while (i < len && u[i] < 0x80)
-		i++;
-	return i;
-}
-
-size_t ptext_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < len) {
-		if (u[i] < 0x80) {
-			i += ascii_prefix(u + i, len - i);
-			continue;
-		}
-		size_t sub, n = utf8_seq(u + i, len - i, &sub);
-		if (n == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
-int ptext_sanitize(const char *s, size_t len, struct pbuf *out, size_t *replaced)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, run = 0;
-
-	*replaced = 0;
-	if (pbuf_reserve(out, len) < 0)
-		return -1;
-	while (i < len) {
-		size_t sub, n = u[i] < 0x80 ? 1 : utf8_seq(u + i, len - i, &sub);
-		if (n) {
-			i += n;
-			continue;
-		}
-		if (pbuf_add(out, s + run, i - run) < 0 || pbuf_add(out, replacement, 3) < 0)
-			return -1;
-		(*replaced)++;
-		i += sub;
-		run = i;
-	}
-	return pbuf_add(out, s + run, i - run);
-}
-
 json_t *ptext_json(struct pctx *c, const char *s, size_t len, const char *where)
 {
 	if (!s)
 		return json_null();
-	if (ptext_utf8_valid(s, len) == len)
+	if (putf8_valid(s, len) == len)
 		return json_stringn_nocheck(s, len);
 
 	struct pbuf b = {.max = len * 3 + 16};
 	size_t replaced;
 	json_t *j = NULL;
-	if (ptext_sanitize(s, len, &b, &replaced) == 0) {
+	if (putf8_sanitize(s, len, &b, &replaced) == 0) {
 		j = json_stringn_nocheck(b.p ? b.p : "", b.len);
 		pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD",
 		          where, replaced);
@@ -188,7 +55,7 @@ json_t *ptext_json0(struct pctx *c, const char *s, const char *where)
 
 static bool is_ascii(const char *s, size_t len)
 {
-	return ascii_prefix((const unsigned char *)s, len) == len;
+	return putf8_ascii_prefix((const unsigned char *)s, len) == len;
 }
 
 /*
@@ -201,10 +68,10 @@ static int repair(struct pbuf *out, size_t start, size_t *replaced)
 {
 	size_t seg = out->len - start;
 	*replaced = 0;
-	if (ptext_utf8_valid(out->p + start, seg) == seg)
+	if (putf8_valid(out->p + start, seg) == seg)
 		return 0;
 	struct pbuf t = {.max = seg * 3 + 16};
-	if (ptext_sanitize(out->p + start, seg, &t, replaced) < 0) {
+	if (putf8_sanitize(out->p + start, seg, &t, replaced) < 0) {
 		pbuf_free(&t);
 		return -1;
 	}
@@ -335,7 +202,7 @@ static bool has_utf8_multibyte(const char *s, size_t len)
 	const unsigned char *u = (const unsigned char *)s;
 	for (size_t i = 0; i < len; i++) {
 		size_t sub;
-		if (u[i] >= 0xC2 && utf8_seq(u + i, len - i, &sub) > 1)
+		if (u[i] >= 0xC2 && putf8_seq(u + i, len - i, &sub) > 1)
 			return true;
 	}
 	return false;
@@ -345,7 +212,7 @@ static bool has_utf8_multibyte(const char *s, size_t len)
 static int fallback(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where,
                     const char *why)
 {
-	if (ptext_utf8_valid(s, len) == len) {
+	if (putf8_valid(s, len) == len) {
 		pctx_warn(c, "charset_fallback", "%s: %s; decoded as UTF-8", where, why);
 		return pbuf_add(out, s, len);
 	}
@@ -360,7 +227,7 @@ bool ptext_is_clean(const char *s, size_t len, const char *charset)
 		return false;
 	if (is_ascii(s, len))
 		return true;
-	return cs && cs->id == PCS_UTF8 && ptext_utf8_valid(s, len) == len &&
+	return cs && cs->id == PCS_UTF8 && putf8_valid(s, len) == len &&
 	       !(len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0);
 }
 
@@ -383,11 +250,11 @@ static int user_defined(const char *s, size_t len, struct pbuf *out)
 static int from_utf8(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where)
 {
 	size_t replaced;
-	if (ptext_utf8_valid(s, len) == len)
+	if (putf8_valid(s, len) == len)
 		return pbuf_add(out, s, len);
 	if (!has_utf8_multibyte(s, len))
 		return fallback(c, s, len, out, where, "declared UTF-8 but is not");
-	if (ptext_sanitize(s, len, out, &replaced) < 0)
+	if (putf8_sanitize(s, len, out, &replaced) < 0)
 		return -1;
 	pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD", where,
 	          replaced);
@@ -441,7 +308,7 @@ int ptext_to_utf8(struct pctx *c, const char *s, size_t len, const char *charset
 		return user_defined(s, len, out);
 	case PCS_WIN1252:
 		if ((strcasecmp(charset, "us-ascii") == 0 || strcasecmp(charset, "ascii") == 0) &&
-		    ptext_utf8_valid(s, len) == len)
+		    putf8_valid(s, len) == len)
 			return fallback(c, s, len, out, where,
 			                "declared US-ASCII but has 8-bit bytes");
 		break;
@@ -602,7 +469,7 @@ static int flush_pending(struct pctx *c, struct pending *pd, struct pbuf *out, c
 
 static int literal(struct pctx *c, const char *s, size_t n, struct pbuf *out, const char *where)
 {
-	if (ptext_utf8_valid(s, n) == n)
+	if (putf8_valid(s, n) == n)
 		return pbuf_add(out, s, n);
 	return ptext_to_utf8(c, s, n, "windows-1252", out, where); /* 8-bit header bytes */
 }

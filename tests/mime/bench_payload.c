@@ -6,6 +6,11 @@
  *        per call, on a 5 KB reply with a quote and on its HTML form
  *   bench_payload seconds file PATH   throughput of one message file (e.g.
  *        tests/bench/multipart.eml, the benchmark's 29 KB multipart message)
+ *   bench_payload seconds stages PATH   what reply extraction and
+ *        classification cost per message of that file: payload_write() with
+ *        all members, without message.reply, without classification and
+ *        bounce, and without both, interleaved over 7 rounds (the least of
+ *        each: another process's load only ever adds time)
  *        throughput of a 5 KB text message and of a message that is mostly
  *        one 8 MB base64 attachment, then peak RSS for a 50 MB one and for
  *        a 50 MB plain-text one (all four unless one is named)
@@ -150,6 +155,60 @@ static void throughput(const char *name, const char *m, size_t len, double secon
 	test_buf_free(&out);
 }
 
+/* CPU seconds per message of payload_write_without(skip) over `seconds`. */
+static double per_message(const char *m, size_t len, unsigned skip, double seconds)
+{
+	struct message_bytes msg = {m, len};
+	struct payload_options o;
+	struct test_buf out = {0};
+	unsigned long n = 0;
+
+	payload_options_default(&o);
+	double c0 = cpu(), c;
+	do {
+		out.len = 0;
+		if (payload_write_without(&msg, &o, JSON_COMPACT, test_buf_sink, &out, skip) < 0) {
+			fprintf(stderr, "payload_write failed\n");
+			exit(1);
+		}
+		n++;
+		c = cpu() - c0;
+	} while (c < seconds);
+	test_buf_free(&out);
+	return c / (double)n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Reply extraction and classification: the difference they make per message. */
+static void stage_cost(const char *name, const char *m, size_t len, double seconds)
+{
+	enum { ROUNDS = 7, VARIANTS = 4 };
+	static const unsigned skip[VARIANTS] = {0, PSKIP_REPLY, PSKIP_CLASSIFY,
+	                                        PSKIP_REPLY | PSKIP_CLASSIFY};
+	static const char *const label[VARIANTS] = {"everything", "without reply",
+	                                            "without classification", "without both"};
+	double t[VARIANTS][ROUNDS], best[VARIANTS];
+	for (int r = 0; r < ROUNDS; r++) /* interleaved: the machine's load hits all alike */
+		for (int v = 0; v < VARIANTS; v++)
+			t[v][r] = per_message(m, len, skip[v], seconds / (ROUNDS * VARIANTS));
+	for (int v = 0; v < VARIANTS; v++) {
+		qsort(t[v], ROUNDS, sizeof(double), cmp_double);
+		best[v] = t[v][0];
+		printf("%s, %s: %.1f us CPU per message (%.0f msg/s)\n", name, label[v],
+		       best[v] * 1e6, 1.0 / best[v]);
+	}
+	printf("reply extraction: %.1f us per message (%.1f%%); classification: %.1f us (%.1f%%); "
+	       "both: %.1f us (%.1f%%)\n",
+	       (best[0] - best[1]) * 1e6, 100 * (best[0] - best[1]) / best[0],
+	       (best[0] - best[2]) * 1e6, 100 * (best[0] - best[2]) / best[0],
+	       (best[0] - best[3]) * 1e6, 100 * (best[0] - best[3]) / best[0]);
+}
+
 /* The reply extraction alone (payload_reply.c, payload_html2text.c): CPU time per call. */
 static void reply_cost(double seconds)
 {
@@ -261,7 +320,7 @@ int main(int argc, char **argv)
 		reply_cost(seconds);
 		return 0;
 	}
-	if (strcmp(only, "file") == 0 && argc > 3) {
+	if ((strcmp(only, "file") == 0 || strcmp(only, "stages") == 0) && argc > 3) {
 		FILE *f = fopen(argv[3], "rb");
 		m = f ? malloc(64u << 20) : NULL;
 		len = m ? fread(m, 1, 64u << 20, f) : 0;
@@ -271,7 +330,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: cannot read\n", argv[3]);
 			return 1;
 		}
-		throughput(argv[3], m, len, seconds);
+		if (strcmp(only, "stages") == 0)
+			stage_cost(argv[3], m, len, seconds);
+		else
+			throughput(argv[3], m, len, seconds);
 		free(m);
 		return 0;
 	}

@@ -51,7 +51,7 @@ static json_t *reply_of(const struct preply *r)
 	return json_pack(
 	    "{s:o, s:o, s:o, s:s}", "text",
 	    r->quoted < 0 ? json_null()
-	                  : json_stringn_nocheck(r->text.p ? r->text.p : "", r->text.len),
+	                  : json_stringn_nocheck(r->text.p ? r->text.p : "", r->text.n),
 	    "signature",
 	    r->has_sig ? json_stringn_nocheck(r->sig.p ? r->sig.p : "", r->sig.len) : json_null(),
 	    "quoted", r->quoted < 0 ? json_null() : json_boolean(r->quoted > 0), "method",

@@ -43,11 +43,11 @@ static void check_utf8(void)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct pbuf b = {.max = 64};
 		size_t replaced = 99;
-		CHECK_INT(ptext_sanitize(t[i].in, t[i].len, &b, &replaced), 0);
+		CHECK_INT(putf8_sanitize(t[i].in, t[i].len, &b, &replaced), 0);
 		CHECK_INT(replaced, t[i].replaced);
 		CHECK_INT(b.len, strlen(t[i].want) + (i == 8 ? 2 : 0));
 		CHECK(b.p && memcmp(b.p, t[i].want, b.len) == 0);
-		CHECK_INT(ptext_utf8_valid(t[i].in, t[i].len) == t[i].len, t[i].replaced == 0);
+		CHECK_INT(putf8_valid(t[i].in, t[i].len) == t[i].len, t[i].replaced == 0);
 		pbuf_free(&b);
 	}
 }
@@ -127,7 +127,7 @@ static void check_conversion_bound(void)
 		struct pbuf b = {.max = max};
 		CHECK_INT(ptext_to_utf8(&c, in, sizeof(in), "windows-1252", &b, "t"), 0);
 		CHECK(b.len <= max);
-		CHECK(b.len % 3 == 0 && ptext_utf8_valid(b.p ? b.p : "", b.len) == b.len);
+		CHECK(b.len % 3 == 0 && putf8_valid(b.p ? b.p : "", b.len) == b.len);
 		CHECK_STR(first_code(c.warnings), max < 120 ? "conversion_limit" : "none");
 		pbuf_free(&b);
 		json_decref(c.warnings);
@@ -279,6 +279,52 @@ static json_t *msg_of(json_t *root)
 	return json_object_get(root, "message");
 }
 
+/*
+ * message.reply.text borrows the body's bytes and is escaped once for both
+ * (payload_reply.c, payload_json.c): whatever the slice (whole text, after
+ * leading blank lines, before a signature or a quote, from HTML), the
+ * streamed JSON is the tree's.
+ */
+static void check_reply_shapes(void)
+{
+	static const char *const bodies[] = {
+	    "Content-Type: text/plain\r\n\r\nThanks, the \"fix\" works\tfine for us; we\\ll "
+	    "deploy it tomorrow morning.\r\n\r\n",
+	    "Content-Type: text/plain\r\n\r\n\r\n\r\n   indented first line of a reply that "
+	    "is long enough to be deferred\r\nsecond line\r\n",
+	    "Content-Type: text/plain\r\n\r\nA reply long enough to be written at dump time, "
+	    "with a signature.\r\n-- \r\nAlice\r\n",
+	    "Content-Type: text/plain\r\n\r\nThe new text of this reply, long enough to be "
+	    "deferred too.\r\n\r\nOn Tue, 3 Mar 2026 at 16:30, Bob <b@example.com> wrote:\r\n> "
+	    "old\r\n",
+	    "Content-Type: text/plain\r\n\r\n> quoted first\r\n\r\nthen an answer below the "
+	    "quote, long enough to be deferred\r\n> more quote\r\nand a second answer\r\n",
+	    "Content-Type: text/html\r\n\r\n<p>An HTML-only reply, long enough to be "
+	    "deferred, &amp; escaped</p><blockquote>old</blockquote>\r\n",
+	};
+	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2)};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		char msg[1024];
+		int n =
+		    snprintf(msg, sizeof(msg), "Subject: r\r\nMIME-Version: 1.0\r\n%s", bodies[i]);
+		struct message_bytes m = {msg, (size_t)n};
+		json_t *tree = payload_build(&m, NULL, NULL, "r", NULL);
+		CHECK(json_is_string(
+		    json_object_get(json_object_get(msg_of(tree), "reply"), "text")));
+		for (size_t k = 0; k < 2; k++) {
+			char *want = json_dumps(tree, flags[k]);
+			struct pbuf got = {.max = 1 << 20};
+			CHECK_INT(
+			    payload_write(&m, NULL, NULL, "r", NULL, flags[k], dump_sink, &got), 0);
+			CHECK(pbuf_add(&got, "", 1) == 0);
+			CHECK_STR(got.p, want);
+			free(want);
+			pbuf_free(&got);
+		}
+		json_decref(tree);
+	}
+}
+
 static void check_write_equals_build(void)
 {
 	struct message_bytes m = {mixed_msg, strlen(mixed_msg)};
@@ -376,32 +422,41 @@ static void check_long_body(void)
 	CHECK_INT(rc, 0);
 	struct message_bytes m = {in.p, in.len};
 	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), JSON_SORT_KEYS};
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+	/* i >= 3: message.reply computed too, its text a slice of the long body's (not copied) */
+	for (size_t i = 0; i < 2 * sizeof(flags) / sizeof(flags[0]); i++) {
 		struct payload_options o;
 		payload_options_default(&o);
+		o.max_reply_scan = i < 3 ? o.max_reply_scan : 8u << 20;
 		json_t *tree = payload_build(&m, NULL, NULL, "long", &o);
 		CHECK(json_string_length(json_object_get(msg_of(tree), "text")) > 2900000);
 		CHECK(json_string_length(json_object_get(msg_of(tree), "html")) > 1200000);
-		char *want = json_dumps(tree, flags[i]);
-		struct pbuf got = {.max = 32u << 20};
-		CHECK_INT(payload_write(&m, NULL, NULL, "long", &o, flags[i], dump_sink, &got), 0);
+		json_t *reply = json_object_get(json_object_get(msg_of(tree), "reply"), "text");
+		CHECK(i < 3 ? json_is_null(reply) : json_string_length(reply) > 2900000);
+		char *want = json_dumps(tree, flags[i % 3]);
+		struct pbuf got = {.max = 40u << 20};
+		CHECK_INT(payload_write(&m, NULL, NULL, "long", &o, flags[i % 3], dump_sink, &got),
+		          0);
 		CHECK(pbuf_add(&got, "", 1) == 0);
 		CHECK(want && got.p && strcmp(got.p, want) == 0);
 		/* a callback failing inside the long body fails the write */
 		size_t budget = strlen(want) / 2;
 		CHECK_INT(
-		    payload_write(&m, NULL, NULL, "long", &o, flags[i], failing_sink, &budget), -1);
+		    payload_write(&m, NULL, NULL, "long", &o, flags[i % 3], failing_sink, &budget),
+		    -1);
 		free(want);
 		pbuf_free(&got);
 		json_decref(tree);
 	}
 	pbuf_free(&in);
+}
 
-	/* a long body's pages are given back as it is written: a second write must fail */
+/* A long body's pages are given back as it is written: a second write must fail. */
+static void check_given_back(void)
+{
 	struct pctx c = {0};
 	size_t len = 2u << 20;
 	char *text = malloc(len);
-	json_t *ph = payload_placeholder();
+	json_t *ph = pctx_placeholder();
 	CHECK(text && ph);
 	memset(text, 'a', len);
 	CHECK_INT(pctx_defer_text(&c, ph, text, len), 0);
@@ -743,6 +798,8 @@ int main(void)
 	check_rfc2047();
 	check_write_equals_build();
 	check_long_body();
+	check_reply_shapes();
+	check_given_back();
 	check_limits();
 	check_prescan_parts();
 	check_prescan_headers();

@@ -1,0 +1,133 @@
+/*
+ * payload_ctx.c: what every stage of one payload_build()/payload_write()
+ * call shares through its struct pctx: the warning list (deduplicated,
+ * bounded by PAYLOAD_MAX_WARNINGS), the values deferred to dump time, and
+ * the tree's out-of-memory mark.
+ *
+ * Below every stage (it calls payload_buf.c and payload_utf8.c only), so
+ * that the stages call down to it and never round in a circle (issue 12).
+ *
+ * Must never: keep state outside the pctx, let a warning carry bytes that
+ * are not UTF-8, or keep more than PAYLOAD_MAX_WARNINGS + 1 warnings.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload_int.h"
+
+static bool warning_known(json_t *list, const char *code, const char *msg)
+{
+	size_t i;
+	json_t *w;
+	json_array_foreach(list, i, w)
+	{
+		if (strcmp(json_string_value(json_object_get(w, "code")), code) == 0 &&
+		    strcmp(json_string_value(json_object_get(w, "message")), msg) == 0)
+			return true;
+	}
+	return false;
+}
+
+void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (c->warn_full)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (json_array_size(c->warnings) >= PAYLOAD_MAX_WARNINGS) {
+		c->warn_full = true;
+		code = "warnings_truncated";
+		snprintf(msg, sizeof(msg), "more than %d distinct warnings; the rest were dropped",
+		         PAYLOAD_MAX_WARNINGS);
+	}
+	/* msg may hold message bytes (a charset name, a header name): keep it UTF-8 */
+	struct pbuf b = {.max = sizeof(msg) * 3};
+	size_t replaced;
+	if (putf8_sanitize(msg, strlen(msg), &b, &replaced) < 0 || pbuf_add(&b, "", 1) < 0) {
+		c->oom = 1;
+		pbuf_free(&b);
+		return;
+	}
+	if (!warning_known(c->warnings, code, b.p) &&
+	    json_array_append_new(c->warnings,
+	                          json_pack("{s:s, s:s}", "code", code, "message", b.p)) < 0)
+		c->oom = 1;
+	pbuf_free(&b);
+}
+
+int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
+               size_t raw_len)
+{
+	if (c->n_deferred == c->cap_deferred) {
+		size_t cap = c->cap_deferred ? c->cap_deferred * 2 : 8;
+		struct pdeferred *d = realloc(c->deferred, cap * sizeof(*d));
+		if (!d)
+			return -1;
+		c->deferred = d;
+		c->cap_deferred = cap;
+	}
+	c->deferred[c->n_deferred++] = (struct pdeferred){
+	    .placeholder = placeholder, .part = part, .raw = raw, .raw_len = raw_len};
+	return 0;
+}
+
+/* Takes text (malloc'd) on success and on failure alike. */
+int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len)
+{
+	if (pctx_defer(c, placeholder, NULL, NULL, 0) < 0) {
+		free(text);
+		return -1;
+	}
+	c->deferred[c->n_deferred - 1].text = text;
+	c->deferred[c->n_deferred - 1].text_len = len;
+	return 0;
+}
+
+int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len)
+{
+	if (pctx_defer(c, placeholder, NULL, NULL, 0) < 0)
+		return -1;
+	struct pdeferred *d = &c->deferred[c->n_deferred - 1];
+	d->text = (char *)(uintptr_t)text; /* never written through nor freed: borrowed */
+	d->text_len = len;
+	d->borrowed = true;
+	return 0;
+}
+
+json_t *pctx_object(const char *const *keys, json_t *const *values, size_t n)
+{
+	json_t *o = json_object();
+	bool whole = o != NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!o || !values[i]) {
+			json_decref(values[i]); /* NULL-safe */
+			whole = false;
+		} else if (json_object_set_new_nocheck(o, keys[i], values[i]) < 0) {
+			whole = false; /* the value was released by jansson */
+		}
+	}
+	if (!whole) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
+void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v)
+{
+	if (!o || !v || json_object_set_new_nocheck(o, key, v) < 0)
+		c->oom = 1;
+}
+
+json_t *pctx_placeholder(void)
+{
+	return json_string(PLACEHOLDER);
+}
