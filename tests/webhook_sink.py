@@ -1,11 +1,12 @@
-"""A fault-injecting webhook sink for the webhook tests.
+"""The webhook receiver of every test that runs the daemon: a fault-injecting sink.
 
 A real HTTP/1.1 server (http.server.ThreadingHTTPServer) on 127.0.0.1, plain
 or TLS. Each request takes the next Action of the sink's plan (or the
 default one): answer any status with any body and headers, after a delay;
 hang without answering; close before answering; or close in the middle of
 the response. Every request (headers, body, connection number) is recorded,
-and TCP connections are counted so keep-alive can be checked.
+and TCP connections are counted so keep-alive can be checked. A load run
+(tests/attack/) keeps only the counts: Sink(keep_bodies=False).
 """
 import http.server
 import json
@@ -40,9 +41,10 @@ class Request:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 10  # an idle keep-alive connection is closed after this
+    disable_nagle_algorithm = True  # headers and body are two writes
 
     def setup(self):
+        self.timeout = self.server.sink.idle_timeout  # an idle keep-alive connection's end
         super().setup()
         with self.server.sink.lock:
             self.server.sink.connections += 1
@@ -57,7 +59,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         action = sink.next_action()
         with sink.lock:
-            sink.requests.append(Request(self, body, self.conn_no))
+            sink.posts += 1
+            sink.bytes += len(body)
+            sink.requests.append(Request(self, body if sink.keep_bodies else b"", self.conn_no))
             sink.active += 1
             sink.max_active = max(sink.max_active, sink.active)
         try:
@@ -99,10 +103,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Sink:
-    def __init__(self, tls=None):
+    """idle_timeout: seconds an idle kept-alive connection stays open; keep_bodies=False
+    records each request without its body (the counts posts and bytes stay)."""
+
+    def __init__(self, tls=None, idle_timeout=10, keep_bodies=True):
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.idle_timeout, self.keep_bodies = idle_timeout, keep_bodies
         self.requests = []
+        self.posts = 0
+        self.bytes = 0
         self.connections = 0
         self.active = 0
         self.max_active = 0
@@ -120,6 +130,23 @@ class Sink:
 
     def url(self, path="/hook", host="127.0.0.1"):
         return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def pairs(self):
+        """[(headers as a dict, body)] of the requests so far."""
+        with self.lock:
+            return [(dict(r.headers), r.body) for r in self.requests]
+
+    def payloads(self):
+        """The JSON bodies received so far, decoded."""
+        return [json.loads(b) for h, b in self.pairs()
+                if h.get("Content-Type", "").startswith("application/json")]
+
+    def wait_requests(self, n, timeout=20.0):
+        """Waits (bounded) until n requests have arrived; returns how many have."""
+        end = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < end:
+            time.sleep(0.02)
+        return len(self.requests)
 
     def next_action(self):
         with self.lock:
