@@ -255,6 +255,11 @@ class Gateways:
     def __init__(self, tmp, status=0):
         self.tmp, self.status = tmp, status
         self.started = []
+        self.cleanups = []
+
+    def add_cleanup(self, fn):
+        """fn() runs once every daemon is stopped (e.g. closing their webhook sink)."""
+        self.cleanups.append(fn)
 
     def start(self, config, daemon=None, **kw):
         """A new `daemon` (default Gateway) in tmp/gwN, with these arguments."""
@@ -267,5 +272,7 @@ class Gateways:
     def finish(self):
         for g in self.started:
             g.close()
+        for fn in self.cleanups:
+            fn()
         for g in self.started:
             g.check(self.status)
