@@ -178,7 +178,8 @@ class Process:
         return self.proc.returncode
 
     def close(self, timeout=30.0):
-        code = self.stop(timeout)
+        """stop(), then the log file is closed."""
+        code = Process.stop(self, timeout)  # not a subclass's stop(), which may call close()
         self.log_fh.close()
         return code
 

@@ -69,14 +69,6 @@ def anymail(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
-
-
 def deliver(driver, anymail, fmt, eml, password=PASSWORD, key=MAILGUN_KEY):
     """One message to Anymail in this format; the SMTP reply and what Anymail parsed."""
     before = set(anymail["out"].iterdir())

@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from gwpaths import TESTDATA
-from webhook_sink import Action, Sink
+from webhook_sink import Action
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = HERE.parent / "mime" / "cases"
@@ -58,23 +58,6 @@ codecs.register_error("gw-per-byte", per_byte)
 
 def clean_env():
     return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def deliver(driver, sink, tmp_path, fmt, eml, extra="", retry="0"):

@@ -45,14 +45,6 @@ def clean_env():
     return env
 
 
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
-
-
 def post(driver, url, *args, eml=EML, timeout=90):
     cmd = [str(driver), *(["--url", url] if url else []), *args, str(eml)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean_env())
@@ -63,15 +55,6 @@ def post(driver, url, *args, eml=EML, timeout=90):
         assert m, f"not a reply line: {line!r}"
         replies.append((int(m.group(2)), m.group(3), m.group(4)))
     return replies, p.stderr
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")

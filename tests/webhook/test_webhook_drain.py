@@ -9,7 +9,7 @@ import signal
 import time
 
 from test_webhook_e2e import Gateway
-from test_webhook_memory import message, send_no_wait, sink  # noqa: F401 (fixture)
+from test_webhook_memory import message, send_no_wait
 from webhook_sink import Action
 
 

@@ -72,14 +72,6 @@ def start(request):
             p.stdout.close()
 
 
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
-
-
 def post(driver, url, *args):
     p = subprocess.run([str(driver), "--url", url, "--retry-budget-ms", "0", "--format", "raw",
                         *args, str(EML)], capture_output=True, text=True, timeout=60, env=env())

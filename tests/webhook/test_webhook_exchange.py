@@ -23,7 +23,7 @@ import subprocess
 
 import pytest
 
-from test_webhook_delivery import EML, REPLY, clean_env, driver  # noqa: F401 (fixture)
+from test_webhook_delivery import EML, REPLY, clean_env
 
 
 def run(driver, url, *args, timeout=120):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from test_webhook_e2e import Gateway
-from webhook_sink import Action, Sink
+from webhook_sink import Action
 
 HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: mem\r\n"
         b"Message-ID: <mem-%d@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n\r\n")
@@ -22,15 +22,6 @@ HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: 
 def message(n, body_octets, fill=b"x"):
     line = fill * 70 + b"\r\n"
     return HEAD % n + line * (body_octets // len(line))
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_max_payload_size(gateway_bin, tmp_path, sink):

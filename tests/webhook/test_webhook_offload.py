@@ -17,7 +17,6 @@ import time
 import pytest
 
 from test_webhook_e2e import Gateway
-from webhook_sink import Sink
 
 HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: big\r\n"
         b"Message-ID: <offload-%d@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n")
@@ -39,15 +38,6 @@ def big_message(n, octets):
 def small_message(n):
     return (b"From: Bob <bob@sender.test>\r\nTo: hello@example.test\r\nSubject: small\r\n"
             b"Message-ID: <small-%d@sender.test>\r\n\r\nhi\r\n" % n)
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def stable(payload):

@@ -4,19 +4,7 @@ Drives tests/webhook/webhook-post against webhook_sink.Sink.
 """
 import json
 
-import pytest
-
-from test_webhook_delivery import FAST, post, driver  # noqa: F401 (fixture)
-from webhook_sink import Sink
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
+from test_webhook_delivery import FAST, post
 
 
 def rcpt_args(n):

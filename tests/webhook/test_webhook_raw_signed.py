@@ -11,8 +11,7 @@ import importlib.util
 import json
 import pathlib
 
-from test_webhook_delivery import EML, FAST, SECRET, post, verify_hmac, driver  # noqa: F401
-from test_webhook_payload_size import sink  # noqa: F401 (fixture)
+from test_webhook_delivery import EML, FAST, SECRET, post, verify_hmac
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
