@@ -110,8 +110,9 @@ class Process:
     (process) -> bool polled until true; both within `timeout` seconds."""
 
     def __init__(self, argv, log_path, env=None, ready=None, timeout=15.0, max_fds=None,
-                 cwd=None, append=False):
+                 cwd=None, append=False, port=None):
         self.argv = [str(a) for a in argv]
+        self.port = port  # where it listens, when it does (for listening())
         self.log_path = log_path
         self.env = clean_env() if env is None else env
         self.max_fds, self.cwd = max_fds, cwd
@@ -190,15 +191,13 @@ class Process:
         self.close()
 
 
-def listening(port, host="127.0.0.1"):
-    """A readiness check: something accepts connections on host:port."""
-    def check(_proc):
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-    return check
+def listening(proc):
+    """A readiness check: something accepts connections on 127.0.0.1:proc.port."""
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 class Gateway(Process):
@@ -206,7 +205,7 @@ class Gateway(Process):
 
     config: a dict for toml_text(), TOML text, or a callable (port) -> either, for
     configs that name their own listener port. ready defaults to the daemon's "ready:"
-    info line; a log level above info needs ready=listening(port)."""
+    info line; a log level above info needs ready=listening."""
 
     def __init__(self, tmp, config, binary=GATEWAY, port=None, ready=READY, timeout=15.0,
                  expect_fail=False, log_name="gateway.log", **kw):
@@ -215,7 +214,7 @@ class Gateway(Process):
         self.expect_fail = expect_fail
         self.config = tmp / "gateway.toml"
         self.write_config(config)
-        super().__init__([binary, "-c", self.config], tmp / log_name,
+        super().__init__([binary, "-c", self.config], tmp / log_name, port=self.port,
                          ready=None if expect_fail else ready, timeout=timeout, **kw)
         if expect_fail:
             self.proc.wait(timeout=timeout)
