@@ -116,23 +116,31 @@ class Process:
         self.log_path = log_path
         self.env = clean_env() if env is None else env
         self.max_fds, self.cwd = max_fds, cwd
+        self.ready, self.timeout = ready, timeout
         self.log_fh = open(log_path, "ab" if append else "wb")
         self.proc = None
-        self.start(ready, timeout)
+        self.start()
 
-    def start(self, ready=None, timeout=15.0):
-        """Starts (or restarts, appending to the same log) and waits for `ready`."""
+    def start(self):
+        """Starts (or, once stopped, restarts: the log goes on in the same file) and waits
+        until ready; a string is looked for in what this run has logged."""
         def limit_fds():
             if self.max_fds:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (self.max_fds, self.max_fds))
 
+        self.log_fh.flush()
+        self.run_from = self.log_path.stat().st_size
         self.proc = subprocess.Popen(self.argv, stdout=self.log_fh, stderr=self.log_fh,
                                      env=self.env, cwd=self.cwd, preexec_fn=limit_fds)
-        if ready is not None:
-            self.wait_ready(ready, timeout)
+        if self.ready is not None:
+            self.wait_ready(self.ready, self.timeout)
 
     def wait_ready(self, ready, timeout=15.0):
-        check = (lambda p: ready in p.log()) if isinstance(ready, str) else ready
+        if isinstance(ready, str):
+            def check(p):
+                return ready in p.log_path.read_bytes()[p.run_from:].decode(errors="replace")
+        else:
+            check = ready
         end = time.monotonic() + timeout
         while not check(self):
             if self.proc.poll() is not None:
@@ -191,13 +199,18 @@ class Process:
         self.close()
 
 
-def listening(proc):
-    """A readiness check: something accepts connections on 127.0.0.1:proc.port."""
+def port_open(port):
+    """True when something accepts connections on 127.0.0.1:port."""
     try:
-        with socket.create_connection(("127.0.0.1", proc.port), timeout=0.2):
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
     except OSError:
         return False
+
+
+def listening(proc):
+    """A readiness check: the process accepts connections on its port."""
+    return port_open(proc.port)
 
 
 class Gateway(Process):

@@ -159,6 +159,96 @@ class Sink:
         self.thread.join(timeout=5)
 
 
+class RawReceiver:
+    """A raw-socket HTTP receiver: reads each request whole (headers and
+    Content-Length body), then calls behave(sock, receiver), which writes
+    whatever it wants; the connection is closed when behave returns, unless it
+    returns "keep" (then the next request on it is read). Counts requests and
+    connections; stop() wakes behaviours that wait on self.stop_ev."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.requests = 0
+        self.connections = 0
+        self.open_conns = 0
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def port(self):
+        return self.sock.getsockname()[1]
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port()}{path}"
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def read_request(c, buf=b""):
+        """(request bytes, leftover) or (None, b"") when the peer closed first."""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            body += chunk
+        return head + b"\r\n\r\n" + body[:length], body[length:]
+
+    def _serve(self, c):
+        with self.lock:
+            self.connections += 1
+            self.open_conns += 1
+        try:
+            c.settimeout(30)
+            left = b""
+            while not self.stop_ev.is_set():
+                req, left = self.read_request(c, left)
+                if req is None:
+                    break
+                with self.lock:
+                    self.requests += 1
+                if self.behave(c, self) != "keep":
+                    break
+        except OSError as e:
+            self.errors.append(repr(e))
+        finally:
+            with self.lock:
+                self.open_conns -= 1
+            c.close()
+
+    def close(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
+
+
 def make_pki(d: pathlib.Path):
     """A test CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
     def run(*args):

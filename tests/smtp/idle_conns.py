@@ -7,12 +7,10 @@ usage: SMTPGW_BUILD=build-smtp /usr/bin/python3 tests/smtp/idle_conns.py [-n 100
 A measuring tool, not a test: it asserts nothing about speed or size.
 """
 import argparse
-import os
 import pathlib
 import resource
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from gwdaemon import DOUBLE, Gateway, listening  # noqa: E402
+from gwpaths import self_signed_cert  # noqa: E402
 from smtp_harness import toml_config  # noqa: E402
 
 
@@ -28,15 +27,6 @@ def rss_kb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def make_certs(d):
-    cert, key = d / "c.crt", d / "c.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=mx.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    return [(str(cert), str(key))]
 
 
 def read_reply(sock):
@@ -65,7 +55,7 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="idle-"))
     over = {"server.log_level": '"warn"', "server.workers": str(a.workers),
             "limits.max_connections": str(a.n + 10), "limits.max_connections_per_ip": str(a.n + 10)}
-    certs = make_certs(tmp) if a.tls else None
+    certs = [self_signed_cert(tmp)] if a.tls else None
     gw = Gateway(tmp, lambda port: toml_config(port, over, certs=certs), binary=DOUBLE,
                  ready=listening)
     port = gw.port

@@ -2,15 +2,13 @@
 generated gateway.toml, its log, the deliveries it recorded, test certificates. The
 process itself is tests/gwdaemon.py's Gateway, here on the SMTP double by default."""
 import json
-import os
 import socket
-import subprocess
 
 import pytest
 
 from gwdaemon import AUTH_OFF, DOUBLE, Gateways, Toml, clean_env, toml_text
 from gwdaemon import Gateway as Daemon
-from gwpaths import BUILD, ROOT, TESTDATA, free_port  # noqa: F401 (re-exported)
+from gwpaths import BUILD, ROOT, TESTDATA, free_port, self_signed_cert  # noqa: F401
 
 BASE = {
     "server": {"hostname": "mx.test", "workers": 2, "log_level": "debug"},
@@ -104,17 +102,7 @@ def gateway(start_gateway):
 def certs(tmp_path_factory):
     """Two self-signed certificates: mx.test (default) and sni.test, keys mode 0600."""
     d = tmp_path_factory.mktemp("certs")
-    out = []
-    for name in ("mx.test", "sni.test"):
-        cert, key = d / f"{name}.crt", d / f"{name}.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                        "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
-                        "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True, timeout=30)
-        os.chmod(key, 0o600)
-        out.append((str(cert), str(key)))
-    return out
+    return [self_signed_cert(d, name) for name in ("mx.test", "sni.test")]
 
 
 class Client:
