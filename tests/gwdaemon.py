@@ -289,3 +289,8 @@ class Gateways:
             fn()
         for g in self.started:
             g.check(self.status)
+
+
+def log_line(text):
+    """A readiness check: a line of the log is exactly `text` (an app's "listening")."""
+    return lambda proc: text in proc.log().splitlines()

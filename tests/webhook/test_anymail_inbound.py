@@ -13,13 +13,13 @@ attachment's bytes, name and type.
 """
 import base64
 import json
-import os
 import pathlib
-import socket
 import subprocess
-import time
 
 import pytest
+
+from gwdaemon import Process, clean_env, log_line
+from gwpaths import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = HERE.parent / "mime" / "cases"
@@ -33,16 +33,6 @@ FIXTURES = ["client-gmail", "client-outlook", "client-apple-mail", "related-star
             "rfc2231-filenames", "html-only", "groups", "rfc2047-display-names"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
 @pytest.fixture(scope="module")
 def anymail(tmp_path_factory):
     try:
@@ -54,19 +44,11 @@ def anymail(tmp_path_factory):
     out = tmp / "out"
     out.mkdir()
     port = free_port()
-    log = open(tmp / "anymail.log", "wb")
-    proc = subprocess.Popen(["/usr/bin/python3", str(HERE / "anymail_app.py"), str(port), str(out),
-                             MAILGUN_KEY, f"{USER}:{PASSWORD}"], stdout=subprocess.PIPE,
-                            stderr=log, env=clean_env())
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == b"listening", (tmp / "anymail.log").read_text()
+    # anymail_app.py prints "listening" once bound
+    with Process(["/usr/bin/python3", HERE / "anymail_app.py", port, out, MAILGUN_KEY,
+                  f"{USER}:{PASSWORD}"], tmp / "anymail.log", ready=log_line("listening")):
         yield {"url": f"http://127.0.0.1:{port}/anymail/", "out": out, "tmp": tmp,
                "log": lambda: (tmp / "anymail.log").read_text(errors="replace")}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 def deliver(driver, anymail, fmt, eml, password=PASSWORD, key=MAILGUN_KEY):

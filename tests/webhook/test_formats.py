@@ -23,7 +23,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -32,6 +31,7 @@ import time
 import pytest
 import yaml
 
+from gwdaemon import clean_env, gateway_config
 from gwpaths import TESTDATA
 from webhook_sink import Action
 
@@ -54,10 +54,6 @@ def per_byte(e):
 
 
 codecs.register_error("gw-per-byte", per_byte)
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 
 
 def deliver(driver, sink, tmp_path, fmt, eml, extra="", retry="0"):
@@ -431,62 +427,19 @@ def test_answer_table_unchanged(driver, sink, tmp_path):
             assert deliver(driver, sink, tmp_path, fmt, CASES / "client-gmail.eml") == want, fmt
 
 
-def test_every_format_through_the_daemon(gateway_bin, sink, tmp_path):
+def test_every_format_through_the_daemon(sink, gateways):
     """smtplib -> the daemon -> each format -> the sink, with the same message."""
-    import smtplib
-    import socket
-    port = None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    routes = "".join(f'''
-[[route]]
-name = "{f}"
-match = "{f}@example.test"
-url = "{sink.url('/' + f)}"
-format = "{f}"
-secret = "{SECRET}"
-include_raw = true
-{f'mailgun_signing_key = "{MAILGUN_KEY}"' if f.startswith("mailgun") else ""}
-''' for f in FORMATS)
-    cfg = tmp_path / "gateway.toml"
-    cfg.write_text(f'''
-[server]
-hostname = "mx.example.test"
-workers = 1
-[[listener]]
-address = "127.0.0.1:{port}"
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-[webhook]
-timeout = "10s"
-retry_budget = "0"
-''' + routes)
-    cfg.chmod(0o600)
+    routes = [{"name": f, "match": f"{f}@example.test", "url": sink.url("/" + f), "format": f,
+               "secret": SECRET, "include_raw": True,
+               **({"mailgun_signing_key": MAILGUN_KEY} if f.startswith("mailgun") else {})}
+              for f in FORMATS]
+    gw = gateways.start(lambda port: gateway_config(
+        port, routes, webhook={"timeout": "10s", "retry_budget": "0"}))
     eml = (CASES / "client-gmail.eml").read_bytes()
-    log = open(tmp_path / "gateway.log", "wb")
-    proc = subprocess.Popen([str(gateway_bin), "-c", str(cfg)], stdout=log, stderr=log,
-                            env=clean_env())
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.sender.test", timeout=60) as c:
-            for f in FORMATS:
-                assert c.sendmail(SENDER, [f"{f}@example.test"], eml) == {}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
+    with gw.smtp(timeout=60) as c:
+        for f in FORMATS:
+            assert c.sendmail(SENDER, [f"{f}@example.test"], eml) == {}
+    gw.close()
     by_path = {r.path: r for r in sink.requests}
     assert sorted(by_path) == sorted("/" + f for f in FORMATS)
     pm = json.loads(by_path["/postmark"].body)
