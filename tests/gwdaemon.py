@@ -89,6 +89,14 @@ def toml_text(doc):
     return "\n".join(out)
 
 
+def write_toml(path, doc):
+    """Writes toml_text(doc) (or the text doc) to path, mode 0600 as the daemon and the
+    drivers want a file that holds secrets; returns path."""
+    path.write_text(doc if isinstance(doc, str) else toml_text(doc))
+    path.chmod(0o600)
+    return path
+
+
 def gateway_config(port, routes, hostname="mx.example.test", workers=1, **sections):
     """The usual gateway.toml dict: one SMTP listener on 127.0.0.1:port, sender
     authentication off, the given [[route]] tables; other sections as keyword arguments."""
@@ -234,10 +242,7 @@ class Gateway(Process):
 
     def write_config(self, config):
         """(Re)writes gateway.toml, mode 0600 as the daemon wants for secrets (SIGHUP tests)."""
-        if callable(config):
-            config = config(self.port)
-        self.config.write_text(config if isinstance(config, str) else toml_text(config))
-        self.config.chmod(0o600)
+        write_toml(self.config, config(self.port) if callable(config) else config)
 
     def connect(self, timeout=5.0):
         return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from gwdaemon import Process, clean_env, log_line
+from gwdaemon import Process, clean_env, log_line, write_toml
 from gwpaths import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -54,21 +54,12 @@ def anymail(tmp_path_factory):
 def deliver(driver, anymail, fmt, eml, password=PASSWORD, key=MAILGUN_KEY):
     """One message to Anymail in this format; the SMTP reply and what Anymail parsed."""
     before = set(anymail["out"].iterdir())
-    cfg = anymail["tmp"] / f"{fmt}.toml"
-    cfg.write_text(f'''
-[webhook]
-timeout = "20s"
-retry_budget = "0"
-[[route]]
-name = "anymail"
-match = "*@example.test"
-url = "{anymail['url']}{PATHS[fmt]}"
-format = "{fmt}"
-basic_user = "{USER}"
-basic_password = "{password}"
-{f'mailgun_signing_key = "{key}"' if fmt.startswith("mailgun") else ""}
-''')
-    cfg.chmod(0o600)
+    signing = {"mailgun_signing_key": key} if fmt.startswith("mailgun") else {}
+    cfg = write_toml(anymail["tmp"] / f"{fmt}.toml", {
+        "webhook": {"timeout": "20s", "retry_budget": "0"},
+        "route": [{"name": "anymail", "match": "*@example.test",
+                   "url": f"{anymail['url']}{PATHS[fmt]}", "format": fmt, "basic_user": USER,
+                   "basic_password": password, **signing}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT, "--from",
                         "bounce@sender.test", str(eml)], capture_output=True, text=True,
                        timeout=90, env=clean_env())

@@ -31,7 +31,7 @@ import time
 import pytest
 import yaml
 
-from gwdaemon import clean_env, gateway_config
+from gwdaemon import Toml, clean_env, gateway_config, write_toml
 from gwpaths import TESTDATA
 from webhook_sink import Action
 
@@ -58,23 +58,11 @@ codecs.register_error("gw-per-byte", per_byte)
 
 def deliver(driver, sink, tmp_path, fmt, eml, extra="", retry="0"):
     """One message through delivery_submit() with a route of this format; the SMTP reply."""
-    cfg = tmp_path / f"{fmt}.toml"
-    key = f'mailgun_signing_key = "{MAILGUN_KEY}"' if fmt.startswith("mailgun") else ""
-    cfg.write_text(f'''
-[webhook]
-timeout = "10s"
-retry_budget = "{retry}"
-
-[[route]]
-name = "fmt"
-match = "*@example.test"
-url = "{sink.url('/in')}"
-format = "{fmt}"
-secret = "{SECRET}"
-{key}
-{extra}
-''')
-    cfg.chmod(0o600)
+    key = {"mailgun_signing_key": MAILGUN_KEY} if fmt.startswith("mailgun") else {}
+    cfg = write_toml(tmp_path / f"{fmt}.toml", {
+        "webhook": {"timeout": "10s", "retry_budget": retry},
+        "route": [{"name": "fmt", "match": "*@example.test", "url": sink.url("/in"),
+                   "format": fmt, "secret": SECRET, **key, "+": Toml(extra)}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT, "--from", SENDER,
                         "--client-ip", "203.0.113.9", str(eml)], capture_output=True, text=True,
                        timeout=90, env=clean_env())
@@ -368,18 +356,10 @@ def test_standard_webhooks_ed25519_multipart(driver, sink, tmp_path):
     extra = f'secret = ["whsk_{base64.b64encode(seed).decode()}", "{SECRET}"]'
     cfg_fmt = "sendgrid"
     # the route's secret line is replaced: write the whole route here
-    cfg = tmp_path / "ed.toml"
-    cfg.write_text(f'''
-[webhook]
-retry_budget = "0"
-[[route]]
-name = "ed"
-match = "*@example.test"
-url = "{sink.url('/in')}"
-format = "{cfg_fmt}"
-{extra}
-''')
-    cfg.chmod(0o600)
+    cfg = write_toml(tmp_path / "ed.toml", {
+        "webhook": {"retry_budget": "0"},
+        "route": [{"name": "ed", "match": "*@example.test", "url": sink.url("/in"),
+                   "format": cfg_fmt, "+": Toml(extra)}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT,
                         str(CASES / "client-outlook.eml")], capture_output=True, text=True,
                        timeout=90, env=clean_env())

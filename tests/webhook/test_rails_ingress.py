@@ -102,7 +102,7 @@ def gateway(rails, gateway_bin):
     routes += [route("wrong" + n, p, f, WRONG_SETTINGS[n], base) for n, p, f, _, _ in INGRESSES]
     with Gateway(rails["tmp"], lambda port: gateway_config(
             port, routes, webhook={"timeout": "20s", "retry_budget": "0"})) as gw:
-        yield gw.port
+        yield gw
 
 
 def message(name):
@@ -153,15 +153,21 @@ RECEIVED = re.compile(rb"\AReceived: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*"
                       rb"(?:X-Gateway-(?:Envelope|Auth): [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)*\Z")
 
 
+def deliver(rails, gateway, name, msg, key):
+    """Sends msg to name@example.test; what Rails stored for the Message-ID `key`."""
+    with gateway.smtp(timeout=60) as c:
+        assert c.sendmail("zoe@sender.test", [f"{name}@example.test"], msg) == {}
+    got = stored(rails, key)
+    assert got is not None, rails["log"]()
+    return got
+
+
 @pytest.mark.parametrize("name,path,fmt,settings,original_to", INGRESSES,
                          ids=[i[0] for i in INGRESSES])
 def test_rails_stores_the_message(rails, gateway, name, path, fmt, settings, original_to):
     msg = message(name)
     rcpt = f"{name}@example.test"
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", [rcpt], msg) == {}
-    got = stored(rails, f"rails-{name}@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, name, msg, f"rails-{name}@sender.test")
     assert got.endswith(msg), got[:400]
     prefix = got[:-len(msg)]
     xot = f"X-Original-To: {rcpt}\n".encode() if original_to is not False else b""
@@ -174,7 +180,7 @@ def test_rails_stores_the_message(rails, gateway, name, path, fmt, settings, ori
 @pytest.mark.parametrize("name", [i[0] for i in INGRESSES])
 def test_rails_refuses_wrong_secret(rails, gateway, name):
     msg = message("wrong" + name)
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
+    with gateway.smtp(timeout=60) as c:
         with pytest.raises(smtplib.SMTPDataError) as e:
             c.sendmail("zoe@sender.test", [f"wrong{name}@example.test"], msg)
     assert e.value.smtp_code == 550
@@ -187,20 +193,13 @@ def test_rails_stores_8bit_message_exactly(rails, gateway, name):
     """Mail that is not UTF-8: the raw-message fields are labelled ISO-8859-1, so Rack takes
     the bytes as they are (unlabelled, Rails answers 400 to an invalid UTF-8 parameter)."""
     msg = latin1_message(name)
-    rcpt = f"{name}@example.test"
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", [rcpt], msg) == {}
-    got = stored(rails, f"rails-latin1-{name}@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, name, msg, f"rails-latin1-{name}@sender.test")
     assert got.endswith(msg), got[:400]
 
 
 def test_rails_postmark_8bit_message(rails, gateway):
     """Postmark's JSON is UTF-8: RawEmail carries U+FFFD for each byte that is not (docs)."""
     msg = latin1_message("postmark")
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", ["postmark@example.test"], msg) == {}
-    got = stored(rails, "rails-latin1-postmark@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, "postmark", msg, "rails-latin1-postmark@sender.test")
     assert got.endswith(msg.decode("latin-1").translate(
         {c: "\ufffd" for c in range(0x80, 0x100)}).encode("utf-8"))

@@ -13,14 +13,14 @@ from test_webhook_memory import message, send_no_wait
 from webhook_sink import Action
 
 
-def wait_requests(sink, n, seconds=20):  # noqa: F811
+def wait_requests(sink, n, seconds=20):
     deadline = time.monotonic() + seconds
     while len(sink.requests) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(sink.requests) >= n
 
 
-def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):  # noqa: F811
+def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):
     # the app takes 8 s, longer than drain_timeout; the webhook timeout is 30 s
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
                 extra='[limits]\ndrain_timeout = "3s"\n')
@@ -42,7 +42,7 @@ def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):  # noqa: F8
         g.stop()
 
 
-def test_drain_lets_a_post_finish(gateway_bin, tmp_path, sink):  # noqa: F811
+def test_drain_lets_a_post_finish(gateway_bin, tmp_path, sink):
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
                 extra='[limits]\ndrain_timeout = "10s"\n')
     try:

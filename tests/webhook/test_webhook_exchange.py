@@ -40,7 +40,7 @@ CUT = {
 
 
 @pytest.mark.parametrize("name", list(CUT))
-def test_cut_answer_is_451_and_retried(driver, name):  # noqa: F811
+def test_cut_answer_is_451_and_retried(driver, name):
     srv = raw_server(CUT[name])
     try:
         replies, err = post(driver, srv.url(), "--format", "raw", "--retry-budget-ms", "1200",
@@ -62,7 +62,7 @@ def test_cut_answer_is_451_and_retried(driver, name):  # noqa: F811
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
     b"HTTP/1.0 200 OK\r\n\r\nclose-delimited body",
 ], ids=["empty", "length", "chunked", "1xx_then_204", "http10_close_delimited"])
-def test_complete_answer_is_250(driver, answer):  # noqa: F811
+def test_complete_answer_is_250(driver, answer):
     srv = raw_server(answer)
     try:
         replies, err = post(driver, srv.url(), "--format", "raw", "--retry-budget-ms", "0",
