@@ -159,7 +159,32 @@ class Sink:
         self.thread.join(timeout=5)
 
 
-class RawReceiver:
+class Acceptor:
+    """A listening socket on 127.0.0.1 and a thread accepting on it: each connection is
+    served by self._serve(sock) in a thread of its own; stop_ev ends them all."""
+
+    def _listen(self, backlog):
+        self.stop_ev = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+
+class RawReceiver(Acceptor):
     """A raw-socket HTTP receiver: reads each request whole (headers and
     Content-Length body), then calls behave(sock, receiver), which writes
     whatever it wants; the connection is closed when behave returns, unless it
@@ -173,30 +198,13 @@ class RawReceiver:
         self.open_conns = 0
         self.errors = []
         self.lock = threading.Lock()
-        self.stop_ev = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.threads = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        self._listen(64)
 
     def port(self):
         return self.sock.getsockname()[1]
 
     def url(self, path="/hook"):
         return f"http://127.0.0.1:{self.port()}{path}"
-
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
-            t.start()
-            self.threads.append(t)
 
     @staticmethod
     def read_request(c, buf=b""):
@@ -278,7 +286,7 @@ def server_context(pki: pathlib.Path, require_client_cert=False):
     return ctx
 
 
-class H2Sink:
+class H2Sink(Acceptor):
     """An HTTP/2-only TLS sink (ALPN "h2", python3-h2): answers every stream
     with `status`, records each request's headers and body, counts
     connections and the streams open at once."""
@@ -291,33 +299,16 @@ class H2Sink:
         self.status = status
         self.delay = delay
         self.lock = threading.Lock()
-        self.stop = threading.Event()
         self.requests = []
         self.connections = 0
         self.alpn = []
         self.active = 0
         self.max_active = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        self._listen(16)
         self.port = self.sock.getsockname()[1]
-        self.threads = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
 
     def url(self, path="/hook"):
         return f"https://127.0.0.1:{self.port}{path}"
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._serve, args=(raw,), daemon=True)
-            t.start()
-            self.threads.append(t)
 
     def _serve(self, raw):
         import h2.config
@@ -339,7 +330,7 @@ class H2Sink:
         streams = {}
         pending = []
         try:
-            while not self.stop.is_set():
+            while not self.stop_ev.is_set():
                 try:
                     data = conn_sock.recv(65536)
                 except socket.timeout:
@@ -375,7 +366,7 @@ class H2Sink:
             conn_sock.close()
 
     def close(self):
-        self.stop.set()
+        self.stop_ev.set()
         self.thread.join(timeout=5)
         for t in self.threads:
             t.join(timeout=10)
