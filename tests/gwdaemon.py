@@ -251,6 +251,18 @@ class Gateway(Process):
         return smtplib.SMTP("127.0.0.1", self.port, local_hostname=local_hostname,
                             timeout=timeout)
 
+    def send_no_wait(self, msg, rcpt="hello@example.test", sender="alice@sender.test"):
+        """Sends one message (smtplib) and returns the connection without reading the
+        final reply: the test decides when to read it, or closes first."""
+        c = self.smtp()
+        c.ehlo()
+        assert c.mail(sender)[0] == 250
+        assert c.rcpt(rcpt)[0] == 250
+        c.putcmd("data")
+        assert c.getreply()[0] == 354
+        c.send(msg + b".\r\n")
+        return c
+
     def check(self, status=0):
         """Fails on a sanitizer report in the log, and on an exit status other than
         `status` (None: any) once stopped."""

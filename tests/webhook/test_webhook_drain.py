@@ -9,7 +9,7 @@ import signal
 import time
 
 from test_webhook_e2e import Gateway
-from test_webhook_memory import message, send_no_wait
+from test_webhook_memory import message
 from webhook_sink import Action
 
 
@@ -26,7 +26,7 @@ def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):
                 extra='[limits]\ndrain_timeout = "3s"\n')
     try:
         sink.default = Action(200, delay=8.0)
-        conns = [send_no_wait(g, message(i, 2000)) for i in range(3)]
+        conns = [g.send_no_wait(message(i, 2000)) for i in range(3)]
         wait_requests(sink, 3)
         t0 = time.monotonic()
         g.proc.send_signal(signal.SIGTERM)
@@ -47,7 +47,7 @@ def test_drain_lets_a_post_finish(gateway_bin, tmp_path, sink):
                 extra='[limits]\ndrain_timeout = "10s"\n')
     try:
         sink.default = Action(200, delay=1.0)
-        c = send_no_wait(g, message(1, 2000))
+        c = g.send_no_wait(message(1, 2000))
         wait_requests(sink, 1)
         g.proc.send_signal(signal.SIGTERM)
         assert c.getreply()[0] == 250
