@@ -140,10 +140,18 @@ class Process:
         self.run_from = self.log_path.stat().st_size
         self.proc = subprocess.Popen(self.argv, stdout=self.log_fh, stderr=self.log_fh,
                                      env=self.env, cwd=self.cwd, preexec_fn=limit_fds)
-        if self.ready is not None:
+        if self.ready is None:
+            return
+        try:
             self.wait_ready(self.ready, self.timeout)
+        except AssertionError:
+            self.proc.kill()  # not left behind by a test that failed at its start
+            self.proc.wait(timeout=5)
+            raise
 
     def wait_ready(self, ready, timeout=15.0):
+        """Polls `ready` (see the class) until true; fails on the child's exit or after
+        `timeout` s, with the log's tail."""
         if isinstance(ready, str):
             def check(p):
                 return ready in p.log_path.read_bytes()[p.run_from:].decode(errors="replace")
@@ -219,6 +227,11 @@ def port_open(port):
 def listening(proc):
     """A readiness check: the process accepts connections on its port."""
     return port_open(proc.port)
+
+
+def log_line(text):
+    """A readiness check: a line of the log is exactly `text` (an app's "listening")."""
+    return lambda proc: text in proc.log().splitlines()
 
 
 class Gateway(Process):
@@ -306,8 +319,3 @@ class Gateways:
             fn()
         for g in self.started:
             g.check(self.status)
-
-
-def log_line(text):
-    """A readiness check: a line of the log is exactly `text` (an app's "listening")."""
-    return lambda proc: text in proc.log().splitlines()

@@ -3,6 +3,7 @@ the daemon's log or an unexpected exit status fails the test that stopped it; a
 restart waits for this run's "ready:" line, not the last run's; the config dict
 is the TOML the daemon reads. The daemon here is a shell script that behaves as
 the real one does at start and at SIGTERM, so each case is exact and fast."""
+import pathlib
 import tomllib
 
 import pytest
@@ -102,3 +103,13 @@ def test_toml_text_is_the_config_meant():
                              "replies": {"404": "550 5.1.1 No such ticket"}, "format": "raw"}]
     assert tomllib.loads(toml_text({"s": {"k": 'a "quoted" \\ value\n'}}))["s"]["k"] == \
         'a "quoted" \\ value\n'
+
+
+def test_never_ready_fails_and_is_not_left_running(tmp_path):
+    script = tmp_path / "silent-gateway"
+    script.write_text('#!/bin/sh\necho "pid $$"\nexec sleep 60\n')
+    script.chmod(0o755)
+    with pytest.raises(AssertionError, match="not ready"):
+        Gateway(tmp_path, {}, binary=script, timeout=0.5)
+    pid = int((tmp_path / "gateway.log").read_text().split()[1])
+    assert not pathlib.Path(f"/proc/{pid}").exists()
