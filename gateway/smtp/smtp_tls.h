@@ -18,5 +18,8 @@ void smtp_tls_free(struct smtp_tls *t);
 /* The webhook's CA files and client certificate pairs load (smtp_tls_check() without [[tls]]). */
 int smtp_tls_check_webhook(const struct gw_config *cfg);
 SSL *smtp_tls_ssl(struct smtp_tls *t);
+/* Makes libevent's STARTTLS filter BIO method once, on the calling thread:
+ * call before any worker runs (smtp_tls_new() does). */
+void smtp_tls_warm(SSL_CTX *ctx);
 
 #endif

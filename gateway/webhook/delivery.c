@@ -661,8 +661,13 @@ static int job_ready(struct job *j, const struct gw_route *route)
 	int64_t now = now_us();
 	uint64_t budget, whole;
 
-	atomic_fetch_sub(&memory_held, j->held - j->req.body_len);
-	j->held = j->req.body_len;
+	uint64_t body = webhook_request_body_bytes(&j->req);
+	/* a form may hold more than its cap guessed: count what it holds */
+	if (body > j->held)
+		atomic_fetch_add(&memory_held, body - j->held);
+	else
+		atomic_fetch_sub(&memory_held, j->held - body);
+	j->held = body;
 	j->rs = route_state_get(d, route);
 	if (!j->rs)
 		return -1;

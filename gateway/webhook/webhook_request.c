@@ -114,6 +114,11 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 	return cap < max ? cap : max;
 }
 
+uint64_t webhook_request_body_bytes(const struct webhook_request *r)
+{
+	return r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
+}
+
 void webhook_request_header_value(char *out, size_t cap, const char *in)
 {
 	size_t n = 0;
@@ -408,7 +413,7 @@ static int build_provider_body(struct webhook_request *r, const struct gw_route 
 
 	if (format_build(r, route, env, msg, auth, o) < 0)
 		return -1;
-	len = r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
+	len = webhook_request_body_bytes(r);
 	if (len > max) {
 		errno = EMSGSIZE;
 		return -1;

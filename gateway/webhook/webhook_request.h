@@ -61,6 +61,12 @@ void webhook_request_free(struct webhook_request *r);
  * or less when the payload cannot be that large. Counted against
  * max_delivery_memory before the build.
  */
+/*
+ * The octets the built body holds: the buffer of json and raw, or the
+ * whole length of a provider's multipart form, whose parts are owned copies
+ * or keep the parsed message alive (what max_delivery_memory counts).
+ */
+uint64_t webhook_request_body_bytes(const struct webhook_request *r);
 size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
                                 const struct message_bytes *msg, const json_t *auth,
                                 const struct gw_limits *limits);

@@ -21,6 +21,15 @@ from webhook_sink import RawReceiver  # noqa: E402,F401 (the fault tests' raw re
 TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
               "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK", "0B": "CLOSING"}
 KEY = re.compile(rb"fault-([0-9a-z]+)-(\d+)@sender\.test")
+# Messages whose bytes we do not write (Postfix's smtp-source) carry their key
+# in the recipient: smtp-source -N makes it "<seq>s<proc>-<run>@...".
+RCPT_KEY = re.compile(r"^(\d+)s(\d+)-([0-9a-z]+)@")
+PER_PROC = 1000000
+
+
+def rcpt_key(rcpt):
+    m = RCPT_KEY.match(rcpt or "")
+    return (m.group(3), int(m.group(2)) * PER_PROC + int(m.group(1))) if m else None
 
 
 def message(run, n, body_octets=1000):
@@ -178,7 +187,8 @@ class _RecHandler(http.server.BaseHTTPRequestHandler):
         # the body is read before the plan is known, so "cut_half_body" can cut there
         first = self.rfile.read(min(n // 2, 4096)) if n else b""
         m = KEY.search(first)
-        key = (m.group(1).decode(), int(m.group(2))) if m else None
+        key = ((m.group(1).decode(), int(m.group(2))) if m else
+               rcpt_key(self.headers.get("X-Gateway-Rcpt-To")))
         action = rec.plan(key) if key else "ok"
         a = Attempt(key, wid, action, rec.phase)
         with rec.lock:

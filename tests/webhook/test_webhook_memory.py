@@ -80,3 +80,36 @@ def test_max_delivery_memory(gateway_bin, tmp_path, sink):
     finally:
         g.stop()
     assert "refused_max_delivery_memory=1" in g.log()
+
+
+@pytest.mark.parametrize("fmt", ["mailgun", "postmark"])
+def test_max_delivery_memory_provider_formats(gateway_bin, tmp_path, sink, fmt):
+    # A provider format's body counts as what it holds, as our own format's does:
+    # Mailgun's multipart form is streamed to libcurl, never one buffer, and
+    # once counted 0 bytes; two ~1.2 MB bodies held plus a third's cap (2 MB)
+    # pass 4 MB, so the third waits (451 4.3.1).
+    key = 'mailgun_signing_key = "key-test"\n' if fmt == "mailgun" else ""
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                extra=f'format = "{fmt}"\n{key}[limits]\nmax_payload_size = "2MB"\n'
+                      'max_delivery_memory = "4MB"\n')
+    try:
+        sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
+        a = send_no_wait(g, message(1, 600 * 1024))
+        b = send_no_wait(g, message(2, 600 * 1024))
+        deadline = time.monotonic() + 20
+        while len(sink.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sink.requests) == 2
+        assert all(len(r.body) > 1100 * 1024 for r in sink.requests)
+        with g.smtp() as c:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("alice@sender.test", ["hello@example.test"], message(3, 600 * 1024))
+            assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (451, "4.3.1")
+            assert a.getreply()[0] == 250 and b.getreply()[0] == 250
+            assert c.sendmail("alice@sender.test", ["hello@example.test"],
+                              message(4, 600 * 1024)) == {}
+        a.close()
+        b.close()
+        assert len(sink.requests) == 3
+    finally:
+        g.stop()
