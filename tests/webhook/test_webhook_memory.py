@@ -94,8 +94,8 @@ def test_max_delivery_memory_provider_formats(gateway_bin, tmp_path, sink, fmt):
                       'max_delivery_memory = "4MB"\n')
     try:
         sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
-        a = send_no_wait(g, message(1, 600 * 1024))
-        b = send_no_wait(g, message(2, 600 * 1024))
+        a = g.send_no_wait(message(1, 600 * 1024))
+        b = g.send_no_wait(message(2, 600 * 1024))
         deadline = time.monotonic() + 20
         while len(sink.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
