@@ -341,10 +341,7 @@ def sigterm_under_load(binary, tmp, n, out=print, threads=16, per_session=5,
         for t in ts:
             t.start()
         wait_for(lambda: answered[0] >= n // 2, 120)
-        t_term = time.monotonic()
-        g.proc.send_signal(signal.SIGTERM)
-        rc = g.proc.wait(30)
-        exit_s = time.monotonic() - t_term
+        rc, exit_s = g.drain(30)
         # what is left of the n messages is sent to a closed port: no reply
         for t in ts:
             t.join(60)
@@ -429,10 +426,7 @@ def sigterm_smtp_source(binary, tmp, n, out=print, procs=8, slow_every=4):
             t.start()
         wait_for(lambda: sum(a.done for a in rx.by_key_list()) >= n // 2, 120)
         answered = sum(a.done for a in rx.by_key_list())
-        t_term = time.monotonic()
-        g.proc.send_signal(signal.SIGTERM)
-        rc = g.proc.wait(30)
-        exit_s = time.monotonic() - t_term
+        rc, exit_s = g.drain(30)
         for t in readers:
             t.join(200)
         assert all(d is not None for d in done), "an smtp-source did not end"
