@@ -5,8 +5,11 @@
  * from the key tables). They never touch the network.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -33,10 +36,66 @@ static const char *config_arg(int *argc, char **argv)
 	return file;
 }
 
+/* The TOML parser's own cap on a document (routes/toml/toml.c). */
+#define CLI_CONFIG_MAX (64u << 20)
+
+/*
+ * "-" is standard input and "/dev/fd/N" descriptor N: a pipe or a
+ * process substitution, which can be read only once and is no regular
+ * file. Returns the descriptor, or -1 for a path to open as a file.
+ */
+static int stream_fd(const char *file)
+{
+	char *end;
+	if (strcmp(file, "-") == 0)
+		return STDIN_FILENO;
+	if (strncmp(file, "/dev/fd/", 8) != 0 || !file[8])
+		return -1;
+	errno = 0;
+	long n = strtol(file + 8, &end, 10);
+	return *end || errno || n < 0 || n > 65535 ? -1 : (int)n;
+}
+
+/* Reads fd to its end, once, at most CLI_CONFIG_MAX octets; then loads the buffer. */
+static struct gw_config *load_stream(const char *file, int fd, struct gw_diag *diag)
+{
+	size_t len = 0, cap = 64 * 1024;
+	char *buf = malloc(cap);
+	struct gw_config *cfg = NULL;
+	for (ssize_t r = 1; buf && r > 0;) {
+		if (len == cap && cap < CLI_CONFIG_MAX) {
+			char *b = realloc(buf, cap *= 2);
+			if (!b)
+				break;
+			buf = b;
+		}
+		if (len == cap) {
+			diag_add_error(diag, file, 0, 0, "larger than %u bytes", CLI_CONFIG_MAX);
+			goto out;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			r = 1;
+		else if (r < 0) {
+			diag_add_error(diag, file, 0, 0, "cannot read: %s", strerror(errno));
+			goto out;
+		} else
+			len += (size_t)r;
+	}
+	if (buf)
+		cfg = config_load_buffer(buf, len, file, diag);
+	else
+		diag_add_error(diag, file, 0, 0, "out of memory");
+out:
+	free(buf);
+	return cfg;
+}
+
 static struct gw_config *load_or_report(const char *file)
 {
 	struct gw_diag diag = {0};
-	struct gw_config *cfg = config_load(file, &diag);
+	int fd = stream_fd(file);
+	struct gw_config *cfg = fd >= 0 ? load_stream(file, fd, &diag) : config_load(file, &diag);
 
 	for (size_t i = 0; i < diag.n_errors; i++)
 		fprintf(stderr, "%s\n", diag.errors[i]);
@@ -89,7 +148,7 @@ int cli_check(int argc, char **argv)
 	struct gw_config *cfg;
 
 	if (argc > 1) {
-		fprintf(stderr, "usage: smtp-gateway check [-c FILE]\n");
+		fprintf(stderr, "usage: smtp-gateway check [-c FILE|-]\n");
 		return 2;
 	}
 	cfg = load_or_report(file);
@@ -152,11 +211,14 @@ int cli_route(int argc, char **argv)
 
 int cli_config_doc(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: smtp-gateway config-doc\n");
+	bool man = argc == 2 && strcmp(argv[1], "--man") == 0;
+	if (argc > 2 || (argc == 2 && !man)) {
+		fprintf(stderr, "usage: smtp-gateway config-doc [--man]\n");
 		return 2;
 	}
-	config_write_doc(stdout);
+	if (man)
+		config_write_man(stdout, GATEWAY_VERSION);
+	else
+		config_write_doc(stdout);
 	return 0;
 }

@@ -22,7 +22,8 @@ static const struct command commands[] = {
     {"check", cli_check, "check [-c FILE]           validate the configuration and summarise it"},
     {"route", cli_route,
      "route [-c FILE] ADDRESS... show the route (or SMTP reply) of each address"},
-    {"config-doc", cli_config_doc, "config-doc                print docs/configuration.md"},
+    {"config-doc", cli_config_doc,
+     "config-doc [--man]        print docs/configuration.md (or gateway.toml(5))"},
     {"parse", payload_cli, "parse [--pretty] FILE|-   print the webhook payload of a message"},
     {"auth", auth_cli, "auth --ip IP --helo NAME --from ADDR [-c FILE] FILE  SPF/DKIM/ARC/DMARC"},
 };

@@ -49,6 +49,8 @@ enum gw_auto_replies { AUTO_REPLIES_DELIVER, AUTO_REPLIES_DROP }; /* route auto_
 enum gw_dmarc_discovery { DMARC_TREE_WALK, DMARC_PSL };
 enum gw_webhook_auth { WEBHOOK_AUTH_NONE, WEBHOOK_AUTH_BEARER, WEBHOOK_AUTH_BASIC };
 enum gw_log_level { GW_LOG_ERROR, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
+enum gw_log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+enum gw_log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 
 /* A network prefix, for trusted PROXY sources. */
 struct gw_cidr {
@@ -200,7 +202,9 @@ struct gw_dns {
 	uint64_t cache_max_ttl_ms;
 	uint64_t negative_ttl_ms; /* cap for RFC 2308 negative caching */
 
-	uint64_t cache_max_bytes; /* memory of the cached answers, per worker */
+	uint64_t cache_max_bytes;   /* memory of the cached answers, per worker */
+	bool reverse_lookup;        /* envelope.client.reverse_name: forward-confirmed PTR */
+	uint32_t reverse_max_names; /* PTR names of one client checked forward */
 };
 
 struct gw_auth {
@@ -233,15 +237,28 @@ struct gw_server {
 	char *hostname;          /* greeting, Received:, authserv-id */
 	uint32_t workers;        /* 0 = one per core ("auto") */
 	char *user;              /* drop privileges to this user after binding */
+	bool allow_root;         /* run as root when user is unset (refused otherwise) */
 	uint32_t listen_backlog; /* listen(2) queue of each listener socket */
 	enum gw_log_level log_level;
 	char **log_trace; /* subsystems whose debug lines are written (include/log.h names) */
 	size_t n_log_trace;
+	enum gw_log_format log_format;
+	enum gw_log_target log_target;
+	char *log_file; /* log_target = "file": appended to, reopened on SIGUSR1 */
+};
+
+/* [admin]: the HTTP listener of /metrics, /healthz, /readyz (include/admin.h). */
+struct gw_admin {
+	struct gw_listener listener; /* first: the address setter writes a gw_listener;
+	                                listener.address NULL = no admin listener */
+	uint32_t max_series;         /* metric series kept per thread (include/metrics.h) */
+	uint64_t timeout_ms;         /* one admin connection's inactivity limit */
 };
 
 struct gw_config {
 	char *path; /* the file it was loaded from */
 	struct gw_server server;
+	struct gw_admin admin;
 	struct gw_listener *listeners;
 	size_t n_listeners;
 	struct gw_tls_cert *certs;
@@ -301,6 +318,9 @@ void diag_free(struct gw_diag *d);
 
 /* Writes docs/configuration.md's text (generated from the key tables) to f. */
 void config_write_doc(FILE *f);
+/* Writes the gateway.toml(5) manual page (roff, from the same key tables) to f; the
+ * version names the release in the page footer. */
+void config_write_man(FILE *f, const char *version);
 
 /* "25MB" -> bytes, "30s" -> ms. Return 0, or -1 on a malformed value. */
 /*

@@ -41,6 +41,10 @@ struct smtp_reply {
 	 * return value; code, status and text say the same for other callers.
 	 */
 	int refused;
+	/* For the message's log line and metrics (0 when no request ran): */
+	long http_status;    /* the last attempt's HTTP status; 0: none (connect, timeout...) */
+	uint64_t payload_us; /* building the request body */
+	uint64_t webhook_us; /* from the body built to the answer: queue, attempts, retries */
 };
 
 /* Messages accepted and dropped by a route's auto_replies = "accept-and-drop". */

@@ -8,8 +8,9 @@
  * Which lines are written is decided here once: a line passes when its
  * level is at or above [server] log_level, or when it is a debug line of a
  * subsystem listed in [server] log_trace. Where lines go is chosen in one
- * place too (log.c, log_output): text on standard error today; JSON and
- * syslog belong there, next to it.
+ * place too (log.c, log_output): [server] log_format (text or JSON, one
+ * object per line) and log_target (standard error, syslog, or log_file,
+ * reopened on SIGUSR1).
  *
  * Never: block on anything but the write itself, allocate, or interleave
  * two threads' lines.
@@ -60,6 +61,47 @@ bool log_enabled(enum gw_log_level level, enum log_subsys sys);
  */
 void log_msg(enum gw_log_level level, enum log_subsys sys, uint64_t session, const char *delivery,
              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * [server] log_format, log_target and log_file, at start and on reload
+ * (main thread). 0, or -1 when log_file cannot be opened (the output is
+ * then unchanged).
+ */
+int log_set_output(enum gw_log_format format, enum gw_log_target target, const char *file);
+/* SIGUSR1: opens log_file again (after logrotate moved it). 0, or -1 with errno. */
+int log_reopen(void);
+
+/*
+ * Structured fields of an event: written as key=value in text and as JSON
+ * members in JSON. LF_LIST: str holds num NUL-terminated strings back to
+ * back (a JSON array; comma-separated in text). A NULL LF_STR is null.
+ */
+enum log_field_kind { LF_STR, LF_INT, LF_LIST };
+struct log_field {
+	const char *key;
+	enum log_field_kind kind;
+	const char *str;
+	long long num;
+};
+#define LOG_STR(k, v)                                                                              \
+	{                                                                                          \
+		(k), LF_STR, (v), 0                                                                \
+	}
+#define LOG_INT(k, v)                                                                              \
+	{                                                                                          \
+		(k), LF_INT, NULL, (long long)(v)                                                  \
+	}
+#define LOG_LIST(k, v, n)                                                                          \
+	{                                                                                          \
+		(k), LF_LIST, (v), (long long)(n)                                                  \
+	}
+
+/*
+ * One event with fields (the line of each message, docs/logging.md). A
+ * field that does not fit in the line is left out whole.
+ */
+void log_event(enum gw_log_level level, enum log_subsys sys, uint64_t session, const char *delivery,
+               const char *event, const struct log_field *f, size_t n);
 
 /* Escapes n octets of in into out (cap octets): control octets become \xHH. Returns bytes written.
  */

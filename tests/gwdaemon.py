@@ -99,8 +99,9 @@ def write_toml(path, doc):
 
 def gateway_config(port, routes, hostname="mx.example.test", workers=1, **sections):
     """The usual gateway.toml dict: one SMTP listener on 127.0.0.1:port, sender
-    authentication off, the given [[route]] tables; other sections as keyword arguments."""
-    doc = {"server": {"hostname": hostname, "workers": workers},
+    authentication off, the given [[route]] tables; other sections as keyword arguments.
+    allow_root: the tests run as root."""
+    doc = {"server": {"hostname": hostname, "workers": workers, "allow_root": True},
            "listener": [{"address": f"127.0.0.1:{port}"}], "auth": dict(AUTH_OFF)}
     for name, body in sections.items():
         if isinstance(body, dict):

@@ -94,7 +94,7 @@ def test_toml_text_is_the_config_meant():
                          server={"log_trace": ["smtp", "webhook"], "log_level": "debug"},
                          limits={"max_recipients": 100, "bare_newlines": Toml('"reject"')})
     got = tomllib.loads(toml_text(doc))
-    assert got["server"] == {"hostname": "mx.example.test", "workers": 1,
+    assert got["server"] == {"hostname": "mx.example.test", "workers": 1, "allow_root": True,
                              "log_trace": ["smtp", "webhook"], "log_level": "debug"}
     assert got["listener"] == [{"address": "127.0.0.1:2525"}]
     assert got["auth"] == {"spf": "off", "dkim": "off", "dmarc": "off", "arc": "off"}

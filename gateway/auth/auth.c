@@ -25,6 +25,7 @@
 
 #include "auth_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "safe_file.h"
 
 enum tx_state {
@@ -277,11 +278,35 @@ static bool dkim_usable(const struct auth_tx *tx, const struct dkim_sig_result *
 	       (s->body_unsigned == 0 || tx->pol.partial_body_aligns);
 }
 
+/*
+ * smtp_gateway_auth_results_total: one result per check shown for the
+ * message; DKIM's is "pass" when any signature passed, else the first
+ * signature's, "none" without one.
+ */
+static void count_results(const struct auth_facts *f)
+{
+	if (f->spf_shown)
+		metrics_add(M_AUTH_RESULTS, "spf", f->spf_done ? spf_result_name(f->spf) : "none",
+		            1);
+	if (f->dkim_shown) {
+		const char *r = f->n_dkim ? dkim_status_name(f->dkim[0].status) : "none";
+		for (size_t i = 0; i < f->n_dkim; i++)
+			if (f->dkim[i].status == DKIM_PASS)
+				r = "pass";
+		metrics_add(M_AUTH_RESULTS, "dkim", r, 1);
+	}
+	if (f->arc_shown)
+		metrics_add(M_AUTH_RESULTS, "arc", arc_status_name(f->arc), 1);
+	if (f->dmarc_shown)
+		metrics_add(M_AUTH_RESULTS, "dmarc", dmarc_result_name(f->dmarc.result), 1);
+}
+
 static void finish(struct auth_tx *tx)
 {
 	char value[AUTH_AR_MAX], field[AUTH_AR_MAX + 256];
 	struct auth_outcome out = {.ar_value = value, .ar_field = field};
 	tx_set_state(tx, TX_DONE);
+	count_results(&tx->f);
 	auth_results_value(&tx->f, tx->ctx->hostname, value, sizeof(value));
 	auth_results_field(value, field, sizeof(field));
 	auth_results_verdict(&tx->f, &tx->pol, &out.verdict);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "dns_int.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DNS_SERVERS_CSV_MAX 1024
 #define DNS_EDNS_PAYLOAD    1232 /* the DNS flag day 2020 size: no fragmentation */
@@ -318,6 +319,7 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
 	if (!a)
 		a = dns_answer_status(DNS_TEMPFAIL);
 	if (a) {
+		metrics_add(M_DNS_QUERIES, dns_status_name(a->status), NULL, 1);
 		cache_store(d, f, a);
 		flight_finish(f, a);
 		dns_answer_unref(a);
@@ -405,6 +407,7 @@ static struct dns_query *impl_query(void *impl, const char *name, enum dns_type 
 	    d->cache ? dns_cache_get(d->cache, norm, type, now_ms(), &left) : NULL;
 	if (a) {
 		d->stats.cache_hits++;
+		metrics_add(M_DNS_CACHE_HITS, NULL, NULL, 1);
 		deliver(norm, type, a, (uint32_t)((left + 999) / 1000), cb, arg);
 		dns_answer_unref(a);
 		return NULL;

@@ -12,11 +12,13 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "metrics.h"
 #include "smtp_session.h"
 
 void smtp_worker_count(struct smtp_worker *w, enum smtp_counter c)
 {
 	atomic_fetch_add_explicit(&w->counters[c], 1, memory_order_relaxed);
+	metrics_add(M_EVENTS, smtp_counter_names[c], NULL, 1);
 }
 
 static size_t bucket(const struct smtp_worker *w, uint64_t id)
@@ -30,6 +32,7 @@ void smtp_worker_attach(struct smtp_worker *w, struct smtp_session *s)
 	s->hnext = w->id_map[b];
 	w->id_map[b] = s;
 	w->n_sessions++;
+	metrics_gauge_add(M_SESSIONS, NULL, 1);
 }
 
 void smtp_worker_detach(struct smtp_worker *w, struct smtp_session *s)
@@ -41,6 +44,7 @@ void smtp_worker_detach(struct smtp_worker *w, struct smtp_session *s)
 		return;
 	*pp = s->hnext;
 	w->n_sessions--;
+	metrics_gauge_add(M_SESSIONS, NULL, -1);
 }
 
 struct smtp_session *smtp_worker_find(struct smtp_worker *w, uint64_t id)

@@ -22,6 +22,8 @@
 
 #include <event2/thread.h>
 
+#include "admin.h"
+#include "metrics.h"
 #include "smtp.h"
 #include "smtp_tls.h"
 #include "smtp_worker.h"
@@ -87,6 +89,21 @@ static int bind_all(struct smtp_server *srv, const struct gw_config *cfg)
 		}
 	}
 	return 0;
+}
+
+/* A mail server parses hostile input all day: as root, any parser bug is the
+ * whole machine. So root needs either server.user (bind, then drop) or an
+ * explicit server.allow_root; checked before anything is bound. */
+static int refuse_root(const struct gw_server *s)
+{
+	if (geteuid() != 0 || (s->user && *s->user) || s->allow_root)
+		return 0;
+	log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+	        "refusing to run as root without server.user: every session would parse untrusted "
+	        "mail with full privileges. Set server.user to an unprivileged account (the "
+	        "listeners are bound first, then privileges dropped), run as that user, or set "
+	        "server.allow_root = true to accept the risk");
+	return -1;
 }
 
 static int drop_privileges(const char *user)
@@ -179,6 +196,17 @@ static bool same_listeners(const struct gw_config *a, const struct gw_config *b)
 	return true;
 }
 
+/* [server] log_format, log_target, log_file; a file that cannot be opened keeps the output. */
+static int apply_log_output(const struct gw_config *cfg)
+{
+	const struct gw_server *sv = &cfg->server;
+	if (log_set_output(sv->log_format, sv->log_target, sv->log_file) == 0)
+		return 0;
+	log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL, "cannot open log_file %s: %s",
+	        sv->log_file ? sv->log_file : "", strerror(errno));
+	return -1;
+}
+
 static void reload(struct smtp_server *srv)
 {
 	struct gw_diag diag = {0};
@@ -208,6 +236,7 @@ static void reload(struct smtp_server *srv)
 	smtp_runtime_unref(srv->rt);
 	srv->rt = rt;
 	log_configure(cfg->server.log_level, cfg->server.log_trace, cfg->server.n_log_trace);
+	apply_log_output(cfg);
 	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "configuration reloaded from %s", srv->config_path);
 }
 
@@ -221,6 +250,13 @@ static void signal_loop(struct smtp_server *srv, const sigset_t *set)
 			reload(srv);
 			continue;
 		}
+		if (sig == SIGUSR1) { /* logrotate moved the file: write to a new one */
+			if (log_reopen())
+				log_msg(GW_LOG_ERROR, LS_MAIN, 0, NULL,
+				        "cannot reopen the log file: %s", strerror(errno));
+			continue;
+		}
+		admin_set_ready(false); /* /readyz 503: balancers stop sending during the drain */
 		log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "signal %d: draining", sig);
 		return;
 	}
@@ -242,6 +278,28 @@ static void log_counters(struct smtp_server *srv)
 	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "counters%s", buf);
 }
 
+static void stop_workers(struct smtp_server *srv)
+{
+	for (size_t i = 0; i < srv->n_workers; i++)
+		if (srv->workers[i].thread)
+			smtp_worker_post(&srv->workers[i], NULL, true);
+	for (size_t i = 0; i < srv->n_workers; i++)
+		if (srv->workers[i].thread)
+			pthread_join(srv->workers[i].thread, NULL);
+}
+
+/* Workers inherit the mask: only the main thread's sigwait() sees these. */
+static void block_signals(sigset_t *set)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1); /* reopen log_file */
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 static int start_workers(struct smtp_server *srv)
 {
 	for (size_t i = 0; i < srv->n_workers; i++) {
@@ -258,23 +316,28 @@ static int start_workers(struct smtp_server *srv)
 int smtp_serve(struct gw_config *cfg, const char *path)
 {
 	static struct smtp_server srv;
+	struct admin *admin = NULL;
+	bool admin_failed = false;
 	sigset_t set;
 	int rc = 1;
 	smtp_srv = &srv;
 	log_configure(cfg->server.log_level, cfg->server.log_trace, cfg->server.n_log_trace);
+	if (apply_log_output(cfg)) {
+		config_free(cfg);
+		return 1;
+	}
 	srv.config_path = strdup(path ? path : "gateway.toml");
 	srv.n_listeners = cfg->n_listeners;
 	srv.n_workers = worker_count(cfg);
 	srv.workers = calloc(srv.n_workers, sizeof *srv.workers);
 	if (!srv.workers || !srv.config_path || evthread_use_pthreads())
 		return 1;
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit: only sigwait() sees them */
-	if (bind_all(&srv, cfg))
+	block_signals(&set);
+	metrics_init(cfg->admin.max_series);
+	if (refuse_root(&cfg->server) || bind_all(&srv, cfg))
+		goto out_cfg;
+	admin = admin_start(cfg, &admin_failed); /* bound with the listeners, before the drop */
+	if (admin_failed)
 		goto out_cfg;
 	srv.rt = runtime_new(cfg); /* loads the keys, still privileged */
 	if (!srv.rt) {
@@ -284,26 +347,18 @@ int smtp_serve(struct gw_config *cfg, const char *path)
 	cfg = NULL;
 	if (drop_privileges(srv.rt->cfg->server.user) || start_workers(&srv))
 		goto out;
+	admin_set_ready(true);
 	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "ready: %zu workers, %zu listeners", srv.n_workers,
 	        srv.n_listeners);
 	signal_loop(&srv, &set);
-	for (size_t i = 0; i < srv.n_workers; i++)
-		smtp_worker_post(&srv.workers[i], NULL, true);
-	for (size_t i = 0; i < srv.n_workers; i++)
-		if (srv.workers[i].thread)
-			pthread_join(srv.workers[i].thread, NULL);
-	log_counters(&srv);
 	rc = 0;
 out:
-	if (rc) {
-		/* A worker failed to start: stop the ones already running. */
-		for (size_t i = 0; i < srv.n_workers; i++)
-			if (srv.workers[i].thread) {
-				smtp_worker_post(&srv.workers[i], NULL, true);
-				pthread_join(srv.workers[i].thread, NULL);
-			}
-	}
+	stop_workers(&srv); /* drained; or, when one failed to start, the ones running */
+	if (rc == 0)
+		log_counters(&srv);
 out_cfg:
+	admin_set_ready(false);
+	admin_stop(admin); /* after the workers: /metrics and /healthz answer through the drain */
 	for (size_t i = 0; i < srv.n_workers; i++)
 		smtp_worker_free(&srv.workers[i]); /* also closes what bind_all() opened */
 	smtp_runtime_unref(srv.rt);
@@ -330,6 +385,9 @@ int smtp_serve_main(int argc, char **argv)
 	}
 	struct gw_diag diag = {0};
 	struct gw_config *cfg = config_load(path, &diag);
+	if (cfg) /* the warnings in the format and place the configuration asks for */
+		log_set_output(cfg->server.log_format, cfg->server.log_target,
+		               cfg->server.log_file);
 	print_diag(&diag);
 	diag_free(&diag);
 	if (!cfg) {

@@ -31,6 +31,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "metrics.h"
 #include "smtp_admit.h"
 #include "smtp_cmd.h"
 #include "smtp_sasl.h"
@@ -107,6 +108,7 @@ void smtp_session_free(struct smtp_session *s)
 		smtp_release_ip(s->ip_key);
 	if (s->counted)
 		atomic_fetch_sub(&smtp_srv->connections, 1);
+	smtp_rdns_free(s);
 	free(s->helo);
 	free(s->tls_protocol);
 	free(s->tls_cipher);
@@ -342,6 +344,7 @@ static void handshake_done(struct smtp_session *s)
 	free(s->tls_cipher);
 	s->tls_protocol = dup_or_null(SSL_get_version(s->ssl));
 	s->tls_cipher = dup_or_null(SSL_get_cipher_name(s->ssl));
+	metrics_add(M_TLS_HANDSHAKES, s->tls_protocol ? s->tls_protocol : "unknown", NULL, 1);
 	smtp_log(GW_LOG_INFO, s->id, "tls %s %s", s->tls_protocol ? s->tls_protocol : "?",
 	         s->tls_cipher ? s->tls_cipher : "?");
 	if (implicit) {
@@ -433,6 +436,7 @@ static void admitted(struct smtp_session *s)
 	smtp_admit_key(s->ip, s->cfg->limits.ipv6_prefix_per_ip, s->ip_key, sizeof s->ip_key);
 	if (!smtp_admit_ip(s->ip_key, per_ip)) {
 		smtp_worker_count(s->w, C_REFUSED_PER_IP);
+		metrics_add(M_CONNECTIONS, s->lst->address, "refused_max_connections_per_ip", 1);
 		smtp_log(GW_LOG_WARN, s->id, "limit max_connections_per_ip=%u refused ip=%s",
 		         per_ip, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
@@ -441,6 +445,8 @@ static void admitted(struct smtp_session *s)
 		return;
 	}
 	s->ip_counted = true;
+	metrics_add(M_CONNECTIONS, s->lst->address, "accepted", 1);
+	smtp_rdns_start(s);
 	smtp_log(GW_LOG_INFO, s->id, "connect ip=%s port=%u listener=%s", s->ip, s->port,
 	         s->lst->address);
 	struct event_base *base = s->w->base;
@@ -533,6 +539,7 @@ static bool proxy_trusted(const struct gw_listener *l, const struct sockaddr *sa
 static void proxy_refuse(struct smtp_session *s, const char *why)
 {
 	smtp_worker_count(s->w, C_PROXY_REFUSED);
+	metrics_add(M_CONNECTIONS, s->lst->address, "proxy_refused", 1);
 	smtp_log(GW_LOG_WARN, s->id, "proxy refused ip=%s: %s", s->ip, why);
 	smtp_session_close_now(s);
 }
@@ -683,6 +690,8 @@ void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct soc
 	s->counted = true;
 	if (w->draining || (max && now > max)) {
 		smtp_worker_count(w, C_REFUSED_TOTAL);
+		metrics_add(M_CONNECTIONS, s->lst->address,
+		            w->draining ? "refused_draining" : "refused_max_connections", 1);
 		smtp_log(GW_LOG_WARN, s->id, "limit max_connections=%u refused ip=%s", max, s->ip);
 		if (s->lst->mode != LISTEN_SMTPS)
 			smtp_reply(s, w->draining ? RPL_SHUTDOWN : RPL_TOO_MANY_CONN, NULL);

@@ -81,6 +81,21 @@ struct smtp_tx {
 	uint32_t seq;         /* transaction number in the session */
 	struct smtp_seam_tx *seam;          /* sender authentication of this transaction, or NULL */
 	char delivery_id[DELIVERY_ID_SIZE]; /* once submitted: the webhook's id, for the log */
+	/* Stage times of the message (smtp_record_now_us(); 0: not reached), for its log line */
+	uint64_t data_us;    /* DATA or the first BDAT accepted */
+	uint64_t end_us;     /* end of data */
+	uint64_t checked_us; /* sender authentication's verdict */
+};
+
+/* The client's forward-confirmed reverse name, looked up while the session runs (smtp_rdns.c). */
+struct dns_query;
+struct smtp_rdns {
+	bool started;
+	int family;          /* AF_INET or AF_INET6: which forward type confirms */
+	struct dns_query *q; /* in flight; cancelled when the session is freed */
+	char **names;        /* PTR names still to confirm (while the lookup runs) */
+	uint32_t n_names, next;
+	char *verified; /* the confirmed name, or NULL */
 };
 
 struct smtp_session {
@@ -118,8 +133,16 @@ struct smtp_session {
 	bool shutdown_pending;            /* drain: answer 421 when idle */
 	bool starttls;                    /* STARTTLS accepted: the session switches after it */
 	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
+	struct smtp_rdns rdns;
 	struct smtp_tx tx;
 };
+
+/* ---- reverse DNS of the client (smtp_rdns.c) ---- */
+
+/* Starts the lookup ([dns] reverse_lookup) once the client's address is final. */
+void smtp_rdns_start(struct smtp_session *s);
+/* Cancels a lookup in flight and frees the name (session teardown). */
+void smtp_rdns_free(struct smtp_session *s);
 
 /* Takes over fd (accepted on listener li of w). */
 void smtp_session_new(struct smtp_worker *w, size_t li, int fd, const struct sockaddr *sa,

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "routes.h"
+#include "smtp_record.h"
 #include "smtp_seam.h"
 #include "smtp_session.h"
 #include "smtp_tx.h"
@@ -142,6 +143,8 @@ void smtp_tx_rcpt_answer(struct smtp_session *s, const char *addr, enum smtp_rep
 		smtp_log(GW_LOG_INFO, s->id, "limit max_recipients=%u reached",
 		         s->cfg->limits.max_recipients);
 	}
+	if (r)
+		smtp_record_rcpt_refused(r, NULL);
 	smtp_log(GW_LOG_INFO, s->id, "rcpt to=<%s> %s", addr ? addr : "?", r ? "refused" : "ok");
 	smtp_reply(s, r ? r : RPL_RCPT_OK, NULL);
 }
@@ -185,6 +188,7 @@ static void answer_rcpt(struct smtp_session *s, const struct smtp_seam_verdict *
 	smtp_log(GW_LOG_INFO, s->id, "rcpt to=<%s> refused (route %s)", v->rcpt,
 	         v->match->route->name);
 	log_refusal(s, "rcpt", v);
+	smtp_record_rcpt_refused(v->refuse, v->check ? v->check : "auth");
 	smtp_reply(s, v->refuse, NULL);
 }
 
@@ -245,6 +249,7 @@ static void smtp_tx_data_start(struct smtp_session *s, bool chunked)
 	struct smtp_tx *tx = &s->tx;
 	const struct gw_limits *l = &s->cfg->limits;
 	smtp_msg_init(&tx->msg, l->memory_threshold);
+	tx->data_us = smtp_record_now_us();
 	tx->deadline_ms = smtp_mono_ms() + l->data_deadline_ms;
 	smtp_dec_init(&tx->dec, chunked, l->bare_newlines == BARE_NL_NORMALIZE,
 	              l->long_lines == LONG_LINES_REJECT ? l->max_line_length : 0,
@@ -352,6 +357,7 @@ static void fail_message(struct smtp_session *s)
 	smtp_log(GW_LOG_INFO, s->id, "message refused octets=%llu: %d %s %s",
 	         (unsigned long long)s->tx.received, row ? row->code : 0, row ? row->status : "",
 	         row ? row->text : "");
+	smtp_record_message(s, row ? row->code : 0, row ? row->status : "", NULL);
 	s->n_tx++;
 	smtp_tx_reset(s);
 	smtp_reply(s, e, NULL);
@@ -370,6 +376,7 @@ static void fill_envelope(struct smtp_session *s, struct envelope *env)
 	env->esmtp = s->esmtp;
 	snprintf(env->client_ip, sizeof env->client_ip, "%s", s->ip);
 	env->client_port = s->port;
+	env->client_name = s->rdns.verified;
 	env->tls_protocol = s->tls_protocol;
 	env->tls_cipher = s->tls_cipher;
 	env->auth_user = s->auth_user;
@@ -383,6 +390,8 @@ static void fill_envelope(struct smtp_session *s, struct envelope *env)
 /* A refusal at the end of data: one reply, then the next command. */
 static void refuse_message(struct smtp_session *s, enum smtp_reply_id r)
 {
+	const struct smtp_reply_row *row = smtp_reply_row(r);
+	smtp_record_message(s, row ? row->code : 0, row ? row->status : "", NULL);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply(s, r, NULL);
@@ -444,6 +453,7 @@ static void deliver(struct smtp_session *s, const json_t *auth, const char *ar_f
 static void seam_message(struct smtp_session *s, const struct smtp_seam_verdict *v)
 {
 	smtp_session_arm(s, 0); /* the webhook has its own time limits */
+	s->tx.checked_us = smtp_record_now_us();
 	if (v->refuse == RPL_DELIVERY_FAILED) {
 		s->tx.msg.failed = true; /* the store failed under the checks: 451 */
 		deliver(s, NULL, NULL);
@@ -466,6 +476,7 @@ static void submit(struct smtp_session *s)
 	struct message_bytes body;
 	struct smtp_seam_verdict v;
 	s->n_tx++;
+	s->tx.end_us = smtp_record_now_us();
 	smtp_session_state(s, ST_DELIVERY);
 	bufferevent_disable(s->bev, EV_READ); /* backpressure while checks and POST run */
 	if (smtp_msg_body(&s->tx.msg, &body)) {
@@ -526,6 +537,7 @@ void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 	 */
 	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s%s", r->code,
 	        r->status, smtp_session_client_gone(s) ? " client=gone" : "");
+	smtp_record_message(s, r->code, r->status, r);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);
 	smtp_reply_raw(s, r->code, r->status, r->text, false);

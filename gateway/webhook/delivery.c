@@ -43,6 +43,7 @@
 
 #include "http_reply.h"
 #include "log.h"
+#include "metrics.h"
 #include "webhook_answer.h"
 #include "webhook_multi.h"
 #include "webhook_pool.h"
@@ -101,8 +102,10 @@ struct job {
 	bool in_queue;  /* linked in rs->queue */
 	struct route_state *rs;
 	struct webhook_request req;
-	uint64_t held; /* bytes counted in memory_held while the job lives */
+	uint64_t held;        /* bytes counted in memory_held while the job lives */
+	int64_t submitted_us; /* delivery_submit(): the payload build starts */
 	int64_t started_us;
+	int64_t attempt_us;     /* the attempt in flight started (its duration metric) */
 	int64_t retry_until_us; /* started + retry_budget: no new attempt after this */
 	int64_t deadline_us;    /* started + max(retry_budget, timeout): nothing after this */
 	unsigned attempts;
@@ -245,6 +248,8 @@ static void breaker_record(struct route_state *rs, const char *name, bool transi
 		if (rs->breaker == BREAKER_OPEN)
 			log_msg(GW_LOG_INFO, LS_WEBHOOK, 0, NULL, "route=%s circuit breaker closed",
 			        name);
+		if (rs->breaker == BREAKER_OPEN)
+			metrics_set(M_BREAKER_OPEN, name, 0);
 		rs->breaker = BREAKER_CLOSED;
 		rs->failures = 0;
 		return;
@@ -255,6 +260,7 @@ static void breaker_record(struct route_state *rs, const char *name, bool transi
 		return;
 	if (rs->breaker == BREAKER_CLOSED && rs->failures >= rs->threshold) {
 		rs->breaker = BREAKER_OPEN;
+		metrics_set(M_BREAKER_OPEN, name, 1);
 		log_msg(GW_LOG_WARN, LS_WEBHOOK, 0, NULL,
 		        "route=%s circuit breaker open after %u transient failures", name,
 		        rs->failures);
@@ -328,6 +334,10 @@ static void job_finish_answer(struct job *j, const struct http_answer *a)
 	struct smtp_reply r;
 
 	http_reply_map(a, j->req.replies, j->req.n_replies, &r);
+	r.http_status = a && a->outcome == HTTP_OUTCOME_STATUS ? a->status : 0;
+	r.payload_us =
+	    j->started_us > j->submitted_us ? (uint64_t)(j->started_us - j->submitted_us) : 0;
+	r.webhook_us = j->started_us ? (uint64_t)(now_us() - j->started_us) : 0;
 	log_reply(j, a, &r);
 	job_finish(j, &r);
 }
@@ -395,6 +405,7 @@ static void job_start(struct job *j)
 	if (webhook_multi_start(d->multi, j->easy) < 0)
 		goto fail;
 	evtimer_del(j->timer);
+	j->attempt_us = now_us();
 	j->attempts++;
 	j->rs->running++;
 	job_set_state(j, JOB_RUNNING);
@@ -477,6 +488,20 @@ static int64_t retry_delay_us(struct job *j, const struct http_answer *a)
 	return delay;
 }
 
+/* One attempt's metrics: its status (or why it has none) and its time. */
+static void count_attempt(const struct job *j, const struct http_answer *a)
+{
+	static const char *const outcomes[HTTP_OUTCOME_MAX] = {"status", "connect", "timeout",
+	                                                       "reset", "config"};
+	char st[24];
+	snprintf(st, sizeof st, "%ld", a->status);
+	const char *route = j->req.route_name ? j->req.route_name : "?";
+	metrics_add(
+	    M_WEBHOOK_REQUESTS, route,
+	    a->outcome == HTTP_OUTCOME_STATUS ? st : outcomes[a->outcome % HTTP_OUTCOME_MAX], 1);
+	metrics_observe(M_WEBHOOK_DURATION, route, (uint64_t)(now_us() - j->attempt_us));
+}
+
 static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
 {
 	struct delivery *d = arg;
@@ -502,6 +527,7 @@ static void on_transfer_done(void *arg, CURL *easy, CURLcode rc)
 	if (a.outcome == HTTP_OUTCOME_STATUS && a.status >= 300 && a.status <= 399)
 		log_redirect(j, &a);
 	rs->running--;
+	count_attempt(j, &a);
 	transient = http_reply_transient(&a);
 	breaker_record(rs, j->req.route_name, transient);
 	if (transient && !j->forgotten && rs->breaker == BREAKER_CLOSED)
@@ -626,8 +652,10 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
  */
 static bool drop_auto_reply(struct delivery *d, struct job *j)
 {
-	static const struct smtp_reply dropped = {250, "2.0.0",
-	                                          "Accepted (automatic reply dropped)", 0};
+	static const struct smtp_reply dropped = {.code = 250,
+	                                          .status = "2.0.0",
+	                                          .text = "Accepted (automatic reply dropped)",
+	                                          .refused = 0};
 
 	if (j->req.opts.auto_replies != AUTO_REPLIES_DROP ||
 	    (j->req.kind != PAYLOAD_AUTO_REPLY && j->req.kind != PAYLOAD_BOUNCE))
@@ -699,10 +727,14 @@ static void build_run(struct webhook_pool_job *pj)
 /* Back on the loop: the build is over; the session is still there (else j was freed). */
 static void on_built(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct smtp_reply too_big = {552, "5.3.4", "Message too big for the webhook",
-	                                          DELIVERY_TOO_BIG};
-	static const struct smtp_reply failed = {451, "4.3.0", "Delivery could not be set up",
-	                                         DELIVERY_FAILED};
+	static const struct smtp_reply too_big = {.code = 552,
+	                                          .status = "5.3.4",
+	                                          .text = "Message too big for the webhook",
+	                                          .refused = DELIVERY_TOO_BIG};
+	static const struct smtp_reply failed = {.code = 451,
+	                                         .status = "4.3.0",
+	                                         .text = "Delivery could not be set up",
+	                                         .refused = DELIVERY_FAILED};
 	struct job *j = arg;
 	const struct gw_route *route = j->route;
 	(void)fd;
@@ -783,6 +815,7 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 		return DELIVERY_FAILED;
 	j->d = d;
 	j->cookie = cookie;
+	j->submitted_us = now_us();
 	/*
 	 * The body's cap is counted before a byte of it is built, so that
 	 * bodies being built are inside max_delivery_memory too; what the body
@@ -885,7 +918,10 @@ unsigned delivery_in_flight(const struct delivery *d)
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
-	struct smtp_reply r = {451, "4.3.2", "Service shutting down, delivery not confirmed", 0};
+	struct smtp_reply r = {.code = 451,
+	                       .status = "4.3.2",
+	                       .text = "Service shutting down, delivery not confirmed",
+	                       .refused = 0};
 	struct job *j;
 	unsigned cut = 0, running = 0;
 

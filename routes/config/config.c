@@ -170,6 +170,8 @@ static void *section_base(struct gw_config *cfg, const char *name)
 {
 	if (strcmp(name, "server") == 0)
 		return &cfg->server;
+	if (strcmp(name, "admin") == 0)
+		return &cfg->admin;
 	if (strcmp(name, "tls") == 0)
 		return cfg;
 	if (strcmp(name, "limits") == 0)
@@ -513,8 +515,10 @@ void config_free(struct gw_config *c)
 		free(c->users[i].password_hash);
 	}
 	free(c->users);
+	free(c->admin.listener.address);
 	free(c->server.hostname);
 	free(c->server.user);
+	free(c->server.log_file);
 	free(c->auth.dmarc_psl_file);
 	cfg_free_list(c->auth.trusted_arc_sealers, c->auth.n_trusted_arc_sealers);
 	cfg_free_list(c->dns.servers, c->dns.n_servers);

@@ -328,8 +328,17 @@ static void validate_auth(struct load *L)
 		                 "will override DMARC; name the sealers you trust");
 }
 
+static void validate_log(struct load *L)
+{
+	const struct gw_server *sv = &L->cfg->server;
+	if (sv->log_target == LOG_TARGET_FILE && (!sv->log_file || !*sv->log_file))
+		diag_add_error(L->diag, L->file, 0, 0,
+		               "[server] log_target = \"file\" needs log_file");
+}
+
 void cfg_validate(struct load *L)
 {
+	validate_log(L);
 	default_hostname(L->cfg);
 	validate_listeners(L);
 	validate_certs(L);

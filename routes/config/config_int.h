@@ -123,5 +123,8 @@ void cfg_validate(struct load *L);
 /* Numbers the routes' endpoints; -1 when out of memory. */
 int cfg_assign_endpoints(struct gw_config *c);
 const char *config_key_type_name(enum key_type t);
+/* " (MIN to MAX)" with the key's unit, or nothing for an unbounded key; shared by the
+ * two renderings of the table (docs/configuration.md and gateway.toml(5)). */
+void config_key_write_range(FILE *f, const struct config_key *k);
 
 #endif

@@ -31,6 +31,8 @@ static const char *const attachments[] = {"inline", "metadata", "omit", NULL};
 static const char *const auto_replies[] = {"deliver", "accept-and-drop", NULL};
 static const char *const discoveries[] = {"tree-walk", "psl", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_targets[] = {"stderr", "syslog", "file", NULL};
 #define LOG_TRACE_NAME(e, name) name,
 static const char *const log_trace_names[] = {LOG_SUBSYSTEMS(LOG_TRACE_NAME) NULL};
 #undef LOG_TRACE_NAME
@@ -44,16 +46,40 @@ static const struct config_key server_keys[] = {
      "Worker threads, each with its own event loop and SO_REUSEPORT socket; \"auto\" is one "
      "per core."},
     {"user", KT_STRING, NULL, 0, 0, SRV(user), 0, NULL, 0,
-     "After binding the listeners as root, run as this user. Default: stay who we are."},
+     "After binding the listeners as root, run as this user. Default: stay who we are; as "
+     "root that is refused unless allow_root is set."},
+    {"allow_root", KT_BOOL, "false", 0, 0, SRV(allow_root), 0, NULL, 0,
+     "Let the daemon run as root when user is not set. Off: every session would parse "
+     "untrusted mail with full privileges, so starting as root without user is refused."},
     {"listen_backlog", KT_U32, "1024", 16, 65535, SRV(listen_backlog), 0, NULL, 0,
      "Connections the kernel queues on each listener socket before we accept them "
      "(listen(2) backlog; the kernel caps it at net.core.somaxconn)."},
     {"log_level", KT_ENUM, "info", 0, 0, SRV(log_level), 0, log_levels, KEY_RELOADABLE,
-     "error, warn, info or debug; logs go to standard error."},
+     "error, warn, info or debug."},
     {"log_trace", KT_STRING_LIST, "[]", 0, 0, SRV(log_trace), SRV(n_log_trace), log_trace_names,
      KEY_RELOADABLE,
      "Tracing per subsystem: the debug lines of these subsystems are written whatever "
      "log_level says, e.g. [\"smtp\", \"webhook\"]."},
+    {"log_format", KT_ENUM, "text", 0, 0, SRV(log_format), 0, log_formats, KEY_RELOADABLE,
+     "text (key=value lines) or json (one object per line); docs/logging.md."},
+    {"log_target", KT_ENUM, "stderr", 0, 0, SRV(log_target), 0, log_targets, KEY_RELOADABLE,
+     "stderr, syslog (facility mail) or file (log_file, reopened on SIGUSR1)."},
+    {"log_file", KT_STRING, NULL, 0, 0, SRV(log_file), 0, NULL, KEY_RELOADABLE,
+     "The file log_target = \"file\" appends to; created mode 0640 when missing."},
+};
+
+/* [admin] (include/admin.h, docs/operations.md) */
+#define ADM(f) offsetof(struct gw_admin, f)
+static const struct config_key admin_keys[] = {
+    {"address", KT_LISTEN, NULL, 0, 0, ADM(listener.addr), 0, NULL, 0,
+     "Where the admin HTTP listener serves /metrics (Prometheus), /healthz and /readyz, e.g. "
+     "\"127.0.0.1:9025\". Not set: no admin listener. It has no authentication: keep it on "
+     "loopback or a private network."},
+    {"max_series", KT_U32, "1024", 16, 1000000, ADM(max_series), 0, NULL, 0,
+     "Metric series (a metric and its label values) each worker keeps; a new one beyond this "
+     "is counted in smtp_gateway_metrics_dropped_total instead."},
+    {"timeout", KT_DURATION, "10s", SEC(1), SEC(300), ADM(timeout_ms), 0, NULL, 0,
+     "An admin connection idle this long is closed (whole seconds)."},
 };
 
 #define LST(f) offsetof(struct gw_listener, f)
@@ -230,6 +256,12 @@ static const struct config_key dns_keys[] = {
      "Cap on the TTL an answer is cached for."},
     {"negative_ttl", KT_DURATION, "5m", 0, SEC(86400), DNS(negative_ttl_ms), 0, NULL, 0,
      "Cap on how long NXDOMAIN and no-data answers are cached."},
+    {"reverse_lookup", KT_BOOL, "true", 0, 0, DNS(reverse_lookup), 0, NULL, KEY_RELOADABLE,
+     "Look up each client's reverse DNS name while the session runs and confirm it forward "
+     "(FCrDNS): envelope.client.reverse_name is that name, or null when there is none, it "
+     "does not confirm, or the lookup has not finished by the end of data."},
+    {"reverse_max_names", KT_U32, "3", 1, 10, DNS(reverse_max_names), 0, NULL, KEY_RELOADABLE,
+     "PTR names of one client looked up forward at most; the others are ignored."},
 };
 
 #define AUT(f) offsetof(struct gw_auth, f)
@@ -243,7 +275,9 @@ static const struct config_key auth_keys[] = {
      "DMARC: off, annotate or enforce (a fail under p=reject gets 550 5.7.1 at the end of "
      "data; quarantine is accepted and marked). Routes may override it."},
     {"arc", KT_ENUM, "annotate", 0, 0, AUT(arc), 0, policies, KEY_RELOADABLE,
-     "ARC (RFC 8617) chain validation: off or annotate (enforce acts as annotate)."},
+     "ARC (RFC 8617) chain validation: off, annotate, or enforce: a chain that fails is "
+     "refused 550 5.7.29 at the end of data (451 4.7.29 when a DNS failure caused it), see "
+     "docs/authentication.md."},
     {"dmarc_discovery", KT_ENUM, "tree-walk", 0, 0, AUT(dmarc_discovery), 0, discoveries,
      KEY_RELOADABLE,
      "How DMARC finds the policy and organizational domain: tree-walk (RFC 9989) or psl "
@@ -391,6 +425,8 @@ static const struct config_key user_keys[] = {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 const struct config_section config_sections[] = {
     {"server", SECTION_TABLE, server_keys, N(server_keys), "The daemon itself."},
+    {"admin", SECTION_TABLE, admin_keys, N(admin_keys),
+     "The admin HTTP listener: metrics, health and readiness (docs/operations.md)."},
     {"listener", SECTION_ARRAY, listener_keys, N(listener_keys),
      "One [[listener]] per address to accept SMTP on."},
     {"tls", SECTION_TABLE, tls_keys, N(tls_keys),
@@ -449,7 +485,7 @@ const char *config_key_type_name(enum key_type t)
 	return names[t];
 }
 
-static void doc_range(FILE *f, const struct config_key *k)
+void config_key_write_range(FILE *f, const struct config_key *k)
 {
 	if (k->min == 0 && k->max == 0)
 		return;
@@ -472,7 +508,7 @@ static void doc_key(FILE *f, const struct config_key *k)
 		for (size_t i = 0; k->names[i]; i++)
 			fprintf(f, "%s`%s`", i ? ", " : "", k->names[i]);
 	}
-	doc_range(f, k);
+	config_key_write_range(f, k);
 	if (k->flags & KEY_REQUIRED)
 		fputs(" | required", f);
 	else if (k->def)
@@ -490,7 +526,9 @@ void config_write_doc(FILE *f)
 	    "checks that it is current. -->\n\n"
 	    "The configuration is one TOML 1.0 file (`-c FILE`, default `./gateway.toml`). "
 	    "Unknown keys, wrong types and values out of range are errors reported as "
-	    "`file:line:column: message`; `smtp-gateway check` prints every one.\n\n"
+	    "`file:line:column: message`; `smtp-gateway check` prints every one (`check -c -` "
+	    "reads the file from standard input, `check -c /dev/fd/N` from descriptor N, once: a "
+	    "pipe works).\n\n"
 	    "- **size**: an integer of bytes or a string with a unit: `\"512KB\"`, `\"25MB\"`, "
 	    "`\"1GB\"` (KB = 1024 bytes; `B`, `KiB`, `MiB`, `GiB` are accepted too).\n"
 	    "- **duration**: a string with a unit: `\"500ms\"`, `\"30s\"`, `\"5m\"`, `\"1h\"`, "

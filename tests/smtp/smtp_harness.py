@@ -11,9 +11,12 @@ from gwdaemon import Gateway as Daemon
 from gwpaths import BUILD, ROOT, TESTDATA, free_port, self_signed_cert  # noqa: F401
 
 BASE = {
-    "server": {"hostname": "mx.test", "workers": 2, "log_level": "debug"},
+    "server": {"hostname": "mx.test", "workers": 2, "log_level": "debug",
+               "allow_root": True},  # the tests run as root
     "limits": {},
     "auth": AUTH_OFF,
+    # Hermetic too: PROXY tests give clients addresses the system's resolver would be asked for.
+    "dns": {"reverse_lookup": False},
 }
 
 ROUTES = [

@@ -56,7 +56,8 @@ def sign(msg, priv, domain=b"example.com", selector=b"sel"):
 def auth_config(dns, hook, auth, routes, limits, dns_timeout="1s"):
     """gateway.toml (a function of the listener's port) with [dns] on dns_server."""
     def config(port):
-        return {"server": {"hostname": HOST, "workers": 1, "log_level": "debug"},
+        return {"server": {"hostname": HOST, "workers": 1, "log_level": "debug",
+                           "allow_root": True},  # the tests run as root
                 "listener": [{"address": f"127.0.0.1:{port}"}],
                 "dns": {"servers": [dns.address], "timeout": dns_timeout, "tries": 1},
                 "auth": auth, "webhook": {"retry_budget": "0s"}, "limits": limits,

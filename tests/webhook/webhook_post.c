@@ -91,8 +91,10 @@ static void on_done(void *owner, uint64_t cookie, const struct smtp_reply *r)
 static void submit_one(struct driver *dr)
 {
 	uint64_t cookie = dr->submitted++;
-	struct smtp_reply r = {451, "4.3.0", "Circuit open: webhook unavailable, try again later",
-	                       0};
+	struct smtp_reply r = {.code = 451,
+	                       .status = "4.3.0",
+	                       .text = "Circuit open: webhook unavailable, try again later",
+	                       .refused = 0};
 
 	if (dr->reconfigure)
 		delivery_set_config(dr->d, dr->cfg);
@@ -102,12 +104,18 @@ static void submit_one(struct driver *dr)
 	}
 	int rc = delivery_submit(dr->d, dr->use, &dr->env, &dr->msg, dr->auth, cookie, NULL);
 	if (rc < 0) { /* what smtp_cmd.c answers for each result */
-		struct smtp_reply e = {451, "4.3.0", "Delivery could not be set up", 0};
+		struct smtp_reply e = {.code = 451,
+		                       .status = "4.3.0",
+		                       .text = "Delivery could not be set up",
+		                       .refused = 0};
 		if (rc == DELIVERY_TOO_BIG)
-			e = (struct smtp_reply){552, "5.3.4", "Message size exceeds fixed limit",
-			                        0};
+			e = (struct smtp_reply){.code = 552,
+			                        .status = "5.3.4",
+			                        .text = "Message size exceeds fixed limit"};
 		else if (rc == DELIVERY_BUSY)
-			e = (struct smtp_reply){451, "4.3.1", "Insufficient system resources", 0};
+			e = (struct smtp_reply){.code = 451,
+			                        .status = "4.3.1",
+			                        .text = "Insufficient system resources"};
 		on_done(dr, cookie, &e);
 	}
 }
