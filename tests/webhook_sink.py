@@ -57,13 +57,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sink = self.server.sink
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n) if n else b""
-        action = sink.next_action()
+        action = sink.next_action(self.path)
         with sink.lock:
             sink.posts += 1
             sink.bytes += len(body)
             sink.requests.append(Request(self, body if sink.keep_bodies else b"", self.conn_no))
             sink.active += 1
             sink.max_active = max(sink.max_active, sink.active)
+        sink.got.set()
         try:
             self._act(action)
         except (BrokenPipeError, ConnectionResetError):
@@ -118,6 +119,8 @@ class Sink:
         self.max_active = 0
         self.plan = []
         self.default = Action(200)
+        self.answer = None  # path -> Action or None (the default)
+        self.got = threading.Event()  # set by every request
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.sink = self
@@ -148,9 +151,13 @@ class Sink:
             time.sleep(0.02)
         return len(self.requests)
 
-    def next_action(self):
+    def next_action(self, path="/"):
+        """The plan's next Action, else answer(path) when set (a sink that answers by
+        path), else the default."""
         with self.lock:
-            return self.plan.pop(0) if self.plan else self.default
+            if self.plan:
+                return self.plan.pop(0)
+        return (self.answer(path) if self.answer else None) or self.default
 
     def close(self):
         self.stop.set()

@@ -93,7 +93,7 @@ def converse(sock, line):
 def deliver_from(d, sink, ip, wait_line):
     fam = "TCP6" if ":" in ip else "TCP4"
     dst = "::1" if ":" in ip else "127.0.0.1"
-    n = len(sink.bodies)
+    n = len(sink.requests)
     with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
         s.sendall(f"PROXY {fam} {ip} {dst} 40000 25\r\n".encode())
         assert s.recv(512).startswith(b"220")
@@ -104,8 +104,8 @@ def deliver_from(d, sink, ip, wait_line):
         assert converse(s, b"RCPT TO:<x@good.test>").startswith(b"250")
         assert converse(s, b"DATA").startswith(b"354")
         assert converse(s, b"Subject: r\r\n\r\nhello\r\n.").startswith(b"250")
-    assert wait_for(lambda: len(sink.bodies) > n)
-    return json.loads(sink.bodies[n][1])["envelope"]["client"]
+    assert wait_for(lambda: len(sink.requests) > n)
+    return json.loads(sink.requests[n].body)["envelope"]["client"]
 
 
 @pytest.mark.parametrize("ip,line,name", [
