@@ -116,6 +116,7 @@ def config(tmp, port, sink, dns):
     os.chmod(key, 0o600)
     return f'''
 [server]
+allow_root = true
 hostname = "mx.example.com"
 workers = 1
 log_level = "debug"

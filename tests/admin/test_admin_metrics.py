@@ -29,6 +29,7 @@ TRACE = '["smtp", "webhook", "dns", "spf", "dkim", "dmarc", "auth"]'
 def config(sink, dns, cert, key, extra=""):
     return f'''
 [server]
+allow_root = true
 hostname = "mx.test"
 workers = 2
 log_level = "debug"

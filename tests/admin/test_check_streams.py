@@ -12,6 +12,7 @@ from admin_lib import BINARY  # noqa: E402
 
 CONFIG = b'''
 [server]
+allow_root = true
 hostname = "piped.example.test"
 
 [[listener]]

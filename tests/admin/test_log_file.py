@@ -15,6 +15,7 @@ from admin_lib import Daemon, wait_for  # noqa: E402
 def config(log):
     return f'''
 [server]
+allow_root = true
 hostname = "mx.test"
 workers = 1
 log_format = "json"

@@ -20,6 +20,7 @@ HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 CONFIG = '''
 [server]
+allow_root = true
 hostname = "mx.test"
 workers = 1
 

@@ -37,6 +37,7 @@ ZONE = {
 def config(sink, dns, lookup="true"):
     return f'''
 [server]
+allow_root = true
 hostname = "mx.test"
 workers = 1
 log_level = "debug"
