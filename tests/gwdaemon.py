@@ -244,20 +244,22 @@ def log_line(text):
 
 
 class Gateway(Process):
-    """The daemon (or the SMTP double) on 127.0.0.1:port, its config in tmp/gateway.toml.
+    """The daemon (or the SMTP double) on 127.0.0.1:port, its config in tmp/NAME.toml and
+    its log in tmp/NAME.log (name: "gateway").
 
     config: a dict for toml_text(), TOML text, or a callable (port) -> either, for
     configs that name their own listener port. ready defaults to the daemon's "ready:"
     info line; a log level above info needs ready=listening."""
 
     def __init__(self, tmp, config, binary=GATEWAY, port=None, ready=READY, timeout=15.0,
-                 expect_fail=False, log_name="gateway.log", **kw):
+                 expect_fail=False, name="gateway", log_name=None, **kw):
         self.tmp = tmp
         self.port = port or free_port()
         self.expect_fail = expect_fail
-        self.config = tmp / "gateway.toml"
+        self.config = tmp / f"{name}.toml"
         self.write_config(config)
-        super().__init__([binary, "-c", self.config], tmp / log_name, port=self.port,
+        super().__init__([binary, "-c", self.config], tmp / (log_name or f"{name}.log"),
+                         port=self.port,
                          ready=None if expect_fail else ready, timeout=timeout, **kw)
         if expect_fail:
             self.proc.wait(timeout=timeout)

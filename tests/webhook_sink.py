@@ -59,8 +59,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         action = sink.next_action(self.path)
         with sink.lock:
-            sink.posts += 1
-            sink.bytes += len(body)
+            sink.posted += 1
+            sink.posted_bytes += len(body)
             sink.requests.append(Request(self, body if sink.keep_bodies else b"", self.conn_no))
             sink.active += 1
             sink.max_active = max(sink.max_active, sink.active)
@@ -105,15 +105,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class Sink:
     """idle_timeout: seconds an idle kept-alive connection stays open; keep_bodies=False
-    records each request without its body (the counts posts and bytes stay)."""
+    records each request without its body (the counts posted and posted_bytes stay)."""
 
     def __init__(self, tls=None, idle_timeout=10, keep_bodies=True):
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.idle_timeout, self.keep_bodies = idle_timeout, keep_bodies
         self.requests = []
-        self.posts = 0
-        self.bytes = 0
+        self.posted = 0
+        self.posted_bytes = 0
         self.connections = 0
         self.active = 0
         self.max_active = 0

@@ -362,7 +362,7 @@ def run_scenario(sc, binary, tmp, full):
         "p99co": pct(co, 99), "cycle_ms": pct(pr["cycle"], 50),
         "greet_p99": pct(pr["greet"], 99), "greet_max": max(pr["greet"] or [float("nan")]),
         "base_kb": base, "hwm_kb": hwm, "attacker": tally.text(), "counts": dict(tally.c),
-        "inflight": ctx.inflight_bytes, "posts": rx.posts, "post_bytes": rx.bytes,
+        "inflight": ctx.inflight_bytes, "posts": rx.posted, "post_bytes": rx.posted_bytes,
         "sanitizer": sanitizer_report(gw_log),
         "log_tail": gw_log[-3000:],
     })
