@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from deploy_lib import BIN, Gateway, Receiver, message, wait_listening
+from deploy_lib import BIN, Gateway, Receiver, message
+from gwdaemon import Process, listening
 from gwpaths import ROOT, free_port
 
 EXAMPLE = ROOT / "examples" / "haproxy" / "haproxy.cfg"
@@ -88,16 +89,9 @@ def stack(tmp_path):
         check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True,
                                text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
-        log = tmp_path / "haproxy.log"
-        with open(log, "wb") as fh:
-            hp = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=fh,
-                                  stderr=subprocess.STDOUT)
-        try:
-            wait_listening(front, hp, log)
+        with Process(["haproxy", "-db", "-f", cfg], tmp_path / "haproxy.log", port=front,
+                     ready=listening):
             yield front, rx, gws
-        finally:
-            hp.terminate()
-            hp.wait(timeout=30)
     finally:
         for g in gws:
             g.stop()
