@@ -15,6 +15,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from admin_lib import Daemon, Sink, wait_for  # noqa: E402
 from dnsserver import DNSServer  # noqa: E402
+from gwdaemon import gateway_config, toml_text  # noqa: E402
 
 ZONE = {
     # confirmed: PTR -> name -> the same address
@@ -34,39 +35,15 @@ ZONE = {
 }
 
 
-def config(sink, dns, lookup="true"):
-    return f'''
-[server]
-allow_root = true
-hostname = "mx.test"
-workers = 1
-log_level = "debug"
-log_trace = ["smtp"]
-
-[admin]
-address = "127.0.0.1:@ADMIN@"
-
-[[listener]]
-address = "127.0.0.1:@SMTP@"
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1"]
-
-[dns]
-servers = ["{dns.address}"]
-timeout = "300ms"
-tries = 1
-reverse_lookup = {lookup}
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[[route]]
-match = "*@good.test"
-url = "{sink.url('/200')}"
-'''
+def config(sink, dns, lookup=True):
+    doc = gateway_config("@SMTP@", [{"match": "*@good.test", "url": sink.url("/200")}],
+                         hostname="mx.test",
+                         server={"log_level": "debug", "log_trace": ["smtp"]},
+                         admin={"address": "127.0.0.1:@ADMIN@"},
+                         dns={"servers": [dns.address], "timeout": "300ms", "tries": 1,
+                              "reverse_lookup": lookup})
+    doc["listener"][0].update(proxy_protocol=True, proxy_trusted=["127.0.0.1"])
+    return toml_text(doc)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +105,7 @@ def test_off_means_no_query(tmp_path):
     sink = Sink()
     dns = DNSServer(ZONE)
     dns.start()
-    d = Daemon(tmp_path, config(sink, dns, lookup="false"))
+    d = Daemon(tmp_path, config(sink, dns, lookup=False))
     try:
         client = deliver_from(d, sink, "192.0.2.7", "connect ip=192.0.2.7")
         assert client["reverse_name"] is None
