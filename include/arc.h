@@ -55,6 +55,12 @@ struct arc_options {
 	struct dkim_key_cache *cache; /* may be NULL */
 	uint32_t max_body_hashes;     /* distinct AMS body hashes computed, newest first; 0: 4 */
 	struct dkim_bh_cache *body_cache; /* shared with DKIM for one message (dkim.h); or NULL */
+	/*
+	 * The verification threads were full (gateway/auth/): the structure is
+	 * checked, nothing is hashed, and a chain that would need its keys is
+	 * cv fail, temporary ("not evaluated: verification threads busy").
+	 */
+	bool busy;
 };
 
 void arc_options_default(struct arc_options *o);
@@ -77,6 +83,22 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
                                     size_t len, const struct arc_options *opts, arc_cb cb,
                                     void *arg);
 
+/*
+ * The two halves of arc_verify_start(), as in dkim.h: prepare is pure
+ * (no DNS, no loop, opts->cache not read; msg need not outlive it; NULL
+ * when out of memory); resume runs on the resolver's loop, takes v and
+ * reports through cb (out of memory when v is NULL).
+ */
+struct arc_verify *arc_verify_prepare(const char *msg, size_t len, const struct arc_options *opts);
+struct arc_verify *arc_verify_resume(struct arc_verify *v, const struct dns_resolver *resolver,
+                                     struct dkim_key_cache *cache, arc_cb cb, void *arg);
+
+/* Deferred public-key operations, as dkim_verify_defer_crypto() and the rest in dkim.h. */
+void arc_verify_defer_crypto(struct arc_verify *v, void (*ready)(void *arg));
+void arc_verify_crypto(struct arc_verify *v);
+void arc_verify_finish(struct arc_verify *v);
+
+/* Cancels a verification whose callback has not run, or a prepared one never resumed. */
 void arc_verify_cancel(struct arc_verify *v);
 
 const char *arc_status_name(enum arc_status s); /* "none", "pass", "fail" */

@@ -49,6 +49,8 @@ void auth_policy_global(struct auth_policy *p, const struct gw_auth *a);
 void auth_policy_route(struct auth_policy *p, const struct gw_auth *a,
                        const struct gw_route_opts *r);
 
+struct event_base;
+
 struct auth_ctx {
 	const struct dns_resolver *dns;
 	const char *hostname;      /* authserv-id; also SPF's %{r} */
@@ -58,6 +60,12 @@ struct auth_ctx {
 	bool psl_owned;
 	struct dkim_key_cache *keys;    /* may be NULL; sized by [auth] dkim_key_cache_size */
 	const struct gw_auth *auth_cfg; /* [auth] dkim_* limits; NULL: the defaults */
+	/*
+	 * The worker's loop, where hash jobs of the verification threads come
+	 * back ([auth] dkim_offload_threshold); NULL: everything on the caller's
+	 * loop (the CLI, tests).
+	 */
+	struct event_base *base;
 };
 
 /*
@@ -141,10 +149,11 @@ struct auth_tx *auth_tx_start(struct auth_ctx *ctx, const struct sockaddr *ip, c
 void auth_spf_verdict(const struct auth_policy *p, enum spf_result r, struct auth_verdict *v);
 
 /*
- * At the end of data: msg is the message as received (CRLF); it need not
- * outlive the call. pol is the policy of the message's route. done runs
- * exactly once (maybe before this returns) unless auth_tx_free() comes
- * first. Call it once per transaction.
+ * At the end of data: msg is the message as received (CRLF); it must stay
+ * valid until done ran or auth_tx_free() returned (a large message is
+ * hashed on the verification threads meanwhile). pol is the policy of the message's route. done
+ * runs exactly once (maybe before this returns) unless auth_tx_free() comes first. Call it once per
+ * transaction.
  */
 void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const struct auth_policy *pol,
                      auth_done_cb done, void *arg);

@@ -222,7 +222,11 @@ struct gw_auth {
 	/* Bounds that fail closed (issue 10) */
 	uint32_t dkim_max_body_hashes; /* distinct body hashes per message, DKIM and ARC together */
 	bool dkim_partial_body_aligns; /* a DKIM pass with l= short of the body may align */
-	char **trusted_arc_sealers;    /* ARC-Seal d= domains trust_arc believes (lower case) */
+	/* DKIM/ARC hashing off the loop (gateway/auth/auth.c, gateway/pool/) */
+	uint64_t dkim_offload_threshold; /* message octets from which it runs on the threads */
+	uint32_t dkim_verify_threads;    /* those threads, whole process; read at start */
+	uint32_t dkim_max_verifies;      /* messages on them at once; beyond: temperror */
+	char **trusted_arc_sealers;      /* ARC-Seal d= domains trust_arc believes (lower case) */
 	size_t n_trusted_arc_sealers;
 };
 

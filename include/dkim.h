@@ -7,9 +7,11 @@
  * dkim_verify_start() does all the hashing at once (the message bytes are
  * not needed after it returns), then asks DNS for every key and reports
  * one result per DKIM-Signature header field, top to bottom, in a single
- * callback. It never judges alignment or policy (that is DMARC's job,
- * gateway/dmarc/): it says which signature verified and why the others
- * did not.
+ * callback. It is dkim_verify_prepare() (the CPU work, pure: it may run on
+ * another thread) then dkim_verify_resume() (DNS and the verdicts, on the
+ * loop); gateway/auth/ calls the two apart for large messages. It never judges alignment or policy
+ * (that is DMARC's job, gateway/dmarc/): it says which signature verified and why the others did
+ * not.
  *
  * Not thread-safe per object: a verification, a key cache and a resolver
  * belong to one worker thread (one event loop).
@@ -96,6 +98,12 @@ struct dkim_options {
 	 * (then its max applies to both together); NULL: one of its own.
 	 */
 	struct dkim_bh_cache *body_cache;
+	/*
+	 * The verification threads were full (gateway/auth/): parse, but hash
+	 * nothing; every signature that would have been hashed is temperror
+	 * "not evaluated: verification threads busy" (fail closed, never a pass).
+	 */
+	bool busy;
 };
 
 /*
@@ -142,7 +150,44 @@ struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const
                                       size_t len, const struct dkim_options *opts, dkim_cb cb,
                                       void *arg);
 
-/* Cancels a verification whose callback has not run; its callback never runs. NULL is a no-op. */
+/*
+ * The first half of dkim_verify_start(): parses msg, applies the time
+ * checks and computes every body and header hash. Pure: no DNS, no event
+ * loop, no key cache (opts->cache is not read), no state shared with
+ * anything but opts->body_cache, so it may run on a thread of its own;
+ * msg need not outlive it. NULL when out of memory.
+ */
+struct dkim_verify *dkim_verify_prepare(const char *msg, size_t len,
+                                        const struct dkim_options *opts);
+
+/*
+ * The second half, on the loop of resolver: asks the keys of a prepared
+ * verification (which it takes) and reports as dkim_verify_start() does.
+ * v NULL (prepare ran out of memory) reports out of memory through cb.
+ */
+struct dkim_verify *dkim_verify_resume(struct dkim_verify *v, const struct dns_resolver *resolver,
+                                       struct dkim_key_cache *cache, dkim_cb cb, void *arg);
+
+/*
+ * Before dkim_verify_resume(): leave the public-key operations (the one
+ * costly step once the keys are in) to the owner. When every key is in and
+ * some operation waits, ready(arg) runs on the loop (maybe inside resume,
+ * which then returns v) instead of the callback; the owner then calls
+ * dkim_verify_crypto(v), pure, on any thread while nothing else touches v,
+ * and then dkim_verify_finish(v) on the loop, which reports through the
+ * callback and frees v. An operation that never ran (finish without
+ * crypto: the threads were full) leaves its signature temperror, never a
+ * pass. When ready runs inside dkim_verify_resume(), it must not finish or
+ * cancel v (resume returns v after it). NULL is a no-op.
+ */
+void dkim_verify_defer_crypto(struct dkim_verify *v, void (*ready)(void *arg));
+void dkim_verify_crypto(struct dkim_verify *v);
+void dkim_verify_finish(struct dkim_verify *v);
+
+/*
+ * Cancels a verification whose callback has not run (or a prepared one
+ * never resumed); its callback never runs. NULL is a no-op.
+ */
 void dkim_verify_cancel(struct dkim_verify *v);
 
 /*

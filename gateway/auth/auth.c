@@ -13,9 +13,21 @@
  * and a transaction freed from inside a callback is only marked, and
  * released when the outermost entry returns.
  *
- * Must never: block, run DNS work for a check whose policy is off (and
- * that DMARC does not need), call a callback after auth_tx_free(), or keep
- * a pointer into a callback's result.
+ * DKIM and ARC each run in two halves (dkim.h, arc.h): the CPU work
+ * (parsing, body and header hashes) and then the key queries and
+ * verdicts. For a message of [auth] dkim_offload_threshold octets or more
+ * the first half of both runs as one job on the verification threads (a
+ * work_pool of this file's own), the key queries back on the worker's
+ * loop, and the public-key operations (deferred by the verdicts) as a
+ * second job once every key is in. A full pool ([auth] dkim_max_verifies)
+ * fails closed: what the refused job would have done is not done, and
+ * every signature or chain that needed it is temperror, never a pass.
+ *
+ * Must never: block (but for auth_tx_free() waiting for a running job,
+ * which borrows the message or the verifications), run DNS work for a
+ * check whose policy is off (and that DMARC does not need), call a
+ * callback after auth_tx_free(), or keep a pointer into a callback's
+ * result.
  */
 #include <arpa/inet.h>
 #include <libpsl.h>
@@ -23,10 +35,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "auth_int.h"
 #include "log.h"
 #include "metrics.h"
 #include "safe_file.h"
+#include "work_pool.h"
+
+/* The DKIM/ARC verification threads, whole process. */
+static struct work_pool verify_pool = WORK_POOL_INIT("dkim_verify_threads", LS_AUTH);
+
+/*
+ * The first half of one message's DKIM and ARC on a verification thread.
+ * Owned by its transaction (tx->prep); it borrows the message, which the
+ * caller keeps until done ran or auth_tx_free() returned (auth.h).
+ */
+struct auth_prep {
+	struct work_job pj; /* first: the pool's handle */
+	const char *msg;
+	size_t len;
+	bool dkim, arc; /* which halves to prepare */
+	struct dkim_options dopt;
+	struct arc_options aopt;
+	struct dkim_verify *dkim_v; /* what run prepared (NULL: out of memory) */
+	struct arc_verify *arc_v;
+};
+
+/*
+ * The public-key operations of one message's DKIM and ARC (deferred by
+ * *_verify_defer_crypto()) on a verification thread, once every key is in.
+ * Owned by its transaction (tx->crypto); the verifications it works on
+ * are the transaction's (tx->dkim_q, tx->arc_q), untouched by the loop
+ * until it is done or cancelled.
+ */
+struct auth_crypto {
+	struct work_job pj; /* first: the pool's handle */
+	struct dkim_verify *dkim_v;
+	struct arc_verify *arc_v;
+};
 
 enum tx_state {
 	TX_SPF,      /* after MAIL: SPF may be running */
@@ -48,6 +95,9 @@ struct auth_tx {
 	struct dkim_verify *dkim_q;
 	struct arc_verify *arc_q;
 	struct dmarc_eval *dmarc_q;
+	struct auth_prep *prep;     /* DKIM/ARC hashing on the verification threads */
+	struct auth_crypto *crypto; /* then their public-key operations there */
+	bool dkim_keys, arc_keys;   /* keys in, operations deferred: waiting for crypto */
 	bool spf_running, dkim_running, arc_running, dmarc_running;
 	auth_spf_cb spf_cb;
 	void *spf_arg;
@@ -414,6 +464,268 @@ static void maybe_continue(struct auth_tx *tx)
 	}
 }
 
+/*
+ * DKIM and ARC on the loop, now. Both hash the message first (msg is not
+ * needed once they return); they share the body hashes, and [auth]
+ * dkim_max_body_hashes bounds the passes over the body for the whole
+ * message (NULL when out of memory: each then keeps its own, under the
+ * same bound). busy: the verification threads were full; hash nothing.
+ */
+static void start_inline(struct auth_tx *tx, const char *msg, size_t len, bool busy)
+{
+	struct dkim_options dopt;
+	dkim_options_from_config(&dopt, tx->ctx->auth_cfg);
+	struct dkim_bh_cache *bodies = dkim_bh_cache_new(dopt.max_body_hashes);
+	if (tx->f.dkim_shown) {
+		struct dkim_options o = dopt;
+		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
+		o.busy = busy;
+		tx->dkim_running = true;
+		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
+		if (tx->dkim_running)
+			tx->dkim_q = q;
+	}
+	if (tx->f.arc_shown && !tx->dead) {
+		struct arc_options o;
+		arc_options_from_config(&o, tx->ctx->auth_cfg);
+		o.cache = tx->ctx->keys;
+		o.body_cache = bodies;
+		o.busy = busy;
+		tx->arc_running = true;
+		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);
+		if (tx->arc_running)
+			tx->arc_q = q;
+	}
+	dkim_bh_cache_free(bodies);
+}
+
+/* On a verification thread: the first halves, pure (no DNS, no loop, no key cache). */
+static void prep_run(struct work_job *pj)
+{
+	struct auth_prep *p = (struct auth_prep *)pj;
+	struct dkim_bh_cache *bodies = dkim_bh_cache_new(p->dopt.max_body_hashes);
+
+	p->dopt.body_cache = p->aopt.body_cache = bodies;
+	if (p->dkim)
+		p->dkim_v = dkim_verify_prepare(p->msg, p->len, &p->dopt);
+	if (p->arc)
+		p->arc_v = arc_verify_prepare(p->msg, p->len, &p->aopt);
+	dkim_bh_cache_free(bodies);
+}
+
+/* Stops p's job (dequeued, or waited for), then frees it and what it prepared. */
+static void prep_free(struct auth_prep *p)
+{
+	work_pool_cancel(&verify_pool, &p->pj);
+	event_free(p->pj.done);
+	dkim_verify_cancel(p->dkim_v);
+	arc_verify_cancel(p->arc_v);
+	free(p);
+}
+
+/* Stops c's job (dequeued, or waited for) and frees it; the verifications stay the tx's. */
+static void crypto_free(struct auth_crypto *c)
+{
+	work_pool_cancel(&verify_pool, &c->pj);
+	event_free(c->pj.done);
+	free(c);
+}
+
+/* On a verification thread: the deferred public-key operations, pure. */
+static void crypto_run(struct work_job *pj)
+{
+	struct auth_crypto *c = (struct auth_crypto *)pj;
+
+	if (c->dkim_v)
+		dkim_verify_crypto(c->dkim_v);
+	if (c->arc_v)
+		arc_verify_crypto(c->arc_v);
+}
+
+/*
+ * The verdicts of dv and av (the tx's), their operations done or (threads
+ * full) never run, which leaves those signatures temperror.
+ */
+static void crypto_finish(struct auth_tx *tx, struct dkim_verify *dv, struct arc_verify *av)
+{
+	bool was_starting = tx->starting;
+	tx_enter(tx);
+	tx->starting = true;
+	tx->dkim_keys = tx->arc_keys = false;
+	if (dv && tx->dkim_q == dv)
+		dkim_verify_finish(dv); /* on_dkim */
+	if (av && tx->arc_q == av && !tx->dead)
+		arc_verify_finish(av); /* on_arc */
+	tx->starting = was_starting;
+	if (!was_starting && !tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+static void on_crypto(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_tx *tx = arg;
+	struct auth_crypto *c = tx->crypto;
+	(void)fd;
+	(void)what;
+	tx->crypto = NULL;
+	struct dkim_verify *dv = c->dkim_v;
+	struct arc_verify *av = c->arc_v;
+	crypto_free(c); /* done: the cancel returns at once */
+	log_msg(GW_LOG_DEBUG, LS_AUTH, 0, NULL, "dkim/arc signatures checked off the loop");
+	crypto_finish(tx, dv, av);
+}
+
+/*
+ * Once neither check waits for keys, one job runs the operations of both;
+ * threads full: none runs and those signatures stay temperror.
+ */
+static void maybe_crypto(struct auth_tx *tx)
+{
+	const struct gw_auth *a = tx->ctx->auth_cfg;
+	if (tx->crypto || (tx->dkim_running && !tx->dkim_keys) ||
+	    (tx->arc_running && !tx->arc_keys) || (!tx->dkim_keys && !tx->arc_keys))
+		return;
+	struct dkim_verify *dv = tx->dkim_keys ? tx->dkim_q : NULL;
+	struct arc_verify *av = tx->arc_keys ? tx->arc_q : NULL;
+	struct auth_crypto *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->dkim_v = dv;
+		c->arc_v = av;
+		c->pj.run = crypto_run;
+		c->pj.done = event_new(tx->ctx->base, -1, 0, on_crypto, tx);
+	}
+	if (c && c->pj.done &&
+	    work_pool_submit(&verify_pool, &c->pj, a->dkim_verify_threads, a->dkim_max_verifies) ==
+	        0) {
+		tx->crypto = c;
+		return;
+	}
+	if (c && c->pj.done)
+		event_free(c->pj.done);
+	free(c);
+	log_msg(GW_LOG_WARN, LS_AUTH, 0, NULL,
+	        "limit dkim_max_verifies=%u reached: DKIM and ARC signatures not checked "
+	        "(temperror)",
+	        a->dkim_max_verifies);
+	crypto_finish(tx, dv, av);
+}
+
+static void on_dkim_keys(void *arg)
+{
+	struct auth_tx *tx = arg;
+	tx->dkim_keys = true;
+	if (!tx->starting)
+		maybe_crypto(tx);
+}
+
+static void on_arc_keys(void *arg)
+{
+	struct auth_tx *tx = arg;
+	tx->arc_keys = true;
+	if (!tx->starting)
+		maybe_crypto(tx);
+}
+
+/* Back on the loop: the hashes are in; the second halves ask the keys. */
+static void on_prepared(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_tx *tx = arg;
+	struct auth_prep *p = tx->prep;
+	(void)fd;
+	(void)what;
+	tx->prep = NULL;
+	log_msg(GW_LOG_DEBUG, LS_AUTH, 0, NULL, "dkim/arc hashed off the loop octets=%zu", p->len);
+	struct dkim_verify *dv = p->dkim_v;
+	struct arc_verify *av = p->arc_v;
+	p->dkim_v = NULL;
+	p->arc_v = NULL;
+	bool dkim = p->dkim, arc = p->arc;
+	prep_free(p); /* done: the cancel returns at once */
+	tx_enter(tx);
+	tx->starting = true;
+	dkim_verify_defer_crypto(dv, on_dkim_keys);
+	arc_verify_defer_crypto(av, on_arc_keys);
+	if (dkim) {
+		struct dkim_verify *q =
+		    dkim_verify_resume(dv, tx->ctx->dns, tx->ctx->keys, on_dkim, tx);
+		if (tx->dkim_running)
+			tx->dkim_q = q;
+	}
+	if (arc && tx->dead) {
+		arc_verify_cancel(av);
+	} else if (arc) {
+		struct arc_verify *q =
+		    arc_verify_resume(av, tx->ctx->dns, tx->ctx->keys, on_arc, tx);
+		if (tx->arc_running)
+			tx->arc_q = q;
+	}
+	if (!tx->dead)
+		maybe_crypto(tx);
+	tx->starting = false;
+	if (!tx->dead)
+		maybe_continue(tx);
+	tx_leave(tx);
+}
+
+/* A message large enough to be hashed off the loop, on a loop that can get it back. */
+static bool offload_wanted(const struct auth_tx *tx, size_t len)
+{
+	const struct gw_auth *a = tx->ctx->auth_cfg;
+	return tx->ctx->base && a && a->dkim_offload_threshold && len >= a->dkim_offload_threshold;
+}
+
+/* The first halves on the verification threads: 0, -1 when they are full, -2 out of memory. */
+static int start_offloaded(struct auth_tx *tx, const char *msg, size_t len)
+{
+	const struct gw_auth *a = tx->ctx->auth_cfg;
+	struct auth_prep *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -2;
+	p->msg = msg;
+	p->len = len;
+	p->dkim = tx->f.dkim_shown;
+	p->arc = tx->f.arc_shown;
+	dkim_options_from_config(&p->dopt, a);
+	arc_options_from_config(&p->aopt, a);
+	p->pj.run = prep_run;
+	p->pj.done = event_new(tx->ctx->base, -1, 0, on_prepared, tx);
+	if (!p->pj.done) {
+		free(p);
+		return -2;
+	}
+	if (work_pool_submit(&verify_pool, &p->pj, a->dkim_verify_threads, a->dkim_max_verifies) <
+	    0) {
+		event_free(p->pj.done);
+		free(p);
+		return -1;
+	}
+	tx->prep = p;
+	tx->dkim_running = p->dkim;
+	tx->arc_running = p->arc;
+	return 0;
+}
+
+static void start_checks(struct auth_tx *tx, const char *msg, size_t len)
+{
+	if (!tx->f.dkim_shown && !tx->f.arc_shown)
+		return;
+	if (!offload_wanted(tx, len)) {
+		start_inline(tx, msg, len, false);
+		return;
+	}
+	int rc = start_offloaded(tx, msg, len);
+	if (rc == 0)
+		return;
+	if (rc == -1) /* fail closed: temperror, never a pass; the threads stay bounded */
+		log_msg(
+		    GW_LOG_WARN, LS_AUTH, 0, NULL,
+		    "limit dkim_max_verifies=%u reached: DKIM and ARC not evaluated (temperror)",
+		    tx->ctx->auth_cfg->dkim_max_verifies);
+	start_inline(tx, msg, len, rc == -1); /* out of memory: on the loop, as before */
+}
+
 void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const struct auth_policy *pol,
                      auth_done_cb done, void *arg)
 {
@@ -434,35 +746,7 @@ void auth_tx_message(struct auth_tx *tx, const char *msg, size_t len, const stru
 	}
 	tx_set_state(tx, TX_CHECKING);
 	tx->starting = true;
-	/*
-	 * Both hash the message now: msg is not needed once they return. They
-	 * share the body hashes, and [auth] dkim_max_body_hashes bounds the
-	 * passes over the body for the whole message (NULL when out of
-	 * memory: each then keeps its own, under the same bound).
-	 */
-	struct dkim_options dopt;
-	dkim_options_from_config(&dopt, tx->ctx->auth_cfg);
-	struct dkim_bh_cache *bodies = dkim_bh_cache_new(dopt.max_body_hashes);
-	if (tx->f.dkim_shown) {
-		struct dkim_options o = dopt;
-		o.cache = tx->ctx->keys;
-		o.body_cache = bodies;
-		tx->dkim_running = true;
-		struct dkim_verify *q = dkim_verify_start(tx->ctx->dns, msg, len, &o, on_dkim, tx);
-		if (tx->dkim_running)
-			tx->dkim_q = q;
-	}
-	if (tx->f.arc_shown && !tx->dead) {
-		struct arc_options o;
-		arc_options_from_config(&o, tx->ctx->auth_cfg);
-		o.cache = tx->ctx->keys;
-		o.body_cache = bodies;
-		tx->arc_running = true;
-		struct arc_verify *q = arc_verify_start(tx->ctx->dns, msg, len, &o, on_arc, tx);
-		if (tx->arc_running)
-			tx->arc_q = q;
-	}
-	dkim_bh_cache_free(bodies);
+	start_checks(tx, msg, len);
 	tx->starting = false;
 	if (!tx->dead)
 		maybe_continue(tx);
@@ -473,6 +757,9 @@ void auth_tx_free(struct auth_tx *tx)
 {
 	if (!tx)
 		return;
+	if (tx->crypto)
+		crypto_free(tx->crypto); /* waits for a running job: it works on dkim_q, arc_q */
+	tx->crypto = NULL;
 	if (tx->spf_q)
 		spf_check_cancel(tx->spf_q);
 	if (tx->dkim_q)
@@ -481,6 +768,9 @@ void auth_tx_free(struct auth_tx *tx)
 		arc_verify_cancel(tx->arc_q);
 	if (tx->dmarc_q)
 		dmarc_cancel(tx->dmarc_q);
+	if (tx->prep)
+		prep_free(tx->prep); /* waits for a running hash job: it borrows the message */
+	tx->prep = NULL;
 	tx->spf_q = NULL;
 	tx->dkim_q = NULL;
 	tx->arc_q = NULL;

@@ -35,6 +35,13 @@ struct arc_set {
 	struct arc_job ams, as;
 };
 
+/* What prepare found before any DNS, when it already knows the answer. */
+struct early {
+	enum arc_status cv;
+	bool temporary; /* not evaluated: the verification threads were full */
+	char reason[128];
+};
+
 struct arc_verify {
 	const struct dns_resolver *resolver;
 	struct dkim_check_opts co;
@@ -45,7 +52,12 @@ struct arc_verify {
 	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
 	struct arc_set_result *res;
 	size_t pending;
+	size_t n_crypto;                 /* deferred public-key operations */
+	void (*crypto_ready)(void *arg); /* arc_verify_defer_crypto(), with arg */
 	size_t max_body_hashes;
+	bool busy;              /* prepare only parses: the verification threads were full */
+	int prepared;           /* 1: keys needed; 0: early holds the answer */
+	struct early e;         /* the answer known before DNS */
 	enum dkim_vstate state; /* changed only by set_state() */
 };
 
@@ -53,12 +65,6 @@ static void set_state(struct arc_verify *v, enum dkim_vstate s)
 {
 	v->state = s;
 }
-
-/* What start() found before any DNS, when it already knows the answer. */
-struct early {
-	enum arc_status cv;
-	char reason[128];
-};
 
 static const char *const names[ARC_STATUS_MAX] = {"none", "pass", "fail"};
 
@@ -90,14 +96,19 @@ static void free_verify(struct arc_verify *v)
 {
 	if (!v)
 		return;
+	for (int i = 0; v->sets && i < v->n; i++) {
+		dkim_verdict_drop(&v->sets[i].ams.vd);
+		dkim_verdict_drop(&v->sets[i].as.vd);
+	}
 	free(v->sets);
 	free(v->res);
 	free(v);
 }
 
-static void report(arc_cb cb, void *arg, enum arc_status cv, const char *reason, int err, int n)
+static void report(arc_cb cb, void *arg, enum arc_status cv, const char *reason, int err, int n,
+                   bool temporary)
 {
-	struct arc_result r = {.error = err, .cv = cv, .n = n};
+	struct arc_result r = {.error = err, .cv = cv, .n = n, .temporary = temporary};
 
 	snprintf(r.reason, sizeof(r.reason), "%s", reason);
 	cb(arg, &r);
@@ -275,6 +286,8 @@ static int prepare_set(struct arc_verify *v, int i, const struct dkim_msg *m,
 	snprintf(r->as_selector, sizeof(r->as_selector), "%s", s->as.sig.s);
 	aar_instance(s->part[PART_AAR], &after);
 	aar_authserv(s->part[PART_AAR], after, r->authserv_id, sizeof(r->authserv_id));
+	if (v->busy)
+		return 0; /* parsed only: prepare() fails the chain closed */
 	if (dkim_sig_body_hash(&s->ams.sig, m, bc) < 0 ||
 	    dkim_sig_header_hash(&s->ams.sig, m) < 0 || seal_hash(v, i) < 0)
 		return -2;
@@ -334,6 +347,18 @@ static void finish(struct arc_verify *v)
 	free_verify(v);
 }
 
+/* As in dkim.c: 1 when v waits for its deferred operations, 0 when finished and freed. */
+static int keys_done(struct arc_verify *v)
+{
+	if (v->n_crypto) {
+		set_state(v, DKIM_VS_CRYPTO);
+		v->crypto_ready(v->arg);
+		return 1;
+	}
+	finish(v);
+	return 0;
+}
+
 static void key_answer(void *arg, const struct dns_result *res)
 {
 	struct arc_job *j = arg;
@@ -342,8 +367,9 @@ static void key_answer(void *arg, const struct dns_result *res)
 	j->waiting = false;
 	j->q = NULL;
 	dkim_check(&j->sig, res, &v->co, &j->vd);
+	v->n_crypto += j->vd.pkey != NULL;
 	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
-		finish(v);
+		keys_done(v);
 }
 
 static void ask_key(struct arc_verify *v, struct arc_job *j)
@@ -367,18 +393,16 @@ static void ask_key(struct arc_verify *v, struct arc_job *j)
 		j->q = q;
 }
 
-static struct arc_verify *new_verify(const struct dns_resolver *resolver,
-                                     const struct arc_options *o)
+static struct arc_verify *new_verify(const struct arc_options *o)
 {
 	struct arc_verify *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
-	v->resolver = resolver;
+	v->busy = o->busy;
 	v->co.min_rsa_bits = o->min_rsa_bits;
 	v->co.clock_skew = o->clock_skew;
 	v->co.now = o->now ? o->now : time(NULL);
-	v->co.cache = o->cache;
 	v->max_body_hashes = o->max_body_hashes && o->max_body_hashes < DKIM_BH_SLOTS
 	                         ? o->max_body_hashes
 	                         : DKIM_BH_SLOTS;
@@ -421,16 +445,18 @@ static int prepare(struct arc_verify *v, const struct dkim_msg *m, struct early 
 		free(bc);
 	if (rc == 1 && check_cv(v, e) < 0)
 		rc = 0;
+	if (rc == 1 && v->busy) { /* a chain whose form holds, not verified: never a pass */
+		e->temporary = true;
+		snprintf(e->reason, sizeof(e->reason), "%s", DKIM_NOT_EVALUATED_BUSY);
+		rc = 0;
+	}
 	return rc;
 }
 
-struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const char *msg,
-                                    size_t len, const struct arc_options *opts, arc_cb cb,
-                                    void *arg)
+struct arc_verify *arc_verify_prepare(const char *msg, size_t len, const struct arc_options *opts)
 {
 	struct arc_options def;
 	struct dkim_msg m;
-	struct early e = {.cv = ARC_FAIL};
 	struct arc_verify *v;
 	int rc;
 
@@ -438,28 +464,53 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
 		arc_options_default(&def);
 		opts = &def;
 	}
-	if (dkim_msg_parse(&m, msg, len, DKIM_MAX_HEADER_FIELDS) < 0) {
-		report(cb, arg, ARC_FAIL, "out of memory", -1, 0);
+	if (dkim_msg_parse(&m, msg, len, DKIM_MAX_HEADER_FIELDS) < 0)
+		return NULL;
+	v = new_verify(opts);
+	if (!v) {
+		dkim_msg_free(&m);
 		return NULL;
 	}
-	v = new_verify(resolver, opts);
-	if (v && m.truncated) { /* a chain we cannot see whole is no chain: fail closed */
-		snprintf(e.reason, sizeof(e.reason), "more than %d header fields",
+	v->e.cv = ARC_FAIL;
+	if (m.truncated) { /* a chain we cannot see whole is no chain: fail closed */
+		snprintf(v->e.reason, sizeof(v->e.reason), "more than %d header fields",
 		         DKIM_MAX_HEADER_FIELDS);
 		rc = 0;
 	} else {
-		rc = v ? prepare(v, &m, &e, opts->body_cache) : -2;
+		rc = prepare(v, &m, &v->e, opts->body_cache);
 	}
 	dkim_msg_free(&m);
-	if (rc <= 0) {
-		int n = v ? v->n : 0;
+	if (rc == -2) {
 		free_verify(v);
-		if (rc == -2)
-			report(cb, arg, ARC_FAIL, "out of memory", -1, 0);
-		else
-			report(cb, arg, e.cv, e.cv == ARC_NONE ? "" : e.reason, 0, n);
 		return NULL;
 	}
+	v->prepared = rc;
+	set_state(v, DKIM_VS_PREPARED);
+	return v;
+}
+
+/* A prepared verification whose answer came before DNS: reported, freed. */
+static void report_early(struct arc_verify *v, arc_cb cb, void *arg)
+{
+	const struct early *e = &v->e;
+
+	report(cb, arg, e->cv, e->cv == ARC_NONE ? "" : e->reason, 0, v->n, e->temporary);
+	free_verify(v);
+}
+
+struct arc_verify *arc_verify_resume(struct arc_verify *v, const struct dns_resolver *resolver,
+                                     struct dkim_key_cache *cache, arc_cb cb, void *arg)
+{
+	if (!v) {
+		report(cb, arg, ARC_FAIL, "out of memory", -1, 0, false);
+		return NULL;
+	}
+	if (v->prepared <= 0) {
+		report_early(v, cb, arg);
+		return NULL;
+	}
+	v->resolver = resolver;
+	v->co.cache = cache;
 	v->cb = cb;
 	v->arg = arg;
 	set_state(v, DKIM_VS_STARTING);
@@ -468,18 +519,46 @@ struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const c
 		ask_key(v, &v->sets[i - 1].as);
 	}
 	set_state(v, DKIM_VS_WAITING);
-	if (v->pending == 0) {
-		finish(v);
+	if (v->pending == 0 && keys_done(v) == 0)
 		return NULL;
-	}
 	return v;
+}
+
+void arc_verify_defer_crypto(struct arc_verify *v, void (*ready)(void *arg))
+{
+	if (!v)
+		return;
+	v->co.defer_crypto = true;
+	v->crypto_ready = ready;
+}
+
+void arc_verify_crypto(struct arc_verify *v)
+{
+	for (int i = 0; i < v->n; i++) {
+		dkim_verdict_crypto(&v->sets[i].ams.sig, &v->sets[i].ams.vd);
+		dkim_verdict_crypto(&v->sets[i].as.sig, &v->sets[i].as.vd);
+	}
+}
+
+void arc_verify_finish(struct arc_verify *v)
+{
+	finish(v); /* operations that never ran stay temperror (free_verify drops them) */
+}
+
+struct arc_verify *arc_verify_start(const struct dns_resolver *resolver, const char *msg,
+                                    size_t len, const struct arc_options *opts, arc_cb cb,
+                                    void *arg)
+{
+	struct arc_verify *v = arc_verify_prepare(msg, len, opts);
+
+	return arc_verify_resume(v, resolver, opts ? opts->cache : NULL, cb, arg);
 }
 
 void arc_verify_cancel(struct arc_verify *v)
 {
 	if (!v)
 		return;
-	for (int i = 0; i < v->n; i++) {
+	for (int i = 0; v->sets && i < v->n; i++) {
 		if (v->sets[i].ams.waiting)
 			dns_cancel(v->resolver, v->sets[i].ams.q);
 		if (v->sets[i].as.waiting)

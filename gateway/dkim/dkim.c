@@ -27,6 +27,8 @@ struct sig_job {
 	struct dkim_sig sig;
 	struct dns_query *q; /* while the key query is outstanding */
 	bool waiting;
+	bool need;              /* prepared: its key decides (else its result is known) */
+	struct dkim_verdict vd; /* once its key is in */
 };
 
 struct dkim_verify {
@@ -39,10 +41,13 @@ struct dkim_verify {
 	struct sig_job *jobs;
 	struct dkim_sig_result *res;
 	size_t pending;
+	size_t n_crypto;                 /* deferred public-key operations */
+	void (*crypto_ready)(void *arg); /* dkim_verify_defer_crypto(), with arg */
+	bool busy;              /* prepared without hashing: the verification threads were full */
 	enum dkim_vstate state; /* changed only by set_state() */
 };
 
-const char *const dkim_vstate_names[DKIM_VS_MAX] = {"starting", "waiting"};
+const char *const dkim_vstate_names[DKIM_VS_MAX] = {"prepared", "starting", "waiting", "crypto"};
 
 static void set_state(struct dkim_verify *v, enum dkim_vstate s)
 {
@@ -118,6 +123,8 @@ size_t dkim_key_cache_size(const struct gw_auth *a)
 
 static void free_verify(struct dkim_verify *v)
 {
+	for (size_t k = 0; v->jobs && k < v->n; k++)
+		dkim_verdict_drop(&v->jobs[k].vd);
 	free(v->jobs);
 	free(v->res);
 	free(v);
@@ -164,21 +171,37 @@ static void describe(struct dkim_sig_result *r, const struct dkim_sig *s)
 	r->expiration = s->x;
 }
 
+/*
+ * Every key is in: the callback (then 0: v was finished and freed), or,
+ * when public-key operations wait, the owner's crypto_ready (then 1: v is
+ * the owner's, who may even have finished it already; touch it no more).
+ */
+static int keys_done(struct dkim_verify *v)
+{
+	if (v->n_crypto) {
+		set_state(v, DKIM_VS_CRYPTO);
+		v->crypto_ready(v->arg);
+		return 1;
+	}
+	finish(v);
+	return 0;
+}
+
 static void key_answer(void *arg, const struct dns_result *res)
 {
 	struct sig_job *j = arg;
 	struct dkim_verify *v = j->v;
 	struct dkim_sig_result *r = &v->res[j->idx];
-	struct dkim_verdict vd;
 
 	j->waiting = false;
 	j->q = NULL;
-	dkim_check(&j->sig, res, &v->co, &vd);
-	set_result(r, vd.status, vd.reason);
-	r->key_bits = vd.key_bits;
-	r->testing = vd.testing;
+	dkim_check(&j->sig, res, &v->co, &j->vd);
+	set_result(r, j->vd.status, j->vd.reason);
+	r->key_bits = j->vd.key_bits;
+	r->testing = j->vd.testing;
+	v->n_crypto += j->vd.pkey != NULL;
 	if (--v->pending == 0 && v->state == DKIM_VS_WAITING)
-		finish(v);
+		keys_done(v);
 }
 
 /*
@@ -197,6 +220,11 @@ static int prepare(struct dkim_verify *v, struct sig_job *j, const struct dkim_m
 		return 0;
 	}
 	enum dkim_status st = dkim_check_time(&j->sig, &v->co, err, sizeof(err));
+	if (st == DKIM_PASS && v->busy) {
+		describe(r, &j->sig); /* fail closed: no hash, no pass */
+		set_result(r, DKIM_TEMPERROR, DKIM_NOT_EVALUATED_BUSY);
+		return 0;
+	}
 	if (st == DKIM_PASS &&
 	    (dkim_sig_body_hash(&j->sig, m, bc) < 0 || dkim_sig_header_hash(&j->sig, m) < 0))
 		return -1;
@@ -236,7 +264,7 @@ static int count_sigs(const struct dkim_msg *m)
 	return n;
 }
 
-static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *need,
+static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m,
                        struct dkim_bh_cache *shared)
 {
 	struct dkim_bh_cache *bc = shared ? shared : calloc(1, sizeof(*bc));
@@ -258,7 +286,7 @@ static int prepare_all(struct dkim_verify *v, const struct dkim_msg *m, int *nee
 				free(bc);
 			return -1;
 		}
-		need[j->idx] = rc;
+		j->need = rc == 1;
 	}
 	if (!shared)
 		free(bc);
@@ -287,19 +315,17 @@ static void truncated(struct dkim_verify *v, const struct dkim_msg *m)
 		set_result(&v->res[idx], DKIM_PERMERROR, why);
 }
 
-static struct dkim_verify *new_verify(const struct dns_resolver *resolver,
-                                      const struct dkim_options *o, size_t n)
+static struct dkim_verify *new_verify(const struct dkim_options *o, size_t n)
 {
 	struct dkim_verify *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
-	v->resolver = resolver;
 	v->n = n;
+	v->busy = o->busy;
 	v->co.min_rsa_bits = o->min_rsa_bits;
 	v->co.clock_skew = o->clock_skew;
 	v->co.now = o->now ? o->now : time(NULL);
-	v->co.cache = o->cache;
 	v->max_body_hashes = o->max_body_hashes && o->max_body_hashes < DKIM_BH_SLOTS
 	                         ? o->max_body_hashes
 	                         : DKIM_BH_SLOTS;
@@ -312,13 +338,12 @@ static struct dkim_verify *new_verify(const struct dns_resolver *resolver,
 	return v;
 }
 
-struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const char *msg,
-                                      size_t len, const struct dkim_options *opts, dkim_cb cb,
-                                      void *arg)
+struct dkim_verify *dkim_verify_prepare(const char *msg, size_t len,
+                                        const struct dkim_options *opts)
 {
 	struct dkim_options def;
 	struct dkim_msg m;
-	int need[DKIM_MAX_SIGNATURES] = {0};
+	struct dkim_verify *v;
 
 	if (!opts) {
 		dkim_options_default(&def);
@@ -328,33 +353,75 @@ struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const
 	if (max == 0 || max > DKIM_MAX_SIGNATURES)
 		max = DKIM_MAX_SIGNATURES;
 	if (dkim_msg_parse(&m, msg, len, DKIM_MAX_HEADER_FIELDS) < 0)
-		return fail_oom(cb, arg);
+		return NULL;
 	size_t total = (size_t)count_sigs(&m);
 	if (m.truncated && total == 0)
 		total = 1; /* one permerror entry: signatures may hide beyond the limit */
-	struct dkim_verify *v = new_verify(resolver, opts, total < max ? total : max);
+	v = new_verify(opts, total < max ? total : max);
 	if (v && m.truncated) {
 		truncated(v, &m);
-	} else if (!v || prepare_all(v, &m, need, opts->body_cache) < 0) {
-		dkim_msg_free(&m);
-		if (v)
-			free_verify(v);
-		return fail_oom(cb, arg);
+	} else if (v && prepare_all(v, &m, opts->body_cache) < 0) {
+		free_verify(v);
+		v = NULL;
 	}
 	dkim_msg_free(&m);
+	if (!v)
+		return NULL;
 	v->n_ignored = total - v->n;
+	set_state(v, DKIM_VS_PREPARED);
+	return v;
+}
+
+struct dkim_verify *dkim_verify_resume(struct dkim_verify *v, const struct dns_resolver *resolver,
+                                       struct dkim_key_cache *cache, dkim_cb cb, void *arg)
+{
+	if (!v)
+		return fail_oom(cb, arg);
+	v->resolver = resolver;
+	v->co.cache = cache;
 	v->cb = cb;
 	v->arg = arg;
 	set_state(v, DKIM_VS_STARTING);
 	for (size_t k = 0; k < v->n; k++)
-		if (need[k])
+		if (v->jobs[k].need)
 			ask_key(v, &v->jobs[k]);
 	set_state(v, DKIM_VS_WAITING);
-	if (v->pending == 0) {
-		finish(v);
+	if (v->pending == 0 && keys_done(v) == 0)
 		return NULL;
-	}
 	return v;
+}
+
+void dkim_verify_defer_crypto(struct dkim_verify *v, void (*ready)(void *arg))
+{
+	if (!v)
+		return;
+	v->co.defer_crypto = true;
+	v->crypto_ready = ready;
+}
+
+void dkim_verify_crypto(struct dkim_verify *v)
+{
+	for (size_t k = 0; k < v->n; k++) {
+		struct sig_job *j = &v->jobs[k];
+		if (!j->vd.pkey)
+			continue;
+		dkim_verdict_crypto(&j->sig, &j->vd);
+		set_result(&v->res[k], j->vd.status, j->vd.reason);
+	}
+}
+
+void dkim_verify_finish(struct dkim_verify *v)
+{
+	finish(v); /* operations that never ran stay temperror (free_verify drops them) */
+}
+
+struct dkim_verify *dkim_verify_start(const struct dns_resolver *resolver, const char *msg,
+                                      size_t len, const struct dkim_options *opts, dkim_cb cb,
+                                      void *arg)
+{
+	struct dkim_verify *v = dkim_verify_prepare(msg, len, opts);
+
+	return dkim_verify_resume(v, resolver, opts ? opts->cache : NULL, cb, arg);
 }
 
 void dkim_verify_cancel(struct dkim_verify *v)

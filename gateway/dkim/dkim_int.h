@@ -201,7 +201,7 @@ int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned 
 /* ---- the life of one verification (DKIM or ARC) -------------------- */
 
 /*
- * STARTING while *_verify_start() hashes and sends the key queries: an
+ * STARTING while *_verify_resume() sends the key queries: an
  * answer that arrives then (a synchronous resolver, a cache hit) must not
  * finish and free the verification under start's feet. WAITING once start
  * has sent everything: the last answer finishes it. (Finishing frees the
@@ -209,8 +209,25 @@ int dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg, const unsigned 
  */
 /* The reason of a signature left unverified by the body hash limit. */
 #define DKIM_NOT_EVALUATED "not evaluated: body hash limit reached"
+/* The reason of a signature left unhashed because the verification threads were full. */
+#define DKIM_NOT_EVALUATED_BUSY "not evaluated: verification threads busy"
 
-enum dkim_vstate { DKIM_VS_STARTING, DKIM_VS_WAITING, DKIM_VS_MAX };
+/*
+ * PREPARED once *_verify_prepare() has hashed (maybe on a pool thread):
+ * no DNS asked, no callback known yet; *_verify_resume() moves on.
+ */
+/*
+ * CRYPTO once every key is in while public-key operations were deferred
+ * (*_verify_defer_crypto()): the owner runs *_verify_crypto() (maybe on
+ * another thread), then *_verify_finish() on the loop.
+ */
+enum dkim_vstate {
+	DKIM_VS_PREPARED,
+	DKIM_VS_STARTING,
+	DKIM_VS_WAITING,
+	DKIM_VS_CRYPTO,
+	DKIM_VS_MAX
+};
 
 extern const char *const dkim_vstate_names[DKIM_VS_MAX];
 
@@ -221,6 +238,7 @@ struct dkim_check_opts {
 	uint32_t clock_skew;
 	time_t now;
 	struct dkim_key_cache *cache;
+	bool defer_crypto; /* leave the public-key operation to dkim_verdict_crypto() */
 };
 
 struct dkim_verdict {
@@ -228,11 +246,27 @@ struct dkim_verdict {
 	char reason[96];
 	unsigned key_bits;
 	bool testing;
+	/*
+	 * defer_crypto, every other check passed: a reference to the key whose
+	 * operation is still to run (status is temperror until it has run);
+	 * released by dkim_verdict_crypto() or dkim_verdict_drop().
+	 */
+	EVP_PKEY *pkey;
 };
 
 /* Decides a parsed, hashed signature against the DNS answer for its key. */
 void dkim_check(const struct dkim_sig *s, const struct dns_result *res,
                 const struct dkim_check_opts *o, struct dkim_verdict *v);
+
+/*
+ * The deferred public-key operation of a verdict (nothing when v->pkey is
+ * NULL): pass or fail. Pure, so any thread; EVP_PKEY is safe for
+ * concurrent use once made.
+ */
+void dkim_verdict_crypto(const struct dkim_sig *s, struct dkim_verdict *v);
+
+/* Releases a deferred operation that will not run (the verdict stays temperror). */
+void dkim_verdict_drop(struct dkim_verdict *v);
 
 /* Time checks (t=, x=) of a DKIM-Signature; DKIM_PASS when acceptable. */
 enum dkim_status dkim_check_time(const struct dkim_sig *s, const struct dkim_check_opts *o,

@@ -8,7 +8,10 @@
  *
  * Shared by DKIM-Signature, ARC-Message-Signature and ARC-Seal. Must never
  * query DNS nor touch the message: everything it needs was computed
- * beforehand into struct dkim_sig.
+ * beforehand into struct dkim_sig. With defer_crypto the last step, the
+ * public-key operation (which an attacker's key makes costly: 16384-bit
+ * moduli, a large e), is left to dkim_verdict_crypto(), which may run on
+ * another thread.
  */
 #include <stdio.h>
 #include <string.h>
@@ -92,7 +95,8 @@ enum dkim_status dkim_check_time(const struct dkim_sig *s, const struct dkim_che
 	return DKIM_PASS;
 }
 
-static void check_crypto(const struct dkim_sig *s, const struct dkim_key *k, struct dkim_verdict *v)
+static void check_crypto(const struct dkim_sig *s, const struct dkim_key *k,
+                         const struct dkim_check_opts *o, struct dkim_verdict *v)
 {
 	if (s->kind != DKIM_KIND_AS && s->bh_skipped) {
 		verdict(v, DKIM_PERMERROR, DKIM_NOT_EVALUATED);
@@ -104,6 +108,12 @@ static void check_crypto(const struct dkim_sig *s, const struct dkim_key *k, str
 	}
 	if (s->kind != DKIM_KIND_AS && !s->bh_ok) {
 		verdict(v, DKIM_FAIL, "body hash mismatch");
+		return;
+	}
+	if (o->defer_crypto) { /* until dkim_verdict_crypto(): never a pass */
+		verdict(v, DKIM_TEMPERROR, DKIM_NOT_EVALUATED_BUSY);
+		if (EVP_PKEY_up_ref(k->pkey) == 1)
+			v->pkey = k->pkey;
 		return;
 	}
 	int r = dkim_key_verify(k, s->alg, s->hhash, s->hhlen, s->b, s->blen);
@@ -158,6 +168,26 @@ void dkim_check(const struct dkim_sig *s, const struct dns_result *res,
 	v->key_bits = k.bits;
 	v->testing = k.testing;
 	if (compatible(s, &k, o, v))
-		check_crypto(s, &k, v);
+		check_crypto(s, &k, o, v);
 	dkim_key_release(&k);
+}
+
+void dkim_verdict_crypto(const struct dkim_sig *s, struct dkim_verdict *v)
+{
+	if (!v->pkey)
+		return;
+	/* No cached verify context: it belongs to the loop's key cache. */
+	struct dkim_key k = {.pkey = v->pkey};
+	int r = dkim_key_verify(&k, s->alg, s->hhash, s->hhlen, s->b, s->blen);
+	if (r == 1)
+		verdict(v, DKIM_PASS, "");
+	else
+		verdict(v, DKIM_FAIL, "signature verification failed");
+	dkim_verdict_drop(v);
+}
+
+void dkim_verdict_drop(struct dkim_verdict *v)
+{
+	EVP_PKEY_free(v->pkey);
+	v->pkey = NULL;
 }

@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "smtp_sasl.h"
 #include "smtp_session.h"
+#include "work_pool.h"
 
 #define AUTH_FIELD_MAX 256
 
@@ -166,127 +167,28 @@ static void auth_result(struct smtp_session *s, const char *user, bool ok)
  */
 #define AUTH_POOL_THREADS 2
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+static struct work_pool pool = WORK_POOL_INIT("auth password checks", LS_SMTP);
 
 struct sasl_job {
-	struct sasl_job *next;  /* the worker's list */
-	struct sasl_job *qnext; /* the pool's queue */
+	struct work_job pj;    /* first: the pool's handle */
+	struct sasl_job *next; /* the worker's list */
 	struct smtp_worker *w;
 	uint64_t sid;
 	struct smtp_runtime *rt;
-	struct event *done;
-	enum job_state state; /* under pool.lock */
-	bool ok;
+	bool ok;      /* written by run, read on the loop once done fired */
 	bool ip_slot; /* holds one of its address's max_auth_checks_per_ip (smtp_authip.c) */
 	char ip_key[72];
 	char user[AUTH_FIELD_MAX];
 	char pass[AUTH_FIELD_MAX];
 };
 
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* a job was queued */
-	pthread_cond_t done; /* a job finished (teardown waits for it) */
-	struct sasl_job *head, *tail;
-	uint32_t in_flight; /* queued + running */
-	uint32_t threads;
-} pool = {PTHREAD_MUTEX_INITIALIZER,
-          PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER,
-          NULL,
-          NULL,
-          0,
-          0};
-
-static struct sasl_job *pool_take(void)
+/* On a pool thread: the hash, then the password is wiped. */
+static void job_run(struct work_job *pj)
 {
-	while (!pool.head)
-		pthread_cond_wait(&pool.work, &pool.lock);
-	struct sasl_job *j = pool.head;
-	pool.head = j->qnext;
-	if (!pool.head)
-		pool.tail = NULL;
-	j->state = JOB_RUNNING;
-	return j;
-}
+	struct sasl_job *j = (struct sasl_job *)pj;
 
-static void *pool_thread(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&pool.lock);
-	for (;;) {
-		struct sasl_job *j = pool_take();
-		pthread_mutex_unlock(&pool.lock);
-		bool ok = smtp_sasl_verify(j->rt->cfg, j->user, j->pass);
-		pthread_mutex_lock(&pool.lock);
-		OPENSSL_cleanse(j->pass, sizeof j->pass);
-		j->ok = ok;
-		j->state = JOB_DONE;
-		pool.in_flight--;
-		/* Under the lock: teardown frees a job only once it is done and the lock is free.
-		 */
-		event_active(j->done, EV_READ, 0);
-		pthread_cond_broadcast(&pool.done);
-	}
-	return NULL;
-}
-
-/* Threads start with the first AUTH; they live as long as the process. */
-static int pool_start(void)
-{
-	while (pool.threads < AUTH_POOL_THREADS) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, pool_thread, NULL))
-			return pool.threads ? 0 : -1;
-		pthread_detach(t);
-		pool.threads++;
-	}
-	return 0;
-}
-
-/* Queues j unless max checks already run or wait: 0, or -1 (pool full or no thread). */
-static int pool_submit(struct sasl_job *j, uint32_t max)
-{
-	int rc = -1;
-	pthread_mutex_lock(&pool.lock);
-	if (pool.in_flight >= max || pool_start())
-		goto out;
-	j->state = JOB_QUEUED;
-	j->qnext = NULL;
-	if (pool.tail)
-		pool.tail->qnext = j;
-	else
-		pool.head = j;
-	pool.tail = j;
-	pool.in_flight++;
-	pthread_cond_signal(&pool.work);
-	rc = 0;
-out:
-	pthread_mutex_unlock(&pool.lock);
-	return rc;
-}
-
-/* Takes j out of the queue if it has not started; else waits until it is done. */
-static void pool_cancel(struct sasl_job *j)
-{
-	pthread_mutex_lock(&pool.lock);
-	if (j->state == JOB_QUEUED) {
-		struct sasl_job **pp = &pool.head, *prev = NULL;
-		while (*pp && *pp != j) {
-			prev = *pp;
-			pp = &(*pp)->qnext;
-		}
-		if (*pp) {
-			*pp = j->qnext;
-			if (pool.tail == j)
-				pool.tail = prev;
-			pool.in_flight--;
-		}
-		j->state = JOB_DONE;
-	}
-	while (j->state != JOB_DONE)
-		pthread_cond_wait(&pool.done, &pool.lock);
-	pthread_mutex_unlock(&pool.lock);
+	j->ok = smtp_sasl_verify(j->rt->cfg, j->user, j->pass);
+	OPENSSL_cleanse(j->pass, sizeof j->pass);
 }
 
 static void job_free(struct smtp_worker *w, struct sasl_job *j)
@@ -296,8 +198,8 @@ static void job_free(struct smtp_worker *w, struct sasl_job *j)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = j->next;
-	pool_cancel(j);
-	event_free(j->done);
+	work_pool_cancel(&pool, &j->pj);
+	event_free(j->pj.done);
 	if (j->ip_slot)
 		smtp_authip_end(&j->rt->cfg->limits, j->ip_key);
 	smtp_runtime_unref(j->rt);
@@ -393,10 +295,12 @@ static void auth_done(struct smtp_session *s, const char *user, char *pass)
 	memcpy(j->pass, pass, pl + 1);
 	OPENSSL_cleanse(pass, pl);
 	j->rt = smtp_runtime_ref(s->rt);
-	j->done = event_new(s->w->base, -1, 0, job_done, j);
-	if (!j->done || pool_submit(j, s->cfg->limits.max_auth_checks)) {
-		if (j->done)
-			event_free(j->done);
+	j->pj.run = job_run;
+	j->pj.done = event_new(s->w->base, -1, 0, job_done, j);
+	if (!j->pj.done ||
+	    work_pool_submit(&pool, &j->pj, AUTH_POOL_THREADS, s->cfg->limits.max_auth_checks)) {
+		if (j->pj.done)
+			event_free(j->pj.done);
 		smtp_authip_end(&j->rt->cfg->limits, j->ip_key);
 		smtp_runtime_unref(j->rt);
 		OPENSSL_cleanse(j, sizeof *j);

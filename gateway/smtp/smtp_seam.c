@@ -91,6 +91,7 @@ static struct smtp_auth *auth_new(struct smtp_worker *w, struct smtp_runtime *rt
 		free(a);
 		return NULL;
 	}
+	a->ctx.base = w->base; /* large messages' DKIM/ARC hashing comes back to this loop */
 	a->refs = 1;
 	a->rt = smtp_runtime_ref(rt);
 	a->needed = cfg_needs_auth(rt->cfg);

@@ -13,7 +13,7 @@
  * http_reply.c.
  *
  * A large message's request is built on the payload build threads
- * (webhook_pool.c): the MIME parse and JSON of a 10 MB header section take
+ * (a work_pool.h pool of its own): the MIME parse and JSON of a 10 MB header section take
  * a few hundred ms, which would stall every other session of the worker.
  * Such a build borrows the session's route, envelope and message (the
  * session keeps them until its reply or delivery_forget()); only its id
@@ -46,7 +46,7 @@
 #include "metrics.h"
 #include "webhook_answer.h"
 #include "webhook_multi.h"
-#include "webhook_pool.h"
+#include "work_pool.h"
 #include "webhook_request.h"
 
 /* First retry after about this, doubling each time (half of it random jitter). */
@@ -59,6 +59,9 @@
 /* A route's identity for its state: name, newline, URL (longer ones are cut, still distinct
  * enough). */
 #define ROUTE_KEY_MAX 4096
+
+/* The payload build threads, whole process (payload_build_threads, max_payload_builds). */
+static struct work_pool build_pool = WORK_POOL_INIT("payload_build_threads", LS_WEBHOOK);
 
 enum job_state {
 	JOB_NEW,      /* being set up in delivery_submit */
@@ -115,7 +118,7 @@ struct job {
 	struct webhook_answer ans;  /* what the attempt in flight was answered */
 	struct smtp_reply failed;   /* JOB_FAILED's reply */
 	/* JOB_BUILDING: the build on the pool, and what it borrows (see the file's comment) */
-	struct webhook_pool_job build;
+	struct work_job build;
 	const struct gw_route *route; /* the session's */
 	struct envelope env;          /* a shallow copy: its pointers are the session's */
 	const struct envelope *envp;  /* &env, or NULL when the session gave none */
@@ -276,7 +279,7 @@ static void job_build_stop(struct job *j)
 {
 	if (!j->build.done)
 		return;
-	webhook_pool_cancel(&j->build);
+	work_pool_cancel(&build_pool, &j->build);
 	event_free(j->build.done);
 	j->build.done = NULL;
 	json_decref(j->auth);
@@ -714,7 +717,7 @@ static int job_ready(struct job *j, const struct gw_route *route)
 }
 
 /* On a payload build thread: nothing but the pure build. */
-static void build_run(struct webhook_pool_job *pj)
+static void build_run(struct work_job *pj)
 {
 	struct job *j = (struct job *)((char *)pj - offsetof(struct job, build));
 
@@ -779,8 +782,8 @@ static int build_later(struct job *j, const struct gw_route *route, const struct
 	j->build.done = event_new(d->base, -1, 0, on_built, j);
 	if ((auth && !j->auth) || !j->build.done)
 		return -1;
-	if (webhook_pool_submit(&j->build, limits->payload_build_threads,
-	                        limits->max_payload_builds) < 0) {
+	if (work_pool_submit(&build_pool, &j->build, limits->payload_build_threads,
+	                     limits->max_payload_builds) < 0) {
 		event_free(j->build.done);
 		j->build.done = NULL;
 		snprintf(err, errsz, "limit max_payload_builds=%u reached (or no build thread)",

@@ -302,6 +302,20 @@ static const struct config_key auth_keys[] = {
      KEY_RELOADABLE,
      "Let a DKIM signature whose l= leaves body bytes unsigned count for DMARC alignment "
      "(anyone can append to such a body). Off: it still shows as a pass, but DMARC ignores it."},
+    {"dkim_offload_threshold", KT_SIZE, "64KB", 0, GB(4), AUT(dkim_offload_threshold), 0, NULL,
+     KEY_RELOADABLE,
+     "A message of at least this many octets has its DKIM and ARC work (parsing, hashing, "
+     "public-key operations) done on the verification threads, so that its worker keeps "
+     "serving its other sessions meanwhile; smaller ones are checked on the worker's loop (a "
+     "millisecond or two at most), so that ordinary mail never waits for, nor is refused by, "
+     "threads an attack keeps busy. 0: none (all on the loop)."},
+    {"dkim_verify_threads", KT_U32, "2", 1, 64, AUT(dkim_verify_threads), 0, NULL, 0,
+     "Threads hashing the messages over dkim_offload_threshold for DKIM and ARC, for the whole "
+     "process; started with the first such message, read at start."},
+    {"dkim_max_verifies", KT_U32, "64", 1, 100000, AUT(dkim_max_verifies), 0, NULL, KEY_RELOADABLE,
+     "Messages hashing or waiting on the verification threads at once, whole process; beyond "
+     "it a message's signatures are not evaluated: dkim=temperror and arc=temperror (fail "
+     "closed, never a pass; enforce answers 451)."},
     {"trust_arc", KT_BOOL, "false", 0, 0, AUT(trust_arc), 0, NULL, KEY_RELOADABLE,
      "Let a passing ARC chain override a DMARC failure, when its newest seal is by one of "
      "trusted_arc_sealers (no sealers: no override)."},

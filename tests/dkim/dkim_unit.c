@@ -7,6 +7,7 @@
  * reads the RFC 8463 vector from ../shared/testdata.
  */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,6 +261,7 @@ struct got {
 	size_t n;
 	enum dkim_status st[4];
 	enum arc_status cv;
+	bool temporary;
 };
 
 static void on_dkim(void *arg, const struct dkim_result *r)
@@ -278,6 +280,7 @@ static void on_arc(void *arg, const struct arc_result *r)
 
 	g->calls++;
 	g->cv = r->cv;
+	g->temporary = r->temporary;
 }
 
 static char *load_crlf(const char *path, size_t *len)
@@ -359,6 +362,154 @@ static void test_async(void)
 	zone_free(z);
 }
 
+struct prep_arg {
+	const char *msg;
+	size_t len;
+	const struct dkim_options *o;
+	struct dkim_verify *v;
+};
+
+static void *prepare_thread(void *arg)
+{
+	struct prep_arg *p = arg;
+
+	p->v = dkim_verify_prepare(p->msg, p->len, p->o);
+	return NULL;
+}
+
+static int ready_calls;
+
+static void on_ready(void *arg)
+{
+	(void)arg;
+	ready_calls++;
+}
+
+static void *crypto_thread(void *arg)
+{
+	dkim_verify_crypto(arg);
+	return NULL;
+}
+
+/*
+ * Deferred public-key operations: ready instead of the callback, the
+ * operation on another thread, then finish reports; finish without the
+ * operation leaves the signature temperror, never a pass.
+ */
+static void test_deferred_crypto(void)
+{
+	struct zone *z = zone_new();
+	struct dns_resolver r = zone_resolver(z);
+	struct got g = {0};
+	size_t len;
+	char *msg = load_crlf(VECTOR, &len);
+	struct dkim_options o;
+	pthread_t t;
+
+	CHECK(msg != NULL);
+	if (!msg) {
+		zone_free(z);
+		return;
+	}
+	dkim_options_default(&o);
+	o.now = 1528637909 + 60;
+	zone_add_txt(z, "brisbane._domainkey.football.example.com", "v=DKIM1; k=ed25519; p=" ED_P,
+	             strlen("v=DKIM1; k=ed25519; p=" ED_P));
+	zone_add_status(z, "test._domainkey.football.example.com", DNS_TEMPFAIL);
+	struct dkim_verify *v = dkim_verify_prepare(msg, len, &o);
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	CHECK_INT(ready_calls, 1);
+	CHECK_INT(g.calls, 0);
+	CHECK_INT(pthread_create(&t, NULL, crypto_thread, v), 0);
+	pthread_join(t, NULL);
+	dkim_verify_finish(v);
+	CHECK(g.calls == 1 && g.n == 2 && g.st[0] == DKIM_PASS && g.st[1] == DKIM_TEMPERROR);
+
+	memset(&g, 0, sizeof(g));
+	v = dkim_verify_prepare(msg, len, &o);
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	dkim_verify_finish(v); /* the threads were full: no operation */
+	CHECK(g.calls == 1 && g.st[0] == DKIM_TEMPERROR && g.st[1] == DKIM_TEMPERROR);
+
+	v = dkim_verify_prepare(msg, len, &o); /* cancelled while waiting: keys released */
+	dkim_verify_defer_crypto(v, on_ready);
+	CHECK(dkim_verify_resume(v, &r, NULL, on_dkim, &g) == v);
+	dkim_verify_cancel(v);
+	CHECK_INT(ready_calls, 3);
+	free(msg);
+	zone_free(z);
+}
+
+/* A well-formed ARC set whose seals nobody can verify (no keys in the zone). */
+static const char arc_msg[] =
+    "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.org; s=arc; t=1; b=AAAA\r\n"
+    "ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=arc; "
+    "t=1; h=from; bh=AAAA; b=AAAA\r\n"
+    "ARC-Authentication-Results: i=1; mx.example.org; spf=pass\r\n"
+    "From: a@b\r\n\r\nhi\r\n";
+
+/*
+ * The two halves of a verification: prepare (on another thread, no DNS)
+ * then resume gives what start gives; busy hashes nothing and never passes.
+ */
+static void test_prepared(void)
+{
+	struct zone *z = zone_new();
+	struct dns_resolver r = zone_resolver(z);
+	struct got g = {0};
+	size_t len;
+	char *msg = load_crlf(VECTOR, &len);
+	struct dkim_options o;
+	struct arc_options ao;
+	pthread_t t;
+
+	CHECK(msg != NULL);
+	if (!msg) {
+		zone_free(z);
+		return;
+	}
+	dkim_options_default(&o);
+	o.now = 1528637909 + 60;
+	zone_add_txt(z, "brisbane._domainkey.football.example.com", "v=DKIM1; k=ed25519; p=" ED_P,
+	             strlen("v=DKIM1; k=ed25519; p=" ED_P));
+	zone_add_status(z, "test._domainkey.football.example.com", DNS_TEMPFAIL);
+	struct prep_arg pa = {msg, len, &o, NULL};
+	CHECK_INT(pthread_create(&t, NULL, prepare_thread, &pa), 0);
+	pthread_join(t, NULL);
+	CHECK(pa.v != NULL);
+	CHECK_INT(zone_queries(z), 0); /* prepare asks no key */
+	CHECK(dkim_verify_resume(pa.v, &r, NULL, on_dkim, &g) == NULL);
+	CHECK(g.calls == 1 && g.n == 2 && g.st[0] == DKIM_PASS && g.st[1] == DKIM_TEMPERROR);
+	size_t q = zone_queries(z);
+	CHECK(q > 0);
+
+	/* never resumed: cancel frees it */
+	dkim_verify_cancel(dkim_verify_prepare(msg, len, &o));
+
+	/* busy: temperror for both, the valid one included; no key asked */
+	memset(&g, 0, sizeof(g));
+	o.busy = true;
+	CHECK(dkim_verify_start(&r, msg, len, &o, on_dkim, &g) == NULL);
+	CHECK(g.calls == 1 && g.n == 2 && g.st[0] == DKIM_TEMPERROR && g.st[1] == DKIM_TEMPERROR);
+	CHECK_INT(zone_queries(z), q);
+
+	/* ARC: without keys a plain fail; busy: temporary fail, no key asked */
+	memset(&g, 0, sizeof(g));
+	arc_options_default(&ao);
+	CHECK(arc_verify_start(&r, arc_msg, strlen(arc_msg), &ao, on_arc, &g) == NULL);
+	CHECK(g.calls == 1 && g.cv == ARC_FAIL && !g.temporary);
+	q = zone_queries(z);
+	memset(&g, 0, sizeof(g));
+	ao.busy = true;
+	CHECK(arc_verify_start(&r, arc_msg, strlen(arc_msg), &ao, on_arc, &g) == NULL);
+	CHECK(g.calls == 1 && g.cv == ARC_FAIL && g.temporary);
+	CHECK_INT(zone_queries(z), q);
+	free(msg);
+	zone_free(z);
+}
+
 static void test_options(void)
 {
 	struct gw_auth a = {0};
@@ -393,5 +544,7 @@ int main(void)
 	test_key_records();
 	test_sig_fields();
 	test_async();
+	test_prepared();
+	test_deferred_crypto();
 	return UNIT_END("dkim");
 }

@@ -196,3 +196,62 @@ def test_client_gone_during_build(gateway_bin, tmp_path, sink):
     finally:
         g.stop()
     assert g.proc.returncode == 0, g.log()[-3000:]
+
+
+class Lines:
+    """A client socket read a reply at a time (the last line of a multi-line one)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.buf = b""
+
+    def reply(self):
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                assert chunk, self.buf
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line[3:4] != b"-":
+                return line.decode()
+
+    def cmd(self, line):
+        self.sock.sendall(line)
+        return self.reply()
+
+    def send(self, sender, msg, last=True):
+        """One transaction in one BDAT chunk; its reply (with last), else the chunk's."""
+        for line in (b"MAIL FROM:<%s>\r\n" % sender, b"RCPT TO:<hello@example.test>\r\n"):
+            assert self.cmd(line).startswith("250"), line
+        return self.cmd(b"BDAT %d%s\r\n" % (len(msg), b" LAST" if last else b"") + msg)
+
+
+def test_payload_pool_full(gateway_bin, tmp_path, sink):
+    """max_payload_builds = 1: two large messages end together on one worker (each whole
+    in the gateway, BDAT's 250 for its chunk, before either BDAT 0 LAST); the first one's
+    build holds the pool's one place (8 MB of header fields take far longer to build than
+    the other BDAT 0 LAST to read), so the other gets 451 4.3.0 and the log names the
+    limit; the sessions go on and their next messages are delivered."""
+    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
+                extra='[limits]\nmax_message_size = "20MB"\npayload_offload_threshold = "4KB"\n'
+                      'max_payload_builds = 1\npayload_build_threads = 1\n')
+    try:
+        a, b = Lines(g.port), Lines(g.port)
+        for n, c in enumerate((a, b)):
+            assert c.reply().startswith("220")
+            assert c.cmd(b"EHLO client.sender.test\r\n").startswith("250")
+            assert c.send(b"alice@sender.test", big_message(n, 8 * 1024 * 1024),
+                          last=False).startswith("250 2.0.0")
+        a.sock.sendall(b"BDAT 0 LAST\r\n")
+        b.sock.sendall(b"BDAT 0 LAST\r\n")
+        replies = sorted([a.reply()[:9], b.reply()[:9]])
+        assert replies == ["250 2.0.0", "451 4.3.0"], replies
+        for c in (a, b):
+            assert c.send(b"bob@sender.test", small_message(3)).startswith("250 "), \
+                "the session goes on"
+            c.sock.close()
+    finally:
+        g.stop()
+    log = g.log()
+    assert "limit max_payload_builds=1 reached" in log
+    assert len(sink.requests) == 3
