@@ -12,8 +12,7 @@ import socket
 
 import dkim
 
-from test_smtp_auth import (BODY, gateway, header_values, rsa_key, sign, wait_posts,  # noqa: F401
-                            zone)
+from test_smtp_auth import BODY, gateway, header_values, sign, wait_posts, zone  # noqa: F401
 from dnsserver import dns_server  # noqa: F401 (fixture)
 
 ARC_HEADERS = [b"from", b"to", b"subject"]
@@ -31,14 +30,8 @@ def seal(msg, priv):
                                   include_headers=ARC_HEADERS)) + msg
 
 
-def unquoted(key, value):
-    """An [auth] entry for test_smtp_auth's Daemon, which quotes every value: an integer key
-    is written whole in the name and the quoted rest becomes a comment."""
-    return {f"{key} = {value}\n# {key}": "unquoted"}
-
-
-ONE_THREAD = {"dkim_offload_threshold": "64KB", **unquoted("dkim_max_verifies", 1),
-              **unquoted("dkim_verify_threads", 1)}
+ONE_THREAD = {"dkim_offload_threshold": "64KB", "dkim_max_verifies": 1,
+              "dkim_verify_threads": 1}
 
 
 def results(payload):
