@@ -330,3 +330,32 @@ class Gateways:
             fn()
         for g in self.started:
             g.check(self.status)
+
+
+class SmtpLines:
+    """A raw SMTP client read a reply at a time (the last line of a multi-line one), for
+    tests that stage BDAT chunks across sessions."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.buf = b""
+
+    def reply(self):
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                assert chunk, self.buf
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line[3:4] != b"-":
+                return line.decode()
+
+    def cmd(self, line):
+        self.sock.sendall(line)
+        return self.reply()
+
+    def send(self, sender, msg, last=True, rcpt=b"hello@example.test"):
+        """One transaction in one BDAT chunk; its reply (with last), else the chunk's."""
+        for line in (b"MAIL FROM:<%s>\r\n" % sender, b"RCPT TO:<%s>\r\n" % rcpt):
+            assert self.cmd(line).startswith("250"), line
+        return self.cmd(b"BDAT %d%s\r\n" % (len(msg), b" LAST" if last else b"") + msg)
