@@ -48,3 +48,19 @@ def _sanitized():
 # RSS measures the sanitizer's shadow memory and quarantine, not ours: memory bounds
 # are checked in the normal build, which CI runs first.
 SANITIZED = _sanitized()
+
+
+def self_signed_cert(directory, name="mx.test"):
+    """A self-signed EC certificate for `name` (also its subjectAltName) made with the
+    openssl CLI: (certificate path, key path) as strings, the key mode 0600 as the daemon
+    requires."""
+    import os
+    import subprocess
+
+    cert, key = pathlib.Path(directory) / f"{name}.crt", pathlib.Path(directory) / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    return str(cert), str(key)

@@ -10,34 +10,14 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from admin_lib import Daemon, wait_for  # noqa: E402
+from gwdaemon import gateway_config, toml_text  # noqa: E402
 
 
-def config(log):
-    return f'''
-[server]
-allow_root = true
-hostname = "mx.test"
-workers = 1
-log_format = "json"
-log_target = "file"
-log_file = "{log}"
-
-[admin]
-address = "127.0.0.1:@ADMIN@"
-
-[[listener]]
-address = "127.0.0.1:@SMTP@"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[[route]]
-match = "*@good.test"
-url = "http://127.0.0.1:1/hook"
-'''
+def config(log, log_format="json", log_target="file"):
+    return toml_text(gateway_config(
+        "@SMTP@", [{"match": "*@good.test", "url": "http://127.0.0.1:1/hook"}], hostname="mx.test",
+        server={"log_format": log_format, "log_target": log_target, "log_file": str(log)},
+        admin={"address": "127.0.0.1:@ADMIN@"}))
 
 
 def session(d, helo):
@@ -72,8 +52,7 @@ def test_sigusr1_reopens_the_log_file(tmp_path):
 def test_sighup_switches_the_log_format(tmp_path):
     """log_format is reloadable: after SIGHUP the lines on standard error are JSON."""
     log = tmp_path / "unused.log"
-    text = config(log).replace('log_format = "json"\nlog_target = "file"\n',
-                               'log_format = "text"\nlog_target = "stderr"\n')
+    text = config(log, log_format="text", log_target="stderr")
     d = Daemon(tmp_path, text)
     try:
         session(d, "text.test")

@@ -12,34 +12,16 @@ import yaml
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from admin_lib import Daemon  # noqa: E402
+from gwdaemon import gateway_config, toml_text  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples" / "monitoring"
 NAME = re.compile(r"\bsmtp_gateway_[a-z0-9_]+")
 HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
-CONFIG = '''
-[server]
-allow_root = true
-hostname = "mx.test"
-workers = 1
-
-[admin]
-address = "127.0.0.1:@ADMIN@"
-
-[[listener]]
-address = "127.0.0.1:@SMTP@"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[[route]]
-match = "*@good.test"
-url = "http://127.0.0.1:1/hook"
-'''
+CONFIG = toml_text(gateway_config(
+    "@SMTP@", [{"match": "*@good.test", "url": "http://127.0.0.1:1/hook"}], hostname="mx.test",
+    admin={"address": "127.0.0.1:@ADMIN@"}))
 
 
 def exposed(text):

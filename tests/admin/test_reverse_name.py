@@ -15,6 +15,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from admin_lib import Daemon, Sink, wait_for  # noqa: E402
 from dnsserver import DNSServer  # noqa: E402
+from gwdaemon import gateway_config, toml_text  # noqa: E402
 
 ZONE = {
     # confirmed: PTR -> name -> the same address
@@ -34,40 +35,17 @@ ZONE = {
 }
 
 
-def config(sink, dns, lookup="true", spam=""):
-    return f'''
-[server]
-allow_root = true
-hostname = "mx.test"
-workers = 1
-log_level = "debug"
-log_trace = ["smtp"]
-
-[admin]
-address = "127.0.0.1:@ADMIN@"
-
-[[listener]]
-address = "127.0.0.1:@SMTP@"
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1"]
-
-[dns]
-servers = ["{dns.address}"]
-timeout = "300ms"
-tries = 1
-reverse_lookup = {lookup}
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-{spam}
-[[route]]
-match = "*@good.test"
-url = "{sink.url('/200')}"
-'''
+def config(sink, dns, lookup=True, spam=None):
+    doc = gateway_config("@SMTP@", [{"match": "*@good.test", "url": sink.url("/200")}],
+                         hostname="mx.test",
+                         server={"log_level": "debug", "log_trace": ["smtp"]},
+                         admin={"address": "127.0.0.1:@ADMIN@"},
+                         dns={"servers": [dns.address], "timeout": "300ms", "tries": 1,
+                              "reverse_lookup": lookup})
+    doc["listener"][0].update(proxy_protocol=True, proxy_trusted=["127.0.0.1"])
+    if spam:
+        doc["spam"] = spam
+    return toml_text(doc)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +73,7 @@ def converse(sock, line):
 def deliver_from(d, sink, ip, wait_line):
     fam = "TCP6" if ":" in ip else "TCP4"
     dst = "::1" if ":" in ip else "127.0.0.1"
-    n = len(sink.bodies)
+    n = len(sink.requests)
     with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
         s.sendall(f"PROXY {fam} {ip} {dst} 40000 25\r\n".encode())
         assert s.recv(512).startswith(b"220")
@@ -106,8 +84,8 @@ def deliver_from(d, sink, ip, wait_line):
         assert converse(s, b"RCPT TO:<x@good.test>").startswith(b"250")
         assert converse(s, b"DATA").startswith(b"354")
         assert converse(s, b"Subject: r\r\n\r\nhello\r\n.").startswith(b"250")
-    assert wait_for(lambda: len(sink.bodies) > n)
-    return json.loads(sink.bodies[n][1])["envelope"]["client"]
+    assert wait_for(lambda: len(sink.requests) > n)
+    return json.loads(sink.requests[n].body)["envelope"]["client"]
 
 
 @pytest.mark.parametrize("ip,line,name", [
@@ -129,7 +107,7 @@ def test_off_means_no_query(tmp_path):
     sink = Sink()
     dns = DNSServer(ZONE)
     dns.start()
-    d = Daemon(tmp_path, config(sink, dns, lookup="false"))
+    d = Daemon(tmp_path, config(sink, dns, lookup=False))
     try:
         client = deliver_from(d, sink, "192.0.2.7", "connect ip=192.0.2.7")
         assert client["reverse_name"] is None
@@ -153,7 +131,7 @@ def test_rspamd_gets_the_verified_name(tmp_path, ip, line, hostname):
     sink, standin = Sink(), RspamdStandin()
     dns = DNSServer(ZONE)
     dns.start()
-    spam = f'[spam]\nspam = "annotate"\nrspamd_url = "{standin.url}/"\n'
+    spam = {"spam": "annotate", "rspamd_url": f"{standin.url}/"}
     d = Daemon(tmp_path, config(sink, dns, spam=spam))
     try:
         deliver_from(d, sink, ip, line)

@@ -8,8 +8,8 @@ daemon lives and answers, the probe's messages all get 250 within a hang
 bound, the attacker gets precise replies, SIGTERM still drains).
 
 Parts: the daemon is build/gateway/smtp-gateway started by the SMTP
-harness's Gateway (real webhook delivery, 2 workers), the webhook is a
-ThreadingHTTPServer answering 200 with a Content-Length (as
+harness's Gateway (real webhook delivery, 2 workers), the webhook is
+tests/webhook_sink.py's Sink answering 200 with a Content-Length (as
 examples/receiver.py), DNS is tests/dnsserver.py where a scenario needs it.
 The probe runs in a process of its own so that the attacker's Python
 threads (and the GIL) do not colour its figures. Attackers connect from
@@ -18,14 +18,10 @@ probe's; every socket goes to 127.0.0.1. Every loop is bounded in count and
 in time.
 """
 import collections
-import http.server
 import multiprocessing
-import os
 import pathlib
 import resource
-import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -35,8 +31,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "smtp"))
 from dnsserver import DNSServer  # noqa: E402
-from gwpaths import rsa_dkim_key  # noqa: E402
-from smtp_harness import Client, Gateway, free_port  # noqa: E402
+from gwdaemon import sanitizer_report  # noqa: E402
+from gwpaths import free_port, self_signed_cert  # noqa: E402
+from smtp_harness import Client, Gateway  # noqa: E402
+from webhook_sink import Action, Sink  # noqa: E402
 
 ATTACKER_IP = "127.0.0.2"
 PROBE_RCPT = "probe@ours.test"
@@ -45,64 +43,16 @@ HANG_S = 30.0  # a reply slower than this is a hang, not a slow answer
 PROBE_PER_CONN = 90  # the probe reconnects before max_transactions (100) would close it
 
 
-# ---- the webhook --------------------------------------------------------
-class Receiver:
-    """A real HTTP/1.1 webhook: 200 with Content-Length for every POST; counts them."""
-
-    def __init__(self):
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = 60
-            disable_nagle_algorithm = True  # headers and body are two writes
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", 0))
-                left = n
-                while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 20))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
-                with rec.lock:
-                    rec.posts += 1
-                    rec.bytes += n
-                body = b'{"ok":true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.lock = threading.Lock()
-        self.posts = 0
-        self.bytes = 0
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.srv.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.srv.server_port}/hook"
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+# ---- the webhook ----------------------------------------------------------
+def receiver():
+    """The webhook: 200 with a JSON body and a Content-Length for every POST (as
+    examples/receiver.py answers), counting POSTs and bytes, keeping no bodies."""
+    rx = Sink(idle_timeout=60, keep_bodies=False)
+    rx.default = Action(200, body={"ok": True}, headers={"Content-Type": "application/json"})
+    return rx
 
 
 # ---- helpers ------------------------------------------------------------
-def make_certs(d):
-    cert, key = d / "mx.crt", d / "mx.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=mx.test",
-                    "-addext", "subjectAltName=DNS:mx.test", "-keyout", str(key), "-out",
-                    str(cert)], check=True, capture_output=True, timeout=60)
-    os.chmod(key, 0o600)
-    return [(str(cert), str(key))]
-
-
 def sha512_hash(password):
     return subprocess.run(["openssl", "passwd", "-6", "-salt", "attacksalt", password],
                           capture_output=True, text=True, check=True, timeout=30).stdout.strip()
@@ -342,7 +292,7 @@ def run_scenario(sc, binary, tmp, full):
     tmp.mkdir(parents=True, exist_ok=True)
     raise_nofile(sc.fds(full) + 512)
     extra = sc.prepare(tmp, full) if sc.prepare else {}
-    receiver = Receiver()
+    rx = receiver()
     dns = None
     if sc.zone is not None:
         zone, faults = sc.zone(extra, full)
@@ -353,12 +303,12 @@ def run_scenario(sc, binary, tmp, full):
     over.update(sc.config(full))
     if dns is not None:
         over["dns.servers"] = f'["{dns.address}"]'
-    certs = make_certs(tmp) if sc.tls else None
+    certs = [self_signed_cert(tmp)] if sc.tls else None
     users = [("alice", sha512_hash("correct horse"))] if sc.submission else None
     sub_port = free_port() if sc.submission else None
     listeners = ([{"address": f'"127.0.0.1:{sub_port}"', "mode": '"submission"'}]
                  if sc.submission else [])
-    routes = [("*@ours.test", receiver.url)]
+    routes = [("*@ours.test", rx.url())]
     gw = Gateway(tmp, over, certs=certs, users=users, extra_listeners=listeners, binary=binary,
                  routes=routes, max_fds=sc.fds(full) + 512)
     pid = gw.proc.pid
@@ -399,16 +349,9 @@ def run_scenario(sc, binary, tmp, full):
                 pass
         hwm = max(hwm, proc_kb(pid, "VmHWM"))
     finally:
-        alive_before_stop = gw.proc.poll() is None
-        if alive_before_stop:
-            gw.proc.send_signal(signal.SIGTERM)
-            try:
-                gw.proc.wait(60 if full else 20)
-            except subprocess.TimeoutExpired:
-                pass
-        res["exit"] = gw.stop() if alive_before_stop else gw.proc.returncode
+        res["exit"] = gw.close(60 if full else 20)  # the drain, SIGKILL after that
         gw_log = gw.log()
-        receiver.stop()
+        rx.close()
         if dns is not None:
             dns.stop()
     lat = pr["lat"]
@@ -419,8 +362,8 @@ def run_scenario(sc, binary, tmp, full):
         "p99co": pct(co, 99), "cycle_ms": pct(pr["cycle"], 50),
         "greet_p99": pct(pr["greet"], 99), "greet_max": max(pr["greet"] or [float("nan")]),
         "base_kb": base, "hwm_kb": hwm, "attacker": tally.text(), "counts": dict(tally.c),
-        "inflight": ctx.inflight_bytes, "posts": receiver.posts, "post_bytes": receiver.bytes,
-        "sanitizer": "Sanitizer" in gw_log or "runtime error:" in gw_log,
+        "inflight": ctx.inflight_bytes, "posts": rx.posted, "post_bytes": rx.posted_bytes,
+        "sanitizer": sanitizer_report(gw_log),
         "log_tail": gw_log[-3000:],
     })
     res["bound_kb"] = base + sc.memory_bound_kb(ctx)

@@ -18,7 +18,8 @@ import subprocess
 import threading
 import time
 
-from attack_lib import HANG_S, client, ehlo, rsa_dkim_key, run_threads
+from attack_lib import HANG_S, client, ehlo, run_threads
+from gwpaths import rsa_dkim_key
 from gwrandom import rng
 
 MB = 1024 * 1024

@@ -21,8 +21,6 @@ import select
 import os
 import pathlib
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,25 +28,12 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))
+import gwdaemon  # noqa: E402
+from gwdaemon import Process, Toml, gateway_config, listening, port_open  # noqa: E402
+from gwpaths import free_port, rsa_dkim_key  # noqa: E402
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def proc_stat(pid):
@@ -105,10 +90,9 @@ http {{
 }}
 """
         (p / "nginx.conf").write_text(conf)
-        self.proc = subprocess.Popen(["/usr/sbin/nginx", "-p", str(p), "-c", str(p / "nginx.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for port in self.ports.values():
-            wait_port(port)
+        ports = self.ports.values()
+        self.proc = Process(["/usr/sbin/nginx", "-p", p, "-c", p / "nginx.conf"], p / "nginx.out",
+                            ready=lambda proc: all(port_open(port) for port in ports))
         return self
 
     def posts(self, mode):
@@ -122,70 +106,31 @@ http {{
         return sum(1 for l in lines if l.startswith(port + " POST "))
 
     def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.proc.close(timeout=10)
 
 
-class Gateway:
-    """One smtp-gateway process with a benchmark configuration."""
+class Gateway(gwdaemon.Gateway):
+    """One smtp-gateway process with a benchmark configuration, in a folder of its own."""
 
     def __init__(self, binary, workdir, sink_port, workers=2, extra="", route_extra=""):
-        self.binary = binary
-        self.port = free_port()
-        self.config = pathlib.Path(workdir) / f"bench-{self.port}.toml"
-        self.config.write_text(f"""
-[server]
-hostname = "mx.bench.test"
-workers = {workers}
-log_level = "error"
-allow_root = true  # scripts/bench runs as root
-
-[[listener]]
-address = "127.0.0.1:{self.port}"
-
-[limits]
-max_connections = 20000
-max_connections_per_ip = 20000
-max_message_size = "64MB"
-max_transactions = 1000000
-memory_threshold = "1MB"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-{extra}
-
-[[route]]
-name = "bench"
-match = "*@example.test"
-url = "http://127.0.0.1:{sink_port}/inbound"
-secret = "{SECRET}"
-{route_extra}
-""")
-
-    def __enter__(self):
-        self.log = open(self.config.with_suffix(".log"), "w")
-        self.proc = subprocess.Popen([str(self.binary), "-c", str(self.config)],
-                                     stdout=self.log, stderr=self.log)
-        wait_port(self.port)
-        return self
+        route = {"name": "bench", "match": "*@example.test",
+                 "url": f"http://127.0.0.1:{sink_port}/inbound", "secret": SECRET,
+                 "+": Toml(route_extra)}
+        limits = {"max_connections": 20000, "max_connections_per_ip": 20000,
+                  "max_message_size": "64MB", "max_transactions": 1000000,
+                  "memory_threshold": "1MB"}
+        super().__init__(pathlib.Path(tempfile.mkdtemp(prefix="gw-", dir=workdir)),
+                         lambda port: gateway_config(
+                             port, [route], hostname="mx.bench.test", workers=workers,
+                             server={"log_level": "error"}, limits=limits,
+                             auth={"+": Toml(extra)}),
+                         binary=binary, ready=listening)
 
     def stat(self):
-        return proc_stat(self.proc.pid)
+        return proc_stat(self.pid)
 
     def __exit__(self, *exc):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        self.close(timeout=15)  # a measuring tool: the figures are its output
 
 
 def loadgen(build, port, *args, timeout=300):
@@ -210,20 +155,13 @@ def smtp_source(port, sessions, messages, size, new_conn=False, timeout=300):
             "fatal" in r.stderr.lower(), "stderr": r.stderr[-300:]}
 
 
-class SmtpSink:
-    def __init__(self):
-        self.port = free_port()
+class SmtpSink(Process):
+    """Postfix's smtp-sink, the yardstick."""
 
-    def __enter__(self):
-        self.proc = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "nobody",
-                                      f"127.0.0.1:{self.port}", "2048"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
+    def __init__(self, workdir):
+        port = free_port()
+        super().__init__(["/usr/sbin/smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "2048"],
+                         pathlib.Path(workdir) / "smtp-sink.log", port=port, ready=listening)
 
 
 def measure(gw, fn):
@@ -294,10 +232,8 @@ def scenarios(a):
 
 def dkim_setup(workdir):
     """(DNSServer started, gateway options, the signed 5 KB message file)."""
-    sys.path.insert(0, str(ROOT / "tests"))
     import dkim
     from dnsserver import DNSServer
-    from gwpaths import rsa_dkim_key
     key_pem, pub = rsa_dkim_key(workdir)
     line = b"The quarterly numbers are attached below, as discussed on Monday.\r\n"
     msg = (b"From: Alice <alice@client.test>\r\nTo: bench@example.test\r\n"
@@ -465,7 +401,7 @@ def main():
     a.rspamd = None
     deadline = time.monotonic() + 600
     results = {}
-    with Nginx(a.build / "bench-nginx") as nginx, SmtpSink() as sink:
+    with Nginx(a.build / "bench-nginx") as nginx, SmtpSink(a.workdir) as sink:
         for name, gwopts, driver, mode, code in scenarios(a):
             if a.only and name not in a.only:
                 continue

@@ -1,56 +1,34 @@
 """What the deployment tests share: a recording webhook receiver and a gateway
 daemon started from a config text, both on loopback, both bounded in time."""
-import http.server
 import json
 import socket
-import subprocess
-import threading
 import time
 
-from gwpaths import BUILD, free_port
+import gwdaemon
+from gwpaths import BUILD
+from webhook_sink import Sink
 
 BIN = BUILD / "gateway" / "smtp-gateway"
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that answers 200 and keeps (path, JSON body), and
-    each request's headers and raw body in raw."""
+class Receiver(Sink):
+    """webhook_sink.Sink answering 200 to every POST: posts are (path, JSON body), raw
+    each request's headers and raw body."""
 
-    def __init__(self):
-        self.posts = []
-        self.raw = []
-        outer = self
+    @property
+    def posts(self):
+        return [(r.path, json.loads(r.body)) for r in list(self.requests)]
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                outer.raw.append((dict(self.headers.items()), body))
-                outer.posts.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.srv.server_address[1]
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def raw(self):
+        return self.pairs()
 
     def url(self, path="/inbound"):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return super().url(path)
 
     def wait_posts(self, n, timeout=30):
-        deadline = time.monotonic() + timeout
-        while len(self.posts) < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return list(self.posts)
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.wait_requests(n, timeout)
+        return self.posts
 
 
 def wait_listening(port, proc=None, log=None, timeout=15, host="127.0.0.1"):
@@ -66,24 +44,18 @@ def wait_listening(port, proc=None, log=None, timeout=15, host="127.0.0.1"):
     raise AssertionError(f"nothing listens on {host}:{port}: {log.read_text() if log else ''}")
 
 
-class Gateway:
-    """The daemon on a config text; {port} in the text is its SMTP port."""
+class Gateway(gwdaemon.Gateway):
+    """The daemon on a config text; {port} in the text is its SMTP port. stop() fails on a
+    sanitizer report in its log and returns the exit status."""
 
     def __init__(self, tmp, text, name="gateway"):
-        self.port = free_port()
-        self.config = tmp / f"{name}.toml"
-        self.config.write_text(text.replace("{port}", str(self.port)))
-        self.log = tmp / f"{name}.log"
-        with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen([str(BIN), "-c", str(self.config)], stdout=fh,
-                                         stderr=subprocess.STDOUT)
-        wait_listening(self.port, self.proc, self.log)
+        super().__init__(tmp, lambda port: text.replace("{port}", str(port)), name=name,
+                         ready=gwdaemon.listening)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-        return self.proc.returncode
+    def stop(self, timeout=60.0):
+        code = self.close(timeout)
+        self.check(status=None)
+        return code
 
 
 def message(i, sender="alice@sender.test", to="hello@example.test"):

@@ -10,33 +10,26 @@ import subprocess
 
 import pytest
 
-from deploy_lib import BIN, Gateway, Receiver, message, wait_listening
+from deploy_lib import BIN, Gateway, Receiver, message
+from gwdaemon import Process, gateway_config, listening, toml_text
 from gwpaths import ROOT, free_port
 
 EXAMPLE = ROOT / "examples" / "haproxy" / "haproxy.cfg"
 CLIENT_IP = "127.0.0.2"  # the sender; HAProxy itself connects from 127.0.0.1
 MESSAGES = 12
 
-GATEWAY = '''
-[server]
-hostname = "{name}.example.test"
-workers = 1
-allow_root = true  # the tests run as root
-[[listener]]
-address = "127.0.0.1:{port}"
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1/32"]  # HAProxy only: 127.0.0.2 may not claim an address
-{admin}
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-[[route]]
-match = "*@example.test"
-url = "{url}"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-'''
+
+
+def gateway(name, url, admin_port):
+    """The config text of one of the two gateways ({port}: its SMTP port)."""
+    doc = gateway_config("{port}", [{"match": "*@example.test", "url": url,
+                                     "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}],
+                         hostname=f"{name}.example.test")
+    # HAProxy only: 127.0.0.2 may not claim an address
+    doc["listener"][0].update(proxy_protocol=True, proxy_trusted=["127.0.0.1/32"])
+    if admin_port:
+        doc["admin"] = {"address": f"127.0.0.1:{admin_port}"}
+    return toml_text(doc)
 
 
 def admin_supported(tmp_path):
@@ -77,10 +70,7 @@ def stack(tmp_path):
     try:
         for name in ("gw1", "gw2"):
             adm = free_port() if admin else None
-            admin_toml = f'[admin]\naddress = "127.0.0.1:{adm}"' if admin else ""
-            text = GATEWAY.format(name=name, port="{port}", admin=admin_toml,
-                                  url=rx.url(f"/{name}"))
-            gws.append(Gateway(tmp_path, text, name))
+            gws.append(Gateway(tmp_path, gateway(name, rx.url(f"/{name}"), adm), name))
             backends.append((gws[-1].port, adm))
         front = free_port()
         cfg = tmp_path / "haproxy.cfg"
@@ -88,16 +78,9 @@ def stack(tmp_path):
         check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True,
                                text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
-        log = tmp_path / "haproxy.log"
-        with open(log, "wb") as fh:
-            hp = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=fh,
-                                  stderr=subprocess.STDOUT)
-        try:
-            wait_listening(front, hp, log)
+        with Process(["haproxy", "-db", "-f", cfg], tmp_path / "haproxy.log", port=front,
+                     ready=listening):
             yield front, rx, gws
-        finally:
-            hp.terminate()
-            hp.wait(timeout=30)
     finally:
         for g in gws:
             g.stop()

@@ -11,11 +11,10 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from deploy_lib import wait_listening
+from gwdaemon import Process, listening
 from gwpaths import BUILD, ROOT, free_port
 
 BIN = BUILD / "gateway" / "smtp-gateway"
@@ -172,27 +171,19 @@ def test_unit_commands_run_unprivileged(destdir):
 
         (start,) = unit_lines(destdir, "ExecStart")
         drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs"]
-        log = work / "log"
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(drop + shlex.split(command(start)), stdout=fh,
-                                    stderr=subprocess.STDOUT)
+        d = Process(drop + shlex.split(command(start)), work / "log", port=port, ready=listening)
         try:
-            wait_listening(port, proc, log)
             # The next reload changes something visible: the greeting's host name.
             config.write_text(config.read_text().replace('hostname = "mx.example.test"',
                                                          'hostname = "mx2.example.test"'))
             for line in unit_lines(destdir, "ExecReload"):
-                argv = shlex.split(command(line).replace("$MAINPID", str(proc.pid)))
+                argv = shlex.split(command(line).replace("$MAINPID", str(d.pid)))
                 subprocess.run(drop + argv, check=True, capture_output=True, timeout=60)
-            deadline = time.monotonic() + 15
-            while "configuration reloaded" not in log.read_text():
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
+            assert d.wait_log("configuration reloaded", 15), d.log()
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
                 assert "mx2.example.test" in s.ehlo()[1].decode()
         finally:
-            proc.terminate()
-            assert proc.wait(timeout=60) == 0, log.read_text()
-        assert "refusing" not in log.read_text()
+            assert d.close(60) == 0, d.log()
+        assert "refusing" not in d.log()
     finally:
         shutil.rmtree(work)

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from deploy_lib import BIN, Gateway, Receiver, message, wait_listening
+from gwdaemon import gateway_config, toml_text
 from gwpaths import ROOT, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -167,7 +168,8 @@ def test_signature_verifier(tmp_path):
     verify = scope["verify"]
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     rx = Receiver()
-    gw = Gateway(tmp_path, GATEWAY.format(url=rx.url(), secret=secret))
+    gw = Gateway(tmp_path, toml_text(gateway_config(
+        "{port}", [{"match": "*@example.test", "url": rx.url(), "secret": secret}])))
     try:
         with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as s:
             s.sendmail("alice@sender.test", ["hello@example.test"], message(1))
@@ -183,23 +185,6 @@ def test_signature_verifier(tmp_path):
                       headers, body)
 
 
-GATEWAY = """
-[server]
-hostname = "mx.example.test"
-workers = 1
-allow_root = true  # the tests run as root
-[[listener]]
-address = "127.0.0.1:{{port}}"
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-[[route]]
-match = "*@example.test"
-url = "{url}"
-secret = "{secret}"
-"""
 
 
 @pytest.mark.parametrize("page", ["docs/deployment.md"])

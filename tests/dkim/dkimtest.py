@@ -46,3 +46,19 @@ def check(msg_path, zone=None, dns=None, arc=False, lf=False, now=None, min_bits
     p = subprocess.run(cmd, capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     return json.loads(p.stdout)
+
+
+def rsa_key_record(bits=2048):
+    """A fresh RSA key (python3-cryptography): (private key PEM, its DKIM key record)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = k.private_bytes(serialization.Encoding.PEM,
+                          serialization.PrivateFormat.TraditionalOpenSSL,
+                          serialization.NoEncryption())
+    der = k.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"

@@ -3,17 +3,14 @@ python3-authres) with fresh RSA keys, validated by dkim_check --arc: chains
 of 1 to 3 hops, a body changed by an intermediary before the next hop
 (oldest_pass), changes after the last seal, broken sets, and DNS failures,
 including one chain through the real c-ares resolver on loopback."""
-import base64
-
 import pytest
 
-from dkimtest import check, write_zone
+from dkimtest import check, rsa_key_record, write_zone
 from dnsserver import dns_server  # noqa: F401 (fixture)
 
 dkim = pytest.importorskip("dkim")
 pytest.importorskip("authres")
-serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+pytest.importorskip("cryptography.hazmat.primitives.serialization")
 
 MSG = (b"From: Alice <alice@origin.example>\r\n"
        b"To: list@lists.example\r\n"
@@ -29,16 +26,7 @@ HOPS = [(b"lists.example", b"mx.lists.example"), (b"fwd.example", b"mx.fwd.examp
 
 @pytest.fixture(scope="module")
 def keys():
-    out = {}
-    for domain, _ in HOPS:
-        k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = k.private_bytes(serialization.Encoding.PEM,
-                              serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption())
-        der = k.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-        out[domain] = (pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}")
-    return out
+    return {domain: rsa_key_record() for domain, _ in HOPS}
 
 
 def records(keys):

@@ -8,12 +8,10 @@
   one hash and still verify."""
 import pytest
 
-from dkimtest import check, write_zone
+from dkimtest import check, rsa_key_record, write_zone
 
 dkim = pytest.importorskip("dkim")
-serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-import base64  # noqa: E402
+pytest.importorskip("cryptography.hazmat.primitives.serialization")
 
 MSG = (b"From: Alice <alice@example.com>\r\n"
        b"To: Bob <bob@example.net>\r\n"
@@ -25,13 +23,7 @@ MSG = (b"From: Alice <alice@example.com>\r\n"
 
 @pytest.fixture(scope="module")
 def key():
-    k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    priv = k.private_bytes(serialization.Encoding.PEM,
-                           serialization.PrivateFormat.TraditionalOpenSSL,
-                           serialization.NoEncryption())
-    spki = k.public_key().public_bytes(serialization.Encoding.DER,
-                                       serialization.PublicFormat.SubjectPublicKeyInfo)
-    return priv, f"v=DKIM1; k=rsa; p={base64.b64encode(spki).decode()}"
+    return rsa_key_record()
 
 
 def sign(msg, priv, canon=(b"relaxed", b"relaxed")):

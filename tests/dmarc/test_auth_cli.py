@@ -2,19 +2,16 @@
 (tests/dnsserver.py) serves SPF, DKIM and DMARC records; the message is signed
 live with python3-dkim; the JSON the command prints is checked field by field."""
 import json
-import pathlib
 import subprocess
-import sys
 
 import dkim
 import jsonschema
 import pytest
 import yaml
 
-from gwpaths import BUILD, ROOT, TESTDATA, rsa_dkim_key
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from dnsserver import dns_server  # noqa: E402,F401 (fixture)
+from dnsserver import dns_server  # noqa: F401 (fixture)
+from gwdaemon import GATEWAY
+from gwpaths import ROOT, TESTDATA
 
 MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"To: bob@ours.example\r\n"
@@ -23,12 +20,6 @@ MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"Authentication-Results: mx.test.example; dmarc=pass (forged)\r\n"
            b"\r\n"
            b"The numbers are in.\r\n")
-
-
-@pytest.fixture(scope="module")
-def rsa_key(tmp_path_factory):
-    """A fresh 2048-bit key: (private PEM bytes, public DER base64 for p=)."""
-    return rsa_dkim_key(tmp_path_factory.mktemp("key"))
 
 
 def zone(pub, dmarc="v=DMARC1; p=reject"):
@@ -53,7 +44,7 @@ def run_auth(tmp_path, dns, msg, ip, mail_from="alice@example.com", extra=(), ex
                    '[[route]]\nmatch = ["*@ours.example"]\nurl = "http://127.0.0.1:9/hook"\n')
     eml = tmp_path / "m.eml"
     eml.write_bytes(msg)
-    gw = BUILD / "gateway" / "smtp-gateway"
+    gw = GATEWAY
     proc = subprocess.run([str(gw), "auth", "--ip", ip, "--helo", "mail.example.com",
                            "--from", mail_from, "-c", str(cfg), *extra, str(eml)],
                           capture_output=True, text=True, timeout=60)
@@ -136,7 +127,7 @@ def test_dns_timeout_is_temperror(tmp_path, dns_server, rsa_key):
 
 
 def test_usage_errors(tmp_path):
-    gw = BUILD / "gateway" / "smtp-gateway"
+    gw = GATEWAY
     proc = subprocess.run([str(gw), "auth", "--ip", "192.0.2.1"], capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 2
@@ -213,7 +204,7 @@ def test_trust_arc_overrides_dmarc_failure(tmp_path, dns_server, trust, sealers,
                    '[[route]]\nmatch = ["*@ours.example"]\nurl = "http://127.0.0.1:9/hook"\n')
     eml = tmp_path / "m.eml"
     eml.write_bytes(msg)
-    proc = subprocess.run([str(BUILD / "gateway" / "smtp-gateway"), "auth", "--ip",
+    proc = subprocess.run([str(GATEWAY), "auth", "--ip",
                            "198.51.100.9", "--helo", "lists.example.org", "--from",
                            "jqd@d1.example.org", "-c", str(cfg), str(eml)],
                           capture_output=True, text=True, timeout=60)

@@ -84,9 +84,9 @@ def stats_text(st):
     return "\n".join(f"  {k}: {st[k]}" for k in STATS)
 
 
-def check(name, ledger, rx, resent, out=print):
-    """Asserts the invariants; prints the table and the figures. Returns
-    {"rows": Counter, and one count per STATS entry}."""
+def settled_table(name, ledger, rx):
+    """table() once every handler is finished: (rows, text, the app's attempts by key,
+    a Counter with the rows and "250 without a 2xx")."""
     # A handler marks its 2xx after the last byte is written, and the gateway may
     # answer its client before that line runs: wait (bounded) until every handler
     # is finished, or a 2xx would look missing.
@@ -98,6 +98,13 @@ def check(name, ledger, rx, resent, out=print):
     assert None not in attempts, "the app got a request it cannot tie to a message"
     st = collections.Counter(rows=rows)
     st["250 without a 2xx"] = rows[("250", "got")] + rows[("250", "none")]
+    return rows, text, attempts, st
+
+
+def check(name, ledger, rx, resent, out=print):
+    """Asserts the invariants; prints the table and the figures. Returns
+    {"rows": Counter, and one count per STATS entry}."""
+    rows, text, attempts, st = settled_table(name, ledger, rx)
     st["sent again"] = len(resent)
     for n in ledger.first:
         mine = attempts.get((ledger.run, n), [])
@@ -334,10 +341,7 @@ def sigterm_under_load(binary, tmp, n, out=print, threads=16, per_session=5,
         for t in ts:
             t.start()
         wait_for(lambda: answered[0] >= n // 2, 120)
-        t_term = time.monotonic()
-        g.proc.send_signal(signal.SIGTERM)
-        rc = g.proc.wait(30)
-        exit_s = time.monotonic() - t_term
+        rc, exit_s = g.drain(30)
         # what is left of the n messages is sent to a closed port: no reply
         for t in ts:
             t.join(60)
@@ -422,10 +426,7 @@ def sigterm_smtp_source(binary, tmp, n, out=print, procs=8, slow_every=4):
             t.start()
         wait_for(lambda: sum(a.done for a in rx.by_key_list()) >= n // 2, 120)
         answered = sum(a.done for a in rx.by_key_list())
-        t_term = time.monotonic()
-        g.proc.send_signal(signal.SIGTERM)
-        rc = g.proc.wait(30)
-        exit_s = time.monotonic() - t_term
+        rc, exit_s = g.drain(30)
         for t in readers:
             t.join(200)
         assert all(d is not None for d in done), "an smtp-source did not end"
@@ -449,14 +450,7 @@ def sigterm_smtp_source(binary, tmp, n, out=print, procs=8, slow_every=4):
 def check_no_false_250(name, ledger, rx, out=print):
     """Invariant 1 alone, with the table: no 250 for a message the app did not
     answer 2xx, and one delivery id per message."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not all(a.done for a in rx.by_key_list()):
-        time.sleep(0.05)
-    rows, text = table(name, ledger, rx)
-    attempts = rx.by_key()
-    assert None not in attempts, "the app got a request it cannot tie to a message"
-    st = collections.Counter(rows=rows)
-    st["250 without a 2xx"] = rows[("250", "got")] + rows[("250", "none")]
+    rows, text, attempts, st = settled_table(name, ledger, rx)
     for k in ledger.first:
         ids = {a.wid for a in attempts.get((ledger.run, k), [])}
         st["more than one id"] += len(ids) > 1

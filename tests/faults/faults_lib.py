@@ -5,12 +5,18 @@ Everything listens on 127.0.0.1 only; every loop is bounded in count and time.
 """
 import http.server
 import os
+import pathlib
 import re
 import smtplib
 import socket
-import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # also as a script
+import gwdaemon  # noqa: E402
+from gwdaemon import Toml, gateway_config  # noqa: E402
+from webhook_sink import RawReceiver  # noqa: E402,F401 (the fault tests' raw receiver)
 
 TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
               "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK", "0B": "CLOSING"}
@@ -26,12 +32,6 @@ def rcpt_key(rcpt):
     return (m.group(3), int(m.group(2)) * PER_PROC + int(m.group(1))) if m else None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def message(run, n, body_octets=1000):
     """A message with a unique Message-ID and Subject (run, n)."""
     head = (f"From: Alice <alice@sender.test>\r\nTo: hello@good.test\r\n"
@@ -41,76 +41,21 @@ def message(run, n, body_octets=1000):
     return head + line * max(1, body_octets // len(line))
 
 
-class Gateway:
-    """The smtp-gateway daemon with one [[route]] per (name, domain, url)."""
+class Gateway(gwdaemon.Gateway):
+    """The smtp-gateway daemon with one [[route]] per (name, domain, url, extra TOML);
+    start() after a SIGKILL restarts it on the same port, its log going on in the same
+    file."""
 
     def __init__(self, binary, tmp, routes, workers=1, webhook="", limits="", port=None,
                  server="", retry_budget="0"):
-        self.binary = binary
-        self.port = port or free_port()
-        self.config = tmp / "gateway.toml"
-        text = f'''
-[server]
-hostname = "mx.example.test"
-workers = {workers}
-allow_root = true  # the tests run as root
-{server}
-
-[[listener]]
-address = "127.0.0.1:{self.port}"
-mode = "smtp"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[limits]
-max_connections_per_ip = 1000
-{limits}
-
-[webhook]
-timeout = "5s"
-connect_timeout = "2s"
-retry_budget = "{retry_budget}"
-circuit_breaker_threshold = 0
-{webhook}
-'''
-        for name, domain, url, extra in routes:
-            text += f'''
-[[route]]
-name = "{name}"
-match = "*@{domain}"
-url = "{url}"
-{extra}
-'''
-        self.config.write_text(text)
-        self.log_path = tmp / "gateway.log"
-        self.log_fh = open(self.log_path, "ab")
-        self.proc = None
-        self.start()
-
-    def start(self, wait=15):
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.proc = subprocess.Popen([str(self.binary), "-c", str(self.config)],
-                                     stdout=self.log_fh, stderr=self.log_fh, env=env)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.settimeout(2)
-                    if s.recv(512).startswith(b"220"):
-                        s.sendall(b"QUIT\r\n")
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("gateway did not listen: " + self.log())
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
+        routes = [{"name": name, "match": f"*@{domain}", "url": url, "+": Toml(extra)}
+                  for name, domain, url, extra in routes]
+        webhook = {"timeout": "5s", "connect_timeout": "2s", "retry_budget": retry_budget,
+                   "circuit_breaker_threshold": 0, "+": Toml(webhook)}
+        super().__init__(tmp, lambda p: gateway_config(
+            p, routes, workers=workers, server={"+": Toml(server)}, webhook=webhook,
+            limits={"max_connections_per_ip": 1000, "+": Toml(limits)}), binary=binary,
+            port=port, append=True)
 
     def fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
@@ -152,21 +97,14 @@ url = "{url}"
         return n
 
     def smtp(self, timeout=30):
-        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.sender.test",
-                            timeout=timeout)
+        return super().smtp(timeout=timeout)
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def close(self):
-        self.stop()
-        self.log_fh.close()
+    def close(self, timeout=30.0):
+        """Stops it; a sanitizer report in its log fails the run (the exit status is not
+        checked: some runs end in SIGKILL)."""
+        code = super().close(timeout)
+        self.check(status=None)
+        return code
 
 
 def send(g, rcpt, msg, timeout=30):
@@ -221,96 +159,6 @@ def classify(code, text):
     if 500 <= code < 600:
         return ("5xx", code, text)
     return ("noreply", code, text)
-
-
-class RawReceiver:
-    """A raw-socket HTTP receiver: reads each request whole (headers and
-    Content-Length body), then calls behave(sock, receiver), which writes
-    whatever it wants; the connection is closed when behave returns, unless it
-    returns "keep" (then the next request on it is read). Counts requests and
-    connections; stop() wakes behaviours that wait on self.stop_ev."""
-
-    def __init__(self, behave):
-        self.behave = behave
-        self.requests = 0
-        self.connections = 0
-        self.open_conns = 0
-        self.errors = []
-        self.lock = threading.Lock()
-        self.stop_ev = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.threads = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def port(self):
-        return self.sock.getsockname()[1]
-
-    def url(self, path="/hook"):
-        return f"http://127.0.0.1:{self.port()}{path}"
-
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    @staticmethod
-    def read_request(c, buf=b""):
-        """(request bytes, leftover) or (None, b"") when the peer closed first."""
-        while b"\r\n\r\n" not in buf:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        while len(body) < length:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None, b""
-            body += chunk
-        return head + b"\r\n\r\n" + body[:length], body[length:]
-
-    def _serve(self, c):
-        with self.lock:
-            self.connections += 1
-            self.open_conns += 1
-        try:
-            c.settimeout(30)
-            left = b""
-            while not self.stop_ev.is_set():
-                req, left = self.read_request(c, left)
-                if req is None:
-                    break
-                with self.lock:
-                    self.requests += 1
-                if self.behave(c, self) != "keep":
-                    break
-        except OSError as e:
-            self.errors.append(repr(e))
-        finally:
-            with self.lock:
-                self.open_conns -= 1
-            c.close()
-
-    def close(self):
-        self.stop_ev.set()
-        self.thread.join(5)
-        for t in self.threads:
-            t.join(5)
-        self.sock.close()
 
 
 class Attempt:

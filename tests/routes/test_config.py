@@ -80,17 +80,24 @@ def write(tmp_path, text, name="g.toml"):
 ROUTE = '[[route]]\nmatch = "*@example.com"\nurl = "http://127.0.0.1:9/"\n'
 
 
+def refused_until_private(gateway_bin, cfg, path, mode, message):
+    """`check` refuses cfg while the file at path has this mode, saying message; at mode
+    600 it accepts it."""
+    os.chmod(path, mode)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 1
+    assert message in r.stderr
+    os.chmod(path, 0o600)
+    r = run(gateway_bin, "check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+
+
 def test_secret_file_must_be_private(gateway_bin, tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("whsec_c2VjcmV0\nwhsec_b3RoZXI=\n")
-    os.chmod(secret, 0o644)
     cfg = write(tmp_path, ROUTE + f'secret_file = "{secret}"\n')
-    r = run(gateway_bin, "check", "-c", str(cfg))
-    assert r.returncode == 1
-    assert f"{cfg}:4:15: '{secret}' may be read by others (mode 644)" in r.stderr
-    os.chmod(secret, 0o600)
-    r = run(gateway_bin, "check", "-c", str(cfg))
-    assert r.returncode == 0, r.stderr
+    refused_until_private(gateway_bin, cfg, secret, 0o644,
+                          f"{cfg}:4:15: '{secret}' may be read by others (mode 644)")
 
 
 def test_secret_file_missing(gateway_bin, tmp_path):
@@ -248,11 +255,6 @@ def test_inline_secret_in_readable_file_warns(gateway_bin, tmp_path):
 def test_client_key_must_be_private(gateway_bin, tmp_path):
     """The webhook's TLS client key is refused when others can read it, like the server's."""
     cert, key = make_cert(tmp_path, "client")
-    os.chmod(key, 0o640)
     cfg = write(tmp_path, f'[webhook]\nclient_cert = "{cert}"\nclient_key = "{key}"\n\n' + ROUTE)
-    r = run(gateway_bin, "check", "-c", str(cfg))
-    assert r.returncode == 1
-    assert f"client_key: '{key}' may be read by others (mode 640): chmod 600 it" in r.stderr
-    os.chmod(key, 0o600)
-    r = run(gateway_bin, "check", "-c", str(cfg))
-    assert r.returncode == 0, r.stderr
+    refused_until_private(gateway_bin, cfg, key, 0o640,
+                          f"client_key: '{key}' may be read by others (mode 640): chmod 600 it")

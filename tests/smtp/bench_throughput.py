@@ -8,14 +8,15 @@ usage: SMTPGW_BUILD=build-smtp /usr/bin/python3 tests/smtp/bench_throughput.py [
 import argparse
 import pathlib
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from smtp_harness import DOUBLE, free_port, toml_config  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from gwdaemon import DOUBLE, Gateway, listening  # noqa: E402
+from smtp_harness import toml_config  # noqa: E402
 
 
 def client(port, m, size, errors):
@@ -43,13 +44,10 @@ def main():
     ap.add_argument("-s", type=int, default=4096, help="message size")
     a = ap.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
-    port = free_port()
-    (tmp / "gw.toml").write_text(toml_config(port, {"server.log_level": '"error"',
-                                                    "limits.max_transactions": "1000000"}))
-    log = open(tmp / "log", "wb")
-    proc = subprocess.Popen([str(DOUBLE), "-c", str(tmp / "gw.toml")], stdout=log, stderr=log)
+    over = {"server.log_level": '"error"', "limits.max_transactions": "1000000"}
+    gw = Gateway(tmp, lambda port: toml_config(port, over), binary=DOUBLE, ready=listening)
+    port = gw.port
     try:
-        time.sleep(0.5)
         errors = []
         threads = [threading.Thread(target=client, args=(port, a.m, a.s, errors))
                    for _ in range(a.c)]
@@ -63,9 +61,7 @@ def main():
         print(f"{n} messages of {a.s} bytes over {a.c} connections in {dt:.2f} s: "
               f"{n / dt:.0f} messages/s{' ERRORS ' + str(errors[:3]) if errors else ''}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        gw.close()
 
 
 if __name__ == "__main__":

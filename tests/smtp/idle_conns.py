@@ -7,18 +7,19 @@ usage: SMTPGW_BUILD=build-smtp /usr/bin/python3 tests/smtp/idle_conns.py [-n 100
 A measuring tool, not a test: it asserts nothing about speed or size.
 """
 import argparse
-import os
 import pathlib
 import resource
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from smtp_harness import DOUBLE, free_port, toml_config  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from gwdaemon import DOUBLE, Gateway, listening  # noqa: E402
+from gwpaths import self_signed_cert  # noqa: E402
+from smtp_harness import toml_config  # noqa: E402
 
 
 def rss_kb(pid):
@@ -26,15 +27,6 @@ def rss_kb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def make_certs(d):
-    cert, key = d / "c.crt", d / "c.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=mx.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    return [(str(cert), str(key))]
 
 
 def read_reply(sock):
@@ -61,23 +53,16 @@ def main():
         sys.exit(f"RLIMIT_NOFILE hard limit {hard} < {want}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="idle-"))
-    port = free_port()
     over = {"server.log_level": '"warn"', "server.workers": str(a.workers),
             "limits.max_connections": str(a.n + 10), "limits.max_connections_per_ip": str(a.n + 10)}
-    certs = make_certs(tmp) if a.tls else None
-    (tmp / "gw.toml").write_text(toml_config(port, over, certs=certs))
-    log = open(tmp / "log", "wb")
-    proc = subprocess.Popen([str(DOUBLE), "-c", str(tmp / "gw.toml")], stdout=log, stderr=log)
+    certs = [self_signed_cert(tmp)] if a.tls else None
+    gw = Gateway(tmp, lambda port: toml_config(port, over, certs=certs), binary=DOUBLE,
+                 ready=listening)
+    port = gw.port
     socks = []
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         time.sleep(0.3)
-        before = rss_kb(proc.pid)
+        before = rss_kb(gw.pid)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -96,7 +81,7 @@ def main():
             socks.append(s)
         elapsed = time.monotonic() - t0
         time.sleep(0.5)
-        after = rss_kb(proc.pid)
+        after = rss_kb(gw.pid)
         per = (after - before) * 1024 / a.n
         print(f"idle sessions: {a.n} ({'STARTTLS' if a.tls else 'plain'}), "
               f"VmRSS {before} kB -> {after} kB, {per:.0f} bytes per idle session, "
@@ -104,13 +89,7 @@ def main():
     finally:
         for s in socks:
             s.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        gw.close()
 
 
 if __name__ == "__main__":

@@ -25,11 +25,16 @@ def test_sigterm_idle_session_gets_421_and_exit_0(sig, gateway, client_of):
     assert "counters connections=1" in gateway.log()
 
 
-def test_sigterm_lets_transaction_finish(gateway, client_of):
-    c = client_of(gateway)
+def in_data_to_slow(c):
+    """The client after EHLO, MAIL, RCPT to the slow route (400 ms) and DATA."""
     ehlo(c)
     c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<x@slow.test>\r\nDATA\r\n")
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    return c
+
+
+def test_sigterm_lets_transaction_finish(gateway, client_of):
+    c = in_data_to_slow(client_of(gateway))
     c.send(b"Subject: slow\r\n\r\nbody\r\n.\r\n")
     time.sleep(0.1)  # the 400 ms delivery is in flight
     gateway.signal(signal.SIGTERM)
@@ -91,10 +96,7 @@ def test_sighup_bad_config_keeps_old(gateway, client_of):
 
 def test_session_gone_before_delivery_reply(gateway, client_of):
     """The client leaves while its message is with the webhook: the late reply is dropped."""
-    c = client_of(gateway)
-    ehlo(c)
-    c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<x@slow.test>\r\nDATA\r\n")
-    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c = in_data_to_slow(client_of(gateway))
     c.send(b"Subject: bye\r\n\r\n.\r\n")
     assert gateway.wait_log("message submitted")
     c.close()

@@ -186,18 +186,24 @@ def test_proxy_then_implicit_tls(start_gateway, certs):
     assert env["client_ip"] == "198.51.100.77" and b"with ESMTPS" in msg
 
 
+def exhaust_fds(gateway, socks):
+    """Connects (into socks) until the daemon runs out of descriptors and pauses its
+    listener."""
+    for _ in range(80):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", gateway.port), timeout=2))
+        except OSError:
+            break
+    assert gateway.wait_log("listener paused for 1s")
+
+
 def test_emfile_pauses_listener_and_recovers(start_gateway):
     """Out of file descriptors: accept fails with EMFILE; the listener pauses for a
     second instead of spinning, and serves again once descriptors are free."""
     gateway = start_gateway({"limits.max_connections_per_ip": "1000"}, max_fds=48)
     socks = []
     try:
-        for _ in range(80):
-            try:
-                socks.append(socket.create_connection(("127.0.0.1", gateway.port), timeout=2))
-            except OSError:
-                break
-        assert gateway.wait_log("listener paused for 1s")
+        exhaust_fds(gateway, socks)
     finally:
         for s in socks:
             s.close()
@@ -228,12 +234,7 @@ def test_sigterm_while_listener_paused(start_gateway, client_of):
     assert [busy.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
     socks = []
     try:
-        for _ in range(80):
-            try:
-                socks.append(socket.create_connection(("127.0.0.1", gateway.port), timeout=2))
-            except OSError:
-                break
-        assert gateway.wait_log("listener paused for 1s")
+        exhaust_fds(gateway, socks)
         gateway.signal(signal.SIGTERM)
         time.sleep(1.5)  # past the pause: the old one-shot timer fired here
         assert gateway.proc.poll() is None, "still draining the DATA transaction"

@@ -3,69 +3,25 @@ and the webhook of tests/smtp_auth/: a client that half-closes after pipelining 
 message still gets it delivered and answered; [auth] timeout bounds the wait for
 checks whose DNS never answers."""
 import pathlib
-import signal
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "smtp_auth"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "smtp_auth"))
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
-from test_smtp_auth import (BODY, DAEMON, HOST, Daemon, Hook, d_wait_log, gateway,  # noqa: E402,F401
-                            rsa_key, wait_posts, zone)
-from gwpaths import free_port  # noqa: E402
-
-
-class SlowDnsDaemon(Daemon):
-    """Daemon of tests/smtp_auth/ with a DNS timeout (10 s) far beyond [auth] timeout."""
-
-    def __init__(self, tmp, dns, hook, auth, route_opts):  # noqa: D107 (no super: own config)
-        self.port = free_port()
-        lines = ["[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"', "allow_root = true",
-                 "[[listener]]", f'address = "127.0.0.1:{self.port}"',
-                 "[dns]", f'servers = ["{dns.address}"]', 'timeout = "10s"', "tries = 1",
-                 "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],
-                 "[webhook]", 'retry_budget = "0s"',
-                 "[[route]]", 'match = "*@ours.test"', f'url = "http://127.0.0.1:{hook.port}/hook"',
-                 *[f'{k} = "{v}"' for k, v in route_opts.items()]]
-        self.cfg = tmp / "gateway.toml"
-        self.cfg.write_text("\n".join(lines) + "\n")
-        self.logpath = tmp / "gateway.log"
-        self.log_fh = open(self.logpath, "wb")
-        self.proc = subprocess.Popen([str(DAEMON), "-c", str(self.cfg)], stdout=self.log_fh,
-                                     stderr=self.log_fh)
-        end = time.monotonic() + 10
-        while "ready:" not in self.log():
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < end, self.log()
-            time.sleep(0.02)
+from test_smtp_auth import BODY, gateway, wait_posts, zone  # noqa: E402,F401 (fixture)
 
 
 @pytest.fixture
-def slow_gateway(tmp_path):
-    started = []
-
+def slow_gateway(gateway):
+    """gateway of tests/smtp_auth/ with a DNS timeout (10 s) far beyond [auth] timeout (1 s)."""
     def start(dns, auth, route_opts=None):
-        hook = Hook()
-        pol = {"spf": "annotate", "dkim": "annotate", "dmarc": "annotate", "arc": "annotate",
-               "timeout": "1s"}
-        pol.update(auth)
-        d = SlowDnsDaemon(tmp_path, dns, hook, pol, route_opts or {})
-        started.append((d, hook))
-        return d, hook
+        return gateway(dns, auth={"timeout": "1s", **auth},
+                       routes=[("*@ours.test", route_opts or {})], dns_timeout="10s")
 
-    try:
-        yield start
-    finally:
-        for d, hook in started:
-            d.proc.send_signal(signal.SIGTERM)
-            code = d.stop()
-            hook.stop()
-            assert "Sanitizer" not in d.log() and code == 0, d.log()[-3000:]
+    return start
 
 
 def test_auth_timeout_at_mail_under_enforce(slow_gateway, dns_server, rsa_key):

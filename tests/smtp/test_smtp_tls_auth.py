@@ -69,14 +69,7 @@ def test_sni_selects_certificate(start_gateway, certs):
     want = {name: ssl.PEM_cert_to_DER_cert(open(cert).read())
             for name, (cert, _) in zip(("mx.test", "sni.test"), certs)}
     for name in ("sni.test", "mx.test", "unknown.test"):
-        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as raw:
-            c = Client(raw)
-            assert c.reply()[0] == 220
-            c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
-            assert c.reply()[0] == 250 and c.reply()[0] == 220
-            with client_ctx().wrap_socket(raw, server_hostname=name) as tls:
-                der = tls.getpeercert(binary_form=True)
-                assert der == want.get(name, want["mx.test"]), name
+        assert peer_cert(gw, name) == want.get(name, want["mx.test"]), name
 
 
 def test_openssl_s_client_starttls(start_gateway, certs):
@@ -163,8 +156,11 @@ def test_submission_requires_tls_then_auth(start_gateway, certs, users, client_o
     assert env["auth_user"] == "alice" and b"with ESMTPSA" in msg
 
 
-def tls_session(gw):
-    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+def tls_session(gw, src=None):
+    """A client past STARTTLS and a second EHLO; src: its source address (any of
+    127.0.0.0/8 reaches the listener)."""
+    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10,
+                                   source_address=(src, 0) if src else None)
     c = Client(raw)
     assert c.reply()[0] == 220
     c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
@@ -405,19 +401,6 @@ def test_sighup_onto_fifo_keeps_signals(what, start_gateway, certs, tmp_path):
     assert "signal 15: draining" in gw.log()
 
 
-def tls_session_from(gw, src):
-    """tls_session() from source address src (any of 127.0.0.0/8 reaches the listener)."""
-    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=10, source_address=(src, 0))
-    c = Client(raw)
-    assert c.reply()[0] == 220
-    c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
-    assert c.reply()[0] == 250 and c.reply()[0] == 220
-    t = Client(client_ctx().wrap_socket(raw, server_hostname="mx.test"))
-    t.send(b"EHLO c.test\r\n")
-    assert t.reply()[0] == 250
-    return t
-
-
 def plain(user, pw):
     return b"AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + pw) + b"\r\n"
 
@@ -430,22 +413,22 @@ def test_auth_failures_counted_per_address(start_gateway, certs, users):
     gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
                     max_auth_failures="2", max_auth_failures_per_ip="3",
                     auth_failure_window='"1h"')
-    a = tls_session_from(gw, "127.0.0.2")
+    a = tls_session(gw, "127.0.0.2")
     a.send(plain(b"alice", b"wrong"))
     assert a.reply()[1].startswith("535 5.7.8")
     a.send(plain(b"alice", b"wrong"))
     assert a.reply()[1].startswith("421 4.7.0")
     assert a.closed()
-    a = tls_session_from(gw, "127.0.0.2")
+    a = tls_session(gw, "127.0.0.2")
     a.send(plain(b"alice", b"wrong"))
     assert a.reply()[1].startswith("535 5.7.8"), "the third failure of the address"
     a.send(plain(b"alice", b"s3cret"))
     assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
-    a = tls_session_from(gw, "127.0.0.2")
+    a = tls_session(gw, "127.0.0.2")
     a.send(plain(b"alice", b"s3cret"))
     assert a.reply()[1].startswith("454 4.7.0 Too many failed authentications")
     assert gw.wait_log("limit max_auth_failures_per_ip=3 reached ip=127.0.0.2")
-    b = tls_session_from(gw, "127.0.0.3")
+    b = tls_session(gw, "127.0.0.3")
     b.send(plain(b"alice", b"s3cret"))
     assert b.reply(timeout=30)[1].startswith("235 2.7.0")
     gw.stop()
@@ -458,8 +441,8 @@ def test_auth_checks_per_address_leave_room_for_others(start_gateway, certs):
     gw = start_gateway({"listener.mode": '"submission"', "limits.max_auth_checks": "4",
                         "limits.max_auth_checks_per_ip": "1"},
                        certs=certs, users=[("slow", slow_hash(13))])
-    a1, a2 = tls_session_from(gw, "127.0.0.2"), tls_session_from(gw, "127.0.0.2")
-    b = tls_session_from(gw, "127.0.0.3")
+    a1, a2 = tls_session(gw, "127.0.0.2"), tls_session(gw, "127.0.0.2")
+    b = tls_session(gw, "127.0.0.3")
     a1.send(plain(b"slow", b"s3cret"))
     assert gw.wait_log("-> auth-check")
     a2.send(plain(b"slow", b"s3cret"))
@@ -478,7 +461,7 @@ def test_auth_failures_drain_over_the_window(start_gateway, certs, users):
     import time
     gw = submission(start_gateway, certs, users, auth_failure_delay='"0s"',
                     max_auth_failures_per_ip="1", auth_failure_window='"2s"')
-    a = tls_session_from(gw, "127.0.0.4")
+    a = tls_session(gw, "127.0.0.4")
     a.send(plain(b"alice", b"wrong"))
     assert a.reply()[1].startswith("535 5.7.8")
     a.send(plain(b"alice", b"s3cret"))
@@ -495,7 +478,7 @@ def test_auth_ip_table_full_fails_closed(start_gateway, certs, users):
                     auth_ip_table_size="64", auth_failure_window='"1h"')
     refused = 0
     for i in range(1, 201):
-        t = tls_session_from(gw, f"127.0.1.{i}")
+        t = tls_session(gw, f"127.0.1.{i}")
         t.send(plain(b"alice", b"wrong"))
         line = t.reply(timeout=30)[1]
         assert line.startswith(("535 5.7.8", "454 4.7.0 Temporary")), line

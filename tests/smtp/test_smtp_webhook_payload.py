@@ -8,7 +8,7 @@ import sys
 from gwpaths import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "webhook"))
-from test_webhook_e2e import gateway, sink  # noqa: E402,F401 (fixtures)
+from test_webhook_e2e import gateway  # noqa: E402,F401 (fixture)
 
 
 def test_control_characters_payload_delivered(gateway, sink):

@@ -8,13 +8,12 @@ results an inline check gives (pass, fail, ARC pass); with the threads full
 the check fails closed (temperror, never a pass; enforce answers 451) and
 the log names the limit; a client that leaves while its message is hashed
 leaves a working daemon."""
-import socket
 
 import dkim
 
-from test_smtp_auth import (BODY, gateway, header_values, rsa_key, sign, wait_posts,  # noqa: F401
-                            zone)
+from test_smtp_auth import BODY, gateway, header_values, sign, wait_posts, zone  # noqa: F401
 from dnsserver import dns_server  # noqa: F401 (fixture)
+from gwdaemon import SmtpLines
 
 ARC_HEADERS = [b"from", b"to", b"subject"]
 
@@ -31,14 +30,8 @@ def seal(msg, priv):
                                   include_headers=ARC_HEADERS)) + msg
 
 
-def unquoted(key, value):
-    """An [auth] entry for test_smtp_auth's Daemon, which quotes every value: an integer key
-    is written whole in the name and the quoted rest becomes a comment."""
-    return {f"{key} = {value}\n# {key}": "unquoted"}
-
-
-ONE_THREAD = {"dkim_offload_threshold": "64KB", **unquoted("dkim_max_verifies", 1),
-              **unquoted("dkim_verify_threads", 1)}
+ONE_THREAD = {"dkim_offload_threshold": "64KB", "dkim_max_verifies": 1,
+              "dkim_verify_threads": 1}
 
 
 def results(payload):
@@ -73,32 +66,10 @@ def test_offloaded_results_are_the_inline_ones(gateway, dns_server, rsa_key):
     assert ar[:3] == ar[3:]
 
 
-class Lines:
-    """A client socket read a reply at a time (the last line of a multi-line one)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-        self.buf = b""
-
-    def reply(self):
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(4096)
-                assert chunk, self.buf
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            if line[3:4] != b"-":
-                return line.decode()
-
-    def cmd(self, line):
-        self.sock.sendall(line)
-        return self.reply()
-
-
 def staged(port, msg):
     """A session whose whole message is in the gateway's hands (BDAT's 250 for the chunk),
     short of the BDAT 0 LAST that ends it."""
-    c = Lines(port)
+    c = SmtpLines(port)
     assert c.reply().startswith("220")
     for line in (b"EHLO helo.test\r\n", b"MAIL FROM:<alice@example.com>\r\n",
                  b"RCPT TO:<bob@ours.test>\r\n"):

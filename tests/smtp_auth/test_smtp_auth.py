@@ -9,27 +9,21 @@ RCPT, end of data), the Authentication-Results field in the delivered
 message (forged ones with our authserv-id removed, foreign ones kept), a
 stable delivery id, no DNS query at all when every policy is off, and a
 client that goes away while its checks run."""
-import http.server
 import json
-import pathlib
 import signal
-import smtplib
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 
 import dkim
 import pytest
 
-from gwpaths import BUILD, free_port, rsa_dkim_key
+from dnsserver import dns_server  # noqa: F401 (fixture)
+from gwdaemon import GATEWAY as DAEMON
+from gwdaemon import Gateway
+from webhook_sink import Sink
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from dnsserver import dns_server  # noqa: E402,F401 (fixture)
-
-DAEMON = BUILD / "gateway" / "smtp-gateway"
 HOST = "mx.test"
 
 pytestmark = pytest.mark.skipif(not DAEMON.exists(), reason="daemon not built")
@@ -40,12 +34,6 @@ BODY = (b"From: Alice <alice@example.com>\r\n"
         b"Message-ID: <1@example.com>\r\n"
         b"\r\n"
         b"The numbers are in.\r\n")
-
-
-@pytest.fixture(scope="module")
-def rsa_key(tmp_path_factory):
-    """(private PEM, public key base64 for p=)."""
-    return rsa_dkim_key(tmp_path_factory.mktemp("key"))
 
 
 def zone(pub, dmarc="v=DMARC1; p=none"):
@@ -65,114 +53,40 @@ def sign(msg, priv, domain=b"example.com", selector=b"sel"):
                      include_headers=[b"from", b"to", b"subject", b"message-id"]) + msg
 
 
-class Hook:
-    """The webhook: answers 200 and keeps (headers, body) of every POST."""
-
-    def __init__(self):
-        hook = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", 0))
-                with hook.lock:
-                    hook.requests.append((dict(self.headers), self.rfile.read(n)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.lock = threading.Lock()
-        self.requests = []
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.srv.server_port
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-
-    def payloads(self):
-        with self.lock:
-            return [json.loads(b) for h, b in self.requests
-                    if h.get("Content-Type", "").startswith("application/json")]
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+def auth_config(dns, hook, auth, routes, limits, dns_timeout="1s"):
+    """gateway.toml (a function of the listener's port) with [dns] on dns_server."""
+    def config(port):
+        return {"server": {"hostname": HOST, "workers": 1, "log_level": "debug",
+                           "allow_root": True},  # the tests run as root
+                "listener": [{"address": f"127.0.0.1:{port}"}],
+                "dns": {"servers": [dns.address], "timeout": dns_timeout, "tries": 1},
+                "auth": auth, "webhook": {"retry_budget": "0s"}, "limits": limits,
+                "route": [{"match": match, "url": hook.url("/hook"), **opts}
+                          for match, opts in routes]}
+    return config
 
 
-class Daemon:
-    def __init__(self, tmp, dns, hook, auth, routes, limits):
-        self.port = free_port()
-        cfg = tmp / "gateway.toml"
-        lines = [
-            "[server]", f'hostname = "{HOST}"', "workers = 1", 'log_level = "debug"', "allow_root = true",
-            "[[listener]]", f'address = "127.0.0.1:{self.port}"',
-            "[dns]", f'servers = ["{dns.address}"]', 'timeout = "1s"', "tries = 1",
-            "[auth]", *[f'{k} = "{v}"' for k, v in auth.items()],
-            "[webhook]", 'retry_budget = "0s"',
-            "[limits]", *[f'{k} = "{v}"' for k, v in limits.items()],
-        ]
-        for match, opts in routes:
-            lines += ["[[route]]", f'match = "{match}"',
-                      f'url = "http://127.0.0.1:{hook.port}/hook"',
-                      *[f'{k} = "{v}"' for k, v in opts.items()]]
-        cfg.write_text("\n".join(lines) + "\n")
-        self.cfg = cfg
-        self.logpath = tmp / "gateway.log"
-        self.log_fh = open(self.logpath, "wb")
-        self.proc = subprocess.Popen([str(DAEMON), "-c", str(cfg)], stdout=self.log_fh,
-                                     stderr=self.log_fh)
-        end = time.monotonic() + 10
-        while "ready:" not in self.log():
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < end, self.log()
-            time.sleep(0.02)
-
-    def log(self):
-        return self.logpath.read_text(errors="replace")
-
+class Daemon(Gateway):
     def smtp(self):
-        s = smtplib.SMTP("127.0.0.1", self.port, timeout=20)
-        s.ehlo("helo.test")
+        s = super().smtp(local_hostname="helo.test", timeout=20)
+        s.ehlo()
         return s
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log_fh.close()
-        return self.proc.returncode
 
 
 @pytest.fixture
-def gateway(tmp_path):
-    """gateway(dns, auth={...}, routes=[(match, {opts})], limits={...}) -> (Daemon, Hook)."""
-    started = []
-
-    def start(dns, auth=None, routes=None, limits=None):
-        hook = Hook()
-        sub = tmp_path / f"gw{len(started)}"
-        sub.mkdir()
+def gateway(gateways):
+    """gateway(dns, auth={...}, routes=[(match, {opts})], limits={...}) -> (Daemon, Sink).
+    dns_timeout is [dns] timeout (c-ares' own wait, before [auth] timeout)."""
+    def start(dns, auth=None, routes=None, limits=None, dns_timeout="1s"):
+        hook = Sink()
+        gateways.add_cleanup(hook.close)
         pol = {"spf": "annotate", "dkim": "annotate", "dmarc": "annotate", "arc": "annotate"}
         pol.update(auth or {})
-        d = Daemon(sub, dns, hook, pol, routes or [("*@ours.test", {})], limits or {})
-        started.append((d, hook))
-        return d, hook
+        config = auth_config(dns, hook, pol, routes or [("*@ours.test", {})], limits or {},
+                             dns_timeout)
+        return gateways.start(config, daemon=Daemon, timeout=10), hook
 
-    try:
-        yield start
-    finally:
-        codes = [(d.stop(), d) for d, _ in started]
-        for _, hook in started:
-            hook.stop()
-    for code, d in codes:
-        log = d.log()
-        assert "Sanitizer" not in log and "runtime error:" not in log, log[-4000:]
-        assert code == 0, f"exit status {code}: {log[-2000:]}"
+    return start
 
 
 def wait_posts(hook, n, timeout=10.0):
@@ -375,7 +289,7 @@ def test_forged_authentication_results(gateway, dns_server, rsa_key):
         s.sendmail("alice@example.com", ["bob@ours.test"], forged)
         s.sendmail("alice@example.com", ["bob@raw.test"], forged)
     wait_posts(hook, 3)
-    (h1, b1), (h2, b2), (h3, raw) = hook.requests
+    (h1, b1), (h2, b2), (h3, raw) = hook.pairs()
     p1 = json.loads(b1)
     ar = header_values(p1, "Authentication-Results")
     assert len(ar) == 2, ar
@@ -490,22 +404,13 @@ def test_client_vanishes_and_rset_cancel(gateway, dns_server, rsa_key):
     # reset is seen when the checks end, before anything is delivered.
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
-    assert d_wait_log(d, "client went away during sender authentication", 3.0)
+    assert d.wait_log("client went away during sender authentication", 3.0)
     time.sleep(0.5)
     assert hook.requests == []
     assert "message submitted" not in d.log()
     assert "dmarc=temperror" not in d.log()
     with d.smtp() as s:  # the worker is fine
         assert s.noop()[0] == 250
-
-
-def d_wait_log(d, needle, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if needle in d.log():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_client_vanishes_while_mail_waits_for_spf(gateway, dns_server, rsa_key):
@@ -516,10 +421,10 @@ def test_client_vanishes_while_mail_waits_for_spf(gateway, dns_server, rsa_key):
     f.readline()
     c.sendall(b"HELO helo.test\r\nMAIL FROM:<x@slow.test>\r\nRCPT TO:<bob@ours.test>\r\n")
     assert f.readline().startswith(b"250")
-    assert d_wait_log(d, "state command -> spf", 2.0)
+    assert d.wait_log("state command -> spf", 2.0)
     f.close()
     c.close()
-    assert d_wait_log(d, "client went away during sender authentication", 0.8)
+    assert d.wait_log("client went away during sender authentication", 0.8)
     time.sleep(1.2)  # past the DNS timeout
     assert "reply 451 4.7.24" not in d.log()
 
@@ -552,7 +457,7 @@ def test_forged_field_cut_from_a_spilled_message(gateway, dns_server, rsa_key):
         s.sendmail("alice@example.com", ["bob@ours.test"], msg)
         s.sendmail("alice@example.com", ["bob@ours.test"], msg)
     wait_posts(hook, 2)
-    (h1, raw), (h2, _) = hook.requests
+    (h1, raw), (h2, _) = hook.pairs()
     assert "spilled to a file" in d.log()
     assert b"(forged)" not in raw
     assert raw.startswith(f"Authentication-Results: {HOST};\r\n\tspf=pass".encode())
@@ -571,9 +476,9 @@ def test_reload_switches_policy_for_new_sessions(gateway, dns_server, rsa_key):
     d, hook = gateway(dns)
     old = d.smtp()
     try:
-        d.cfg.write_text(d.cfg.read_text().replace('spf = "annotate"', 'spf = "enforce"'))
+        d.write_config(d.config.read_text().replace('spf = "annotate"', 'spf = "enforce"'))
         d.proc.send_signal(signal.SIGHUP)
-        assert d_wait_log(d, "configuration reloaded", 5.0)
+        assert d.wait_log("configuration reloaded", 5.0)
         time.sleep(0.2)  # the workers take the new configuration on their own loop
         with d.smtp() as s:
             assert s.mail("x@fail.test")[0] == 550

@@ -13,13 +13,13 @@ attachment's bytes, name and type.
 """
 import base64
 import json
-import os
 import pathlib
-import socket
 import subprocess
-import time
 
 import pytest
+
+from gwdaemon import Process, clean_env, log_line, write_toml
+from gwpaths import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = HERE.parent / "mime" / "cases"
@@ -33,16 +33,6 @@ FIXTURES = ["client-gmail", "client-outlook", "client-apple-mail", "related-star
             "rfc2231-filenames", "html-only", "groups", "rfc2047-display-names"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
 @pytest.fixture(scope="module")
 def anymail(tmp_path_factory):
     try:
@@ -54,47 +44,22 @@ def anymail(tmp_path_factory):
     out = tmp / "out"
     out.mkdir()
     port = free_port()
-    log = open(tmp / "anymail.log", "wb")
-    proc = subprocess.Popen(["/usr/bin/python3", str(HERE / "anymail_app.py"), str(port), str(out),
-                             MAILGUN_KEY, f"{USER}:{PASSWORD}"], stdout=subprocess.PIPE,
-                            stderr=log, env=clean_env())
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == b"listening", (tmp / "anymail.log").read_text()
+    # anymail_app.py prints "listening" once bound
+    with Process(["/usr/bin/python3", HERE / "anymail_app.py", port, out, MAILGUN_KEY,
+                  f"{USER}:{PASSWORD}"], tmp / "anymail.log", ready=log_line("listening")):
         yield {"url": f"http://127.0.0.1:{port}/anymail/", "out": out, "tmp": tmp,
                "log": lambda: (tmp / "anymail.log").read_text(errors="replace")}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
 
 
 def deliver(driver, anymail, fmt, eml, password=PASSWORD, key=MAILGUN_KEY):
     """One message to Anymail in this format; the SMTP reply and what Anymail parsed."""
     before = set(anymail["out"].iterdir())
-    cfg = anymail["tmp"] / f"{fmt}.toml"
-    cfg.write_text(f'''
-[webhook]
-timeout = "20s"
-retry_budget = "0"
-[[route]]
-name = "anymail"
-match = "*@example.test"
-url = "{anymail['url']}{PATHS[fmt]}"
-format = "{fmt}"
-basic_user = "{USER}"
-basic_password = "{password}"
-{f'mailgun_signing_key = "{key}"' if fmt.startswith("mailgun") else ""}
-''')
-    cfg.chmod(0o600)
+    signing = {"mailgun_signing_key": key} if fmt.startswith("mailgun") else {}
+    cfg = write_toml(anymail["tmp"] / f"{fmt}.toml", {
+        "webhook": {"timeout": "20s", "retry_budget": "0"},
+        "route": [{"name": "anymail", "match": "*@example.test",
+                   "url": f"{anymail['url']}{PATHS[fmt]}", "format": fmt, "basic_user": USER,
+                   "basic_password": password, **signing}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT, "--from",
                         "bounce@sender.test", str(eml)], capture_output=True, text=True,
                        timeout=90, env=clean_env())

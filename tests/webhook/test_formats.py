@@ -23,7 +23,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -32,8 +31,9 @@ import time
 import pytest
 import yaml
 
+from gwdaemon import Toml, clean_env, gateway_config, write_toml
 from gwpaths import TESTDATA
-from webhook_sink import Action, Sink
+from webhook_sink import Action
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = HERE.parent / "mime" / "cases"
@@ -56,46 +56,13 @@ def per_byte(e):
 codecs.register_error("gw-per-byte", per_byte)
 
 
-def clean_env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def deliver(driver, sink, tmp_path, fmt, eml, extra="", retry="0"):
     """One message through delivery_submit() with a route of this format; the SMTP reply."""
-    cfg = tmp_path / f"{fmt}.toml"
-    key = f'mailgun_signing_key = "{MAILGUN_KEY}"' if fmt.startswith("mailgun") else ""
-    cfg.write_text(f'''
-[webhook]
-timeout = "10s"
-retry_budget = "{retry}"
-
-[[route]]
-name = "fmt"
-match = "*@example.test"
-url = "{sink.url('/in')}"
-format = "{fmt}"
-secret = "{SECRET}"
-{key}
-{extra}
-''')
-    cfg.chmod(0o600)
+    key = {"mailgun_signing_key": MAILGUN_KEY} if fmt.startswith("mailgun") else {}
+    cfg = write_toml(tmp_path / f"{fmt}.toml", {
+        "webhook": {"timeout": "10s", "retry_budget": retry},
+        "route": [{"name": "fmt", "match": "*@example.test", "url": sink.url("/in"),
+                   "format": fmt, "secret": SECRET, **key, "+": Toml(extra)}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT, "--from", SENDER,
                         "--client-ip", "203.0.113.9", str(eml)], capture_output=True, text=True,
                        timeout=90, env=clean_env())
@@ -389,18 +356,10 @@ def test_standard_webhooks_ed25519_multipart(driver, sink, tmp_path):
     extra = f'secret = ["whsk_{base64.b64encode(seed).decode()}", "{SECRET}"]'
     cfg_fmt = "sendgrid"
     # the route's secret line is replaced: write the whole route here
-    cfg = tmp_path / "ed.toml"
-    cfg.write_text(f'''
-[webhook]
-retry_budget = "0"
-[[route]]
-name = "ed"
-match = "*@example.test"
-url = "{sink.url('/in')}"
-format = "{cfg_fmt}"
-{extra}
-''')
-    cfg.chmod(0o600)
+    cfg = write_toml(tmp_path / "ed.toml", {
+        "webhook": {"retry_budget": "0"},
+        "route": [{"name": "ed", "match": "*@example.test", "url": sink.url("/in"),
+                   "format": cfg_fmt, "+": Toml(extra)}]})
     p = subprocess.run([str(driver), "--config", str(cfg), "--rcpt", RCPT,
                         str(CASES / "client-outlook.eml")], capture_output=True, text=True,
                        timeout=90, env=clean_env())
@@ -448,63 +407,19 @@ def test_answer_table_unchanged(driver, sink, tmp_path):
             assert deliver(driver, sink, tmp_path, fmt, CASES / "client-gmail.eml") == want, fmt
 
 
-def test_every_format_through_the_daemon(gateway_bin, sink, tmp_path):
+def test_every_format_through_the_daemon(sink, gateways):
     """smtplib -> the daemon -> each format -> the sink, with the same message."""
-    import smtplib
-    import socket
-    port = None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    routes = "".join(f'''
-[[route]]
-name = "{f}"
-match = "{f}@example.test"
-url = "{sink.url('/' + f)}"
-format = "{f}"
-secret = "{SECRET}"
-include_raw = true
-{f'mailgun_signing_key = "{MAILGUN_KEY}"' if f.startswith("mailgun") else ""}
-''' for f in FORMATS)
-    cfg = tmp_path / "gateway.toml"
-    cfg.write_text(f'''
-[server]
-hostname = "mx.example.test"
-workers = 1
-allow_root = true  # the tests run as root
-[[listener]]
-address = "127.0.0.1:{port}"
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-[webhook]
-timeout = "10s"
-retry_budget = "0"
-''' + routes)
-    cfg.chmod(0o600)
+    routes = [{"name": f, "match": f"{f}@example.test", "url": sink.url("/" + f), "format": f,
+               "secret": SECRET, "include_raw": True,
+               **({"mailgun_signing_key": MAILGUN_KEY} if f.startswith("mailgun") else {})}
+              for f in FORMATS]
+    gw = gateways.start(lambda port: gateway_config(
+        port, routes, webhook={"timeout": "10s", "retry_budget": "0"}))
     eml = (CASES / "client-gmail.eml").read_bytes()
-    log = open(tmp_path / "gateway.log", "wb")
-    proc = subprocess.Popen([str(gateway_bin), "-c", str(cfg)], stdout=log, stderr=log,
-                            env=clean_env())
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.sender.test", timeout=60) as c:
-            for f in FORMATS:
-                assert c.sendmail(SENDER, [f"{f}@example.test"], eml) == {}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
+    with gw.smtp(timeout=60) as c:
+        for f in FORMATS:
+            assert c.sendmail(SENDER, [f"{f}@example.test"], eml) == {}
+    gw.close()
     by_path = {r.path: r for r in sink.requests}
     assert sorted(by_path) == sorted("/" + f for f in FORMATS)
     pm = json.loads(by_path["/postmark"].body)

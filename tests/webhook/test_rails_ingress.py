@@ -21,29 +21,23 @@ byte too through the Mailgun, SendGrid and Relay ingresses (Rails answers
 400 to such a form field unless it is labelled with its charset); through
 Postmark's JSON it arrives with U+FFFD for each such byte.
 """
-import os
 import pathlib
 import re
 import shutil
 import smtplib
-import socket
 import sqlite3
 import subprocess
-import time
 
 import pytest
+
+from gwdaemon import Gateway, Process, Toml, clean_env, gateway_config, log_line
+from gwpaths import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 RAILS_APP = HERE / "rails"
 PASSWORD = "ingress password for the test"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 INGRESS = "/rails/action_mailbox"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rails_missing():
@@ -56,10 +50,6 @@ def rails_missing():
     return None
 
 
-def clean_env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
 @pytest.fixture(scope="module")
 def rails(tmp_path_factory):
     why = rails_missing()
@@ -69,42 +59,20 @@ def rails(tmp_path_factory):
     (tmp / "database.yml").write_text(
         f"development:\n  adapter: sqlite3\n  database: {tmp / 'db.sqlite3'}\n")
     port = free_port()
-    env = clean_env()
-    env.update(DATABASE_YML=str(tmp / "database.yml"), STORAGE_ROOT=str(tmp / "storage"),
-               RAILS_INBOUND_EMAIL_PASSWORD=PASSWORD, MAILGUN_INGRESS_SIGNING_KEY=MAILGUN_KEY,
-               RAILS_ENV="development", HOME=str(tmp))
-    log = open(tmp / "rails.log", "wb")
-    proc = subprocess.Popen(["ruby", str(RAILS_APP / "serve.rb"), str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=log, cwd=tmp)
-    try:
-        line = b""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()  # "listening" once bound
-            if line.strip() == b"listening":
-                break
-        assert line.strip() == b"listening", (tmp / "rails.log").read_text(errors="replace")
+    env = clean_env({"DATABASE_YML": str(tmp / "database.yml"),
+                     "STORAGE_ROOT": str(tmp / "storage"), "RAILS_INBOUND_EMAIL_PASSWORD": PASSWORD,
+                     "MAILGUN_INGRESS_SIGNING_KEY": MAILGUN_KEY, "RAILS_ENV": "development",
+                     "HOME": str(tmp)})
+    # serve.rb prints "listening" once bound
+    with Process(["ruby", RAILS_APP / "serve.rb", port], tmp / "rails.log", env=env, cwd=tmp,
+                 ready=log_line("listening"), timeout=120):
         yield {"url": f"http://127.0.0.1:{port}", "tmp": tmp,
                "log": lambda: (tmp / "rails.log").read_text(errors="replace")}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
-def route(name, path, fmt, extra):
-    return f'''
-[[route]]
-name = "{name}"
-match = "{name}@example.test"
-url = "{{base}}{INGRESS}{path}"
-format = "{fmt}"
-{extra}
-'''
+def route(name, path, fmt, extra, base):
+    return {"name": name, "match": f"{name}@example.test", "url": f"{base}{INGRESS}{path}",
+            "format": fmt, "+": Toml(extra)}
 
 
 BASIC = f'basic_user = "actionmailbox"\nbasic_password = "{PASSWORD}"'
@@ -129,53 +97,12 @@ WRONG_SETTINGS = {
 
 @pytest.fixture(scope="module")
 def gateway(rails, gateway_bin):
-    tmp = rails["tmp"]
-    port = free_port()
-    routes = "".join(route(n, p, f, s) for n, p, f, s, _ in INGRESSES)
-    routes += "".join(route("wrong" + n, p, f, WRONG_SETTINGS[n]) for n, p, f, _, _ in INGRESSES)
-    cfg = tmp / "gateway.toml"
-    cfg.write_text(f'''
-[server]
-hostname = "mx.example.test"
-workers = 1
-allow_root = true  # the tests run as root
-
-[[listener]]
-address = "127.0.0.1:{port}"
-mode = "smtp"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[webhook]
-timeout = "20s"
-retry_budget = "0"
-''' + routes.replace("{base}", rails["url"]))
-    log = open(tmp / "gateway.log", "wb")
-    proc = subprocess.Popen([str(gateway_bin), "-c", str(cfg)], stdout=log, stderr=log,
-                            env=clean_env())
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, (tmp / "gateway.log").read_text(errors="replace")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "gateway did not listen"
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+    base = rails["url"]
+    routes = [route(n, p, f, s, base) for n, p, f, s, _ in INGRESSES]
+    routes += [route("wrong" + n, p, f, WRONG_SETTINGS[n], base) for n, p, f, _, _ in INGRESSES]
+    with Gateway(rails["tmp"], lambda port: gateway_config(
+            port, routes, webhook={"timeout": "20s", "retry_budget": "0"})) as gw:
+        yield gw
 
 
 def message(name):
@@ -226,15 +153,21 @@ RECEIVED = re.compile(rb"\AReceived: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*"
                       rb"(?:X-Gateway-(?:Envelope|Auth): [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)*\Z")
 
 
+def deliver(rails, gateway, name, msg, key):
+    """Sends msg to name@example.test; what Rails stored for the Message-ID `key`."""
+    with gateway.smtp(timeout=60) as c:
+        assert c.sendmail("zoe@sender.test", [f"{name}@example.test"], msg) == {}
+    got = stored(rails, key)
+    assert got is not None, rails["log"]()
+    return got
+
+
 @pytest.mark.parametrize("name,path,fmt,settings,original_to", INGRESSES,
                          ids=[i[0] for i in INGRESSES])
 def test_rails_stores_the_message(rails, gateway, name, path, fmt, settings, original_to):
     msg = message(name)
     rcpt = f"{name}@example.test"
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", [rcpt], msg) == {}
-    got = stored(rails, f"rails-{name}@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, name, msg, f"rails-{name}@sender.test")
     assert got.endswith(msg), got[:400]
     prefix = got[:-len(msg)]
     xot = f"X-Original-To: {rcpt}\n".encode() if original_to is not False else b""
@@ -247,7 +180,7 @@ def test_rails_stores_the_message(rails, gateway, name, path, fmt, settings, ori
 @pytest.mark.parametrize("name", [i[0] for i in INGRESSES])
 def test_rails_refuses_wrong_secret(rails, gateway, name):
     msg = message("wrong" + name)
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
+    with gateway.smtp(timeout=60) as c:
         with pytest.raises(smtplib.SMTPDataError) as e:
             c.sendmail("zoe@sender.test", [f"wrong{name}@example.test"], msg)
     assert e.value.smtp_code == 550
@@ -260,20 +193,13 @@ def test_rails_stores_8bit_message_exactly(rails, gateway, name):
     """Mail that is not UTF-8: the raw-message fields are labelled ISO-8859-1, so Rack takes
     the bytes as they are (unlabelled, Rails answers 400 to an invalid UTF-8 parameter)."""
     msg = latin1_message(name)
-    rcpt = f"{name}@example.test"
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", [rcpt], msg) == {}
-    got = stored(rails, f"rails-latin1-{name}@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, name, msg, f"rails-latin1-{name}@sender.test")
     assert got.endswith(msg), got[:400]
 
 
 def test_rails_postmark_8bit_message(rails, gateway):
     """Postmark's JSON is UTF-8: RawEmail carries U+FFFD for each byte that is not (docs)."""
     msg = latin1_message("postmark")
-    with smtplib.SMTP("127.0.0.1", gateway, local_hostname="client.sender.test", timeout=60) as c:
-        assert c.sendmail("zoe@sender.test", ["postmark@example.test"], msg) == {}
-    got = stored(rails, "rails-latin1-postmark@sender.test")
-    assert got is not None, rails["log"]()
+    got = deliver(rails, gateway, "postmark", msg, "rails-latin1-postmark@sender.test")
     assert got.endswith(msg.decode("latin-1").translate(
         {c: "\ufffd" for c in range(0x80, 0x100)}).encode("utf-8"))

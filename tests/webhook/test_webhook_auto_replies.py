@@ -1,10 +1,7 @@
 """Route auto_replies = "accept-and-drop" (issue 14): an auto-reply or a bounce
 gets 250 and is not POSTed, is logged with its delivery id and counted; a
 person's message on the same route is delivered as usual."""
-import pytest
-
 from test_webhook_e2e import Gateway
-from webhook_sink import Sink
 
 AUTO = (b"From: Agent <agent@sender.test>\r\nTo: hello@example.test\r\n"
         b"Subject: Automatic reply: [#123] Printer\r\nAuto-Submitted: auto-replied\r\n"
@@ -14,15 +11,6 @@ BOUNCE = (b"From: Mail Delivery System <MAILER-DAEMON@sender.test>\r\nTo: hello@
           b"<gone@example.org>: host mx.example.org said: 550 5.1.1 User unknown\r\n")
 HUMAN = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: Re: [#123]\r\n"
          b"Message-ID: <h-1@sender.test>\r\n\r\nIt works now.\r\n")
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def run(gateway_bin, tmp_path, sink, extra):

@@ -11,15 +11,15 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import pathlib
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 
+import gwdaemon
+from gwpaths import free_port
 from webhook_sink import Action, H2Sink, Sink, make_pki, server_context
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -31,26 +31,11 @@ SECRET2 = "whsec_" + base64.b64encode(b"the second, rotated-in secret!!").decode
 FAST = ["--retry-budget-ms", "0", "--timeout-ms", "3000", "--connect-timeout-ms", "2000"]
 
 
-def free_port():
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clean_env():
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env = gwdaemon.clean_env()
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")  # an ASan build fails on any leak
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     return env
-
-
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
 
 
 def post(driver, url, *args, eml=EML, timeout=90):
@@ -63,15 +48,6 @@ def post(driver, url, *args, eml=EML, timeout=90):
         assert m, f"not a reply line: {line!r}"
         replies.append((int(m.group(2)), m.group(3), m.group(4)))
     return replies, p.stderr
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")

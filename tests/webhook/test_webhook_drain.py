@@ -9,24 +9,24 @@ import signal
 import time
 
 from test_webhook_e2e import Gateway
-from test_webhook_memory import message, send_no_wait, sink  # noqa: F401 (fixture)
+from test_webhook_memory import message
 from webhook_sink import Action
 
 
-def wait_requests(sink, n, seconds=20):  # noqa: F811
+def wait_requests(sink, n, seconds=20):
     deadline = time.monotonic() + seconds
     while len(sink.requests) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(sink.requests) >= n
 
 
-def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):  # noqa: F811
+def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):
     # the app takes 8 s, longer than drain_timeout; the webhook timeout is 30 s
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
                 extra='[limits]\ndrain_timeout = "3s"\n')
     try:
         sink.default = Action(200, delay=8.0)
-        conns = [send_no_wait(g, message(i, 2000)) for i in range(3)]
+        conns = [g.send_no_wait(message(i, 2000)) for i in range(3)]
         wait_requests(sink, 3)
         t0 = time.monotonic()
         g.proc.send_signal(signal.SIGTERM)
@@ -42,12 +42,12 @@ def test_drain_answers_posts_in_flight(gateway_bin, tmp_path, sink):  # noqa: F8
         g.stop()
 
 
-def test_drain_lets_a_post_finish(gateway_bin, tmp_path, sink):  # noqa: F811
+def test_drain_lets_a_post_finish(gateway_bin, tmp_path, sink):
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
                 extra='[limits]\ndrain_timeout = "10s"\n')
     try:
         sink.default = Action(200, delay=1.0)
-        c = send_no_wait(g, message(1, 2000))
+        c = g.send_no_wait(message(1, 2000))
         wait_requests(sink, 1)
         g.proc.send_signal(signal.SIGTERM)
         assert c.getreply()[0] == 250

@@ -4,16 +4,17 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import smtplib
-import socket
 import subprocess
 import time
 
 import pytest
 
-from webhook_sink import Action, Sink
+import gwdaemon
+from gwdaemon import Toml, gateway_config
+from gwpaths import free_port
+from webhook_sink import Action
 
 SECRET = "whsec_" + base64.b64encode(b"end to end secret for the tests!").decode()
 MSG = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: e2e\r\n"
@@ -21,87 +22,28 @@ MSG = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: e
        b"\r\nHello through the gateway.\r\n")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def e2e_config(port, sink_url, extra="", server=""):
+    """The e2e route to sink_url; extra: TOML lines after the route's keys (more keys, or
+    further sections), server: lines in [server]."""
+    route = {"name": "e2e", "match": "*@example.test", "url": sink_url, "secret": SECRET,
+             "replies": {"404": "550 5.1.1 No such ticket"}, "circuit_breaker_threshold": 2,
+             "circuit_breaker_probe": "1h", "+": Toml(extra)}
+    return gateway_config(port, [route], server={"+": Toml(server)},
+                          webhook={"timeout": "5s", "retry_budget": "0"})
 
 
-class Gateway:
+class Gateway(gwdaemon.Gateway):
+    """The daemon with the e2e route; stop() drains it (SIGTERM) and fails the test on a
+    sanitizer report or an exit status other than 0."""
+
     def __init__(self, binary, tmp, sink_url, extra="", server=""):
-        self.port = free_port()
-        self.config = tmp / "gateway.toml"
-        self.config.write_text(f'''
-[server]
-hostname = "mx.example.test"
-workers = 1
-allow_root = true  # the tests run as root
-{server}
+        super().__init__(tmp, lambda port: e2e_config(port, sink_url, extra, server),
+                         binary=binary)
 
-[[listener]]
-address = "127.0.0.1:{self.port}"
-mode = "smtp"
-
-[auth]
-spf = "off"
-dkim = "off"
-dmarc = "off"
-arc = "off"
-
-[webhook]
-timeout = "5s"
-retry_budget = "0"
-
-[[route]]
-name = "e2e"
-match = "*@example.test"
-url = "{sink_url}"
-secret = "{SECRET}"
-replies = {{ "404" = "550 5.1.1 No such ticket" }}
-circuit_breaker_threshold = 2
-circuit_breaker_probe = "1h"
-{extra}
-''')
-        self.log_path = tmp / "gateway.log"
-        self.log_fh = open(self.log_path, "wb")
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.proc = subprocess.Popen([str(binary), "-c", str(self.config)], stdout=self.log_fh,
-                                     stderr=self.log_fh, env=env)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("gateway did not listen: " + self.log())
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def smtp(self):
-        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.sender.test",
-                            timeout=30)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log_fh.close()
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
+    def stop(self, timeout=30.0):
+        code = self.close(timeout)
+        self.check()
+        return code
 
 
 @pytest.fixture

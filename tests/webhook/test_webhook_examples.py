@@ -3,41 +3,19 @@ the real delivery code (the webhook-post driver): signatures accepted,
 forged ones refused with the app's 550 5.7.1, --status and --smtp-* turned
 into the SMTP reply."""
 import base64
-import os
 import pathlib
 import shutil
-import socket
 import subprocess
-import time
 
 import pytest
+
+from gwdaemon import Process, clean_env, listening
+from gwpaths import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 EML = pathlib.Path(__file__).resolve().parent / "data" / "simple.eml"
 SECRET = "whsec_" + base64.b64encode(b"example receiver test secret, 32b").decode()
 OTHER = "whsec_" + base64.b64encode(b"a different secret, also 32 bytes").decode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env():
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-def wait_listening(port, proc, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("receiver did not start listening")
 
 
 def receivers():
@@ -49,40 +27,29 @@ def receivers():
 
 
 @pytest.fixture(params=list(receivers()))
-def start(request):
+def start(request, tmp_path):
     procs = []
 
     def run(*args, secret=SECRET):
         port = free_port()
-        e = env()
-        e["WEBHOOK_SECRET"] = secret
-        p = subprocess.Popen([*request.param, "--port", str(port), "--quiet", *args],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=e)
+        p = Process([*request.param, "--port", port, "--quiet", *args],
+                    tmp_path / f"receiver{len(procs)}.log",
+                    env=clean_env({"WEBHOOK_SECRET": secret}), port=port, ready=listening,
+                    timeout=10)
         procs.append(p)
-        wait_listening(port, p)
         return f"http://127.0.0.1:{port}/hook", p
 
     try:
         yield run
     finally:
         for p in procs:
-            p.kill()
-            p.wait(timeout=10)
-            p.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def driver(build_dir):
-    path = build_dir / "tests" / "webhook" / "webhook-post"
-    if not path.exists():
-        pytest.skip(f"{path} is not built")
-    return path
+            p.close(timeout=10)
 
 
 def post(driver, url, *args):
     p = subprocess.run([str(driver), "--url", url, "--retry-budget-ms", "0", "--format", "raw",
-                        *args, str(EML)], capture_output=True, text=True, timeout=60, env=env())
+                        *args, str(EML)], capture_output=True, text=True, timeout=60,
+                       env=clean_env())
     assert p.returncode == 0, p.stderr
     code, status, text = p.stdout.strip().split(" ", 2)
     return int(code), status, text

@@ -8,12 +8,11 @@ deliveries in flight would pass max_delivery_memory, a message gets
 """
 import json
 import smtplib
-import time
 
 import pytest
 
 from test_webhook_e2e import Gateway
-from webhook_sink import Action, Sink
+from webhook_sink import Action
 
 HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: mem\r\n"
         b"Message-ID: <mem-%d@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n\r\n")
@@ -22,15 +21,6 @@ HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: 
 def message(n, body_octets, fill=b"x"):
     line = fill * 70 + b"\r\n"
     return HEAD % n + line * (body_octets // len(line))
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_max_payload_size(gateway_bin, tmp_path, sink):
@@ -56,16 +46,20 @@ def test_max_payload_size(gateway_bin, tmp_path, sink):
     assert "refused_max_payload_size=1" in g.log()  # the counters, logged at exit
 
 
-def send_no_wait(g, msg):
-    """Sends one message and returns the connection without reading the final reply."""
-    c = g.smtp()
-    c.ehlo()
-    assert c.mail("alice@sender.test")[0] == 250
-    assert c.rcpt("hello@example.test")[0] == 250
-    c.putcmd("data")
-    assert c.getreply()[0] == 354
-    c.send(msg + b".\r\n")
-    return c
+def hold_two(g, sink, octets):
+    """Two messages whose POSTs the app sits on (3 s each): their connections, the final
+    reply unread."""
+    sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
+    held = [g.send_no_wait(message(n, octets)) for n in (1, 2)]
+    assert sink.wait_requests(2) == 2
+    return held
+
+
+def refused_451(c, msg):
+    """msg is refused at the end of data with 451 4.3.1 (delivery memory full)."""
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        c.sendmail("alice@sender.test", ["hello@example.test"], msg)
+    assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (451, "4.3.1")
 
 
 def test_max_delivery_memory(gateway_bin, tmp_path, sink):
@@ -74,17 +68,9 @@ def test_max_delivery_memory(gateway_bin, tmp_path, sink):
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
                 extra='[limits]\nmax_payload_size = "2MB"\nmax_delivery_memory = "4MB"\n')
     try:
-        sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
-        a = send_no_wait(g, message(1, 1200 * 1024))
-        b = send_no_wait(g, message(2, 1200 * 1024))
-        deadline = time.monotonic() + 20
-        while len(sink.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(sink.requests) == 2
+        a, b = hold_two(g, sink, 1200 * 1024)
         with g.smtp() as c:
-            with pytest.raises(smtplib.SMTPDataError) as e:
-                c.sendmail("alice@sender.test", ["hello@example.test"], message(3, 1200 * 1024))
-            assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (451, "4.3.1")
+            refused_451(c, message(3, 1200 * 1024))
             assert len(sink.requests) == 2  # the third was not posted
             assert a.getreply()[0] == 250 and b.getreply()[0] == 250
             # the two answered, their bodies are given back: the next message gets through
@@ -114,18 +100,10 @@ def test_max_delivery_memory_provider_formats(gateway_bin, tmp_path, sink, fmt):
                 extra=f'format = "{fmt}"\n{key}[limits]\nmax_payload_size = "2MB"\n'
                       'max_delivery_memory = "4MB"\n')
     try:
-        sink.plan = [Action(200, delay=3.0), Action(200, delay=3.0)]
-        a = send_no_wait(g, message(1, 600 * 1024))
-        b = send_no_wait(g, message(2, 600 * 1024))
-        deadline = time.monotonic() + 20
-        while len(sink.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(sink.requests) == 2
+        a, b = hold_two(g, sink, 600 * 1024)
         assert all(len(r.body) > 1100 * 1024 for r in sink.requests)
         with g.smtp() as c:
-            with pytest.raises(smtplib.SMTPDataError) as e:
-                c.sendmail("alice@sender.test", ["hello@example.test"], message(3, 600 * 1024))
-            assert (e.value.smtp_code, e.value.smtp_error.decode()[:5]) == (451, "4.3.1")
+            refused_451(c, message(3, 600 * 1024))
             assert a.getreply()[0] == 250 and b.getreply()[0] == 250
             assert c.sendmail("alice@sender.test", ["hello@example.test"],
                               message(4, 600 * 1024)) == {}

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
+from gwdaemon import SmtpLines
 from test_webhook_e2e import Gateway
-from webhook_sink import Sink
 
 HEAD = (b"From: Alice <alice@sender.test>\r\nTo: hello@example.test\r\nSubject: big\r\n"
         b"Message-ID: <offload-%d@sender.test>\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n")
@@ -39,15 +39,6 @@ def big_message(n, octets):
 def small_message(n):
     return (b"From: Bob <bob@sender.test>\r\nTo: hello@example.test\r\nSubject: small\r\n"
             b"Message-ID: <small-%d@sender.test>\r\n\r\nhi\r\n" % n)
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def stable(payload):
@@ -208,34 +199,6 @@ def test_client_gone_during_build(gateway_bin, tmp_path, sink):
     assert g.proc.returncode == 0, g.log()[-3000:]
 
 
-class Lines:
-    """A client socket read a reply at a time (the last line of a multi-line one)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-        self.buf = b""
-
-    def reply(self):
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(4096)
-                assert chunk, self.buf
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            if line[3:4] != b"-":
-                return line.decode()
-
-    def cmd(self, line):
-        self.sock.sendall(line)
-        return self.reply()
-
-    def send(self, sender, msg, last=True):
-        """One transaction in one BDAT chunk; its reply (with last), else the chunk's."""
-        for line in (b"MAIL FROM:<%s>\r\n" % sender, b"RCPT TO:<hello@example.test>\r\n"):
-            assert self.cmd(line).startswith("250"), line
-        return self.cmd(b"BDAT %d%s\r\n" % (len(msg), b" LAST" if last else b"") + msg)
-
-
 def test_payload_pool_full(gateway_bin, tmp_path, sink):
     """max_payload_builds = 1: two large messages end together on one worker (each whole
     in the gateway, BDAT's 250 for its chunk, before either BDAT 0 LAST); the first one's
@@ -246,7 +209,7 @@ def test_payload_pool_full(gateway_bin, tmp_path, sink):
                 extra='[limits]\nmax_message_size = "20MB"\npayload_offload_threshold = "4KB"\n'
                       'max_payload_builds = 1\npayload_build_threads = 1\n')
     try:
-        a, b = Lines(g.port), Lines(g.port)
+        a, b = SmtpLines(g.port), SmtpLines(g.port)
         for n, c in enumerate((a, b)):
             assert c.reply().startswith("220")
             assert c.cmd(b"EHLO client.sender.test\r\n").startswith("250")

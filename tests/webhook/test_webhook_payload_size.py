@@ -4,19 +4,8 @@ Drives tests/webhook/webhook-post against webhook_sink.Sink.
 """
 import json
 
-import pytest
-
-from test_webhook_delivery import FAST, post, driver  # noqa: F401 (fixture)
-from webhook_sink import Sink
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
+from gwdaemon import write_toml
+from test_webhook_delivery import FAST, post
 
 
 def rcpt_args(n):
@@ -27,7 +16,7 @@ def rcpt_args(n):
     return args
 
 
-def test_small_message_to_4000_recipients_is_posted(driver, sink):  # noqa: F811
+def test_small_message_to_4000_recipients_is_posted(driver, sink):
     replies, err = post(driver, sink.url(), "--format", "json", *FAST, *rcpt_args(4000))
     assert [(c, s) for c, s, _ in replies] == [(250, "2.0.0")], err
     assert len(sink.requests) == 1
@@ -38,23 +27,13 @@ def test_small_message_to_4000_recipients_is_posted(driver, sink):  # noqa: F811
     print(f"4000 recipients: JSON body {len(body)} bytes")
 
 
-def test_raw_body_over_max_payload_size(driver, sink, tmp_path):  # noqa: F811
-    cfg = tmp_path / "gateway.toml"
-    cfg.write_text(f'''
-[server]
-hostname = "mx.test"
-[[listener]]
-address = "127.0.0.1:1"
-mode = "smtp"
-[limits]
-max_payload_size = "64KB"
-[[route]]
-name = "raw"
-match = "*@example.test"
-url = "{sink.url()}"
-format = "raw"
-retry_budget = "0"
-''')
+def test_raw_body_over_max_payload_size(driver, sink, tmp_path):
+    cfg = write_toml(tmp_path / "gateway.toml", {
+        "server": {"hostname": "mx.test"},
+        "listener": [{"address": "127.0.0.1:1", "mode": "smtp"}],
+        "limits": {"max_payload_size": "64KB"},
+        "route": [{"name": "raw", "match": "*@example.test", "url": sink.url(), "format": "raw",
+                   "retry_budget": "0"}]})
     big = tmp_path / "big.eml"
     big.write_bytes(b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * 1000)  # 78 KB
     small = tmp_path / "small.eml"

@@ -11,8 +11,7 @@ import importlib.util
 import json
 import pathlib
 
-from test_webhook_delivery import EML, FAST, SECRET, post, verify_hmac, driver  # noqa: F401
-from test_webhook_payload_size import sink  # noqa: F401 (fixture)
+from test_webhook_delivery import EML, FAST, SECRET, post, verify_hmac
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -24,7 +23,7 @@ def load_receiver():
     return mod
 
 
-def test_raw_envelope_and_auth_are_signed(driver, sink, tmp_path):  # noqa: F811
+def test_raw_envelope_and_auth_are_signed(driver, sink, tmp_path):
     forged = tmp_path / "forged.eml"
     forged.write_bytes(b'X-Gateway-Envelope: {"rcpt_to": ["forged@evil.test"]}\r\n'
                        b'X-Gateway-Auth: {"spf": {"result": "pass"}}\r\n' + EML.read_bytes())
@@ -61,7 +60,7 @@ def test_raw_envelope_and_auth_are_signed(driver, sink, tmp_path):  # noqa: F811
     assert json.loads(h["X-Gateway-Envelope"])["rcpt_to"] == rcpts
 
 
-def test_raw_through_the_daemon(gateway_bin, tmp_path, sink):  # noqa: F811
+def test_raw_through_the_daemon(gateway_bin, tmp_path, sink):
     from test_webhook_e2e import MSG, SECRET as E2E_SECRET, Gateway
     g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"), extra='format = "raw"\n')
     try:

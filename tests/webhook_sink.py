@@ -1,11 +1,12 @@
-"""A fault-injecting webhook sink for the webhook tests.
+"""The webhook receiver of every test that runs the daemon: a fault-injecting sink.
 
 A real HTTP/1.1 server (http.server.ThreadingHTTPServer) on 127.0.0.1, plain
 or TLS. Each request takes the next Action of the sink's plan (or the
 default one): answer any status with any body and headers, after a delay;
 hang without answering; close before answering; or close in the middle of
 the response. Every request (headers, body, connection number) is recorded,
-and TCP connections are counted so keep-alive can be checked.
+and TCP connections are counted so keep-alive can be checked. A load run
+(tests/attack/) keeps only the counts: Sink(keep_bodies=False).
 """
 import http.server
 import json
@@ -40,9 +41,10 @@ class Request:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 10  # an idle keep-alive connection is closed after this
+    disable_nagle_algorithm = True  # headers and body are two writes
 
     def setup(self):
+        self.timeout = self.server.sink.idle_timeout  # an idle keep-alive connection's end
         super().setup()
         with self.server.sink.lock:
             self.server.sink.connections += 1
@@ -55,11 +57,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sink = self.server.sink
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n) if n else b""
-        action = sink.next_action()
+        action = sink.next_action(self.path)
         with sink.lock:
-            sink.requests.append(Request(self, body, self.conn_no))
+            sink.posted += 1
+            sink.posted_bytes += len(body)
+            sink.requests.append(Request(self, body if sink.keep_bodies else b"", self.conn_no))
             sink.active += 1
             sink.max_active = max(sink.max_active, sink.active)
+        sink.got.set()
         try:
             self._act(action)
         except (BrokenPipeError, ConnectionResetError):
@@ -99,15 +104,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Sink:
-    def __init__(self, tls=None):
+    """idle_timeout: seconds an idle kept-alive connection stays open; keep_bodies=False
+    records each request without its body (the counts posted and posted_bytes stay)."""
+
+    def __init__(self, tls=None, idle_timeout=10, keep_bodies=True):
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.idle_timeout, self.keep_bodies = idle_timeout, keep_bodies
         self.requests = []
+        self.posted = 0
+        self.posted_bytes = 0
         self.connections = 0
         self.active = 0
         self.max_active = 0
         self.plan = []
         self.default = Action(200)
+        self.answer = None  # path -> Action or None (the default)
+        self.got = threading.Event()  # set by every request
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.sink = self
@@ -121,15 +134,134 @@ class Sink:
     def url(self, path="/hook", host="127.0.0.1"):
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    def next_action(self):
+    def pairs(self):
+        """[(headers as a dict, body)] of the requests so far."""
         with self.lock:
-            return self.plan.pop(0) if self.plan else self.default
+            return [(dict(r.headers), r.body) for r in self.requests]
+
+    def payloads(self):
+        """The JSON bodies received so far, decoded."""
+        return [json.loads(b) for h, b in self.pairs()
+                if h.get("Content-Type", "").startswith("application/json")]
+
+    def wait_requests(self, n, timeout=20.0):
+        """Waits (bounded) until n requests have arrived; returns how many have."""
+        end = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < end:
+            time.sleep(0.02)
+        return len(self.requests)
+
+    def next_action(self, path="/"):
+        """The plan's next Action, else answer(path) when set (a sink that answers by
+        path), else the default."""
+        with self.lock:
+            if self.plan:
+                return self.plan.pop(0)
+        return (self.answer(path) if self.answer else None) or self.default
 
     def close(self):
         self.stop.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class Acceptor:
+    """A listening socket on 127.0.0.1 and a thread accepting on it: each connection is
+    served by self._serve(sock) in a thread of its own; stop_ev ends them all."""
+
+    def _listen(self, backlog):
+        self.stop_ev = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+
+class RawReceiver(Acceptor):
+    """A raw-socket HTTP receiver: reads each request whole (headers and
+    Content-Length body), then calls behave(sock, receiver), which writes
+    whatever it wants; the connection is closed when behave returns, unless it
+    returns "keep" (then the next request on it is read). Counts requests and
+    connections; stop() wakes behaviours that wait on self.stop_ev."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.requests = 0
+        self.connections = 0
+        self.open_conns = 0
+        self.errors = []
+        self.lock = threading.Lock()
+        self._listen(64)
+
+    def port(self):
+        return self.sock.getsockname()[1]
+
+    def url(self, path="/hook"):
+        return f"http://127.0.0.1:{self.port()}{path}"
+
+    @staticmethod
+    def read_request(c, buf=b""):
+        """(request bytes, leftover) or (None, b"") when the peer closed first."""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            body += chunk
+        return head + b"\r\n\r\n" + body[:length], body[length:]
+
+    def _serve(self, c):
+        with self.lock:
+            self.connections += 1
+            self.open_conns += 1
+        try:
+            c.settimeout(30)
+            left = b""
+            while not self.stop_ev.is_set():
+                req, left = self.read_request(c, left)
+                if req is None:
+                    break
+                with self.lock:
+                    self.requests += 1
+                if self.behave(c, self) != "keep":
+                    break
+        except OSError as e:
+            self.errors.append(repr(e))
+        finally:
+            with self.lock:
+                self.open_conns -= 1
+            c.close()
+
+    def close(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
 
 
 def make_pki(d: pathlib.Path):
@@ -161,7 +293,7 @@ def server_context(pki: pathlib.Path, require_client_cert=False):
     return ctx
 
 
-class H2Sink:
+class H2Sink(Acceptor):
     """An HTTP/2-only TLS sink (ALPN "h2", python3-h2): answers every stream
     with `status`, records each request's headers and body, counts
     connections and the streams open at once."""
@@ -174,33 +306,16 @@ class H2Sink:
         self.status = status
         self.delay = delay
         self.lock = threading.Lock()
-        self.stop = threading.Event()
         self.requests = []
         self.connections = 0
         self.alpn = []
         self.active = 0
         self.max_active = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        self._listen(16)
         self.port = self.sock.getsockname()[1]
-        self.threads = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
 
     def url(self, path="/hook"):
         return f"https://127.0.0.1:{self.port}{path}"
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._serve, args=(raw,), daemon=True)
-            t.start()
-            self.threads.append(t)
 
     def _serve(self, raw):
         import h2.config
@@ -222,7 +337,7 @@ class H2Sink:
         streams = {}
         pending = []
         try:
-            while not self.stop.is_set():
+            while not self.stop_ev.is_set():
                 try:
                     data = conn_sock.recv(65536)
                 except socket.timeout:
@@ -258,7 +373,7 @@ class H2Sink:
             conn_sock.close()
 
     def close(self):
-        self.stop.set()
+        self.stop_ev.set()
         self.thread.join(timeout=5)
         for t in self.threads:
             t.join(timeout=10)
