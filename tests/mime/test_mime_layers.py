@@ -4,9 +4,7 @@ buffer (payload_buf.c) calls nothing, UTF-8 repair (payload_utf8.c) only the
 buffer, the per-call context (payload_ctx.c: warnings, deferred values) only
 those two; the top (payload.c) is called by the CLI alone, and reply
 extraction and classification only ever call down."""
-import subprocess
-
-from gwpaths import BUILD, ROOT
+from gwcallgraph import call_graph
 
 LIB = "gateway/mime/libmime.a"
 BOTTOM = {"payload_buf.c": set(),
@@ -15,14 +13,7 @@ BOTTOM = {"payload_buf.c": set(),
 
 
 def graph():
-    p = subprocess.run([str(ROOT / "scripts" / "callgraph"), str(BUILD), LIB],
-                       capture_output=True, text=True, timeout=60)
-    edges = {}
-    for line in p.stdout.splitlines():
-        if " -> " in line:
-            f, callees = line.split(" -> ")
-            edges[f] = set(callees.split()) - {"-"}
-    return p, edges
+    return call_graph(LIB)
 
 
 def test_no_call_circle():
