@@ -9,12 +9,9 @@ fields rspamd adds (X-Rspamd-Queue-Id is our delivery id); a stopped rspamd give
 the failure policy's answer and opens the breaker; a slow rspamd holds only its own
 message; rspamd is told the envelope in its protocol headers."""
 import json
-import os
 import re
 import signal
 import pathlib
-import smtplib
-import subprocess
 import sys
 import threading
 import time
@@ -25,13 +22,12 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "webhook"))
-from gwpaths import BUILD, ROOT, free_port  # noqa: E402
+from gwpaths import ROOT, free_port  # noqa: E402
 from rspamd_fixture import GTUBE, rspamd, rspamd_hs_cache, rspamd_module  # noqa: E402,F401
 from rspamd_standin import RspamdStandin, wait_for  # noqa: E402
-from webhook_sink import Sink  # noqa: E402
+import gwdaemon  # noqa: E402
 from dnsserver import dns_server  # noqa: E402,F401 (fixture)
 
-DAEMON = BUILD / "gateway" / "smtp-gateway"
 SCHEMA = json.loads((ROOT / "docs" / "payload.schema.json").read_text())
 DATE = "Date: Sun, 06 Dec 2026 07:00:00 +0000\r\n"
 
@@ -46,64 +42,32 @@ CLEAN = message("Hello Bob,\r\n\r\nthe minutes of Tuesday's meeting are below.\r
 SPAM = message(GTUBE, subject="test")
 
 
-class Gateway:
+class Gateway(gwdaemon.Gateway):
     """The daemon with a [spam] section; auth off (hermetic: no DNS)."""
 
     def __init__(self, tmp, hook_url, spam, route=None, auth=None):
-        self.port = free_port()
         auth = auth or ["[auth]", 'spf = "off"', 'dkim = "off"', 'dmarc = "off"', 'arc = "off"']
-        lines = ["[server]", "allow_root = true", 'hostname = "mx.ours.test"', "workers = 1",
-                 'log_level = "debug"',
-                 "[[listener]]", f'address = "127.0.0.1:{self.port}"', *auth,
-                 "[spam]", *[f"{k} = {json.dumps(v)}" for k, v in spam.items()],
-                 "[webhook]", 'timeout = "10s"', 'retry_budget = "0s"',
-                 "[[route]]", 'name = "ours"', 'match = "*@ours.test"', f'url = "{hook_url}"',
-                 *[f"{k} = {json.dumps(v)}" for k, v in (route or {}).items()]]
-        self.cfg = tmp / "gateway.toml"
-        self.cfg.write_text("\n".join(lines) + "\n")
-        self.logpath = tmp / "gateway.log"
-        self.log_fh = open(self.logpath, "wb")
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.proc = subprocess.Popen([str(DAEMON), "-c", str(self.cfg)], stdout=self.log_fh,
-                                     stderr=self.log_fh, env=env)
-        assert wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None, 15)
-        assert self.proc.poll() is None, self.log()
 
-    def log(self):
-        return self.logpath.read_text(errors="replace")
-
-    def smtp(self):
-        return smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.sender.test",
-                            timeout=60)
+        def text(port):
+            return "\n".join([
+                "[server]", "allow_root = true", 'hostname = "mx.ours.test"', "workers = 1",
+                'log_level = "debug"',
+                "[[listener]]", f'address = "127.0.0.1:{port}"', *auth,
+                "[spam]", *[f"{k} = {json.dumps(v)}" for k, v in spam.items()],
+                "[webhook]", 'timeout = "10s"', 'retry_budget = "0s"',
+                "[[route]]", 'name = "ours"', 'match = "*@ours.test"', f'url = "{hook_url}"',
+                *[f"{k} = {json.dumps(v)}" for k, v in (route or {}).items()]]) + "\n"
+        super().__init__(tmp, text)
+        self.cfg = self.config
 
     def send(self, msg, rcpts=("bob@ours.test",), sender="alice@sender.test"):
         """(code, text) of the end of data."""
-        with self.smtp() as c:
+        with self.smtp(timeout=60) as c:
             c.ehlo()
             assert c.mail(sender)[0] == 250
             for r in rcpts:
                 assert c.rcpt(r)[0] == 250
             return c.data(msg)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log_fh.close()
-        assert "Sanitizer" not in self.log(), self.log()[-3000:]
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
@@ -119,7 +83,9 @@ def gateway(tmp_path, sink):
         yield start
     finally:
         for g in started:
-            g.stop()
+            g.close()
+        for g in started:
+            g.check()  # no sanitizer report, exit status 0
 
 
 def posted(sink, n=1):
