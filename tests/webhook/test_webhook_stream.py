@@ -18,8 +18,7 @@ import pytest
 
 from gwpaths import SANITIZED
 from test_webhook_e2e import SECRET, Gateway
-from test_webhook_delivery import driver, post  # noqa: F401 (fixture)
-from test_webhook_payload_size import sink  # noqa: F401 (fixture)
+from test_webhook_delivery import post
 from webhook_sink import Action, Sink
 
 SIZE = 50 * 1024 * 1024
@@ -82,7 +81,7 @@ def test_big_message_peak_rss(gateway_bin, tmp_path, fmt):
         sink.close()
 
 
-def test_raw_body_read_through_its_own_reference(driver, sink, tmp_path):  # noqa: F811
+def test_raw_body_read_through_its_own_reference(driver, sink, tmp_path):
     # Format raw borrows the message's bytes instead of copying them: webhook-post
     # --hold gives each submission a copy held by a reference count, as the
     # session's store does, and drops its own reference as soon as
