@@ -375,25 +375,36 @@ static const char *authserv_id(const struct smtp_session *s)
 	return h && *h ? h : "localhost"; /* as auth_ctx_init() */
 }
 
-/* RFC 8601 section 5: fields claiming our authserv-id come from the sender: cut them. */
-static int strip_forged(struct smtp_session *s)
+/* The header fields find() names in the stored message (ranges as auth_ar_ranges()),
+ * cut. Returns how many, or -1. */
+typedef size_t (*field_finder)(const char *msg, size_t len, const char *key, size_t *ranges,
+                               size_t max);
+static long cut_found(struct smtp_session *s, field_finder find, const char *key)
 {
 	struct message_bytes b;
 	if (smtp_msg_body(&s->tx.msg, &b))
 		return -1;
-	const char *id = authserv_id(s);
-	size_t n = auth_ar_ranges(b.data, b.len, id, NULL, 0);
+	size_t n = find(b.data, b.len, key, NULL, 0);
 	if (!n)
 		return 0;
 	size_t *r = calloc(2 * n, sizeof *r);
 	if (!r)
 		return -1;
-	auth_ar_ranges(b.data, b.len, id, r, n);
+	find(b.data, b.len, key, r, n);
 	int rc = smtp_msg_cut(&s->tx.msg, r, n);
 	free(r);
-	smtp_log(GW_LOG_INFO, s->id, "removed %zu Authentication-Results field(s) claiming %s", n,
-	         id);
-	return rc;
+	return rc < 0 ? -1 : (long)n;
+}
+
+/* RFC 8601 section 5: fields claiming our authserv-id come from the sender: cut them. */
+static int strip_forged(struct smtp_session *s)
+{
+	const char *id = authserv_id(s);
+	long n = cut_found(s, auth_ar_ranges, id);
+	if (n > 0)
+		smtp_log(GW_LOG_INFO, s->id,
+		         "removed %ld Authentication-Results field(s) claiming %s", n, id);
+	return n < 0 ? -1 : 0;
 }
 
 /* ---- the spam check (include/spam.h) ---- */
@@ -522,19 +533,7 @@ static enum smtp_reply_id spam_refusal(struct smtp_session *s, const char **deta
 /* Cuts every field called name from the message's header section. */
 static int cut_fields(struct smtp_session *s, const char *name)
 {
-	struct message_bytes b;
-	if (smtp_msg_body(&s->tx.msg, &b))
-		return -1;
-	size_t n = spam_field_ranges(b.data, b.len, name, NULL, 0);
-	if (!n)
-		return 0;
-	size_t *r = calloc(2 * n, sizeof *r);
-	if (!r)
-		return -1;
-	spam_field_ranges(b.data, b.len, name, r, n);
-	int rc = smtp_msg_cut(&s->tx.msg, r, n);
-	free(r);
-	return rc;
+	return cut_found(s, spam_field_ranges, name) < 0 ? -1 : 0;
 }
 
 /* rspamd's rewritten Subject replaces the message's own: cut those, prepend the new one. */
