@@ -98,6 +98,14 @@ struct b64dec {
 	uint32_t acc;
 	int n;     /* sextets in acc */
 	bool done; /* padding seen */
+	/*
+	 * Whether the text is exactly what pb64 writes for the decoded bytes,
+	 * line breaks aside (only the alphabet, CR and LF, the padding the
+	 * length calls for and nothing after it, zero bits unused): then it can
+	 * be copied into the JSON instead of decoded and encoded again.
+	 */
+	bool odd;
+	int pads_left; /* '=' still expected after the one that ended the data */
 };
 
 static signed char b64val[256];
@@ -123,29 +131,70 @@ static size_t b64_flush(struct b64dec *d, unsigned char *out)
 	return n;
 }
 
+/* One character the fast path did not take: outside the alphabet, '=', or mid-quantum. */
+static size_t b64_one(struct b64dec *d, unsigned char ch, unsigned char *o)
+{
+	signed char v = b64val[ch];
+	if (v < 0) {
+		if (ch == '=' && d->n >= 2) {
+			d->odd |= (d->acc & (d->n == 2 ? 15u : 3u)) != 0; /* unused bits set */
+			d->pads_left = 3 - d->n;
+			size_t n = b64_flush(d, o);
+			d->done = true;
+			return n;
+		}
+		d->odd |= ch != '\r' && ch != '\n';
+		return 0;
+	}
+	d->acc = d->acc << 6 | (uint32_t)v;
+	if (++d->n < 4)
+		return 0;
+	o[0] = (unsigned char)(d->acc >> 16);
+	o[1] = (unsigned char)(d->acc >> 8);
+	o[2] = (unsigned char)d->acc;
+	d->acc = 0;
+	d->n = 0;
+	return 3;
+}
+
+/*
+ * Whole quanta of four alphabet characters go three bytes at a time (the
+ * lines of a part, between their line breaks); anything else, one
+ * character at a time through b64_one(). The same bytes either way: the
+ * unit test compares it with the one-character loop on random input.
+ */
 static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, unsigned char *out)
 {
 	unsigned char *o = out;
-	for (size_t i = 0; i < len && !d->done; i++) {
-		signed char v = b64val[in[i]];
-		if (v < 0) {
-			if (in[i] == '=' && d->n >= 2) {
-				o += b64_flush(d, o);
-				d->done = true;
-			}
-			continue;
+	size_t i = 0;
+	while (i < len && !d->done) {
+		for (; d->n == 0 && i + 4 <= len; i += 4, o += 3) {
+			int32_t a = b64val[in[i]], b = b64val[in[i + 1]], c = b64val[in[i + 2]],
+			        e = b64val[in[i + 3]];
+			if ((a | b | c | e) < 0)
+				break;
+			uint32_t v =
+			    (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)e;
+			o[0] = (unsigned char)(v >> 16);
+			o[1] = (unsigned char)(v >> 8);
+			o[2] = (unsigned char)v;
 		}
-		d->acc = d->acc << 6 | (uint32_t)v;
-		if (++d->n == 4) {
-			o[0] = (unsigned char)(d->acc >> 16);
-			o[1] = (unsigned char)(d->acc >> 8);
-			o[2] = (unsigned char)d->acc;
-			o += 3;
-			d->acc = 0;
-			d->n = 0;
-		}
+		if (i < len)
+			o += b64_one(d, in[i++], o);
+	}
+	for (; i < len && !d->odd; i++) { /* after the padding: only the rest of it, or breaks */
+		if (in[i] == '=' && d->pads_left > 0)
+			d->pads_left--;
+		else
+			d->odd = in[i] != '\r' && in[i] != '\n';
 	}
 	return (size_t)(o - out);
+}
+
+/* After the last b64_step(): can the text be copied instead (struct b64dec)? */
+static bool b64_canonical(const struct b64dec *d)
+{
+	return !d->odd && d->n == 0 && d->pads_left == 0;
 }
 
 /*
@@ -154,11 +203,26 @@ static size_t b64_step(struct b64dec *d, const unsigned char *in, size_t len, un
  * deleted (rule 3: transports add it), and a malformed "=" is kept as is
  * (the RFC's advice for robust decoders). Returns the decoded length.
  */
+/* Bytes that end a run copied as they are: everything else decodes to itself. */
+static const bool qp_stop[256] = {
+    ['='] = true, ['\r'] = true, ['\n'] = true, [' '] = true, ['\t'] = true};
+
 size_t pqp_decode(char *buf, size_t len)
 {
 	size_t r = 0, w = 0, line_w = 0; /* line_w: w where trailing space may start */
 
 	while (r < len) {
+		size_t run = r;
+		while (run < len && !qp_stop[(unsigned char)buf[run]])
+			run++;
+		if (run > r) { /* most of a line: one move instead of a byte at a time */
+			if (w != r)
+				memmove(buf + w, buf + r, run - r);
+			w += run - r;
+			r = run;
+			line_w = w;
+			continue;
+		}
 		unsigned char ch = (unsigned char)buf[r];
 		if (ch == '\n' || (ch == '\r' && r + 1 < len && buf[r + 1] == '\n')) {
 			w = line_w; /* drop trailing white space */
@@ -261,9 +325,34 @@ static int uudecode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 	return rc;
 }
 
-int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
+static int b64decode(GMimeStream *s, psink_fn sink, void *arg, bool *canonical)
+{
+	/* on the stack: a malloc of this size per part costs more than small messages' parsing */
+	char in[DECODE_CHUNK];
+	unsigned char out[DECODE_CHUNK];
+	struct b64dec d = {0};
+
+	pthread_once(&b64val_once, b64val_init);
+	g_mime_stream_reset(s);
+	for (;;) {
+		ssize_t n = g_mime_stream_read(s, in, DECODE_CHUNK);
+		if (n <= 0)
+			break;
+		size_t m = b64_step(&d, (const unsigned char *)in, (size_t)n, out);
+		if (m && sink(arg, (const char *)out, m) < 0)
+			return -1;
+	}
+	if (canonical)
+		*canonical = b64_canonical(&d);
+	size_t m = b64_flush(&d, out);
+	return m ? sink(arg, (const char *)out, m) : 0;
+}
+
+int pmime_decode_canon(GMimeDataWrapper *w, psink_fn sink, void *arg, bool *b64_canonical)
 {
 	GMimeStream *s = w ? g_mime_data_wrapper_get_stream(w) : NULL;
+	if (b64_canonical)
+		*b64_canonical = false;
 	if (!s)
 		return 0;
 	GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
@@ -272,15 +361,12 @@ int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 		return uudecode(w, sink, arg);
 	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE)
 		return qpdecode(w, sink, arg);
-	/* on the stack: a malloc of this size per part costs more than small messages' parsing */
+	if (enc == GMIME_CONTENT_ENCODING_BASE64)
+		return b64decode(s, sink, arg, b64_canonical);
 	char in[DECODE_CHUNK], out[DECODE_CHUNK * 2];
 	bool identity = is_identity(enc);
 	int rc = 0;
 
-	bool base64 = enc == GMIME_CONTENT_ENCODING_BASE64;
-	struct b64dec d = {0};
-
-	pthread_once(&b64val_once, b64val_init);
 	g_mime_encoding_init_decode(&st, enc);
 	if (!identity && g_mime_encoding_outlen(&st, DECODE_CHUNK) > sizeof(out))
 		return -1; /* cannot happen for the decoders GMime has: output <= input + state */
@@ -289,27 +375,51 @@ int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 		ssize_t n = g_mime_stream_read(s, in, DECODE_CHUNK);
 		if (n <= 0)
 			break;
-		if (identity) {
-			rc = sink(arg, in, (size_t)n);
-		} else if (base64) {
-			size_t m = b64_step(&d, (const unsigned char *)in, (size_t)n,
-			                    (unsigned char *)out);
-			rc = m ? sink(arg, out, m) : 0;
-		} else {
-			size_t m = g_mime_encoding_step(&st, in, (size_t)n, out);
-			rc = m ? sink(arg, out, m) : 0;
-		}
+		size_t m = identity ? (size_t)n : g_mime_encoding_step(&st, in, (size_t)n, out);
+		rc = m ? sink(arg, identity ? in : out, m) : 0;
 		if (rc < 0)
 			return rc;
 	}
-	if (base64) {
-		size_t m = b64_flush(&d, (unsigned char *)out);
-		rc = m ? sink(arg, out, m) : 0;
-	} else if (!identity) {
+	if (!identity) {
 		size_t m = g_mime_encoding_flush(&st, in, 0, out);
 		rc = m ? sink(arg, out, m) : 0;
 	}
 	return rc;
+}
+
+int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg)
+{
+	return pmime_decode_canon(w, sink, arg, NULL);
+}
+
+/*
+ * A base64 part's text without its line breaks: what decoding and then
+ * pb64 would write, when pmime_decode_canon() said the text is canonical.
+ */
+int pmime_copy_b64(GMimeDataWrapper *w, psink_fn sink, void *arg)
+{
+	GMimeStream *s = w ? g_mime_data_wrapper_get_stream(w) : NULL;
+	char in[DECODE_CHUNK];
+	if (!s)
+		return 0;
+	g_mime_stream_reset(s);
+	for (;;) {
+		ssize_t n = g_mime_stream_read(s, in, DECODE_CHUNK);
+		if (n <= 0)
+			return 0;
+		char *to = in; /* the lines moved down over their breaks, in place */
+		for (char *p = in, *end = in + n; p < end;) {
+			char *brk = p;
+			while (brk < end && *brk != '\r' && *brk != '\n') /* 76 characters or so */
+				brk++;
+			if (to != p)
+				memmove(to, p, (size_t)(brk - p));
+			to += brk - p;
+			p = brk + (brk < end);
+		}
+		if (to > in && sink(arg, in, (size_t)(to - in)) < 0)
+			return -1;
+	}
 }
 
 /* Encoded length of a part's content, to size a buffer once; 0 when unknown. */

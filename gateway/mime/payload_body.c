@@ -61,12 +61,16 @@ static int serialise(GMimeObject *o, bool crlf, psink_fn sink, void *arg)
 	return rc;
 }
 
-static int content_bytes(struct pdeferred *d, psink_fn sink, void *arg)
+/* *b64_canonical (or NULL): the part's base64 text may be copied (pmime_decode_canon). */
+static int content_bytes(struct pdeferred *d, psink_fn sink, void *arg, bool *b64_canonical)
 {
+	if (b64_canonical)
+		*b64_canonical = false;
 	if (!d->part)
 		return d->raw_len ? sink(arg, d->raw, d->raw_len) : 0;
 	if (GMIME_IS_PART(d->part))
-		return pmime_decode(g_mime_part_get_content(GMIME_PART(d->part)), sink, arg);
+		return pmime_decode_canon(g_mime_part_get_content(GMIME_PART(d->part)), sink, arg,
+		                          b64_canonical);
 	return serialise(d->part, d->crlf, sink, arg);
 }
 
@@ -78,8 +82,10 @@ static int b64_sink(void *arg, const char *p, size_t n)
 int pbody_stream_content(struct pdeferred *d, psink_fn sink, void *arg)
 {
 	struct pb64 e;
+	if (d->b64_copy) /* decoding and encoding again would write the same characters */
+		return pmime_copy_b64(g_mime_part_get_content(GMIME_PART(d->part)), sink, arg);
 	pb64_init(&e, sink, arg);
-	if (content_bytes(d, b64_sink, &e) < 0)
+	if (content_bytes(d, b64_sink, &e, NULL) < 0)
 		return -1;
 	return pb64_end(&e);
 }
@@ -216,6 +222,7 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned int mdlen = 0;
+	bool canonical = false;
 	int rc = -1;
 
 	if (want && !c->defer) {
@@ -223,7 +230,7 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		m.b64 = &e;
 	}
 	if (!m.md || EVP_DigestInit_ex(m.md, EVP_sha256(), NULL) != 1 ||
-	    content_bytes(d, measure_sink, &m) < 0 || (m.b64 && pb64_end(m.b64) < 0) ||
+	    content_bytes(d, measure_sink, &m, &canonical) < 0 || (m.b64 && pb64_end(m.b64) < 0) ||
 	    EVP_DigestFinal_ex(m.md, md, &mdlen) != 1)
 		goto out;
 	for (unsigned int i = 0; i < mdlen; i++)
@@ -235,6 +242,7 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		if (content && pctx_defer(c, content, d->part, d->raw, d->raw_len) < 0)
 			goto out;
 		c->deferred[c->n_deferred - 1].crlf = c->crlf;
+		c->deferred[c->n_deferred - 1].b64_copy = canonical;
 	} else if (want) {
 		content = json_stringn_nocheck(b.p ? b.p : "", b.len);
 	}

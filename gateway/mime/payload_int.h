@@ -53,8 +53,9 @@ struct pdeferred {
 	GMimeObject *part;   /* a GMimePart (decoded) or NULL for a raw slice */
 	const char *raw;     /* raw slice of the input (message/rfc822, message.raw) */
 	size_t raw_len;
-	bool crlf;  /* re-serialised parts use the input's line endings */
-	char *text; /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
+	bool crlf;     /* re-serialised parts use the input's line endings */
+	bool b64_copy; /* a base64 part whose text is copied without its line breaks */
+	char *text;    /* owned, valid UTF-8: a body written JSON-escaped, not base64 */
 	size_t text_len;
 	bool given_back; /* text's pages were returned to the kernel as written */
 	bool borrowed;   /* text is a slice of another value's (message.reply.text of the
@@ -210,6 +211,9 @@ int pb64_add(struct pb64 *e, const unsigned char *p, size_t n);
 int pb64_end(struct pb64 *e);
 size_t pb64_len(size_t n);
 int pmime_decode(GMimeDataWrapper *w, psink_fn sink, void *arg);
+/* The same; *b64_canonical: the part is base64 that pmime_copy_b64() may copy (payload_b64.c). */
+int pmime_decode_canon(GMimeDataWrapper *w, psink_fn sink, void *arg, bool *b64_canonical);
+int pmime_copy_b64(GMimeDataWrapper *w, psink_fn sink, void *arg);
 size_t pmime_encoded_length(GMimeDataWrapper *w);
 size_t pqp_decode(char *buf, size_t len);
 size_t pb64_decode(const char *in, size_t len, char *out); /* out: at least len bytes */

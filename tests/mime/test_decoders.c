@@ -1,0 +1,295 @@
+/*
+ * test_decoders.c: the transfer decoders of gateway/mime/payload_b64.c
+ * against the one-character-at-a-time loops they replaced, on random
+ * input drawn mostly from the characters that take the slow paths (line
+ * breaks, '=', white space, junk), so that every branch a message can
+ * choose is compared: base64 fed whole (pb64_decode) and through
+ * pmime_decode()'s 16 KB chunks (state carried between them), and
+ * quoted-printable (pqp_decode); and that a base64 text is copied instead
+ * of decoded and encoded again only where both write the same characters.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/test_rand.h"
+#include "../unit.h"
+#include "codec.h"
+#include "payload_int.h"
+
+#define ROUNDS 3000
+
+/* The base64 loop as it was: RFC 2045 6.8, junk skipped, '=' ends the data. */
+static size_t ref_b64(const unsigned char *in, size_t len, unsigned char *out)
+{
+	uint32_t acc = 0;
+	int n = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = codec_b64_value(in[i]);
+		if (v < 0) {
+			if (in[i] == '=' && n >= 2)
+				break;
+			continue;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		if (++n == 4) {
+			out[o++] = (unsigned char)(acc >> 16);
+			out[o++] = (unsigned char)(acc >> 8);
+			out[o++] = (unsigned char)acc;
+			acc = 0;
+			n = 0;
+		}
+	}
+	if (n == 2) {
+		out[o++] = (unsigned char)(acc >> 4);
+	} else if (n == 3) {
+		out[o++] = (unsigned char)(acc >> 10);
+		out[o++] = (unsigned char)(acc >> 2);
+	}
+	return o;
+}
+
+/* The quoted-printable loop as it was (RFC 2045 6.7 with rule 3). */
+static size_t ref_qp(char *buf, size_t len)
+{
+	size_t r = 0, w = 0, line_w = 0;
+	while (r < len) {
+		unsigned char ch = (unsigned char)buf[r];
+		if (ch == '\n' || (ch == '\r' && r + 1 < len && buf[r + 1] == '\n')) {
+			w = line_w;
+			size_t nl = ch == '\r' ? 2 : 1;
+			memmove(buf + w, buf + r, nl);
+			w += nl;
+			r += nl;
+			line_w = w;
+			continue;
+		}
+		if (ch == '=') {
+			size_t e = r + 1;
+			while (e < len && (buf[e] == ' ' || buf[e] == '\t'))
+				e++;
+			if (e == len || buf[e] == '\n' ||
+			    (buf[e] == '\r' && e + 1 < len && buf[e + 1] == '\n')) {
+				r = e == len ? len : e + (buf[e] == '\r' ? 2 : 1);
+				line_w = w;
+				continue;
+			}
+			int hi = r + 2 < len ? codec_hex_value((unsigned char)buf[r + 1]) : -1;
+			int lo = r + 2 < len ? codec_hex_value((unsigned char)buf[r + 2]) : -1;
+			if (hi >= 0 && lo >= 0) {
+				buf[w++] = (char)(hi << 4 | lo);
+				r += 3;
+				line_w = w;
+				continue;
+			}
+		}
+		buf[w++] = (char)ch;
+		r++;
+		if (ch != ' ' && ch != '\t')
+			line_w = w;
+	}
+	return line_w == w ? w : line_w;
+}
+
+/* Random text: mostly from alphabet, the rest from the slow path's characters. */
+static size_t fill(uint32_t *x, char *buf, size_t max, const char *alphabet, const char *odd)
+{
+	size_t len = test_rand(x) % max, na = strlen(alphabet), no = strlen(odd);
+	unsigned odd_rate = 1 + test_rand(x) % 40; /* in 64ths: from rare to frequent */
+	for (size_t i = 0; i < len; i++) {
+		if ((test_rand(x) & 63) < odd_rate)
+			buf[i] = odd[test_rand(x) % no];
+		else
+			buf[i] = alphabet[test_rand(x) % na];
+	}
+	return len;
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char B64_ODD[] = "\r\n\r\n= \t!*-\x80\xff";
+
+static void check_b64_whole(void)
+{
+	static char in[4096];
+	static unsigned char got[4096], want[4096];
+	uint32_t x = TEST_RAND_SEED;
+	int bad = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t len = fill(&x, in, sizeof(in), B64, B64_ODD);
+		size_t g = pb64_decode(in, len, (char *)got),
+		       w = ref_b64((unsigned char *)in, len, want);
+		if (g != w || memcmp(got, want, g) != 0)
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+}
+
+static int collect(void *arg, const char *p, size_t n)
+{
+	return pbuf_add(arg, p, n);
+}
+
+/* Through pmime_decode: inputs past its 16 KB chunk, so a quantum spans two reads. */
+static void check_b64_chunked(void)
+{
+	size_t cap = 80000;
+	char *in = malloc(cap);
+	unsigned char *want = malloc(cap);
+	uint32_t x = TEST_RAND_SEED ^ 0x5bd1e995u;
+	int bad = 0;
+	for (int r = 0; r < 60 && in && want; r++) {
+		size_t len = fill(&x, in, cap, B64, B64_ODD);
+		size_t w = ref_b64((unsigned char *)in, len, want);
+		GMimeStream *s = g_mime_stream_mem_new_with_buffer(in, len);
+		GMimeDataWrapper *dw =
+		    g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_BASE64);
+		struct pbuf b = {.max = cap};
+		if (pmime_decode(dw, collect, &b) < 0 || b.len != w || (w && memcmp(b.p, want, w)))
+			bad++;
+		pbuf_free(&b);
+		g_object_unref(dw);
+		g_object_unref(s);
+	}
+	CHECK(in && want);
+	CHECK_INT(bad, 0);
+	free(in);
+	free(want);
+}
+
+/* What pb64 writes for the decoded bytes of in: the JSON's content when nothing is copied. */
+static void encode_decoded(GMimeDataWrapper *dw, struct pbuf *enc, bool *canonical)
+{
+	struct pbuf dec = {.max = SIZE_MAX / 2};
+	struct pb64 e;
+	pb64_init(&e, collect, enc);
+	CHECK_INT(pmime_decode_canon(dw, collect, &dec, canonical), 0);
+	CHECK_INT(pb64_add(&e, (const unsigned char *)dec.p, dec.len), 0);
+	CHECK_INT(pb64_end(&e), 0);
+	pbuf_free(&dec);
+}
+
+/* Random bytes, encoded, wrapped at width columns with CRLF or LF. */
+static size_t wrapped(uint32_t *x, char *out, size_t cap)
+{
+	unsigned char raw[3000];
+	char flat[4100];
+	size_t n = test_rand(x) % sizeof(raw), width = 4 + test_rand(x) % 90, o = 0;
+	for (size_t i = 0; i < n; i++)
+		raw[i] = (unsigned char)test_rand(x);
+	size_t fl = codec_b64_encode(raw, n, flat);
+	const char *nl = test_rand(x) & 1 ? "\r\n" : "\n";
+	for (size_t i = 0; i < fl && o + width + 2 < cap; i += width) {
+		size_t k = fl - i < width ? fl - i : width;
+		memcpy(out + o, flat + i, k);
+		o += k;
+		memcpy(out + o, nl, strlen(nl));
+		o += strlen(nl);
+	}
+	return o;
+}
+
+/*
+ * pmime_copy_b64() may stand in for decode-then-encode only where it writes
+ * the same characters: every text said canonical must copy to exactly that,
+ * and every well-formed wrapped encoding must be said canonical.
+ */
+static void check_b64_copy(void)
+{
+	static char in[8192];
+	uint32_t x = TEST_RAND_SEED ^ 0x27d4eb2fu;
+	int wrong = 0, missed = 0, copied = 0, refused = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		bool well_formed = r & 1;
+		size_t len = well_formed ? wrapped(&x, in, sizeof(in))
+		                         : fill(&x, in, sizeof(in), B64, B64_ODD);
+		GMimeStream *s = g_mime_stream_mem_new_with_buffer(in, len);
+		GMimeDataWrapper *dw =
+		    g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_BASE64);
+		struct pbuf enc = {.max = SIZE_MAX / 2}, copy = {.max = SIZE_MAX / 2};
+		bool canonical = false;
+		encode_decoded(dw, &enc, &canonical);
+		if (canonical) {
+			copied++;
+			CHECK_INT(pmime_copy_b64(dw, collect, &copy), 0);
+			wrong += copy.len != enc.len || (enc.len && memcmp(copy.p, enc.p, enc.len));
+		} else {
+			refused++;
+			missed += well_formed;
+		}
+		pbuf_free(&enc);
+		pbuf_free(&copy);
+		g_object_unref(dw);
+		g_object_unref(s);
+	}
+	CHECK_INT(wrong, 0);
+	CHECK_INT(missed, 0);
+	CHECK(copied >= ROUNDS / 2 && refused > ROUNDS / 4); /* both ways were taken */
+}
+
+/* The edges of "canonical", one by one (RFC 4648 sections 3.3 and 3.5, RFC 2045 6.8). */
+static void check_b64_copy_edges(void)
+{
+	static const struct {
+		const char *in;
+		bool canonical;
+	} t[] = {
+	    {"", true},          {"\r\n", true}, {"QUJD\r\nRA==\r\n", true},
+	    {"QQ==", true},      {"QUI=", true}, {"QUJD", true},
+	    {"QR==", false},     /* unused bits set: decodes to "A", which is "QQ==" */
+	    {"QUJ=", false},     /* the same with one pad */
+	    {"QQ=", false},      /* a pad missing */
+	    {"QQ===", false},    /* a pad too many */
+	    {"QQ", false},       /* no padding: pb64 would add it */
+	    {"QUJDR", false},    /* a lone sextet: dropped by the decoder */
+	    {"QQ==QQ==", false}, /* data after the padding: ignored by the decoder */
+	    {"QU JD", false},    /* white space other than line breaks */
+	    {"QUJD!", false},    /* junk */
+	    {"=QUJD", false},    /* '=' before any data: skipped by the decoder */
+	    {"QU\rJD\n", true},  /* a bare CR is a break like any other */
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		GMimeStream *s = g_mime_stream_mem_new_with_buffer(t[i].in, strlen(t[i].in));
+		GMimeDataWrapper *dw =
+		    g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_BASE64);
+		struct pbuf enc = {.max = 256}, copy = {.max = 256};
+		bool canonical = !t[i].canonical;
+		encode_decoded(dw, &enc, &canonical);
+		CHECK_INT(canonical, t[i].canonical);
+		if (canonical) {
+			CHECK_INT(pmime_copy_b64(dw, collect, &copy), 0);
+			CHECK(copy.len == enc.len &&
+			      (!enc.len || memcmp(copy.p, enc.p, enc.len) == 0));
+		}
+		pbuf_free(&enc);
+		pbuf_free(&copy);
+		g_object_unref(dw);
+		g_object_unref(s);
+	}
+}
+
+static void check_qp_random(void)
+{
+	static char a[2048], b[2048];
+	uint32_t x = TEST_RAND_SEED ^ 0x9e3779b9u;
+	int bad = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t len =
+		    fill(&x, a, sizeof(a), "abcXYZ019.,;:<>\xc3\xa9", "=\r\n \t=3D=C3=A9=\r\n=ZZ");
+		memcpy(b, a, len);
+		size_t g = pqp_decode(a, len), w = ref_qp(b, len);
+		if (g != w || memcmp(a, b, g) != 0)
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+}
+
+int main(void)
+{
+	pgmime_init();
+	check_b64_whole();
+	check_b64_chunked();
+	check_b64_copy();
+	check_b64_copy_edges();
+	check_qp_random();
+	return UNIT_END("mime_decoders");
+}
