@@ -20,7 +20,6 @@ Everything listens on 127.0.0.1; every wait is bounded.
 """
 import base64
 import hashlib
-import http.server
 import json
 import os
 import pathlib
@@ -30,7 +29,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -78,73 +76,20 @@ def signed_message():
     return sig + msg, public
 
 
-class Sink(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        self.bodies = []
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):
-                pass
-
-            def do_POST(self):
-                sink.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def config(tmp, port, sink, dns):
-    cert, key = tmp / "mx.crt", tmp / "mx.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                    "/CN=mx.example.com", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
-    os.chmod(key, 0o600)
-    return f'''
-[server]
-allow_root = true
-hostname = "mx.example.com"
-workers = 1
-log_level = "debug"
-log_trace = ["smtp"]
-
-[[listener]]
-address = "127.0.0.1:{port}"
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1"]
-
-[[tls.certificate]]
-cert = "{cert}"
-key = "{key}"
-
-[dns]
-servers = ["{dns.address}"]
-
-[auth]
-spf = "annotate"
-dkim = "annotate"
-dmarc = "annotate"
-arc = "annotate"
-
-[[route]]
-name = "support"
-match = "support@example.com"
-url = "http://127.0.0.1:{sink.server_address[1]}/inbound"
-'''
+def config(tmp, sink, dns):
+    """tests/gwdaemon.py's usual config, with this example's TLS, PROXY and authentication."""
+    from gwdaemon import gateway_config
+    from gwpaths import self_signed_cert
+    cert, key = self_signed_cert(tmp, "mx.example.com")
+    route = {"name": "support", "match": "support@example.com", "url": sink.url("/inbound")}
+    return lambda port: gateway_config(
+        port, [route], hostname="mx.example.com",
+        server={"log_level": "debug", "log_trace": ["smtp"]},
+        listener=[{"address": f"127.0.0.1:{port}", "proxy_protocol": True,
+                   "proxy_trusted": ["127.0.0.1"]}],
+        tls={"certificate": [{"cert": cert, "key": key}]},
+        dns={"servers": [dns.address]},
+        auth={"spf": "annotate", "dkim": "annotate", "dmarc": "annotate", "arc": "annotate"})
 
 
 def reply(f):
@@ -200,6 +145,8 @@ def fixed(body):
 
 def delivered(out):
     from dnsserver import DNSServer
+    from gwdaemon import Gateway
+    from webhook_sink import Sink
     msg, public = signed_message()
     rev = ".".join(reversed(CLIENT_IP.split("."))) + ".in-addr.arpa"
     dns = DNSServer({"gmail.com": [("TXT", f"v=spf1 ip4:{CLIENT_IP} -all")],
@@ -208,28 +155,17 @@ def delivered(out):
                      rev: [("PTR", HELO)], HELO: [("A", CLIENT_IP)]})
     dns.start()
     sink = Sink()
-    with tempfile.TemporaryDirectory() as d:
-        tmp = pathlib.Path(d)
-        port = free_port()
-        (tmp / "gateway.toml").write_text(config(tmp, port, sink, dns))
-        log = tmp / "gateway.log"
-        with open(log, "wb") as lf:
-            env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-            gw = subprocess.Popen([str(BINARY), "-c", str(tmp / "gateway.toml")], stdout=lf,
-                                  stderr=lf, env=env)
-            try:
-                end = time.monotonic() + 15
-                while b"ready:" not in log.read_bytes():
-                    assert gw.poll() is None and time.monotonic() < end, log.read_text()
-                    time.sleep(0.05)
-                session(port, msg, log)
-            finally:
-                gw.terminate()
-                gw.wait(timeout=30)
-    sink.shutdown()
-    dns.stop()
-    assert len(sink.bodies) == 1
-    (out / "delivery-gmail.json").write_bytes(fixed(sink.bodies[0]))
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = pathlib.Path(d)
+            with Gateway(tmp, config(tmp, sink, dns), binary=BINARY) as gw:
+                session(gw.port, msg, gw.log_path)
+    finally:
+        sink.close()
+        dns.stop()
+    bodies = [b for h, b in sink.pairs()]
+    assert len(bodies) == 1, len(bodies)
+    (out / "delivery-gmail.json").write_bytes(fixed(bodies[0]))
 
 
 def main():
