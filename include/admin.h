@@ -28,6 +28,13 @@ struct admin *admin_start(const struct gw_config *cfg, bool *failed);
 
 /* /readyz answers 200 when ready, 503 otherwise. Any thread. */
 void admin_set_ready(bool ready);
+
+/*
+ * Tells systemd (Type=notify) a change of state, e.g. "READY=1",
+ * "RELOADING=1", "STOPPING=1" (gateway/admin/notify.c). 0 when sent or when
+ * no manager listens (NOTIFY_SOCKET unset); -1 when sending failed. Any thread.
+ */
+int service_notify(const char *state);
 bool admin_ready(void);
 
 /* Stops the thread and frees everything (after the workers are gone). NULL is a no-op. */

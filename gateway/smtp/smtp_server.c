@@ -246,8 +246,10 @@ static void signal_loop(struct smtp_server *srv, const sigset_t *set)
 		int sig;
 		if (sigwait(set, &sig))
 			continue;
-		if (sig == SIGHUP) {
+		if (sig == SIGHUP) { /* systemd waits for READY=1 again before reload returns */
+			service_notify("RELOADING=1\nSTATUS=reloading the configuration");
 			reload(srv);
+			service_notify("READY=1\nSTATUS=ready");
 			continue;
 		}
 		if (sig == SIGUSR1) { /* logrotate moved the file: write to a new one */
@@ -257,6 +259,7 @@ static void signal_loop(struct smtp_server *srv, const sigset_t *set)
 			continue;
 		}
 		admin_set_ready(false); /* /readyz 503: balancers stop sending during the drain */
+		service_notify("STOPPING=1\nSTATUS=draining");
 		log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "signal %d: draining", sig);
 		return;
 	}
@@ -348,6 +351,7 @@ int smtp_serve(struct gw_config *cfg, const char *path)
 	if (drop_privileges(srv.rt->cfg->server.user) || start_workers(&srv))
 		goto out;
 	admin_set_ready(true);
+	service_notify("READY=1\nSTATUS=ready"); /* systemctl start returns: listeners bound */
 	log_msg(GW_LOG_INFO, LS_MAIN, 0, NULL, "ready: %zu workers, %zu listeners", srv.n_workers,
 	        srv.n_listeners);
 	signal_loop(&srv, &set);
