@@ -112,18 +112,21 @@ http {{
 class Gateway(gwdaemon.Gateway):
     """One smtp-gateway process with a benchmark configuration, in a folder of its own."""
 
-    def __init__(self, binary, workdir, sink_port, workers=2, extra="", route_extra=""):
+    def __init__(self, binary, workdir, sink_port, workers=2, extra="", route_extra="",
+                 auth_on=False):
         route = {"name": "bench", "match": "*@example.test",
                  "url": f"http://127.0.0.1:{sink_port}/inbound", "secret": SECRET,
                  "+": Toml(route_extra)}
         limits = {"max_connections": 20000, "max_connections_per_ip": 20000,
                   "max_message_size": "64MB", "max_transactions": 1000000,
                   "memory_threshold": "1MB"}
+        # auth_on: the default authentication (annotate for all four) instead of off.
+        auth = {k: "annotate" for k in gwdaemon.AUTH_OFF} if auth_on else {}
         super().__init__(pathlib.Path(tempfile.mkdtemp(prefix="gw-", dir=workdir)),
                          lambda port: gateway_config(
                              port, [route], hostname="mx.bench.test", workers=workers,
                              server={"log_level": "error"}, limits=limits,
-                             auth={"+": Toml(extra)}),
+                             auth={**auth, "+": Toml(extra)}),
                          binary=binary, ready=listening)
 
     def stat(self):
@@ -227,6 +230,14 @@ def scenarios(a):
         # by rspamc with as many requests in parallel, on the very same message file.
         ("rspamd-20x5KB", {}, ("loadgen-rspamd", "-s", 20, "-m", nr), "ok", 250),
         ("rspamc-20x5KB", None, ("rspamc", 20, nr), None, 250),
+        # The default authentication (annotate: spf, dkim, dmarc, arc) against unbound, a
+        # local caching resolver (tests/bench/authzone.py): five sender domains, each with
+        # SPF through a two-deep include chain, DMARC p=reject and its own DKIM key, two of
+        # them ARC-sealed; every body of a short run first must say spf, dkim and dmarc pass.
+        # Then the same with the gateway's DNS cache off and its DKIM key cache at 1.
+        ("auth-20x5KB", {}, ("loadgen-auth", "-s", 20, "-m", n5), "ok", 250),
+        ("auth-20x5KB-nocache", {"cache": False}, ("loadgen-auth", "-s", 20, "-m", n5), "ok",
+         250),
     ]
 
 
@@ -319,6 +330,8 @@ def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
         opts.update(dkim_opts)
         driver = ("loadgen", *driver[1:], "-F", eml)
         kind = "loadgen"
+    if kind == "loadgen-auth":
+        return auth_run(a, nginx, opts, driver, mode, code)
     if kind == "loadgen-rspamd":
         r = rspamd_for(a)
         opts["extra"] = (f'[spam]\nspam = "enforce"\nrspamd_url = "{r.url}"\n'
@@ -330,6 +343,49 @@ def run_scenario(a, nginx, sink, name, gwopts, driver, mode, code):
     finally:
         if dns:
             dns.stop()
+
+
+def auth_verify(a, zone, opts):
+    """Problems in the webhook bodies of two messages per sender domain, sent through a
+    gateway with the scenario's options to tests/webhook_sink.py: a benchmark where
+    authentication silently fails is worthless."""
+    from webhook_sink import Sink
+    from authzone import check_payload
+    sink = Sink()
+    try:
+        with Gateway(a.binary, a.workdir, sink.port, **opts) as gw:
+            n = 2 * len(zone.files)
+            res = loadgen(a.build, gw.port, "-s", 1, "-m", n, *zone.loadgen_args())
+            sink.wait_requests(n, timeout=30)
+        bodies = sink.payloads()
+    finally:
+        sink.close()
+    problems = [] if len(bodies) == n and res.get("replies") == {"250": n} else [
+        f"check run: {len(bodies)} bodies of {n}, replies {res.get('replies')}"]
+    for p in bodies:
+        problems += check_payload(p, p["envelope"]["mail_from"].rpartition("@")[2])
+    return problems
+
+
+def auth_run(a, nginx, opts, driver, mode, code):
+    """An auth scenario: its zone and resolver, the check run, then the measured run with
+    the resolver's query counts per message."""
+    from authzone import AuthZone
+    with AuthZone(a.workdir) as zone:
+        opts["extra"] = zone.dns_toml(cache=opts.pop("cache", True))
+        opts["auth_on"] = True
+        problems = auth_verify(a, zone, dict(opts))
+        q0, u0 = zone.client_queries(), zone.upstream_queries()
+        driver = ("loadgen", *driver[1:], *zone.loadgen_args())
+        res = run_gateway(a, nginx, opts, driver, "loadgen", mode, code)
+        n = max(res["messages"], 1)
+        res["resolver"] = "unbound" if zone.unbound else "dnslib"
+        res["dns_queries_per_msg"] = (zone.client_queries() - q0) / n
+        res["upstream_queries_per_msg"] = (zone.upstream_queries() - u0) / n
+    if problems:
+        res["ok"] = False
+        res["problems"] = res.get("problems", []) + problems[:5]
+    return res
 
 
 def run_gateway(a, nginx, opts, driver, kind, mode, code):
@@ -385,7 +441,9 @@ def table(results, sink_rate):
               f"{r.get('p50_ms', float('nan')):>8.2f} {r.get('p99_ms', float('nan')):>8.2f} "
               f"{r.get('max_ms', float('nan')):>8.2f} {r.get('cpu_s_per_1000', float('nan')):>9.3f} "
               f"{r.get('peak_rss_mb', float('nan')):>8.1f}  "
-              f"{'ok' if r['ok'] else 'FAIL: ' + '; '.join(r.get('problems', []))}")
+              f"{'ok' if r['ok'] else 'FAIL: ' + '; '.join(r.get('problems', []))}"
+              + (f"  dns q/msg {r['dns_queries_per_msg']:.3f} at {r['resolver']}, upstream "
+                 f"{r['upstream_queries_per_msg']:.3f}" if "resolver" in r else ""))
 
 
 def main():

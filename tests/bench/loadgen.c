@@ -8,6 +8,11 @@
  * reply code, so a scenario can check that every reply was the expected
  * one. It prints one JSON object on standard output.
  *
+ * -F may be given up to MAX_FILES times and -f as many: message k (counted
+ * over all sessions) is the (k mod files)-th file, sent from the (k mod
+ * senders)-th address, so a run can rotate signed messages of several
+ * sender domains, each with its own envelope (SPF and DMARC look at both).
+ *
  * It also holds idle connections (-i N) for the memory-per-connection
  * measurement: it connects N sessions, reads their greetings, prints
  * {"idle": N} and waits for standard input to close.
@@ -32,6 +37,7 @@
 #define MAX_MESSAGES        10000000
 #define MAX_REPLY_LINE      4096
 #define IDLE_CONNECT_WINDOW 256 /* connects in flight at once, so the listen backlog holds */
+#define MAX_FILES           16
 
 enum sess_state {
 	S_GREETING,
@@ -48,6 +54,7 @@ struct session {
 	enum sess_state state;
 	int replies_wanted; /* in S_ENVELOPE */
 	int envelope_ok;
+	long msg; /* the message being sent: picks its file */
 	double t_sent;
 };
 
@@ -57,18 +64,17 @@ struct options {
 	int idle;
 	int new_conn;
 	int expect;
-	const char *from, *to;
-	char *message; /* dot-stuffed, CRLF, ends with CRLF */
-	size_t message_len;
+	const char *from[MAX_FILES], *to;
+	int nfrom;
+	char *message[MAX_FILES]; /* dot-stuffed, CRLF, ends with CRLF */
+	size_t message_len[MAX_FILES];
+	int nmessages;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 };
 
-static struct options opt = {.sessions = 1,
-                             .messages = 1,
-                             .expect = 250,
-                             .from = "bench@client.test",
-                             .to = "bench@example.test"};
+static struct options opt = {
+    .sessions = 1, .messages = 1, .expect = 250, .to = "bench@example.test"};
 static struct event_base *base;
 static struct session *sessions;
 static long started, finished, unexpected, failed_sessions;
@@ -113,9 +119,10 @@ static void send_envelope(struct session *s)
 		bufferevent_write(s->bev, "QUIT\r\n", 6);
 		return;
 	}
-	started++;
+	s->msg = started++;
 	evbuffer_add_printf(bufferevent_get_output(s->bev),
-	                    "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", opt.from, opt.to);
+	                    "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n",
+	                    opt.from[s->msg % opt.nfrom], opt.to);
 	s->state = S_ENVELOPE;
 	s->replies_wanted = 3;
 	s->envelope_ok = 1;
@@ -200,7 +207,8 @@ static void on_reply(struct session *s, int code)
 				bufferevent_write(s->bev, ".\r\n", 3);
 			return;
 		}
-		bufferevent_write(s->bev, opt.message, opt.message_len);
+		bufferevent_write(s->bev, opt.message[s->msg % opt.nmessages],
+		                  opt.message_len[s->msg % opt.nmessages]);
 		bufferevent_write(s->bev, ".\r\n", 3);
 		s->t_sent = now();
 		s->state = S_BODY;
@@ -287,15 +295,16 @@ static void make_message(size_t size)
 	                       "Message-ID: <bench@client.test>\r\nDate: Sun, 29 Nov 2026 "
 	                       "12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; "
 	                       "charset=us-ascii\r\n\r\n",
-	                       opt.from, opt.to);
+	                       opt.from[0], opt.to);
 	while (len + 80 < size) {
 		for (size_t i = 0; i < 76; i++, len++)
 			m[len] = (char)('a' + (len + i) % 26);
 		m[len++] = '\r';
 		m[len++] = '\n';
 	}
-	opt.message = m;
-	opt.message_len = len;
+	opt.message[0] = m;
+	opt.message_len[0] = len;
+	opt.nmessages = 1;
 }
 
 /* Reads an .eml, makes its line endings CRLF and dot-stuffs it. */
@@ -326,8 +335,8 @@ static int load_message(const char *path)
 		m[len++] = '\r';
 		m[len++] = '\n';
 	}
-	opt.message = m;
-	opt.message_len = len;
+	opt.message[opt.nmessages] = m;
+	opt.message_len[opt.nmessages++] = len;
 	return 0;
 }
 
@@ -387,8 +396,12 @@ static void report(double seconds)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen [-s sessions] [-m messages] [-l size | -F file.eml] "
-	                "[-f from] [-t to] [-n] [-e code] [-i idle] 127.0.0.1:PORT\n");
+	fprintf(stderr,
+	        "usage: loadgen [-s sessions] [-m messages] [-l size | -F file.eml] "
+	        "[-f from] [-t to] [-n] [-e code] [-i idle] 127.0.0.1:PORT\n"
+	        "       -F and -f may be repeated (up to %d): message k is file k mod "
+	        "files, from sender k mod senders\n",
+	        MAX_FILES);
 	exit(2);
 }
 
@@ -402,46 +415,47 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(base, NULL);
 }
 
-int main(int argc, char **argv)
+/* The message files of -F (read in order), or one generated message of -l's size. */
+static void load_messages(const char **files, int nfiles, size_t size)
 {
-	int c;
+	if (nfiles == 0) {
+		make_message(size);
+		return;
+	}
+	for (int i = 0; i < nfiles; i++)
+		if (load_message(files[i]) < 0) {
+			fprintf(stderr, "loadgen: cannot read %s\n", files[i]);
+			exit(2);
+		}
+}
+
+static void parse_options(int argc, char **argv)
+{
+	int c, nfiles = 0;
 	size_t size = 5120;
-	const char *file = NULL;
-	double t0;
-	struct rlimit rl;
+	const char *files[MAX_FILES];
 
 	while ((c = getopt(argc, argv, "s:m:l:F:f:t:ne:i:")) != -1) {
-		switch (c) {
-		case 's':
+		if (c == 's')
 			opt.sessions = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'm':
+		else if (c == 'm')
 			opt.messages = strtol(optarg, NULL, 10);
-			break;
-		case 'l':
+		else if (c == 'l')
 			size = strtoul(optarg, NULL, 10);
-			break;
-		case 'F':
-			file = optarg;
-			break;
-		case 'f':
-			opt.from = optarg;
-			break;
-		case 't':
+		else if (c == 'F' && nfiles < MAX_FILES)
+			files[nfiles++] = optarg;
+		else if (c == 'f' && opt.nfrom < MAX_FILES)
+			opt.from[opt.nfrom++] = optarg;
+		else if (c == 't')
 			opt.to = optarg;
-			break;
-		case 'n':
+		else if (c == 'n')
 			opt.new_conn = 1;
-			break;
-		case 'e':
+		else if (c == 'e')
 			opt.expect = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'i':
+		else if (c == 'i')
 			opt.idle = (int)strtol(optarg, NULL, 10);
-			break;
-		default:
+		else
 			usage();
-		}
 	}
 	if (optind != argc - 1 || parse_target(argv[optind]) < 0)
 		usage();
@@ -450,13 +464,20 @@ int main(int argc, char **argv)
 	if (opt.sessions < 1 || opt.sessions > MAX_SESSIONS || opt.messages < 1 ||
 	    opt.messages > MAX_MESSAGES)
 		usage();
+	if (opt.nfrom == 0)
+		opt.from[opt.nfrom++] = "bench@client.test";
+	load_messages(files, nfiles, size);
+}
+
+int main(int argc, char **argv)
+{
+	double t0;
+	struct rlimit rl;
+
+	parse_options(argc, argv);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (file ? load_message(file) < 0 : (make_message(size), 0)) {
-		fprintf(stderr, "loadgen: cannot read %s\n", file);
-		return 2;
 	}
 	latencies = calloc((size_t)opt.messages, sizeof(double));
 	sessions = calloc((size_t)opt.sessions, sizeof(*sessions));

@@ -5,8 +5,15 @@ then perf's top entries (self time, by shared object and by symbol). Not a
 test: a tool for docs/benchmark.md (run it on a release tree, e.g.
 build-bench; take the shares, not the absolute counts).
 
-    tests/bench/profile.py BUILD_DIR [messages [sessions]]
+    tests/bench/profile.py BUILD_DIR [messages [sessions]] [--auth [--nocache]]
+
+--auth profiles the auth-20x5KB scenario instead: the default authentication
+(spf, dkim, dmarc, arc annotate) against unbound, with the signed messages of
+five sender domains (tests/bench/authzone.py); --nocache with the gateway's
+DNS cache off and its DKIM key cache at 1 (auth-20x5KB-nocache).
 """
+import argparse
+import contextlib
 import pathlib
 import subprocess
 import sys
@@ -26,17 +33,31 @@ def report(data, sort, n):
 
 
 def main():
-    build = pathlib.Path(sys.argv[1]).resolve()
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-    sessions = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    with tempfile.TemporaryDirectory() as tmp, Nginx(pathlib.Path(tmp) / "nginx") as nginx, \
-            Gateway(build / "gateway" / "smtp-gateway", tmp, nginx.ports["ok"]) as gw:
-        loadgen(build, gw.port, "-s", sessions, "-m", 2000)  # warm
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", type=pathlib.Path)
+    ap.add_argument("messages", type=int, nargs="?", default=20000)
+    ap.add_argument("sessions", type=int, nargs="?", default=20)
+    ap.add_argument("--auth", action="store_true", help="the auth-20x5KB scenario")
+    ap.add_argument("--nocache", action="store_true", help="with --auth: the gateway's "
+                    "caches off (auth-20x5KB-nocache)")
+    a = ap.parse_args()
+    build = a.build.resolve()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        nginx = stack.enter_context(Nginx(pathlib.Path(tmp) / "nginx"))
+        opts, args = {}, []
+        if a.auth:
+            from authzone import AuthZone
+            zone = stack.enter_context(AuthZone(tmp))
+            opts = {"auth_on": True, "extra": zone.dns_toml(cache=not a.nocache)}
+            args = zone.loadgen_args()
+        gw = stack.enter_context(Gateway(build / "gateway" / "smtp-gateway", tmp,
+                                         nginx.ports["ok"], **opts))
+        loadgen(build, gw.port, "-s", a.sessions, "-m", 2000, *args)  # warm
         data = pathlib.Path(tmp) / "perf.data"
         perf = subprocess.Popen(["perf", "record", "-g", "-q", "-o", str(data), "-p",
                                  str(gw.proc.pid)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        res = loadgen(build, gw.port, "-s", sessions, "-m", n)
+        res = loadgen(build, gw.port, "-s", a.sessions, "-m", a.messages, *args)
         perf.send_signal(2)
         perf.wait(60)
         print(f"loadgen: {res}")
