@@ -35,6 +35,15 @@ __attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *b, const c
 	b->n += (size_t)w < b->cap - b->n ? (size_t)w : b->cap - b->n - 1;
 }
 
+/* One byte, bounded like sb_add(): a quoted value is written a byte at a time. */
+static void sb_putc(struct sbuf *b, char c)
+{
+	if (b->n + 1 >= b->cap)
+		return;
+	b->p[b->n++] = c;
+	b->p[b->n] = '\0';
+}
+
 /* Copies s into a comment-safe form: printable ASCII, no parentheses or backslash. */
 static void comment_text(const char *s, char *out, size_t cap)
 {
@@ -78,14 +87,16 @@ static void add_value(struct sbuf *b, const char *v)
 		sb_add(b, "%s", v);
 		return;
 	}
-	sb_add(b, "\"");
+	sb_putc(b, '"');
 	for (; *v; v++) {
 		unsigned char c = (unsigned char)*v;
 		if (c < 0x20 || c == 0x7f)
 			continue;
-		sb_add(b, (c == '"' || c == '\\') ? "\\%c" : "%c", c);
+		if (c == '"' || c == '\\')
+			sb_putc(b, '\\');
+		sb_putc(b, (char)c);
 	}
-	sb_add(b, "\"");
+	sb_putc(b, '"');
 }
 
 static void ar_spf(struct sbuf *b, const struct auth_facts *f)

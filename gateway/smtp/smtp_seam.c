@@ -71,6 +71,7 @@ struct smtp_seam_tx {
 	smtp_seam_fn done; /* the transaction's owner, for the verdicts that come later */
 	/* End of data: authentication and rspamd run side by side; the last to answer decides. */
 	bool auth_running;
+	bool ending; /* inside auth_tx_message(): a verdict from the caches is answered after it */
 	bool auth_timed_out;         /* [auth] timeout cancelled the checks */
 	json_t *auth_json;           /* their results (a reference), or NULL */
 	char *ar_field;              /* Authentication-Results + CRLF, or NULL */
@@ -646,7 +647,7 @@ static void on_done(void *arg, const struct auth_outcome *out)
 	if (s->dead || !st || !st->auth_running)
 		return;
 	st->auth_running = false;
-	if (!st->spam_running && client_reset(s->fd)) {
+	if (!st->ending && !st->spam_running && client_reset(s->fd)) {
 		message_settled(s); /* gone: nothing of this message is logged as if it went on */
 		return;
 	}
@@ -655,7 +656,7 @@ static void on_done(void *arg, const struct auth_outcome *out)
 	st->auth_json = json_incref(out->auth);
 	if (out->ar_field && !(st->ar_field = strdup(out->ar_field)))
 		st->verdict = (struct auth_verdict){.id = AUTH_V_MAX, .action = AUTH_TEMPFAIL};
-	if (!st->spam_running)
+	if (!st->spam_running && !st->ending)
 		message_settled(s);
 }
 
@@ -690,9 +691,21 @@ enum smtp_seam_wait smtp_seam_end_of_data(struct smtp_session *s, const struct m
 	if (auth_on) {
 		st->wait = WAIT_MESSAGE;
 		st->auth_running = true;
-		watch_client(s, true);
+		st->ending = true;
 		auth_tx_message(st->tx, body->data, body->len, &pol, on_done, s);
-		return SEAM_LATER; /* the verdict may have come already, through done */
+		st->ending = false;
+		if (!st->auth_running && !st->spam_running) {
+			/*
+			 * Every answer came from the caches, within this call: answered
+			 * now, without watching for a FIN (two epoll_ctl) or asking the
+			 * socket whether the client is still there (it just sent the dot).
+			 */
+			st->wait = WAIT_NONE;
+			message_verdict(s, out);
+			return SEAM_NOW;
+		}
+		watch_client(s, true);
+		return SEAM_LATER;
 	}
 	if (st->spam_running) {
 		st->wait = WAIT_MESSAGE;
