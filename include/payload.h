@@ -26,6 +26,13 @@ struct payload_options {
 	uint32_t max_header_section_size; /* bytes of one header section handed to GMime */
 	uint64_t max_reply_scan;          /* message.reply reads at most this much body text */
 	enum payload_kind *kind_out;      /* if not NULL: receives message.classification.kind */
+	/*
+	 * The message is a read-only file mapping (the session's spill file):
+	 * its pages may be handed back to the kernel (MADV_DONTNEED) once read,
+	 * and come back from the file if read again. Never set it for memory
+	 * that is not such a mapping: anonymous pages would read as zeros.
+	 */
+	bool input_mapped;
 };
 
 /* Fills *o with the defaults a route gets when it says nothing. */

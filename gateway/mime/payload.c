@@ -49,6 +49,7 @@ void payload_options_default(struct payload_options *o)
 	o->max_header_section_size = DEFAULT_MAX_HEADER_SECTION;
 	o->max_reply_scan = DEFAULT_MAX_REPLY_SCAN;
 	o->kind_out = NULL;
+	o->input_mapped = false;
 }
 
 void payload_options_from_route(struct payload_options *o, const struct gw_route *r,
@@ -180,7 +181,7 @@ static void add_raw(struct pctx *c, json_t *message)
 		struct pdeferred d = {.raw = c->msg->data, .raw_len = c->msg->len};
 		struct pbuf b = {.max = pb64_len(c->msg->len) + 1};
 		if (pbuf_reserve(&b, pb64_len(c->msg->len) + 1) < 0 ||
-		    pbody_stream_content(&d, (psink_fn)pbuf_add, &b) < 0)
+		    pbody_stream_content(c, &d, (psink_fn)pbuf_add, &b) < 0)
 			c->oom = 1;
 		else
 			raw = json_stringn_nocheck(b.p ? b.p : "", b.len);

@@ -409,13 +409,15 @@ int pmime_copy_b64(GMimeDataWrapper *w, psink_fn sink, void *arg)
 			return 0;
 		char *to = in; /* the lines moved down over their breaks, in place */
 		for (char *p = in, *end = in + n; p < end;) {
-			char *brk = p;
-			while (brk < end && *brk != '\r' && *brk != '\n') /* 76 characters or so */
-				brk++;
-			if (to != p)
-				memmove(to, p, (size_t)(brk - p));
-			to += brk - p;
-			p = brk + (brk < end);
+			char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end, *cr;
+			while ((cr = memchr(p, '\r', (size_t)(e - p)))) { /* CRLF, or a bare CR */
+				memmove(to, p, (size_t)(cr - p));
+				to += cr - p;
+				p = cr + 1;
+			}
+			memmove(to, p, (size_t)(e - p));
+			to += e - p;
+			p = nl ? nl + 1 : end;
 		}
 		if (to > in && sink(arg, in, (size_t)(to - in)) < 0)
 			return -1;

@@ -61,16 +61,32 @@ static int serialise(GMimeObject *o, bool crlf, psink_fn sink, void *arg)
 	return rc;
 }
 
-/* *b64_canonical (or NULL): the part's base64 text may be copied (pmime_decode_canon). */
-static int content_bytes(struct pdeferred *d, psink_fn sink, void *arg, bool *b64_canonical)
+/*
+ * The bytes of a deferred value, counted by pctx_input_progress (a raw
+ * slice in GIVE_BACK_CHUNK pieces), so that the input's pages go back as
+ * it is read when it is a file mapping. *b64_canonical (or NULL): the
+ * part's base64 text may be copied (pmime_decode_canon).
+ */
+static int content_bytes(struct pctx *c, struct pdeferred *d, psink_fn sink, void *arg,
+                         bool *b64_canonical)
 {
+	struct pprogress g = {.c = c, .sink = sink, .arg = arg};
+
 	if (b64_canonical)
 		*b64_canonical = false;
-	if (!d->part)
-		return d->raw_len ? sink(arg, d->raw, d->raw_len) : 0;
+	if (!d->part) {
+		for (size_t i = 0; i < d->raw_len;) {
+			size_t n =
+			    d->raw_len - i < GIVE_BACK_CHUNK ? d->raw_len - i : GIVE_BACK_CHUNK;
+			if (pctx_progress_sink(&g, d->raw + i, n) < 0)
+				return -1;
+			i += n;
+		}
+		return 0;
+	}
 	if (GMIME_IS_PART(d->part))
-		return pmime_decode_canon(g_mime_part_get_content(GMIME_PART(d->part)), sink, arg,
-		                          b64_canonical);
+		return pmime_decode_canon(g_mime_part_get_content(GMIME_PART(d->part)),
+		                          pctx_progress_sink, &g, b64_canonical);
 	return serialise(d->part, d->crlf, sink, arg);
 }
 
@@ -79,13 +95,15 @@ static int b64_sink(void *arg, const char *p, size_t n)
 	return pb64_add(arg, (const unsigned char *)p, n);
 }
 
-int pbody_stream_content(struct pdeferred *d, psink_fn sink, void *arg)
+int pbody_stream_content(struct pctx *c, struct pdeferred *d, psink_fn sink, void *arg)
 {
 	struct pb64 e;
+	struct pprogress g = {.c = c, .sink = sink, .arg = arg};
 	if (d->b64_copy) /* decoding and encoding again would write the same characters */
-		return pmime_copy_b64(g_mime_part_get_content(GMIME_PART(d->part)), sink, arg);
+		return pmime_copy_b64(g_mime_part_get_content(GMIME_PART(d->part)),
+		                      pctx_progress_sink, &g);
 	pb64_init(&e, sink, arg);
-	if (content_bytes(d, b64_sink, &e, NULL) < 0)
+	if (content_bytes(c, d, b64_sink, &e, NULL) < 0)
 		return -1;
 	return pb64_end(&e);
 }
@@ -230,8 +248,8 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 		m.b64 = &e;
 	}
 	if (!m.md || EVP_DigestInit_ex(m.md, EVP_sha256(), NULL) != 1 ||
-	    content_bytes(d, measure_sink, &m, &canonical) < 0 || (m.b64 && pb64_end(m.b64) < 0) ||
-	    EVP_DigestFinal_ex(m.md, md, &mdlen) != 1)
+	    content_bytes(c, d, measure_sink, &m, &canonical) < 0 ||
+	    (m.b64 && pb64_end(m.b64) < 0) || EVP_DigestFinal_ex(m.md, md, &mdlen) != 1)
 		goto out;
 	for (unsigned int i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -363,7 +381,9 @@ static void add_body(struct walk *w, GMimeObject *o)
 	if (expect > raw.max)
 		expect = raw.max;
 	const char *charset = g_mime_object_get_content_type_parameter(o, "charset");
-	if (pbuf_reserve(&raw, expect) < 0 || pmime_decode(content, pbuf_sink, &raw) < 0) {
+	/* a big part's input pages go back as it is decoded: never both resident */
+	struct pprogress g = {.c = c, .sink = pbuf_sink, .arg = &raw};
+	if (pbuf_reserve(&raw, expect) < 0 || pmime_decode(content, pctx_progress_sink, &g) < 0) {
 		c->oom = 1;
 		goto out;
 	}
@@ -599,6 +619,7 @@ int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out)
 		walk(&w, g_mime_message_get_mime_part(m), 0);
 	else
 		no_message(&w);
+	pctx_give_back_input(c); /* what is left is read from the decoded texts */
 	if (preply_message(c, m, &w.text, &w.has_text, &w.html, w.has_html, out) < 0)
 		c->oom = 1;
 	json_t *text = body_json(&w, &w.text, w.has_text);

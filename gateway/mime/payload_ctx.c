@@ -7,14 +7,20 @@
  * Below every stage (it calls payload_buf.c and payload_utf8.c only), so
  * that the stages call down to it and never round in a circle (issue 12).
  *
+ * It also hands the input's pages back to the kernel as a big message is
+ * read (pctx_input_progress), when the caller said it is a file mapping.
+ *
  * Must never: keep state outside the pctx, let a warning carry bytes that
- * are not UTF-8, or keep more than PAYLOAD_MAX_WARNINGS + 1 warnings.
+ * are not UTF-8, keep more than PAYLOAD_MAX_WARNINGS + 1 warnings, or
+ * give back pages of an input that is not a read-only file mapping.
  */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 
@@ -130,4 +136,40 @@ void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v)
 json_t *pctx_placeholder(void)
 {
 	return json_string(PLACEHOLDER);
+}
+
+/*
+ * The input is a read-only file mapping (payload_options.input_mapped):
+ * dropping its pages loses nothing, a later read faults them back in from
+ * the file. Only whole pages inside the input: the bytes around it may be
+ * someone else's.
+ */
+void pctx_give_back_input(struct pctx *c)
+{
+	if (!c->opt->input_mapped || !c->msg || c->msg->len == 0)
+		return;
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+	uintptr_t start = ((uintptr_t)c->msg->data + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)c->msg->data + c->msg->len) & ~(page - 1);
+	if (end > start)
+		madvise((void *)start, end - start,
+		        MADV_DONTNEED); /* a hint: failure is harmless */
+	c->input_read = 0;
+}
+
+void pctx_input_progress(struct pctx *c, size_t n)
+{
+	if (!c->opt->input_mapped)
+		return;
+	c->input_read += n;
+	if (c->input_read >= GIVE_BACK_CHUNK)
+		pctx_give_back_input(c);
+}
+
+int pctx_progress_sink(void *arg, const char *p, size_t n)
+{
+	struct pprogress *g = arg;
+	pctx_input_progress(g->c, n);
+	return g->sink(g->arg, p, n);
 }

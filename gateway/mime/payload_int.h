@@ -21,6 +21,7 @@
 #define PLACEHOLDER            "gw-deferred-content" /* a deferred value's stand-in in the tree */
 #define PAYLOAD_MAX_WARNINGS   64 /* distinct warnings kept; then one "warnings_truncated" */
 #define DEFAULT_MAX_REPLY_SCAN (1024 * 1024) /* limits.max_reply_scan's default */
+#define GIVE_BACK_CHUNK        (1u << 20)    /* pages already read or written go back this often */
 
 /* A growable byte buffer with a hard ceiling fixed at creation. */
 struct pbuf {
@@ -88,10 +89,11 @@ struct pctx {
 	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
 	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end;    /* GMime's input stops at this offset of the input */
-	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
-	unsigned skip;    /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
-	const char *lent; /* the body text buffer a deferred reply text borrows from, or NULL */
+	size_t gm_end;     /* GMime's input stops at this offset of the input */
+	bool cut;          /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	unsigned skip;     /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
+	const char *lent;  /* the body text buffer a deferred reply text borrows from, or NULL */
+	size_t input_read; /* bytes read from the input since its pages were last given back */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -134,6 +136,22 @@ int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size
 json_t *pctx_object(const char *const *keys, json_t *const *values, size_t n);
 /* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
 void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v);
+/*
+ * When opt->input_mapped: n more bytes were decoded from the input; every
+ * GIVE_BACK_CHUNK of them, the input's pages go back to the kernel
+ * (pctx_give_back_input), so a big part and its decoded copy are never
+ * both resident. A no-op otherwise.
+ */
+void pctx_input_progress(struct pctx *c, size_t n);
+/* When opt->input_mapped: MADV_DONTNEED over the input's whole pages (a hint). */
+void pctx_give_back_input(struct pctx *c);
+/* A psink_fn that counts what passes through pctx_input_progress, then hands it on. */
+struct pprogress {
+	struct pctx *c;
+	psink_fn sink;
+	void *arg;
+};
+int pctx_progress_sink(void *arg, const char *p, size_t n);
 
 /* payload_charset.c: the WHATWG Encoding Standard's labels (section 4.2). */
 enum pcharset_id {
@@ -287,6 +305,6 @@ int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);
 
 /* payload_body.c: the MIME tree to text, html and attachments. */
 int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out);
-int pbody_stream_content(struct pdeferred *d, psink_fn sink, void *arg);
+int pbody_stream_content(struct pctx *c, struct pdeferred *d, psink_fn sink, void *arg);
 
 #endif

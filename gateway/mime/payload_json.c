@@ -25,10 +25,9 @@
 
 #include "payload_int.h"
 
-#define OUT_BUF         16384 /* output is handed to the callback in chunks of this size */
-#define MAX_DEPTH       64    /* the payload nests 5 deep; a caller's auth object may add a few */
-#define GIVE_BACK_MIN   (1u << 20) /* bodies shorter than this are written in one piece */
-#define GIVE_BACK_CHUNK (1u << 20) /* written pages are given back this often */
+#define OUT_BUF       16384 /* output is handed to the callback in chunks of this size */
+#define MAX_DEPTH     64    /* the payload nests 5 deep; a caller's auth object may add a few */
+#define GIVE_BACK_MIN (1u << 20) /* bodies shorter than this are written in one piece */
 
 /* Bytes from s that need no JSON escaping, eight at a time (SWAR). */
 static size_t clean_run(const char *s, size_t len)
@@ -164,7 +163,7 @@ static int write_cb(const char *buffer, size_t size, void *data)
 				continue;
 			if (d->text)
 				return body_text(d, write_text, w);
-			return pbody_stream_content(d, write_sink, w);
+			return pbody_stream_content(w->c, d, write_sink, w);
 		}
 	}
 	return w->cb(buffer, size, w->data);
@@ -340,7 +339,7 @@ static int deferred(struct fast *f, json_t *v, size_t depth)
 			return list(f, d->list, depth);
 		if (put(f, "\"", 1) < 0)
 			return -1;
-		int rc = d->text ? text_value(f, d) : pbody_stream_content(d, put, f);
+		int rc = d->text ? text_value(f, d) : pbody_stream_content(f->c, d, put, f);
 		return rc < 0 ? -1 : put(f, "\"", 1);
 	}
 	return 1;

@@ -2,11 +2,14 @@
  * test_payload.c: unit tests of gateway/mime/ as got/want tables: UTF-8
  * repair, charset conversion, format=flowed (RFC 3676), base64 (RFC 4648
  * section 10 vectors), the caps (parts, depth, headers), and that
- * payload_write() streams exactly the JSON payload_build() returns.
+ * payload_write() streams exactly the JSON payload_build() returns, from
+ * memory or from a file mapping whose pages it gives back.
  * Whole-message cases are data: tests/mime/cases/ (test_cases.py).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../unit.h"
 #include "payload_int.h"
@@ -473,6 +476,84 @@ static void check_given_back(void)
 	pbuf_free(&got);
 }
 
+/* Resident kilobytes of the mapping that starts at p (/proc/self/smaps), or -1. */
+static long mapping_rss_kb(const void *p)
+{
+	char want[32], line[512];
+	long kb = -1;
+	bool in = false;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
+	FILE *f = fopen("/proc/self/smaps", "r");
+	while (f && kb < 0 && fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, ' ') && strchr(line, '-') < strchr(line, ' '))
+			in = strncmp(line, want, strlen(want)) == 0;
+		else if (in && strncmp(line, "Rss:", 4) == 0)
+			kb = strtol(line + 4, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int add0(struct pbuf *b, const char *s)
+{
+	return pbuf_add(b, s, strlen(s));
+}
+
+/*
+ * input_mapped (a read-only file mapping, the daemon's spill file): the
+ * input's pages go back to the kernel as it is decoded and streamed, and
+ * the JSON is the same bytes as from memory: a long 7bit body, a base64
+ * attachment, a message/rfc822 slice and message.raw.
+ */
+static void check_mapped_input(void)
+{
+	struct pbuf in = {.max = 16u << 20};
+	int rc = add0(&in, "Subject: mapped\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n"
+	                   "--M\r\nContent-Type: text/plain\r\n\r\n");
+	for (int i = 0; i < 40000; i++)
+		rc |= add0(&in, "a \"line\" of the body, \\ and \x01 too.\r\n");
+	rc |= add0(&in, "--M\r\nContent-Type: application/octet-stream\r\n"
+	                "Content-Transfer-Encoding: base64\r\n\r\n");
+	for (int i = 0; i < 30000; i++)
+		rc |= add0(&in, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygp\r\n");
+	rc |= add0(&in, "--M\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\n");
+	for (int i = 0; i < 20000; i++)
+		rc |= add0(&in, "inner body line of the embedded message\r\n");
+	rc |= add0(&in, "--M--\r\n");
+	CHECK_INT(rc, 0);
+	char path[] = "/tmp/test_payload_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, in.p, in.len) == (ssize_t)in.len);
+	unlink(path);
+	char *map = mmap(NULL, in.len, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(map != MAP_FAILED);
+	struct message_bytes heap = {in.p, in.len}, mapped = {map, in.len};
+	struct payload_options o;
+	payload_options_default(&o);
+	o.include_raw = true;
+	for (size_t i = 0; i < 2; i++) {
+		size_t flags = i ? JSON_SORT_KEYS : JSON_COMPACT;
+		struct pbuf want = {.max = 64u << 20}, got = {.max = 64u << 20};
+		unsigned sum = 0;
+		for (size_t k = 0; k < in.len; k += 4096)
+			sum += (unsigned char)map[k]; /* every page resident */
+		CHECK(sum > 0 && mapping_rss_kb(map) >= (long)(in.len >> 10) - 8);
+		o.input_mapped = false;
+		CHECK_INT(payload_write(&heap, NULL, NULL, "m", &o, flags, dump_sink, &want), 0);
+		o.input_mapped = true;
+		CHECK_INT(payload_write(&mapped, NULL, NULL, "m", &o, flags, dump_sink, &got), 0);
+		CHECK(want.len > in.len && got.len == want.len &&
+		      memcmp(got.p, want.p, want.len) == 0);
+		CHECK(mapping_rss_kb(map) >= 0 && mapping_rss_kb(map) < (long)(in.len >> 11));
+		pbuf_free(&want);
+		pbuf_free(&got);
+	}
+	munmap(map, in.len);
+	close(fd);
+	pbuf_free(&in);
+}
+
 static const char *first_warning_code(json_t *root, const char *code)
 {
 	size_t i;
@@ -800,6 +881,7 @@ int main(void)
 	check_long_body();
 	check_reply_shapes();
 	check_given_back();
+	check_mapped_input();
 	check_limits();
 	check_prescan_parts();
 	check_prescan_headers();

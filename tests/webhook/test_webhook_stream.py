@@ -1,13 +1,18 @@
-"""Peak RSS of the daemon for one big message: the request body is streamed.
+"""Peak RSS of the daemon for one big message: one copy of it, not two.
 
 smtplib -> the smtp-gateway daemon -> the real webhook code -> webhook_sink.Sink.
 A 50 MB message spills to a file that the delivery maps; format "raw" posts
 our small head (trace fields, X-Gateway-Envelope) and then the mapped message
 itself through libcurl's read callback, so the daemon's peak RSS grows by
 about one message size, not two (before: the head and the message were
-copied into one body buffer, about 2x). The bound is 1.5x the message over
-the idle daemon's peak. Under ASan/UBSan RSS measures the sanitizer, so the
-bound is checked in the normal build only (gwpaths.SANITIZED).
+copied into one body buffer, about 2x). Format "json" (the default) decodes
+the body part while it hands the mapped message's pages back to the kernel
+(they come back from the file if read again), so the message and its
+decoded text are never both resident (before: 2.05x), with an HMAC
+(whsec_) or an Ed25519 (whsk_) key, and for a base64 body part too. The
+bound is 1.5x the message over the idle daemon's peak. Under ASan/UBSan RSS
+measures the sanitizer, so the bound is checked in the normal build only
+(gwpaths.SANITIZED).
 """
 import base64
 import hashlib
@@ -16,8 +21,9 @@ import json
 
 import pytest
 
+import gwdaemon
 from gwpaths import SANITIZED
-from test_webhook_e2e import SECRET, Gateway
+from test_webhook_e2e import SECRET, Gateway, e2e_config
 from test_webhook_delivery import post
 from webhook_sink import Action, Sink
 
@@ -33,6 +39,27 @@ def big_message():
     return HEAD_SMALL + LINE * ((SIZE - len(HEAD_SMALL)) // len(LINE))
 
 
+HEAD_B64 = HEAD_SMALL[:-2] + (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                              b"Content-Transfer-Encoding: base64\r\n\r\n")
+
+
+def big_base64_message():
+    """The same lines, base64-encoded in 76-character lines (RFC 2045 6.8): 50 MB encoded."""
+    text = LINE * ((SIZE - len(HEAD_B64)) * 3 // 4 * 76 // 78 // len(LINE))
+    enc = base64.b64encode(text)
+    return HEAD_B64 + b"".join(enc[i:i + 76] + b"\r\n" for i in range(0, len(enc), 76)), text
+
+
+def ed25519_key():
+    """A whsk_ secret and its public key (cryptography), or a skip."""
+    ed = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
+    from cryptography.hazmat.primitives import serialization
+    key = ed.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
+    return "whsk_" + base64.b64encode(seed).decode(), key.public_key()
+
+
 def peak_rss(pid):
     """VmHWM of pid in bytes."""
     with open(f"/proc/{pid}/status") as f:
@@ -42,24 +69,42 @@ def peak_rss(pid):
     raise AssertionError("no VmHWM")
 
 
-def verify(req):
-    """The Standard Webhooks v1 signature over id.timestamp.body, checked in Python."""
-    key = base64.b64decode(SECRET[len("whsec_"):])
+def verify(req, pub=None):
+    """The Standard Webhooks signature over id.timestamp.body, checked in Python: v1
+    (HMAC-SHA256 with SECRET), or v1a (Ed25519) with the public key pub."""
     signed = (req.headers["webhook-id"] + "." + req.headers["webhook-timestamp"] + ".").encode()
-    mac = hmac.new(key, signed + req.body, hashlib.sha256).digest()
     sigs = req.headers["webhook-signature"].split()
+    if pub:
+        pub.verify(base64.b64decode(sigs[0].split(",", 1)[1]), signed + req.body)  # raises
+        return sigs[0].startswith("v1a,")
+    key = base64.b64decode(SECRET[len("whsec_"):])
+    mac = hmac.new(key, signed + req.body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode() in sigs
 
 
+class BigGateway(Gateway):
+    """The e2e daemon with limits for 50 MB, the route's format and its signing secret."""
+
+    def __init__(self, binary, tmp, sink_url, fmt, secret):
+        limits = '[limits]\nmax_message_size = "64MB"\nmax_payload_size = "128MB"\n'
+
+        def config(port):
+            doc = e2e_config(port, sink_url, f'format = "{fmt}"\n' + limits)
+            doc["route"][0]["secret"] = secret
+            return doc
+        gwdaemon.Gateway.__init__(self, tmp, config, binary=binary)
+
+
 @pytest.mark.skipif(SANITIZED, reason="RSS under ASan measures the sanitizer")
-@pytest.mark.parametrize("fmt", ["raw"])
-def test_big_message_peak_rss(gateway_bin, tmp_path, fmt):
+@pytest.mark.parametrize("fmt,key,body", [("raw", "whsec", "plain"), ("json", "whsec", "plain"),
+                                          ("json", "whsk", "plain"),
+                                          ("json", "whsec", "base64")])
+def test_big_message_peak_rss(gateway_bin, tmp_path, fmt, key, body):
+    secret, pub = ed25519_key() if key == "whsk" else (SECRET, None)
     sink = Sink()
-    g = Gateway(gateway_bin, tmp_path, sink.url("/inbound"),
-                extra=f'format = "{fmt}"\n[limits]\nmax_message_size = "64MB"\n'
-                      'max_payload_size = "128MB"\n')
+    g = BigGateway(gateway_bin, tmp_path, sink.url("/inbound"), fmt, secret)
     try:
-        msg = big_message()
+        msg, text = big_base64_message() if body == "base64" else (big_message(), None)
         with g.smtp() as c:
             c.ehlo()  # the idle daemon, one session open: its peak so far is the baseline
             base = peak_rss(g.proc.pid)
@@ -67,14 +112,16 @@ def test_big_message_peak_rss(gateway_bin, tmp_path, fmt):
         peak = peak_rss(g.proc.pid)
         assert len(sink.requests) == 1
         req = sink.requests[0]
-        assert verify(req)
+        assert verify(req, pub)
         if fmt == "raw":
             assert req.body.endswith(msg)  # the message itself, after our head
         else:
-            assert json.loads(req.body)["message"]["text"].startswith(LINE.decode().rstrip())
+            got = json.loads(req.body)["message"]["text"]
+            want = (text or msg[len(HEAD_SMALL):]).decode().replace("\r\n", "\n")
+            assert got == want
         grown = peak - base
-        print(f"{fmt}: {len(msg)} bytes, peak RSS {peak >> 20} MB, grown {grown >> 20} MB "
-              f"({grown / len(msg):.2f}x), baseline {base >> 20} MB")
+        print(f"{fmt} {key} {body}: {len(msg)} bytes, peak RSS {peak >> 20} MB, "
+              f"grown {grown >> 20} MB ({grown / len(msg):.2f}x), baseline {base >> 20} MB")
         assert grown <= 1.5 * len(msg), f"peak grew {grown >> 20} MB for {len(msg) >> 20} MB"
     finally:
         g.stop()
