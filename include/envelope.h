@@ -116,6 +116,12 @@ static inline void message_hold_unref(struct message_hold *h)
 struct message_bytes {
 	const char *data;
 	size_t len;
+	/*
+	 * data is a read-only mapping of the session's spill file
+	 * (gateway/smtp/smtp_msg.c): a reader may give its pages back to the
+	 * kernel as it goes (MADV_DONTNEED), they come back from the file.
+	 */
+	bool mapped;
 };
 
 #endif

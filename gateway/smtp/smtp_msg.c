@@ -253,6 +253,7 @@ int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out)
 	if (m->fd < 0) {
 		out->data = m->mem + off;
 		out->len = m->len - off;
+		out->mapped = false;
 		return 0;
 	}
 	if (!m->map) {
@@ -264,6 +265,7 @@ int smtp_msg_view(struct smtp_msg *m, struct message_bytes *out)
 	}
 	out->data = (const char *)m->map + off;
 	out->len = m->maplen - off;
+	out->mapped = true; /* PROT_READ, MAP_PRIVATE: never written, so never a private copy */
 	return 0;
 }
 

@@ -323,7 +323,7 @@ static int build(struct webhook_request *r, const struct gw_route *route,
 	po.include_raw = false; /* RawEmail, body-mime and email are the message itself */
 	if (f == FORMAT_MAILGUN_MIME || f == FORMAT_SENDGRID_RAW) {
 		/* only header fields are taken from the parse: parse the header section alone */
-		struct message_bytes head = {msg->data, fmt_header_len(msg)};
+		struct message_bytes head = {msg->data, fmt_header_len(msg), false};
 		po.attachments = ATTACH_OMIT;
 		payload = payload_build(&head, env, auth, r->id, &po);
 	} else {

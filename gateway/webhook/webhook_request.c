@@ -50,8 +50,6 @@
 #define WEBHOOK_BODY_RESERVE 4096
 /* Format raw: the JSON header fields of the body are folded once a line is this long. */
 #define WEBHOOK_RAW_FOLD 76
-/* Smaller messages are not worth a look at /proc/self/maps (message_mapped()). */
-#define WEBHOOK_MAPPED_MIN (1024 * 1024)
 
 static size_t str_len0(const char *s)
 {
@@ -465,49 +463,6 @@ static int build_provider_body(struct webhook_request *r, const struct gw_route 
 	return 0;
 }
 
-/* Does [lo, hi) of line (a /proc/self/maps entry) hold p, and is it a read-only file? */
-static int maps_line(const char *line, uintptr_t p, uintptr_t end)
-{
-	unsigned long lo, hi, off, inode;
-	unsigned dmaj, dmin;
-	char perms[5];
-
-	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &lo, &hi, perms, &off, &dmaj, &dmin,
-	           &inode) != 7 ||
-	    p < lo || p >= hi)
-		return -1; /* not this one */
-	return end <= hi && perms[0] == 'r' && perms[1] == '-' && inode != 0;
-}
-
-/*
- * Is the message one read-only file mapping (the session's spill file, the
- * only such input the daemon has)? Then the payload may hand its pages
- * back to the kernel as it decodes it (payload_options.input_mapped): a
- * big message and its decoded text are not both resident. Any doubt (no
- * /proc, an anonymous or writable mapping) answers no: dropping anonymous
- * pages would lose them.
- */
-static bool message_mapped(const struct message_bytes *msg)
-{
-	uintptr_t p = (uintptr_t)msg->data;
-	char line[512];
-	bool start = true; /* line starts an entry: a long path spans several reads */
-	int found = -1;
-
-	if (msg->len < WEBHOOK_MAPPED_MIN)
-		return false;
-	FILE *f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return false;
-	while (found < 0 && fgets(line, sizeof(line), f)) {
-		if (start)
-			found = maps_line(line, p, p + msg->len);
-		start = strchr(line, '\n') != NULL;
-	}
-	fclose(f);
-	return found == 1;
-}
-
 static int build_body(struct webhook_request *r, const struct gw_route *route,
                       const struct envelope *env, const struct message_bytes *msg,
                       const json_t *auth, const struct gw_limits *limits)
@@ -531,7 +486,7 @@ static int build_body(struct webhook_request *r, const struct gw_route *route,
 		o.attachments = route->opts.attachments;
 		o.include_raw = route->opts.include_raw;
 	}
-	o.input_mapped = message_mapped(msg);
+	o.input_mapped = msg->mapped; /* the spill file: its pages may go back as it is read */
 	if (format_is_provider(r->opts.format))
 		return build_provider_body(r, route, env, msg, auth, &o, max);
 	b.max = max; /* max_payload_size or less: the build stops there, never past it */

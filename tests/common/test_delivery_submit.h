@@ -21,7 +21,7 @@ static inline int test_delivery_submit(struct delivery *d, const struct gw_route
 	                              .rcpts = &rcpt,
 	                              .n_rcpts = 1,
 	                              .client_ip = "192.0.2.1"};
-	static const struct message_bytes msg = {"Subject: t\r\n\r\nbody\r\n", 20};
+	static const struct message_bytes msg = {"Subject: t\r\n\r\nbody\r\n", 20, false};
 	return delivery_submit(d, r, &env, &msg, NULL, cookie, NULL);
 }
 

@@ -131,7 +131,7 @@ static char *big_text_message(size_t size, size_t *len)
 
 static void throughput(const char *name, const char *m, size_t len, double seconds)
 {
-	struct message_bytes msg = {m, len};
+	struct message_bytes msg = {m, len, false};
 	struct payload_options o;
 	struct test_buf out = {0};
 	unsigned long n = 0;
@@ -158,7 +158,7 @@ static void throughput(const char *name, const char *m, size_t len, double secon
 /* CPU seconds per message of payload_write_without(skip) over `seconds`. */
 static double per_message(const char *m, size_t len, unsigned skip, double seconds)
 {
-	struct message_bytes msg = {m, len};
+	struct message_bytes msg = {m, len, false};
 	struct payload_options o;
 	struct test_buf out = {0};
 	unsigned long n = 0;
@@ -275,7 +275,7 @@ static void peak(size_t size, bool text)
 		long before = maxrss_kb();
 		size_t len;
 		char *m = text ? big_text_message(size, &len) : attachment_message(size, &len);
-		struct message_bytes msg = {m, len};
+		struct message_bytes msg = {m, len, false};
 		struct payload_options o;
 		struct test_buf out = {0};
 		payload_options_default(&o);

@@ -52,7 +52,7 @@ int main(void)
 		if (!label[0])
 			continue;
 		size_t len = message(m, sizeof(m), label, seed + (uint32_t)strlen(label));
-		struct message_bytes msg = {m, len};
+		struct message_bytes msg = {m, len, false};
 		if (!len ||
 		    payload_write(&msg, NULL, NULL, label, &o, JSON_COMPACT, out, stdout) < 0)
 			return 1;

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		data = (const uint8_t *)own;
 	}
-	struct message_bytes m = {(const char *)data, size};
+	struct message_bytes m = {(const char *)data, size, false};
 	json_t *tree = payload_build(&m, NULL, NULL, "fuzz", &o);
 	if (!tree)
 		abort();

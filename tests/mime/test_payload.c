@@ -310,7 +310,7 @@ static void check_reply_shapes(void)
 		char msg[1024];
 		int n =
 		    snprintf(msg, sizeof(msg), "Subject: r\r\nMIME-Version: 1.0\r\n%s", bodies[i]);
-		struct message_bytes m = {msg, (size_t)n};
+		struct message_bytes m = {msg, (size_t)n, false};
 		json_t *tree = payload_build(&m, NULL, NULL, "r", NULL);
 		CHECK(json_is_string(
 		    json_object_get(json_object_get(msg_of(tree), "reply"), "text")));
@@ -330,7 +330,7 @@ static void check_reply_shapes(void)
 
 static void check_write_equals_build(void)
 {
-	struct message_bytes m = {mixed_msg, strlen(mixed_msg)};
+	struct message_bytes m = {mixed_msg, strlen(mixed_msg), false};
 	static const enum gw_attachments modes[] = {ATTACH_INLINE, ATTACH_METADATA, ATTACH_OMIT};
 	for (size_t i = 0; i < 3; i++) {
 		struct payload_options o;
@@ -423,7 +423,7 @@ static void check_long_body(void)
 	}
 	rc |= pbuf_add(&in, "\r\n--B--\r\n", 10);
 	CHECK_INT(rc, 0);
-	struct message_bytes m = {in.p, in.len};
+	struct message_bytes m = {in.p, in.len, false};
 	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), JSON_SORT_KEYS};
 	/* i >= 3: message.reply computed too, its text a slice of the long body's (not copied) */
 	for (size_t i = 0; i < 2 * sizeof(flags) / sizeof(flags[0]); i++) {
@@ -528,7 +528,7 @@ static void check_mapped_input(void)
 	unlink(path);
 	char *map = mmap(NULL, in.len, PROT_READ, MAP_PRIVATE, fd, 0);
 	CHECK(map != MAP_FAILED);
-	struct message_bytes heap = {in.p, in.len}, mapped = {map, in.len};
+	struct message_bytes heap = {in.p, in.len, false}, mapped = {map, in.len, true};
 	struct payload_options o;
 	payload_options_default(&o);
 	o.include_raw = true;
@@ -578,7 +578,7 @@ static void check_limits(void)
 	for (int i = 0; i < 10; i++)
 		n += (size_t)snprintf(big + n, sizeof(big) - n, "--B\r\n\r\npart %d\r\n", i);
 	n += (size_t)snprintf(big + n, sizeof(big) - n, "--B--\r\n");
-	struct message_bytes m = {big, n};
+	struct message_bytes m = {big, n, false};
 	struct payload_options o;
 	payload_options_default(&o);
 	o.max_header_count = 5;
@@ -597,7 +597,7 @@ static void check_limits(void)
 	                   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 	                   "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\ndeep\r\n"
 	                   "--c--\r\n--b--\r\n--a--\r\n";
-	struct message_bytes d = {deep, strlen(deep)};
+	struct message_bytes d = {deep, strlen(deep), false};
 	o.max_mime_parts = 100;
 	o.max_mime_depth = 2;
 	root = payload_build(&d, NULL, NULL, NULL, &o);
@@ -641,7 +641,7 @@ static void mb_parts(struct mbuf *b, int n)
 
 static json_t *build_with(struct mbuf *b, const struct payload_options *o)
 {
-	struct message_bytes m = {b->p, b->len};
+	struct message_bytes m = {b->p, b->len, false};
 	json_t *root = payload_build(&m, NULL, NULL, NULL, o);
 	CHECK(root != NULL);
 	return root;
@@ -840,7 +840,7 @@ static void check_envelope(void)
 	                     .body = BODY_8BITMIME,
 	                     .size = 42,
 	                     .received_at_us = 1764000000123456};
-	struct message_bytes m = {"Subject: x\r\n\r\nhi\r\n", 18};
+	struct message_bytes m = {"Subject: x\r\n\r\nhi\r\n", 18, false};
 	json_t *auth = json_pack("{s:s}", "spf", "pass");
 	json_t *root = payload_build(&m, &e, auth, "d-1", NULL);
 	json_t *env = json_object_get(root, "envelope");

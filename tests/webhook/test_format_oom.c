@@ -114,7 +114,7 @@ static void sweep(enum gw_format fmt)
 	                         .secrets = secrets,
 	                         .n_secrets = 1,
 	                         .mailgun_signing_key = (char *)"key-1"};
-	struct message_bytes msg = {MSG, sizeof(MSG) - 1};
+	struct message_bytes msg = {MSG, sizeof(MSG) - 1, false};
 	struct webhook_request ref = {0};
 	struct flat want;
 	char err[256];

@@ -217,8 +217,8 @@ static void test_id(void)
 	                      .client_port = 1111,
 	                      .received_at_us = 1};
 	struct envelope e2 = e1;
-	struct message_bytes m = {"Subject: x\r\n\r\nbody\r\n", 20};
-	struct message_bytes m2 = {"Subject: x\r\n\r\nbody!\r\n", 21};
+	struct message_bytes m = {"Subject: x\r\n\r\nbody\r\n", 20, false};
+	struct message_bytes m2 = {"Subject: x\r\n\r\nbody!\r\n", 21, false};
 	char a[WEBHOOK_ID_SIZE], b[WEBHOOK_ID_SIZE];
 
 	webhook_sign_id("r", "http://h/", &e1, &m, a);
@@ -249,8 +249,8 @@ static void test_id(void)
 		static const char with_b[] = "Authentication-Results: mx; spf=pass\r\n"
 		                             "Received: from b by mx; 2 Jan\r\n"
 		                             "Subject: x\r\n\r\nbody\r\n";
-		struct message_bytes ma = {with_a, sizeof(with_a) - 1};
-		struct message_bytes mb = {with_b, sizeof(with_b) - 1};
+		struct message_bytes ma = {with_a, sizeof(with_a) - 1, false};
+		struct message_bytes mb = {with_b, sizeof(with_b) - 1, false};
 		char c[WEBHOOK_ID_SIZE];
 		e2 = e1;
 		e2.size = m.len;
