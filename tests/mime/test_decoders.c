@@ -283,6 +283,34 @@ static void check_qp_random(void)
 	CHECK_INT(bad, 0);
 }
 
+/* Through pmime_decode: a quoted-printable part read in 16 KB pieces, decoded by whole lines. */
+static void check_qp_chunked(void)
+{
+	size_t cap = 100000;
+	char *in = malloc(cap), *want = malloc(cap);
+	uint32_t x = TEST_RAND_SEED ^ 0x85ebca6bu;
+	int bad = 0;
+	for (int r = 0; r < 80 && in && want; r++) {
+		size_t len =
+		    fill(&x, in, cap, "abcXYZ019.,;:<>\xc3\xa9", "=\r\n \t=3D=C3=A9=\r\n=ZZ");
+		memcpy(want, in, len);
+		size_t w = ref_qp(want, len);
+		GMimeStream *s = g_mime_stream_mem_new_with_buffer(in, len);
+		GMimeDataWrapper *dw =
+		    g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+		struct pbuf b = {.max = cap};
+		if (pmime_decode(dw, collect, &b) < 0 || b.len != w || (w && memcmp(b.p, want, w)))
+			bad++;
+		pbuf_free(&b);
+		g_object_unref(dw);
+		g_object_unref(s);
+	}
+	CHECK(in && want);
+	CHECK_INT(bad, 0);
+	free(in);
+	free(want);
+}
+
 int main(void)
 {
 	pgmime_init();
@@ -291,5 +319,6 @@ int main(void)
 	check_b64_copy();
 	check_b64_copy_edges();
 	check_qp_random();
+	check_qp_chunked();
 	return UNIT_END("mime_decoders");
 }

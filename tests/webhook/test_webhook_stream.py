@@ -95,16 +95,32 @@ class BigGateway(Gateway):
         gwdaemon.Gateway.__init__(self, tmp, config, binary=binary)
 
 
+HEAD_QP = HEAD_B64.replace(b"base64", b"quoted-printable")
+LINE_QP = "Caf\u00e9 = the quarterly numbers are below, as discussed on Monday.\r\n".encode()
+
+
+def big_qp_message():
+    """Lines with an accent and an '=', quoted-printable (RFC 2045 6.7): =C3=A9 and =3D."""
+    import binascii
+    n = (SIZE - len(HEAD_QP)) * 8 // 10 // len(LINE_QP)
+    line = binascii.b2a_qp(LINE_QP[:-2]) + b"\r\n"  # one encoded line, under 76 characters
+    return HEAD_QP + line * n, LINE_QP * n
+
+
+BODIES = {"plain": lambda: (big_message(), None), "base64": big_base64_message,
+          "qp": big_qp_message}
+
+
 @pytest.mark.skipif(SANITIZED, reason="RSS under ASan measures the sanitizer")
 @pytest.mark.parametrize("fmt,key,body", [("raw", "whsec", "plain"), ("json", "whsec", "plain"),
                                           ("json", "whsk", "plain"),
-                                          ("json", "whsec", "base64")])
+                                          ("json", "whsec", "base64"), ("json", "whsec", "qp")])
 def test_big_message_peak_rss(gateway_bin, tmp_path, fmt, key, body):
     secret, pub = ed25519_key() if key == "whsk" else (SECRET, None)
     sink = Sink()
     g = BigGateway(gateway_bin, tmp_path, sink.url("/inbound"), fmt, secret)
     try:
-        msg, text = big_base64_message() if body == "base64" else (big_message(), None)
+        msg, text = BODIES[body]()
         with g.smtp() as c:
             c.ehlo()  # the idle daemon, one session open: its peak so far is the baseline
             base = peak_rss(g.proc.pid)
