@@ -72,3 +72,36 @@ def test_plain_replies_need_no_write_event(start_gateway, tmp_path):
     armed = [ln for ln in lines if "epoll_ctl(" in ln and "EPOLLOUT" in ln]
     assert len(replies) >= 4 * n + 2, lines[:40]
     assert armed == [], armed[:10]
+
+
+@pytest.mark.skipif(not STRACE, reason="strace is not installed")
+def test_cached_checks_answer_without_watching(tmp_path, sink, gateways):
+    """With sender authentication on and every answer in the caches, the checks end
+    inside the end of data: the session answers then, without registering for the
+    client's FIN (EPOLLRDHUP) and removing it again, two epoll_ctl per message."""
+    from dnsserver import DNSServer
+    from gwdaemon import gateway_config
+    zone = {"client.test": [("TXT", "v=spf1 ip4:127.0.0.1 -all")],
+            "_dmarc.client.test": [("TXT", "v=DMARC1; p=none")]}
+    with DNSServer(zone) as dns:
+        gw = gateways.start(lambda port: gateway_config(
+            port, [{"match": "*@example.com", "url": sink.url()}], dns={"servers": [dns.address]},
+            auth={"spf": "annotate", "dkim": "annotate", "dmarc": "annotate",
+                  "arc": "annotate"}))
+        msg = b"From: a@client.test\r\nTo: x@example.com\r\nSubject: t\r\n\r\nbody\r\n"
+        with gw.smtp() as c:
+            c.sendmail("a@client.test", ["x@example.com"], msg)  # fills the caches
+            out = tmp_path / "strace.txt"
+            st = attach(gw.proc.pid, out)
+            try:
+                for _ in range(10):
+                    assert c.sendmail("a@client.test", ["x@example.com"], msg) == {}
+            finally:
+                st.terminate()
+                st.wait(timeout=10)
+    assert sink.wait_requests(11) == 11
+    import json
+    assert [json.loads(r.body)["auth"]["spf"]["result"] for r in sink.requests] == ["pass"] * 11
+    watched = [ln for ln in out.read_text().splitlines()
+               if "epoll_ctl(" in ln and "EPOLLRDHUP" in ln and "EPOLL_CTL_DEL" not in ln]
+    assert watched == [], watched[:10]
