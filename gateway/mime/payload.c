@@ -143,10 +143,20 @@ static void put(struct pctx *c, json_t *o, const char *key, json_t *v)
 	pctx_put(c, o, key, v);
 }
 
+#if !JSON_HAVE_ATOMIC_BUILTINS && !JSON_HAVE_SYNC_BUILTINS
+#error "jansson counts references without atomics here: auth_json() must copy"
+#endif
+
 static json_t *auth_json(struct pctx *c, const json_t *auth)
 {
+	/*
+	 * Shared, not copied: nothing writes to the auth object once the
+	 * checks made it, and jansson counts references atomically
+	 * (JSON_HAVE_ATOMIC_BUILTINS), so a payload built on another thread
+	 * may hold it too.
+	 */
 	if (auth)
-		return json_deep_copy(auth);
+		return json_incref((json_t *)(uintptr_t)auth);
 	json_t *o = json_object();
 	put(c, o, "spf", json_null());
 	put(c, o, "dkim", json_array());
