@@ -49,7 +49,9 @@ struct arc_verify {
 	void *arg;
 	int n;
 	const struct dkim_field *parts[ARC_MAX_INSTANCES][PART_MAX]; /* as collected */
-	struct arc_set *sets;                                        /* n entries, index 0 = i=1 */
+	/* AMS and AS as collect() parsed them to read i=: moved into sets, never parsed again */
+	struct dkim_sig *parsed[ARC_MAX_INSTANCES][PART_MAX];
+	struct arc_set *sets; /* n entries, index 0 = i=1 */
 	struct arc_set_result *res;
 	size_t pending;
 	size_t n_crypto;                 /* deferred public-key operations */
@@ -92,10 +94,20 @@ void arc_options_from_config(struct arc_options *o, const struct gw_auth *a)
 	o->max_body_hashes = d.max_body_hashes;
 }
 
+static void free_parsed(struct arc_verify *v)
+{
+	for (int i = 0; i < ARC_MAX_INSTANCES; i++)
+		for (int p = 0; p < PART_MAX; p++) {
+			free(v->parsed[i][p]);
+			v->parsed[i][p] = NULL;
+		}
+}
+
 static void free_verify(struct arc_verify *v)
 {
 	if (!v)
 		return;
+	free_parsed(v);
 	for (int i = 0; v->sets && i < v->n; i++) {
 		dkim_verdict_drop(&v->sets[i].ams.vd);
 		dkim_verdict_drop(&v->sets[i].as.vd);
@@ -179,6 +191,10 @@ static int field_instance(const struct dkim_field *f, int part, struct dkim_sig 
 			snprintf(err, errlen, "no i= instance prefix");
 		return n;
 	}
+	if (!tmp) {
+		snprintf(err, errlen, "out of memory");
+		return -2;
+	}
 	if (dkim_sig_parse(tmp, f, part == PART_AMS ? DKIM_KIND_AMS : DKIM_KIND_AS, err, errlen) <
 	    0)
 		return -1;
@@ -194,11 +210,12 @@ static int collect(struct arc_verify *v, const struct dkim_msg *m, struct early 
 		int part = part_of(&m->f[k]);
 		if (part < 0)
 			continue;
-		struct dkim_sig *tmp = malloc(sizeof(*tmp));
-		if (!tmp)
-			return -2;
+		struct dkim_sig *tmp = part == PART_AAR ? NULL : malloc(sizeof(*tmp));
 		int i = field_instance(&m->f[k], part, tmp, err, sizeof(err));
-		free(tmp);
+		if (i < 0 || v->parts[i - 1][part])
+			free(tmp);
+		if (i == -2)
+			return -2;
 		if (i < 0) {
 			static const char *const what[PART_MAX] = {"AAR", "AMS", "AS"};
 			snprintf(e->reason, sizeof(e->reason), "%s: %s", what[part], err);
@@ -209,6 +226,7 @@ static int collect(struct arc_verify *v, const struct dkim_msg *m, struct early 
 			return -1;
 		}
 		v->parts[i - 1][part] = &m->f[k];
+		v->parsed[i - 1][part] = tmp;
 		if (i > v->n)
 			v->n = i;
 	}
@@ -230,8 +248,13 @@ static int check_structure(struct arc_verify *v, struct early *e)
 	v->res = calloc(n, sizeof(*v->res));
 	if (!v->sets || !v->res)
 		return -2;
-	for (int i = 1; i <= v->n; i++)
-		memcpy(v->sets[i - 1].part, v->parts[i - 1], sizeof(v->parts[i - 1]));
+	for (int i = 1; i <= v->n; i++) {
+		struct arc_set *s = &v->sets[i - 1];
+		memcpy(s->part, v->parts[i - 1], sizeof(v->parts[i - 1]));
+		s->ams.sig = *v->parsed[i - 1][PART_AMS];
+		s->as.sig = *v->parsed[i - 1][PART_AS];
+	}
+	free_parsed(v);
 	return 0;
 }
 
@@ -269,15 +292,9 @@ static int prepare_set(struct arc_verify *v, int i, const struct dkim_msg *m,
 {
 	struct arc_set *s = &v->sets[i - 1];
 	struct arc_set_result *r = &v->res[i - 1];
-	char err[96];
 	size_t after;
 
-	s->ams.v = s->as.v = v;
-	if (dkim_sig_parse(&s->ams.sig, s->part[PART_AMS], DKIM_KIND_AMS, err, sizeof(err)) < 0 ||
-	    dkim_sig_parse(&s->as.sig, s->part[PART_AS], DKIM_KIND_AS, err, sizeof(err)) < 0) {
-		snprintf(e->reason, sizeof(e->reason), "i=%d: %s", i, err);
-		return -1;
-	}
+	s->ams.v = s->as.v = v; /* both signatures were parsed by collect() */
 	r->instance = i;
 	r->ams = r->as = DKIM_NEUTRAL;
 	snprintf(r->ams_domain, sizeof(r->ams_domain), "%s", s->ams.sig.d);
