@@ -67,7 +67,8 @@ int pb64_add(struct pb64 *e, const unsigned char *p, size_t n)
 		p += triples * 3;
 		n -= triples * 3;
 	}
-	memcpy(e->carry + e->n_carry, p, n);
+	if (n) /* p may be NULL when there was nothing to add */
+		memcpy(e->carry + e->n_carry, p, n);
 	e->n_carry += n;
 	return 0;
 }

@@ -163,7 +163,7 @@ static void encode_decoded(GMimeDataWrapper *dw, struct pbuf *enc, bool *canonic
 	struct pb64 e;
 	pb64_init(&e, collect, enc);
 	CHECK_INT(pmime_decode_canon(dw, collect, &dec, canonical), 0);
-	CHECK_INT(pb64_add(&e, (const unsigned char *)dec.p, dec.len), 0);
+	CHECK_INT(dec.len ? pb64_add(&e, (const unsigned char *)dec.p, dec.len) : 0, 0);
 	CHECK_INT(pb64_end(&e), 0);
 	pbuf_free(&dec);
 }
