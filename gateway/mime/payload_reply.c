@@ -75,11 +75,23 @@ static bool has(const char *p, size_t n, const char *word)
 	return false;
 }
 
-static bool starts(const char *p, size_t n, const char *word)
+/* A phrase of a table with its length, counted when compiled rather than per line. */
+struct phrase {
+	const char *s;
+	size_t n;
+};
+#define PHRASE(lit)                                                                                \
+	{                                                                                          \
+		"" lit, sizeof(lit) - 1                                                            \
+	}
+
+static bool starts_n(const char *p, size_t n, const char *word, size_t w)
 {
-	size_t w = strlen(word);
 	return n >= w && ascii_ieq(p, word, w);
 }
+
+/* Does p start with the literal lit (any case)? */
+#define starts(p, n, lit) starts_n(p, n, "" lit, sizeof(lit) - 1)
 
 static struct pline trim(struct pline l)
 {
@@ -159,10 +171,12 @@ static bool has_digit_or_at(struct pline t)
 
 static bool header_prefix(struct pline t)
 {
-	static const char *const pre[] = {"On ", "Am ",  "Le ",        "El ",     "Il ",   "Op ",
-	                                  "Em ", "Den ", "P\xc3\xa5 ", "W dniu ", "Dnia ", NULL};
-	for (size_t i = 0; pre[i]; i++)
-		if (starts(t.p, t.n, pre[i]))
+	static const struct phrase pre[] = {PHRASE("On "),     PHRASE("Am "),  PHRASE("Le "),
+	                                    PHRASE("El "),     PHRASE("Il "),  PHRASE("Op "),
+	                                    PHRASE("Em "),     PHRASE("Den "), PHRASE("P\xc3\xa5 "),
+	                                    PHRASE("W dniu "), PHRASE("Dnia ")};
+	for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+		if (starts_n(t.p, t.n, pre[i].s, pre[i].n))
 			return true;
 	return t.n && t.p[0] >= '0' && t.p[0] <= '9';
 }
@@ -393,42 +407,60 @@ static bool header_block(const struct pline *l, size_t n, size_t i)
 	return false;
 }
 
+/* The first letters of the trailer phrases below, either case: S E V G I W D. */
+static bool trailer_initial(unsigned char c)
+{
+	switch (c | 0x20) {
+	case 's':
+	case 'e':
+	case 'v':
+	case 'g':
+	case 'i':
+	case 'w':
+	case 'd':
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* "Sent from my iPhone" and the like, as the last line of the text. */
 static bool trailer(struct pline t)
 {
-	static const char *const w[] = {"Sent from my ",
-	                                "Sent from ",
-	                                "Gesendet von ",
-	                                "Envoy\xc3\xa9 \xc3\xa0 partir de ",
-	                                "Enviado desde ",
-	                                "Envoy\xc3\xa9 de mon ",
-	                                "Envoy\xc3\xa9 depuis mon ",
-	                                "Von meinem ",
-	                                "Gesendet von meinem ",
-	                                "Enviado desde mi ",
-	                                "Enviado do meu ",
-	                                "Enviado de meu ",
-	                                "Inviato da ",
-	                                "Verzonden vanaf mijn ",
-	                                "Verstuurd vanaf mijn ",
-	                                "Skickat fr\xc3\xa5n min ",
-	                                "Wys\xc5\x82"
-	                                "ane z ",
-	                                "Get Outlook for ",
-	                                "Sendt fra min ",
-	                                "Sent wirelessly from my ",
-	                                "Envoy\xc3\xa9 sans fil par mon ",
-	                                "Diese Nachricht wurde von meinem ",
-	                                NULL};
-	if (t.n == 0 || t.n > 100 || !t.p[0] || !strchr("SsEeVvGgIiWwDd", t.p[0]) ||
+	static const struct phrase w[] = {
+	    PHRASE("Sent from my "),
+	    PHRASE("Sent from "),
+	    PHRASE("Gesendet von "),
+	    PHRASE("Envoy\xc3\xa9 \xc3\xa0 partir de "),
+	    PHRASE("Enviado desde "),
+	    PHRASE("Envoy\xc3\xa9 de mon "),
+	    PHRASE("Envoy\xc3\xa9 depuis mon "),
+	    PHRASE("Von meinem "),
+	    PHRASE("Gesendet von meinem "),
+	    PHRASE("Enviado desde mi "),
+	    PHRASE("Enviado do meu "),
+	    PHRASE("Enviado de meu "),
+	    PHRASE("Inviato da "),
+	    PHRASE("Verzonden vanaf mijn "),
+	    PHRASE("Verstuurd vanaf mijn "),
+	    PHRASE("Skickat fr\xc3\xa5n min "),
+	    PHRASE("Wys\xc5\x82"
+	           "ane z "),
+	    PHRASE("Get Outlook for "),
+	    PHRASE("Sendt fra min "),
+	    PHRASE("Sent wirelessly from my "),
+	    PHRASE("Envoy\xc3\xa9 sans fil par mon "),
+	    PHRASE("Diese Nachricht wurde von meinem "),
+	};
+	if (t.n == 0 || t.n > 100 || !trailer_initial((unsigned char)t.p[0]) ||
 	    memchr(t.p, ',', t.n)) {
 		/* 从我的iPhone发送, iPhoneから送信: non-ASCII, no comma */
 		return t.n && t.n <= 100 && (unsigned char)t.p[t.n - 1] >= 0x80 &&
 		       (has(t.p, t.n, "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84") ||
 		        has(t.p, t.n, "\xe3\x81\x8b\xe3\x82\x89\xe9\x80\x81\xe4\xbf\xa1"));
 	}
-	for (size_t i = 0; w[i]; i++)
-		if ((t.p[0] | 0x20) == (w[i][0] | 0x20) && starts(t.p, t.n, w[i]))
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if ((t.p[0] | 0x20) == (w[i].s[0] | 0x20) && starts_n(t.p, t.n, w[i].s, w[i].n))
 			return true;
 	/* 从我的iPhone发送, iPhoneから送信 */
 	return has(t.p, t.n, "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84") ||
