@@ -48,6 +48,8 @@
 #define WEBHOOK_BODY_PER_RCPT 256
 /* What the envelope, recipients and header fields add to the first guess. */
 #define WEBHOOK_BODY_RESERVE 4096
+/* webhook_json_bound(): nesting past this is measured exactly (the auth object has 4 levels). */
+#define WEBHOOK_JSON_BOUND_DEPTH 32
 /* Format raw: the JSON header fields of the body are folded once a line is this long. */
 #define WEBHOOK_RAW_FOLD 76
 
@@ -81,6 +83,44 @@ static size_t envelope_max(const struct envelope *env)
 	return n;
 }
 
+static size_t add_sat(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t json_bound(const json_t *v, unsigned depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i, n = 2; /* the brackets of a container */
+
+	if (depth > WEBHOOK_JSON_BOUND_DEPTH) /* deeper than the auth object ever is: exact */
+		return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)(uintptr_t)v, k, x) n =
+		    add_sat(n, add_sat(6 * strlen(k) + 4, json_bound(x, depth + 1)));
+		return n;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, x) n = add_sat(n, add_sat(1, json_bound(x, depth + 1)));
+		return n;
+	case JSON_STRING: /* "\u00XX" for a control byte; 12 characters for 4 UTF-8 bytes */
+		return add_sat(2, json_string_length(v) > SIZE_MAX / 6 ? SIZE_MAX
+		                                                       : 6 * json_string_length(v));
+	case JSON_INTEGER:
+		return 24;
+	case JSON_REAL:
+		return 40;
+	default:
+		return 5; /* true, false, null */
+	}
+}
+
+size_t webhook_json_bound(const json_t *v)
+{
+	return v ? json_bound(v, 0) : 0;
+}
+
 static size_t body_max(const struct message_bytes *msg, const struct envelope *env,
                        const json_t *auth)
 {
@@ -89,7 +129,7 @@ static size_t body_max(const struct message_bytes *msg, const struct envelope *e
 	if (end)
 		head = (size_t)(end - (const char *)msg->data);
 	size_t b64 = (len + 2) / 3 * 4 + len / 38 + 4; /* with CRLF every 76 */
-	size_t authlen = auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+	size_t authlen = webhook_json_bound(auth);
 	return WEBHOOK_BODY_ESCAPE * (len + 2 * head) + 2 * b64 + envelope_max(env) + authlen +
 	       WEBHOOK_BODY_SLACK;
 }
@@ -111,8 +151,7 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 		return 0;
 	if (route->opts.format == FORMAT_RAW) {
 		/* the message, then the envelope and auth fields (folding adds 3 octets per 76) */
-		size_t authlen =
-		    auth ? json_dumpb(auth, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII) : 0;
+		size_t authlen = webhook_json_bound(auth);
 		cap = msg->len + envelope_max(env) + authlen + authlen / 16 + WEBHOOK_BODY_RESERVE;
 	} else {
 		cap = body_max(msg, env, auth);

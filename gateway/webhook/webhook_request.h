@@ -59,17 +59,25 @@ int webhook_request_build(struct webhook_request *r, const struct gw_route *rout
 void webhook_request_free(struct webhook_request *r);
 
 /*
- * The most bytes webhook_request_build() lets the body reach with these
- * arguments (beyond it the build fails with EMSGSIZE): max_payload_size,
- * or less when the payload cannot be that large. Counted against
- * max_delivery_memory before the build.
- */
-/*
  * The octets the built body holds: the buffer of json and raw, or the
  * whole length of a provider's multipart form, whose parts are owned copies
  * or keep the parsed message alive (what max_delivery_memory counts).
  */
 uint64_t webhook_request_body_bytes(const struct webhook_request *r);
+
+/*
+ * At least the length of json_dumpb(v, JSON_COMPACT | JSON_ENSURE_ASCII)
+ * (0 for NULL), found in one walk without writing it: the auth object
+ * sizes every body, twice per message.
+ */
+size_t webhook_json_bound(const json_t *v);
+
+/*
+ * The most bytes webhook_request_build() lets the body reach with these
+ * arguments (beyond it the build fails with EMSGSIZE): max_payload_size,
+ * or less when the payload cannot be that large. Counted against
+ * max_delivery_memory before the build.
+ */
 size_t webhook_request_body_cap(const struct gw_route *route, const struct envelope *env,
                                 const struct message_bytes *msg, const json_t *auth,
                                 const struct gw_limits *limits);
