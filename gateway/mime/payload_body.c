@@ -390,9 +390,16 @@ static void add_body(struct walk *w, GMimeObject *o)
 	if (ptext_is_clean(raw.p ? raw.p : "", raw.len, charset)) {
 		text = raw; /* already UTF-8: no copy */
 		raw = (struct pbuf){0};
-	} else if (ptext_to_utf8(c, raw.p ? raw.p : "", raw.len, charset, &text, where) < 0) {
-		c->oom = 1;
-		goto out;
+	} else {
+		c->consumable = raw.p; /* thrown away below: its pages may go as it is converted */
+		c->consumable_len = raw.len;
+		int rc = ptext_to_utf8(c, raw.p ? raw.p : "", raw.len, charset, &text, where);
+		c->consumable = NULL;
+		c->consumable_len = 0;
+		if (rc < 0) {
+			c->oom = 1;
+			goto out;
+		}
 	}
 	ptext_crlf_to_lf(&text);
 	const char *fmt = g_mime_object_get_content_type_parameter(o, "format");

@@ -89,10 +89,18 @@ struct pctx {
 	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
 	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end;     /* GMime's input stops at this offset of the input */
-	bool cut;          /* ...because of max_mime_parts: GMime's "truncated" is ours */
-	unsigned skip;     /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
-	const char *lent;  /* the body text buffer a deferred reply text borrows from, or NULL */
+	size_t gm_end;    /* GMime's input stops at this offset of the input */
+	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
+	unsigned skip;    /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
+	const char *lent; /* the body text buffer a deferred reply text borrows from, or NULL */
+	/*
+	 * A decoded part the caller throws away once converted (payload_body.c
+	 * add_body): a charset conversion reading it may give back its pages as
+	 * it goes (payload_text.c), so the bytes and their UTF-8 are not both
+	 * resident. NULL otherwise.
+	 */
+	const char *consumable;
+	size_t consumable_len;
 	size_t input_read; /* bytes read from the input since its pages were last given back */
 };
 

@@ -20,9 +20,12 @@
  */
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "payload_int.h"
@@ -89,6 +92,8 @@ static int repair(struct pbuf *out, size_t start, size_t *replaced)
 	return rc;
 }
 
+#define CONV_CHUNK (1u << 20) /* a consumable input is converted this much at a time */
+
 enum conv_rc { CONV_OK = 0, CONV_OOM = -1, CONV_FULL = 1, CONV_FAILED = 2 };
 
 /*
@@ -98,14 +103,53 @@ enum conv_rc { CONV_OK = 0, CONV_OOM = -1, CONV_FULL = 1, CONV_FAILED = 2 };
  * cannot move (output at its ceiling, an unexpected error) ends the
  * conversion with CONV_FULL or CONV_FAILED, never a retry.
  */
+/*
+ * The whole pages of s before in go back to the kernel (MADV_DONTNEED:
+ * they read as zeros afterwards, free() still works); *given: how far
+ * that has gone.
+ */
+static void give_back_read(const char *s, const char *in, uintptr_t *given)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+	uintptr_t lo = *given ? *given : ((uintptr_t)s + page - 1) & ~(page - 1);
+	uintptr_t hi = (uintptr_t)in & ~(page - 1);
+	if (hi > lo) {
+		madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure is harmless */
+		*given = hi;
+	} else if (!*given) {
+		*given = lo;
+	}
+}
+
+/* No room for one character: grow, or stop at the ceiling. */
+static enum conv_rc grow_for_one(struct pbuf *out, size_t room, size_t was_out)
+{
+	size_t more = out->cap - out->len + 64;
+	if (out->cap == out->max)
+		return CONV_FULL;
+	if (pbuf_reserve(out, more < room ? more : room) < 0)
+		return CONV_OOM;
+	return out->cap - out->len == was_out ? CONV_FULL : CONV_OK;
+}
+
+/*
+ * consume: s is thrown away after this (pctx.consumable): it is converted
+ * CONV_CHUNK bytes at a time and the pages read are given back, so a big
+ * part and its UTF-8 are never both resident. A multi-byte sequence cut
+ * by a chunk's end is not an error: the next chunk starts with it.
+ */
 static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, struct pbuf *out,
-                            size_t *replaced)
+                            size_t *replaced, bool consume)
 {
 	char *in = (char *)s;
 	size_t inleft = len;
+	uintptr_t given = 0;
 
 	*replaced = 0;
 	for (;;) {
+		if (consume && in)
+			give_back_read(s, in, &given);
 		size_t want = inleft * 2 + 64, room = out->max - out->len;
 		if (room == 0 && in) {
 			return CONV_FULL;
@@ -119,9 +163,11 @@ static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, 
 			return CONV_OOM;
 		char *o = out->p + out->len;
 		size_t oleft = out->cap - out->len, was_in = inleft, was_out = oleft;
+		size_t chunk = consume && inleft > CONV_CHUNK ? CONV_CHUNK : inleft, cleft = chunk;
 		size_t r =
-		    in ? iconv(cd, &in, &inleft, &o, &oleft) : iconv(cd, NULL, NULL, &o, &oleft);
+		    in ? iconv(cd, &in, &cleft, &o, &oleft) : iconv(cd, NULL, NULL, &o, &oleft);
 		int err = errno;
+		inleft -= chunk - cleft;
 		out->len = out->cap - oleft;
 		if (r != (size_t)-1) {
 			if (in == NULL)
@@ -133,18 +179,15 @@ static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, 
 		if (err == E2BIG) {
 			if (inleft != was_in || oleft != was_out)
 				continue;
-			/* no room for one character: grow, or stop at the ceiling */
-			size_t more = out->cap - out->len + 64;
-			if (out->cap == out->max)
-				return CONV_FULL;
-			if (pbuf_reserve(out, more < room ? more : room) < 0)
-				return CONV_OOM;
-			if (out->cap - out->len == was_out)
-				return CONV_FULL;
+			enum conv_rc g = grow_for_one(out, room, was_out);
+			if (g != CONV_OK)
+				return g;
 			continue;
 		}
 		if ((err != EILSEQ && err != EINVAL) || !in)
 			return CONV_FAILED;
+		if (err == EINVAL && cleft < inleft)
+			continue; /* cut by the chunk, not by the end of the text */
 		if (pbuf_add(out, replacement, 3) < 0)
 			return out->max - out->len < 3 ? CONV_FULL : CONV_OOM;
 		(*replaced)++;
@@ -171,7 +214,9 @@ static int convert_named(struct pctx *c, const char *name, const char *s, size_t
 		return 0;
 	}
 	size_t unit = strncasecmp(name, "UTF-16", 6) == 0 ? 2 : 1;
-	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced);
+	bool consume = c->consumable && s >= c->consumable &&
+	               len <= c->consumable_len - (size_t)(s - c->consumable);
+	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced, consume);
 	iconv_close(cd);
 	if (rc == CONV_OOM)
 		return -1;

@@ -8,6 +8,7 @@
  * quoted-printable (pqp_decode); and that a base64 text is copied instead
  * of decoded and encoded again only where both write the same characters.
  */
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +312,69 @@ static void check_qp_chunked(void)
 	free(want);
 }
 
+/*
+ * A charset conversion that may give back its input's pages (pctx.consumable,
+ * converted 1 MB at a time) writes what the whole conversion writes: 2.5 MB
+ * of mixed text in multi-byte and stateful charsets, so that chunks end
+ * inside a sequence and inside a shift state, with a few invalid bytes.
+ */
+static void check_conversion_chunked(void)
+{
+	static const char *const charsets[] = {"shift_jis", "iso-2022-jp", "gb18030",
+	                                       "utf-16le",  "iso-8859-1",  "euc-kr"};
+	static const char *const pieces[] = {"abc ",         "\xe6\x97\xa5\xe6\x9c\xac ",
+	                                     "caf\xc3\xa9 ", "\xed\x95\x9c ",
+	                                     "\n",           "\xe4\xb8\xad "};
+	size_t cap = 2600000;
+	char *utf8 = malloc(cap);
+	size_t n = 0;
+	uint32_t x = TEST_RAND_SEED ^ 0xc2b2ae35u;
+	while (utf8 && n + 16 < cap) {
+		const char *p = pieces[test_rand(&x) % (sizeof(pieces) / sizeof(pieces[0]))];
+		memcpy(utf8 + n, p, strlen(p));
+		n += strlen(p);
+	}
+	CHECK(utf8 != NULL);
+	for (size_t k = 0; utf8 && k < sizeof(charsets) / sizeof(charsets[0]); k++) {
+		iconv_t cd = iconv_open(charsets[k], "UTF-8");
+		char *enc = malloc(cap * 2), *copy = malloc(cap * 2), *in = utf8, *o = enc;
+		size_t inleft = n, oleft = cap * 2;
+		while (cd != (iconv_t)-1 && enc && inleft &&
+		       iconv(cd, &in, &inleft, &o, &oleft) == (size_t)-1 && inleft) {
+			in++; /* a character the charset lacks: left out */
+			inleft--;
+		}
+		size_t len = (size_t)(o - enc);
+		if (len > 100000 && k != 3) /* an invalid byte in the middle of the text */
+			enc[100000] = (char)0xff;
+		struct payload_options opt;
+		payload_options_default(&opt);
+		struct pctx whole = {.opt = &opt, .warnings = json_array()};
+		struct pctx chunked = {.opt = &opt, .warnings = json_array()};
+		struct pbuf want = {.max = SIZE_MAX / 2}, got = {.max = SIZE_MAX / 2};
+		CHECK(cd != (iconv_t)-1 && copy != NULL);
+		if (copy) {
+			memcpy(copy, enc, len);
+			chunked.consumable = copy;
+			chunked.consumable_len = len;
+		}
+		CHECK_INT(ptext_to_utf8(&whole, enc, len, charsets[k], &want, "t"), 0);
+		CHECK_INT(ptext_to_utf8(&chunked, copy ? copy : enc, len, charsets[k], &got, "t"),
+		          0);
+		CHECK(want.len > n / 2 && got.len == want.len && !memcmp(got.p, want.p, want.len));
+		CHECK_INT(json_array_size(chunked.warnings), json_array_size(whole.warnings));
+		pbuf_free(&want);
+		pbuf_free(&got);
+		json_decref(whole.warnings);
+		json_decref(chunked.warnings);
+		free(enc);
+		free(copy);
+		if (cd != (iconv_t)-1)
+			iconv_close(cd);
+	}
+	free(utf8);
+}
+
 int main(void)
 {
 	pgmime_init();
@@ -320,5 +384,6 @@ int main(void)
 	check_b64_copy_edges();
 	check_qp_random();
 	check_qp_chunked();
+	check_conversion_chunked();
 	return UNIT_END("mime_decoders");
 }

@@ -107,14 +107,25 @@ def big_qp_message():
     return HEAD_QP + line * n, LINE_QP * n
 
 
+HEAD_LATIN1 = HEAD_B64.replace(b"utf-8", b"iso-8859-1").replace(b"base64", b"8bit")
+
+
+def big_latin1_message():
+    """The accented lines in ISO-8859-1, 8bit: converted to UTF-8 on the way in."""
+    line = LINE_QP.decode().encode("latin-1")
+    n = (SIZE - len(HEAD_LATIN1)) // len(line)
+    return HEAD_LATIN1 + line * n, LINE_QP * n
+
+
 BODIES = {"plain": lambda: (big_message(), None), "base64": big_base64_message,
-          "qp": big_qp_message}
+          "qp": big_qp_message, "latin1": big_latin1_message}
 
 
 @pytest.mark.skipif(SANITIZED, reason="RSS under ASan measures the sanitizer")
 @pytest.mark.parametrize("fmt,key,body", [("raw", "whsec", "plain"), ("json", "whsec", "plain"),
                                           ("json", "whsk", "plain"),
-                                          ("json", "whsec", "base64"), ("json", "whsec", "qp")])
+                                          ("json", "whsec", "base64"), ("json", "whsec", "qp"),
+                                          ("json", "whsec", "latin1")])
 def test_big_message_peak_rss(gateway_bin, tmp_path, fmt, key, body):
     secret, pub = ed25519_key() if key == "whsk" else (SECRET, None)
     sink = Sink()
