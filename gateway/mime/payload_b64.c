@@ -291,7 +291,9 @@ static int qpdecode(GMimeDataWrapper *w, psink_fn sink, void *arg)
 			rc = -1;
 			break;
 		}
-		const char *nl = memrchr(b.p, '\n', b.len);
+		/* only the new bytes: what was kept has no line break (else a 50 MB line costs n^2)
+		 */
+		const char *nl = memrchr(b.p + b.len - (size_t)r, '\n', (size_t)r);
 		if (!nl)
 			continue;
 		size_t whole = (size_t)(nl - b.p) + 1, m = pqp_decode(b.p, whole);
