@@ -13,6 +13,15 @@
 #include "config.h"
 #include "envelope.h"
 
+/*
+ * The auth object of a message is shared, never copied, by the payloads
+ * and the deliveries that may be built on other threads (payload.c,
+ * delivery.c): that needs jansson's atomic reference counts.
+ */
+#if !JSON_HAVE_ATOMIC_BUILTINS && !JSON_HAVE_SYNC_BUILTINS
+#error "jansson counts references without atomics here: the auth object would need copies"
+#endif
+
 /* message.classification.kind, for callers that act on it (route auto_replies). */
 enum payload_kind { PAYLOAD_HUMAN, PAYLOAD_BULK, PAYLOAD_LIST, PAYLOAD_AUTO_REPLY, PAYLOAD_BOUNCE };
 

@@ -143,16 +143,12 @@ static void put(struct pctx *c, json_t *o, const char *key, json_t *v)
 	pctx_put(c, o, key, v);
 }
 
-#if !JSON_HAVE_ATOMIC_BUILTINS && !JSON_HAVE_SYNC_BUILTINS
-#error "jansson counts references without atomics here: auth_json() must copy"
-#endif
-
 static json_t *auth_json(struct pctx *c, const json_t *auth)
 {
 	/*
 	 * Shared, not copied: nothing writes to the auth object once the
 	 * checks made it, and jansson counts references atomically
-	 * (JSON_HAVE_ATOMIC_BUILTINS), so a payload built on another thread
+	 * (checked in include/payload.h), so a payload built on another thread
 	 * may hold it too.
 	 */
 	if (auth)
