@@ -573,9 +573,11 @@ void smtp_tx_delivered(struct smtp_session *s, const struct smtp_reply *r)
 	/*
 	 * The answer is written either way; but a client that ended its side
 	 * before it (RFC 5321 wants QUIT, after the reply) is not told: say so.
+	 * The probe is a system call, made only when the line is written.
 	 */
+	bool gone = log_enabled(GW_LOG_INFO, LS_SMTP) && smtp_session_client_gone(s);
 	log_msg(GW_LOG_INFO, LS_SMTP, s->id, s->tx.delivery_id, "delivered reply=%d %s%s", r->code,
-	        r->status, smtp_session_client_gone(s) ? " client=gone" : "");
+	        r->status, gone ? " client=gone" : "");
 	smtp_record_message(s, r->code, r->status, r);
 	smtp_session_state(s, ST_COMMAND);
 	smtp_tx_reset(s);

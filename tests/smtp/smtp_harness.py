@@ -2,7 +2,11 @@
 generated gateway.toml, its log, the deliveries it recorded, test certificates. The
 process itself is tests/gwdaemon.py's Gateway, here on the SMTP double by default."""
 import json
+import pathlib
+import shutil
 import socket
+import subprocess
+import time
 
 import pytest
 
@@ -106,6 +110,34 @@ def certs(tmp_path_factory):
     """Two self-signed certificates: mx.test (default) and sni.test, keys mode 0600."""
     d = tmp_path_factory.mktemp("certs")
     return [self_signed_cert(d, name) for name in ("mx.test", "sni.test")]
+
+
+STRACE = shutil.which("strace")
+
+
+def traced(pid):
+    """True once every thread of pid has a tracer."""
+    try:
+        tasks = list(pathlib.Path(f"/proc/{pid}/task").iterdir())
+        return tasks and all("TracerPid:\t0\n" not in (t / "status").read_text()
+                             for t in tasks)
+    except OSError:
+        return False
+
+
+def strace_attach(pid, out, calls):
+    """strace on every thread of pid, the system calls `calls` to `out`; skips the test
+    where strace cannot attach. Counts, not timings: the caller terminates it."""
+    st = subprocess.Popen([STRACE, "-f", "-qq", "-e", "trace=" + calls, "-o", str(out),
+                           "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(200):  # bounded: 10 s
+        if traced(pid) or st.poll() is not None:
+            break
+        time.sleep(0.05)
+    if st.poll() is not None or not traced(pid):
+        st.kill()
+        pytest.skip("strace cannot attach here: " + st.stderr.read().decode()[:200])
+    return st
 
 
 class Client:

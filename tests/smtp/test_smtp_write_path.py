@@ -9,40 +9,13 @@ session with nothing backed up never registers EPOLLOUT. Counted with strace
 (output_high_water) and pipelined groups in one write are
 test_smtp_data.py's.
 """
-import pathlib
-import shutil
-import subprocess
-import time
-
 import pytest
 
-from smtp_harness import Client
-
-STRACE = shutil.which("strace")
-
-
-def traced(pid):
-    """True once every thread of pid has a tracer."""
-    try:
-        tasks = list(pathlib.Path(f"/proc/{pid}/task").iterdir())
-        return tasks and all("TracerPid:\t0\n" not in (t / "status").read_text()
-                             for t in tasks)
-    except OSError:
-        return False
+from smtp_harness import STRACE, Client, strace_attach
 
 
 def attach(pid, out):
-    st = subprocess.Popen([STRACE, "-f", "-qq", "-e", "trace=epoll_ctl,writev,write",
-                           "-o", str(out), "-p", str(pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(200):  # bounded: 10 s
-        if traced(pid) or st.poll() is not None:
-            break
-        time.sleep(0.05)
-    if st.poll() is not None or not traced(pid):
-        st.kill()
-        pytest.skip("strace cannot attach here: " + st.stderr.read().decode()[:200])
-    return st
+    return strace_attach(pid, out, "epoll_ctl,writev,write")
 
 
 @pytest.mark.skipif(not STRACE, reason="strace is not installed")
