@@ -24,6 +24,7 @@ struct webhook_key {
 	unsigned char *secret; /* HMAC key bytes (whsec_) */
 	size_t secret_len;
 	void *pkey; /* EVP_PKEY for Ed25519 (whsk_) */
+	void *hmac; /* EVP_MAC_CTX keyed with secret (whsec_): each signature signs with a copy */
 };
 
 /*

@@ -4,6 +4,7 @@
  * with OpenSSL's verifier), key parsing, and the delivery id contract.
  */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,41 @@ static void test_hmac_vector(void)
 	sig = webhook_sign(&k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
 	CHECK_STR(sig, SPEC_SIG);
 	free(sig);
+	webhook_sign_key_free(&k);
+}
+
+/*
+ * A whsec_ key is keyed once and every signature starts from a copy of that
+ * state: signing must leave it as it was, however many workers sign with it
+ * at once. Four threads, 500 signatures each, every one the spec's.
+ */
+enum { SIGN_THREADS = 4, SIGNS_EACH = 500 };
+
+static void *sign_many(void *arg)
+{
+	const struct webhook_key *k = arg;
+	size_t bad = 0;
+	for (int i = 0; i < SIGNS_EACH; i++) {
+		char *sig = webhook_sign(k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		bad += !sig || strcmp(sig, SPEC_SIG) != 0;
+		free(sig);
+	}
+	return (void *)bad;
+}
+
+static void test_hmac_shared_key(void)
+{
+	struct webhook_key k;
+	pthread_t t[SIGN_THREADS];
+
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &k), 0);
+	for (int i = 0; i < SIGN_THREADS; i++)
+		CHECK_INT(pthread_create(&t[i], NULL, sign_many, &k), 0);
+	for (int i = 0; i < SIGN_THREADS; i++) {
+		void *bad = NULL;
+		CHECK_INT(pthread_join(t[i], &bad), 0);
+		CHECK_INT((size_t)bad, 0);
+	}
 	webhook_sign_key_free(&k);
 }
 
@@ -273,6 +309,7 @@ static void test_id(void)
 int main(void)
 {
 	test_hmac_vector();
+	test_hmac_shared_key();
 	test_streamed_body();
 	test_rotation();
 	test_ed25519();
