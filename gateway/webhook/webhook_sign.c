@@ -217,14 +217,15 @@ static int key_hmac(struct webhook_key *k)
 	return 0;
 }
 
-int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
+static void key_release(struct webhook_key *k);
+
+static int key_parse(const char *secret, struct webhook_key *k)
 {
 	unsigned char raw[WEBHOOK_SECRET_MAX];
 	size_t len = 0;
 	int rc = -1;
 
-	if (!secret || strlen(secret) >= WEBHOOK_SECRET_MAX)
-		return -1;
+	memset(k, 0, sizeof(*k));
 	if (strncmp(secret, "whsk_", 5) == 0) {
 		if (base64_decode(secret + 5, raw, sizeof(raw), &len) == 0)
 			rc = key_ed25519(raw, len, k);
@@ -234,17 +235,16 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 			memcpy(k->secret, raw, len);
 			k->secret_len = len;
 			k->type = WEBHOOK_KEY_HMAC;
-			k->pkey = NULL;
 			rc = key_hmac(k);
 		}
 	}
 	OPENSSL_cleanse(raw, sizeof(raw));
 	if (rc < 0)
-		webhook_sign_key_free(k);
+		key_release(k);
 	return rc;
 }
 
-void webhook_sign_key_free(struct webhook_key *k)
+static void key_release(struct webhook_key *k)
 {
 	if (k->secret) {
 		OPENSSL_cleanse(k->secret, k->secret_len);
@@ -252,6 +252,127 @@ void webhook_sign_key_free(struct webhook_key *k)
 	}
 	EVP_PKEY_free(k->pkey);
 	EVP_MAC_CTX_free(k->hmac);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * Parsed keys, shared. A request owns copies of its route's settings (it
+ * outlives a reload), so its keys were parsed for every message: base64,
+ * the HMAC pads, and for an Ed25519 key the public key's scalar
+ * multiplication. Keys are cached by their text instead, counted, and never
+ * changed once made (workers and pool threads sign with one at once).
+ * At most KEY_CACHE_MAX; when full, keys no request holds are dropped, and
+ * past that a key is parsed for its request alone, as before.
+ */
+#define KEY_CACHE_MAX 64
+
+struct key_entry {
+	char *text;
+	struct webhook_key key;
+	unsigned refs;
+	struct key_entry *next;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct key_entry *cache;
+static size_t cache_n;
+
+static void entry_free(struct key_entry *e)
+{
+	OPENSSL_cleanse(e->text, strlen(e->text));
+	free(e->text);
+	key_release(&e->key);
+	free(e);
+}
+
+/* Under cache_lock: the entry for secret, counted, or NULL. */
+static struct key_entry *cache_take(const char *secret)
+{
+	for (struct key_entry *e = cache; e; e = e->next)
+		if (strcmp(e->text, secret) == 0) {
+			e->refs++;
+			return e;
+		}
+	return NULL;
+}
+
+/* Under cache_lock: room for one more, by dropping the keys nobody holds. */
+static bool cache_room(void)
+{
+	struct key_entry **pp = &cache;
+	while (cache_n >= KEY_CACHE_MAX && *pp) {
+		struct key_entry *e = *pp;
+		if (e->refs) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		cache_n--;
+		entry_free(e);
+	}
+	return cache_n < KEY_CACHE_MAX;
+}
+
+static void shared(struct webhook_key *k, struct key_entry *e)
+{
+	*k = e->key;
+	k->shared = e;
+}
+
+int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
+{
+	if (!secret || strlen(secret) >= WEBHOOK_SECRET_MAX)
+		return -1;
+	pthread_mutex_lock(&cache_lock);
+	struct key_entry *e = cache_take(secret);
+	pthread_mutex_unlock(&cache_lock);
+	if (e) {
+		shared(k, e);
+		return 0;
+	}
+	struct webhook_key parsed; /* outside the lock: an Ed25519 key takes a while */
+	if (key_parse(secret, &parsed) < 0)
+		return -1;
+	e = calloc(1, sizeof(*e));
+	if (e && !(e->text = strdup(secret))) {
+		free(e);
+		e = NULL;
+	}
+	pthread_mutex_lock(&cache_lock);
+	struct key_entry *won = cache_take(secret); /* another thread made it meanwhile */
+	if (!won && e && cache_room()) {
+		e->key = parsed;
+		e->refs = 1;
+		e->next = cache;
+		cache = e;
+		cache_n++;
+		won = e;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (e) {
+		free(e->text);
+		free(e);
+	}
+	if (!won) { /* no room: this request's own key */
+		*k = parsed;
+		return 0;
+	}
+	if (won->key.hmac != parsed.hmac || won->key.pkey != parsed.pkey)
+		key_release(&parsed);
+	shared(k, won);
+	return 0;
+}
+
+void webhook_sign_key_free(struct webhook_key *k)
+{
+	if (!k->shared) {
+		key_release(k);
+		return;
+	}
+	pthread_mutex_lock(&cache_lock);
+	((struct key_entry *)k->shared)->refs--;
+	pthread_mutex_unlock(&cache_lock);
 	memset(k, 0, sizeof(*k));
 }
 

@@ -23,8 +23,9 @@ struct webhook_key {
 	enum webhook_key_type type;
 	unsigned char *secret; /* HMAC key bytes (whsec_) */
 	size_t secret_len;
-	void *pkey; /* EVP_PKEY for Ed25519 (whsk_) */
-	void *hmac; /* EVP_MAC_CTX keyed with secret (whsec_): each signature signs with a copy */
+	void *pkey;   /* EVP_PKEY for Ed25519 (whsk_) */
+	void *hmac;   /* EVP_MAC_CTX keyed with secret (whsec_): each signature signs with a copy */
+	void *shared; /* the cache entry this key is a counted view of (webhook_sign.c), or NULL */
 };
 
 /*
@@ -42,7 +43,9 @@ void webhook_sign_id(const char *route_name, const char *url, const struct envel
  * Parses one configured secret: "whsec_" + base64 (HMAC-SHA256 key) or
  * "whsk_" + base64 of an Ed25519 private key (the 32-byte seed, or the
  * 64 bytes seed || public key of libsodium and the reference libraries).
- * Returns 0, or -1 when it is malformed (k untouched).
+ * Returns 0, or -1 when it is malformed (k untouched). Parsed keys are
+ * shared between requests (and threads) by their text: k is a counted
+ * view, given back with webhook_sign_key_free().
  */
 int webhook_sign_key_parse(const char *secret, struct webhook_key *k);
 void webhook_sign_key_free(struct webhook_key *k);

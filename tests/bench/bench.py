@@ -33,6 +33,7 @@ import gwdaemon  # noqa: E402
 from gwdaemon import Process, Toml, gateway_config, listening, port_open  # noqa: E402
 from gwpaths import free_port, rsa_dkim_key  # noqa: E402
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ED25519_SECRET = "whsk_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="  # a seed 1..32: Ed25519
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -113,9 +114,9 @@ class Gateway(gwdaemon.Gateway):
     """One smtp-gateway process with a benchmark configuration, in a folder of its own."""
 
     def __init__(self, binary, workdir, sink_port, workers=2, extra="", route_extra="",
-                 auth_on=False):
+                 auth_on=False, secret=SECRET):
         route = {"name": "bench", "match": "*@example.test",
-                 "url": f"http://127.0.0.1:{sink_port}/inbound", "secret": SECRET,
+                 "url": f"http://127.0.0.1:{sink_port}/inbound", "secret": secret,
                  "+": Toml(route_extra)}
         limits = {"max_connections": 20000, "max_connections_per_ip": 20000,
                   "max_message_size": "64MB", "max_transactions": 1000000,
@@ -212,6 +213,9 @@ def scenarios(a):
         ("20x5KB", {}, ("source", 20, n5, 5120), "ok", 250),
         ("20x5KB-loadgen", {}, ("loadgen", "-s", 20, "-m", n5), "ok", 250),
         ("20x5KB-1worker", {"workers": 1}, ("source", 20, n5, 5120), "ok", 250),
+        # The route signed with an Ed25519 key (whsk_) instead of HMAC.
+        ("20x5KB-ed25519", {"secret": ED25519_SECRET}, ("loadgen", "-s", 20, "-m", n5), "ok",
+         250),
         ("100x5KB", {}, ("source", 100, n5, 5120), "ok", 250),
         ("20x100KB", {}, ("source", 20, 2000 if q else 10000, 102400), "ok", 250),
         ("20x29KB-multipart", {}, ("loadgen", "-s", 20, "-m", 2000 if q else 10000, "-F",

@@ -5,6 +5,7 @@
  */
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,37 +42,85 @@ static void test_hmac_vector(void)
 
 /*
  * A whsec_ key is keyed once and every signature starts from a copy of that
- * state: signing must leave it as it was, however many workers sign with it
- * at once. Four threads, 500 signatures each, every one the spec's.
+ * state, and parsed keys are shared by their text: signing must leave a key
+ * as it was, however many threads take, sign with and give back the same
+ * one at once. Four threads, 500 rounds each, every signature the spec's.
  */
 enum { SIGN_THREADS = 4, SIGNS_EACH = 500 };
 
 static void *sign_many(void *arg)
 {
-	const struct webhook_key *k = arg;
 	size_t bad = 0;
+	(void)arg;
 	for (int i = 0; i < SIGNS_EACH; i++) {
-		char *sig = webhook_sign(k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		struct webhook_key k;
+		if (webhook_sign_key_parse(SPEC_SECRET, &k) < 0) {
+			bad++;
+			continue;
+		}
+		char *sig = webhook_sign(&k, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
 		bad += !sig || strcmp(sig, SPEC_SIG) != 0;
 		free(sig);
+		webhook_sign_key_free(&k);
 	}
 	return (void *)bad;
 }
 
 static void test_hmac_shared_key(void)
 {
-	struct webhook_key k;
 	pthread_t t[SIGN_THREADS];
 
-	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &k), 0);
 	for (int i = 0; i < SIGN_THREADS; i++)
-		CHECK_INT(pthread_create(&t[i], NULL, sign_many, &k), 0);
+		CHECK_INT(pthread_create(&t[i], NULL, sign_many, NULL), 0);
 	for (int i = 0; i < SIGN_THREADS; i++) {
 		void *bad = NULL;
 		CHECK_INT(pthread_join(t[i], &bad), 0);
 		CHECK_INT((size_t)bad, 0);
 	}
-	webhook_sign_key_free(&k);
+}
+
+/*
+ * The cache: one text, one parsed key; more distinct keys than it holds (200
+ * whsec_ keys, all held at once) each still parsed and signing as its own.
+ */
+static void test_key_cache(void)
+{
+	struct webhook_key a, b;
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &a), 0);
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &b), 0);
+	CHECK(a.hmac != NULL && a.hmac == b.hmac);
+	webhook_sign_key_free(&a);
+	webhook_sign_key_free(&b);
+
+	enum { N = 200 };
+	static struct webhook_key k[N];
+	char *first[N];
+	for (int i = 0; i < N; i++) {
+		unsigned char raw[32];
+		memset(raw, i + 1, sizeof(raw));
+		char *b64 = webhook_sign_base64(raw, sizeof(raw)), secret[100];
+		snprintf(secret, sizeof(secret), "whsec_%s", b64);
+		free(b64);
+		CHECK_INT(webhook_sign_key_parse(secret, &k[i]), 0);
+		first[i] = webhook_sign(&k[i], 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		CHECK(first[i] != NULL);
+	}
+	for (int i = 1; i < N; i++) /* each key its own signature */
+		CHECK(strcmp(first[i], first[i - 1]) != 0);
+	for (int i = 0; i < N; i++) {
+		char *again =
+		    webhook_sign(&k[i], 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		CHECK_STR(again, first[i]);
+		free(again);
+		webhook_sign_key_free(&k[i]);
+		free(first[i]);
+	}
+	/* all given back: a new key finds room again, and the spec's key still signs right */
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &a), 0);
+	char *sig = webhook_sign(&a, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+	CHECK_STR(sig, SPEC_SIG);
+	free(sig);
+	webhook_sign_key_free(&a);
 }
 
 /* The body in segments (a plain form_data, as format raw streams it): the same signatures. */
@@ -310,6 +359,7 @@ int main(void)
 {
 	test_hmac_vector();
 	test_hmac_shared_key();
+	test_key_cache();
 	test_streamed_body();
 	test_rotation();
 	test_ed25519();
