@@ -687,7 +687,7 @@ static int job_ready(struct job *j, const struct gw_route *route)
 	int64_t now = now_us();
 	uint64_t budget, whole;
 
-	uint64_t body = webhook_request_body_bytes(&j->req);
+	uint64_t body = webhook_request_held_bytes(&j->req);
 	/* a form may hold more than its cap guessed: count what it holds */
 	if (body > j->held)
 		atomic_fetch_add(&memory_held, body - j->held);

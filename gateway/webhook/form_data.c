@@ -56,6 +56,7 @@ void form_data_free(struct form_data *f)
 		part_free(&f->parts[i]);
 	free(f->parts);
 	free(f->blob);
+	free(f->flat);
 	free(f);
 }
 
@@ -161,6 +162,8 @@ void form_data_set(struct form_data *f, size_t i, const char *data, size_t len)
 		return;
 	f->parts[i].data = data;
 	f->parts[i].len = len;
+	free(f->flat); /* laid out again at the next setup */
+	f->flat = NULL;
 	form_data_rewind(f);
 }
 
@@ -363,9 +366,41 @@ int form_data_each(const struct form_data *f, int (*cb)(void *arg, const char *p
 	return 0;
 }
 
+static int flat_chunk(void *arg, const char *p, size_t n)
+{
+	char **at = arg;
+	memcpy(*at, p, n);
+	*at += n;
+	return 0;
+}
+
+uint64_t form_data_held(const struct form_data *f)
+{
+	uint64_t n = form_data_length(f);
+	return n <= FORM_DATA_FLAT_MAX ? 2 * n : n;
+}
+
+/*
+ * A small body is given to libcurl whole (CURLOPT_POSTFIELDS): it then
+ * leaves in one send with the request's headers. Through the read callback
+ * libcurl sends the headers first and the body after, two segments and two
+ * wake-ups of the receiver for every message. A bigger body streams, as a
+ * copy would double what it holds.
+ */
 void form_data_setup(struct form_data *f, CURL *easy)
 {
+	uint64_t len = form_data_length(f);
+
 	form_data_rewind(f);
+	if (len <= FORM_DATA_FLAT_MAX && !f->flat && (f->flat = malloc((size_t)len + 1)) != NULL) {
+		char *at = f->flat;
+		form_data_each(f, flat_chunk, &at);
+	}
+	if (f->flat) {
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, f->flat);
+		return;
+	}
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(easy, CURLOPT_READFUNCTION, form_data_read);
 	curl_easy_setopt(easy, CURLOPT_READDATA, f);

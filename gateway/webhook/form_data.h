@@ -38,6 +38,7 @@ struct form_data {
 	size_t pos;     /* the read cursor: bytes already handed to libcurl */
 	size_t at, seg; /* cursor as part index and segment (0 head, 1 data, 2 CRLF) */
 	size_t seg_off; /* bytes of that segment already read */
+	char *flat;     /* a small body laid out whole for libcurl (form_data_setup), or NULL */
 };
 
 /* Returns a new empty form, or NULL. */
@@ -104,8 +105,16 @@ void form_data_rewind(struct form_data *f);
 size_t form_data_read(char *buf, size_t size, size_t nitems, void *arg);
 int form_data_seek(void *arg, curl_off_t offset, int origin);
 
-/* Rewinds f and makes it easy's request body, read by the callbacks above. */
+/*
+ * Rewinds f and makes it easy's request body: up to FORM_DATA_FLAT_MAX
+ * bytes laid out whole (kept until f changes or is freed), above that read
+ * by the callbacks above.
+ */
+#define FORM_DATA_FLAT_MAX (64 * 1024)
 void form_data_setup(struct form_data *f, CURL *easy);
+
+/* What f holds for its request: its length, and the laid-out copy of a small body. */
+uint64_t form_data_held(const struct form_data *f);
 
 /* Hands every byte of the body to cb, in order, chunk by chunk. Returns 0, or cb's -1. */
 int form_data_each(const struct form_data *f, int (*cb)(void *arg, const char *p, size_t n),

@@ -166,6 +166,13 @@ uint64_t webhook_request_body_bytes(const struct webhook_request *r)
 	return r->fmt && r->fmt->form ? form_data_length(r->fmt->form) : r->body_len;
 }
 
+uint64_t webhook_request_held_bytes(const struct webhook_request *r)
+{
+	if (r->segs)
+		return form_data_held(r->segs);
+	return r->fmt && r->fmt->form ? form_data_held(r->fmt->form) : r->body_len;
+}
+
 void webhook_request_header_value(char *out, size_t cap, const char *in)
 {
 	size_t n = 0;

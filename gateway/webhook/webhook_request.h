@@ -65,6 +65,9 @@ void webhook_request_free(struct webhook_request *r);
  */
 uint64_t webhook_request_body_bytes(const struct webhook_request *r);
 
+/* The memory its body takes while the request lives (form_data_held for a form). */
+uint64_t webhook_request_held_bytes(const struct webhook_request *r);
+
 /*
  * At least the length of json_dumpb(v, JSON_COMPACT | JSON_ENSURE_ASCII)
  * (0 for NULL), found in one walk without writing it: the auth object

@@ -213,6 +213,10 @@ def scenarios(a):
         ("20x5KB", {}, ("source", 20, n5, 5120), "ok", 250),
         ("20x5KB-loadgen", {}, ("loadgen", "-s", 20, "-m", n5), "ok", 250),
         ("20x5KB-1worker", {"workers": 1}, ("source", 20, n5, 5120), "ok", 250),
+        # format = "raw": the message POSTed as it came, no MIME parsing and no JSON: the
+        # gateway's own floor for SMTP plus one signed POST per message.
+        ("20x5KB-raw", {"route_extra": 'format = "raw"'}, ("loadgen", "-s", 20, "-m", n5),
+         "ok", 250),
         # The route signed with an Ed25519 key (whsk_) instead of HMAC.
         ("20x5KB-ed25519", {"secret": ED25519_SECRET}, ("loadgen", "-s", 20, "-m", n5), "ok",
          250),
