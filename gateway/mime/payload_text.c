@@ -202,6 +202,13 @@ static enum conv_rc convert(iconv_t cd, const char *s, size_t len, size_t unit, 
 	}
 }
 
+/* Is s (len bytes) inside what pctx.consumable says is thrown away after this? */
+static bool consumable(const struct pctx *c, const char *s, size_t len)
+{
+	return c->consumable && s >= c->consumable &&
+	       len <= c->consumable_len - (size_t)(s - c->consumable);
+}
+
 /* Returns 0, or -1 when out of memory; what went wrong otherwise is a warning. */
 static int convert_named(struct pctx *c, const char *name, const char *s, size_t len,
                          struct pbuf *out, const char *where, const char *label)
@@ -214,9 +221,7 @@ static int convert_named(struct pctx *c, const char *name, const char *s, size_t
 		return 0;
 	}
 	size_t unit = strncasecmp(name, "UTF-16", 6) == 0 ? 2 : 1;
-	bool consume = c->consumable && s >= c->consumable &&
-	               len <= c->consumable_len - (size_t)(s - c->consumable);
-	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced, consume);
+	enum conv_rc rc = convert(cd, s, len, unit, out, &replaced, consumable(c, s, len));
 	iconv_close(cd);
 	if (rc == CONV_OOM)
 		return -1;
@@ -292,6 +297,34 @@ static int user_defined(const char *s, size_t len, struct pbuf *out)
 	return 0;
 }
 
+/*
+ * putf8_sanitize(); a consumable s is repaired CONV_CHUNK bytes at a time
+ * and the pages read are given back, so a big part and its repaired copy
+ * are never both resident. A chunk ends before a character's lead byte (a
+ * sequence is at most 4 bytes): no sequence is cut, and the output is the
+ * whole text's.
+ */
+static int sanitize(const struct pctx *c, const char *s, size_t len, struct pbuf *out,
+                    size_t *replaced)
+{
+	if (!consumable(c, s, len))
+		return putf8_sanitize(s, len, out, replaced);
+	uintptr_t given = 0;
+	size_t at = 0;
+	*replaced = 0;
+	while (at < len) {
+		size_t end = len - at > CONV_CHUNK ? at + CONV_CHUNK : len, r = 0;
+		for (int k = 0; k < 3 && end < len && ((unsigned char)s[end] & 0xC0) == 0x80; k++)
+			end--;
+		if (putf8_sanitize(s + at, end - at, out, &r) < 0)
+			return -1;
+		*replaced += r;
+		at = end;
+		give_back_read(s, s + at, &given);
+	}
+	return 0;
+}
+
 static int from_utf8(struct pctx *c, const char *s, size_t len, struct pbuf *out, const char *where)
 {
 	size_t replaced;
@@ -299,7 +332,7 @@ static int from_utf8(struct pctx *c, const char *s, size_t len, struct pbuf *out
 		return pbuf_add(out, s, len);
 	if (!has_utf8_multibyte(s, len))
 		return fallback(c, s, len, out, where, "declared UTF-8 but is not");
-	if (putf8_sanitize(s, len, out, &replaced) < 0)
+	if (sanitize(c, s, len, out, &replaced) < 0)
 		return -1;
 	pctx_warn(c, "invalid_utf8", "%s: %zu invalid byte sequence(s) replaced by U+FFFD", where,
 	          replaced);

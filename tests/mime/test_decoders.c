@@ -374,6 +374,70 @@ static void check_conversion_chunked(void)
 	free(utf8);
 }
 
+/*
+ * Text declared UTF-8 but not valid, repaired with U+FFFD 1 MB at a time when
+ * consumable: the same bytes and warnings as the whole repair. 2.5 MB of
+ * valid characters of every length, stray bytes, truncated sequences and
+ * runs of continuation bytes, shifted by 0 to 4 bytes so that the chunks'
+ * ends fall at every place inside a sequence.
+ */
+static void check_utf8_repair_chunked(void)
+{
+	static const char *const pieces[] = {"abc ",
+	                                     "caf\xc3\xa9 ",
+	                                     "\xe6\x97\xa5\xe6\x9c\xac ",
+	                                     "\xf0\x9f\x98\x80",
+	                                     "\n",
+	                                     "\xff",
+	                                     "\x80\x80\x80\x80\x80",
+	                                     "\xe6\x97 ",
+	                                     "\xf0\x9f\x98",
+	                                     "\xc3",
+	                                     "\xed\xa0\x80",
+	                                     "\xc0\xaf"};
+	size_t cap = 2600000;
+	char *text = malloc(cap + 8);
+	size_t n = 4;
+	uint32_t x = TEST_RAND_SEED ^ 0x27d4eb2fu;
+	CHECK(text != NULL);
+	if (!text)
+		return;
+	memset(text, 'a', 4);
+	while (n + 16 < cap) {
+		const char *p = pieces[test_rand(&x) % (sizeof(pieces) / sizeof(pieces[0]))];
+		memcpy(text + n, p, strlen(p));
+		n += strlen(p);
+	}
+	for (size_t shift = 0; shift <= 4; shift++) {
+		const char *in = text + 4 - shift;
+		size_t len = n - 4 + shift;
+		char *copy = malloc(len);
+		struct payload_options opt;
+		payload_options_default(&opt);
+		struct pctx whole = {.opt = &opt, .warnings = json_array()};
+		struct pctx chunked = {.opt = &opt, .warnings = json_array()};
+		struct pbuf want = {.max = SIZE_MAX / 2}, got = {.max = SIZE_MAX / 2};
+		CHECK(copy != NULL);
+		if (!copy)
+			break;
+		memcpy(copy, in, len);
+		chunked.consumable = copy;
+		chunked.consumable_len = len;
+		CHECK_INT(ptext_to_utf8(&whole, in, len, "utf-8", &want, "t"), 0);
+		CHECK_INT(ptext_to_utf8(&chunked, copy, len, "utf-8", &got, "t"), 0);
+		CHECK(want.len > len / 2 && got.len == want.len &&
+		      !memcmp(got.p, want.p, want.len));
+		CHECK_INT(json_array_size(chunked.warnings), json_array_size(whole.warnings));
+		CHECK(json_equal(chunked.warnings, whole.warnings));
+		pbuf_free(&want);
+		pbuf_free(&got);
+		json_decref(whole.warnings);
+		json_decref(chunked.warnings);
+		free(copy);
+	}
+	free(text);
+}
+
 int main(void)
 {
 	pgmime_init();
@@ -384,5 +448,6 @@ int main(void)
 	check_qp_random();
 	check_qp_chunked();
 	check_conversion_chunked();
+	check_utf8_repair_chunked();
 	return UNIT_END("mime_decoders");
 }

@@ -9,7 +9,8 @@ copied into one body buffer, about 2x). Format "json" (the default) decodes
 the body part while it hands the mapped message's pages back to the kernel
 (they come back from the file if read again), so the message and its
 decoded text are never both resident (before: 2.05x), with an HMAC
-(whsec_) or an Ed25519 (whsk_) key, and for a base64 body part too. The
+(whsec_) or an Ed25519 (whsk_) key, and for base64, quoted-printable,
+ISO-8859-1 and invalid UTF-8 (repaired) body parts too. The
 bound is 1.5x the message over the idle daemon's peak. Under ASan/UBSan RSS
 measures the sanitizer, so the bound is checked in the normal build only
 (gwpaths.SANITIZED).
@@ -117,15 +118,27 @@ def big_latin1_message():
     return HEAD_LATIN1 + line * n, LINE_QP * n
 
 
+HEAD_BADUTF8 = HEAD_B64.replace(b"base64", b"8bit")
+
+
+def big_bad_utf8_message():
+    """Declared UTF-8, 8bit, with a stray byte on every line: repaired on the way in
+    (each becomes U+FFFD), in 1 MB chunks whose pages go back, not in one copy."""
+    line = LINE_QP[:-2] + b"\xff\r\n"
+    n = (SIZE - len(HEAD_BADUTF8)) // len(line)
+    return HEAD_BADUTF8 + line * n, (LINE_QP[:-2] + "\ufffd\r\n".encode()) * n
+
+
 BODIES = {"plain": lambda: (big_message(), None), "base64": big_base64_message,
-          "qp": big_qp_message, "latin1": big_latin1_message}
+          "qp": big_qp_message, "latin1": big_latin1_message, "badutf8": big_bad_utf8_message}
 
 
 @pytest.mark.skipif(SANITIZED, reason="RSS under ASan measures the sanitizer")
 @pytest.mark.parametrize("fmt,key,body", [("raw", "whsec", "plain"), ("json", "whsec", "plain"),
                                           ("json", "whsk", "plain"),
                                           ("json", "whsec", "base64"), ("json", "whsec", "qp"),
-                                          ("json", "whsec", "latin1")])
+                                          ("json", "whsec", "latin1"),
+                                          ("json", "whsec", "badutf8")])
 def test_big_message_peak_rss(gateway_bin, tmp_path, fmt, key, body):
     secret, pub = ed25519_key() if key == "whsk" else (SECRET, None)
     sink = Sink()
