@@ -208,6 +208,11 @@ def scenarios(a):
         # (loadgen pipelines and does less per message than smtp-source, so smtp-sink runs
         # about 1.5x faster under it; a loadgen figure over the smtp-source yardstick flatters).
         ("sink-20x5KB-loadgen", None, ("loadgen", "-s", 20, "-m", n5), None, 250),
+        # ... and for the scenarios whose load differs: the same sessions and message.
+        ("sink-100x5KB", None, ("source", 100, n5, 5120), None, 250),
+        ("sink-20x100KB", None, ("source", 20, 2000 if q else 10000, 102400), None, 250),
+        ("sink-20x29KB-multipart", None, ("loadgen", "-s", 20, "-m", 2000 if q else 10000, "-F",
+                                          HERE / "multipart.eml"), None, 250),
         ("sink-1x5KB-latency", None, ("loadgen", "-s", 1, "-m", 2000), None, 250),
         ("1x5KB-latency", {}, ("loadgen", "-s", 1, "-m", 2000), "ok", 250),
         ("20x5KB", {}, ("source", 20, n5, 5120), "ok", 250),
@@ -440,13 +445,21 @@ def idle_scenario(a, nginx, n):
                 "problems": [] if ok else [f"only got: {line!r}"]}
 
 
-def yardstick(client):
-    """The smtp-sink scenario driven by the same client as a scenario of that client."""
-    return "sink-20x5KB" if client.startswith("source") else "sink-20x5KB-loadgen"
+def yardstick(results, drivers, sinks, name):
+    """The smtp-sink result under the very load of scenario name (same client, sessions and
+    message), else under the same client's 20 x 5 KB: (its name, its rate, whether the load
+    was the same), or (None, None, False)."""
+    driver = drivers[name]
+    for sink_name, sink_driver in sinks.items():
+        if sink_driver == driver and sink_name in results:
+            return sink_name, results[sink_name]["rate"], True
+    base = "sink-20x5KB" if driver[0].startswith("source") else "sink-20x5KB-loadgen"
+    return (base, results[base]["rate"], False) if base in results else (None, None, False)
 
 
-def table(results, clients):
-    """clients: gateway scenario -> its driver; "of sink" is over smtp-sink under the same one."""
+def table(results, drivers, sinks):
+    """drivers: gateway scenario -> its load; sinks: smtp-sink scenario -> its load. "of sink"
+    is over smtp-sink under the same load (yardstick())."""
     print(f"\n{'scenario':24} {'msgs':>7} {'msg/s':>9} {'of sink':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'cpu s/1k':>9} {'peak MB':>8}  ok")
     for name, r in results.items():
@@ -454,16 +467,19 @@ def table(results, clients):
             print(f"{name:24} {r['idle']:>7} idle connections: "
                   f"{r['bytes_per_conn'] / 1024:.1f} KB RSS each  {'ok' if r['ok'] else 'FAIL'}")
             continue
-        sink_rate = results.get(yardstick(clients[name]), {}).get("rate") if name in clients \
-            else None
+        sink_name, sink_rate, same = yardstick(results, drivers, sinks, name) \
+            if name in drivers else (None, None, False)
         frac = f"{r['rate'] / sink_rate:.2f}" if sink_rate else ""
+        if sink_rate:
+            r["of_sink"], r["yardstick"] = r["rate"] / sink_rate, sink_name
         print(f"{name:24} {r['messages']:>7} {r['rate']:>9.0f} {frac:>8} "
               f"{r.get('p50_ms', float('nan')):>8.2f} {r.get('p99_ms', float('nan')):>8.2f} "
               f"{r.get('max_ms', float('nan')):>8.2f} {r.get('cpu_s_per_1000', float('nan')):>9.3f} "
               f"{r.get('peak_rss_mb', float('nan')):>8.1f}  "
               f"{'ok' if r['ok'] else 'FAIL: ' + '; '.join(r.get('problems', []))}"
               + (f"  dns q/msg {r['dns_queries_per_msg']:.3f} at {r['resolver']}, upstream "
-                 f"{r['upstream_queries_per_msg']:.3f}" if "resolver" in r else ""))
+                 f"{r['upstream_queries_per_msg']:.3f}" if "resolver" in r else "")
+              + (f"  (of {sink_name}: another load)" if sink_rate and not same else ""))
 
 
 def main():
@@ -495,8 +511,10 @@ def main():
             results[f"idle-{a.idle}"] = idle_scenario(a, nginx, a.idle)
     if getattr(a, "rspamd", None) is not None:
         a.rspamd.stop()
-    table(results, {name: driver[0] for name, gwopts, driver, _, _ in scenarios(a)
-                    if gwopts is not None})
+    drivers = {name: driver for name, gwopts, driver, _, _ in scenarios(a) if gwopts is not None}
+    sinks = {name: driver for name, gwopts, driver, _, _ in scenarios(a)
+             if gwopts is None and name.startswith("sink-")}
+    table(results, drivers, sinks)
     out = a.build / "bench.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"\nresults: {out}")
