@@ -44,6 +44,26 @@ static void sb_putc(struct sbuf *b, char c)
 	b->p[b->n] = '\0';
 }
 
+/*
+ * Strings, bounded and cut like sb_add(), without a format to interpret:
+ * prefix, then value when it is not NULL (vsnprintf was 2.6% of the
+ * authenticated path's CPU, one call per byte of a folded field).
+ */
+static void sb_str(struct sbuf *b, const char *prefix, const char *value)
+{
+	for (int i = 0; i < 2; i++) {
+		const char *s = i ? value : prefix;
+		if (!s || b->n + 1 >= b->cap)
+			continue;
+		size_t len = strlen(s), room = b->cap - b->n - 1;
+		if (len > room)
+			len = room;
+		memcpy(b->p + b->n, s, len);
+		b->n += len;
+		b->p[b->n] = '\0';
+	}
+}
+
 /* Copies s into a comment-safe form: printable ASCII, no parentheses or backslash. */
 static void comment_text(const char *s, char *out, size_t cap)
 {
@@ -84,7 +104,7 @@ static void add_value(struct sbuf *b, const char *v)
 		}
 	}
 	if (bare) {
-		sb_add(b, "%s", v);
+		sb_str(b, v, NULL);
 		return;
 	}
 	sb_putc(b, '"');
@@ -103,14 +123,14 @@ static void ar_spf(struct sbuf *b, const struct auth_facts *f)
 {
 	char reason[256];
 	comment_text(f->spf_reason, reason, sizeof(reason));
-	sb_add(b, ";\n spf=%s", spf_result_name(f->spf));
+	sb_str(b, ";\n spf=", spf_result_name(f->spf));
 	if (reason[0])
 		sb_add(b, " (%s)", reason);
 	if (f->spf_identity == SPF_ID_HELO) {
-		sb_add(b, " smtp.helo=");
+		sb_str(b, " smtp.helo=", NULL);
 		add_value(b, f->helo[0] ? f->helo : f->spf_domain);
 	} else {
-		sb_add(b, " smtp.mailfrom=");
+		sb_str(b, " smtp.mailfrom=", NULL);
 		add_value(b, f->spf_sender[0] ? f->spf_sender : f->spf_domain);
 	}
 }
@@ -118,14 +138,14 @@ static void ar_spf(struct sbuf *b, const struct auth_facts *f)
 static void ar_dkim(struct sbuf *b, const struct auth_facts *f)
 {
 	if (f->n_dkim == 0) {
-		sb_add(b, ";\n dkim=none");
+		sb_str(b, ";\n dkim=none", NULL);
 		return;
 	}
 	for (size_t i = 0; i < f->n_dkim; i++) {
 		const struct dkim_sig_result *s = &f->dkim[i];
 		char reason[128];
 		comment_text(s->reason, reason, sizeof(reason));
-		sb_add(b, ";\n dkim=%s", dkim_status_name(s->status));
+		sb_str(b, ";\n dkim=", dkim_status_name(s->status));
 		if (reason[0])
 			sb_add(b, " (%s)", reason);
 		else if (s->key_bits)
@@ -134,18 +154,18 @@ static void ar_dkim(struct sbuf *b, const struct auth_facts *f)
 			sb_add(b, " (%llu body bytes unsigned)",
 			       (unsigned long long)s->body_unsigned);
 		if (s->domain[0] && is_token(s->domain))
-			sb_add(b, " header.d=%s", s->domain);
+			sb_str(b, " header.d=", s->domain);
 		if (s->selector[0] && is_token(s->selector))
-			sb_add(b, " header.s=%s", s->selector);
+			sb_str(b, " header.s=", s->selector);
 		if (s->header_b[0] && is_token(s->header_b))
-			sb_add(b, " header.b=%s", s->header_b);
+			sb_str(b, " header.b=", s->header_b);
 	}
 }
 
 static void ar_dmarc(struct sbuf *b, const struct auth_facts *f)
 {
 	const struct dmarc_outcome *d = &f->dmarc;
-	sb_add(b, ";\n dmarc=%s", dmarc_result_name(d->result));
+	sb_str(b, ";\n dmarc=", dmarc_result_name(d->result));
 	if (d->policy != DMARC_POLICY_UNSET) {
 		char ov[300] = "";
 		if (f->arc_override)
@@ -160,7 +180,7 @@ static void ar_dmarc(struct sbuf *b, const struct auth_facts *f)
 		sb_add(b, " (%s)", reason);
 	}
 	if (d->domain[0])
-		sb_add(b, " header.from=%s", d->domain);
+		sb_str(b, " header.from=", d->domain);
 }
 
 static void ar_arc(struct sbuf *b, const struct auth_facts *f)
@@ -183,7 +203,7 @@ static void ar_arc(struct sbuf *b, const struct auth_facts *f)
  */
 static void value_raw(const struct auth_facts *f, const char *authserv_id, struct sbuf *b)
 {
-	sb_add(b, "%s", authserv_id);
+	sb_str(b, authserv_id, NULL);
 	size_t start = b->n;
 	if (f->spf_shown && f->spf_done)
 		ar_spf(b, f);
@@ -194,7 +214,7 @@ static void value_raw(const struct auth_facts *f, const char *authserv_id, struc
 	if (f->arc_shown)
 		ar_arc(b, f);
 	if (b->n == start)
-		sb_add(b, "; none");
+		sb_str(b, "; none", NULL);
 }
 
 void auth_results_value(const struct auth_facts *f, const char *authserv_id, char *buf, size_t cap)
@@ -215,7 +235,7 @@ void auth_results_field(const char *value, char *buf, size_t cap)
 {
 	struct sbuf b = {buf, cap, 0};
 	buf[0] = '\0';
-	sb_add(&b, "Authentication-Results: ");
+	sb_str(&b, "Authentication-Results: ", NULL);
 	/* Fold after each ';' that ends a resinfo (RFC 5322 section 2.2.3 folding at CFWS). */
 	bool quoted = false;
 	int depth = 0;
@@ -227,13 +247,13 @@ void auth_results_field(const char *value, char *buf, size_t cap)
 		else if (!quoted && *p == ')' && depth > 0)
 			depth--;
 		if (*p == ';' && !quoted && depth == 0 && p[1] == ' ') {
-			sb_add(&b, ";\r\n\t");
+			sb_str(&b, ";\r\n\t", NULL);
 			p++;
 			continue;
 		}
-		sb_add(&b, "%c", *p);
+		sb_putc(&b, *p);
 	}
-	sb_add(&b, "\r\n");
+	sb_str(&b, "\r\n", NULL);
 }
 
 static json_t *str_or_null(const char *s)
