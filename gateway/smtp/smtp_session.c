@@ -317,13 +317,17 @@ static bool top_up_step(struct smtp_session *s, struct evbuffer *in, size_t want
 		asked += len;
 	}
 	ssize_t n = readv(s->fd, iov, nv);
-	size_t left = n > 0 ? (size_t)n : 0;
+	if (n <= 0) { /* nothing (EAGAIN), or the end or an error, for libevent's next read */
+		evbuffer_commit_space(in, v, 0);
+		return false;
+	}
+	size_t left = (size_t)n;
 	for (int i = 0; i < nv; i++) {
 		v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
 		left -= v[i].iov_len;
 	}
 	evbuffer_commit_space(in, v, nv);
-	return n > 0 && (size_t)n == asked;
+	return (size_t)n == asked;
 }
 
 static void top_up_input(struct smtp_session *s)
