@@ -120,19 +120,35 @@ static size_t escape_value(const char *in, char *out, size_t cap)
 	return o;
 }
 
+/* name="escaped value" at out + *at, bounded by LABELS_MAX (never reached: see VALUE_MAX). */
+static void put_label(char *out, size_t *at, const char *name, const char *v)
+{
+	char e[VALUE_MAX];
+	size_t en = escape_value(v ? v : "", e, sizeof e), nn = strlen(name);
+	if (*at + nn + en + 4 >= LABELS_MAX)
+		return;
+	memcpy(out + *at, name, nn);
+	out[*at + nn] = '=';
+	out[*at + nn + 1] = '"';
+	memcpy(out + *at + nn + 2, e, en);
+	out[*at + nn + 2 + en] = '"';
+	*at += nn + en + 3;
+	out[*at] = '\0';
+}
+
+/* Rendered for every count (several per message): copies, not a printf format. */
 static void render_labels(enum metric_id m, const char *v1, const char *v2, char *out)
 {
-	char e1[VALUE_MAX], e2[VALUE_MAX];
+	size_t at = 0;
 	out[0] = '\0';
 	if (!metric_l1[m])
 		return;
-	escape_value(v1 ? v1 : "", e1, sizeof e1);
-	if (!metric_l2[m]) {
-		snprintf(out, LABELS_MAX, "%s=\"%s\"", metric_l1[m], e1);
+	put_label(out, &at, metric_l1[m], v1);
+	if (!metric_l2[m])
 		return;
-	}
-	escape_value(v2 ? v2 : "", e2, sizeof e2);
-	snprintf(out, LABELS_MAX, "%s=\"%s\",%s=\"%s\"", metric_l1[m], e1, metric_l2[m], e2);
+	out[at++] = ',';
+	out[at] = '\0';
+	put_label(out, &at, metric_l2[m], v2);
 }
 
 static uint32_t key_hash(unsigned m, const char *labels)
