@@ -297,12 +297,33 @@ static int user_defined(const char *s, size_t len, struct pbuf *out)
 	return 0;
 }
 
+#define UTF8_MAX_CONT 3 /* continuation bytes after a sequence's first (RFC 3629 section 3) */
+
+static bool is_cont(unsigned char b)
+{
+	return (b & 0xC0) == 0x80;
+}
+
+/*
+ * Where a chunk of a repair that would end at end (at < end < len) may end:
+ * before the first byte of the sequence that end is inside, or at end when
+ * more than UTF8_MAX_CONT continuation bytes run up to it (a stray byte,
+ * part of no sequence). Nothing before the cut then reads past it.
+ */
+static size_t chunk_end(const char *s, size_t at, size_t end)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t j = 0; j <= UTF8_MAX_CONT && end - j > at; j++)
+		if (!is_cont(u[end - j]))
+			return end - j;
+	return end;
+}
+
 /*
  * putf8_sanitize(); a consumable s is repaired CONV_CHUNK bytes at a time
  * and the pages read are given back, so a big part and its repaired copy
- * are never both resident. A chunk ends before a character's lead byte (a
- * sequence is at most 4 bytes): no sequence is cut, and the output is the
- * whole text's.
+ * are never both resident. No chunk cuts a sequence (chunk_end), so the
+ * output and the count are the whole text's.
  */
 static int sanitize(const struct pctx *c, const char *s, size_t len, struct pbuf *out,
                     size_t *replaced)
@@ -313,9 +334,7 @@ static int sanitize(const struct pctx *c, const char *s, size_t len, struct pbuf
 	size_t at = 0;
 	*replaced = 0;
 	while (at < len) {
-		size_t end = len - at > CONV_CHUNK ? at + CONV_CHUNK : len, r = 0;
-		for (int k = 0; k < 3 && end < len && ((unsigned char)s[end] & 0xC0) == 0x80; k++)
-			end--;
+		size_t end = len - at > CONV_CHUNK ? chunk_end(s, at, at + CONV_CHUNK) : len, r = 0;
 		if (putf8_sanitize(s + at, end - at, out, &r) < 0)
 			return -1;
 		*replaced += r;

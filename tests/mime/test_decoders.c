@@ -438,6 +438,50 @@ static void check_utf8_repair_chunked(void)
 	free(text);
 }
 
+/*
+ * The same, with each awkward run placed across the first chunk's end at
+ * every offset: a character followed by more continuation bytes than any
+ * sequence has, a truncated sequence, a sequence of each length.
+ */
+static void check_utf8_repair_chunk_ends(void)
+{
+	static const char *const runs[] = {"\xc3\x80\x80\x80\x80\x80",
+	                                   "\xf0\x9f\x98\x80\x80\x80\x80\x80",
+	                                   "\xe6\x97x",
+	                                   "\xf0\x9f\x98\x80",
+	                                   "\xe6\x97\xa5\xc3\xa9",
+	                                   "\x80\xff\x80\xc3"};
+	size_t chunk = 1u << 20, len = chunk + 64;
+	char *text = malloc(len), *copy = malloc(len);
+	CHECK(text != NULL && copy != NULL);
+	for (size_t r = 0; text && copy && r < sizeof(runs) / sizeof(runs[0]); r++) {
+		size_t rl = strlen(runs[r]);
+		for (size_t off = chunk - 10; off <= chunk + 2; off++) {
+			memset(text, 'a', len);
+			memcpy(text + 8, "caf\xc3\xa9", 5); /* one good multi-byte character */
+			memcpy(text + off, runs[r], rl);
+			memcpy(copy, text, len);
+			struct payload_options opt;
+			payload_options_default(&opt);
+			struct pctx whole = {.opt = &opt, .warnings = json_array()};
+			struct pctx chunked = {.opt = &opt, .warnings = json_array()};
+			struct pbuf want = {.max = SIZE_MAX / 2}, got = {.max = SIZE_MAX / 2};
+			chunked.consumable = copy;
+			chunked.consumable_len = len;
+			CHECK_INT(ptext_to_utf8(&whole, text, len, "utf-8", &want, "t"), 0);
+			CHECK_INT(ptext_to_utf8(&chunked, copy, len, "utf-8", &got, "t"), 0);
+			CHECK(got.len == want.len && !memcmp(got.p, want.p, want.len));
+			CHECK(json_equal(chunked.warnings, whole.warnings));
+			pbuf_free(&want);
+			pbuf_free(&got);
+			json_decref(whole.warnings);
+			json_decref(chunked.warnings);
+		}
+	}
+	free(text);
+	free(copy);
+}
+
 int main(void)
 {
 	pgmime_init();
@@ -449,5 +493,6 @@ int main(void)
 	check_qp_chunked();
 	check_conversion_chunked();
 	check_utf8_repair_chunked();
+	check_utf8_repair_chunk_ends();
 	return UNIT_END("mime_decoders");
 }
