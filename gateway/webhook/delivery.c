@@ -815,7 +815,7 @@ int delivery_submit(struct delivery *d, const struct gw_route *route, const stru
 	 * bodies being built are inside max_delivery_memory too; what the body
 	 * did not use is given back at once.
 	 */
-	j->held = webhook_request_body_cap(route, env, msg, auth, limits);
+	j->held = webhook_request_held_cap(route, env, msg, auth, limits);
 	if (!memory_take(d, j->held)) {
 		snprintf(err, sizeof(err),
 		         "max_delivery_memory: %llu bytes held, this body may need %llu",

@@ -127,8 +127,16 @@ int form_data_add(struct form_data *f, const char *name, const char *value, size
 	return form_data_add_owned(f, name, copy, len, NULL, NULL);
 }
 
+/* The laid-out copy no longer says what the parts do: made again at the next setup. */
+static void forget_flat(struct form_data *f)
+{
+	free(f->flat);
+	f->flat = NULL;
+}
+
 void form_data_set_blob(struct form_data *f, char *blob, size_t len)
 {
+	forget_flat(f);
 	free(f->blob);
 	f->blob = blob;
 	f->blob_len = len;
@@ -162,8 +170,7 @@ void form_data_set(struct form_data *f, size_t i, const char *data, size_t len)
 		return;
 	f->parts[i].data = data;
 	f->parts[i].len = len;
-	free(f->flat); /* laid out again at the next setup */
-	f->flat = NULL;
+	forget_flat(f);
 	form_data_rewind(f);
 }
 

@@ -105,12 +105,14 @@ void form_data_rewind(struct form_data *f);
 size_t form_data_read(char *buf, size_t size, size_t nitems, void *arg);
 int form_data_seek(void *arg, curl_off_t offset, int origin);
 
+/* The largest body form_data_setup() lays out whole rather than streams. */
+#define FORM_DATA_FLAT_MAX (64 * 1024)
+
 /*
  * Rewinds f and makes it easy's request body: up to FORM_DATA_FLAT_MAX
  * bytes laid out whole (kept until f changes or is freed), above that read
  * by the callbacks above.
  */
-#define FORM_DATA_FLAT_MAX (64 * 1024)
 void form_data_setup(struct form_data *f, CURL *easy);
 
 /* What f holds for its request: its length, and the laid-out copy of a small body. */

@@ -159,6 +159,17 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 	return cap < max ? cap : max;
 }
 
+size_t webhook_request_held_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits)
+{
+	size_t cap = webhook_request_body_cap(route, env, msg, auth, limits);
+	/* a small form is also laid out whole for libcurl (form_data_setup) */
+	if (route && route->opts.format != FORMAT_JSON && cap <= FORM_DATA_FLAT_MAX)
+		cap *= 2;
+	return cap;
+}
+
 uint64_t webhook_request_body_bytes(const struct webhook_request *r)
 {
 	if (r->segs)

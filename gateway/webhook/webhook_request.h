@@ -85,6 +85,14 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
                                 const struct message_bytes *msg, const json_t *auth,
                                 const struct gw_limits *limits);
 
+/*
+ * What max_delivery_memory counts for such a body before it is built: its
+ * cap, and a form's laid-out copy when it is small (form_data_held()).
+ */
+size_t webhook_request_held_cap(const struct gw_route *route, const struct envelope *env,
+                                const struct message_bytes *msg, const json_t *auth,
+                                const struct gw_limits *limits);
+
 /* The headers of one attempt: the fixed ones plus webhook-id/-timestamp/-signature. */
 struct curl_slist *webhook_request_headers(const struct webhook_request *r, int64_t ts);
 

@@ -6,12 +6,14 @@
  * names are escaped as HTML forms do, and a value that holds the boundary
  * cannot be sent.
  */
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form_data.h"
 #include "test_buf.h"
 #include "unit.h"
+#include "webhook_request.h"
 
 static struct form_data *sample(void)
 {
@@ -147,6 +149,55 @@ static void test_plain(void)
 	test_buf_free(&whole);
 }
 
+/*
+ * A small body is laid out once for libcurl (CURLOPT_POSTFIELDS), exactly the
+ * bytes form_data_each() gives (the signed ones), again after a part changes;
+ * what it holds counts that copy, and a raw body's admission counts it too.
+ */
+static void test_flat(void)
+{
+	struct form_data *f = sample();
+	CURL *easy = curl_easy_init();
+	struct test_buf whole = {0};
+
+	CHECK(easy != NULL);
+	CHECK_INT(form_data_held(f), 2 * form_data_length(f));
+	form_data_setup(f, easy);
+	form_data_each(f, test_buf_each, &whole);
+	CHECK(f->flat != NULL && whole.len == form_data_length(f) &&
+	      memcmp(f->flat, whole.p, whole.len) == 0);
+	test_buf_free(&whole);
+	form_data_set(f, 0, "longer-value@example.test", 25);
+	CHECK(f->flat == NULL);
+	form_data_setup(f, easy);
+	form_data_each(f, test_buf_each, &whole);
+	CHECK(f->flat != NULL && memcmp(f->flat, whole.p, whole.len) == 0);
+	test_buf_free(&whole);
+	form_data_free(f);
+
+	static char big[FORM_DATA_FLAT_MAX + 1];
+	f = form_data_new_plain();
+	CHECK_INT(form_data_add_ref(f, "", big, sizeof(big), NULL, NULL), 0);
+	CHECK_INT(form_data_finish(f), 0);
+	CHECK_INT(form_data_held(f), sizeof(big));
+	form_data_setup(f, easy);
+	CHECK(f->flat == NULL); /* streamed: never copied */
+	form_data_free(f);
+	curl_easy_cleanup(easy);
+
+	struct gw_route raw = {.url = "http://127.0.0.1/"}, json = raw;
+	raw.opts.format = FORMAT_RAW;
+	json.opts.format = FORMAT_JSON;
+	struct message_bytes small = {.data = big, .len = 1000},
+	                     large = {.data = big, .len = sizeof(big)};
+	CHECK_INT(webhook_request_held_cap(&raw, NULL, &small, NULL, NULL),
+	          2 * webhook_request_body_cap(&raw, NULL, &small, NULL, NULL));
+	CHECK_INT(webhook_request_held_cap(&raw, NULL, &large, NULL, NULL),
+	          webhook_request_body_cap(&raw, NULL, &large, NULL, NULL));
+	CHECK_INT(webhook_request_held_cap(&json, NULL, &small, NULL, NULL),
+	          webhook_request_body_cap(&json, NULL, &small, NULL, NULL));
+}
+
 int main(void)
 {
 	test_plain();
@@ -154,5 +205,6 @@ int main(void)
 	test_seek();
 	test_set();
 	test_no_parts_after_finish();
+	test_flat();
 	return UNIT_END("webhook_form_data");
 }
