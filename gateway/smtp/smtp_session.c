@@ -290,6 +290,8 @@ static void process_input(struct smtp_session *s)
 		return;
 	}
 	command_loop(s);
+	if (!s->dead && s->bev) /* what is left: the next read callback's base (top_up_input) */
+		s->input_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
 }
 
 /*
@@ -317,7 +319,14 @@ static bool top_up_step(struct smtp_session *s, struct evbuffer *in, size_t want
 		asked += len;
 	}
 	ssize_t n = readv(s->fd, iov, nv);
-	if (n <= 0) { /* nothing (EAGAIN), or the end or an error, for libevent's next read */
+	if (n <= 0) {
+		/*
+		 * Nothing yet (EAGAIN), or the end, which the socket reports again
+		 * to libevent's next read; an error it reports once (ECONNRESET),
+		 * so it is kept for event_cb to tell that end from a plain one.
+		 */
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			s->read_error = errno;
 		evbuffer_commit_space(in, v, 0);
 		return false;
 	}
@@ -326,7 +335,11 @@ static bool top_up_step(struct smtp_session *s, struct evbuffer *in, size_t want
 		v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
 		left -= v[i].iov_len;
 	}
-	evbuffer_commit_space(in, v, nv);
+	if (evbuffer_commit_space(in, v, nv) < 0) { /* cannot happen; bytes of the stream lost */
+		smtp_log(GW_LOG_ERROR, s->id, "input buffer refused %zd bytes read: closing", n);
+		smtp_session_close_now(s);
+		return false;
+	}
 	return (size_t)n == asked;
 }
 
@@ -338,7 +351,7 @@ static void top_up_input(struct smtp_session *s)
 	if (!s->direct_write || s->fd < 0 || have < s->input_seen + LIBEVENT_READ_CAP)
 		return;
 	evbuffer_unfreeze(in, 0); /* a bufferevent freezes its input's end: only it adds */
-	while (have < cap) {
+	while (have < cap && !s->dead) {
 		size_t want = cap - have < TOP_UP_STEP ? cap - have : TOP_UP_STEP;
 		if (!top_up_step(s, in, want))
 			break;
@@ -355,8 +368,6 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	top_up_input(s);
 	process_input(s);
 	s->in_input = false;
-	if (!s->dead && s->bev)
-		s->input_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
 	if (s->flush_pending)
 		smtp_session_flush(s); /* every reply of this read in one write */
 }
@@ -457,6 +468,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		if (s->state == ST_HANDSHAKE)
 			handshake_done(s);
 		return;
+	}
+	if ((what & BEV_EVENT_EOF) && s->read_error) { /* the end our own read saw first */
+		what = BEV_EVENT_READING | BEV_EVENT_ERROR;
+		errno = s->read_error;
 	}
 	if (s->state == ST_HANDSHAKE) {
 		smtp_worker_count(s->w, C_TLS_FAILURES);

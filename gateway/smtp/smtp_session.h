@@ -136,6 +136,7 @@ struct smtp_session {
 	bool in_input;         /* inside the read callback: replies wait for its end, one write */
 	bool flush_pending;    /* a reply was queued while in_input */
 	size_t input_seen;     /* input left after the last read callback: what libevent added */
+	int read_error;        /* an error our own read took from the socket (smtp_session.c) */
 	enum smtp_reply_id discard_reply; /* BDAT chunk read only to stay in sync, then this */
 	struct smtp_rdns rdns;
 	struct smtp_tx tx;

@@ -646,6 +646,7 @@ void delivery_set_config(struct delivery *d, const struct gw_config *cfg)
 {
 	d->cfg = cfg;
 	route_states_prune(d);
+	webhook_sign_keys_forget(); /* a secret the new configuration dropped is not kept */
 }
 
 /*

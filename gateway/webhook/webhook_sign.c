@@ -5,9 +5,11 @@
  * whsk_ keys, RFC 8032) over id "." timestamp "." body, the body one buffer
  * or the segments of a streamed one (form_data.h). Base64 is RFC 4648 4.
  *
- * Must never: log or copy a key outside struct webhook_key; accept a key
- * that does not decode exactly; let the id depend on time, ports or anything
- * a resubmission of the same message would change.
+ * Must never: log or copy a key outside struct webhook_key, or keep a
+ * secret's text (the shared keys are found by its SHA-256); hand out a
+ * shared key made before the last reload; accept a key that does not
+ * decode exactly; let the id depend on time, ports or anything a
+ * resubmission of the same message would change.
  */
 #include "webhook_sign.h"
 
@@ -259,58 +261,69 @@ static void key_release(struct webhook_key *k)
  * Parsed keys, shared. A request owns copies of its route's settings (it
  * outlives a reload), so its keys were parsed for every message: base64,
  * the HMAC pads, and for an Ed25519 key the public key's scalar
- * multiplication. Keys are cached by their text instead, counted, and never
- * changed once made (workers and pool threads sign with one at once).
- * At most KEY_CACHE_MAX; when full, keys no request holds are dropped, and
+ * multiplication. Keys are cached instead, counted, and never changed once
+ * made (workers and pool threads sign with one at once). An entry is found
+ * by the SHA-256 of the secret's text: the text itself is not kept. A
+ * reload (webhook_sign_keys_forget) ends every entry's generation: those
+ * no request holds are wiped at once, the others when their last holder
+ * gives them back, so a removed secret does not outlive its requests. At
+ * most KEY_CACHE_MAX; when full, keys no request holds are dropped, and
  * past that a key is parsed for its request alone, as before.
  */
 #define KEY_CACHE_MAX 64
 
 struct key_entry {
-	char *text;
+	unsigned char digest[32]; /* SHA-256 of the secret's text */
 	struct webhook_key key;
 	unsigned refs;
+	unsigned gen; /* cache_gen when made: an older one is never handed out again */
 	struct key_entry *next;
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct key_entry *cache;
 static size_t cache_n;
+static unsigned cache_gen;
 
-static void entry_free(struct key_entry *e)
+static bool text_digest(const char *secret, unsigned char out[32])
 {
-	OPENSSL_cleanse(e->text, strlen(e->text));
-	free(e->text);
+	unsigned int len = 0;
+	return sha256() && EVP_Digest(secret, strlen(secret), out, &len, sha256(), NULL) &&
+	       len == 32;
+}
+
+/* Under cache_lock: unlinks e (pp points at the link to it) and wipes it. */
+static void entry_drop(struct key_entry **pp, struct key_entry *e)
+{
+	*pp = e->next;
+	cache_n--;
 	key_release(&e->key);
+	OPENSSL_cleanse(e, sizeof(*e));
 	free(e);
 }
 
-/* Under cache_lock: the entry for secret, counted, or NULL. */
-static struct key_entry *cache_take(const char *secret)
+/* Under cache_lock: the current entry for digest, counted, or NULL. */
+static struct key_entry *cache_take(const unsigned char digest[32])
 {
 	for (struct key_entry *e = cache; e; e = e->next)
-		if (strcmp(e->text, secret) == 0) {
+		if (e->gen == cache_gen && CRYPTO_memcmp(e->digest, digest, 32) == 0) {
 			e->refs++;
 			return e;
 		}
 	return NULL;
 }
 
-/* Under cache_lock: room for one more, by dropping the keys nobody holds. */
-static bool cache_room(void)
+/* Under cache_lock: drops the entries nobody holds (all, or until there is room). */
+static void cache_drop_unheld(bool all)
 {
 	struct key_entry **pp = &cache;
-	while (cache_n >= KEY_CACHE_MAX && *pp) {
+	while (*pp && (all || cache_n >= KEY_CACHE_MAX)) {
 		struct key_entry *e = *pp;
-		if (e->refs) {
+		if (e->refs)
 			pp = &e->next;
-			continue;
-		}
-		*pp = e->next;
-		cache_n--;
-		entry_free(e);
+		else
+			entry_drop(pp, e);
 	}
-	return cache_n < KEY_CACHE_MAX;
 }
 
 static void shared(struct webhook_key *k, struct key_entry *e)
@@ -319,13 +332,32 @@ static void shared(struct webhook_key *k, struct key_entry *e)
 	k->shared = e;
 }
 
+/* Under cache_lock: e into the cache when there is room; false when there is none. */
+static bool cache_add(struct key_entry *e)
+{
+	cache_drop_unheld(false);
+	if (cache_n >= KEY_CACHE_MAX)
+		return false;
+	e->refs = 1;
+	e->gen = cache_gen;
+	e->next = cache;
+	cache = e;
+	cache_n++;
+	return true;
+}
+
 int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 {
+	unsigned char digest[32];
 	if (!secret || strlen(secret) >= WEBHOOK_SECRET_MAX)
 		return -1;
-	pthread_mutex_lock(&cache_lock);
-	struct key_entry *e = cache_take(secret);
-	pthread_mutex_unlock(&cache_lock);
+	bool cacheable = text_digest(secret, digest);
+	struct key_entry *e = NULL;
+	if (cacheable) {
+		pthread_mutex_lock(&cache_lock);
+		e = cache_take(digest);
+		pthread_mutex_unlock(&cache_lock);
+	}
 	if (e) {
 		shared(k, e);
 		return 0;
@@ -333,26 +365,18 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 	struct webhook_key parsed; /* outside the lock: an Ed25519 key takes a while */
 	if (key_parse(secret, &parsed) < 0)
 		return -1;
-	e = calloc(1, sizeof(*e));
-	if (e && !(e->text = strdup(secret))) {
-		free(e);
-		e = NULL;
-	}
-	pthread_mutex_lock(&cache_lock);
-	struct key_entry *won = cache_take(secret); /* another thread made it meanwhile */
-	if (!won && e && cache_room()) {
-		e->key = parsed;
-		e->refs = 1;
-		e->next = cache;
-		cache = e;
-		cache_n++;
-		won = e;
-		e = NULL;
-	}
-	pthread_mutex_unlock(&cache_lock);
+	e = cacheable ? calloc(1, sizeof(*e)) : NULL;
+	struct key_entry *won = NULL;
 	if (e) {
-		free(e->text);
-		free(e);
+		memcpy(e->digest, digest, sizeof(digest));
+		e->key = parsed;
+		pthread_mutex_lock(&cache_lock);
+		won = cache_take(digest); /* another thread made it meanwhile */
+		if (!won && cache_add(e))
+			won = e;
+		pthread_mutex_unlock(&cache_lock);
+		if (won != e)
+			free(e);
 	}
 	if (!won) { /* no room: this request's own key */
 		*k = parsed;
@@ -366,14 +390,29 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 
 void webhook_sign_key_free(struct webhook_key *k)
 {
-	if (!k->shared) {
+	struct key_entry *e = k->shared;
+	if (!e) {
 		key_release(k);
 		return;
 	}
 	pthread_mutex_lock(&cache_lock);
-	((struct key_entry *)k->shared)->refs--;
+	if (e->refs > 0 && --e->refs == 0 && e->gen != cache_gen) {
+		struct key_entry **pp = &cache;
+		while (*pp && *pp != e)
+			pp = &(*pp)->next;
+		if (*pp)
+			entry_drop(pp, e);
+	}
 	pthread_mutex_unlock(&cache_lock);
 	memset(k, 0, sizeof(*k));
+}
+
+void webhook_sign_keys_forget(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	cache_gen++;
+	cache_drop_unheld(true);
+	pthread_mutex_unlock(&cache_lock);
 }
 
 /* A body to sign: one buffer, or the segments of a form (a streamed body). */

@@ -51,6 +51,12 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k);
 void webhook_sign_key_free(struct webhook_key *k);
 
 /*
+ * A reload: the shared keys no request holds are wiped now, the others
+ * when their last request gives them back; none is handed out again.
+ */
+void webhook_sign_keys_forget(void);
+
+/*
  * The webhook-signature header value over id "." timestamp "." body: one
  * "v1,<base64>" (HMAC) or "v1a,<base64>" (Ed25519) per key, separated by
  * spaces. Returns a malloc'd string, or NULL on failure.

@@ -115,6 +115,19 @@ static void test_key_cache(void)
 		webhook_sign_key_free(&k[i]);
 		free(first[i]);
 	}
+	/* a reload: the held key is not handed out again, and both still sign right */
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &a), 0);
+	webhook_sign_keys_forget();
+	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &b), 0);
+	CHECK(a.hmac != b.hmac);
+	for (int i = 0; i < 2; i++) {
+		char *s =
+		    webhook_sign(i ? &b : &a, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
+		CHECK_STR(s, SPEC_SIG);
+		free(s);
+	}
+	webhook_sign_key_free(&a); /* the last holder of the old one: wiped now */
+	webhook_sign_key_free(&b);
 	/* all given back: a new key finds room again, and the spec's key still signs right */
 	CHECK_INT(webhook_sign_key_parse(SPEC_SECRET, &a), 0);
 	char *sig = webhook_sign(&a, 1, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY));
