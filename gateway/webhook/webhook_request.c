@@ -351,8 +351,13 @@ static int parse_keys(struct webhook_request *r, const struct gw_route *route, c
 	for (size_t i = 0; i < route->n_secrets; i++) {
 		if (format_mailgun_key(route->opts.format, route->secrets[i]))
 			continue; /* Mailgun's signing key, not a Standard Webhooks key */
-		if (webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]) < 0) {
-			snprintf(err, errsz, "secret %zu is not a whsec_/whsk_ key", i + 1);
+		int rc = webhook_sign_key_parse(route->secrets[i], &r->keys[r->n_keys]);
+		if (rc < 0) {
+			snprintf(err, errsz,
+			         rc == -1
+			             ? "secret %zu is not a whsec_/whsk_ key"
+			             : "secret %zu could not be loaded (out of memory or OpenSSL)",
+			         i + 1);
 			return -1;
 		}
 		r->n_keys++;

@@ -183,8 +183,8 @@ static int key_ed25519(const unsigned char *raw, size_t len, struct webhook_key 
 	if (len != ED25519_SEED_LEN && len != 2 * ED25519_SEED_LEN)
 		return -1;
 	pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw, ED25519_SEED_LEN);
-	if (!pkey)
-		return -1;
+	if (!pkey) /* any 32 bytes are a seed: OpenSSL could not load it */
+		return -2;
 	if (len == 2 * ED25519_SEED_LEN) { /* seed || public: the halves must belong together */
 		unsigned char pub[ED25519_SEED_LEN];
 		size_t plen = sizeof(pub);
@@ -213,7 +213,7 @@ static int key_hmac(struct webhook_key *k)
 	EVP_MAC_CTX *ctx = hmac() ? EVP_MAC_CTX_new(hmac()) : NULL;
 	if (!ctx || !EVP_MAC_init(ctx, k->secret, k->secret_len, params)) {
 		EVP_MAC_CTX_free(ctx);
-		return -1;
+		return -2;
 	}
 	k->hmac = ctx;
 	return 0;
@@ -232,12 +232,14 @@ static int key_parse(const char *secret, struct webhook_key *k)
 		if (base64_decode(secret + 5, raw, sizeof(raw), &len) == 0)
 			rc = key_ed25519(raw, len, k);
 	} else if (strncmp(secret, "whsec_", 6) == 0) {
-		if (base64_decode(secret + 6, raw, sizeof(raw), &len) == 0 && len > 0 &&
-		    (k->secret = malloc(len)) != NULL) {
-			memcpy(k->secret, raw, len);
-			k->secret_len = len;
-			k->type = WEBHOOK_KEY_HMAC;
-			rc = key_hmac(k);
+		if (base64_decode(secret + 6, raw, sizeof(raw), &len) == 0 && len > 0) {
+			rc = -2;
+			if ((k->secret = malloc(len)) != NULL) {
+				memcpy(k->secret, raw, len);
+				k->secret_len = len;
+				k->type = WEBHOOK_KEY_HMAC;
+				rc = key_hmac(k);
+			}
 		}
 	}
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -363,8 +365,9 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 		return 0;
 	}
 	struct webhook_key parsed; /* outside the lock: an Ed25519 key takes a while */
-	if (key_parse(secret, &parsed) < 0)
-		return -1;
+	int rc = key_parse(secret, &parsed);
+	if (rc < 0)
+		return rc;
 	e = cacheable ? calloc(1, sizeof(*e)) : NULL;
 	struct key_entry *won = NULL;
 	if (e) {

@@ -43,7 +43,9 @@ void webhook_sign_id(const char *route_name, const char *url, const struct envel
  * Parses one configured secret: "whsec_" + base64 (HMAC-SHA256 key) or
  * "whsk_" + base64 of an Ed25519 private key (the 32-byte seed, or the
  * 64 bytes seed || public key of libsodium and the reference libraries).
- * Returns 0, or -1 when it is malformed (k untouched). Parsed keys are
+ * Returns 0, -1 when it is malformed, or -2 when a well-formed key could
+ * not be loaded (out of memory, or OpenSSL refused it); k untouched on
+ * failure. Parsed keys are
  * shared between requests (and threads) by their text: k is a counted
  * view, given back with webhook_sign_key_free().
  */
