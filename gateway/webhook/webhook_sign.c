@@ -268,11 +268,11 @@ static void key_release(struct webhook_key *k)
  * by the SHA-256 of the secret's text: the text itself is not kept. A
  * reload (webhook_sign_keys_forget) ends every entry's generation: those
  * no request holds are wiped at once, the others when their last holder
- * gives them back, so a removed secret does not outlive its requests. At
- * most KEY_CACHE_MAX; when full, keys no request holds are dropped, and
- * past that a key is parsed for its request alone, as before.
+ * gives them back, so a removed secret does not outlive its requests.
+ * Only the routes' configured secrets are ever parsed (webhook_request.c
+ * parse_keys), so the entries are bounded by the configuration: the current
+ * one's secrets, and an older one's while its requests last.
  */
-#define KEY_CACHE_MAX 64
 
 struct key_entry {
 	unsigned char digest[32]; /* SHA-256 of the secret's text */
@@ -284,7 +284,6 @@ struct key_entry {
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct key_entry *cache;
-static size_t cache_n;
 static unsigned cache_gen;
 
 static bool text_digest(const char *secret, unsigned char out[32])
@@ -298,7 +297,6 @@ static bool text_digest(const char *secret, unsigned char out[32])
 static void entry_drop(struct key_entry **pp, struct key_entry *e)
 {
 	*pp = e->next;
-	cache_n--;
 	key_release(&e->key);
 	OPENSSL_cleanse(e, sizeof(*e));
 	free(e);
@@ -315,11 +313,11 @@ static struct key_entry *cache_take(const unsigned char digest[32])
 	return NULL;
 }
 
-/* Under cache_lock: drops the entries nobody holds (all, or until there is room). */
-static void cache_drop_unheld(bool all)
+/* Under cache_lock: drops the entries nobody holds. */
+static void cache_drop_unheld(void)
 {
 	struct key_entry **pp = &cache;
-	while (*pp && (all || cache_n >= KEY_CACHE_MAX)) {
+	while (*pp) {
 		struct key_entry *e = *pp;
 		if (e->refs)
 			pp = &e->next;
@@ -334,18 +332,13 @@ static void shared(struct webhook_key *k, struct key_entry *e)
 	k->shared = e;
 }
 
-/* Under cache_lock: e into the cache when there is room; false when there is none. */
-static bool cache_add(struct key_entry *e)
+/* Under cache_lock: e into the cache, held once. */
+static void cache_add(struct key_entry *e)
 {
-	cache_drop_unheld(false);
-	if (cache_n >= KEY_CACHE_MAX)
-		return false;
 	e->refs = 1;
 	e->gen = cache_gen;
 	e->next = cache;
 	cache = e;
-	cache_n++;
-	return true;
 }
 
 int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
@@ -375,13 +368,15 @@ int webhook_sign_key_parse(const char *secret, struct webhook_key *k)
 		e->key = parsed;
 		pthread_mutex_lock(&cache_lock);
 		won = cache_take(digest); /* another thread made it meanwhile */
-		if (!won && cache_add(e))
+		if (!won) {
+			cache_add(e);
 			won = e;
+		}
 		pthread_mutex_unlock(&cache_lock);
 		if (won != e)
 			free(e);
 	}
-	if (!won) { /* no room: this request's own key */
+	if (!won) { /* no digest or no memory for an entry: this request's own key */
 		*k = parsed;
 		return 0;
 	}
@@ -414,7 +409,7 @@ void webhook_sign_keys_forget(void)
 {
 	pthread_mutex_lock(&cache_lock);
 	cache_gen++;
-	cache_drop_unheld(true);
+	cache_drop_unheld();
 	pthread_mutex_unlock(&cache_lock);
 }
 

@@ -80,8 +80,8 @@ static void test_hmac_shared_key(void)
 }
 
 /*
- * The cache: one text, one parsed key; more distinct keys than it holds (200
- * whsec_ keys, all held at once) each still parsed and signing as its own.
+ * The cache: one text, one parsed key; 200 distinct whsec_ keys, all held at
+ * once, each parsed and signing as its own.
  */
 static void test_key_cache(void)
 {
