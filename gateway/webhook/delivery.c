@@ -689,6 +689,11 @@ static int job_ready(struct job *j, const struct gw_route *route)
 	uint64_t budget, whole;
 
 	uint64_t body = webhook_request_held_bytes(&j->req);
+	if (body > j->held && webhook_request_body_bytes(&j->req) <= j->held) {
+		/* a small form whose laid-out copy was not admitted: it streams instead */
+		webhook_request_stream_only(&j->req);
+		body = webhook_request_held_bytes(&j->req);
+	}
 	/* a form may hold more than its cap guessed: count what it holds */
 	if (body > j->held)
 		atomic_fetch_add(&memory_held, body - j->held);

@@ -384,7 +384,7 @@ static int flat_chunk(void *arg, const char *p, size_t n)
 uint64_t form_data_held(const struct form_data *f)
 {
 	uint64_t n = form_data_length(f);
-	return n <= FORM_DATA_FLAT_MAX ? 2 * n : n;
+	return n <= FORM_DATA_FLAT_MAX && !f->stream_only ? 2 * n : n;
 }
 
 /*
@@ -399,7 +399,8 @@ void form_data_setup(struct form_data *f, CURL *easy)
 	uint64_t len = form_data_length(f);
 
 	form_data_rewind(f);
-	if (len <= FORM_DATA_FLAT_MAX && !f->flat && (f->flat = malloc((size_t)len + 1)) != NULL) {
+	if (len <= FORM_DATA_FLAT_MAX && !f->stream_only && !f->flat &&
+	    (f->flat = malloc((size_t)len + 1)) != NULL) {
 		char *at = f->flat;
 		form_data_each(f, flat_chunk, &at);
 	}

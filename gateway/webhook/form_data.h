@@ -39,6 +39,7 @@ struct form_data {
 	size_t at, seg; /* cursor as part index and segment (0 head, 1 data, 2 CRLF) */
 	size_t seg_off; /* bytes of that segment already read */
 	char *flat;     /* a small body laid out whole for libcurl (form_data_setup), or NULL */
+	bool stream_only; /* never laid out: the copy did not fit max_delivery_memory */
 };
 
 /* Returns a new empty form, or NULL. */

@@ -184,6 +184,13 @@ uint64_t webhook_request_held_bytes(const struct webhook_request *r)
 	return r->fmt && r->fmt->form ? form_data_held(r->fmt->form) : r->body_len;
 }
 
+void webhook_request_stream_only(struct webhook_request *r)
+{
+	struct form_data *f = r->segs ? r->segs : r->fmt ? r->fmt->form : NULL;
+	if (f)
+		f->stream_only = true;
+}
+
 void webhook_request_header_value(char *out, size_t cap, const char *in)
 {
 	size_t n = 0;

@@ -68,6 +68,9 @@ uint64_t webhook_request_body_bytes(const struct webhook_request *r);
 /* The memory its body takes while the request lives (form_data_held for a form). */
 uint64_t webhook_request_held_bytes(const struct webhook_request *r);
 
+/* A form body is never laid out for libcurl: streamed through the read callback. */
+void webhook_request_stream_only(struct webhook_request *r);
+
 /*
  * At least the length of json_dumpb(v, JSON_COMPACT | JSON_ENSURE_ASCII)
  * (0 for NULL), found in one walk without writing it: the auth object
@@ -87,7 +90,10 @@ size_t webhook_request_body_cap(const struct gw_route *route, const struct envel
 
 /*
  * What max_delivery_memory counts for such a body before it is built: its
- * cap, and a form's laid-out copy when it is small (form_data_held()).
+ * cap, and a form's laid-out copy when the cap is that small
+ * (form_data_held()). A form whose cap was larger but which turned out that
+ * small streams instead (webhook_request_stream_only()): its copy was not
+ * counted.
  */
 size_t webhook_request_held_cap(const struct gw_route *route, const struct envelope *env,
                                 const struct message_bytes *msg, const json_t *auth,

@@ -175,6 +175,14 @@ static void test_flat(void)
 	test_buf_free(&whole);
 	form_data_free(f);
 
+	/* a small form whose copy was not admitted (delivery.c job_ready) streams */
+	f = sample();
+	f->stream_only = true;
+	CHECK_INT(form_data_held(f), form_data_length(f));
+	form_data_setup(f, easy);
+	CHECK(f->flat == NULL);
+	form_data_free(f);
+
 	static char big[FORM_DATA_FLAT_MAX + 1];
 	f = form_data_new_plain();
 	CHECK_INT(form_data_add_ref(f, "", big, sizeof(big), NULL, NULL), 0);
