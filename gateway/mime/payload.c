@@ -8,9 +8,9 @@
  * parse of the caller's bytes (RFC 5322, RFC 2045-2049 through GMime 3).
  *
  * Must never: open a socket, touch an event loop or keep state between
- * calls (GMime's g_mime_init() and jansson's allocation functions, set
- * once per process under pthread_once, are the only exception); copy the message (GMime reads the
- * caller's memory through a non-owning stream); fail on malformed mail (warnings instead).
+ * calls (GMime's g_mime_init() once per process is the only exception,
+ * under pthread_once); copy the message (GMime reads the caller's memory
+ * through a non-owning stream); fail on malformed mail (warnings instead).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,7 +31,6 @@ static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 static void gmime_init_once(void)
 {
 	g_mime_init();
-	parena_install();
 }
 
 void pgmime_init(void)
@@ -418,10 +417,6 @@ static int write_payload(const struct message_bytes *msg, const struct envelope 
 	                 .defer_text = !(flags & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)),
 	                 .defer_lists = pjson_fast(flags),
 	                 .skip = skip};
-	/* The tree lives from build() to json_decref() on this thread only. */
-	pgmime_init();
-	struct parena arena;
-	parena_open(&arena);
 	json_t *root = build(&c, env, auth, id);
 	int rc = -1;
 	if (root) {
@@ -429,7 +424,6 @@ static int write_payload(const struct message_bytes *msg, const struct envelope 
 		json_decref(root);
 	}
 	release(&c);
-	parena_close(&arena);
 	return rc;
 }
 

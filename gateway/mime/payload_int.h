@@ -112,22 +112,7 @@ struct ppiece {
 };
 
 /* payload.c */
-void pgmime_init(void); /* g_mime_init() once per process, thread-safely, and parena_install() */
-
-/*
- * payload_arena.c: the tree of one payload_write() in blocks of its own, so
- * that its ~200 small allocations are not ~200 mallocs and frees. Below
- * every stage: it calls no other file of the module.
- */
-struct parena {
-	struct parena_block *blocks; /* newest first */
-	size_t total;                /* bytes of blocks held */
-	size_t cut;                  /* bytes handed out (tests read it) */
-	bool active;                 /* this thread's jansson allocations come from it */
-};
-void parena_install(void); /* jansson's allocation functions; once, from pgmime_init() */
-void parena_open(struct parena *a);
-void parena_close(struct parena *a); /* every value cut from it must be freed first */
+void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
 
 /*
  * For bench_payload alone, to measure what a stage costs: payload_write()

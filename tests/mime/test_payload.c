@@ -3,11 +3,9 @@
  * repair, charset conversion, format=flowed (RFC 3676), base64 (RFC 4648
  * section 10 vectors), the caps (parts, depth, headers), and that
  * payload_write() streams exactly the JSON payload_build() returns, from
- * memory or from a file mapping whose pages it gives back, and the arena
- * its tree is cut from (payload_arena.c).
+ * memory or from a file mapping whose pages it gives back.
  * Whole-message cases are data: tests/mime/cases/ (test_cases.py).
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -869,77 +867,6 @@ static void check_envelope(void)
 	json_decref(root);
 }
 
-static void *other_thread(void *arg)
-{
-	json_t **out = arg;
-	*out = json_pack("{s:s}", "made", "on another thread"); /* kept past the close */
-	return NULL;
-}
-
-/*
- * The arena: the values of one thread between parena_open() and
- * parena_close() come from it, and free() never sees them; everything else
- * (values made before, on another thread, past its bound, under a nested
- * open) is malloc's and is freed by free(): the sanitizer build checks both.
- */
-static void check_arena(void)
-{
-	json_t *before = json_string("made before the open");
-	struct parena a;
-	parena_open(&a);
-	CHECK(a.active);
-	json_t *o = json_object();
-	for (int i = 0; i < 200; i++) {
-		char key[16];
-		snprintf(key, sizeof key, "k%d", i);
-		json_object_set_new(o, key, json_integer(i));
-	}
-	CHECK(a.cut > 200 * sizeof(int)); /* the tree came from the arena */
-	size_t cut = a.cut;
-
-	pthread_t t;
-	json_t *theirs = NULL;
-	CHECK(pthread_create(&t, NULL, other_thread, &theirs) == 0);
-	pthread_join(t, NULL);
-	CHECK(theirs != NULL);
-	CHECK(a.cut == cut); /* another thread's values are not cut from it */
-
-	struct parena inner;
-	parena_open(&inner);
-	CHECK(!inner.active);
-	json_t *nested = json_string("under a nested open");
-	CHECK(inner.cut == 0);
-	parena_close(&inner);
-	json_decref(nested); /* still the outer arena's: freeing it does nothing */
-
-	/* Past PARENA_MAX, small values come from malloc: the arena stops growing. */
-	json_t *big = json_array();
-	for (int i = 0; i < 40000; i++)
-		json_array_append_new(big, json_string("thirty-two bytes of value text!"));
-	CHECK(a.total <= (1u << 20));
-	CHECK_INT((long)json_array_size(big), 40000);
-	json_decref(big);
-
-	json_object_set_new(o, "before", before); /* a malloc'd value in the tree */
-	json_t *long_text = json_stringn(NULL, 0);
-	char *text = malloc(4096);
-	memset(text, 'x', 4096);
-	json_decref(long_text);
-	long_text = json_stringn(text, 4096); /* over PARENA_SMALL: malloc's */
-	free(text);
-	json_object_set_new(o, "long", long_text);
-	CHECK(json_object_size(o) == 202);
-	json_decref(o);
-	parena_close(&a);
-	CHECK(!a.active && a.total == 0);
-
-	json_t *after = json_string("made after the close");
-	CHECK_STR(json_string_value(after), "made after the close");
-	json_decref(after);
-	CHECK_STR(json_string_value(json_object_get(theirs, "made")), "on another thread");
-	json_decref(theirs);
-}
-
 int main(void)
 {
 	pgmime_init();
@@ -959,6 +886,5 @@ int main(void)
 	check_prescan_parts();
 	check_prescan_headers();
 	check_envelope();
-	check_arena();
 	return UNIT_END("mime_payload");
 }
