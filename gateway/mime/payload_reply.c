@@ -884,8 +884,11 @@ size_t preply_html_len(const struct phtml_text *h, bool *cut)
 	size_t i = h->quote_at;
 	while (i < h->text.len && (h->text.p[i] == '\n' || h->text.p[i] == ' '))
 		i++;
-	const char *nl = memchr(h->text.p + i, '\n', h->text.len - i);
-	struct pline l = {h->text.p + i, nl ? (size_t)(nl - h->text.p) - i : h->text.len - i};
+	/* nothing after the mark (the text may be empty, its pointer NULL): an empty line */
+	const char *rest = i < h->text.len ? h->text.p + i : "";
+	size_t left = i < h->text.len ? h->text.len - i : 0;
+	const char *nl = left ? memchr(rest, '\n', left) : NULL;
+	struct pline l = {rest, nl ? (size_t)(nl - rest) : left};
 	if (forward_marker(trim(l)))
 		return h->text.len;
 	*cut = true;
