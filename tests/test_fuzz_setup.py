@@ -104,6 +104,21 @@ def test_charset_dictionary_has_the_labels():
         assert f'"{label}"' in text, label
 
 
+
+def test_header_dictionary_has_the_hidden_fields():
+    """Every field name payload_scan.c keeps from GMime is a branch the input chooses."""
+    import re
+    src = (ROOT / "gateway/mime/payload_scan.c").read_text()
+    names = re.findall(r'"([^"]+)"', src.split("hidden_names[] = {")[1].split("};")[0])
+    prefixes = re.findall(r'"([^"]+)"', src.split("hidden_prefixes[] = {")[1].split("};")[0])
+    assert "Received" in names and prefixes
+    text = (ROOT / "tests/mime/headers.dict").read_text()
+    for name in names:
+        assert f'"{name}:"' in text, name
+    for prefix in prefixes:
+        assert f'"{prefix}"' in text, prefix
+
+
 FAKE = """#!/bin/sh
 # Stands in for a libFuzzer target: records its arguments, prints libFuzzer's lines.
 echo "$@" >"$FAKE_ARGS"

@@ -115,9 +115,9 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
 			continue;
 		if (item && *item)
 			pctx_warn(c, table[i].name, "%s: %.120s", table[i].text, item);
-		else if (offset >= 0)
-			pctx_warn(c, table[i].name, "%s (at byte %lld)", table[i].text,
-			          (long long)offset);
+		else if (offset >= 0) /* GMime counts in its own input: the byte of ours */
+			pctx_warn(c, table[i].name, "%s (at byte %zu)", table[i].text,
+			          pscan_orig_offset(c, (size_t)offset));
 		else
 			pctx_warn(c, table[i].name, "%s", table[i].text);
 		return;
@@ -339,7 +339,9 @@ static void release(struct pctx *c)
 			free(c->deferred[i].text);
 	free(c->deferred);
 	free(c->pieces);
+	free(c->hidden);
 	c->pieces = NULL;
+	c->hidden = NULL;
 	c->m = NULL;
 	c->arr = NULL;
 	c->deferred = NULL;

@@ -219,18 +219,32 @@ static json_t *header_json(struct pctx *c, GMimeHeader *h)
 	return o;
 }
 
-static gint64 offset_of(GMimeHeaderList *l, int i, int n)
+/* Where field i of l starts in the input (GMime counts in its own input: payload_scan.c). */
+static size_t offset_of(struct pctx *c, GMimeHeaderList *l, int i, int n)
 {
 	if (i >= n)
-		return INT64_MAX;
+		return SIZE_MAX;
 	gint64 off = g_mime_header_get_offset(g_mime_header_list_get_header_at(l, i));
-	return off < 0 ? INT64_MAX - 1 : off;
+	return off < 0 ? SIZE_MAX - 1 : pscan_orig_offset(c, (size_t)off);
+}
+
+/* A field GMime was not shown (payload_scan.c hide_field()): plain ASCII, from the input. */
+static json_t *hidden_json(struct pctx *c, const struct phidden *h)
+{
+	const char *f = c->msg->data + h->at;
+	char *name = g_strndup(f, h->name_len);
+	char *raw = g_strndup(f + h->name_len + 1, h->len - h->name_len - 1);
+	json_t *o = name && raw ? plain_header_json(c, name, raw) : NULL;
+	g_free(name);
+	g_free(raw);
+	return o;
 }
 
 /*
  * GMime files the Content-* fields under the body part and the rest under
- * the message; the payload lists them all in the order they were sent,
- * merging both lists by their byte offsets.
+ * the message, and was not shown the trace fields payload_scan.c kept from
+ * it; the payload lists them all in the order they were sent, merging the
+ * three lists by their offsets in the input.
  */
 static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 {
@@ -240,19 +254,27 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 	GMimeHeaderList *hb = body ? g_mime_object_get_header_list(body) : NULL;
 	int nm = hm ? g_mime_header_list_get_count(hm) : 0;
 	int nb = hb ? g_mime_header_list_get_count(hb) : 0;
+	size_t nh = m == c->m ? c->n_hidden : 0;
 	int im = 0, ib = 0;
+	size_t ih = 0;
 
-	if ((uint64_t)nm + (uint64_t)nb > c->opt->max_header_count)
+	if ((uint64_t)nm + (uint64_t)nb + nh > c->opt->max_header_count)
 		pctx_warn(c, "header_count_limit",
-		          "%d header fields; only the first %u are listed in message.headers",
-		          nm + nb, c->opt->max_header_count);
-	while (a && (im < nm || ib < nb) && json_array_size(a) < c->opt->max_header_count) {
-		GMimeHeader *h;
-		if (offset_of(hm, im, nm) <= offset_of(hb, ib, nb))
-			h = g_mime_header_list_get_header_at(hm, im++);
+		          "%llu header fields; only the first %u are listed in message.headers",
+		          (unsigned long long)nm + (unsigned long long)nb + nh,
+		          c->opt->max_header_count);
+	while (a && (im < nm || ib < nb || ih < nh) &&
+	       json_array_size(a) < c->opt->max_header_count) {
+		size_t om = offset_of(c, hm, im, nm), ob = offset_of(c, hb, ib, nb);
+		size_t oh = ih < nh ? c->hidden[ih].at : SIZE_MAX;
+		json_t *v;
+		if (ih < nh && oh < om && oh < ob)
+			v = hidden_json(c, &c->hidden[ih++]);
+		else if (om <= ob)
+			v = header_json(c, g_mime_header_list_get_header_at(hm, im++));
 		else
-			h = g_mime_header_list_get_header_at(hb, ib++);
-		if (json_array_append_new(a, header_json(c, h)) < 0)
+			v = header_json(c, g_mime_header_list_get_header_at(hb, ib++));
+		if (json_array_append_new(a, v) < 0)
 			c->oom = 1;
 	}
 	return a;

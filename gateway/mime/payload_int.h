@@ -89,7 +89,9 @@ struct pctx {
 	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
 	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end;    /* GMime's input stops at this offset of the input */
+	size_t gm_end;          /* GMime's input stops at this offset of the input */
+	struct phidden *hidden; /* top-level fields GMime was not shown (payload_scan.c) */
+	size_t n_hidden, cap_hidden;
 	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
 	unsigned skip;    /* PSKIP_*: stages left out (bench_payload only; 0 otherwise) */
 	const char *lent; /* the body text buffer a deferred reply text borrows from, or NULL */
@@ -102,6 +104,16 @@ struct pctx {
 	const char *consumable;
 	size_t consumable_len;
 	size_t input_read; /* bytes read from the input since its pages were last given back */
+};
+
+/*
+ * A trace or authentication field of the message's own header section that
+ * GMime was not shown: message.headers lists it from the input's bytes.
+ */
+struct phidden {
+	size_t at;       /* offset of its first byte in the input */
+	size_t len;      /* its bytes, continuation lines and last line ending included */
+	size_t name_len; /* the name, which the colon follows at once */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */

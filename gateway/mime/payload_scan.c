@@ -22,6 +22,10 @@
  *   Content-Transfer-Encoding and Content-Disposition (which shape the
  *   tree) are left out (warnings header_size_limit, header_count_limit).
  *
+ * - trace and authentication fields of the message's own header section
+ *   (hide_field()) are left out of GMime's input, and listed by
+ *   payload_headers.c from the bytes.
+ *
  * Depth needs no bound of its own: each level is a part, and GMime stops
  * nesting by itself (GMIME_CRIT_NESTING_OVERFLOW).
  *
@@ -137,6 +141,8 @@ struct scan {
 	uint32_t parts;
 	/* the header section being read */
 	bool in_header, next_is_message;
+	bool top;       /* it is the message's own (the first) */
+	bool top_shown; /* GMime was shown a field of it: its input has a header section */
 	size_t section_bytes;
 	uint32_t section_fields;
 	unsigned seen; /* SEEN_* fields kept beyond the count */
@@ -314,6 +320,7 @@ static void skip_begin(struct scan *s, size_t at)
 
 static void new_section(struct scan *s)
 {
+	s->top = false; /* scan_lines() marks the first */
 	s->in_header = true;
 	s->next_is_message = false;
 	s->section_bytes = 0;
@@ -333,6 +340,120 @@ static void message_type(struct scan *s, const char *p, size_t n)
 	for (size_t i = 0; i + sizeof(key) - 1 <= n; i++)
 		if ((p[i] | 0x20) == 'm' && strncasecmp(p + i, key, sizeof(key) - 1) == 0)
 			s->next_is_message = true;
+}
+
+/*
+ * Trace and authentication fields (RFC 5321 section 4.4, RFC 6376,
+ * RFC 8601, RFC 8617 and the providers' own) are most of the fields of
+ * delivered mail, and the longest; nothing reads them through GMime, which
+ * builds, decodes and frees an object for each (about 17,000 instructions a
+ * field under callgrind, docs/benchmark.md). In the message's own header
+ * section such a field is left out of GMime's input when GMime would
+ * neither decode it nor warn about it: a valid name the colon follows at
+ * once, printable ASCII with no encoded-word ("=?"), no blank continuation
+ * line. It must fit the caps whole (else the usual path cuts it, as
+ * before), and GMime must have been shown a field of the section before it:
+ * with none (all hidden, the rest cut) its input could be empty, and an
+ * empty input is no message to GMime. Its bytes count against the caps as
+ * if shown.
+ */
+static const char *const hidden_names[] = {
+    "Received",
+    "Received-SPF",
+    "Authentication-Results",
+    "ARC-Seal",
+    "ARC-Message-Signature",
+    "ARC-Authentication-Results",
+    "DKIM-Signature",
+    "DomainKey-Signature",
+    "X-Received",
+    "X-Google-Smtp-Source",
+    "X-Google-DKIM-Signature",
+    "X-Gm-Message-State",
+};
+static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam"};
+
+/* The length of p's field name when it is one of hidden_names[], else 0. */
+static size_t hidden_name(const char *p, size_t n)
+{
+	size_t k = 0;
+	while (k < n && p[k] > 32 && p[k] < 127 && p[k] != ':')
+		k++;
+	if (k == 0 || k >= n || p[k] != ':')
+		return 0;
+	for (size_t i = 0; i < sizeof(hidden_names) / sizeof(hidden_names[0]); i++)
+		if (strlen(hidden_names[i]) == k && strncasecmp(p, hidden_names[i], k) == 0)
+			return k;
+	for (size_t i = 0; i < sizeof(hidden_prefixes) / sizeof(hidden_prefixes[0]); i++) {
+		size_t l = strlen(hidden_prefixes[i]);
+		if (k > l && strncasecmp(p, hidden_prefixes[i], l) == 0)
+			return k;
+	}
+	return 0;
+}
+
+/* Where the field whose first line ends at i ends: after its continuation lines. */
+static size_t field_end(const struct scan *s, size_t i)
+{
+	while (i < s->len && wsp(s->p[i])) {
+		const char *nl = memchr(s->p + i, '\n', s->len - i);
+		i = nl ? (size_t)(nl - s->p) + 1 : s->len;
+	}
+	return i;
+}
+
+/* Printable ASCII and folding only: no encoded-word, no blank continuation line. */
+static bool plain_field(const char *p, size_t len)
+{
+	for (size_t k = 0; k < len; k++) {
+		unsigned char ch = (unsigned char)p[k];
+		if (ch == '=' && k + 1 < len && p[k + 1] == '?')
+			return false;
+		if (ch == '\r' && (k + 1 >= len || p[k + 1] != '\n'))
+			return false;
+		if (ch == '\n' && k + 1 < len) {
+			size_t j = k + 1;
+			while (j < len && wsp(p[j]))
+				j++;
+			if (j >= len || p[j] == '\r' || p[j] == '\n')
+				return false;
+		}
+		if ((ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+static int add_hidden(struct pctx *c, size_t at, size_t len, size_t name_len)
+{
+	if (c->n_hidden == c->cap_hidden) {
+		size_t cap = c->cap_hidden ? c->cap_hidden * 2 : 16;
+		struct phidden *h = realloc(c->hidden, cap * sizeof(*h));
+		if (!h)
+			return -1;
+		c->hidden = h;
+		c->cap_hidden = cap;
+	}
+	c->hidden[c->n_hidden++] = (struct phidden){.at = at, .len = len, .name_len = name_len};
+	return 0;
+}
+
+/* The field whose first line is p[0..n) (full with its line ending): left out of GMime's input? */
+static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
+{
+	const struct payload_options *o = s->c->opt;
+	if (!s->top || !s->top_shown)
+		return false;
+	size_t name = hidden_name(p, n);
+	if (!name)
+		return false;
+	size_t at = (size_t)(p - s->p), len = field_end(s, at + full) - at;
+	if (len > o->max_header_field_size || s->section_bytes + len > o->max_header_section_size ||
+	    !plain_field(p, len) || add_hidden(s->c, at, len, name) < 0)
+		return false;
+	s->section_bytes += len;
+	s->skipping_field = true; /* its continuation lines are left out with it */
+	return true;
 }
 
 /* A field's first line in a header section: kept (true) or left out. */
@@ -369,8 +490,9 @@ static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
 		          o->max_header_field_size);
 	}
 	s->skipping_field = !keep;
-	if (!keep)
+	if (!keep || hide_field(s, p, n, full))
 		return false;
+	s->top_shown |= s->top;
 	s->seen |= kind;
 	s->section_bytes += full;
 	if (kind == SEEN_TYPE)
@@ -447,6 +569,7 @@ static size_t scan_lines(struct scan *s, size_t *kept)
 	const char *p = s->p;
 	size_t i = 0, n = s->len;
 	new_section(s);
+	s->top = true;
 	while (i < n) {
 		/* a body line that is no delimiter is kept and changes nothing: skip to the next */
 		if (!s->in_header && s->skip_from == SIZE_MAX && (i = next_dash_line(p, i, n)) >= n)
