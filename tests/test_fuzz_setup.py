@@ -180,6 +180,23 @@ def test_script_fails_on_an_artifact(tmp_path):
     assert "v=DMARC1" in joined and "Content-Type:" in joined  # dmarc.dict + headers.dict
 
 
+def test_script_runs_a_target_beside_its_source(tmp_path):
+    """fuzz_formats reads the MIME seeds but is built in tests/webhook/: it is run from there."""
+    build, work = tmp_path / "build", tmp_path / "work"
+    exe = build / "tests" / "webhook" / "fuzz_formats"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(FAKE)
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    env = dict(os.environ, FUZZ_BUILD=str(build), FAKE_ARGS=str(tmp_path / "args"),
+               FAKE_CRASH="0")
+    p = subprocess.run([str(FUZZ), "-n", "-t", "3", "-w", str(work), "fuzz_formats"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[1].split()[0] == "fuzz_formats"
+    seeds = [a for a in (tmp_path / "args").read_text().split() if not a.startswith("-")][1]
+    assert any(pathlib.Path(seeds).iterdir())  # the MIME cases, behind their options byte
+
+
 def test_script_refuses_a_scratch_dir_in_the_repo():
     p = subprocess.run([str(FUZZ), "-n", "-w", str(ROOT / "tmp-fuzz"), "fuzz_toml"],
                        capture_output=True, text=True, timeout=30)

@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                         .n_secrets = 1,
 	                         .mailgun_signing_key = (char *)"key-1"};
 	struct webhook_request r = {0};
-	struct message_bytes msg;
+	struct message_bytes msg = {0}; /* not a mapping: its pages are never given back */
 	char err[256];
 
 	if (size < 1)
