@@ -50,7 +50,7 @@ MAX_FUNCTION_LINES = 60  # lines between a function's opening and closing brace
 LONG_FUNCTIONS = {
     "tests/webhook/test_delivery.c:main": 89,
     "tests/dmarc/auth_case.c:main": 84,
-    "tests/mime/test_payload.c:check_prescan_headers": 82,
+    "tests/mime/test_prescan.c:check_prescan_headers": 82,
     "tests/dmarc/dmarc_case.c:main": 74,
     "tests/mime/test_payload.c:check_write_equals_build": 69,
     "tests/spf/spf_unit.c:test_records": 64,

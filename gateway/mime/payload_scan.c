@@ -343,19 +343,23 @@ static void message_type(struct scan *s, const char *p, size_t n)
 }
 
 /*
- * Trace and authentication fields (RFC 5321 section 4.4, RFC 6376,
- * RFC 8601, RFC 8617 and the providers' own) are most of the fields of
- * delivered mail, and the longest; nothing reads them through GMime, which
- * builds, decodes and frees an object for each (about 17,000 instructions a
- * field under callgrind, docs/benchmark.md). In the message's own header
- * section such a field is left out of GMime's input when GMime would
- * neither decode it nor warn about it: a valid name the colon follows at
- * once, printable ASCII with no encoded-word ("=?"), no blank continuation
- * line. It must fit the caps whole (else the usual path cuts it, as
- * before), and GMime must have been shown a field of the section before it:
- * with none (all hidden, the rest cut) its input could be empty, and an
- * empty input is no message to GMime. Its bytes count against the caps as
- * if shown.
+ * Fields the payload only lists: trace and authentication fields (RFC 5321
+ * section 4.4, RFC 6376, RFC 8601, RFC 8617 and the providers' own), and
+ * list-management and client fields no member is built from. They are most
+ * of the fields of delivered mail, and the longest; GMime builds, decodes
+ * and frees an object for each (about 17,000 instructions a field under
+ * callgrind, docs/benchmark.md). In the message's own header section such a
+ * field is left out of GMime's input when GMime would neither decode it nor
+ * warn about it: a valid name the colon follows at once, printable ASCII
+ * with no encoded-word ("=?"), no blank continuation line. It must fit the
+ * caps whole (else the usual path cuts it, as before), and GMime must have
+ * been shown a field of the section before it: with none (all hidden, the
+ * rest cut) its input could be empty, and an empty input is no message to
+ * GMime. Its bytes count against the caps as if shown. A field read through
+ * GMime must never be here: the address, date, subject and id fields, the
+ * Content-* fields, and those the classification reads
+ * (payload_classify.c: Return-Path, List-Id, List-Post, List-Unsubscribe,
+ * Precedence, the auto-reply fields).
  */
 static const char *const hidden_names[] = {
     "Received",
@@ -370,8 +374,22 @@ static const char *const hidden_names[] = {
     "X-Google-Smtp-Source",
     "X-Google-DKIM-Signature",
     "X-Gm-Message-State",
+    "X-Forefront-Antispam-Report",
+    "X-Originating-IP",
+    "X-Virus-Scanned",
+    "Feedback-ID",
+    "List-Archive",
+    "List-Help",
+    "List-Owner",
+    "List-Subscribe",
+    "List-Unsubscribe-Post",
+    "X-Mailer",
+    "User-Agent",
+    "Thread-Index",
+    "X-MS-Has-Attach",
+    "X-MS-TNEF-Correlator",
 };
-static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam"};
+static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam", "X-Spam-"};
 
 /* The length of p's field name when it is one of hidden_names[], else 0. */
 static size_t hidden_name(const char *p, size_t n)
