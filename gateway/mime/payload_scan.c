@@ -352,10 +352,11 @@ static void message_type(struct scan *s, const char *p, size_t n)
  * field is left out of GMime's input when GMime would neither decode it nor
  * warn about it: a valid name the colon follows at once, printable ASCII
  * with no encoded-word ("=?"), no blank continuation line. It must fit the
- * caps whole (else the usual path cuts it, as before), and GMime must have
- * been shown a field of the section before it: with none (all hidden, the
- * rest cut) its input could be empty, and an empty input is no message to
- * GMime. Its bytes count against the caps as if shown. A field read through
+ * caps whole (else the usual path cuts it, as before). GMime must be shown
+ * at least one field of the section: with none (all hidden, the rest cut)
+ * its input could be empty, which is no message to GMime, so then the first
+ * hidden field is shown after all (show_first_hidden()). Its bytes count
+ * against the caps as if shown. A field read through
  * GMime must never be here: the address, date, subject and id fields, the
  * Content-* fields, and those the classification reads
  * (payload_classify.c: Return-Path, List-Id, List-Post, List-Unsubscribe,
@@ -460,7 +461,7 @@ static int add_hidden(struct pctx *c, size_t at, size_t len, size_t name_len)
 static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
 {
 	const struct payload_options *o = s->c->opt;
-	if (!s->top || !s->top_shown)
+	if (!s->top)
 		return false;
 	size_t name = hidden_name(p, n);
 	if (!name)
@@ -628,6 +629,26 @@ static size_t scan_lines(struct scan *s, size_t *kept)
 	return n;
 }
 
+/*
+ * GMime was shown no field of the message's own header section: the first
+ * field left out goes back into its input, in its place among the pieces.
+ */
+static int show_first_hidden(struct pctx *c)
+{
+	const struct phidden h = c->hidden[0];
+	size_t i = 0;
+	while (i < c->n_pieces && c->pieces[i].orig < h.at)
+		i++;
+	if (add_piece(c, h.at, h.len, true) < 0) /* inserted: never merged with the last */
+		return -1;
+	struct ppiece p = {.orig = h.at, .len = h.len, .inserted = false};
+	memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - 1 - i) * sizeof(*c->pieces));
+	c->pieces[i] = p;
+	memmove(c->hidden, c->hidden + 1, (c->n_hidden - 1) * sizeof(*c->hidden));
+	c->n_hidden--;
+	return 0;
+}
+
 int pscan_message(struct pctx *c, size_t len)
 {
 	struct scan s = {.c = c, .p = c->msg->data, .len = len, .skip_from = SIZE_MAX};
@@ -641,7 +662,9 @@ int pscan_message(struct pctx *c, size_t len)
 	if (s.skip_from != SIZE_MAX && s.skip_from < end)
 		end = s.skip_from; /* the input ends inside a skipped range */
 	c->gm_end = end;
-	return add_piece(c, kept, end > kept ? end - kept : 0, false);
+	if (add_piece(c, kept, end > kept ? end - kept : 0, false) < 0)
+		return -1;
+	return c->n_hidden && !s.top_shown ? show_first_hidden(c) : 0;
 }
 
 size_t pscan_orig_offset(const struct pctx *c, size_t off)
