@@ -236,29 +236,18 @@ static int insert_separator(struct pctx *c, size_t at)
 	size_t i = 0;
 	while (i < c->n_pieces && c->pieces[i].orig + c->pieces[i].len <= at)
 		i++;
-	if (c->n_pieces + 2 > c->cap_pieces) {
-		struct ppiece *p = realloc(c->pieces, (c->n_pieces + 2) * sizeof(*p));
-		if (!p)
-			return -1;
-		c->pieces = p;
-		c->cap_pieces = c->n_pieces + 2;
-	}
 	struct ppiece nl = {.orig = at, .len = c->crlf ? 2 : 1, .inserted = true};
 	if (i < c->n_pieces && c->pieces[i].orig < at) { /* split piece i at `at` */
 		struct ppiece tail = c->pieces[i];
 		tail.len -= at - tail.orig;
 		tail.orig = at;
+		if (pscan_insert_piece(c, i + 1, tail) < 0)
+			return -1;
 		c->pieces[i].len = at - c->pieces[i].orig;
-		memmove(c->pieces + i + 3, c->pieces + i + 1,
-		        (c->n_pieces - i - 1) * sizeof(*c->pieces));
-		c->pieces[i + 1] = nl;
-		c->pieces[i + 2] = tail;
-		c->n_pieces += 2;
-	} else {
-		memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - i) * sizeof(*c->pieces));
-		c->pieces[i] = nl;
-		c->n_pieces++;
+		i++;
 	}
+	if (pscan_insert_piece(c, i, nl) < 0)
+		return -1;
 	pctx_warn(c, "header_separator_missing",
 	          "no empty line after the header section: the body starts at byte %zu", at);
 	return 0;

@@ -110,19 +110,27 @@ static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
 	return pmsgid_list(c, m ? GMIME_OBJECT(m) : NULL, header, ADDRESS_MAX);
 }
 
-/* RFC 5322 unfolding: CRLF (or LF) before white space goes; leading and trailing space too. */
-static size_t unfold(const char *raw, char *out)
+/*
+ * RFC 5322 unfolding of raw[0..len): CRLF (or LF) before white space goes;
+ * leading and trailing space too. out has room for len + 1 bytes.
+ */
+static size_t unfold_n(const char *raw, size_t len, char *out)
 {
-	size_t n = 0;
-	while (*raw == ' ' || *raw == '\t')
-		raw++;
-	for (; *raw; raw++)
-		if (*raw != '\r' && *raw != '\n')
-			out[n++] = *raw;
+	size_t n = 0, i = 0;
+	while (i < len && (raw[i] == ' ' || raw[i] == '\t'))
+		i++;
+	for (; i < len && raw[i]; i++)
+		if (raw[i] != '\r' && raw[i] != '\n')
+			out[n++] = raw[i];
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
 		n--;
 	out[n] = '\0';
 	return n;
+}
+
+static size_t unfold(const char *raw, char *out)
+{
+	return unfold_n(raw, strlen(raw), out);
 }
 
 /*
@@ -170,18 +178,24 @@ static bool plain_ascii(const char *s)
 }
 
 /* Nothing to decode: the value is the unfolded field, without asking GMime. */
-static json_t *plain_header_json(struct pctx *c, const char *name, const char *raw)
+static json_t *plain_header_jsonn(struct pctx *c, const char *name, size_t name_len,
+                                  const char *raw, size_t rl)
 {
 	char small[512];
-	size_t rl = strlen(raw);
 	char *u = rl < sizeof(small) ? small : g_malloc(rl + 1);
-	size_t n = unfold(raw, u);
+	size_t n = unfold_n(raw, rl, u);
 	json_t *o = json_object();
-	set(c, o, "name", ptext_json0(c, name ? name : "", "header name"));
+	set(c, o, "name", ptext_json(c, name, name_len, "header name"));
 	set(c, o, "value", json_stringn_nocheck(u, n));
 	if (u != small)
 		g_free(u);
 	return o;
+}
+
+static json_t *plain_header_json(struct pctx *c, const char *name, const char *raw)
+{
+	name = name ? name : "";
+	return plain_header_jsonn(c, name, strlen(name), raw, strlen(raw));
 }
 
 static json_t *header_json(struct pctx *c, GMimeHeader *h)
@@ -232,18 +246,13 @@ static size_t offset_of(struct pctx *c, GMimeHeaderList *l, int i, int n)
 static json_t *hidden_json(struct pctx *c, const struct phidden *h)
 {
 	const char *f = c->msg->data + h->at;
-	char *name = g_strndup(f, h->name_len);
-	char *raw = g_strndup(f + h->name_len + 1, h->len - h->name_len - 1);
-	json_t *o = name && raw ? plain_header_json(c, name, raw) : NULL;
-	g_free(name);
-	g_free(raw);
-	return o;
+	return plain_header_jsonn(c, f, h->name_len, f + h->name_len + 1, h->len - h->name_len - 1);
 }
 
 /*
  * GMime files the Content-* fields under the body part and the rest under
- * the message, and was not shown the trace fields payload_scan.c kept from
- * it; the payload lists them all in the order they were sent, merging the
+ * the message, and was not shown the fields payload_scan.c left out of its
+ * input; the payload lists them all in the order they were sent, merging the
  * three lists by their offsets in the input.
  */
 static json_t *headers_json(struct pctx *c, GMimeMessage *m)
@@ -254,7 +263,7 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 	GMimeHeaderList *hb = body ? g_mime_object_get_header_list(body) : NULL;
 	int nm = hm ? g_mime_header_list_get_count(hm) : 0;
 	int nb = hb ? g_mime_header_list_get_count(hb) : 0;
-	size_t nh = m == c->m ? c->n_hidden : 0;
+	size_t nh = m && m == c->m ? c->n_hidden : 0;
 	int im = 0, ib = 0;
 	size_t ih = 0;
 
@@ -263,17 +272,20 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 		          "%llu header fields; only the first %u are listed in message.headers",
 		          (unsigned long long)nm + (unsigned long long)nb + nh,
 		          c->opt->max_header_count);
+	size_t om = offset_of(c, hm, im, nm), ob = offset_of(c, hb, ib, nb);
 	while (a && (im < nm || ib < nb || ih < nh) &&
 	       json_array_size(a) < c->opt->max_header_count) {
-		size_t om = offset_of(c, hm, im, nm), ob = offset_of(c, hb, ib, nb);
 		size_t oh = ih < nh ? c->hidden[ih].at : SIZE_MAX;
 		json_t *v;
-		if (ih < nh && oh < om && oh < ob)
+		if (ih < nh && oh < om && oh < ob) {
 			v = hidden_json(c, &c->hidden[ih++]);
-		else if (om <= ob)
+		} else if (om <= ob) {
 			v = header_json(c, g_mime_header_list_get_header_at(hm, im++));
-		else
+			om = offset_of(c, hm, im, nm);
+		} else {
 			v = header_json(c, g_mime_header_list_get_header_at(hb, ib++));
+			ob = offset_of(c, hb, ib, nb);
+		}
 		if (json_array_append_new(a, v) < 0)
 			c->oom = 1;
 	}

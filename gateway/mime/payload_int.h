@@ -107,8 +107,9 @@ struct pctx {
 };
 
 /*
- * A trace or authentication field of the message's own header section that
- * GMime was not shown: message.headers lists it from the input's bytes.
+ * A field of the message's own header section that the payload only lists
+ * and GMime was not shown (payload_scan.c hide_field()): message.headers
+ * lists it from the input's bytes.
  */
 struct phidden {
 	size_t at;       /* offset of its first byte in the input */
@@ -127,12 +128,13 @@ struct ppiece {
 void pgmime_init(void); /* g_mime_init() once per process, thread-safely */
 
 /*
- * For bench_payload alone, to measure what a stage costs: payload_write()
- * (no envelope, no auth) with message.reply (PSKIP_REPLY) and/or
- * message.classification and message.bounce (PSKIP_CLASSIFY) left null.
+ * For bench_payload and the tests alone: payload_write() (no envelope, no
+ * auth) with message.reply (PSKIP_REPLY) and/or message.classification and
+ * message.bounce (PSKIP_CLASSIFY) left null, or with every header field
+ * shown to GMime (PSKIP_HIDE: test_prescan.c compares the two payloads).
  * The daemon never calls this; its payloads always have every member.
  */
-enum { PSKIP_REPLY = 1, PSKIP_CLASSIFY = 2 };
+enum { PSKIP_REPLY = 1, PSKIP_CLASSIFY = 2, PSKIP_HIDE = 4 };
 int payload_write_without(const struct message_bytes *msg, const struct payload_options *opt,
                           size_t flags, json_dump_callback_t cb, void *data, unsigned skip);
 
@@ -316,9 +318,14 @@ json_t *penv_recipients(struct pctx *c, const struct envelope *e);
  */
 json_t *penv_list_item(struct pctx *c, enum pdefer_list list, size_t i);
 
-/* payload_scan.c: the parts and header bytes GMime may see (c->pieces, c->gm_end). */
+/*
+ * payload_scan.c: the parts and header bytes GMime may see (c->pieces,
+ * c->gm_end), and the fields it is not shown (c->hidden).
+ */
 int pscan_message(struct pctx *c, size_t len);
 size_t pscan_orig_offset(const struct pctx *c, size_t gmime_offset);
+/* Puts p at index i of c->pieces (the caller keeps them in input order). */
+int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);

@@ -22,8 +22,9 @@
  *   Content-Transfer-Encoding and Content-Disposition (which shape the
  *   tree) are left out (warnings header_size_limit, header_count_limit).
  *
- * - trace and authentication fields of the message's own header section
- *   (hide_field()) are left out of GMime's input, and listed by
+ * - the fields of the message's own header section that the payload only
+ *   lists (trace, authentication, list-management and client fields:
+ *   hide_field()) are left out of GMime's input, and listed by
  *   payload_headers.c from the bytes.
  *
  * Depth needs no bound of its own: each level is a part, and GMime stops
@@ -463,7 +464,7 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
 	const struct payload_options *o = s->c->opt;
 	if (!s->top)
 		return false;
-	size_t name = hidden_name(p, n);
+	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n);
 	if (!name)
 		return false;
 	size_t at = (size_t)(p - s->p), len = field_end(s, at + full) - at;
@@ -629,9 +630,26 @@ static size_t scan_lines(struct scan *s, size_t *kept)
 	return n;
 }
 
+int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p)
+{
+	if (c->n_pieces == c->cap_pieces) {
+		size_t cap = c->cap_pieces ? c->cap_pieces * 2 : 16;
+		struct ppiece *np = realloc(c->pieces, cap * sizeof(*np));
+		if (!np)
+			return -1;
+		c->pieces = np;
+		c->cap_pieces = cap;
+	}
+	memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - i) * sizeof(*c->pieces));
+	c->pieces[i] = p;
+	c->n_pieces++;
+	return 0;
+}
+
 /*
  * GMime was shown no field of the message's own header section: the first
- * field left out goes back into its input, in its place among the pieces.
+ * field left out goes back into its input, in its place among the pieces
+ * (and GMime's input then reaches at least its end).
  */
 static int show_first_hidden(struct pctx *c)
 {
@@ -639,11 +657,10 @@ static int show_first_hidden(struct pctx *c)
 	size_t i = 0;
 	while (i < c->n_pieces && c->pieces[i].orig < h.at)
 		i++;
-	if (add_piece(c, h.at, h.len, true) < 0) /* inserted: never merged with the last */
+	if (pscan_insert_piece(c, i, (struct ppiece){.orig = h.at, .len = h.len}) < 0)
 		return -1;
-	struct ppiece p = {.orig = h.at, .len = h.len, .inserted = false};
-	memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - 1 - i) * sizeof(*c->pieces));
-	c->pieces[i] = p;
+	if (c->gm_end < h.at + h.len)
+		c->gm_end = h.at + h.len;
 	memmove(c->hidden, c->hidden + 1, (c->n_hidden - 1) * sizeof(*c->hidden));
 	c->n_hidden--;
 	return 0;

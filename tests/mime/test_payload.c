@@ -592,8 +592,11 @@ static void check_limits(void)
 	json_decref(root);
 }
 
-/* ---- the pre-scan (payload_scan.c): caps applied before GMime builds its tree ---- */
-
+/*
+ * payload_write() streams rcpt_to and recipients[] one element at a time
+ * (a tree of 100,000 recipients held ~1 KB each): the same text as the
+ * whole tree, compact or indented, one recipient or three.
+ */
 static void check_envelope_streamed(struct envelope *e, const struct envelope_rcpt *r,
                                     const struct message_bytes *m, const json_t *auth)
 {
