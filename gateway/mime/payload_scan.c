@@ -171,16 +171,8 @@ static int add_piece(struct pctx *c, size_t orig, size_t len, bool inserted)
 		c->pieces[c->n_pieces - 1].len += len;
 		return 0;
 	}
-	if (c->n_pieces == c->cap_pieces) {
-		size_t cap = c->cap_pieces ? c->cap_pieces * 2 : 16;
-		struct ppiece *p = realloc(c->pieces, cap * sizeof(*p));
-		if (!p)
-			return -1;
-		c->pieces = p;
-		c->cap_pieces = cap;
-	}
-	c->pieces[c->n_pieces++] = (struct ppiece){.orig = orig, .len = len, .inserted = inserted};
-	return 0;
+	return pscan_insert_piece(c, c->n_pieces,
+	                          (struct ppiece){.orig = orig, .len = len, .inserted = inserted});
 }
 
 /* Reads the boundary value at p (after "boundary"); false when it cannot be read. */
