@@ -8,6 +8,7 @@
  * Must never: grow a buffer past its ceiling (b->max), or leave it in a
  * state that pbuf_free() cannot release.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,4 +50,23 @@ void pbuf_free(struct pbuf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+}
+
+/*
+ * items (an array of *cap elements of size bytes, n used) with room for one
+ * more: itself, or moved and doubled from first elements. NULL when out of
+ * memory or past what size_t counts; items is then unchanged and still
+ * the caller's.
+ */
+void *parray_room(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return items;
+	size_t want = *cap ? *cap * 2 : first;
+	if (want < *cap || want > SIZE_MAX / size)
+		return NULL;
+	void *p = realloc(items, want * size);
+	if (p)
+		*cap = want;
+	return p;
 }

@@ -71,14 +71,11 @@ void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len)
 {
-	if (c->n_deferred == c->cap_deferred) {
-		size_t cap = c->cap_deferred ? c->cap_deferred * 2 : 8;
-		struct pdeferred *d = realloc(c->deferred, cap * sizeof(*d));
-		if (!d)
-			return -1;
-		c->deferred = d;
-		c->cap_deferred = cap;
-	}
+	struct pdeferred *d =
+	    parray_room(c->deferred, &c->cap_deferred, c->n_deferred, sizeof(*d), 8);
+	if (!d)
+		return -1;
+	c->deferred = d;
 	c->deferred[c->n_deferred++] = (struct pdeferred){
 	    .placeholder = placeholder, .part = part, .raw = raw, .raw_len = raw_len};
 	return 0;

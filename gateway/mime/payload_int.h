@@ -34,6 +34,8 @@ struct pbuf {
 int pbuf_add(struct pbuf *b, const void *p, size_t n);
 int pbuf_reserve(struct pbuf *b, size_t n);
 void pbuf_free(struct pbuf *b);
+/* items with room for one more element, or NULL (payload_buf.c). */
+void *parray_room(void *items, size_t *cap, size_t n, size_t size, size_t first);
 
 /* payload_utf8.c: UTF-8 (RFC 3629) validation and repair; calls payload_buf.c only. */
 size_t putf8_seq(const unsigned char *s, size_t len, size_t *sub); /* 1..4, or 0: invalid */

@@ -438,14 +438,11 @@ static bool plain_field(const char *p, size_t len)
 
 static int add_hidden(struct pctx *c, size_t at, size_t len, size_t name_len)
 {
-	if (c->n_hidden == c->cap_hidden) {
-		size_t cap = c->cap_hidden ? c->cap_hidden * 2 : 16;
-		struct phidden *h = realloc(c->hidden, cap * sizeof(*h));
-		if (!h)
-			return -1;
-		c->hidden = h;
-		c->cap_hidden = cap;
-	}
+	struct phidden *h =
+	    parray_room(c->hidden, &c->cap_hidden, c->n_hidden, sizeof(*c->hidden), 16);
+	if (!h)
+		return -1;
+	c->hidden = h;
 	c->hidden[c->n_hidden++] = (struct phidden){.at = at, .len = len, .name_len = name_len};
 	return 0;
 }
@@ -624,14 +621,10 @@ static size_t scan_lines(struct scan *s, size_t *kept)
 
 int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p)
 {
-	if (c->n_pieces == c->cap_pieces) {
-		size_t cap = c->cap_pieces ? c->cap_pieces * 2 : 16;
-		struct ppiece *np = realloc(c->pieces, cap * sizeof(*np));
-		if (!np)
-			return -1;
-		c->pieces = np;
-		c->cap_pieces = cap;
-	}
+	struct ppiece *a = parray_room(c->pieces, &c->cap_pieces, c->n_pieces, sizeof(*a), 16);
+	if (!a)
+		return -1;
+	c->pieces = a;
 	memmove(c->pieces + i + 1, c->pieces + i, (c->n_pieces - i) * sizeof(*c->pieces));
 	c->pieces[i] = p;
 	c->n_pieces++;
