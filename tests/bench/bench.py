@@ -232,9 +232,9 @@ def scenarios(a):
         ("20x29KB-multipart", {}, ("loadgen", "-s", 20, "-m", 2000 if q else 10000, "-F",
                                    HERE / "multipart.eml"), "ok", 250),
         # A message as a mailbox receives it (tests/bench/delivered.eml): 34 header fields
-        # (five Received, Authentication-Results, ARC, DKIM-Signature, list fields) over the
-        # same 5 KB of text. The 5 KB message above has 7; each field is a GMime header
-        # object, decoded and freed, and a JSON member.
+        # (five Received, Authentication-Results, ARC, DKIM-Signature, list fields) over about
+        # 5 KB of text. The 5 KB message above has 7; each field is a JSON member, and those
+        # the payload builds members from are a GMime header object too (payload_scan.c).
         ("20x8KB-delivered", {}, ("loadgen", "-s", 20, "-m", n5, "-F", HERE / "delivered.eml"),
          "ok", 250),
         ("new-conn-per-msg", {}, ("source-newconn", 20, 2000 if q else 10000, 5120), "ok", 250),
