@@ -275,7 +275,8 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 	if (null_path)
 		sig(&s, "null-reverse-path", K_HUMAN);
 	if (m) {
-		const char *subject = g_mime_message_get_subject(m);
+		char *hidden = pscan_hidden_value(c, m, "Subject");
+		const char *subject = hidden ? hidden : g_mime_message_get_subject(m);
 		struct fields f;
 		read_fields(m, &f);
 		headers(&s, &f);
@@ -287,6 +288,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		if (vacation)
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
+		free(hidden);
 		if (bsubj)
 			sig(&s, "subject:bounce", K_HUMAN);
 		const char *rp = f.v[F_RETURN_PATH];

@@ -80,12 +80,10 @@ static json_t *first_or_null(json_t *list)
 	return r;
 }
 
-static json_t *date_json(struct pctx *c, GMimeMessage *m)
+static json_t *date_json_of(struct pctx *c, const char *orig, GDateTime *d)
 {
-	const char *orig = g_mime_object_get_header(GMIME_OBJECT(m), "Date");
 	if (!orig)
 		return json_null();
-	GDateTime *d = g_mime_message_get_date(m);
 	json_t *iso = json_null();
 	if (d) {
 		GDateTime *u = g_date_time_to_utc(d);
@@ -103,6 +101,22 @@ static json_t *date_json(struct pctx *c, GMimeMessage *m)
 		pctx_warn(c, "invalid_date", "Date header could not be parsed: %.100s", orig);
 	}
 	return json_pack("{s:o, s:o}", "iso", iso, "original", ptext_json0(c, orig, "Date"));
+}
+
+/*
+ * GMime's message date is that of the last Date field (g_mime_message_get_date);
+ * one left out of its input is the only one, parsed here by the same function.
+ */
+static json_t *date_json(struct pctx *c, GMimeMessage *m)
+{
+	char *own = pscan_hidden_value(c, m, "Date");
+	GDateTime *own_d = own ? g_mime_utils_header_decode_date(own) : NULL;
+	json_t *r = date_json_of(c, own ? own : g_mime_object_get_header(GMIME_OBJECT(m), "Date"),
+	                         own ? own_d : g_mime_message_get_date(m));
+	if (own_d)
+		g_date_time_unref(own_d);
+	free(own);
+	return r;
 }
 
 static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
@@ -292,19 +306,39 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 	return a;
 }
 
+/* GMime's message id is the last Message-ID field's; one left out of its input is the only one. */
+static json_t *message_id_json(struct pctx *c, GMimeMessage *m)
+{
+	char *own = pscan_hidden_value(c, m, "Message-ID");
+	char *id = own ? g_mime_utils_decode_message_id(own) : NULL;
+	const char *mid = own ? id : m ? g_mime_message_get_message_id(m) : NULL;
+	json_t *r = mid ? ptext_json0(c, mid, "Message-ID") : json_null();
+	g_free(id);
+	free(own);
+	return r;
+}
+
+/* The first Subject field, decoded (message.subject). */
+static json_t *subject_json(struct pctx *c, GMimeMessage *m)
+{
+	char *own = pscan_hidden_value(c, m, "Subject");
+	GMimeHeaderList *hl = m && !own ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
+	GMimeHeader *sh = hl ? g_mime_header_list_get_header(hl, "Subject") : NULL;
+	char *dec = NULL;
+	const char *subject = own ? own : sh ? decoded_value(c, sh, &dec) : NULL;
+	json_t *r = subject ? ptext_json0(c, subject, "Subject") : json_null();
+	free(dec);
+	free(own);
+	return r;
+}
+
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out)
 {
-	const char *mid = m ? g_mime_message_get_message_id(m) : NULL;
-	GMimeHeaderList *hl = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
-	GMimeHeader *sh = hl ? g_mime_header_list_get_header(hl, "Subject") : NULL;
-	char *own = NULL;
-	const char *subject = sh ? decoded_value(c, sh, &own) : NULL;
 	json_t *irt = msgids(c, m, "In-Reply-To");
 
-	set(c, out, "message_id", mid ? ptext_json0(c, mid, "Message-ID") : json_null());
+	set(c, out, "message_id", message_id_json(c, m));
 	set(c, out, "date", m ? date_json(c, m) : json_null());
-	set(c, out, "subject", subject ? ptext_json0(c, subject, "Subject") : json_null());
-	free(own);
+	set(c, out, "subject", subject_json(c, m));
 	set(c, out, "from", addresses(c, m, GMIME_ADDRESS_TYPE_FROM));
 	set(c, out, "sender", first_or_null(addresses(c, m, GMIME_ADDRESS_TYPE_SENDER)));
 	set(c, out, "reply_to", addresses(c, m, GMIME_ADDRESS_TYPE_REPLY_TO));

@@ -117,6 +117,7 @@ struct phidden {
 	size_t at;       /* offset of its first byte in the input */
 	size_t len;      /* its bytes, continuation lines and last line ending included */
 	size_t name_len; /* the name, which the colon follows at once */
+	bool put_back;   /* a field of the name came again: GMime is shown it after all */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -328,6 +329,12 @@ int pscan_message(struct pctx *c, size_t len);
 size_t pscan_orig_offset(const struct pctx *c, size_t gmime_offset);
 /* Puts p at index i of c->pieces (the caller keeps them in input order). */
 int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p);
+/*
+ * The value GMime would give the field `name` of m's own header section
+ * when payload_scan.c left that field out of GMime's input (the field then
+ * occurs once there): unfolded, malloc'd; NULL when GMime was shown it.
+ */
+char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);

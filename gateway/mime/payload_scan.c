@@ -153,6 +153,9 @@ struct scan {
 	bool section_full;   /* max_header_section_size reached */
 	bool skipping_field;
 	size_t skip_from; /* SIZE_MAX: not in a skipped range */
+	/* per once_names[] in the top section: fields seen, and the one left out (index + 1) */
+	uint32_t once_seen[3];
+	size_t once_hidden[3];
 };
 
 enum { SEEN_TYPE = 1, SEEN_TE = 2, SEEN_DISPOSITION = 4 };
@@ -348,12 +351,13 @@ static void message_type(struct scan *s, const char *p, size_t n)
  * caps whole (else the usual path cuts it, as before). GMime must be shown
  * at least one field of the section: with none (all hidden, the rest cut)
  * its input could be empty, which is no message to GMime, so then the first
- * hidden field is shown after all (show_first_hidden()). Its bytes count
- * against the caps as if shown. A field read through
- * GMime must never be here: the address, date, subject and id fields, the
- * Content-* fields, and those the classification reads
- * (payload_classify.c: Return-Path, List-Id, List-Post, List-Unsubscribe,
- * Precedence, the auto-reply fields).
+ * hidden field is shown after all (show_needed()). Its bytes count
+ * against the caps as if shown. MIME-Version is here too: neither GMime's
+ * parser nor the payload reads it. A field read through GMime must never
+ * be here: the address and id-list fields, the Content-* fields, and those
+ * the classification reads (payload_classify.c: Return-Path, List-Id,
+ * List-Post, List-Unsubscribe, Precedence, the auto-reply fields); the
+ * subject, date and Message-ID are once_names[] below.
  */
 static const char *const hidden_names[] = {
     "Received",
@@ -382,10 +386,37 @@ static const char *const hidden_names[] = {
     "Thread-Index",
     "X-MS-Has-Attach",
     "X-MS-TNEF-Correlator",
+    "MIME-Version",
 };
 static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam", "X-Spam-"};
 
-/* The length of p's field name when it is one of hidden_names[], else 0. */
+/*
+ * Fields GMime reads into the message object, each allowed once (RFC 5322
+ * section 3.6; GMime warns when one repeats): left out like those above
+ * only while the section holds one of the name. A second puts the first
+ * back (pscan_message()), so GMime sees both and warns as before.
+ * payload_headers.c reads one left out from the bytes, through the GMime
+ * functions GMime itself would have applied (phead_hidden_value()).
+ */
+static const char *const once_names[] = {"Subject", "Date", "Message-ID"};
+
+/* Which of once_names[] the field whose first line is p[0..n) is (white space before its colon
+ * allowed), or -1. */
+static int once_index(const char *p, size_t n)
+{
+	for (int i = 0; i < (int)(sizeof(once_names) / sizeof(once_names[0])); i++)
+		if (field_is(p, n, once_names[i]))
+			return i;
+	return -1;
+}
+
+/* p[0..k) (no NUL in it) is name, in any case: the first byte rules out most names at once. */
+static bool name_is(const char *p, size_t k, const char *name)
+{
+	return ((p[0] ^ name[0]) & ~0x20) == 0 && strncasecmp(p, name, k) == 0 && name[k] == '\0';
+}
+
+/* The length of p's field name when it is one of hidden_names[] or once_names[], else 0. */
 static size_t hidden_name(const char *p, size_t n)
 {
 	size_t k = 0;
@@ -394,7 +425,10 @@ static size_t hidden_name(const char *p, size_t n)
 	if (k == 0 || k >= n || p[k] != ':')
 		return 0;
 	for (size_t i = 0; i < sizeof(hidden_names) / sizeof(hidden_names[0]); i++)
-		if (strlen(hidden_names[i]) == k && strncasecmp(p, hidden_names[i], k) == 0)
+		if (name_is(p, k, hidden_names[i]))
+			return k;
+	for (size_t i = 0; i < sizeof(once_names) / sizeof(once_names[0]); i++)
+		if (name_is(p, k, once_names[i]))
 			return k;
 	for (size_t i = 0; i < sizeof(hidden_prefixes) / sizeof(hidden_prefixes[0]); i++) {
 		size_t l = strlen(hidden_prefixes[i]);
@@ -447,11 +481,28 @@ static int add_hidden(struct pctx *c, size_t at, size_t len, size_t name_len)
 	return 0;
 }
 
+/*
+ * A field of once_names[] in the top section: a second of the name marks
+ * the first left out, if it was, to be put back. Returns whether this one
+ * may be left out (it is the first).
+ */
+static bool once_field(struct scan *s, int once)
+{
+	if (once < 0)
+		return true;
+	if (s->once_seen[once]++ == 0)
+		return true;
+	if (s->once_hidden[once])
+		s->c->hidden[s->once_hidden[once] - 1].put_back = true;
+	s->once_hidden[once] = 0;
+	return false;
+}
+
 /* The field whose first line is p[0..n) (full with its line ending): left out of GMime's input? */
-static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
+static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, int once)
 {
 	const struct payload_options *o = s->c->opt;
-	if (!s->top)
+	if (!s->top || !once_field(s, once))
 		return false;
 	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n);
 	if (!name)
@@ -460,6 +511,8 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
 	if (len > o->max_header_field_size || s->section_bytes + len > o->max_header_section_size ||
 	    !plain_field(p, len) || add_hidden(s->c, at, len, name) < 0)
 		return false;
+	if (once >= 0)
+		s->once_hidden[once] = s->c->n_hidden;
 	s->section_bytes += len;
 	s->skipping_field = true; /* its continuation lines are left out with it */
 	return true;
@@ -469,6 +522,7 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full)
 static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
 {
 	const struct payload_options *o = s->c->opt;
+	int once = s->top ? once_index(p, n) : -1;
 	unsigned kind = field_is(p, n, "Content-Type")                ? SEEN_TYPE
 	                : field_is(p, n, "Content-Transfer-Encoding") ? SEEN_TE
 	                : field_is(p, n, "Content-Disposition")       ? SEEN_DISPOSITION
@@ -499,7 +553,11 @@ static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
 		          o->max_header_field_size);
 	}
 	s->skipping_field = !keep;
-	if (!keep || hide_field(s, p, n, full))
+	if (!keep) {
+		once_field(s, once); /* cut, but counted: the first of the name goes back */
+		return false;
+	}
+	if (hide_field(s, p, n, full, once))
 		return false;
 	s->top_shown |= s->top;
 	s->seen |= kind;
@@ -632,13 +690,12 @@ int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p)
 }
 
 /*
- * GMime was shown no field of the message's own header section: the first
- * field left out goes back into its input, in its place among the pieces
- * (and GMime's input then reaches at least its end).
+ * Field k left out goes back into GMime's input after all, in its place
+ * among the pieces (and GMime's input then reaches at least its end).
  */
-static int show_first_hidden(struct pctx *c)
+static int show_hidden(struct pctx *c, size_t k)
 {
-	const struct phidden h = c->hidden[0];
+	const struct phidden h = c->hidden[k];
 	size_t i = 0;
 	while (i < c->n_pieces && c->pieces[i].orig < h.at)
 		i++;
@@ -646,9 +703,26 @@ static int show_first_hidden(struct pctx *c)
 		return -1;
 	if (c->gm_end < h.at + h.len)
 		c->gm_end = h.at + h.len;
-	memmove(c->hidden, c->hidden + 1, (c->n_hidden - 1) * sizeof(*c->hidden));
+	memmove(c->hidden + k, c->hidden + k + 1, (c->n_hidden - k - 1) * sizeof(*c->hidden));
 	c->n_hidden--;
 	return 0;
+}
+
+/*
+ * The fields of once_names[] whose name came again go back; and when GMime
+ * was shown no field of the message's own header section, the first left
+ * out does.
+ */
+static int show_needed(struct pctx *c, bool shown)
+{
+	for (size_t k = c->n_hidden; k-- > 0;) {
+		if (!c->hidden[k].put_back)
+			continue;
+		if (show_hidden(c, k) < 0)
+			return -1;
+		shown = true;
+	}
+	return c->n_hidden && !shown ? show_hidden(c, 0) : 0;
 }
 
 int pscan_message(struct pctx *c, size_t len)
@@ -666,7 +740,47 @@ int pscan_message(struct pctx *c, size_t len)
 	c->gm_end = end;
 	if (add_piece(c, kept, end > kept ? end - kept : 0, false) < 0)
 		return -1;
-	return c->n_hidden && !s.top_shown ? show_first_hidden(c) : 0;
+	return show_needed(c, s.top_shown);
+}
+
+/*
+ * g_mime_utils_header_unfold() of raw[0..len): white space and line breaks
+ * at either end go, CR and LF inside go, tabs and spaces inside stay. For
+ * printable ASCII without an encoded-word that is GMime's value of the
+ * field. out has room for len + 1 bytes.
+ */
+static void gmime_unfold(const char *raw, size_t len, char *out)
+{
+	size_t i = 0, end = len, n = 0;
+	while (i < end && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\r' || raw[i] == '\n'))
+		i++;
+	while (end > i && (raw[end - 1] == ' ' || raw[end - 1] == '\t' || raw[end - 1] == '\r' ||
+	                   raw[end - 1] == '\n'))
+		end--;
+	for (; i < end; i++)
+		if (raw[i] != '\r' && raw[i] != '\n')
+			out[n++] = raw[i];
+	out[n] = '\0';
+}
+
+char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
+{
+	size_t nl = strlen(name);
+	if (!m || m != c->m)
+		return NULL;
+	for (size_t i = 0; i < c->n_hidden; i++) {
+		const struct phidden *h = &c->hidden[i];
+		const char *f = c->msg->data + h->at;
+		if (h->name_len != nl || g_ascii_strncasecmp(f, name, nl) != 0)
+			continue;
+		char *u = malloc(h->len - nl);
+		if (u)
+			gmime_unfold(f + nl + 1, h->len - nl - 1, u);
+		else
+			c->oom = 1;
+		return u;
+	}
+	return NULL;
 }
 
 size_t pscan_orig_offset(const struct pctx *c, size_t off)

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,8 +70,10 @@ def inclusive(dump):
 
 
 def find(costs, fn):
+    """fn's inclusive cost; "file.c:name" also matches "???:name" (a build without -g)."""
+    bare = "???:" + fn.split(":")[-1]
     hits = [v for k, v in costs.items() if k == fn or k.endswith(":" + fn) or
-            k.endswith(fn)]
+            k.endswith(fn) or k == bare]
     return max(hits) if hits else 0
 
 
@@ -81,6 +84,8 @@ def main():
     ap.add_argument("--file", type=pathlib.Path, help="the message to send (loadgen -F); "
                     "default: loadgen's 5 KB text message")
     ap.add_argument("--raw", action="store_true", help='the route with format = "raw"')
+    ap.add_argument("--keep", type=pathlib.Path, help="copy the callgrind dump here "
+                    "(for callgrind_annotate by function)")
     a = ap.parse_args()
     build = a.build.resolve()
     send = ["-F", str(a.file.resolve())] if a.file else []
@@ -111,6 +116,8 @@ def main():
         if res["replies"] != {"250": a.messages} or not dumps:
             sys.exit(f"instructions.py: the run failed: {res}")
         costs, total = inclusive(dumps[0])
+        if a.keep:
+            shutil.copyfile(dumps[0], a.keep)
     n = a.messages
     sha = find(costs, "SHA256_Update")
     print(f"{n} messages ({a.file.name if a.file else '5 KB text'}"

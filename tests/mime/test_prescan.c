@@ -205,8 +205,9 @@ static void check_hidden_fields(void)
 	           "From: a@example.com\r\nReceived: from inner.example.net\r\n\r\ninner\r\n"
 	           "--B--\r\n");
 	hidden_names_of(&b, &o, names, sizeof(names));
-	CHECK_STR(names,
-	          "Received Received dkim-signature X-MS-Exchange-Organization-SCL X-Mailer");
+	CHECK_STR(
+	    names,
+	    "Received Received dkim-signature X-MS-Exchange-Organization-SCL X-Mailer Subject");
 	json_t *root = build_with(&b, &o);
 	json_t *h = json_object_get(msg_of(root), "headers");
 	CHECK_INT((long)json_array_size(h), 13);
@@ -267,12 +268,8 @@ static void check_hidden_never(void)
 	                                   "To",
 	                                   "Cc",
 	                                   "Bcc",
-	                                   "Subject",
-	                                   "Date",
-	                                   "Message-ID",
 	                                   "In-Reply-To",
 	                                   "References",
-	                                   "MIME-Version",
 	                                   "Content-Type",
 	                                   "Return-Path",
 	                                   "List-Id",
@@ -297,6 +294,46 @@ static void check_hidden_never(void)
 	}
 }
 
+static void check_same_payload(const char *p, size_t len, const struct payload_options *o,
+                               const char *what);
+
+/*
+ * Subject, Date and Message-ID are left out only while the section holds
+ * one of the name: GMime warns when one repeats, so a second (shown, left
+ * out or cut by the caps) puts the first back.
+ */
+static void check_hidden_once(void)
+{
+	static const struct {
+		const char *fields, *hidden;
+	} cases[] = {
+	    {"Subject: s\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\nMessage-ID: <a@b>\r\n",
+	     "Subject Date Message-ID"},
+	    {"Subject: one\r\nSubject: two\r\n", ""},
+	    {"subject: one\r\nSUBJECT : two\r\nDate: d\r\n", "Date"},
+	    {"Subject: =?utf-8?q?caf=C3=A9?=\r\nSubject: plain\r\n", ""},
+	    {"Message-ID: <a@b>\r\nX-Mailer: m\r\nMessage-ID: <c@d>\r\nSubject: s\r\n",
+	     "X-Mailer Subject"},
+	    {"Date: d\r\nX-Long: long long long long long long long long long long long long\r\n"
+	     "Date: long long long long long long long long long long long long long long\r\n",
+	     ""},
+	};
+	struct payload_options o;
+	payload_options_default(&o);
+	o.max_header_field_size = 64;
+	char names[512];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mbuf b = {0};
+		mb_add(&b, "From: a@example.com\r\n");
+		mb_add(&b, cases[i].fields);
+		mb_add(&b, "\r\nbody\r\n");
+		hidden_names_of(&b, &o, names, sizeof(names));
+		CHECK_STR(names, cases[i].hidden);
+		check_same_payload(b.p, b.len, &o, cases[i].fields);
+		free(b.p);
+	}
+}
+
 /* The payload of b under o, with (0) or without (PSKIP_HIDE) fields left out of GMime. */
 static void payload_of(const char *p, size_t len, const struct payload_options *o, unsigned skip,
                        struct test_buf *out)
@@ -313,8 +350,10 @@ static void check_same_payload(const char *p, size_t len, const struct payload_o
 	payload_of(p, len, o, PSKIP_HIDE, &shown);
 	payload_of(p, len, o, 0, &hidden);
 	if (shown.len != hidden.len || memcmp(shown.p, hidden.p, shown.len) != 0) {
-		fprintf(stderr, "%s: the payload changed when fields were left out of GMime\n",
-		        what);
+		fprintf(stderr,
+		        "%s: the payload changed when fields were left out of GMime\n"
+		        "input:\n%.*s\nall shown:\n%.*s\nleft out:\n%.*s\n",
+		        what, (int)len, p, (int)shown.len, shown.p, (int)hidden.len, hidden.p);
 		CHECK(0);
 	}
 	test_buf_free(&shown);
@@ -350,10 +389,15 @@ static void check_fixtures_same(const char *dir)
 static void random_field(struct mbuf *b, uint32_t *r)
 {
 	static const char *const names[] = {
-	    "Received", "DKIM-Signature", "X-Mailer",    "List-Archive", "X-Spam-Score",
-	    "ARC-Seal", "From",           "To",          "Subject",      "Date",
-	    "Cc",       "List-Id",        "Return-Path", "Content-Type", "X-Other"};
+	    "Received",   "DKIM-Signature", "X-Mailer",    "List-Archive", "X-Spam-Score",
+	    "ARC-Seal",   "From",           "To",          "Subject",      "Date",
+	    "Cc",         "List-Id",        "Return-Path", "Content-Type", "X-Other",
+	    "Message-ID", "MIME-Version",   "subject",     "DATE"};
 	static const char *const values[] = {"plain value",
+	                                     "  spaced \t  words  ",
+	                                     "<id@example.com>",
+	                                     "not a date",
+	                                     "Auto: out of office",
 	                                     "caf\xC3\xA9",
 	                                     "=?utf-8?q?caf=C3=A9?=",
 	                                     "a@example.com",
@@ -405,6 +449,7 @@ int main(int argc, char **argv)
 	check_hidden_fields();
 	check_hidden_fields_bounds();
 	check_hidden_never();
+	check_hidden_once();
 	check_generated_same();
 	if (argc > 1)
 		check_fixtures_same(argv[1]);
