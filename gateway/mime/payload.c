@@ -327,10 +327,7 @@ static void release(struct pctx *c)
 		if (!c->deferred[i].borrowed)
 			free(c->deferred[i].text);
 	free(c->deferred);
-	free(c->pieces);
-	free(c->hidden);
-	c->pieces = NULL;
-	c->hidden = NULL;
+	pscan_free(c);
 	c->m = NULL;
 	c->arr = NULL;
 	c->deferred = NULL;
@@ -349,6 +346,7 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	GMimeParserOptions *po = g_mime_parser_options_new();
 	g_mime_parser_options_set_fallback_charsets(po, fallback_charsets);
 	g_mime_parser_options_set_warning_callback(po, parser_warning, c);
+	c->po = po;
 	c->m = parse(c, po, &c->arr);
 
 	json_t *message = message_json(c, c->m);
@@ -370,6 +368,7 @@ static json_t *build(struct pctx *c, const struct envelope *env, const json_t *a
 	put(c, root, "message", message);
 	put(c, root, "warnings", json_incref(c->warnings));
 	g_mime_parser_options_free(po);
+	c->po = NULL;
 	json_decref(c->warnings);
 	if (root && c->oom) {
 		json_decref(root);

@@ -397,10 +397,12 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 	if (!b.rcpts || !m)
 		return b.rcpts ? (json_decref(b.rcpts), json_null()) : NULL;
 	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	GMimeHeader *h = hl ? g_mime_header_list_get_header(hl, "To") : NULL;
-	b.self_to = h ? g_mime_header_get_value(h) : NULL;
-	h = hl ? g_mime_header_list_get_header(hl, "From") : NULL;
-	b.self_from = h ? g_mime_header_get_value(h) : NULL;
+	char *hidden_to = pscan_hidden_value(c, m, "To"),
+	     *hidden_from = pscan_hidden_value(c, m, "From");
+	GMimeHeader *h = hl && !hidden_to ? g_mime_header_list_get_header(hl, "To") : NULL;
+	b.self_to = hidden_to ? hidden_to : h ? g_mime_header_get_value(h) : NULL;
+	h = hl && !hidden_from ? g_mime_header_list_get_header(hl, "From") : NULL;
+	b.self_from = hidden_from ? hidden_from : h ? g_mime_header_get_value(h) : NULL;
 	walk(&b, g_mime_message_get_mime_part(m), 0);
 	bool from_text = false;
 	if (json_array_size(b.rcpts) == 0 && text) {
@@ -425,5 +427,7 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 	                      : json_array_size(b.rcpts) ? "rfc3464"
 	                                                 : "none");
 	g_free(b.orig_id);
+	free(hidden_to);
+	free(hidden_from);
 	return o;
 }

@@ -75,6 +75,7 @@ static const char *const field_names[F_MAX] = {
 /* The raw value of the first of each field (leading white space skipped), or NULL. */
 struct fields {
 	const char *v[F_MAX];
+	char *own_from; /* From's raw value when payload_scan.c left it out of GMime's input */
 };
 
 /*
@@ -82,9 +83,14 @@ struct fields {
  * most fields (Received, DKIM-Signature, Content-Type ...) are told apart
  * from the ten by their first letter alone.
  */
-static void read_fields(GMimeMessage *m, struct fields *f)
+static void read_fields(struct pctx *c, GMimeMessage *m, struct fields *f)
 {
 	memset(f, 0, sizeof(*f));
+	f->own_from = pscan_hidden_raw(c, m, "From");
+	const char *from = f->own_from;
+	while (from && (*from == ' ' || *from == '\t' || *from == '\r' || *from == '\n'))
+		from++;
+	f->v[F_FROM] = from;
 	GMimeHeaderList *l = g_mime_object_get_header_list(GMIME_OBJECT(m));
 	int n = l ? g_mime_header_list_get_count(l) : 0;
 	for (int i = 0; i < n; i++) {
@@ -278,7 +284,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		char *hidden = pscan_hidden_value(c, m, "Subject");
 		const char *subject = hidden ? hidden : g_mime_message_get_subject(m);
 		struct fields f;
-		read_fields(m, &f);
+		read_fields(c, m, &f);
 		headers(&s, &f);
 		report(&s, g_mime_message_get_mime_part(m), 0);
 		bool daemon = daemon_sender(&f);
@@ -289,6 +295,8 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
 		free(hidden);
+		free(f.own_from);
+		f.v[F_FROM] = NULL;
 		if (bsubj)
 			sig(&s, "subject:bounce", K_HUMAN);
 		const char *rp = f.v[F_RETURN_PATH];

@@ -62,10 +62,14 @@ static int add_mailboxes(struct pctx *c, json_t *a, InternetAddressList *l, cons
 	return 0;
 }
 
+/* A field left out of GMime's input was parsed by payload_scan.c, as GMime would have. */
 static json_t *addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType type)
 {
 	json_t *a = json_array();
-	if (a && m && add_mailboxes(c, a, g_mime_message_get_addresses(m, type), NULL, 0) < 0) {
+	InternetAddressList *l = pscan_hidden_addresses(c, m, type);
+	if (!l && m)
+		l = g_mime_message_get_addresses(m, type);
+	if (a && m && add_mailboxes(c, a, l, NULL, 0) < 0) {
 		json_decref(a);
 		return NULL;
 	}

@@ -86,10 +86,11 @@ struct pctx {
 	bool crlf;         /* the input uses CRLF line endings */
 	struct pdeferred *deferred;
 	size_t n_deferred, cap_deferred;
-	int oom;               /* sticky: an allocation failed somewhere */
-	GMimeMessage *m;       /* NULL when GMime found no message at all */
-	GByteArray *arr;       /* borrows msg->data for GMime's stream; freed after m */
-	struct ppiece *pieces; /* what GMime reads, in order (payload_scan.c) */
+	int oom;                /* sticky: an allocation failed somewhere */
+	GMimeMessage *m;        /* NULL when GMime found no message at all */
+	GByteArray *arr;        /* borrows msg->data for GMime's stream; freed after m */
+	GMimeParserOptions *po; /* GMime's parser options (payload.c build()); NULL in some tests */
+	struct ppiece *pieces;  /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
 	size_t gm_end;          /* GMime's input stops at this offset of the input */
 	struct phidden *hidden; /* top-level fields GMime was not shown (payload_scan.c) */
@@ -118,6 +119,8 @@ struct phidden {
 	size_t len;      /* its bytes, continuation lines and last line ending included */
 	size_t name_len; /* the name, which the colon follows at once */
 	bool put_back;   /* a field of the name came again: GMime is shown it after all */
+	int addr_type;   /* an address field: its GMimeAddressType, else -1 */
+	InternetAddressList *addrs; /* an address field: its list, as GMime parses it (owned) */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -335,6 +338,12 @@ int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p);
  * occurs once there): unfolded, malloc'd; NULL when GMime was shown it.
  */
 char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name);
+/* The same field's raw value (after the colon, line ending included), malloc'd, or NULL. */
+char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name);
+/* The address list of a field of type t left out of GMime's input (borrowed), or NULL. */
+InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t);
+/* Frees c->pieces and c->hidden with the address lists the latter holds. */
+void pscan_free(struct pctx *c);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);

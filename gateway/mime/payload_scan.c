@@ -133,6 +133,22 @@ static bool bset_has(const struct bset *b, uint32_t h, const char *s, size_t len
 	return false;
 }
 
+/*
+ * Fields GMime reads into the message object, each allowed once (RFC 5322
+ * section 3.6; GMime warns when one repeats): left out like hidden_names[]
+ * only while the section holds one of the name. A second puts the first
+ * back (pscan_message()), so GMime sees both and warns as before.
+ * payload_headers.c, payload_classify.c and payload_bounce.c read one left
+ * out from the bytes (pscan_hidden_value()), through the GMime functions
+ * GMime itself would have applied. The address fields follow in
+ * GMimeAddressType's order from ONCE_ADDRESS; each is parsed here, as
+ * GMime's message would parse it, and left out only when that parse warns
+ * about nothing (a warning keeps its place among GMime's).
+ */
+static const char *const once_names[] = {"Subject",  "Date", "Message-ID", "Sender", "From",
+                                         "Reply-To", "To",   "Cc",         "Bcc"};
+enum { ONCE_ADDRESS = 3, N_ONCE = sizeof(once_names) / sizeof(once_names[0]) };
+
 struct scan {
 	struct pctx *c;
 	const char *p;
@@ -154,8 +170,8 @@ struct scan {
 	bool skipping_field;
 	size_t skip_from; /* SIZE_MAX: not in a skipped range */
 	/* per once_names[] in the top section: fields seen, and the one left out (index + 1) */
-	uint32_t once_seen[3];
-	size_t once_hidden[3];
+	uint32_t once_seen[N_ONCE];
+	size_t once_hidden[N_ONCE];
 };
 
 enum { SEEN_TYPE = 1, SEEN_TE = 2, SEEN_DISPOSITION = 4 };
@@ -390,21 +406,11 @@ static const char *const hidden_names[] = {
 };
 static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam", "X-Spam-"};
 
-/*
- * Fields GMime reads into the message object, each allowed once (RFC 5322
- * section 3.6; GMime warns when one repeats): left out like those above
- * only while the section holds one of the name. A second puts the first
- * back (pscan_message()), so GMime sees both and warns as before.
- * payload_headers.c reads one left out from the bytes, through the GMime
- * functions GMime itself would have applied (phead_hidden_value()).
- */
-static const char *const once_names[] = {"Subject", "Date", "Message-ID"};
-
 /* Which of once_names[] the field whose first line is p[0..n) is (white space before its colon
  * allowed), or -1. */
 static int once_index(const char *p, size_t n)
 {
-	for (int i = 0; i < (int)(sizeof(once_names) / sizeof(once_names[0])); i++)
+	for (int i = 0; i < N_ONCE; i++)
 		if (field_is(p, n, once_names[i]))
 			return i;
 	return -1;
@@ -427,7 +433,7 @@ static size_t hidden_name(const char *p, size_t n)
 	for (size_t i = 0; i < sizeof(hidden_names) / sizeof(hidden_names[0]); i++)
 		if (name_is(p, k, hidden_names[i]))
 			return k;
-	for (size_t i = 0; i < sizeof(once_names) / sizeof(once_names[0]); i++)
+	for (size_t i = 0; i < N_ONCE; i++)
 		if (name_is(p, k, once_names[i]))
 			return k;
 	for (size_t i = 0; i < sizeof(hidden_prefixes) / sizeof(hidden_prefixes[0]); i++) {
@@ -470,15 +476,44 @@ static bool plain_field(const char *p, size_t len)
 	return true;
 }
 
-static int add_hidden(struct pctx *c, size_t at, size_t len, size_t name_len)
+static int add_hidden(struct pctx *c, struct phidden f)
 {
 	struct phidden *h =
 	    parray_room(c->hidden, &c->cap_hidden, c->n_hidden, sizeof(*c->hidden), 16);
 	if (!h)
 		return -1;
 	c->hidden = h;
-	c->hidden[c->n_hidden++] = (struct phidden){.at = at, .len = len, .name_len = name_len};
+	c->hidden[c->n_hidden++] = f;
 	return 0;
+}
+
+static void count_warning(gint64 offset, GMimeParserWarning code, const char *item, gpointer data)
+{
+	(void)offset, (void)code, (void)item;
+	(*(unsigned *)data)++;
+}
+
+/*
+ * The list GMime's message would make of an address field's raw value
+ * v[0..len) (internet_address_list_parse() with the same options, as its
+ * message_update_addresses() does), or NULL when that parse warns.
+ */
+static InternetAddressList *quiet_addresses(struct pctx *c, const char *v, size_t len)
+{
+	if (!c->po)
+		return NULL;
+	char *raw = g_strndup(v, len);
+	unsigned warned = 0;
+	GMimeParserWarningFunc cb = g_mime_parser_options_get_warning_callback(c->po);
+	g_mime_parser_options_set_warning_callback(c->po, count_warning, &warned);
+	InternetAddressList *l = internet_address_list_parse(c->po, raw);
+	g_mime_parser_options_set_warning_callback(c->po, cb, c); /* build() registers it with c */
+	g_free(raw);
+	if (l && warned) {
+		g_object_unref(l);
+		l = NULL;
+	}
+	return l;
 }
 
 /*
@@ -509,8 +544,20 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, int
 		return false;
 	size_t at = (size_t)(p - s->p), len = field_end(s, at + full) - at;
 	if (len > o->max_header_field_size || s->section_bytes + len > o->max_header_section_size ||
-	    !plain_field(p, len) || add_hidden(s->c, at, len, name) < 0)
+	    !plain_field(p, len))
 		return false;
+	struct phidden f = {.at = at, .len = len, .name_len = name, .addr_type = -1};
+	if (once >= ONCE_ADDRESS) {
+		f.addrs = quiet_addresses(s->c, p + name + 1, len - name - 1);
+		if (!f.addrs)
+			return false;
+		f.addr_type = once - ONCE_ADDRESS;
+	}
+	if (add_hidden(s->c, f) < 0) {
+		if (f.addrs)
+			g_object_unref(f.addrs);
+		return false;
+	}
 	if (once >= 0)
 		s->once_hidden[once] = s->c->n_hidden;
 	s->section_bytes += len;
@@ -703,6 +750,8 @@ static int show_hidden(struct pctx *c, size_t k)
 		return -1;
 	if (c->gm_end < h.at + h.len)
 		c->gm_end = h.at + h.len;
+	if (h.addrs)
+		g_object_unref(h.addrs); /* GMime parses it now */
 	memmove(c->hidden + k, c->hidden + k + 1, (c->n_hidden - k - 1) * sizeof(*c->hidden));
 	c->n_hidden--;
 	return 0;
@@ -763,24 +812,62 @@ static void gmime_unfold(const char *raw, size_t len, char *out)
 	out[n] = '\0';
 }
 
-char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
+static const struct phidden *hidden_field(struct pctx *c, GMimeMessage *m, const char *name)
 {
 	size_t nl = strlen(name);
 	if (!m || m != c->m)
 		return NULL;
 	for (size_t i = 0; i < c->n_hidden; i++) {
 		const struct phidden *h = &c->hidden[i];
-		const char *f = c->msg->data + h->at;
-		if (h->name_len != nl || g_ascii_strncasecmp(f, name, nl) != 0)
-			continue;
-		char *u = malloc(h->len - nl);
-		if (u)
-			gmime_unfold(f + nl + 1, h->len - nl - 1, u);
-		else
-			c->oom = 1;
-		return u;
+		if (h->name_len == nl && g_ascii_strncasecmp(c->msg->data + h->at, name, nl) == 0)
+			return h;
 	}
 	return NULL;
+}
+
+static char *hidden_copy(struct pctx *c, GMimeMessage *m, const char *name, bool unfold)
+{
+	const struct phidden *h = hidden_field(c, m, name);
+	if (!h)
+		return NULL;
+	const char *v = c->msg->data + h->at + h->name_len + 1;
+	size_t n = h->len - h->name_len - 1;
+	char *u = malloc(n + 1);
+	if (!u)
+		c->oom = 1;
+	else if (unfold)
+		gmime_unfold(v, n, u);
+	else
+		memcpy(u, v, n), u[n] = '\0';
+	return u;
+}
+
+char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
+{
+	return hidden_copy(c, m, name, true);
+}
+
+char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name)
+{
+	return hidden_copy(c, m, name, false);
+}
+
+InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t)
+{
+	const struct phidden *h = hidden_field(c, m, once_names[ONCE_ADDRESS + (int)t]);
+	return h ? h->addrs : NULL;
+}
+
+void pscan_free(struct pctx *c)
+{
+	for (size_t i = 0; i < c->n_hidden; i++)
+		if (c->hidden[i].addrs)
+			g_object_unref(c->hidden[i].addrs);
+	free(c->hidden);
+	free(c->pieces);
+	c->hidden = NULL;
+	c->pieces = NULL;
+	c->n_hidden = c->n_pieces = 0;
 }
 
 size_t pscan_orig_offset(const struct pctx *c, size_t off)
