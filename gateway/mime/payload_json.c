@@ -22,6 +22,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "payload_int.h"
 
@@ -29,12 +32,29 @@
 #define MAX_DEPTH     64    /* the payload nests 5 deep; a caller's auth object may add a few */
 #define GIVE_BACK_MIN (1u << 20) /* bodies shorter than this are written in one piece */
 
-/* Bytes from s that need no JSON escaping, eight at a time (SWAR). */
+/*
+ * Bytes from s that need no JSON escaping: sixteen at a time with SSE2
+ * (the bytes at most 0x1f are those min(v, 0x1f) leaves unchanged), else
+ * eight at a time (SWAR); the rest one by one.
+ */
 static size_t clean_run(const char *s, size_t len)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	size_t i = 0;
 
+#ifdef __SSE2__
+	const __m128i ctl_max = _mm_set1_epi8(0x1f), quote16 = _mm_set1_epi8('"'),
+	              bslash16 = _mm_set1_epi8('\\');
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i hit = _mm_or_si128(
+		    _mm_cmpeq_epi8(_mm_min_epu8(v, ctl_max), v),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, quote16), _mm_cmpeq_epi8(v, bslash16)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+#endif
 	for (; i + 8 <= len; i += 8) {
 		uint64_t v;
 		memcpy(&v, s + i, 8);

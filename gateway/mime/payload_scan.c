@@ -302,18 +302,9 @@ static bool delimiter(struct scan *s, const char *p, size_t n, bool *end)
 	return found;
 }
 
-static bool field_is(const char *p, size_t n, const char *name)
-{
-	size_t l = strlen(name);
-	if (n <= l || strncasecmp(p, name, l) != 0)
-		return false;
-	size_t k = l;
-	while (k < n && wsp(p[k]))
-		k++;
-	return k < n && p[k] == ':';
-}
-
-static bool is_field(const char *p, size_t n)
+/* The length of the name of the field whose first line is p[0..n): white space may precede the
+ * colon. */
+static size_t field_name(const char *p, size_t n)
 {
 	size_t k = 0;
 	while (k < n && p[k] > 32 && p[k] < 127 && p[k] != ':')
@@ -321,7 +312,19 @@ static bool is_field(const char *p, size_t n)
 	size_t name = k;
 	while (k < n && wsp(p[k]))
 		k++;
-	return name > 0 && k < n && p[k] == ':';
+	return k < n && p[k] == ':' ? name : 0;
+}
+
+/* p[0..k) (no NUL in it) is name, in any case: the first byte rules out most names at once. */
+static bool name_is(const char *p, size_t k, const char *name)
+{
+	return k && ((p[0] ^ name[0]) & ~0x20) == 0 && strncasecmp(p, name, k) == 0 &&
+	       name[k] == '\0';
+}
+
+static bool is_field(const char *p, size_t n)
+{
+	return field_name(p, n) > 0;
 }
 
 static void skip_begin(struct scan *s, size_t at)
@@ -406,28 +409,21 @@ static const char *const hidden_names[] = {
 };
 static const char *const hidden_prefixes[] = {"X-MS-Exchange-", "X-Microsoft-Antispam", "X-Spam-"};
 
-/* Which of once_names[] the field whose first line is p[0..n) is (white space before its colon
- * allowed), or -1. */
-static int once_index(const char *p, size_t n)
+/* Which of once_names[] the field named p[0..k) is, or -1. */
+static int once_index(const char *p, size_t k)
 {
 	for (int i = 0; i < N_ONCE; i++)
-		if (field_is(p, n, once_names[i]))
+		if (name_is(p, k, once_names[i]))
 			return i;
 	return -1;
 }
 
-/* p[0..k) (no NUL in it) is name, in any case: the first byte rules out most names at once. */
-static bool name_is(const char *p, size_t k, const char *name)
+/*
+ * k, the length of p's field name, when the name is one of hidden_names[]
+ * or once_names[] and the colon follows it at once; else 0.
+ */
+static size_t hidden_name(const char *p, size_t n, size_t k)
 {
-	return ((p[0] ^ name[0]) & ~0x20) == 0 && strncasecmp(p, name, k) == 0 && name[k] == '\0';
-}
-
-/* The length of p's field name when it is one of hidden_names[] or once_names[], else 0. */
-static size_t hidden_name(const char *p, size_t n)
-{
-	size_t k = 0;
-	while (k < n && p[k] > 32 && p[k] < 127 && p[k] != ':')
-		k++;
 	if (k == 0 || k >= n || p[k] != ':')
 		return 0;
 	for (size_t i = 0; i < sizeof(hidden_names) / sizeof(hidden_names[0]); i++)
@@ -534,12 +530,12 @@ static bool once_field(struct scan *s, int once)
 }
 
 /* The field whose first line is p[0..n) (full with its line ending): left out of GMime's input? */
-static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, int once)
+static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, size_t k, int once)
 {
 	const struct payload_options *o = s->c->opt;
 	if (!s->top || !once_field(s, once))
 		return false;
-	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n);
+	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n, k);
 	if (!name)
 		return false;
 	size_t at = (size_t)(p - s->p), len = field_end(s, at + full) - at;
@@ -569,11 +565,12 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, int
 static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
 {
 	const struct payload_options *o = s->c->opt;
-	int once = s->top ? once_index(p, n) : -1;
-	unsigned kind = field_is(p, n, "Content-Type")                ? SEEN_TYPE
-	                : field_is(p, n, "Content-Transfer-Encoding") ? SEEN_TE
-	                : field_is(p, n, "Content-Disposition")       ? SEEN_DISPOSITION
-	                                                              : 0;
+	size_t k = field_name(p, n);
+	int once = s->top ? once_index(p, k) : -1;
+	unsigned kind = name_is(p, k, "Content-Type")                ? SEEN_TYPE
+	                : name_is(p, k, "Content-Transfer-Encoding") ? SEEN_TE
+	                : name_is(p, k, "Content-Disposition")       ? SEEN_DISPOSITION
+	                                                             : 0;
 	bool keep = true;
 	s->section_fields++;
 	s->field_bytes = full;
@@ -604,7 +601,7 @@ static bool header_field(struct scan *s, const char *p, size_t n, size_t full)
 		once_field(s, once); /* cut, but counted: the first of the name goes back */
 		return false;
 	}
-	if (hide_field(s, p, n, full, once))
+	if (hide_field(s, p, n, full, k, once))
 		return false;
 	s->top_shown |= s->top;
 	s->seen |= kind;
