@@ -193,7 +193,7 @@ static void add_raw(struct pctx *c, json_t *message)
 			raw = json_stringn_nocheck(b.p ? b.p : "", b.len);
 		pbuf_free(&b);
 	}
-	if (!raw || json_object_set_new(message, "raw", raw) < 0)
+	if (!raw || json_object_set_new_nocheck(message, "raw", raw) < 0)
 		c->oom = 1;
 }
 

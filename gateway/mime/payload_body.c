@@ -264,12 +264,13 @@ static int attachment_content(struct walk *w, json_t *a, struct pdeferred *d)
 	} else if (want) {
 		content = json_stringn_nocheck(b.p ? b.p : "", b.len);
 	}
-	if (json_object_set_new(a, "size", json_integer((json_int_t)m.size)) < 0 ||
-	    json_object_set_new(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 || !content) {
+	if (json_object_set_new_nocheck(a, "size", json_integer((json_int_t)m.size)) < 0 ||
+	    json_object_set_new_nocheck(a, "sha256", json_stringn(hex, 2 * mdlen)) < 0 ||
+	    !content) {
 		json_decref(content); /* not in the tree yet: out of memory must not leak it */
 		goto out;
 	}
-	if (json_object_set_new(a, "content", content) < 0)
+	if (json_object_set_new_nocheck(a, "content", content) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -633,10 +634,10 @@ int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out)
 	json_t *html = body_json(&w, &w.html, w.has_html);
 	pbuf_free(&w.text);
 	pbuf_free(&w.html);
-	if (!text || !html || json_object_set_new(out, "text", text) < 0 ||
-	    json_object_set_new(out, "html", html) < 0 ||
-	    json_object_set_new(out, "attachments", w.attachments) < 0 ||
-	    json_object_set_new(out, "attachment_count", json_integer(w.n_attachments)) < 0)
+	if (!text || !html || json_object_set_new_nocheck(out, "text", text) < 0 ||
+	    json_object_set_new_nocheck(out, "html", html) < 0 ||
+	    json_object_set_new_nocheck(out, "attachments", w.attachments) < 0 ||
+	    json_object_set_new_nocheck(out, "attachment_count", json_integer(w.n_attachments)) < 0)
 		c->oom = 1;
 	return c->oom ? -1 : 0;
 }

@@ -326,8 +326,8 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 	static const char *const keys[] = {"kind", "signals"};
 	json_t *v[] = {json_string_nocheck(kind_names[s.kind]), s.signals};
 	json_t *o = pctx_object(keys, v, 2);
-	if (!o || !bounce || json_object_set_new(out, "classification", o) < 0 ||
-	    json_object_set_new(out, "bounce", bounce) < 0)
+	if (!o || !bounce || json_object_set_new_nocheck(out, "classification", o) < 0 ||
+	    json_object_set_new_nocheck(out, "bounce", bounce) < 0)
 		c->oom = 1;
 	return c->oom ? -1 : 0;
 }

@@ -20,7 +20,7 @@
 
 static int set(struct pctx *c, json_t *o, const char *key, json_t *v)
 {
-	if (!v || json_object_set_new(o, key, v) < 0) {
+	if (!v || json_object_set_new_nocheck(o, key, v) < 0) {
 		c->oom = 1;
 		return -1;
 	}

@@ -280,6 +280,7 @@ struct preply {
 	bool sig_is_trailer; /* "Sent from my iPhone" rather than "-- " */
 	int quoted;          /* 1 quoted history removed, 0 none found, -1 not looked (limit) */
 	const char *method;  /* static: how the boundary was found */
+	bool every_test;     /* in: no prose fast path (payload_reply.c prose()); tests compare */
 };
 int preply_extract(const char *s, size_t len, size_t max_scan, struct preply *out);
 void preply_free(struct preply *r);

@@ -201,6 +201,12 @@ static bool quote_header_text(struct pline t)
 	return t.n > 2 && digit && t.p[t.n - 2] == '>' && memchr(t.p, '@', t.n) != NULL;
 }
 
+/* How a quote header ends, on its last line: a colon, or "wrote" (quote_header()). */
+static bool header_end(struct pline u)
+{
+	return ends_colon(u) || (u.n >= 5 && ascii_ieq(u.p + u.n - 5, "wrote", 5));
+}
+
 /* Lines a quote header at i spans (1 to 3, joined when wrapped), 0 for none. */
 static int quote_header(const struct pline *l, size_t n, size_t i, char *scratch)
 {
@@ -212,10 +218,8 @@ static int quote_header(const struct pline *l, size_t n, size_t i, char *scratch
 	/* cheap first: a wrapped header ends with a colon (or "wrote") on one of the next 2 lines
 	 */
 	bool ends = false;
-	for (size_t k = i + 1; k < n && k <= i + 2 && !ends; k++) {
-		struct pline u = trim(l[k]);
-		ends = ends_colon(u) || (u.n >= 5 && ascii_ieq(u.p + u.n - 5, "wrote", 5));
-	}
+	for (size_t k = i + 1; k < n && k <= i + 2 && !ends; k++)
+		ends = header_end(trim(l[k]));
 	if (!ends || !(header_prefix(t) || (has_digit_or_at(t) && !strchr(".!?", t.p[t.n - 1])) ||
 	               any_of(t.p, t.n, wrote_words)))
 		return 0;
@@ -725,9 +729,34 @@ static enum step keep_line(struct cut *c, size_t *i)
 	return STEP_ON;
 }
 
+/*
+ * Most lines of a reply are prose, and none of cut_line()'s tests can fire
+ * on one: it is not quoted and opens no marker ('>', '-', '*', '_': quote
+ * marks, forward markers, "-----Original Message-----"), names no field in
+ * the first 40 bytes (no ':' there, nor the full-width colon's first byte:
+ * header_block()), is no trailer, and neither it nor the next two lines end
+ * as a quote header does (quote_header() looks no further). Such a line is
+ * kept without running the tests one by one; every_test turns this off.
+ */
+static bool prose(const struct cut *c, size_t i)
+{
+	struct pline t = trim(c->l[i]);
+	if (c->out->every_test || t.n == 0 || memchr(">-*_", t.p[0], 4))
+		return false;
+	size_t head = t.n < 40 ? t.n : 40;
+	if (memchr(t.p, ':', head) || memchr(t.p, 0xef, head) || header_end(t))
+		return false;
+	for (size_t k = i + 1; k < c->n && k <= i + 2; k++)
+		if (header_end(trim(c->l[k])))
+			return false;
+	return !trailer(t);
+}
+
 /* Looks at line *i and moves *i past what it decided about. */
 static enum step cut_line(struct cut *c, size_t *i)
 {
+	if (prose(c, *i))
+		return keep_line(c, i);
 	struct pline t = trim(c->l[*i]);
 	int h;
 	if (!c->out->quoted && forward_marker(t))
@@ -961,12 +990,12 @@ int preply_message(struct pctx *c, GMimeMessage *m, struct pbuf *text, bool *has
 		json_decref(reply);
 		reply = preply_json(c, text->p ? text->p : "", text->len, NULL);
 	}
-	if (!reply || json_object_set_new(out, "reply", reply) < 0 ||
-	    json_object_set_new(out, "text_from_html", json_boolean(from_html)) < 0)
+	if (!reply || json_object_set_new_nocheck(out, "reply", reply) < 0 ||
+	    json_object_set_new_nocheck(out, "text_from_html", json_boolean(from_html)) < 0)
 		return -1;
 	if (c->skip & PSKIP_CLASSIFY)
-		return json_object_set_new(out, "classification", json_null()) < 0 ||
-		               json_object_set_new(out, "bounce", json_null()) < 0
+		return json_object_set_new_nocheck(out, "classification", json_null()) < 0 ||
+		               json_object_set_new_nocheck(out, "bounce", json_null()) < 0
 		           ? -1
 		           : 0;
 	return pclassify_message(c, m, *has_text && text->p ? text->p : NULL,

@@ -4,6 +4,10 @@
  * test_helpdesk_suites.py. Reads "FORMAT<TAB>PATH" lines on stdin (FORMAT:
  * text, html or eml) and writes one JSON object per line:
  * {"text", "signature", "quoted", "method"} as in message.reply.
+ *
+ * Each text and html input is extracted twice, with the prose fast path
+ * and with every test run on every line (preply.every_test): a difference
+ * exits 3, so the suites also show the fast path decides as the tests do.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +62,20 @@ static json_t *reply_of(const struct preply *r)
 	    r->method);
 }
 
+static json_t *extract(const char *s, size_t len, bool html, bool cut, const struct phtml_text *h,
+                       bool every_test)
+{
+	struct preply r = {.every_test = every_test};
+	json_t *o = NULL;
+	if (preply_extract(s, len, DEFAULT_MAX_REPLY_SCAN, &r) == 0) {
+		if (html)
+			preply_html_adjust(&r, cut, h->saw_blockquote);
+		o = reply_of(&r);
+	}
+	preply_free(&r);
+	return o;
+}
+
 static json_t *run(const char *fmt, char *p, size_t n)
 {
 	if (!strcmp(fmt, "eml")) {
@@ -68,7 +86,6 @@ static json_t *run(const char *fmt, char *p, size_t n)
 		return r ? r : json_null();
 	}
 	n = unix_lines(p, n);
-	struct preply r = {0};
 	const char *s = p;
 	size_t len = n;
 	struct phtml_text h;
@@ -80,13 +97,13 @@ static json_t *run(const char *fmt, char *p, size_t n)
 		s = h.text.p ? h.text.p : "";
 		len = preply_html_len(&h, &cut);
 	}
-	json_t *o = NULL;
-	if (preply_extract(s, len, DEFAULT_MAX_REPLY_SCAN, &r) == 0) {
-		if (html)
-			preply_html_adjust(&r, cut, h.saw_blockquote);
-		o = reply_of(&r);
+	json_t *o = extract(s, len, html, cut, &h, false),
+	       *slow = extract(s, len, html, cut, &h, true);
+	if (!json_equal(o, slow)) {
+		fprintf(stderr, "reply_driver: the prose fast path changed the reply\n");
+		exit(3);
 	}
-	preply_free(&r);
+	json_decref(slow);
 	pbuf_free(&h.text);
 	return o;
 }

@@ -15,6 +15,7 @@
 #include "payload_int.h"
 #include "payload_test.h"
 #include "rfc4648_vectors.h"
+#include "test_rand.h"
 
 static void check_utf8(void)
 {
@@ -672,6 +673,87 @@ static void check_envelope(void)
 	json_decref(root);
 }
 
+static bool same_reply(const struct preply *a, const struct preply *b)
+{
+	return a->quoted == b->quoted && !strcmp(a->method, b->method) &&
+	       a->has_sig == b->has_sig && a->text.n == b->text.n &&
+	       (a->text.n == 0 || !memcmp(a->text.p, b->text.p, a->text.n)) &&
+	       a->sig.len == b->sig.len &&
+	       (a->sig.len == 0 || !memcmp(a->sig.p, b->sig.p, a->sig.len));
+}
+
+/*
+ * payload_reply.c keeps a prose line without running its tests one by one
+ * (prose()): over generated bodies of lines that trip those tests, near
+ * misses and prose, the reply is the same as with every test run.
+ */
+static void check_reply_prose_same(void)
+{
+	static const char *const lines[] = {
+	    "Thanks, that works for me.",
+	    "I will look at it tomorrow",
+	    "Sent from my iPhone",
+	    "Sent from my phone, sorry",
+	    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com> wrote:",
+	    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com>",
+	    "wrote:",
+	    "Ann Example wrote",
+	    "> quoted text",
+	    "  > indented quote",
+	    "-- ",
+	    "--",
+	    "-----Original Message-----",
+	    "From: Ann <ann@example.com>",
+	    "Sent: Monday, December 2, 2026 10:00 AM",
+	    "To: Bob",
+	    "Subject: Re: order",
+	    "---------- Forwarded message ---------",
+	    "Begin forwarded message:",
+	    "Note: the meeting moved",
+	    "Am 02.12.2026 um 10:00 schrieb Ann:",
+	    "2026-12-02 10:00 GMT+01:00 Ann <ann@example.com>:",
+	    "*From:* Ann",
+	    "___",
+	    "",
+	    "   ",
+	    "Best regards",
+	    "Ann",
+	    "\xe5\x8f\x91\xe4\xbb\xb6\xe4\xba\xba\xef\xbc\x9a Ann",
+	    "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84iPhone\xe5\x8f\x91\xe9\x80\x81",
+	    "Gesendet von meinem iPhone",
+	    "a line that ends with a colon:",
+	    "Did you see what she wrote",
+	    /* quote headers wrapped over two and three lines */
+	    "On Monday 2 December 2026 Ann Example\n<ann@example.com> wrote:",
+	    "On Monday 2 December 2026\nAnn Example\n<ann@example.com> wrote:",
+	    "Le lundi 2 d\xc3\xa9\x63\x65mbre 2026, Ann Example\n<ann@example.com>\na "
+	    "\xc3\xa9\x63rit :",
+	};
+	uint32_t r = TEST_RAND_SEED;
+	char body[4096];
+	for (int i = 0; i < 20000; i++) {
+		size_t len = 0, n = 1 + test_rand(&r) % 12;
+		for (size_t k = 0; k < n; k++) {
+			const char *l = lines[test_rand(&r) % (sizeof(lines) / sizeof(lines[0]))];
+			size_t ll = strlen(l);
+			memcpy(body + len, l, ll);
+			len += ll;
+			if (k + 1 < n || test_rand(&r) % 2)
+				body[len++] = '\n';
+		}
+		struct preply fast = {0}, slow = {.every_test = true};
+		CHECK(preply_extract(body, len, 1 << 20, &fast) == 0);
+		CHECK(preply_extract(body, len, 1 << 20, &slow) == 0);
+		if (!same_reply(&fast, &slow)) {
+			fprintf(stderr, "the prose fast path changed the reply of:\n%.*s\n",
+			        (int)len, body);
+			CHECK(0);
+		}
+		preply_free(&fast);
+		preply_free(&slow);
+	}
+}
+
 int main(void)
 {
 	pgmime_init();
@@ -685,6 +767,7 @@ int main(void)
 	check_write_equals_build();
 	check_long_body();
 	check_reply_shapes();
+	check_reply_prose_same();
 	check_given_back();
 	check_mapped_input();
 	check_limits();
