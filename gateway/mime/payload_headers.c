@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include "payload_int.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define ADDRESS_MAX 10000 /* entries per address field; a bound against pathological lists */
 
@@ -132,14 +135,41 @@ static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
  * RFC 5322 unfolding of raw[0..len): CRLF (or LF) before white space goes;
  * leading and trailing space too. out has room for len + 1 bytes.
  */
+/* Bytes from p before the first CR, LF or NUL, sixteen at a time. */
+static size_t line_run(const char *p, size_t len)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i hit =
+		    _mm_or_si128(_mm_cmpeq_epi8(v, cr),
+		                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, nul)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+#endif
+	while (i < len && p[i] != '\r' && p[i] != '\n' && p[i])
+		i++;
+	return i;
+}
+
 static size_t unfold_n(const char *raw, size_t len, char *out)
 {
 	size_t n = 0, i = 0;
 	while (i < len && (raw[i] == ' ' || raw[i] == '\t'))
 		i++;
-	for (; i < len && raw[i]; i++)
-		if (raw[i] != '\r' && raw[i] != '\n')
-			out[n++] = raw[i];
+	while (i < len) { /* the runs between line breaks; a NUL ends the value */
+		size_t r = line_run(raw + i, len - i);
+		memcpy(out + n, raw + i, r);
+		n += r;
+		i += r;
+		if (i >= len || !raw[i])
+			break;
+		i++;
+	}
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
 		n--;
 	out[n] = '\0';

@@ -230,6 +230,15 @@ static int put(void *arg, const char *p, size_t n)
 	return 0;
 }
 
+/* One character: most of the punctuation, without a call to memcpy. */
+static int put_ch(struct fast *f, char ch)
+{
+	if (f->len == sizeof(f->buf) && flush(f) < 0)
+		return -1;
+	f->buf[f->len++] = ch;
+	return 0;
+}
+
 /* jansson's dump_indent(): a newline and depth * indent spaces, or one space */
 static int indent(struct fast *f, size_t depth, bool space)
 {
@@ -243,7 +252,7 @@ static int indent(struct fast *f, size_t depth, bool space)
 				return -1;
 		return 0;
 	}
-	return space && !f->compact ? put(f, " ", 1) : 0;
+	return space && !f->compact ? put_ch(f, ' ') : 0;
 }
 
 /* Escaped straight into the output buffer: strings are most of the output. */
@@ -320,9 +329,9 @@ static int text_value(struct fast *f, struct pdeferred *d)
 
 static int string(struct fast *f, const char *s, size_t len)
 {
-	if (put(f, "\"", 1) < 0 || escaped(f, s, len) < 0)
+	if (put_ch(f, '"') < 0 || escaped(f, s, len) < 0)
 		return -1;
-	return put(f, "\"", 1);
+	return put_ch(f, '"');
 }
 
 static int value(struct fast *f, json_t *v, size_t depth);
@@ -334,7 +343,7 @@ static int list(struct fast *f, enum pdefer_list kind, size_t depth)
 
 	if (n == 0)
 		return put(f, "[]", 2);
-	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
+	if (put_ch(f, '[') < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_t *el = penv_list_item(f->c, kind, i);
@@ -342,11 +351,11 @@ static int list(struct fast *f, enum pdefer_list kind, size_t depth)
 		json_decref(el);
 		if (rc < 0)
 			return -1;
-		if (i + 1 < n ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		if (i + 1 < n ? put_ch(f, ',') < 0 || indent(f, depth + 1, true) < 0
 		              : indent(f, depth, false) < 0)
 			return -1;
 	}
-	return put(f, "]", 1);
+	return put_ch(f, ']');
 }
 
 static int deferred(struct fast *f, json_t *v, size_t depth)
@@ -357,10 +366,10 @@ static int deferred(struct fast *f, json_t *v, size_t depth)
 			continue;
 		if (d->list)
 			return list(f, d->list, depth);
-		if (put(f, "\"", 1) < 0)
+		if (put_ch(f, '"') < 0)
 			return -1;
 		int rc = d->text ? text_value(f, d) : pbody_stream_content(f->c, d, put, f);
-		return rc < 0 ? -1 : put(f, "\"", 1);
+		return rc < 0 ? -1 : put_ch(f, '"');
 	}
 	return 1;
 }
@@ -373,7 +382,7 @@ static int object(struct fast *f, json_t *v, size_t depth)
 
 	if (!it)
 		return put(f, "{}", 2);
-	if (put(f, "{", 1) < 0 || indent(f, depth + 1, false) < 0)
+	if (put_ch(f, '{') < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	while (it) {
 		key = json_object_iter_key(it);
@@ -384,11 +393,11 @@ static int object(struct fast *f, json_t *v, size_t depth)
 		    put(f, f->compact ? ":" : ": ", f->compact ? 1 : 2) < 0 ||
 		    value(f, child, depth + 1) < 0)
 			return -1;
-		if (it ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		if (it ? put_ch(f, ',') < 0 || indent(f, depth + 1, true) < 0
 		       : indent(f, depth, false) < 0)
 			return -1;
 	}
-	return put(f, "}", 1);
+	return put_ch(f, '}');
 }
 
 static int array(struct fast *f, json_t *v, size_t depth)
@@ -397,16 +406,16 @@ static int array(struct fast *f, json_t *v, size_t depth)
 
 	if (n == 0)
 		return put(f, "[]", 2);
-	if (put(f, "[", 1) < 0 || indent(f, depth + 1, false) < 0)
+	if (put_ch(f, '[') < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (value(f, json_array_get(v, i), depth + 1) < 0)
 			return -1;
-		if (i + 1 < n ? put(f, ",", 1) < 0 || indent(f, depth + 1, true) < 0
+		if (i + 1 < n ? put_ch(f, ',') < 0 || indent(f, depth + 1, true) < 0
 		              : indent(f, depth, false) < 0)
 			return -1;
 	}
-	return put(f, "]", 1);
+	return put_ch(f, ']');
 }
 
 /* A value jansson formats its own way (reals): ask jansson for its text. */
