@@ -327,6 +327,7 @@ static void release(struct pctx *c)
 		if (!c->deferred[i].borrowed)
 			free(c->deferred[i].text);
 	free(c->deferred);
+	phead_free(c);
 	pscan_free(c);
 	c->m = NULL;
 	c->arr = NULL;

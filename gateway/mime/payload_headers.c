@@ -290,11 +290,81 @@ static size_t offset_of(struct pctx *c, GMimeHeaderList *l, int i, int n)
 	return off < 0 ? SIZE_MAX - 1 : pscan_orig_offset(c, (size_t)off);
 }
 
+/* One field of message.headers: a plain one's name and raw value, or a GMime header. */
+struct hfield {
+	const char *name, *raw;
+	size_t name_len, raw_len;
+	GMimeHeader *g; /* NULL: plain */
+};
+
+static int add_href(struct pctx *c, struct phref r)
+{
+	struct phref *a = parray_room(c->hrefs, &c->cap_hrefs, c->n_hrefs, sizeof(*a), 16);
+	if (!a) {
+		json_decref(r.built);
+		return -1;
+	}
+	c->hrefs = a;
+	c->hrefs[c->n_hrefs++] = r;
+	return 0;
+}
+
+/*
+ * Field f of message.headers: into the array a or, when a is NULL
+ * (deferred), into c->hrefs, written by payload_json.c at dump time
+ * without a tree of its own. A field GMime parsed is built now either way:
+ * its warnings keep their order, and GMime may replace its raw value
+ * before the dump (a Content-Type it corrects).
+ */
+static void add_field(struct pctx *c, json_t *a, struct hfield f)
+{
+	if (a) {
+		json_t *v = f.g ? header_json(c, f.g)
+		                : plain_header_jsonn(c, f.name, f.name_len, f.raw, f.raw_len);
+		if (json_array_append_new(a, v) < 0)
+			c->oom = 1;
+		return;
+	}
+	struct phref r = {
+	    .name = f.name, .name_len = f.name_len, .raw = f.raw, .raw_len = f.raw_len};
+	if (f.g && !(r.built = header_json(c, f.g)))
+		c->oom = 1;
+	else if (add_href(c, r) < 0)
+		c->oom = 1;
+}
+
 /* A field GMime was not shown (payload_scan.c hide_field()): plain ASCII, from the input. */
-static json_t *hidden_json(struct pctx *c, const struct phidden *h)
+static struct hfield hidden_field(struct pctx *c, const struct phidden *h)
 {
 	const char *f = c->msg->data + h->at;
-	return plain_header_jsonn(c, f, h->name_len, f + h->name_len + 1, h->len - h->name_len - 1);
+	return (struct hfield){.name = f,
+	                       .name_len = h->name_len,
+	                       .raw = f + h->name_len + 1,
+	                       .raw_len = h->len - h->name_len - 1};
+}
+
+static struct hfield gmime_field(GMimeHeaderList *l, int i)
+{
+	return (struct hfield){.g = g_mime_header_list_get_header_at(l, i)};
+}
+
+/*
+ * The array, or (payload_write() with our serialiser, the message's own
+ * fields) a placeholder whose entries pjson_write() writes from c->hrefs.
+ */
+static json_t *headers_array(struct pctx *c, GMimeMessage *m, bool *deferred)
+{
+	*deferred = false;
+	if (!c->defer_lists || !m || m != c->m) /* one list: the message's own */
+		return json_array();
+	json_t *p = json_string(PLACEHOLDER);
+	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	c->deferred[c->n_deferred - 1].list = PLIST_HEADERS;
+	*deferred = true;
+	return p;
 }
 
 /*
@@ -305,13 +375,14 @@ static json_t *hidden_json(struct pctx *c, const struct phidden *h)
  */
 static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 {
-	json_t *a = json_array();
+	bool deferred;
+	json_t *r = headers_array(c, m, &deferred), *a = deferred ? NULL : r;
 	GMimeHeaderList *hm = m ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
 	GMimeObject *body = m ? g_mime_message_get_mime_part(m) : NULL;
 	GMimeHeaderList *hb = body ? g_mime_object_get_header_list(body) : NULL;
 	int nm = hm ? g_mime_header_list_get_count(hm) : 0;
 	int nb = hb ? g_mime_header_list_get_count(hb) : 0;
-	size_t nh = m && m == c->m ? c->n_hidden : 0;
+	size_t nh = m && m == c->m ? c->n_hidden : 0, listed = 0;
 	int im = 0, ib = 0;
 	size_t ih = 0;
 
@@ -321,23 +392,29 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 		          (unsigned long long)nm + (unsigned long long)nb + nh,
 		          c->opt->max_header_count);
 	size_t om = offset_of(c, hm, im, nm), ob = offset_of(c, hb, ib, nb);
-	while (a && (im < nm || ib < nb || ih < nh) &&
-	       json_array_size(a) < c->opt->max_header_count) {
+	for (; r && (im < nm || ib < nb || ih < nh) && listed < c->opt->max_header_count;
+	     listed++) {
 		size_t oh = ih < nh ? c->hidden[ih].at : SIZE_MAX;
-		json_t *v;
 		if (ih < nh && oh < om && oh < ob) {
-			v = hidden_json(c, &c->hidden[ih++]);
+			add_field(c, a, hidden_field(c, &c->hidden[ih++]));
 		} else if (om <= ob) {
-			v = header_json(c, g_mime_header_list_get_header_at(hm, im++));
+			add_field(c, a, gmime_field(hm, im++));
 			om = offset_of(c, hm, im, nm);
 		} else {
-			v = header_json(c, g_mime_header_list_get_header_at(hb, ib++));
+			add_field(c, a, gmime_field(hb, ib++));
 			ob = offset_of(c, hb, ib, nb);
 		}
-		if (json_array_append_new(a, v) < 0)
-			c->oom = 1;
 	}
-	return a;
+	return r;
+}
+
+void phead_free(struct pctx *c)
+{
+	for (size_t i = 0; i < c->n_hrefs; i++)
+		json_decref(c->hrefs[i].built);
+	free(c->hrefs);
+	c->hrefs = NULL;
+	c->n_hrefs = c->cap_hrefs = 0;
 }
 
 /* GMime's message id is the last Message-ID field's; one left out of its input is the only one. */

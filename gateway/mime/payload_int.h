@@ -69,7 +69,18 @@ struct pdeferred {
 	 * (100,000 recipients as a tree would cost ~1 KB each): an array,
 	 * not a string. Only the fast serialiser writes these.
 	 */
-	enum pdefer_list { PLIST_NONE, PLIST_RCPT_TO, PLIST_RECIPIENTS } list;
+	enum pdefer_list { PLIST_NONE, PLIST_RCPT_TO, PLIST_RECIPIENTS, PLIST_HEADERS } list;
+};
+
+/*
+ * One entry of message.headers written at dump time (PLIST_HEADERS,
+ * payload_headers.c): a plain field, written from its name and raw value
+ * (unfolded as it is written), or one whose value was built already.
+ */
+struct phref {
+	const char *name, *raw; /* borrowed: the input's bytes or GMime's strings */
+	size_t name_len, raw_len;
+	json_t *built; /* owned; NULL for a plain field */
 };
 
 struct pctx {
@@ -92,7 +103,9 @@ struct pctx {
 	GMimeParserOptions *po; /* GMime's parser options (payload.c build()); NULL in some tests */
 	struct ppiece *pieces;  /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
-	size_t gm_end;          /* GMime's input stops at this offset of the input */
+	size_t gm_end;       /* GMime's input stops at this offset of the input */
+	struct phref *hrefs; /* message.headers when deferred (PLIST_HEADERS) */
+	size_t n_hrefs, cap_hrefs;
 	struct phidden *hidden; /* top-level fields GMime was not shown (payload_scan.c) */
 	size_t n_hidden, cap_hidden;
 	bool cut;         /* ...because of max_mime_parts: GMime's "truncated" is ours */
@@ -348,6 +361,8 @@ void pscan_free(struct pctx *c);
 
 /* payload_headers.c: the message's header fields. */
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);
+/* Frees c->hrefs and the values they hold. */
+void phead_free(struct pctx *c);
 
 /* payload_body.c: the MIME tree to text, html and attachments. */
 int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out);

@@ -336,20 +336,77 @@ static int string(struct fast *f, const char *s, size_t len)
 
 static int value(struct fast *f, json_t *v, size_t depth);
 
-/* A deferred envelope list: as array() writes it, one element built at a time. */
+/*
+ * A raw header value as payload_headers.c unfold_n() gives it, escaped:
+ * white space before the first line break and at the end goes, line
+ * breaks go, a NUL ends it.
+ */
+static int unfolded(struct fast *f, const char *raw, size_t len)
+{
+	const char *nul = memchr(raw, '\0', len);
+	size_t i = 0, end = nul ? (size_t)(nul - raw) : len;
+	while (i < end && (raw[i] == ' ' || raw[i] == '\t'))
+		i++;
+	while (end > i && (raw[end - 1] == ' ' || raw[end - 1] == '\t' || raw[end - 1] == '\r' ||
+	                   raw[end - 1] == '\n'))
+		end--;
+	while (i < end) {
+		size_t r = i;
+		while (r < end && raw[r] != '\r' && raw[r] != '\n')
+			r++;
+		if (escaped(f, raw + i, r - i) < 0)
+			return -1;
+		for (i = r; i < end && (raw[i] == '\r' || raw[i] == '\n'); i++)
+			;
+	}
+	return 0;
+}
+
+/* A plain entry of message.headers, as object() writes {"name": ..., "value": ...}. */
+static int plain_header(struct fast *f, const struct phref *h, size_t depth)
+{
+	const char *colon = f->compact ? ":" : ": ";
+	size_t cl = f->compact ? 1 : 2;
+	if (put_ch(f, '{') < 0 || indent(f, depth + 1, false) < 0 || string(f, "name", 4) < 0 ||
+	    put(f, colon, cl) < 0 || string(f, h->name, h->name_len) < 0 || put_ch(f, ',') < 0 ||
+	    indent(f, depth + 1, true) < 0 || string(f, "value", 5) < 0 || put(f, colon, cl) < 0 ||
+	    put_ch(f, '"') < 0 || unfolded(f, h->raw, h->raw_len) < 0 || put_ch(f, '"') < 0 ||
+	    indent(f, depth, false) < 0)
+		return -1;
+	return put_ch(f, '}');
+}
+
+static size_t list_len(const struct pctx *c, enum pdefer_list kind)
+{
+	if (kind == PLIST_HEADERS)
+		return c->n_hrefs;
+	return c->env ? c->env->n_rcpts : 0;
+}
+
+/* Element i of a deferred list, built (the envelope's) or written from its parts (headers). */
+static int list_item(struct fast *f, enum pdefer_list kind, size_t i, size_t depth)
+{
+	if (kind == PLIST_HEADERS) {
+		const struct phref *h = &f->c->hrefs[i];
+		return h->built ? value(f, h->built, depth) : plain_header(f, h, depth);
+	}
+	json_t *el = penv_list_item(f->c, kind, i);
+	int rc = el && !f->c->oom ? value(f, el, depth) : -1;
+	json_decref(el);
+	return rc;
+}
+
+/* A deferred list: as array() writes it, one element at a time. */
 static int list(struct fast *f, enum pdefer_list kind, size_t depth)
 {
-	size_t n = f->c->env ? f->c->env->n_rcpts : 0;
+	size_t n = list_len(f->c, kind);
 
 	if (n == 0)
 		return put(f, "[]", 2);
 	if (put_ch(f, '[') < 0 || indent(f, depth + 1, false) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *el = penv_list_item(f->c, kind, i);
-		int rc = el && !f->c->oom ? value(f, el, depth + 1) : -1;
-		json_decref(el);
-		if (rc < 0)
+		if (list_item(f, kind, i, depth + 1) < 0)
 			return -1;
 		if (i + 1 < n ? put_ch(f, ',') < 0 || indent(f, depth + 1, true) < 0
 		              : indent(f, depth, false) < 0)

@@ -730,13 +730,10 @@ static enum step keep_line(struct cut *c, size_t *i)
 }
 
 /*
- * Most lines of a reply are prose, and none of cut_line()'s tests can fire
- * on one: it is not quoted and opens no marker ('>', '-', '*', '_': quote
- * marks, forward markers, "-----Original Message-----"), names no field in
- * the first 40 bytes (no ':' there, nor the full-width colon's first byte:
- * header_block()), is no trailer, and neither it nor the next two lines end
- * as a quote header does (quote_header() looks no further). Such a line is
- * kept without running the tests one by one; every_test turns this off.
+ * A line none of cut_line()'s tests can fire on, kept without running them (every_test: run
+ * them): no quote mark or marker ('>', '-', '*', '_'), no field name (':' or the full-width
+ * colon's 0xef in 40 bytes: header_block()), no trailer, and neither it nor the next two lines
+ * (all quote_header() reads) end as a quote header does. Most lines of a reply are such prose.
  */
 static bool prose(const struct cut *c, size_t i)
 {

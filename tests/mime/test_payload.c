@@ -682,6 +682,48 @@ static bool same_reply(const struct preply *a, const struct preply *b)
 	       (a->sig.len == 0 || !memcmp(a->sig.p, b->sig.p, a->sig.len));
 }
 
+/* Lines for check_reply_prose_same(): what trips cut_line()'s tests, near misses, prose. */
+static const char *const reply_lines[] = {
+    "Thanks, that works for me.",
+    "I will look at it tomorrow",
+    "Sent from my iPhone",
+    "Sent from my phone, sorry",
+    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com> wrote:",
+    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com>",
+    "wrote:",
+    "Ann Example wrote",
+    "> quoted text",
+    "  > indented quote",
+    "-- ",
+    "--",
+    "-----Original Message-----",
+    "From: Ann <ann@example.com>",
+    "Sent: Monday, December 2, 2026 10:00 AM",
+    "To: Bob",
+    "Subject: Re: order",
+    "---------- Forwarded message ---------",
+    "Begin forwarded message:",
+    "Note: the meeting moved",
+    "Am 02.12.2026 um 10:00 schrieb Ann:",
+    "2026-12-02 10:00 GMT+01:00 Ann <ann@example.com>:",
+    "*From:* Ann",
+    "___",
+    "",
+    "   ",
+    "Best regards",
+    "Ann",
+    "\xe5\x8f\x91\xe4\xbb\xb6\xe4\xba\xba\xef\xbc\x9a Ann",
+    "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84iPhone\xe5\x8f\x91\xe9\x80\x81",
+    "Gesendet von meinem iPhone",
+    "a line that ends with a colon:",
+    "Did you see what she wrote",
+    /* quote headers wrapped over two and three lines */
+    "On Monday 2 December 2026 Ann Example\n<ann@example.com> wrote:",
+    "On Monday 2 December 2026\nAnn Example\n<ann@example.com> wrote:",
+    "Le lundi 2 d\xc3\xa9\x63\x65mbre 2026, Ann Example\n<ann@example.com>\na "
+    "\xc3\xa9\x63rit :",
+};
+
 /*
  * payload_reply.c keeps a prose line without running its tests one by one
  * (prose()): over generated bodies of lines that trip those tests, near
@@ -689,52 +731,13 @@ static bool same_reply(const struct preply *a, const struct preply *b)
  */
 static void check_reply_prose_same(void)
 {
-	static const char *const lines[] = {
-	    "Thanks, that works for me.",
-	    "I will look at it tomorrow",
-	    "Sent from my iPhone",
-	    "Sent from my phone, sorry",
-	    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com> wrote:",
-	    "On Mon, 2 Dec 2026 at 10:00, Ann <ann@example.com>",
-	    "wrote:",
-	    "Ann Example wrote",
-	    "> quoted text",
-	    "  > indented quote",
-	    "-- ",
-	    "--",
-	    "-----Original Message-----",
-	    "From: Ann <ann@example.com>",
-	    "Sent: Monday, December 2, 2026 10:00 AM",
-	    "To: Bob",
-	    "Subject: Re: order",
-	    "---------- Forwarded message ---------",
-	    "Begin forwarded message:",
-	    "Note: the meeting moved",
-	    "Am 02.12.2026 um 10:00 schrieb Ann:",
-	    "2026-12-02 10:00 GMT+01:00 Ann <ann@example.com>:",
-	    "*From:* Ann",
-	    "___",
-	    "",
-	    "   ",
-	    "Best regards",
-	    "Ann",
-	    "\xe5\x8f\x91\xe4\xbb\xb6\xe4\xba\xba\xef\xbc\x9a Ann",
-	    "\xe4\xbb\x8e\xe6\x88\x91\xe7\x9a\x84iPhone\xe5\x8f\x91\xe9\x80\x81",
-	    "Gesendet von meinem iPhone",
-	    "a line that ends with a colon:",
-	    "Did you see what she wrote",
-	    /* quote headers wrapped over two and three lines */
-	    "On Monday 2 December 2026 Ann Example\n<ann@example.com> wrote:",
-	    "On Monday 2 December 2026\nAnn Example\n<ann@example.com> wrote:",
-	    "Le lundi 2 d\xc3\xa9\x63\x65mbre 2026, Ann Example\n<ann@example.com>\na "
-	    "\xc3\xa9\x63rit :",
-	};
 	uint32_t r = TEST_RAND_SEED;
 	char body[4096];
 	for (int i = 0; i < 20000; i++) {
 		size_t len = 0, n = 1 + test_rand(&r) % 12;
 		for (size_t k = 0; k < n; k++) {
-			const char *l = lines[test_rand(&r) % (sizeof(lines) / sizeof(lines[0]))];
+			const char *l = reply_lines[test_rand(&r) %
+			                            (sizeof(reply_lines) / sizeof(reply_lines[0]))];
 			size_t ll = strlen(l);
 			memcpy(body + len, l, ll);
 			len += ll;
