@@ -8,7 +8,8 @@
  * the charset code directly (tests/mime/fuzz_payload.dict lists labels).
  * Checks, beyond "no crash, no leak, no UB": payload_build() never
  * returns NULL (only out of memory may), payload_write() produces exactly
- * json_dumps() of the tree, and that text is valid UTF-8 (RFC 3629,
+ * json_dumps() of the tree, the same with every field shown to GMime, and
+ * that text is valid UTF-8 (RFC 3629,
  * strictly, by include/utf8.h: what a webhook receiver's JSON parser
  * demands; the MIME code repairs text with decoders of its own).
  * Build and run: docs/fuzzing.md, "MIME to JSON".
@@ -20,6 +21,7 @@
 
 #include "codec.h"
 #include "payload.h"
+#include "payload_int.h"
 #include "test_buf.h"
 #include "utf8.h"
 
@@ -48,6 +50,21 @@ static char *charset_message(const uint8_t *data, size_t size, size_t *len)
 	memcpy(m + n, body, rest);
 	*len = (size_t)n + rest;
 	return m;
+}
+
+/*
+ * The fields payload_scan.c leaves out of GMime's input change nothing:
+ * the payload is the same with all of them shown to GMime (PSKIP_HIDE).
+ */
+static void same_hidden_or_shown(const struct message_bytes *m, const struct payload_options *o)
+{
+	struct test_buf hidden = {0}, shown = {0};
+	if (payload_write_without(m, o, JSON_COMPACT, test_buf_sink, &hidden, 0) != 0 ||
+	    payload_write_without(m, o, JSON_COMPACT, test_buf_sink, &shown, PSKIP_HIDE) != 0 ||
+	    hidden.len != shown.len || memcmp(hidden.p, shown.p, hidden.len) != 0)
+		abort();
+	test_buf_free(&hidden);
+	test_buf_free(&shown);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -87,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    got.len != strlen(want) || memcmp(got.p, want, got.len) != 0 ||
 	    !utf8_valid(got.p, got.len))
 		abort();
+	same_hidden_or_shown(&m, &o);
 	free(own);
 	test_buf_free(&got);
 	free(want);
