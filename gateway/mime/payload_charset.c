@@ -316,8 +316,13 @@ const struct pcharset *pcharset_get(const char *label)
 	size_t n = strlen(label);
 	while (n && ascii_space(label[n - 1]))
 		n--;
+	if (n == 0)
+		return NULL;
+	/* labels[] is lower case: its first byte rules out most entries before strlen */
+	unsigned char first = (unsigned char)(label[0] | 0x20);
 	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
-		if (strlen(labels[i].label) == n && strncasecmp(labels[i].label, label, n) == 0)
+		if ((unsigned char)labels[i].label[0] == first && strlen(labels[i].label) == n &&
+		    strncasecmp(labels[i].label, label, n) == 0)
 			return &encodings[labels[i].id];
 	return NULL;
 }

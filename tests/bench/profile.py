@@ -15,6 +15,7 @@ DNS cache off and its DKIM key cache at 1 (auth-20x5KB-nocache).
 import argparse
 import contextlib
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ def main():
     ap.add_argument("--auth", action="store_true", help="the auth-20x5KB scenario")
     ap.add_argument("--nocache", action="store_true", help="with --auth: the gateway's "
                     "caches off (auth-20x5KB-nocache)")
+    ap.add_argument("--keep", type=pathlib.Path, help="copy perf.data here (for perf report)")
     a = ap.parse_args()
     build = a.build.resolve()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -61,6 +63,8 @@ def main():
         perf.send_signal(2)
         perf.wait(60)
         print(f"loadgen: {res}")
+        if a.keep:
+            shutil.copyfile(data, a.keep)
         print("== by shared object (self)")
         print("\n".join(report(data, "dso", 15)))
         print("== by symbol (self)")
