@@ -81,6 +81,17 @@ int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const cha
 	return 0;
 }
 
+json_t *pctx_defer_list(struct pctx *c, enum pdefer_list list)
+{
+	json_t *p = json_string(PLACEHOLDER);
+	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	c->deferred[c->n_deferred - 1].list = list;
+	return p;
+}
+
 /* Takes text (malloc'd) on success and on failure alike. */
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len)
 {

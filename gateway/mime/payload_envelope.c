@@ -49,13 +49,7 @@ static json_t *defer_list(struct pctx *c, enum pdefer_list list)
 {
 	if (!c->defer_lists || !c->env || !c->env->n_rcpts)
 		return json_array();
-	json_t *p = json_string(PLACEHOLDER);
-	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
-		json_decref(p);
-		return NULL;
-	}
-	c->deferred[c->n_deferred - 1].list = list;
-	return p;
+	return pctx_defer_list(c, list);
 }
 
 json_t *penv_json(struct pctx *c, const struct envelope *e)

@@ -131,10 +131,6 @@ static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
 	return pmsgid_list(c, m ? GMIME_OBJECT(m) : NULL, header, ADDRESS_MAX);
 }
 
-/*
- * RFC 5322 unfolding of raw[0..len): CRLF (or LF) before white space goes;
- * leading and trailing space too. out has room for len + 1 bytes.
- */
 /* Bytes from p before the first CR, LF or NUL, sixteen at a time. */
 static size_t line_run(const char *p, size_t len)
 {
@@ -156,6 +152,10 @@ static size_t line_run(const char *p, size_t len)
 	return i;
 }
 
+/*
+ * RFC 5322 unfolding of raw[0..len): CRLF (or LF) before white space goes;
+ * leading and trailing space too. out has room for len + 1 bytes.
+ */
 static size_t unfold_n(const char *raw, size_t len, char *out)
 {
 	size_t n = 0, i = 0;
@@ -290,13 +290,6 @@ static size_t offset_of(struct pctx *c, GMimeHeaderList *l, int i, int n)
 	return off < 0 ? SIZE_MAX - 1 : pscan_orig_offset(c, (size_t)off);
 }
 
-/* One field of message.headers: a plain one's name and raw value, or a GMime header. */
-struct hfield {
-	const char *name, *raw;
-	size_t name_len, raw_len;
-	GMimeHeader *g; /* NULL: plain */
-};
-
 static int add_href(struct pctx *c, struct phref r)
 {
 	struct phref *a = parray_room(c->hrefs, &c->cap_hrefs, c->n_hrefs, sizeof(*a), 16);
@@ -310,42 +303,36 @@ static int add_href(struct pctx *c, struct phref r)
 }
 
 /*
- * Field f of message.headers: into the array a or, when a is NULL
+ * A field of message.headers, plain (r: its name and raw value) or parsed
+ * by GMime (g): into the array a or, when a is NULL
  * (deferred), into c->hrefs, written by payload_json.c at dump time
  * without a tree of its own. A field GMime parsed is built now either way:
  * its warnings keep their order, and GMime may replace its raw value
  * before the dump (a Content-Type it corrects).
  */
-static void add_field(struct pctx *c, json_t *a, struct hfield f)
+static void add_field(struct pctx *c, json_t *a, struct phref r, GMimeHeader *g)
 {
 	if (a) {
-		json_t *v = f.g ? header_json(c, f.g)
-		                : plain_header_jsonn(c, f.name, f.name_len, f.raw, f.raw_len);
+		json_t *v = g ? header_json(c, g)
+		              : plain_header_jsonn(c, r.name, r.name_len, r.raw, r.raw_len);
 		if (json_array_append_new(a, v) < 0)
 			c->oom = 1;
 		return;
 	}
-	struct phref r = {
-	    .name = f.name, .name_len = f.name_len, .raw = f.raw, .raw_len = f.raw_len};
-	if (f.g && !(r.built = header_json(c, f.g)))
+	if (g && !(r.built = header_json(c, g)))
 		c->oom = 1;
 	else if (add_href(c, r) < 0)
 		c->oom = 1;
 }
 
 /* A field GMime was not shown (payload_scan.c hide_field()): plain ASCII, from the input. */
-static struct hfield hidden_field(struct pctx *c, const struct phidden *h)
+static struct phref left_out(struct pctx *c, const struct phidden *h)
 {
 	const char *f = c->msg->data + h->at;
-	return (struct hfield){.name = f,
-	                       .name_len = h->name_len,
-	                       .raw = f + h->name_len + 1,
-	                       .raw_len = h->len - h->name_len - 1};
-}
-
-static struct hfield gmime_field(GMimeHeaderList *l, int i)
-{
-	return (struct hfield){.g = g_mime_header_list_get_header_at(l, i)};
+	return (struct phref){.name = f,
+	                      .name_len = h->name_len,
+	                      .raw = f + h->name_len + 1,
+	                      .raw_len = h->len - h->name_len - 1};
 }
 
 /*
@@ -354,17 +341,8 @@ static struct hfield gmime_field(GMimeHeaderList *l, int i)
  */
 static json_t *headers_array(struct pctx *c, GMimeMessage *m, bool *deferred)
 {
-	*deferred = false;
-	if (!c->defer_lists || !m || m != c->m) /* one list: the message's own */
-		return json_array();
-	json_t *p = json_string(PLACEHOLDER);
-	if (!p || pctx_defer(c, p, NULL, NULL, 0) < 0) {
-		json_decref(p);
-		return NULL;
-	}
-	c->deferred[c->n_deferred - 1].list = PLIST_HEADERS;
-	*deferred = true;
-	return p;
+	*deferred = c->defer_lists && m && m == c->m; /* one list: the message's own */
+	return *deferred ? pctx_defer_list(c, PLIST_HEADERS) : json_array();
 }
 
 /*
@@ -396,12 +374,14 @@ static json_t *headers_json(struct pctx *c, GMimeMessage *m)
 	     listed++) {
 		size_t oh = ih < nh ? c->hidden[ih].at : SIZE_MAX;
 		if (ih < nh && oh < om && oh < ob) {
-			add_field(c, a, hidden_field(c, &c->hidden[ih++]));
+			add_field(c, a, left_out(c, &c->hidden[ih++]), NULL);
 		} else if (om <= ob) {
-			add_field(c, a, gmime_field(hm, im++));
+			add_field(c, a, (struct phref){0},
+			          g_mime_header_list_get_header_at(hm, im++));
 			om = offset_of(c, hm, im, nm);
 		} else {
-			add_field(c, a, gmime_field(hb, ib++));
+			add_field(c, a, (struct phref){0},
+			          g_mime_header_list_get_header_at(hb, ib++));
 			ob = offset_of(c, hb, ib, nb);
 		}
 	}

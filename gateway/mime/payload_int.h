@@ -166,6 +166,8 @@ void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
 json_t *pctx_placeholder(void);
 int pctx_defer(struct pctx *c, json_t *placeholder, GMimeObject *part, const char *raw,
                size_t raw_len);
+/* A placeholder for a list pjson_write() writes one element at a time (NULL: out of memory). */
+json_t *pctx_defer_list(struct pctx *c, enum pdefer_list list);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
 /* The same for a slice of a text another deferred value owns (not copied, not freed). */
 int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len);

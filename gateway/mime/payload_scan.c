@@ -25,7 +25,11 @@
  * - the fields of the message's own header section that the payload only
  *   lists (trace, authentication, list-management and client fields:
  *   hide_field()) are left out of GMime's input, and listed by
- *   payload_headers.c from the bytes.
+ *   payload_headers.c from the bytes; so are the subject, date, id and
+ *   address fields when the section holds one of the name (once_names[]),
+ *   read from the bytes through GMime's own functions (an address field is
+ *   parsed here, with GMime's parser and options, and left out only when
+ *   that parse warns about nothing).
  *
  * Depth needs no bound of its own: each level is a part, and GMime stops
  * nesting by itself (GMIME_CRIT_NESTING_OVERFLOW).
@@ -878,8 +882,12 @@ char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name)
 
 InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t)
 {
-	const struct phidden *h = hidden_field(c, m, once_names[ONCE_ADDRESS + (int)t]);
-	return h ? h->addrs : NULL;
+	if (!m || m != c->m)
+		return NULL;
+	for (size_t i = 0; i < c->n_hidden; i++)
+		if (c->hidden[i].addrs && c->hidden[i].addr_type == (int)t)
+			return c->hidden[i].addrs;
+	return NULL;
 }
 
 void pscan_free(struct pctx *c)
