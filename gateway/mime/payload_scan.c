@@ -560,6 +560,20 @@ static bool once_field(struct scan *s, int once)
 	return false;
 }
 
+/*
+ * A delimiter line inside the message's own header section: GMime may read
+ * it as a field ("--b: x") and its header section go on past it, where this
+ * scan counts no more names. Every field of once_names[] left out goes back.
+ */
+static void once_put_back(struct scan *s)
+{
+	for (int i = 0; i < N_ONCE; i++) {
+		if (s->once_hidden[i])
+			s->c->hidden[s->once_hidden[i] - 1].put_back = true;
+		s->once_hidden[i] = 0;
+	}
+}
+
 /* The field whose first line is p[0..n) (full with its line ending): left out of GMime's input? */
 static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, size_t k, int once)
 {
@@ -723,6 +737,8 @@ static size_t scan_lines(struct scan *s, size_t *kept)
 			l--;
 		bool end, keep = true;
 		if (delimiter(s, p + i, l, &end)) {
+			if (s->top && s->in_header)
+				once_put_back(s);
 			if (!end && !count_part(s))
 				return i;
 			if (end)
