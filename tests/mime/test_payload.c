@@ -720,8 +720,8 @@ static const char *const reply_lines[] = {
     /* quote headers wrapped over two and three lines */
     "On Monday 2 December 2026 Ann Example\n<ann@example.com> wrote:",
     "On Monday 2 December 2026\nAnn Example\n<ann@example.com> wrote:",
-    "Le lundi 2 d\xc3\xa9\x63\x65mbre 2026, Ann Example\n<ann@example.com>\na "
-    "\xc3\xa9\x63rit :",
+    ("Le lundi 2 d\xc3\xa9\x63\x65mbre 2026, Ann Example\n<ann@example.com>\na "
+     "\xc3\xa9\x63rit :"),
 };
 
 /*
