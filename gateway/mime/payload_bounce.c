@@ -427,7 +427,7 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 	                      : json_array_size(b.rcpts) ? "rfc3464"
 	                                                 : "none");
 	g_free(b.orig_id);
-	free(hidden_to);
-	free(hidden_from);
+	g_free(hidden_to);
+	g_free(hidden_from);
 	return o;
 }

@@ -294,7 +294,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		if (vacation)
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
-		free(hidden);
+		g_free(hidden);
 		free(f.own_from);
 		f.v[F_FROM] = NULL;
 		if (bsubj)

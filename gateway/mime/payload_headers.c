@@ -122,7 +122,7 @@ static json_t *date_json(struct pctx *c, GMimeMessage *m)
 	                         own ? own_d : g_mime_message_get_date(m));
 	if (own_d)
 		g_date_time_unref(own_d);
-	free(own);
+	g_free(own);
 	return r;
 }
 
@@ -131,49 +131,69 @@ static json_t *msgids(struct pctx *c, GMimeMessage *m, const char *header)
 	return pmsgid_list(c, m ? GMIME_OBJECT(m) : NULL, header, ADDRESS_MAX);
 }
 
-/* Bytes from p before the first CR, LF or NUL, sixteen at a time. */
+/* Bytes from p before the first CR or LF, sixteen at a time. */
 static size_t line_run(const char *p, size_t len)
 {
 	size_t i = 0;
 #ifdef __SSE2__
-	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
 	for (; i + 16 <= len; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		__m128i hit =
-		    _mm_or_si128(_mm_cmpeq_epi8(v, cr),
-		                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, nul)));
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		unsigned mask = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
 		if (mask)
 			return i + (size_t)__builtin_ctz(mask);
 	}
 #endif
-	while (i < len && p[i] != '\r' && p[i] != '\n' && p[i])
+	while (i < len && p[i] != '\r' && p[i] != '\n')
 		i++;
 	return i;
 }
 
-/*
- * RFC 5322 unfolding of raw[0..len): CRLF (or LF) before white space goes;
- * leading and trailing space too. out has room for len + 1 bytes.
- */
+static bool wsp_or_break(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+int phead_unfold(const char *raw, size_t len, int (*run)(void *arg, const char *p, size_t n),
+                 void *arg)
+{
+	const char *nul = memchr(raw, '\0', len);
+	size_t i = 0, end = nul ? (size_t)(nul - raw) : len;
+	while (i < end && (raw[i] == ' ' || raw[i] == '\t'))
+		i++;
+	while (end > i && wsp_or_break(raw[end - 1]))
+		end--;
+	while (i < end) {
+		size_t r = line_run(raw + i, end - i);
+		if (run(arg, raw + i, r) < 0)
+			return -1;
+		for (i += r; i < end && (raw[i] == '\r' || raw[i] == '\n'); i++)
+			;
+	}
+	return 0;
+}
+
+struct unfold_out {
+	char *p;
+	size_t n;
+};
+
+static int copy_run(void *arg, const char *p, size_t n)
+{
+	struct unfold_out *o = arg;
+	memcpy(o->p + o->n, p, n);
+	o->n += n;
+	return 0;
+}
+
+/* phead_unfold() into out, which has room for len + 1 bytes. */
 static size_t unfold_n(const char *raw, size_t len, char *out)
 {
-	size_t n = 0, i = 0;
-	while (i < len && (raw[i] == ' ' || raw[i] == '\t'))
-		i++;
-	while (i < len) { /* the runs between line breaks; a NUL ends the value */
-		size_t r = line_run(raw + i, len - i);
-		memcpy(out + n, raw + i, r);
-		n += r;
-		i += r;
-		if (i >= len || !raw[i])
-			break;
-		i++;
-	}
-	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
-		n--;
-	out[n] = '\0';
-	return n;
+	struct unfold_out o = {out, 0};
+	phead_unfold(raw, len, copy_run, &o);
+	out[o.n] = '\0';
+	return o.n;
 }
 
 static size_t unfold(const char *raw, char *out)
@@ -405,7 +425,7 @@ static json_t *message_id_json(struct pctx *c, GMimeMessage *m)
 	const char *mid = own ? id : m ? g_mime_message_get_message_id(m) : NULL;
 	json_t *r = mid ? ptext_json0(c, mid, "Message-ID") : json_null();
 	g_free(id);
-	free(own);
+	g_free(own);
 	return r;
 }
 
@@ -419,7 +439,7 @@ static json_t *subject_json(struct pctx *c, GMimeMessage *m)
 	const char *subject = own ? own : sh ? decoded_value(c, sh, &dec) : NULL;
 	json_t *r = subject ? ptext_json0(c, subject, "Subject") : json_null();
 	free(dec);
-	free(own);
+	g_free(own);
 	return r;
 }
 

@@ -351,10 +351,11 @@ int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p);
 /*
  * The value GMime would give the field `name` of m's own header section
  * when payload_scan.c left that field out of GMime's input (the field then
- * occurs once there): unfolded, malloc'd; NULL when GMime was shown it.
+ * occurs once there), made by GMime's own functions: g_free it. NULL when
+ * GMime was shown it.
  */
 char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name);
-/* The same field's raw value (after the colon, line ending included), malloc'd, or NULL. */
+/* The same field's raw value (after the colon, line ending included): free() it; or NULL. */
 char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name);
 /* The address list of a field of type t left out of GMime's input (borrowed), or NULL. */
 InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t);
@@ -365,6 +366,14 @@ void pscan_free(struct pctx *c);
 int phead_message(struct pctx *c, GMimeMessage *m, json_t *out);
 /* Frees c->hrefs and the values they hold. */
 void phead_free(struct pctx *c);
+/*
+ * RFC 5322 unfolding of raw[0..len) as message.headers shows a value: white
+ * space before the first line break and at the end goes, line breaks go, a
+ * NUL ends it. run gets the kept runs in order (payload_json.c escapes them
+ * as it writes); a run's failure stops it and is returned.
+ */
+int phead_unfold(const char *raw, size_t len, int (*run)(void *arg, const char *p, size_t n),
+                 void *arg);
 
 /* payload_body.c: the MIME tree to text, html and attachments. */
 int pbody_message(struct pctx *c, GMimeMessage *m, json_t *out);

@@ -336,32 +336,6 @@ static int string(struct fast *f, const char *s, size_t len)
 
 static int value(struct fast *f, json_t *v, size_t depth);
 
-/*
- * A raw header value as payload_headers.c unfold_n() gives it, escaped:
- * white space before the first line break and at the end goes, line
- * breaks go, a NUL ends it.
- */
-static int unfolded(struct fast *f, const char *raw, size_t len)
-{
-	const char *nul = memchr(raw, '\0', len);
-	size_t i = 0, end = nul ? (size_t)(nul - raw) : len;
-	while (i < end && (raw[i] == ' ' || raw[i] == '\t'))
-		i++;
-	while (end > i && (raw[end - 1] == ' ' || raw[end - 1] == '\t' || raw[end - 1] == '\r' ||
-	                   raw[end - 1] == '\n'))
-		end--;
-	while (i < end) {
-		size_t r = i;
-		while (r < end && raw[r] != '\r' && raw[r] != '\n')
-			r++;
-		if (escaped(f, raw + i, r - i) < 0)
-			return -1;
-		for (i = r; i < end && (raw[i] == '\r' || raw[i] == '\n'); i++)
-			;
-	}
-	return 0;
-}
-
 /* A plain entry of message.headers, as object() writes {"name": ..., "value": ...}. */
 static int plain_header(struct fast *f, const struct phref *h, size_t depth)
 {
@@ -370,8 +344,8 @@ static int plain_header(struct fast *f, const struct phref *h, size_t depth)
 	if (put_ch(f, '{') < 0 || indent(f, depth + 1, false) < 0 || string(f, "name", 4) < 0 ||
 	    put(f, colon, cl) < 0 || string(f, h->name, h->name_len) < 0 || put_ch(f, ',') < 0 ||
 	    indent(f, depth + 1, true) < 0 || string(f, "value", 5) < 0 || put(f, colon, cl) < 0 ||
-	    put_ch(f, '"') < 0 || unfolded(f, h->raw, h->raw_len) < 0 || put_ch(f, '"') < 0 ||
-	    indent(f, depth, false) < 0)
+	    put_ch(f, '"') < 0 || phead_unfold(h->raw, h->raw_len, escaped_text, f) < 0 ||
+	    put_ch(f, '"') < 0 || indent(f, depth, false) < 0)
 		return -1;
 	return put_ch(f, '}');
 }

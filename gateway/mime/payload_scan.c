@@ -836,26 +836,6 @@ int pscan_message(struct pctx *c, size_t len)
 	return show_needed(c, s.top_shown);
 }
 
-/*
- * g_mime_utils_header_unfold() of raw[0..len): white space and line breaks
- * at either end go, CR and LF inside go, tabs and spaces inside stay. For
- * printable ASCII without an encoded-word that is GMime's value of the
- * field. out has room for len + 1 bytes.
- */
-static void gmime_unfold(const char *raw, size_t len, char *out)
-{
-	size_t i = 0, end = len, n = 0;
-	while (i < end && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\r' || raw[i] == '\n'))
-		i++;
-	while (end > i && (raw[end - 1] == ' ' || raw[end - 1] == '\t' || raw[end - 1] == '\r' ||
-	                   raw[end - 1] == '\n'))
-		end--;
-	for (; i < end; i++)
-		if (raw[i] != '\r' && raw[i] != '\n')
-			out[n++] = raw[i];
-	out[n] = '\0';
-}
-
 static const struct phidden *hidden_field(struct pctx *c, GMimeMessage *m, const char *name)
 {
 	size_t nl = strlen(name);
@@ -869,31 +849,33 @@ static const struct phidden *hidden_field(struct pctx *c, GMimeMessage *m, const
 	return NULL;
 }
 
-static char *hidden_copy(struct pctx *c, GMimeMessage *m, const char *name, bool unfold)
+char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name)
 {
 	const struct phidden *h = hidden_field(c, m, name);
 	if (!h)
 		return NULL;
-	const char *v = c->msg->data + h->at + h->name_len + 1;
 	size_t n = h->len - h->name_len - 1;
 	char *u = malloc(n + 1);
-	if (!u)
+	if (!u) {
 		c->oom = 1;
-	else if (unfold)
-		gmime_unfold(v, n, u);
-	else
-		memcpy(u, v, n), u[n] = '\0';
+		return NULL;
+	}
+	memcpy(u, c->msg->data + h->at + h->name_len + 1, n);
+	u[n] = '\0';
 	return u;
 }
 
+/* What g_mime_header_get_value() makes of the raw value: unfolded, then decoded as text. */
 char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
 {
-	return hidden_copy(c, m, name, true);
-}
-
-char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name)
-{
-	return hidden_copy(c, m, name, false);
+	char *raw = pscan_hidden_raw(c, m, name);
+	if (!raw)
+		return NULL;
+	char *u = g_mime_utils_header_unfold(raw);
+	free(raw);
+	char *v = u ? g_mime_utils_header_decode_text(c->po, u) : NULL;
+	g_free(u);
+	return v;
 }
 
 InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t)
