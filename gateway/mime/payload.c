@@ -288,16 +288,25 @@ static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **
 		c->oom = 1;
 		return NULL;
 	}
-	*arr = g_byte_array_new_take((guint8 *)c->msg->data, len);
-	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*arr);
-	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
 	size_t at = missing_separator(c->msg->data, c->gm_end);
 	if (at != SIZE_MAX && insert_separator(c, at) < 0) {
 		c->oom = 1;
-		g_object_unref(s);
 		return NULL;
 	}
-	if (c->n_pieces != 1 || c->pieces[0].orig != 0 || c->pieces[0].len != len) {
+	/*
+	 * One piece (the usual case once the scan has left fields out): GMime
+	 * reads that range in place. A cat stream of substreams would cost
+	 * two more GObjects and an indirection per read; its offsets would be
+	 * the same, counted from the piece's start (pscan_orig_offset()).
+	 */
+	bool one = c->n_pieces == 1 && !c->pieces[0].inserted;
+	guint8 *start = (guint8 *)c->msg->data;
+	if (one && c->pieces[0].orig)
+		start += c->pieces[0].orig;
+	*arr = g_byte_array_new_take(start, one ? c->pieces[0].len : len);
+	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*arr);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
+	if (!one) {
 		GMimeStream *cat = pieces_stream(c, s);
 		g_object_unref(s);
 		s = cat;

@@ -10,6 +10,10 @@ instruction counts move by well under 1%, so a change worth a few percent
 is measured here and confirmed, when it is large enough, by bench.py.
 
     tests/bench/instructions.py BUILD_DIR [messages] [--file MSG.eml] [--raw]
+                                [--auth [--nocache]] [--keep DUMP]
+
+--auth counts the auth-20x5KB scenario of bench.py (the default checks
+against unbound, five signed sender domains: tests/bench/authzone.py).
 
 The daemon gets the allocator tunables it sets itself (include/malloc_tune.h:
 it does not re-execute under valgrind, whose preload it sees). OpenSSL's
@@ -39,7 +43,9 @@ STAGES = [
     ("      GMime parse", "g_mime_parser_construct_message"),
     ("    delivery id (SHA-256)", "webhook_sign.c:webhook_sign_id"),
     ("    signature (HMAC or Ed25519)", "webhook_sign.c:sign_all"),
+    ("  authentication at end of data", "auth_tx_message"),
     ("libcurl (request and answer)", "curl_multi_socket_action"),
+    ("RSA verification (all callers)", "EVP_PKEY_verify"),
     ("SHA-256 (all callers)", "SHA256_Update"),
 ]
 
@@ -84,6 +90,9 @@ def main():
     ap.add_argument("--file", type=pathlib.Path, help="the message to send (loadgen -F); "
                     "default: loadgen's 5 KB text message")
     ap.add_argument("--raw", action="store_true", help='the route with format = "raw"')
+    ap.add_argument("--auth", action="store_true", help="the auth-20x5KB scenario")
+    ap.add_argument("--nocache", action="store_true", help="with --auth: the gateway's "
+                    "caches off (auth-20x5KB-nocache)")
     ap.add_argument("--keep", type=pathlib.Path, help="copy the callgrind dump here "
                     "(for callgrind_annotate by function)")
     a = ap.parse_args()
@@ -101,6 +110,11 @@ def main():
         wrap.chmod(0o755)
         nginx = stack.enter_context(Nginx(pathlib.Path(tmp) / "nginx"))
         opts = {"route_extra": 'format = "raw"'} if a.raw else {}
+        if a.auth:
+            from authzone import AuthZone
+            zone = stack.enter_context(AuthZone(tmp))
+            opts.update(auth_on=True, extra=zone.dns_toml(cache=not a.nocache))
+            send = send + zone.loadgen_args()
         gw = stack.enter_context(Gateway(wrap, tmp, nginx.ports["ok"], **opts))
         loadgen(build, gw.port, "-s", 20, "-m", 200, *send, timeout=900)  # warm
         ctl = ["callgrind_control"]
@@ -121,7 +135,8 @@ def main():
     n = a.messages
     sha = find(costs, "SHA256_Update")
     print(f"{n} messages ({a.file.name if a.file else '5 KB text'}"
-          f"{', raw' if a.raw else ''}), instructions per message:")
+          f"{', raw' if a.raw else ''}{', auth' if a.auth else ''}"
+          f"{' without caches' if a.nocache else ''}), instructions per message:")
     print(f"  {'all':40} {total / n / 1000:9.1f}k   without SHA-256 "
           f"{(total - sha) / n / 1000:9.1f}k")
     for label, fn in STAGES:

@@ -150,7 +150,7 @@ static double now_s(void)
 
 static int run(const char *name, EVP_PKEY *key, const char *alg, bool cached, double secs)
 {
-	size_t len;
+	size_t len = 0;
 	char *msg = sign(key, alg, &len), *rec = key_record(key);
 	struct zone *z = zone_new();
 	struct dns_resolver r = zone_resolver(z);
