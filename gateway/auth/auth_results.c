@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "auth_int.h"
+#include "json_object_of.h"
 
 /* A bounded appender. */
 struct sbuf {
@@ -261,15 +262,41 @@ static json_t *str_or_null(const char *s)
 	return s && s[0] ? json_string(s) : json_null();
 }
 
+/* A string json_pack's "s" would take: NULL (out of memory) when s is NULL. */
+static json_t *str_of(const char *s)
+{
+	return s ? json_string(s) : NULL;
+}
+
 static json_t *spf_json(const struct auth_facts *f)
 {
+	static const char *const keys[] = {"result",      "domain",   "helo",
+	                                   "explanation", "identity", "reason"};
 	if (!f->spf_shown || !f->spf_done)
 		return json_null();
-	return json_pack("{s:s, s:o, s:o, s:o, s:s, s:o}", "result", spf_result_name(f->spf),
-	                 "domain", str_or_null(f->spf_domain), "helo", str_or_null(f->helo),
-	                 "explanation", str_or_null(f->spf_explanation), "identity",
-	                 f->spf_identity == SPF_ID_HELO ? "helo" : "mailfrom", "reason",
-	                 str_or_null(f->spf_reason));
+	json_t *v[] = {str_of(spf_result_name(f->spf)),
+	               str_or_null(f->spf_domain),
+	               str_or_null(f->helo),
+	               str_or_null(f->spf_explanation),
+	               json_string(f->spf_identity == SPF_ID_HELO ? "helo" : "mailfrom"),
+	               str_or_null(f->spf_reason)};
+	return json_object_of(keys, v, 6);
+}
+
+static json_t *dkim_one(const struct auth_facts *f, size_t i)
+{
+	static const char *const keys[] = {"result",  "domain", "selector",     "algorithm",
+	                                   "aligned", "reason", "body_unsigned"};
+	const struct dkim_sig_result *s = &f->dkim[i];
+	json_t *v[] = {str_of(dkim_status_name(s->status)),
+	               str_or_null(s->domain),
+	               str_or_null(s->selector),
+	               str_or_null(s->algorithm),
+	               json_boolean(f->dkim_aligned[i]),
+	               str_or_null(s->reason),
+	               json_integer((json_int_t)(s->body_unsigned > INT64_MAX ? INT64_MAX
+	                                                                      : s->body_unsigned))};
+	return json_object_of(keys, v, 7);
 }
 
 static json_t *dkim_json(const struct auth_facts *f)
@@ -277,22 +304,15 @@ static json_t *dkim_json(const struct auth_facts *f)
 	json_t *a = json_array(); /* the payload schema wants an array even when off */
 	if (!f->dkim_shown)
 		return a;
-	for (size_t i = 0; a && i < f->n_dkim; i++) {
-		const struct dkim_sig_result *s = &f->dkim[i];
-		json_array_append_new(
-		    a,
-		    json_pack(
-		        "{s:s, s:o, s:o, s:o, s:b, s:o, s:I}", "result",
-		        dkim_status_name(s->status), "domain", str_or_null(s->domain), "selector",
-		        str_or_null(s->selector), "algorithm", str_or_null(s->algorithm), "aligned",
-		        f->dkim_aligned[i], "reason", str_or_null(s->reason), "body_unsigned",
-		        (json_int_t)(s->body_unsigned > INT64_MAX ? INT64_MAX : s->body_unsigned)));
-	}
+	for (size_t i = 0; a && i < f->n_dkim; i++)
+		json_array_append_new(a, dkim_one(f, i));
 	return a;
 }
 
 static json_t *dmarc_json(const struct auth_facts *f)
 {
+	static const char *const keys[] = {"result",        "domain", "policy",      "disposition",
+	                                   "policy_domain", "reason", "arc_override"};
 	if (!f->dmarc_shown)
 		return json_null();
 	const struct dmarc_outcome *d = &f->dmarc;
@@ -300,30 +320,35 @@ static json_t *dmarc_json(const struct auth_facts *f)
 	const char *dis = d->result == DMARC_RESULT_FAIL || d->result == DMARC_RESULT_PASS
 	                      ? dmarc_policy_name(d->disposition)
 	                      : NULL;
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "result",
-	                 dmarc_result_name(d->result), "domain", str_or_null(d->domain), "policy",
-	                 str_or_null(pol), "disposition", str_or_null(dis), "policy_domain",
-	                 str_or_null(d->policy_domain), "reason", str_or_null(d->reason),
-	                 "arc_override", f->arc_override);
+	json_t *v[] = {str_of(dmarc_result_name(d->result)),
+	               str_or_null(d->domain),
+	               str_or_null(pol),
+	               str_or_null(dis),
+	               str_or_null(d->policy_domain),
+	               str_or_null(d->reason),
+	               json_boolean(f->arc_override)};
+	return json_object_of(keys, v, 7);
 }
 
 static json_t *arc_json(const struct auth_facts *f)
 {
+	static const char *const keys[] = {"result", "instance", "reason", "sealer",
+	                                   "trusted_sealer"};
 	if (!f->arc_shown)
 		return json_null();
 	const char *r =
 	    f->arc == ARC_FAIL && f->arc_temporary ? "temperror" : arc_status_name(f->arc);
-	return json_pack("{s:s, s:i, s:o, s:o, s:o}", "result", r, "instance", f->arc_instance,
-	                 "reason", str_or_null(f->arc_reason), "sealer", str_or_null(f->arc_sealer),
-	                 "trusted_sealer",
-	                 f->arc_override ? json_string(f->arc_sealer) : json_null());
+	json_t *v[] = {str_of(r), json_integer(f->arc_instance), str_or_null(f->arc_reason),
+	               str_or_null(f->arc_sealer),
+	               f->arc_override ? json_string(f->arc_sealer) : json_null()};
+	return json_object_of(keys, v, 5);
 }
 
 json_t *auth_results_json(const struct auth_facts *f, const char *ar_value)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:s}", "spf", spf_json(f), "dkim", dkim_json(f),
-	                 "dmarc", dmarc_json(f), "arc", arc_json(f), "authentication_results",
-	                 ar_value);
+	static const char *const keys[] = {"spf", "dkim", "dmarc", "arc", "authentication_results"};
+	json_t *v[] = {spf_json(f), dkim_json(f), dmarc_json(f), arc_json(f), str_of(ar_value)};
+	return json_object_of(keys, v, 5);
 }
 
 /*

@@ -325,7 +325,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		*c->opt->kind_out = (enum payload_kind)s.kind; /* enum kind has the same order */
 	static const char *const keys[] = {"kind", "signals"};
 	json_t *v[] = {json_string_nocheck(kind_names[s.kind]), s.signals};
-	json_t *o = pctx_object(keys, v, 2);
+	json_t *o = json_object_of(keys, v, 2);
 	if (!o || !bounce || json_object_set_new_nocheck(out, "classification", o) < 0 ||
 	    json_object_set_new_nocheck(out, "bounce", bounce) < 0)
 		c->oom = 1;

@@ -115,25 +115,6 @@ int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size
 	return 0;
 }
 
-json_t *pctx_object(const char *const *keys, json_t *const *values, size_t n)
-{
-	json_t *o = json_object();
-	bool whole = o != NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (!o || !values[i]) {
-			json_decref(values[i]); /* NULL-safe */
-			whole = false;
-		} else if (json_object_set_new_nocheck(o, keys[i], values[i]) < 0) {
-			whole = false; /* the value was released by jansson */
-		}
-	}
-	if (!whole) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
 void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v)
 {

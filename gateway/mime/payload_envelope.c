@@ -99,19 +99,24 @@ static json_t *base_json(struct pctx *c, const struct envelope_addr *a)
 
 static json_t *recipient_json(struct pctx *c, const struct envelope_rcpt *r)
 {
+	static const char *const route_keys[] = {"name", "pattern", "kind"};
+	static const char *const keys[] = {"address", "local", "domain", "tag", "base", "route"};
 	const struct envelope_match *m = &r->match;
 	const char *kind = match_kind_name(m->kind);
-	json_t *route =
-	    m->route ? json_pack("{s:o, s:o, s:o}", "name", ptext_json0(c, m->route->name, "route"),
-	                         "pattern", ptext_json0(c, m->pattern, "route"), "kind",
-	                         kind ? json_string(kind) : json_null())
-	             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "address",
-	                 ptext_json0(c, r->address, "recipient"), "local",
-	                 ptext_json0(c, m->addr.local ? m->addr.local : "", "recipient"), "domain",
-	                 ptext_json0(c, m->addr.domain ? m->addr.domain : "", "recipient"), "tag",
-	                 m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
-	                 "base", base_json(c, &m->addr), "route", route);
+	json_t *route = json_null();
+	if (m->route) {
+		json_t *rv[] = {ptext_json0(c, m->route->name, "route"),
+		                ptext_json0(c, m->pattern, "route"),
+		                kind ? json_string(kind) : json_null()};
+		route = json_object_of(route_keys, rv, 3);
+	}
+	json_t *v[] = {ptext_json0(c, r->address, "recipient"),
+	               ptext_json0(c, m->addr.local ? m->addr.local : "", "recipient"),
+	               ptext_json0(c, m->addr.domain ? m->addr.domain : "", "recipient"),
+	               m->addr.has_tag ? ptext_json0(c, m->addr.tag, "recipient") : json_null(),
+	               base_json(c, &m->addr),
+	               route};
+	return json_object_of(keys, v, 6);
 }
 
 json_t *penv_list_item(struct pctx *c, enum pdefer_list list, size_t i)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json_object_of.h"
 #include "payload.h"
 
 #define PLACEHOLDER            "gw-deferred-content" /* a deferred value's stand-in in the tree */
@@ -171,12 +172,6 @@ json_t *pctx_defer_list(struct pctx *c, enum pdefer_list list);
 int pctx_defer_text(struct pctx *c, json_t *placeholder, char *text, size_t len);
 /* The same for a slice of a text another deferred value owns (not copied, not freed). */
 int pctx_defer_slice(struct pctx *c, json_t *placeholder, const char *text, size_t len);
-/*
- * An object of n members in this order, as json_pack("{s:o, ...}") builds it
- * without parsing a format: takes the values (NULL ones included), returns
- * NULL when any was NULL or out of memory.
- */
-json_t *pctx_object(const char *const *keys, json_t *const *values, size_t n);
 /* json_object_set_new_nocheck for literal keys; a NULL value marks the tree out of memory */
 void pctx_put(struct pctx *c, json_t *o, const char *key, json_t *v);
 /*

@@ -458,10 +458,22 @@ static int via_jansson(struct fast *f, json_t *v)
 	return rc;
 }
 
+/* An integer as jansson's "%" JSON_INTEGER_FORMAT writes it, without snprintf. */
+static int integer(struct fast *f, json_int_t v)
+{
+	char num[24];
+	size_t i = sizeof(num);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		num[--i] = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		num[--i] = '-';
+	return put(f, num + i, sizeof(num) - i);
+}
+
 static int value(struct fast *f, json_t *v, size_t depth)
 {
-	char num[32];
-
 	if (depth > MAX_DEPTH)
 		return -1;
 	switch (json_typeof(v)) {
@@ -474,8 +486,7 @@ static int value(struct fast *f, json_t *v, size_t depth)
 		return rc <= 0 ? rc : string(f, json_string_value(v), json_string_length(v));
 	}
 	case JSON_INTEGER:
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return put(f, num, strlen(num));
+		return integer(f, json_integer_value(v));
 	case JSON_TRUE:
 		return put(f, "true", 4);
 	case JSON_FALSE:

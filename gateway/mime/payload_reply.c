@@ -956,7 +956,7 @@ json_t *preply_json(struct pctx *c, const char *s, size_t len, const struct phtm
 	    r.quoted < 0 ? json_null() : text_json(c, &r, s),
 	    r.has_sig ? json_stringn_nocheck(r.sig.p ? r.sig.p : "", r.sig.len) : json_null(),
 	    r.quoted < 0 ? json_null() : json_boolean(r.quoted > 0), json_string_nocheck(r.method)};
-	o = pctx_object(keys, v, sizeof(v) / sizeof(v[0]));
+	o = json_object_of(keys, v, sizeof(v) / sizeof(v[0]));
 out:
 	preply_free(&r);
 	if (!o)

@@ -216,6 +216,11 @@ static void apply_app_override(const struct http_answer *a, struct smtp_reply *o
 
 	if (!a->body || a->body_len == 0 || a->body_len > 65536)
 		return;
+	size_t i = 0; /* only an object can hold "smtp": most answers are not, and skip the parse */
+	while (i < a->body_len && strchr(" \t\r\n", a->body[i]) && a->body[i])
+		i++;
+	if (i == a->body_len || a->body[i] != '{')
+		return;
 	root = json_loadb(a->body, a->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!root)
 		return;

@@ -12,6 +12,20 @@
 #include "smtp_catalog.h"
 #include "unit.h"
 
+/* auth_results_json() of test_header()'s facts: byte for byte what json_pack built */
+#define EXPECTED_AUTH_JSON                                                                         \
+	"{\"spf\":{\"result\":\"pass\",\"domain\":\"example.com\",\"helo\":\"mail.examp"           \
+	"le.com\",\"explanation\":null,\"identity\":\"mailfrom\",\"reason\":\"matched ("           \
+	"ip4) \\\\ \\u0001 x\"},\"dkim\":[{\"result\":\"pass\",\"domain\":\"example.com"           \
+	"\",\"selector\":\"s1\",\"algorithm\":null,\"aligned\":true,\"reason\":null,\"b"           \
+	"ody_unsigned\":0},{\"result\":\"fail\",\"domain\":\"bad domain;\",\"selector\""           \
+	":null,\"algorithm\":null,\"aligned\":false,\"reason\":\"body hash mismatch (l="           \
+	")\",\"body_unsigned\":12}],\"dmarc\":{\"result\":\"fail\",\"domain\":\"example"           \
+	".com\",\"policy\":\"reject\",\"disposition\":\"reject\",\"policy_domain\":null"           \
+	",\"reason\":null,\"arc_override\":true},\"arc\":{\"result\":\"pass\",\"instanc"           \
+	"e\":2,\"reason\":null,\"sealer\":\"lists.example.org\",\"trusted_sealer\":\"li"           \
+	"sts.example.org\"},\"authentication_results\":\"mx; none\"}"
+
 #define OFF POLICY_OFF
 #define ANN POLICY_ANNOTATE
 #define ENF POLICY_ENFORCE
@@ -129,6 +143,26 @@ static void test_verdicts(void)
 	}
 }
 
+/* Every member of the auth object, in the schema's order (docs/payload.md). */
+static void check_json_members(struct auth_facts *f, struct dkim_sig_result *sigs)
+{
+	snprintf(f->spf_domain, sizeof(f->spf_domain), "%s", "example.com");
+	snprintf(f->helo, sizeof(f->helo), "%s", "mail.example.com");
+	sigs[1].body_unsigned = 12;
+	f->arc_shown = f->dmarc_shown = f->arc_override = true;
+	f->arc = ARC_PASS;
+	f->arc_instance = 2;
+	snprintf(f->arc_sealer, sizeof(f->arc_sealer), "%s", "lists.example.org");
+	f->dmarc.result = DMARC_RESULT_FAIL;
+	f->dmarc.policy = f->dmarc.disposition = DMARC_POLICY_REJECT;
+	snprintf(f->dmarc.domain, sizeof(f->dmarc.domain), "%s", "example.com");
+	json_t *j = auth_results_json(f, "mx; none");
+	char *text = json_dumps(j, JSON_COMPACT);
+	CHECK_STR(text, EXPECTED_AUTH_JSON);
+	free(text);
+	json_decref(j);
+}
+
 static void test_header(void)
 {
 	struct auth_facts f;
@@ -175,6 +209,8 @@ static void test_header(void)
 	CHECK(json_is_null(json_object_get(j, "dmarc")));
 	CHECK_STR(json_string_value(json_object_get(j, "authentication_results")), value);
 	json_decref(j);
+
+	check_json_members(&f, sigs);
 
 	/* A full buffer truncates, never overflows. */
 	char small[24];

@@ -325,6 +325,36 @@ static void check_reply_shapes(void)
 	}
 }
 
+/*
+ * Integers are written without snprintf (payload_json.c integer()): the
+ * caller's auth object carries any json_int_t, the bounds included.
+ */
+static void check_write_integers(void)
+{
+	static const json_int_t ints[] = {0,  1,         -1,        9,         10,        -10,
+	                                  42, 123456789, INT64_MAX, INT64_MIN, -INT64_MAX};
+	static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2)};
+	static const char msg[] = "Subject: n\r\n\r\nbody\r\n";
+	struct message_bytes m = {msg, sizeof(msg) - 1, false};
+	json_t *auth = json_object(), *list = json_array();
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+		CHECK(json_array_append_new(list, json_integer(ints[i])) == 0);
+	CHECK(json_object_set_new(auth, "n", list) == 0);
+	json_t *tree = payload_build(&m, NULL, auth, "n", NULL);
+	for (size_t k = 0; k < 2; k++) {
+		char *want = json_dumps(tree, flags[k]);
+		struct pbuf got = {.max = 1 << 20};
+		CHECK_INT(payload_write(&m, NULL, auth, "n", NULL, flags[k], dump_sink, &got), 0);
+		CHECK(pbuf_add(&got, "", 1) == 0);
+		CHECK(want && strstr(want, "-9223372036854775808") != NULL);
+		CHECK_STR(got.p, want);
+		free(want);
+		pbuf_free(&got);
+	}
+	json_decref(tree);
+	json_decref(auth);
+}
+
 static void check_write_equals_build(void)
 {
 	struct message_bytes m = {mixed_msg, strlen(mixed_msg), false};
@@ -768,6 +798,7 @@ int main(void)
 	check_qp();
 	check_rfc2047();
 	check_write_equals_build();
+	check_write_integers();
 	check_long_body();
 	check_reply_shapes();
 	check_reply_prose_same();

@@ -98,6 +98,11 @@ static const struct map_case app_cases[] = {
     /* malformed bodies are ignored */
     {HTTP_OUTCOME_STATUS, 404, "{\"smtp\":{\"code\":\"550\"}}", -1, 550, "5.1.1", NULL, 0},
     {HTTP_OUTCOME_STATUS, 404, "not json", -1, 550, "5.1.1", NULL, 0},
+    {HTTP_OUTCOME_STATUS, 404, "[{\"smtp\":{\"code\":553}}]", -1, 550, "5.1.1", NULL, 0},
+    {HTTP_OUTCOME_STATUS, 404, " \t\r\n", -1, 550, "5.1.1", NULL, 0},
+    /* white space before the object (RFC 8259 section 2) and an escaped key still count */
+    {HTTP_OUTCOME_STATUS, 404, " \r\n\t{\"smtp\":{\"code\":553}}", -1, 553, "5.1.1", NULL, 0},
+    {HTTP_OUTCOME_STATUS, 404, "{\"\\u0073mtp\":{\"code\":553}}", -1, 553, "5.1.1", NULL, 0},
     {HTTP_OUTCOME_STATUS, 404, "{\"smtp\":{\"code\":550,\"status\":\"5.1\"}}", -1, 550, "5.1.1",
      NULL, 0},
     /* injection attempts are flattened */
