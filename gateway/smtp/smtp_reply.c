@@ -33,18 +33,45 @@ static void send_text(struct smtp_session *s, const char *buf, size_t n)
 	(void)w;
 }
 
+/*
+ * "code status text\r\n" into buf, NUL-terminated: its length, or 0 when
+ * it does not fit. By hand: every message has four replies, and snprintf
+ * was most of their cost.
+ */
+static size_t reply_line(char *buf, size_t cap, int code, const char *status, const char *text)
+{
+	size_t sl = strlen(status), tl = strlen(text);
+	size_t n = 4 + sl + (sl ? 1 : 0) + tl + 2;
+	if (code < 100 || code > 999 || n >= cap)
+		return 0;
+	buf[0] = (char)('0' + code / 100);
+	buf[1] = (char)('0' + code / 10 % 10);
+	buf[2] = (char)('0' + code % 10);
+	buf[3] = ' ';
+	char *p = buf + 4;
+	memcpy(p, status, sl);
+	p += sl;
+	if (sl)
+		*p++ = ' ';
+	memcpy(p, text, tl);
+	memcpy(p + tl, "\r\n", 3);
+	return n;
+}
+
 static void emit(struct smtp_session *s, int code, const char *status, const char *text,
                  unsigned flags)
 {
 	char buf[640];
 	if (s->dead || s->state == ST_CLOSING)
 		return;
-	int n = snprintf(buf, sizeof buf, "%d %s%s%s\r\n", code, status, *status ? " " : "", text);
-	if (n < 0 || (size_t)n >= sizeof buf)
-		n = snprintf(buf, sizeof buf, "%d %s%sReply too long\r\n", code, status,
-		             *status ? " " : "");
-	smtp_log(code >= 400 ? GW_LOG_INFO : GW_LOG_DEBUG, s->id, "reply %.*s", n - 2, buf);
-	send_text(s, buf, (size_t)n);
+	size_t n = reply_line(buf, sizeof buf, code, status, text);
+	if (!n)
+		n = reply_line(buf, sizeof buf, code, status, "Reply too long");
+	if (!n) /* a status too long, or a code of other than three digits: never in practice */
+		n = reply_line(buf, sizeof buf, code >= 100 && code <= 999 ? code : 451, "",
+		               "Reply too long");
+	smtp_log(code >= 400 ? GW_LOG_INFO : GW_LOG_DEBUG, s->id, "reply %.*s", (int)n - 2, buf);
+	send_text(s, buf, n);
 	if (code == 421 || (flags & RF_CLOSE)) {
 		smtp_session_begin_close(s);
 		return;

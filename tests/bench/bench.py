@@ -224,6 +224,10 @@ def scenarios(a):
         # gateway's own floor for SMTP plus one signed POST per message.
         ("20x5KB-raw", {"route_extra": 'format = "raw"'}, ("loadgen", "-s", 20, "-m", n5),
          "ok", 250),
+        # The same floor under smtp-source, the client of the 20 x 5 KB target: no change to
+        # the MIME stage can take the JSON path above it.
+        ("20x5KB-raw-source", {"route_extra": 'format = "raw"'}, ("source", 20, n5, 5120),
+         "ok", 250),
         # The route signed with an Ed25519 key (whsk_) instead of HMAC.
         ("20x5KB-ed25519", {"secret": ED25519_SECRET}, ("loadgen", "-s", 20, "-m", n5), "ok",
          250),
