@@ -25,6 +25,7 @@
 #define DEFAULT_MAX_MIME_PARTS     1000
 #define DEFAULT_MAX_HEADER_FIELD   (100 * 1024)
 #define DEFAULT_MAX_HEADER_SECTION (1024 * 1024)
+#define PIECES_COPY_MAX            (64 * 1024) /* pieces_copy(): longer input is chained */
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -270,12 +271,37 @@ static GMimeStream *pieces_stream(struct pctx *c, GMimeStream *mem)
 	return cat;
 }
 
+/*
+ * The pieces laid end to end in one buffer when they are short: GMime
+ * reads the very bytes pieces_stream() would give it, at the same
+ * offsets, without a substream (a GObject to make and to free) per piece
+ * and a cat stream around them. NULL when longer, or out of memory (the
+ * cat stream then serves).
+ */
+static char *pieces_copy(const struct pctx *c, size_t *len)
+{
+	static const char crlf[] = "\r\n";
+	size_t total = 0, o = 0;
+	for (size_t i = 0; i < c->n_pieces; i++)
+		total += c->pieces[i].len;
+	char *b = total && total <= PIECES_COPY_MAX ? malloc(total) : NULL;
+	for (size_t i = 0; b && i < c->n_pieces; i++) {
+		const struct ppiece *p = &c->pieces[i];
+		memcpy(b + o, p->inserted ? crlf + (p->len == 2 ? 0 : 1) : c->msg->data + p->orig,
+		       p->len);
+		o += p->len;
+	}
+	if (b)
+		*len = total;
+	return b;
+}
+
 static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **arr)
 {
 	/*
 	 * The array borrows the caller's bytes (set_owner FALSE: GMime never
-	 * frees them, and nothing here writes to the stream), so the message
-	 * is not copied; with persist_stream (the default) parts are
+	 * frees them, and nothing here writes to the stream), so a long
+	 * message is not copied; with persist_stream (the default) parts are
 	 * substreams of it. payload_scan.c decides which ranges GMime reads.
 	 */
 	size_t len = c->msg->len;
@@ -295,18 +321,26 @@ static GMimeMessage *parse(struct pctx *c, GMimeParserOptions *po, GByteArray **
 	}
 	/*
 	 * One piece (the usual case once the scan has left fields out): GMime
-	 * reads that range in place. A cat stream of substreams would cost
-	 * two more GObjects and an indirection per read; its offsets would be
-	 * the same, counted from the piece's start (pscan_orig_offset()).
+	 * reads that range in place. Several short ones: their copy end to end
+	 * (pieces_copy()). Else a cat stream of substreams of the input. GMime's
+	 * offsets are the same in all three, counted from the first piece's
+	 * start (pscan_orig_offset()).
 	 */
 	bool one = c->n_pieces == 1 && !c->pieces[0].inserted;
 	guint8 *start = (guint8 *)c->msg->data;
+	size_t copied = 0;
 	if (one && c->pieces[0].orig)
 		start += c->pieces[0].orig;
-	*arr = g_byte_array_new_take(start, one ? c->pieces[0].len : len);
+	if (one)
+		len = c->pieces[0].len;
+	else if ((c->gm_copy = pieces_copy(c, &copied)) != NULL) {
+		start = (guint8 *)c->gm_copy;
+		len = copied;
+	}
+	*arr = g_byte_array_new_take(start, len);
 	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*arr);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
-	if (!one) {
+	if (!one && !c->gm_copy) {
 		GMimeStream *cat = pieces_stream(c, s);
 		g_object_unref(s);
 		s = cat;
@@ -332,6 +366,8 @@ static void release(struct pctx *c)
 		g_object_unref(c->m);
 	if (c->arr)
 		g_byte_array_free(c->arr, FALSE); /* the wrapper only: the bytes are the caller's */
+	free(c->gm_copy);                         /* or parse()'s copy of them */
+	c->gm_copy = NULL;
 	for (size_t i = 0; i < c->n_deferred; i++)
 		if (!c->deferred[i].borrowed)
 			free(c->deferred[i].text);

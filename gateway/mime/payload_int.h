@@ -101,6 +101,7 @@ struct pctx {
 	int oom;                /* sticky: an allocation failed somewhere */
 	GMimeMessage *m;        /* NULL when GMime found no message at all */
 	GByteArray *arr;        /* borrows msg->data for GMime's stream; freed after m */
+	char *gm_copy;          /* short pieces laid end to end (payload.c parse()), or NULL */
 	GMimeParserOptions *po; /* GMime's parser options (payload.c build()); NULL in some tests */
 	struct ppiece *pieces;  /* what GMime reads, in order (payload_scan.c) */
 	size_t n_pieces, cap_pieces;
