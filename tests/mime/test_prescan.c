@@ -510,8 +510,8 @@ static void check_input_layouts(void)
 	static const char *const heads[] = {
 	    "From: a@example.com\r\nContent-Type: text/plain\r\nSubject: s\r\nX-Mailer: m\r\n\r\n",
 	    "From: a@example.com\r\nContent-Type: text/plain\r\nSubject: s\r\nX-Mailer: m\r\n",
-	    "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\nSubject: s\r\n"
-	    "X-Mailer: m\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n",
+	    ("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\nSubject: s\r\n"
+	     "X-Mailer: m\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n"),
 	    "Subject: only left-out fields\r\nX-Mailer: m\r\n\r\n",
 	};
 	static const int lines[] = {10, 830, 900}; /* about 1 KB, just under and over 64 KiB */
