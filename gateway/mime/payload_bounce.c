@@ -421,11 +421,10 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 				    (size_t)(text + MIN(text_len, BOUNCE_MAX_SCAN) - mid - 1));
 		}
 	}
-	json_t *o = json_pack("{s:o, s:o, s:s}", "recipients", b.rcpts, "original_message_id",
-	                      str_or_null(c, b.orig_id), "source",
-	                      from_text                  ? "text"
-	                      : json_array_size(b.rcpts) ? "rfc3464"
-	                                                 : "none");
+	static const char *const keys[] = {"recipients", "original_message_id", "source"};
+	const char *source = from_text ? "text" : json_array_size(b.rcpts) ? "rfc3464" : "none";
+	json_t *v[] = {b.rcpts, str_or_null(c, b.orig_id), json_string(source)};
+	json_t *o = json_object_of(keys, v, 3);
 	g_free(b.orig_id);
 	g_free(hidden_to);
 	g_free(hidden_from);

@@ -61,10 +61,12 @@ void pctx_warn(struct pctx *c, const char *code, const char *fmt, ...)
 		pbuf_free(&b);
 		return;
 	}
-	if (!warning_known(c->warnings, code, b.p) &&
-	    json_array_append_new(c->warnings,
-	                          json_pack("{s:s, s:s}", "code", code, "message", b.p)) < 0)
-		c->oom = 1;
+	static const char *const keys[] = {"code", "message"};
+	if (!warning_known(c->warnings, code, b.p)) {
+		json_t *v[] = {json_string(code), json_string(b.p)};
+		if (json_array_append_new(c->warnings, json_object_of(keys, v, 2)) < 0)
+			c->oom = 1;
+	}
 	pbuf_free(&b);
 }
 

@@ -107,7 +107,9 @@ static json_t *date_json_of(struct pctx *c, const char *orig, GDateTime *d)
 	} else {
 		pctx_warn(c, "invalid_date", "Date header could not be parsed: %.100s", orig);
 	}
-	return json_pack("{s:o, s:o}", "iso", iso, "original", ptext_json0(c, orig, "Date"));
+	static const char *const keys[] = {"iso", "original"};
+	json_t *v[] = {iso, ptext_json0(c, orig, "Date")};
+	return json_object_of(keys, v, 2);
 }
 
 /*
