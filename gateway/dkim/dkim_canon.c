@@ -209,9 +209,9 @@ static void relaxed_body(struct sink *s, const char *b, size_t len)
 		size_t ce = nl ? (size_t)(nl - b) : len, next = nl ? ce + 1 : len;
 		if (nl && ce > i && b[ce - 1] == '\r')
 			ce--;
-		while (ce > i && is_wsp(b[ce - 1])) /* trailing WSP goes (3.4.4 b) */
+		while (ce > i && is_wsp(b[ce - 1])) /* WSP at the end of a line goes (3.4.4 a) */
 			ce--;
-		if (ce == i) { /* nothing but WSP: an empty line (3.4.4 c) */
+		if (ce == i) { /* nothing but WSP: empty, and dropped if none follows (3.4.4 b) */
 			if (nl)
 				pending++;
 		} else {

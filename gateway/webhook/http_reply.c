@@ -217,7 +217,8 @@ static void apply_app_override(const struct http_answer *a, struct smtp_reply *o
 	if (!a->body || a->body_len == 0 || a->body_len > 65536)
 		return;
 	size_t i = 0; /* only an object can hold "smtp": most answers are not, and skip the parse */
-	while (i < a->body_len && strchr(" \t\r\n", a->body[i]) && a->body[i])
+	while (i < a->body_len && (a->body[i] == ' ' || a->body[i] == '\t' || a->body[i] == '\r' ||
+	                           a->body[i] == '\n'))
 		i++;
 	if (i == a->body_len || a->body[i] != '{')
 		return;
