@@ -216,7 +216,7 @@ static void apply_app_override(const struct http_answer *a, struct smtp_reply *o
 
 	if (!a->body || a->body_len == 0 || a->body_len > 65536)
 		return;
-	size_t i = 0; /* only an object can hold "smtp": most answers are not, and skip the parse */
+	size_t i = 0; /* only an object can hold "smtp": plain text or HTML is not parsed */
 	while (i < a->body_len && (a->body[i] == ' ' || a->body[i] == '\t' || a->body[i] == '\r' ||
 	                           a->body[i] == '\n'))
 		i++;
