@@ -254,16 +254,21 @@ static int insert_separator(struct pctx *c, size_t at)
 	return 0;
 }
 
+/* The bytes of an inserted piece: the empty line GMime lacks, "\r\n" or "\n" (its len). */
+static const char *inserted_bytes(const struct ppiece *p)
+{
+	return &"\r\n"[p->len == 2 ? 0 : 1];
+}
+
 /* The pieces as one stream, without copying the input. */
 static GMimeStream *pieces_stream(struct pctx *c, GMimeStream *mem)
 {
-	static const char crlf[] = "\r\n";
 	GMimeStream *cat = g_mime_stream_cat_new();
 	for (size_t i = 0; i < c->n_pieces; i++) {
 		const struct ppiece *p = &c->pieces[i];
 		GMimeStream *s =
 		    p->inserted
-		        ? g_mime_stream_mem_new_with_buffer(crlf + (p->len == 2 ? 0 : 1), p->len)
+		        ? g_mime_stream_mem_new_with_buffer(inserted_bytes(p), p->len)
 		        : g_mime_stream_substream(mem, (gint64)p->orig, (gint64)(p->orig + p->len));
 		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), s);
 		g_object_unref(s);
@@ -280,15 +285,13 @@ static GMimeStream *pieces_stream(struct pctx *c, GMimeStream *mem)
  */
 static char *pieces_copy(const struct pctx *c, size_t *len)
 {
-	static const char crlf[] = "\r\n";
 	size_t total = 0, o = 0;
 	for (size_t i = 0; i < c->n_pieces; i++)
 		total += c->pieces[i].len;
 	char *b = total && total <= PIECES_COPY_MAX ? malloc(total) : NULL;
 	for (size_t i = 0; b && i < c->n_pieces; i++) {
 		const struct ppiece *p = &c->pieces[i];
-		memcpy(b + o, p->inserted ? crlf + (p->len == 2 ? 0 : 1) : c->msg->data + p->orig,
-		       p->len);
+		memcpy(b + o, p->inserted ? inserted_bytes(p) : c->msg->data + p->orig, p->len);
 		o += p->len;
 	}
 	if (b)

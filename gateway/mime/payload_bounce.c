@@ -397,8 +397,8 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 	if (!b.rcpts || !m)
 		return b.rcpts ? (json_decref(b.rcpts), json_null()) : NULL;
 	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	char *hidden_to = pscan_hidden_value(c, m, "To"),
-	     *hidden_from = pscan_hidden_value(c, m, "From");
+	const char *hidden_to = pscan_hidden_value(c, m, "To"),
+	           *hidden_from = pscan_hidden_value(c, m, "From");
 	GMimeHeader *h = hl && !hidden_to ? g_mime_header_list_get_header(hl, "To") : NULL;
 	b.self_to = hidden_to ? hidden_to : h ? g_mime_header_get_value(h) : NULL;
 	h = hl && !hidden_from ? g_mime_header_list_get_header(hl, "From") : NULL;
@@ -426,7 +426,5 @@ json_t *pbounce_json(struct pctx *c, GMimeMessage *m, const char *text, size_t t
 	json_t *v[] = {b.rcpts, str_or_null(c, b.orig_id), json_string(source)};
 	json_t *o = json_object_of(keys, v, 3);
 	g_free(b.orig_id);
-	g_free(hidden_to);
-	g_free(hidden_from);
 	return o;
 }

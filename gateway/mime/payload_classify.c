@@ -281,7 +281,7 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 	if (null_path)
 		sig(&s, "null-reverse-path", K_HUMAN);
 	if (m) {
-		char *hidden = pscan_hidden_value(c, m, "Subject");
+		const char *hidden = pscan_hidden_value(c, m, "Subject");
 		const char *subject = hidden ? hidden : g_mime_message_get_subject(m);
 		struct fields f;
 		read_fields(c, m, &f);
@@ -294,7 +294,6 @@ int pclassify_message(struct pctx *c, GMimeMessage *m, const char *text, size_t 
 		if (vacation)
 			sig(&s, "subject:auto-reply", K_HUMAN);
 		bool bsubj = subject_has(subject, bounce_subjects);
-		g_free(hidden);
 		free(f.own_from);
 		f.v[F_FROM] = NULL;
 		if (bsubj)

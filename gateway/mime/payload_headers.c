@@ -118,13 +118,12 @@ static json_t *date_json_of(struct pctx *c, const char *orig, GDateTime *d)
  */
 static json_t *date_json(struct pctx *c, GMimeMessage *m)
 {
-	char *own = pscan_hidden_value(c, m, "Date");
+	const char *own = pscan_hidden_value(c, m, "Date");
 	GDateTime *own_d = own ? g_mime_utils_header_decode_date(own) : NULL;
 	json_t *r = date_json_of(c, own ? own : g_mime_object_get_header(GMIME_OBJECT(m), "Date"),
 	                         own ? own_d : g_mime_message_get_date(m));
 	if (own_d)
 		g_date_time_unref(own_d);
-	g_free(own);
 	return r;
 }
 
@@ -422,26 +421,24 @@ void phead_free(struct pctx *c)
 /* GMime's message id is the last Message-ID field's; one left out of its input is the only one. */
 static json_t *message_id_json(struct pctx *c, GMimeMessage *m)
 {
-	char *own = pscan_hidden_value(c, m, "Message-ID");
+	const char *own = pscan_hidden_value(c, m, "Message-ID");
 	char *id = own ? g_mime_utils_decode_message_id(own) : NULL;
 	const char *mid = own ? id : m ? g_mime_message_get_message_id(m) : NULL;
 	json_t *r = mid ? ptext_json0(c, mid, "Message-ID") : json_null();
 	g_free(id);
-	g_free(own);
 	return r;
 }
 
 /* The first Subject field, decoded (message.subject). */
 static json_t *subject_json(struct pctx *c, GMimeMessage *m)
 {
-	char *own = pscan_hidden_value(c, m, "Subject");
+	const char *own = pscan_hidden_value(c, m, "Subject");
 	GMimeHeaderList *hl = m && !own ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
 	GMimeHeader *sh = hl ? g_mime_header_list_get_header(hl, "Subject") : NULL;
 	char *dec = NULL;
 	const char *subject = own ? own : sh ? decoded_value(c, sh, &dec) : NULL;
 	json_t *r = subject ? ptext_json0(c, subject, "Subject") : json_null();
 	free(dec);
-	g_free(own);
 	return r;
 }
 

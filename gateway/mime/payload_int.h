@@ -136,6 +136,7 @@ struct phidden {
 	bool put_back;   /* a field of the name came again: GMime is shown it after all */
 	int addr_type;   /* an address field: its GMimeAddressType, else -1 */
 	InternetAddressList *addrs; /* an address field: its list, as GMime parses it (owned) */
+	char *value;                /* pscan_hidden_value(), once asked (owned, g_free) */
 };
 
 /* A range of the input GMime reads, or (inserted) an empty line it lacks. */
@@ -347,10 +348,10 @@ int pscan_insert_piece(struct pctx *c, size_t i, struct ppiece p);
 /*
  * The value GMime would give the field `name` of m's own header section
  * when payload_scan.c left that field out of GMime's input (the field then
- * occurs once there), made by GMime's own functions: g_free it. NULL when
- * GMime was shown it.
+ * occurs once there), made by GMime's own functions once and kept until
+ * pscan_free() (borrowed). NULL when GMime was shown it.
  */
-char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name);
+const char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name);
 /* The same field's raw value (after the colon, line ending included): free() it; or NULL. */
 char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name);
 /* The address list of a field of type t left out of GMime's input (borrowed), or NULL. */

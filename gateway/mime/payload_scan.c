@@ -424,17 +424,17 @@ static int once_index(const char *p, size_t k)
 
 /*
  * k, the length of p's field name, when the name is one of hidden_names[]
- * or once_names[] and the colon follows it at once; else 0.
+ * or (once, from once_index()) once_names[] and the colon follows it at
+ * once; else 0.
  */
-static size_t hidden_name(const char *p, size_t n, size_t k)
+static size_t hidden_name(const char *p, size_t n, size_t k, int once)
 {
 	if (k == 0 || k >= n || p[k] != ':')
 		return 0;
+	if (once >= 0)
+		return k;
 	for (size_t i = 0; i < sizeof(hidden_names) / sizeof(hidden_names[0]); i++)
 		if (name_is(p, k, hidden_names[i]))
-			return k;
-	for (size_t i = 0; i < N_ONCE; i++)
-		if (name_is(p, k, once_names[i]))
 			return k;
 	for (size_t i = 0; i < sizeof(hidden_prefixes) / sizeof(hidden_prefixes[0]); i++) {
 		size_t l = strlen(hidden_prefixes[i]);
@@ -580,7 +580,7 @@ static bool hide_field(struct scan *s, const char *p, size_t n, size_t full, siz
 	const struct payload_options *o = s->c->opt;
 	if (!s->top || !once_field(s, once))
 		return false;
-	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n, k);
+	size_t name = s->c->skip & PSKIP_HIDE ? 0 : hidden_name(p, n, k, once);
 	if (!name)
 		return false;
 	size_t at = (size_t)(p - s->p), len = field_end(s, at + full) - at;
@@ -796,6 +796,7 @@ static int show_hidden(struct pctx *c, size_t k)
 		c->gm_end = h.at + h.len;
 	if (h.addrs)
 		g_object_unref(h.addrs); /* GMime parses it now */
+	g_free(h.value);
 	memmove(c->hidden + k, c->hidden + k + 1, (c->n_hidden - k - 1) * sizeof(*c->hidden));
 	c->n_hidden--;
 	return 0;
@@ -836,13 +837,13 @@ int pscan_message(struct pctx *c, size_t len)
 	return show_needed(c, s.top_shown);
 }
 
-static const struct phidden *hidden_field(struct pctx *c, GMimeMessage *m, const char *name)
+static struct phidden *hidden_field(struct pctx *c, GMimeMessage *m, const char *name)
 {
 	size_t nl = strlen(name);
 	if (!m || m != c->m)
 		return NULL;
 	for (size_t i = 0; i < c->n_hidden; i++) {
-		const struct phidden *h = &c->hidden[i];
+		struct phidden *h = &c->hidden[i];
 		if (h->name_len == nl && g_ascii_strncasecmp(c->msg->data + h->at, name, nl) == 0)
 			return h;
 	}
@@ -865,17 +866,24 @@ char *pscan_hidden_raw(struct pctx *c, GMimeMessage *m, const char *name)
 	return u;
 }
 
-/* What g_mime_header_get_value() makes of the raw value: unfolded, then decoded as text. */
-char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
+/*
+ * What g_mime_header_get_value() makes of the raw value: unfolded, then
+ * decoded as text; made once (the subject is read by the headers and the
+ * classification).
+ */
+const char *pscan_hidden_value(struct pctx *c, GMimeMessage *m, const char *name)
 {
+	struct phidden *h = hidden_field(c, m, name);
+	if (!h || h->value)
+		return h ? h->value : NULL;
 	char *raw = pscan_hidden_raw(c, m, name);
 	if (!raw)
 		return NULL;
 	char *u = g_mime_utils_header_unfold(raw);
 	free(raw);
-	char *v = u ? g_mime_utils_header_decode_text(c->po, u) : NULL;
+	h->value = u ? g_mime_utils_header_decode_text(c->po, u) : NULL;
 	g_free(u);
-	return v;
+	return h->value;
 }
 
 InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMimeAddressType t)
@@ -890,9 +898,11 @@ InternetAddressList *pscan_hidden_addresses(struct pctx *c, GMimeMessage *m, GMi
 
 void pscan_free(struct pctx *c)
 {
-	for (size_t i = 0; i < c->n_hidden; i++)
+	for (size_t i = 0; i < c->n_hidden; i++) {
 		if (c->hidden[i].addrs)
 			g_object_unref(c->hidden[i].addrs);
+		g_free(c->hidden[i].value);
+	}
 	free(c->hidden);
 	free(c->pieces);
 	c->hidden = NULL;
